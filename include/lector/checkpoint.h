@@ -1,0 +1,120 @@
+/*
+ * lector/checkpoint.h: read-only access to the named tensors of a checkpoint, and a
+ * safetensors writer.
+ *
+ * Usage:
+ *     struct lector_checkpoint *ck = NULL;
+ *     struct lector_error err;
+ *     if (lector_checkpoint_open("models/bert", &ck, &err) != LECTOR_STATUS_OK) ...;
+ *     const struct lector_tensor *t = lector_checkpoint_find(ck, "embeddings.word_embeddings.weight");
+ *     // t->dtype == LECTOR_DTYPE_F32, t->shape = {V, C}, t->data valid until close
+ *     lector_checkpoint_close(ck);
+ *
+ * What open accepts (path is a file or a directory):
+ *   - a .safetensors file;
+ *   - a directory holding model.safetensors, or model.safetensors.index.json plus its shards.
+ *
+ * safetensors layout (byte by byte): u64 little-endian N; N bytes of UTF-8 JSON
+ *   {"__metadata__": {str: str}, name: {"dtype": D, "shape": [..], "data_offsets": [b, e]}, ...}
+ *   padded with spaces; then the data; offsets count from the first byte after the header.
+ *   The reader refuses: N past the end of the file or over 100 MB, non-JSON or duplicate keys,
+ *   unknown dtypes, offsets out of range, overlapping or leaving gaps, e - b != numel * size,
+ *   dimension products that overflow, more than 4 dimensions.
+ *
+ * Dtypes on open: F32 tensors are used in place from the read-only mapping when 64-byte
+ * aligned, else copied to aligned memory. F16 and BF16 are converted to F32 at open (so every
+ * float tensor a caller sees is F32). I64, I32, I8, U8, BOOL and F64 keep their dtype.
+ *
+ * Ownership: the checkpoint owns every tensor, name and metadata string; they stay valid
+ * until lector_checkpoint_close. Thread safety: after open, a checkpoint is read-only and may
+ * be shared by threads.
+ */
+#ifndef LECTOR_CHECKPOINT_H
+#define LECTOR_CHECKPOINT_H
+
+#include "lector/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum lector_dtype {
+    LECTOR_DTYPE_F32 = 0,
+    LECTOR_DTYPE_F16,
+    LECTOR_DTYPE_BF16,
+    LECTOR_DTYPE_F64,
+    LECTOR_DTYPE_I64,
+    LECTOR_DTYPE_I32,
+    LECTOR_DTYPE_I16,
+    LECTOR_DTYPE_I8,
+    LECTOR_DTYPE_U8,
+    LECTOR_DTYPE_BOOL
+};
+
+/* Bytes per element of a dtype. */
+LECTOR_API size_t lector_dtype_size(enum lector_dtype dtype);
+/* The safetensors spelling ("F32", "BF16", ...). */
+LECTOR_API const char *lector_dtype_name(enum lector_dtype dtype);
+
+/*
+ * A view of a tensor. Shape is outermost first, as in PyTorch and safetensors
+ * (shape[0] is the slowest-varying dimension); stride is counted in elements, so a
+ * contiguous [R, C] matrix has stride {C, 1}. Dimensions past n_dims are 1.
+ */
+#define LECTOR_MAX_DIMS 4
+struct lector_tensor {
+    enum lector_dtype dtype;
+    int32_t n_dims;
+    int64_t shape[LECTOR_MAX_DIMS];
+    int64_t stride[LECTOR_MAX_DIMS];
+    void *data;
+    const char *name;
+};
+
+/* Number of elements (product of the shape). */
+LECTOR_API int64_t lector_tensor_numel(const struct lector_tensor *t);
+
+struct lector_checkpoint;
+
+/* Open a checkpoint file or directory (see above). On failure *out is NULL and err says
+ * which file and which tensor is at fault. */
+LECTOR_API enum lector_status lector_checkpoint_open(const char *path,
+                                                     struct lector_checkpoint **out,
+                                                     struct lector_error *err);
+/* NULL is a no-op. Invalidates every tensor and string obtained from ck. */
+LECTOR_API void lector_checkpoint_close(struct lector_checkpoint *ck);
+
+LECTOR_API int64_t lector_checkpoint_n_tensors(const struct lector_checkpoint *ck);
+/* i in [0, n_tensors); tensors are in file order (shard by shard). */
+LECTOR_API const struct lector_tensor *lector_checkpoint_tensor(const struct lector_checkpoint *ck,
+                                                                int64_t i);
+/* NULL if absent. */
+LECTOR_API const struct lector_tensor *lector_checkpoint_find(const struct lector_checkpoint *ck,
+                                                              const char *name);
+/* A __metadata__ value, or NULL if absent (first shard's metadata for sharded files). */
+LECTOR_API const char *lector_checkpoint_metadata(const struct lector_checkpoint *ck,
+                                                  const char *key);
+/* The weight files read, in order (for checksums and `lector info`). */
+LECTOR_API int64_t lector_checkpoint_n_files(const struct lector_checkpoint *ck);
+LECTOR_API const char *lector_checkpoint_file(const struct lector_checkpoint *ck, int64_t i);
+/* The dtype a tensor had on disk before any conversion to F32. */
+LECTOR_API enum lector_dtype lector_checkpoint_stored_dtype(const struct lector_checkpoint *ck,
+                                                            int64_t i);
+
+/*
+ * Write a safetensors file atomically (temp file in the same directory, fsync, rename):
+ * tensors must be contiguous; metadata is n_meta key/value pairs (may be 0). A failed or
+ * interrupted write leaves an existing file at path untouched.
+ */
+LECTOR_API enum lector_status lector_safetensors_write(const char *path,
+                                                       const struct lector_tensor *tensors,
+                                                       int64_t n_tensors,
+                                                       const char *const *meta_keys,
+                                                       const char *const *meta_values,
+                                                       int64_t n_meta, struct lector_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LECTOR_CHECKPOINT_H */

@@ -1,0 +1,95 @@
+/*
+ * lector/head.h: the trainable classification head and its optimiser.
+ *
+ * Usage (one training step on a mini-batch of pooled features x (B, C) and labels y (B)):
+ *     struct lector_head *head = NULL;
+ *     lector_head_init(C, K, seed, &head, &err);
+ *     struct lector_adamw *opt = NULL;
+ *     lector_adamw_init(lector_head_n_params(head), &(struct lector_adamw_params){...}, &opt, &err);
+ *     float loss;
+ *     lector_head_zero_grad(head);
+ *     lector_head_loss_backward(head, x, y, B, &loss);   // accumulates grads, mean over B
+ *     lector_adamw_step(opt, lector_head_params(head), lector_head_grads(head), lector_head_decay_mask(head));
+ *
+ * A linear softmax head: logits = x W^T + b with W (K, C), b (K). Parameters live in one
+ * contiguous float array [W | b] (so the optimiser sees one vector), gradients likewise.
+ *
+ * Thread safety: a head may be read (forward) by several threads at once; training calls
+ * need exclusive access.
+ */
+#ifndef LECTOR_HEAD_H
+#define LECTOR_HEAD_H
+
+#include "lector/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct lector_head;
+
+/* W ~ N(0, 1/sqrt(C))-style small init from seed (deterministic), b = 0. */
+LECTOR_API enum lector_status lector_head_init(int64_t n_in, int64_t n_classes, uint64_t seed,
+                                               struct lector_head **out, struct lector_error *err);
+/* Build from existing weights W (K, C) and b (K) (copied). */
+LECTOR_API enum lector_status lector_head_init_from(int64_t n_in, int64_t n_classes,
+                                                    const float *W, const float *b,
+                                                    struct lector_head **out,
+                                                    struct lector_error *err);
+LECTOR_API void lector_head_free(struct lector_head *head);
+
+LECTOR_API int64_t lector_head_n_in(const struct lector_head *head);      /* C */
+LECTOR_API int64_t lector_head_n_classes(const struct lector_head *head); /* K */
+LECTOR_API int64_t lector_head_n_params(const struct lector_head *head); /* K*C + K */
+/* [W (K, C) row-major | b (K)] */
+LECTOR_API float *lector_head_params(struct lector_head *head);
+LECTOR_API const float *lector_head_params_const(const struct lector_head *head);
+LECTOR_API float *lector_head_grads(struct lector_head *head);
+/* 1 where weight decay applies (W), 0 where not (b); n_params entries. */
+LECTOR_API const uint8_t *lector_head_decay_mask(const struct lector_head *head);
+
+/* logits (B, K) = x (B, C) W^T + b */
+LECTOR_API void lector_head_forward(const struct lector_head *head, const float *x, int64_t B,
+                                    float *logits);
+/* Softmax in place over rows of logits (B, K), subtracting the row max. */
+LECTOR_API void lector_softmax_rows(float *logits, int64_t B, int64_t K);
+
+LECTOR_API void lector_head_zero_grad(struct lector_head *head);
+/* Mean softmax cross-entropy over the batch; adds d(loss)/d(params) to the grads.
+ * labels (B) in [0, K). Returns the loss in *loss. */
+LECTOR_API void lector_head_loss_backward(struct lector_head *head, const float *x,
+                                          const int32_t *labels, int64_t B, float *loss);
+
+/* AdamW (decoupled weight decay, bias correction), PyTorch's order of operations:
+ *   p *= 1 - lr*wd (where decay applies); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+ *   p -= (lr / (1-b1^t)) * m / (sqrt(v) / sqrt(1-b2^t) + eps) */
+struct lector_adamw_params {
+    float lr;           /* 1e-3 */
+    float beta1;        /* 0.9 */
+    float beta2;        /* 0.999 */
+    float eps;          /* 1e-8 */
+    float weight_decay; /* 0.01 */
+};
+LECTOR_API struct lector_adamw_params lector_adamw_default_params(void);
+
+struct lector_adamw;
+LECTOR_API enum lector_status lector_adamw_init(int64_t n_params,
+                                                const struct lector_adamw_params *p,
+                                                struct lector_adamw **out,
+                                                struct lector_error *err);
+LECTOR_API void lector_adamw_free(struct lector_adamw *opt);
+/* One step (t increments first, from 1). decay_mask may be NULL (decay everywhere). */
+LECTOR_API void lector_adamw_step(struct lector_adamw *opt, float *params, const float *grads,
+                                  const uint8_t *decay_mask);
+/* Change the learning rate for the next steps (schedules). */
+LECTOR_API void lector_adamw_set_lr(struct lector_adamw *opt, float lr);
+LECTOR_API int64_t lector_adamw_n_steps(const struct lector_adamw *opt);
+/* State access, for tests against reference trajectories: m and v (n_params each). */
+LECTOR_API const float *lector_adamw_m(const struct lector_adamw *opt);
+LECTOR_API const float *lector_adamw_v(const struct lector_adamw *opt);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LECTOR_HEAD_H */

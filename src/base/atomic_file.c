@@ -1,0 +1,126 @@
+// Atomic file writes: temp file in the target directory, fsync, rename, fsync the directory.
+#define _POSIX_C_SOURCE 200809L
+#include "base/base_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return lector__strdup(".");
+    if (slash == path) return lector__strdup("/");
+    return lector__strndup(path, (size_t)(slash - path));
+}
+
+enum lector_status lector__afile_open(struct lector__afile *af, const char *path,
+                                      struct lector_error *err) {
+    memset(af, 0, sizeof *af);
+    size_t n = strlen(path) + 32;
+    af->path = lector__strdup(path);
+    af->tmp_path = lector__malloc(n);
+    if (!af->path || !af->tmp_path) {
+        lector__afile_abort(af);
+        return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
+    }
+    snprintf(af->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
+    // O_EXCL: never follow or clobber a file someone else put at the temp name.
+    int fd = open(af->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == EEXIST) {
+        unlink(af->tmp_path); // a leftover of our own pid from a crashed run
+        fd = open(af->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    }
+    if (fd < 0) {
+        int e = errno;
+        enum lector_status st = lector__error(err, LECTOR_STATUS_IO, "%s: cannot create: %s",
+                                              af->tmp_path, strerror(e));
+        free(af->path);
+        free(af->tmp_path);
+        memset(af, 0, sizeof *af);
+        return st;
+    }
+    af->fp = fdopen(fd, "wb");
+    if (!af->fp) {
+        int e = errno;
+        close(fd);
+        unlink(af->tmp_path);
+        enum lector_status st =
+            lector__error(err, LECTOR_STATUS_IO, "%s: fdopen: %s", af->tmp_path, strerror(e));
+        free(af->path);
+        free(af->tmp_path);
+        memset(af, 0, sizeof *af);
+        return st;
+    }
+    return LECTOR_STATUS_OK;
+}
+
+enum lector_status lector__afile_write(struct lector__afile *af, const void *data, size_t n,
+                                       struct lector_error *err) {
+    if (!af->fp || af->failed)
+        return lector__error(err, LECTOR_STATUS_IO, "write to a failed or closed file");
+    if (n && fwrite(data, 1, n, af->fp) != n) {
+        int e = errno;
+        af->failed = true;
+        return lector__error(err, LECTOR_STATUS_IO, "%s: write failed: %s", af->tmp_path,
+                             strerror(e));
+    }
+    return LECTOR_STATUS_OK;
+}
+
+enum lector_status lector__afile_commit(struct lector__afile *af, struct lector_error *err) {
+    enum lector_status st = LECTOR_STATUS_OK;
+    if (!af->fp || af->failed) {
+        lector__afile_abort(af);
+        return lector__error(err, LECTOR_STATUS_IO, "commit of a failed or closed file");
+    }
+    // Use RENAME so the file at path changes atomically, and only once the new one is
+    // complete and on disk: a crash at any point leaves either the old or the new file.
+    if (fflush(af->fp) != 0 || fsync(fileno(af->fp)) != 0) {
+        int e = errno;
+        st = lector__error(err, LECTOR_STATUS_IO, "%s: cannot flush to disk: %s", af->tmp_path,
+                           strerror(e));
+        goto fail;
+    }
+    FILE *fp = af->fp;
+    af->fp = NULL;
+    if (fclose(fp) != 0) {
+        int e = errno;
+        st = lector__error(err, LECTOR_STATUS_IO, "%s: close failed: %s", af->tmp_path,
+                           strerror(e));
+        goto fail;
+    }
+    if (rename(af->tmp_path, af->path) != 0) {
+        int e = errno;
+        st = lector__error(err, LECTOR_STATUS_IO, "%s: cannot rename into place: %s", af->path,
+                           strerror(e));
+        goto fail;
+    }
+    char *dir = dir_of(af->path);
+    if (dir) {
+        int dfd = open(dir, O_RDONLY | O_CLOEXEC);
+        if (dfd >= 0) {
+            // Best effort: some file systems refuse fsync on a directory.
+            (void)fsync(dfd);
+            close(dfd);
+        }
+        free(dir);
+    }
+    free(af->path);
+    free(af->tmp_path);
+    memset(af, 0, sizeof *af);
+    return LECTOR_STATUS_OK;
+fail:
+    lector__afile_abort(af);
+    return st;
+}
+
+void lector__afile_abort(struct lector__afile *af) {
+    if (!af) return;
+    if (af->fp) fclose(af->fp);
+    if (af->tmp_path) unlink(af->tmp_path);
+    free(af->path);
+    free(af->tmp_path);
+    memset(af, 0, sizeof *af);
+}

@@ -1,0 +1,116 @@
+/*
+ * Internal helpers shared by every module (lector__ prefix): error formatting, checked size
+ * arithmetic, aligned allocation, whole-file reads, atomic file writes and SHA-256.
+ * Not part of the public API.
+ */
+#ifndef LECTOR_BASE_IMPL_H
+#define LECTOR_BASE_IMPL_H
+
+#include "lector/base.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#if defined(__GNUC__)
+#define LECTOR_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define LECTOR_PRINTF(a, b)
+#endif
+
+/* Programmer errors only (never bad input): kept in release builds. */
+#define LECTOR_ASSERT(x)                                                            \
+    do {                                                                            \
+        if (!(x)) lector__assert_fail(#x, __FILE__, __LINE__);                      \
+    } while (0)
+_Noreturn void lector__assert_fail(const char *expr, const char *file, int line);
+
+/* Fill *err (if not NULL) and return code. line/col are set to -1. */
+enum lector_status lector__error(struct lector_error *err, enum lector_status code,
+                                 const char *fmt, ...) LECTOR_PRINTF(3, 4);
+/* The same with a line and column/byte offset recorded. */
+enum lector_status lector__error_at(struct lector_error *err, enum lector_status code,
+                                    int64_t line, int64_t col, const char *fmt, ...)
+    LECTOR_PRINTF(5, 6);
+/* Clear an error struct (code OK, empty message). NULL is a no-op. */
+void lector__error_clear(struct lector_error *err);
+
+/* Checked arithmetic: return false on overflow (result left unspecified). */
+static inline bool lector__mul_size(size_t a, size_t b, size_t *out) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline bool lector__add_size(size_t a, size_t b, size_t *out) {
+    return !__builtin_add_overflow(a, b, out);
+}
+static inline bool lector__mul_i64(int64_t a, int64_t b, int64_t *out) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+
+/* malloc/calloc/realloc wrappers (lector_free releases them). */
+void *lector__malloc(size_t n);
+void *lector__calloc(size_t n, size_t size);
+void *lector__realloc(void *p, size_t n);
+char *lector__strdup(const char *s);
+char *lector__strndup(const char *s, size_t n);
+/* 64-byte aligned allocation, released with lector__aligned_free. */
+void *lector__aligned_alloc(size_t n);
+void lector__aligned_free(void *p);
+
+/* Read a whole file into a NUL-terminated buffer (freed with lector_free).
+ * n_max bounds the size accepted (0 = no bound beyond SIZE_MAX). */
+enum lector_status lector__read_file(const char *path, size_t n_max, char **data, size_t *n,
+                                     struct lector_error *err);
+/* Join a directory and a file name into a new string (lector_free). */
+char *lector__path_join(const char *dir, const char *name);
+/* True if path names an existing regular file. */
+bool lector__file_exists(const char *path);
+bool lector__dir_exists(const char *path);
+
+/*
+ * Atomic file write: data goes to "<path>.tmp.<pid>" in the same directory; commit does
+ * fflush, fsync, a checked fclose, rename over path, then fsync of the directory. Any
+ * failure (or abort) unlinks the temporary file and leaves an existing file at path intact.
+ */
+struct lector__afile {
+    FILE *fp;
+    char *path;
+    char *tmp_path;
+    bool failed;
+};
+enum lector_status lector__afile_open(struct lector__afile *af, const char *path,
+                                      struct lector_error *err);
+enum lector_status lector__afile_write(struct lector__afile *af, const void *data, size_t n,
+                                       struct lector_error *err);
+enum lector_status lector__afile_commit(struct lector__afile *af, struct lector_error *err);
+void lector__afile_abort(struct lector__afile *af);
+
+/* SHA-256 (FIPS 180-4). */
+struct lector__sha256 {
+    uint32_t h[8];
+    uint64_t n_bytes;
+    uint8_t buf[64];
+    size_t n_buf;
+};
+void lector__sha256_init(struct lector__sha256 *s);
+void lector__sha256_update(struct lector__sha256 *s, const void *data, size_t n);
+void lector__sha256_final(struct lector__sha256 *s, uint8_t digest[32]);
+/* Hex form of a digest into out (65 bytes incl. NUL). */
+void lector__sha256_hex(const uint8_t digest[32], char out[65]);
+/* Hash a file's contents into s (streamed, not mapped). */
+enum lector_status lector__sha256_file(struct lector__sha256 *s, const char *path,
+                                       struct lector_error *err);
+
+/* Little-endian readers/writers for file formats. */
+static inline uint32_t lector__read_u32_le(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t lector__read_u64_le(const uint8_t *p) {
+    return (uint64_t)lector__read_u32_le(p) | (uint64_t)lector__read_u32_le(p + 4) << 32;
+}
+static inline void lector__write_u64_le(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Monotonic clock in seconds. */
+double lector__now(void);
+
+#endif /* LECTOR_BASE_IMPL_H */

@@ -1,0 +1,136 @@
+// Tests for src/base: SHA-256 against FIPS 180-4 examples, atomic writes, checked math.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/base_impl.h"
+#include "testutil.h"
+
+static void hash_hex(const char *msg, size_t n, char out[65]) {
+    struct lector__sha256 s;
+    uint8_t d[32];
+    lector__sha256_init(&s);
+    lector__sha256_update(&s, msg, n);
+    lector__sha256_final(&s, d);
+    lector__sha256_hex(d, out);
+}
+
+static void test_sha256_known_vectors(void **state) {
+    (void)state;
+    char hex[65];
+    // FIPS 180-4 / NIST CSRC example values.
+    hash_hex("", 0, hex);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    hash_hex("abc", 3, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    hash_hex(m, strlen(m), hex);
+    assert_string_equal(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+static void test_sha256_incremental_matches_oneshot(void **state) {
+    (void)state;
+    char buf[1000];
+    for (int i = 0; i < 1000; i++) buf[i] = (char)(i * 7 + 3);
+    char one[65], inc[65];
+    hash_hex(buf, sizeof buf, one);
+    struct lector__sha256 s;
+    uint8_t d[32];
+    lector__sha256_init(&s);
+    for (size_t off = 0; off < sizeof buf;) {
+        size_t step = (off % 13) + 1;
+        if (off + step > sizeof buf) step = sizeof buf - off;
+        lector__sha256_update(&s, buf + off, step);
+        off += step;
+    }
+    lector__sha256_final(&s, d);
+    lector__sha256_hex(d, inc);
+    assert_string_equal(one, inc);
+}
+
+static void test_afile_commit_replaces_file(void **state) {
+    (void)state;
+    char *dir = test_mkdtemp();
+    char *path = test_write_file(dir, "model.bin", "old", 3);
+    struct lector__afile af;
+    struct lector_error err;
+    assert_int_equal(lector__afile_open(&af, path, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector__afile_write(&af, "new contents", 12, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector__afile_commit(&af, &err), LECTOR_STATUS_OK);
+    size_t n;
+    char *got = test_read_file(path, &n);
+    assert_int_equal(n, 12);
+    assert_memory_equal(got, "new contents", 12);
+    free(got);
+    free(path);
+    test_rmtree(dir);
+    free(dir);
+}
+
+static void test_afile_abort_keeps_old_file(void **state) {
+    (void)state;
+    char *dir = test_mkdtemp();
+    char *path = test_write_file(dir, "model.bin", "old", 3);
+    struct lector__afile af;
+    struct lector_error err;
+    assert_int_equal(lector__afile_open(&af, path, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector__afile_write(&af, "partial", 7, &err), LECTOR_STATUS_OK);
+    lector__afile_abort(&af);
+    size_t n;
+    char *got = test_read_file(path, &n);
+    assert_int_equal(n, 3);
+    assert_memory_equal(got, "old", 3);
+    free(got);
+    // No temporary file is left behind.
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq 1", dir);
+    assert_int_equal(system(cmd), 0);
+    free(path);
+    test_rmtree(dir);
+    free(dir);
+}
+
+static void test_afile_missing_directory_fails(void **state) {
+    (void)state;
+    struct lector__afile af;
+    struct lector_error err;
+    assert_int_equal(lector__afile_open(&af, "/nonexistent-dir-xyz/model.bin", &err),
+                     LECTOR_STATUS_IO);
+    assert_non_null(strstr(err.msg, "/nonexistent-dir-xyz/model.bin"));
+}
+
+static void test_checked_mul_detects_overflow(void **state) {
+    (void)state;
+    size_t r;
+    assert_true(lector__mul_size(1000, 1000, &r));
+    assert_int_equal(r, 1000000);
+    assert_false(lector__mul_size(SIZE_MAX / 2 + 1, 2, &r));
+    int64_t q;
+    assert_false(lector__mul_i64(INT64_MAX / 3 + 1, 3, &q));
+}
+
+static void test_status_str_names_every_code(void **state) {
+    (void)state;
+    for (int c = LECTOR_STATUS_INTERNAL; c <= 0; c++)
+        assert_string_not_equal(lector_status_str((enum lector_status)c), "unknown status");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sha256_known_vectors),
+        cmocka_unit_test(test_sha256_incremental_matches_oneshot),
+        cmocka_unit_test(test_afile_commit_replaces_file),
+        cmocka_unit_test(test_afile_abort_keeps_old_file),
+        cmocka_unit_test(test_afile_missing_directory_fails),
+        cmocka_unit_test(test_checked_mul_detects_overflow),
+        cmocka_unit_test(test_status_str_names_every_code),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

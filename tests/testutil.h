@@ -1,0 +1,27 @@
+/*
+ * Helpers shared by the cmocka tests: locating ../shared, temporary directories, reading
+ * fixture files. Include after <cmocka.h>.
+ */
+#ifndef LECTOR_TESTUTIL_H
+#define LECTOR_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The shared/ folder ($LECTOR_SHARED, else the configured default), or NULL when it is
+ * absent. Tests that need it call skip() when this returns NULL. */
+const char *test_shared_dir(void);
+/* shared/<rel> as a static buffer path, or NULL when shared/ is absent. */
+const char *test_shared_path(const char *rel);
+/* A fresh empty temporary directory (removed recursively by test_rmtree). */
+char *test_mkdtemp(void);
+void test_rmtree(const char *dir);
+/* Write bytes to dir/name; returns the malloc'd path. */
+char *test_write_file(const char *dir, const char *name, const void *data, size_t n);
+/* Read a whole file (malloc'd, NUL-terminated) or NULL. */
+char *test_read_file(const char *path, size_t *n);
+/* Max |a - b| over n floats. */
+float test_max_abs_diff(const float *a, const float *b, int64_t n);
+
+#endif
