@@ -1,0 +1,70 @@
+// Elementwise ops: bias add, residual add, GELU (exact and tanh), ReLU, tanh.
+#include "kernels/kernels.h"
+
+#include <math.h>
+
+// ----------------------------------------------------------------------------
+// bias and residual
+
+void lector_bias_add_ref(float *x,          // (N, C)
+                         const float *bias, // (C)
+                         int64_t N, int64_t C) {
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) x[n * C + c] += bias[c];
+}
+
+void lector_bias_add(float *x, const float *bias, int64_t N, int64_t C) {
+    lector_bias_add_ref(x, bias, N, C);
+}
+
+void lector_residual_add_ref(float *x,       // (n)
+                             const float *r, // (n)
+                             int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] += r[i];
+}
+
+void lector_residual_add(float *x, const float *r, int64_t n) { lector_residual_add_ref(x, r, n); }
+
+// ----------------------------------------------------------------------------
+// activations
+
+// 1/sqrt(2) and sqrt(2/pi) as float literals (M_SQRT1_2 is not in strict C11).
+#define INV_SQRT2 0.70710678118654752440f
+#define SQRT_2_OVER_PI 0.79788456080286535588f
+
+// https://pytorch.org/docs/stable/generated/torch.nn.GELU.html, approximate='none'
+void lector_gelu_ref(float *x, // (n)
+                     int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + erff(v * INV_SQRT2));
+    }
+}
+
+void lector_gelu(float *x, int64_t n) { lector_gelu_ref(x, n); }
+
+// https://pytorch.org/docs/stable/generated/torch.nn.GELU.html, approximate='tanh'
+void lector_gelu_new_ref(float *x, // (n)
+                         int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        float u = SQRT_2_OVER_PI * (v + 0.044715f * v * v * v);
+        x[i] = 0.5f * v * (1.0f + tanhf(u));
+    }
+}
+
+void lector_gelu_new(float *x, int64_t n) { lector_gelu_new_ref(x, n); }
+
+// https://pytorch.org/docs/stable/generated/torch.nn.ReLU.html
+void lector_relu_ref(float *x, // (n)
+                     int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void lector_relu(float *x, int64_t n) { lector_relu_ref(x, n); }
+
+// https://pytorch.org/docs/stable/generated/torch.tanh.html
+void lector_tanh_ref(float *x, // (n)
+                     int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = tanhf(x[i]);
+}

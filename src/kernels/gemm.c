@@ -1,0 +1,56 @@
+// Matrix products: the naive reference and the cblas_sgemm path. This is the only file that
+// includes <cblas.h>, so the BLAS dependency stays in one place.
+#include "kernels/kernels.h"
+
+#include <cblas.h>
+
+#include "base/base_impl.h"
+
+// ----------------------------------------------------------------------------
+// reference
+
+// https://pytorch.org/docs/stable/generated/torch.nn.functional.linear.html
+void lector_matmul_ref(float *out,          // (N, OC)
+                       const float *inp,    // (N, IC)
+                       const float *weight, // (OC, IC)
+                       const float *bias,   // (OC) or NULL
+                       int64_t N, int64_t IC, int64_t OC) {
+    for (int64_t n = 0; n < N; n++) {
+        const float *x = inp + n * IC;
+        for (int64_t o = 0; o < OC; o++) {
+            const float *w = weight + o * IC;
+            // double accumulation: this is the yardstick the sgemm path is measured against
+            double acc = bias ? (double)bias[o] : 0.0;
+            for (int64_t i = 0; i < IC; i++) acc += (double)x[i] * (double)w[i];
+            out[n * OC + o] = (float)acc;
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
+// BLAS
+
+void lector_matmul(float *out, const float *inp, const float *weight, const float *bias,
+                   int64_t N, int64_t IC, int64_t OC) {
+    LECTOR_ASSERT(N >= 0 && IC >= 0 && OC >= 0);
+    LECTOR_ASSERT(N <= INT32_MAX && IC <= INT32_MAX && OC <= INT32_MAX);
+    if (N == 0 || OC == 0) return;
+    float beta = 0.0f;
+    if (bias) {
+        // Start every row from the bias and let sgemm accumulate onto it (beta = 1).
+        for (int64_t n = 0; n < N; n++) {
+            float *o = out + n * OC;
+            for (int64_t j = 0; j < OC; j++) o[j] = bias[j];
+        }
+        beta = 1.0f;
+    }
+    // Row-major out (N, OC) = inp (N, IC) x weight^T, weight stored (OC, IC).
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)OC, (int)IC, 1.0f, inp,
+                (int)IC, weight, (int)IC, beta, out, (int)OC);
+}
+
+void lector__blas_set_n_threads(int n_threads) {
+    if (n_threads <= 0) n_threads = openblas_get_num_procs();
+    if (n_threads <= 0) n_threads = 1;
+    openblas_set_num_threads(n_threads);
+}

@@ -1,0 +1,144 @@
+/*
+ * kernels.h: the numeric kernels of the encoder (internal, lector__ callers only).
+ *
+ * Every op has a portable reference `lector_<op>_ref`: plain loops, the specification the
+ * faster variants are tested against. Where a faster path exists today it is
+ * `lector_<op>` (matmul through cblas_sgemm, attention with an online softmax). For the
+ * cheap elementwise ops `lector_<op>` is the dispatch point that SIMD variants will take
+ * over; for now it runs the reference.
+ *
+ * Conventions: raw pointers and dimensions, as llm.c's matmul_forward(out, inp, weight,
+ * bias, B, T, C, OC). Every matrix is row-major and contiguous; a shape comment on each
+ * argument gives its extent, outermost first. N is a number of rows (usually B*T).
+ * Letters: B batch, T tokens, C hidden, H heads, D head size (C/H), F FFN width.
+ * Masks are int32 (B, T): nonzero = real token, 0 = padding; NULL = every token real.
+ *
+ * Thread safety: every kernel is reentrant (no global state). lector__blas_set_n_threads
+ * changes OpenBLAS's global thread count and should be called once, before any forward.
+ */
+#ifndef LECTOR_KERNELS_H
+#define LECTOR_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// ----------------------------------------------------------------------------
+// matrix product: out = inp weight^T + bias   (torch.nn.functional.linear)
+
+/* https://pytorch.org/docs/stable/generated/torch.nn.functional.linear.html
+ *   out:    (N, OC)
+ *   inp:    (N, IC)
+ *   weight: (OC, IC), PyTorch's nn.Linear layout
+ *   bias:   (OC) or NULL
+ * Accumulates in double: slow, only for tests. */
+void lector_matmul_ref(float *out, const float *inp, const float *weight, const float *bias,
+                       int64_t N, int64_t IC, int64_t OC);
+/* The same through cblas_sgemm. out must not alias inp or weight. */
+void lector_matmul(float *out, const float *inp, const float *weight, const float *bias,
+                   int64_t N, int64_t IC, int64_t OC);
+/* Threads OpenBLAS uses for lector_matmul (<= 0: one per core). Global to the process. */
+void lector__blas_set_n_threads(int n_threads);
+
+// ----------------------------------------------------------------------------
+// elementwise
+
+/* x[n, c] += bias[c]
+ *   x:    (N, C)
+ *   bias: (C) */
+void lector_bias_add_ref(float *x, const float *bias, int64_t N, int64_t C);
+void lector_bias_add(float *x, const float *bias, int64_t N, int64_t C);
+
+/* x[i] += r[i] (the residual connection)
+ *   x: (n)
+ *   r: (n) */
+void lector_residual_add_ref(float *x, const float *r, int64_t n);
+void lector_residual_add(float *x, const float *r, int64_t n);
+
+/* https://pytorch.org/docs/stable/generated/torch.nn.GELU.html (approximate='none')
+ * x = 0.5 x (1 + erf(x / sqrt 2)), in place
+ *   x: (n) */
+void lector_gelu_ref(float *x, int64_t n);
+void lector_gelu(float *x, int64_t n);
+
+/* https://pytorch.org/docs/stable/generated/torch.nn.GELU.html (approximate='tanh'),
+ * Hugging Face's gelu_new / gelu_pytorch_tanh:
+ * x = 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), in place
+ *   x: (n) */
+void lector_gelu_new_ref(float *x, int64_t n);
+void lector_gelu_new(float *x, int64_t n);
+
+/* https://pytorch.org/docs/stable/generated/torch.nn.ReLU.html
+ * x = max(x, 0), in place
+ *   x: (n) */
+void lector_relu_ref(float *x, int64_t n);
+void lector_relu(float *x, int64_t n);
+
+// ----------------------------------------------------------------------------
+// layernorm
+
+/* https://pytorch.org/docs/stable/generated/torch.nn.LayerNorm.html
+ * out[n, :] = (inp[n, :] - mean) / sqrt(var + eps) * gamma + beta, with the biased
+ * variance over the C values of the row. out may equal inp (in place).
+ *   out:   (N, C)
+ *   inp:   (N, C)
+ *   gamma: (C)
+ *   beta:  (C) */
+void lector_layernorm_ref(float *out, const float *inp, const float *gamma, const float *beta,
+                          int64_t N, int64_t C, float eps);
+void lector_layernorm(float *out, const float *inp, const float *gamma, const float *beta,
+                      int64_t N, int64_t C, float eps);
+
+// ----------------------------------------------------------------------------
+// masked multi-head self-attention
+
+/* https://pytorch.org/docs/stable/generated/torch.nn.functional.scaled_dot_product_attention.html
+ * For each batch row b, head h and query t:
+ *   s[t2] = q[b,t,h,:] . k[b,t2,h,:] / sqrt(D), or -INFINITY where mask[b,t2] == 0
+ *   p = softmax(s) (subtracting the row max); a row with every key masked gives p = 0
+ *   out[b,t,h,:] = sum_t2 p[t2] v[b,t2,h,:]
+ * Padding only masks keys: padded query rows still attend to the real keys.
+ *   out:  (B, T, C)         heads side by side: out[b, t, h*D + d]
+ *   att:  (B, H, T, T)      the probabilities p, written here (kept for a backward pass)
+ *   qkv:  (B, T, 3C)        q = qkv[.., 0:C], k = qkv[.., C:2C], v = qkv[.., 2C:3C],
+ *                           each split into H heads of D = C/H
+ *   mask: (B, T) or NULL */
+void lector_attention_ref(float *out, float *att, const float *qkv, const int32_t *mask,
+                          int64_t B, int64_t T, int64_t C, int64_t H);
+
+/* The same result, computed per (b, h) and query row with an online softmax over blocks
+ * of keys, so no (T, T) matrix is stored.
+ *   scratch: (lector_attention_scratch_size(C, H)) floats */
+void lector_attention(float *out, const float *qkv, const int32_t *mask, float *scratch,
+                      int64_t B, int64_t T, int64_t C, int64_t H);
+/* Floats of scratch lector_attention needs (independent of B and T). */
+size_t lector_attention_scratch_size(int64_t C, int64_t H);
+
+// ----------------------------------------------------------------------------
+// pooling (B, T, C) -> (B, C)
+
+/* out[b, :] = h[b, 0, :]
+ *   out: (B, C)
+ *   h:   (B, T, C) */
+void lector_pool_cls_ref(float *out, const float *h, int64_t B, int64_t T, int64_t C);
+
+/* out[b, :] = sum_t mask[b,t] h[b,t,:] / sum_t mask[b,t]; zeros for a row with no real token
+ *   out:  (B, C)
+ *   h:    (B, T, C)
+ *   mask: (B, T) or NULL */
+void lector_pool_mean_ref(float *out, const float *h, const int32_t *mask, int64_t B,
+                          int64_t T, int64_t C);
+
+/* out[b, :] = max over t with mask[b,t] != 0 of h[b,t,:]; zeros for a row with no real token
+ * https://pytorch.org/docs/stable/generated/torch.amax.html
+ *   out:  (B, C)
+ *   h:    (B, T, C)
+ *   mask: (B, T) or NULL */
+void lector_pool_max_ref(float *out, const float *h, const int32_t *mask, int64_t B, int64_t T,
+                         int64_t C);
+
+/* https://pytorch.org/docs/stable/generated/torch.tanh.html
+ * x = tanh(x), in place
+ *   x: (n) */
+void lector_tanh_ref(float *x, int64_t n);
+
+#endif /* LECTOR_KERNELS_H */

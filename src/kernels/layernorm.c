@@ -1,0 +1,35 @@
+// LayerNorm over the last dimension.
+#include "kernels/kernels.h"
+
+#include <math.h>
+
+// https://pytorch.org/docs/stable/generated/torch.nn.LayerNorm.html
+void lector_layernorm_ref(float *out,         // (N, C), may equal inp
+                          const float *inp,   // (N, C)
+                          const float *gamma, // (C)
+                          const float *beta,  // (C)
+                          int64_t N, int64_t C, float eps) {
+    for (int64_t n = 0; n < N; n++) {
+        const float *x = inp + n * C;
+        float *y = out + n * C;
+        // Two passes (mean, then the biased variance about it) rather than E[x^2] - E[x]^2,
+        // which cancels badly when the mean is large compared with the spread.
+        float sum = 0.0f;
+        for (int64_t c = 0; c < C; c++) sum += x[c];
+        float mean = sum / (float)C;
+        float var = 0.0f;
+        for (int64_t c = 0; c < C; c++) {
+            float d = x[c] - mean;
+            var += d * d;
+        }
+        var /= (float)C;
+        float rstd = 1.0f / sqrtf(var + eps);
+        // Each x[c] is read before y[c] is written, so out == inp is safe.
+        for (int64_t c = 0; c < C; c++) y[c] = (x[c] - mean) * rstd * gamma[c] + beta[c];
+    }
+}
+
+void lector_layernorm(float *out, const float *inp, const float *gamma, const float *beta,
+                      int64_t N, int64_t C, float eps) {
+    lector_layernorm_ref(out, inp, gamma, beta, N, C, eps);
+}

@@ -1,0 +1,52 @@
+// Pooling of hidden states (B, T, C) into one vector per row (B, C).
+#include "kernels/kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+void lector_pool_cls_ref(float *out,     // (B, C)
+                         const float *h, // (B, T, C)
+                         int64_t B, int64_t T, int64_t C) {
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t c = 0; c < C; c++) out[b * C + c] = h[b * T * C + c];
+}
+
+// https://pytorch.org/docs/stable/generated/torch.mean.html, restricted to real tokens
+void lector_pool_mean_ref(float *out,          // (B, C)
+                          const float *h,      // (B, T, C)
+                          const int32_t *mask, // (B, T) or NULL
+                          int64_t B, int64_t T, int64_t C) {
+    for (int64_t b = 0; b < B; b++) {
+        float *o = out + b * C;
+        for (int64_t c = 0; c < C; c++) o[c] = 0.0f;
+        int64_t n_real = 0;
+        for (int64_t t = 0; t < T; t++) {
+            if (mask && mask[b * T + t] == 0) continue;
+            const float *x = h + (b * T + t) * C;
+            for (int64_t c = 0; c < C; c++) o[c] += x[c];
+            n_real++;
+        }
+        // A row without real tokens stays zero instead of 0/0.
+        if (n_real > 0)
+            for (int64_t c = 0; c < C; c++) o[c] /= (float)n_real;
+    }
+}
+
+// https://pytorch.org/docs/stable/generated/torch.amax.html, restricted to real tokens
+void lector_pool_max_ref(float *out,          // (B, C)
+                         const float *h,      // (B, T, C)
+                         const int32_t *mask, // (B, T) or NULL
+                         int64_t B, int64_t T, int64_t C) {
+    for (int64_t b = 0; b < B; b++) {
+        float *o = out + b * C;
+        for (int64_t c = 0; c < C; c++) o[c] = -INFINITY;
+        int64_t n_real = 0;
+        for (int64_t t = 0; t < T; t++) {
+            if (mask && mask[b * T + t] == 0) continue;
+            const float *x = h + (b * T + t) * C;
+            for (int64_t c = 0; c < C; c++) o[c] = x[c] > o[c] ? x[c] : o[c];
+            n_real++;
+        }
+        if (n_real == 0) memset(o, 0, (size_t)C * sizeof *o);
+    }
+}
