@@ -1,0 +1,142 @@
+/*
+ * Internals of the checkpoint module (lector__ prefix), shared by its readers
+ * (safetensors.c, checkpoint.c) and used by tests and fuzz targets. Not a public API.
+ *
+ * A checkpoint is a list of files (each a read-only mapping or a heap copy) and a table of
+ * tensors. Readers validate a file completely, describe its tensors as they are stored
+ * (struct lector__ck_src) and hand them to lector__ck_add_file, which converts F16/BF16 to
+ * F32 and copies unaligned F32 into one aligned arena per file. lector__ck_finish then sorts
+ * the names for lookup and refuses a name that occurs twice.
+ */
+#ifndef LECTOR_CHECKPOINT_IMPL_H
+#define LECTOR_CHECKPOINT_IMPL_H
+
+#include "lector/checkpoint.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+// The readers use stored bytes in place (F32, integers), so they assume a little-endian host.
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "lector's checkpoint readers assume a little-endian host"
+#endif
+
+/* Largest safetensors header accepted (the limit safetensors itself applies). */
+#define LECTOR__ST_HEADER_MAX ((uint64_t)100 * 1000 * 1000)
+
+/* Exact conversions of one half-precision value (IEEE binary16 / bfloat16) to float:
+ * subnormals, infinities, signed zeros and NaN payloads are kept. */
+float lector__f16_to_f32(uint16_t h);
+float lector__bf16_to_f32(uint16_t h);
+/* Parse a safetensors dtype name ("F32", ...); false if unknown. */
+bool lector__dtype_parse(const char *s, enum lector_dtype *out);
+
+// ----------------------------------------------------------------------------
+// safetensors header
+
+/* One tensor entry of a validated header. */
+struct lector__st_entry {
+    char *name; /* owned */
+    enum lector_dtype dtype;
+    int32_t n_dims;
+    int64_t shape[LECTOR_MAX_DIMS];
+    uint64_t begin, end; /* byte range inside the data section */
+};
+
+struct lector__st_header {
+    uint64_t n_header;                /* N: JSON length (padding included) */
+    uint64_t n_data;                  /* bytes after the header */
+    struct lector__st_entry *entries; /* sorted by begin: file order */
+    int64_t n_entries;
+    char **meta_keys; /* owned, n_meta each */
+    char **meta_values;
+    int64_t n_meta;
+};
+
+/*
+ * Validate a whole safetensors image buf[0, n) (see lector/checkpoint.h for the rules) and
+ * describe it in *out; name is the file name used in messages. Touches no tensor data.
+ * FORMAT for malformed input, UNSUPPORTED for an unknown dtype or more than 4 dimensions.
+ * On failure *out is empty. Release with lector__st_header_free.
+ */
+enum lector_status lector__safetensors_parse(const uint8_t *buf, size_t n, const char *name,
+                                             struct lector__st_header *out,
+                                             struct lector_error *err);
+void lector__st_header_free(struct lector__st_header *h);
+
+// ----------------------------------------------------------------------------
+// checkpoint assembly
+
+enum lector__ck_storage {
+    LECTOR__CK_MMAP, /* base is a read-only mapping of size bytes (munmap) */
+    LECTOR__CK_HEAP  /* base came from lector__aligned_alloc */
+};
+
+struct lector__ck_file {
+    char *path;
+    void *base;
+    size_t size;
+    enum lector__ck_storage storage;
+    void *arena; /* converted / realigned tensors of this file (aligned alloc), or NULL */
+};
+
+/* A tensor as stored: data points at numel * dtype_size bytes of any alignment. */
+struct lector__ck_src {
+    const char *name;
+    enum lector_dtype dtype;
+    int32_t n_dims;
+    int64_t shape[LECTOR_MAX_DIMS];
+    const uint8_t *data;
+};
+
+struct lector__ck_name {
+    const char *name;
+    int64_t index;
+};
+
+struct lector_checkpoint {
+    struct lector__ck_file *files;
+    int64_t n_files;
+    struct lector_tensor *tensors; /* names owned (lector__strdup) */
+    enum lector_dtype *stored;     /* dtype on disk, per tensor */
+    int64_t *file_of;              /* index into files, per tensor */
+    int64_t n_tensors, cap_tensors;
+    struct lector__ck_name *by_name; /* sorted by name (after lector__ck_finish) */
+    char **meta_keys; /* first file's __metadata__ */
+    char **meta_values;
+    int64_t n_meta;
+};
+
+struct lector_checkpoint *lector__ck_new(void);
+/* Register a file; ck takes ownership of base (released by close even if this fails). */
+enum lector_status lector__ck_add_file(struct lector_checkpoint *ck, const char *path, void *base,
+                                       size_t size, enum lector__ck_storage storage,
+                                       int64_t *file_index, struct lector_error *err);
+/* Add the tensors of file file_index in order, converting as lector/checkpoint.h says. */
+enum lector_status lector__ck_add_tensors(struct lector_checkpoint *ck, int64_t file_index,
+                                          const struct lector__ck_src *src, int64_t n,
+                                          struct lector_error *err);
+/* Build the name index; a name seen twice is FORMAT naming both files. */
+enum lector_status lector__ck_finish(struct lector_checkpoint *ck, struct lector_error *err);
+/* Index of tensor name in ck, or -1. Needs lector__ck_finish. */
+int64_t lector__ck_lookup(const struct lector_checkpoint *ck, const char *name);
+
+/* Add one safetensors file (already mapped or copied: base/size) to ck: validate, register,
+ * add its tensors; metadata is kept if ck has none yet. ck owns base from here on. */
+enum lector_status lector__ck_add_safetensors(struct lector_checkpoint *ck, const char *path,
+                                              void *base, size_t size,
+                                              enum lector__ck_storage storage,
+                                              struct lector_error *err);
+
+/* Map a file read-only (mmap PROT_READ MAP_SHARED, sequential-access hints). Empty files
+ * give base NULL, size 0. */
+enum lector_status lector__map_file(const char *path, void **base, size_t *size,
+                                    struct lector_error *err);
+
+/* Open a safetensors image from memory (copied), named name in messages: the whole open
+ * path minus the mapping, for fuzzing and tests. */
+enum lector_status lector__checkpoint_open_memory(const void *data, size_t n, const char *name,
+                                                  struct lector_checkpoint **out,
+                                                  struct lector_error *err);
+
+#endif /* LECTOR_CHECKPOINT_IMPL_H */
