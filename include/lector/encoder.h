@@ -69,8 +69,13 @@ struct lector_encoder;
 struct lector_encoder_state;
 
 /* Open dir/config.json and the weights in dir (see lector/checkpoint.h), checking that every
- * tensor the family needs is present with the shape the config implies; disagreements are
- * LECTOR_STATUS_MISMATCH listing them. */
+ * tensor the family needs is present with the shape the config implies. Names may carry a
+ * known prefix ("bert."); tensors the encoder does not use (classifier.*, cls.*,
+ * position_ids) are ignored, and the pooler is optional. Every problem is listed in one
+ * message, each naming the tensor, the expected and the found shape: only missing tensors
+ * give LECTOR_STATUS_NOT_FOUND, any shape or dtype disagreement LECTOR_STATUS_MISMATCH.
+ * A model_type other than "bert" is LECTOR_STATUS_UNSUPPORTED for now. On failure *out is
+ * NULL. The encoder keeps the checkpoint open (mapped) until lector_encoder_close. */
 LECTOR_API enum lector_status lector_encoder_open(const char *dir, struct lector_encoder **out,
                                                   struct lector_error *err);
 /* NULL is a no-op. */
@@ -84,10 +89,14 @@ LECTOR_API int lector_encoder_has_pooler(const struct lector_encoder *enc);
 LECTOR_API const char *lector_encoder_checksum(const struct lector_encoder *enc);
 /* The directory the encoder was opened from. */
 LECTOR_API const char *lector_encoder_dir(const struct lector_encoder *enc);
-/* Total parameter count of the tensors used. */
+/* Total parameter count of the tensors used (pooler included when present). */
 LECTOR_API int64_t lector_encoder_n_params(const struct lector_encoder *enc);
+/* C, the width of every hidden state and pooled vector. */
+LECTOR_API int64_t lector_encoder_n_embd(const struct lector_encoder *enc);
 
-/* Per-thread scratch memory (grows as needed for the largest (B, T) seen). */
+/* Per-thread scratch memory for the activations, sized from (B, T) and the config and
+ * grown only when a call needs more tokens (B*T) than any before. The state must be used
+ * with the encoder it was made for, and freed before that encoder is closed. */
 LECTOR_API enum lector_status lector_encoder_state_init(const struct lector_encoder *enc,
                                                         struct lector_encoder_state **out,
                                                         struct lector_error *err);
@@ -99,8 +108,11 @@ LECTOR_API void lector_encoder_state_free(struct lector_encoder_state *st);
  *   type_ids: (B, T) token type ids in [0, n_type), or NULL for all zeros
  *   mask:     (B, T) 1 = real token, 0 = padding; NULL = all real
  *   hidden:   (B, T, C) output, last_hidden_state (padded positions included)
- * T must be at most n_pos. A padded row gives the same values at its real positions as
- * the same row alone. Out-of-range ids are LECTOR_STATUS_RANGE naming the row and position.
+ * T must be at most n_pos (else LECTOR_STATUS_RANGE). A padded row gives the same values at
+ * its real positions as the same row alone: padding only masks keys. An id outside [0, V),
+ * a type id outside [0, n_type) or a mask value other than 0/1 is LECTOR_STATUS_RANGE naming
+ * the row and position (also in err->line and err->col, both 0-based); nothing is computed
+ * then. hidden may be uninitialised; it is the only output.
  */
 LECTOR_API enum lector_status lector_encoder_forward(const struct lector_encoder *enc,
                                                      struct lector_encoder_state *st,
@@ -110,7 +122,9 @@ LECTOR_API enum lector_status lector_encoder_forward(const struct lector_encoder
 
 /*
  * Pool hidden states (B, T, C) into out (B, C) using mask (B, T) (NULL = all real).
- * LECTOR_POOLING_NONE is not valid here.
+ * LECTOR_POOLING_NONE is not valid here (LECTOR_STATUS_INVALID_ARG). Mean and max use only
+ * positions with mask 1 and give zeros for a row without any. LECTOR_POOLING_POOLER on a
+ * checkpoint without a pooler is LECTOR_STATUS_UNSUPPORTED.
  */
 LECTOR_API enum lector_status lector_encoder_pool(const struct lector_encoder *enc,
                                                   const float *hidden, const int32_t *mask,
