@@ -1,0 +1,208 @@
+// Golden parity of the WordPiece tokenizer with Hugging Face tokenizers: every id of the 250
+// cases of each shared BERT vocabulary, and the text batches of the two encoder fixtures
+// that ship tokenizer files (opened through lector_tokenizer_open).
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "lector/tokenizer.h"
+#include "testutil.h"
+
+// Print at most this many disagreements per vocabulary, with both token lists.
+#define N_REPORT_MAX 5
+
+static void print_tokens(const char *label, const struct lector_tokenizer *tok, const int32_t *ids,
+                         int64_t n) {
+    fprintf(stderr, "    %s:", label);
+    for (int64_t i = 0; i < n; i++) {
+        const char *t = lector_tokenizer_token(tok, ids[i]);
+        fprintf(stderr, " %s", t ? t : "<?>");
+    }
+    fprintf(stderr, "\n");
+}
+
+// Run every case of fixtures/tokenizers/<name>/cases.jsonl; returns the number identical.
+static int run_cases(const char *name, const struct lector_tokenizer *tok, int *n_cases) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "fixtures/tokenizers/%s/cases.jsonl", name);
+    size_t n = 0;
+    char *data = test_read_file(test_shared_path(rel), &n);
+    assert_non_null(data);
+    int n_same = 0, n_bad = 0;
+    *n_cases = 0;
+    for (char *line = data; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = '\0';
+        json_error_t je;
+        json_t *c = json_loads(line, 0, &je);
+        assert_non_null(c);
+        const char *text = json_string_value(json_object_get(c, "text"));
+        json_t *jids = json_object_get(c, "ids");
+        assert_non_null(text);
+        size_t n_want = json_array_size(jids);
+        // Without truncation: n_max is one more than the golden length, so a longer result
+        // would show up as a mismatch rather than be cut off.
+        int64_t n_max = (int64_t)n_want + 1;
+        int32_t *got = calloc((size_t)n_max, sizeof *got);
+        int32_t *want = calloc(n_want + 1, sizeof *want);
+        for (size_t i = 0; i < n_want; i++)
+            want[i] = (int32_t)json_integer_value(json_array_get(jids, i));
+        int64_t n_got = 0;
+        int truncated = -1;
+        struct lector_error err = {0};
+        enum lector_status st =
+            lector_tokenizer_encode(tok, text, strlen(text), n_max, got, &n_got, &truncated, &err);
+        bool same = st == LECTOR_STATUS_OK && !truncated && n_got == (int64_t)n_want &&
+                    memcmp(got, want, n_want * sizeof *want) == 0;
+        if (same) {
+            n_same++;
+        } else if (n_bad++ < N_REPORT_MAX) {
+            fprintf(stderr, "  %s %s: status %s (%s)\n", name,
+                    json_string_value(json_object_get(c, "src")), lector_status_str(st), err.msg);
+            print_tokens("want", tok, want, (int64_t)n_want);
+            print_tokens("got ", tok, got, n_got);
+        }
+        (*n_cases)++;
+        free(want);
+        free(got);
+        json_decref(c);
+        line = nl ? nl + 1 : NULL;
+    }
+    free(data);
+    return n_same;
+}
+
+static struct lector_tokenizer *open_with_config(const char *name) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "fixtures/tokenizers/%s/tokenizer_config.json", name);
+    json_error_t je;
+    json_t *cfg = json_load_file(test_shared_path(rel), 0, &je);
+    assert_non_null(cfg);
+    json_t *lower = json_object_get(cfg, "do_lower_case");
+    json_t *strip = json_object_get(cfg, "strip_accents");
+    json_t *cjk = json_object_get(cfg, "tokenize_chinese_chars");
+    int do_lower = lower ? json_is_true(lower) : 1;
+    int strip_accents = (!strip || json_is_null(strip)) ? -1 : json_is_true(strip);
+    int do_cjk = cjk ? json_is_true(cjk) : 1;
+    json_decref(cfg);
+
+    snprintf(rel, sizeof rel, "vocab/%s/vocab.txt", name);
+    struct lector_tokenizer *tok = NULL;
+    struct lector_error err = {0};
+    enum lector_status st = lector_tokenizer_open_wordpiece(test_shared_path(rel), do_lower,
+                                                            strip_accents, do_cjk, &tok, &err);
+    if (st != LECTOR_STATUS_OK) fprintf(stderr, "open %s: %s\n", name, err.msg);
+    assert_int_equal(st, LECTOR_STATUS_OK);
+    return tok;
+}
+
+static void check_vocab(const char *name) {
+    struct lector_tokenizer *tok = open_with_config(name);
+    int n_cases = 0;
+    int n_same = run_cases(name, tok, &n_cases);
+    printf("%s: %d/%d identical\n", name, n_same, n_cases);
+    fflush(stdout);
+    assert_int_equal(n_cases, 250);
+    assert_int_equal(n_same, n_cases);
+    lector_tokenizer_free(tok);
+}
+
+static void test_parity_bert_base_uncased(void **state) {
+    (void)state;
+    check_vocab("bert-base-uncased");
+}
+static void test_parity_bert_base_cased(void **state) {
+    (void)state;
+    check_vocab("bert-base-cased");
+}
+static void test_parity_bert_base_multilingual_cased(void **state) {
+    (void)state;
+    check_vocab("bert-base-multilingual-cased");
+}
+static void test_parity_bert_base_chinese(void **state) {
+    (void)state;
+    check_vocab("bert-base-chinese");
+}
+
+// The tokenizer files of an encoder fixture, opened as a model directory: the text batch of
+// golden.json (case 0) truncated to T tokens, [SEP] kept.
+static void check_encoder_dir(const char *name) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "fixtures/encoders/%s", name);
+    struct lector_tokenizer *tok = NULL;
+    struct lector_error err = {0};
+    enum lector_status st = lector_tokenizer_open(test_shared_path(rel), &tok, &err);
+    if (st != LECTOR_STATUS_OK) fprintf(stderr, "open %s: %s\n", name, err.msg);
+    assert_int_equal(st, LECTOR_STATUS_OK);
+
+    snprintf(rel, sizeof rel, "fixtures/encoders/%s/golden.json", name);
+    json_error_t je;
+    json_t *golden = json_load_file(test_shared_path(rel), 0, &je);
+    assert_non_null(golden);
+    json_t *c = json_array_get(json_object_get(golden, "cases"), 0);
+    assert_string_equal(json_string_value(json_object_get(c, "name")), "text");
+    int64_t T = json_integer_value(json_object_get(c, "T"));
+    json_t *texts = json_object_get(c, "texts");
+    json_t *tokens = json_object_get(c, "tokens");
+    int n_same = 0, n_rows = (int)json_array_size(texts);
+    int32_t *ids = calloc((size_t)T, sizeof *ids);
+    for (int b = 0; b < n_rows; b++) {
+        const char *text = json_string_value(json_array_get(texts, (size_t)b));
+        json_t *want = json_array_get(tokens, (size_t)b);
+        int64_t n_ids = 0;
+        int truncated = 0;
+        st = lector_tokenizer_encode(tok, text, strlen(text), T, ids, &n_ids, &truncated, &err);
+        assert_int_equal(st, LECTOR_STATUS_OK);
+        bool same = n_ids == (int64_t)json_array_size(want);
+        for (int64_t i = 0; same && i < n_ids; i++)
+            same = strcmp(lector_tokenizer_token(tok, ids[i]),
+                          json_string_value(json_array_get(want, (size_t)i))) == 0;
+        // Only the long review reaches T tokens; it must say it was cut.
+        if (same && truncated != (n_ids == T && b == n_rows - 1)) same = false;
+        if (same) {
+            n_same++;
+        } else {
+            fprintf(stderr, "  %s row %d differs (truncated=%d)\n", name, b, truncated);
+            print_tokens("got", tok, ids, n_ids);
+        }
+    }
+    printf("%s (encoder dir): %d/%d identical\n", name, n_same, n_rows);
+    fflush(stdout);
+    assert_int_equal(n_same, n_rows);
+    free(ids);
+    json_decref(golden);
+    lector_tokenizer_free(tok);
+}
+
+static void test_parity_encoder_bert_tiny_uncased(void **state) {
+    (void)state;
+    check_encoder_dir("bert-tiny-uncased");
+}
+static void test_parity_encoder_bert_odd_cased(void **state) {
+    (void)state;
+    check_encoder_dir("bert-odd-cased");
+}
+
+int main(void) {
+    if (!test_shared_dir()) {
+        printf("skipped: shared/ not found\n");
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parity_bert_base_uncased),
+        cmocka_unit_test(test_parity_bert_base_cased),
+        cmocka_unit_test(test_parity_bert_base_multilingual_cased),
+        cmocka_unit_test(test_parity_bert_base_chinese),
+        cmocka_unit_test(test_parity_encoder_bert_tiny_uncased),
+        cmocka_unit_test(test_parity_encoder_bert_odd_cased),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
