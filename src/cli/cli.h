@@ -1,0 +1,85 @@
+/*
+ * Shared pieces of the lector command line: error reporting, option value parsing, a line
+ * reader over a file descriptor, and output helpers. Exit codes: 0 ok, 1 data or runtime
+ * error, 2 usage, 130 interrupted.
+ */
+#ifndef LECTOR_CLI_H
+#define LECTOR_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lector/base.h"
+
+enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
+
+/* "lector: error: <msg>" on stderr; returns CLI_ERROR. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A library error: "lector: error: <err->msg>"; returns CLI_ERROR. */
+int cli_lib_error(const struct lector_error *err);
+/* "lector: error: <msg>" + "try 'lector CMD --help'"; returns CLI_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Parse option values; on failure print a usage error and return false. */
+bool cli_parse_i64(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi,
+                   int64_t *out);
+bool cli_parse_f32(const char *cmd, const char *opt, const char *s, double lo, double hi,
+                   float *out);
+
+/* The encoder directory: --encoder value, else $LECTOR_ENCODER, else NULL. */
+const char *cli_encoder_dir(const char *opt_value);
+
+/* Progress/log settings shared by all commands. */
+extern bool cli_quiet;
+extern bool cli_progress;
+/* Set by SIGINT/SIGTERM (the signal number), polled by long-running commands. */
+extern volatile int cli_interrupted;
+void cli_install_signal_handlers(void);
+/* Progress line on stderr (\r-terminated on a terminal) when enabled. */
+void cli_progress_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_progress_done(void);
+/* Informational line on stderr unless --quiet. */
+void cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Line reader over a file descriptor: lines without their "\n" or "\r\n", a UTF-8 BOM at the
+ * very start dropped, a last line without a newline still returned. Lines may hold NUL bytes
+ * (len tells the length). Lines longer than max_line bytes are an error.
+ */
+struct cli_lines {
+    int fd;
+    char *buf;
+    size_t cap, start, end;
+    bool eof;
+    bool first;
+    int64_t line_no; /* 1-based number of the last line returned */
+    size_t max_line;
+};
+void cli_lines_init(struct cli_lines *r, int fd);
+void cli_lines_free(struct cli_lines *r);
+/* 1 = a line in *line and *len (valid until the next call), 0 = end of input, -1 = error
+ * (message printed). */
+int cli_lines_next(struct cli_lines *r, char **line, size_t *len);
+/* True when a complete line is already buffered or the fd has data ready right now: a
+ * streaming command keeps filling its batch only while this holds. */
+bool cli_lines_ready(struct cli_lines *r);
+
+/* Write to stdout; on EPIPE exit quietly with status 0 (the reader went away). */
+void cli_out(const char *data, size_t n);
+void cli_outf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_flush(void);
+
+/* Print a float array as a JSON list with %.9g. */
+void cli_out_floats(const float *v, int64_t n);
+
+/* Commands. */
+int cmd_tokenize(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+
+#endif

@@ -1,0 +1,390 @@
+// lector tokenize / lector embed: stdin lines -> token ids, or -> encoder vectors.
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+#include "lector/classifier.h"
+#include "lector/encoder.h"
+#include "lector/tokenizer.h"
+
+static const char tokenize_help[] =
+    "usage: lector tokenize --encoder DIR [options] < texts.txt\n"
+    "\n"
+    "Tokenize each stdin line with the encoder's tokenizer and print one JSON object per line:\n"
+    "{\"ids\":[...],\"tokens\":[...]} (special tokens included).\n"
+    "\n"
+    "  -e, --encoder DIR   encoder directory (vocab.txt, tokenizer_config.json) [$LECTOR_ENCODER]\n"
+    "  -n, --max-len N     at most N ids per text, special tokens included, longer texts are\n"
+    "                      truncated [128, at most the encoder's max positions]\n"
+    "      --strict        stop at the first bad line instead of reporting and going on\n"
+    "  -q, --quiet         print only errors on stderr\n"
+    "  -h, --help          show this help\n"
+    "\n"
+    "A line that is not valid UTF-8 is reported on stderr (line and byte offset) and gives an\n"
+    "empty output line; the exit status is then 1.\n";
+
+static const char embed_help[] =
+    "usage: lector embed --encoder DIR [options] < texts.txt\n"
+    "\n"
+    "Print the encoder's pooled vector of each stdin line as {\"embedding\":[...]}, or with\n"
+    "--pooling none every token's hidden state as {\"hidden\":[[...],...]}. Floats use %.9g.\n"
+    "\n"
+    "  -e, --encoder DIR     encoder directory (config.json, weights, tokenizer) [$LECTOR_ENCODER]\n"
+    "  -p, --pooling P       cls, mean, max, pooler or none [mean]\n"
+    "  -n, --max-len N       tokens per text including special tokens; longer texts are\n"
+    "                        truncated [128, at most the encoder's max positions]\n"
+    "  -b, --batch-size N    texts per encoder batch [32]\n"
+    "      --ids             each line is a JSON array of token ids (special tokens included) or\n"
+    "                        {\"ids\":[...],\"token_type_ids\":[...]}; no tokenizer is used\n"
+    "  -t, --threads N       threads for the matrix products [all cores]\n"
+    "      --strict          stop at the first bad line instead of reporting and going on\n"
+    "  -q, --quiet           print only errors on stderr\n"
+    "  -h, --help            show this help\n";
+
+// Resolve --max-len against the encoder's positions (when its config is at hand).
+static bool resolve_max_len(const char *cmd, int64_t requested, bool given, int64_t n_pos,
+                            int64_t *out) {
+    if (n_pos > 0 && requested > n_pos) {
+        if (given) {
+            cli_usage(cmd, "--max-len %lld exceeds the encoder's %lld positions",
+                      (long long)requested, (long long)n_pos);
+            return false;
+        }
+        requested = n_pos;
+    }
+    *out = requested;
+    return true;
+}
+
+int cmd_tokenize(int argc, char **argv) {
+    static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
+                                         {"max-len", required_argument, 0, 'n'},
+                                         {"strict", no_argument, 0, 'S'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *enc_opt = NULL;
+    int64_t max_len = 128;
+    bool max_len_given = false, strict = false;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":e:n:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'e': enc_opt = optarg; break;
+        case 'n':
+            if (!cli_parse_i64("tokenize", "--max-len", optarg, 2, 1 << 20, &max_len)) return CLI_USAGE;
+            max_len_given = true;
+            break;
+        case 'S': strict = true; break;
+        case 'q': cli_quiet = true; break;
+        case 'h': fputs(tokenize_help, stdout); return CLI_OK;
+        case ':': return cli_usage("tokenize", "option %s needs a value", argv[optind - 1]);
+        default: return cli_usage("tokenize", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage("tokenize", "unexpected argument '%s'", argv[optind]);
+    const char *dir = cli_encoder_dir(enc_opt);
+    if (!dir) return cli_usage("tokenize", "no encoder: give --encoder DIR or set LECTOR_ENCODER");
+
+    struct lector_error err;
+    struct lector_tokenizer *tok = NULL;
+    if (lector_tokenizer_open(dir, &tok, &err) != LECTOR_STATUS_OK) return cli_lib_error(&err);
+    struct lector_encoder_config cfg;
+    char cfg_path[4096];
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
+    int64_t n_pos = 0;
+    if (access(cfg_path, F_OK) == 0) {
+        if (lector_encoder_config_load(cfg_path, &cfg, &err) != LECTOR_STATUS_OK) {
+            lector_tokenizer_free(tok);
+            return cli_lib_error(&err);
+        }
+        n_pos = cfg.n_pos;
+    }
+    if (!resolve_max_len("tokenize", max_len, max_len_given, n_pos, &max_len)) {
+        lector_tokenizer_free(tok);
+        return CLI_USAGE;
+    }
+
+    int32_t *ids = malloc((size_t)max_len * sizeof *ids);
+    struct cli_lines in;
+    cli_lines_init(&in, 0);
+    int rc = CLI_OK;
+    char *line;
+    size_t len;
+    int got;
+    while ((got = cli_lines_next(&in, &line, &len)) == 1) {
+        int64_t n = 0;
+        if (lector_tokenizer_encode(tok, line, len, max_len, ids, &n, NULL, &err) != LECTOR_STATUS_OK) {
+            cli_error("stdin:%lld: %s", (long long)in.line_no, err.msg);
+            rc = CLI_ERROR;
+            if (strict) break;
+            cli_out("\n", 1);
+            continue;
+        }
+        json_t *o = json_object(), *ji = json_array(), *jt = json_array();
+        for (int64_t i = 0; i < n; i++) {
+            json_array_append_new(ji, json_integer(ids[i]));
+            const char *t = lector_tokenizer_token(tok, ids[i]);
+            json_t *js = t ? json_string(t) : NULL;
+            json_array_append_new(jt, js ? js : json_string("\xEF\xBF\xBD"));
+        }
+        json_object_set_new(o, "ids", ji);
+        json_object_set_new(o, "tokens", jt);
+        char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+        json_decref(o);
+        cli_outf("%s\n", s ? s : "{}");
+        free(s);
+        if (!cli_lines_ready(&in)) cli_flush();
+    }
+    if (got < 0) rc = CLI_ERROR;
+    cli_flush();
+    cli_lines_free(&in);
+    free(ids);
+    lector_tokenizer_free(tok);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------------------
+// embed
+
+// Parse a --ids line: [ids...] or {"ids":[...],"token_type_ids":[...]}.
+static bool parse_ids_line(const char *line, size_t len, int32_t **ids, int32_t **types, int64_t *n,
+                           char *why, size_t why_n) {
+    json_error_t je;
+    json_t *root = json_loadb(line, len, 0, &je);
+    json_t *jids = root, *jtypes = NULL;
+    *ids = NULL;
+    *types = NULL;
+    if (!root) {
+        snprintf(why, why_n, "not JSON: %s (column %d)", je.text, je.column);
+        return false;
+    }
+    if (json_is_object(root)) {
+        jids = json_object_get(root, "ids");
+        jtypes = json_object_get(root, "token_type_ids");
+    }
+    if (!json_is_array(jids) || json_array_size(jids) == 0 ||
+        (jtypes && (!json_is_array(jtypes) || json_array_size(jtypes) != json_array_size(jids)))) {
+        snprintf(why, why_n, "expected a non-empty JSON array of ids, or an object with \"ids\" "
+                             "and an equally long \"token_type_ids\"");
+        json_decref(root);
+        return false;
+    }
+    *n = (int64_t)json_array_size(jids);
+    *ids = calloc((size_t)*n, sizeof **ids);
+    *types = calloc((size_t)*n, sizeof **types);
+    for (int64_t i = 0; i < *n; i++) {
+        json_t *a = json_array_get(jids, (size_t)i), *t = jtypes ? json_array_get(jtypes, (size_t)i) : NULL;
+        if (!json_is_integer(a) || json_integer_value(a) < 0 || json_integer_value(a) > INT32_MAX ||
+            (t && (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX))) {
+            snprintf(why, why_n, "element %lld is not a non-negative 32-bit integer", (long long)i);
+            free(*ids);
+            free(*types);
+            *ids = *types = NULL;
+            json_decref(root);
+            return false;
+        }
+        (*ids)[i] = (int32_t)json_integer_value(a);
+        (*types)[i] = t ? (int32_t)json_integer_value(t) : 0;
+    }
+    json_decref(root);
+    return true;
+}
+
+// One row through the encoder, printed as embedding or hidden states.
+static int embed_one(const struct lector_encoder *enc, struct lector_encoder_state *st,
+                     const int32_t *ids, const int32_t *types, int64_t T, enum lector_pooling pooling,
+                     float *hidden, float *pooled, struct lector_error *err) {
+    const int64_t C = lector_encoder_get_config(enc)->n_embd;
+    if (lector_encoder_forward(enc, st, ids, types, NULL, 1, T, hidden, err) != LECTOR_STATUS_OK)
+        return -1;
+    if (pooling == LECTOR_POOLING_NONE) {
+        cli_out("{\"hidden\":[", 11);
+        for (int64_t t = 0; t < T; t++) {
+            if (t) cli_out(",", 1);
+            cli_out_floats(hidden + t * C, C);
+        }
+        cli_out("]}\n", 3);
+        return 0;
+    }
+    if (lector_encoder_pool(enc, hidden, NULL, 1, T, pooling, pooled, err) != LECTOR_STATUS_OK) return -1;
+    cli_out("{\"embedding\":", 13);
+    cli_out_floats(pooled, C);
+    cli_out("}\n", 2);
+    return 0;
+}
+
+int cmd_embed(int argc, char **argv) {
+    static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
+                                         {"pooling", required_argument, 0, 'p'},
+                                         {"max-len", required_argument, 0, 'n'},
+                                         {"batch-size", required_argument, 0, 'b'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"ids", no_argument, 0, 'I'},
+                                         {"strict", no_argument, 0, 'S'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *enc_opt = NULL;
+    int64_t max_len = 128, batch = 32, threads = 0;
+    bool max_len_given = false, ids_mode = false, strict = false;
+    enum lector_pooling pooling = LECTOR_POOLING_MEAN;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":e:p:n:b:t:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'e': enc_opt = optarg; break;
+        case 'p': {
+            int p = lector_pooling_parse(optarg);
+            if (p < 0) return cli_usage("embed", "--pooling must be cls, mean, max, pooler or none, got '%s'", optarg);
+            pooling = (enum lector_pooling)p;
+            break;
+        }
+        case 'n':
+            if (!cli_parse_i64("embed", "--max-len", optarg, 2, 1 << 20, &max_len)) return CLI_USAGE;
+            max_len_given = true;
+            break;
+        case 'b':
+            if (!cli_parse_i64("embed", "--batch-size", optarg, 1, 1 << 16, &batch)) return CLI_USAGE;
+            break;
+        case 't':
+            if (!cli_parse_i64("embed", "--threads", optarg, 1, 1024, &threads)) return CLI_USAGE;
+            break;
+        case 'I': ids_mode = true; break;
+        case 'S': strict = true; break;
+        case 'q': cli_quiet = true; break;
+        case 'h': fputs(embed_help, stdout); return CLI_OK;
+        case ':': return cli_usage("embed", "option %s needs a value", argv[optind - 1]);
+        default: return cli_usage("embed", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage("embed", "unexpected argument '%s'", argv[optind]);
+    const char *dir = cli_encoder_dir(enc_opt);
+    if (!dir) return cli_usage("embed", "no encoder: give --encoder DIR or set LECTOR_ENCODER");
+    if (threads > 0) lector_set_n_threads((int)threads);
+
+    struct lector_error err;
+    struct lector_encoder *enc = NULL;
+    struct lector_encoder_state *st = NULL;
+    struct lector_tokenizer *tok = NULL;
+    if (lector_encoder_open(dir, &enc, &err) != LECTOR_STATUS_OK) return cli_lib_error(&err);
+    const struct lector_encoder_config *cfg = lector_encoder_get_config(enc);
+    int rc = CLI_OK;
+    if (pooling == LECTOR_POOLING_POOLER && !lector_encoder_has_pooler(enc)) {
+        rc = cli_error("%s: this checkpoint has no pooler; use --pooling cls, mean or max", dir);
+        goto out;
+    }
+    if (!resolve_max_len("embed", max_len, max_len_given, cfg->n_pos, &max_len)) {
+        rc = CLI_USAGE;
+        goto out;
+    }
+    if (lector_encoder_state_init(enc, &st, &err) != LECTOR_STATUS_OK ||
+        (!ids_mode && lector_tokenizer_open(dir, &tok, &err) != LECTOR_STATUS_OK)) {
+        rc = cli_lib_error(&err);
+        goto out;
+    }
+
+    const int64_t C = cfg->n_embd;
+    const int64_t chunk = batch * 8; // lines gathered before sorting into length buckets
+    int32_t *ids = malloc((size_t)chunk * (size_t)max_len * sizeof *ids);
+    struct lector_token_row *rows = malloc((size_t)chunk * sizeof *rows);
+    int64_t *row_line = malloc((size_t)chunk * sizeof *row_line); // -1 = bad line
+    float *feats = malloc((size_t)chunk * (size_t)C * sizeof *feats);
+    float *hidden = malloc((size_t)max_len * (size_t)C * sizeof *hidden);
+    float *pooled = malloc((size_t)C * sizeof *pooled);
+    struct cli_lines in;
+    cli_lines_init(&in, 0);
+    char *line;
+    size_t len;
+    int got = 1;
+    while (got == 1 && !(strict && rc != CLI_OK)) {
+        // Fill a chunk while input is ready; an interactive pipe is answered at once.
+        int64_t n_rows = 0, n_lines = 0;
+        while (n_lines < chunk && (got = cli_lines_next(&in, &line, &len)) == 1) {
+            int64_t slot = n_lines++;
+            row_line[slot] = -1;
+            if (ids_mode || pooling == LECTOR_POOLING_NONE) {
+                // Row-at-a-time paths: hidden states, or caller-given ids with token types.
+                int32_t *rid = NULL, *rty = NULL;
+                int64_t n = 0;
+                char why[LECTOR_ERROR_MSG_LEN + 64];
+                bool ok;
+                if (ids_mode) {
+                    ok = parse_ids_line(line, len, &rid, &rty, &n, why, sizeof why);
+                    if (ok && n > max_len) {
+                        snprintf(why, sizeof why, "%lld ids, more than --max-len %lld", (long long)n,
+                                 (long long)max_len);
+                        ok = false;
+                    }
+                } else {
+                    rid = malloc((size_t)max_len * sizeof *rid);
+                    ok = lector_tokenizer_encode(tok, line, len, max_len, rid, &n, NULL, &err) == LECTOR_STATUS_OK;
+                    if (!ok) snprintf(why, sizeof why, "%s", err.msg);
+                }
+                if (ok && embed_one(enc, st, rid, rty, n, pooling, hidden, pooled, &err) != 0) {
+                    snprintf(why, sizeof why, "%s", err.msg);
+                    ok = false;
+                }
+                free(rid);
+                free(rty);
+                if (!ok) {
+                    cli_error("stdin:%lld: %s", (long long)in.line_no, why);
+                    rc = CLI_ERROR;
+                    if (strict) break;
+                    cli_out("\n", 1);
+                }
+                n_lines = 0;
+                if (!cli_lines_ready(&in)) cli_flush();
+                continue;
+            }
+            int64_t n = 0;
+            if (lector_tokenizer_encode(tok, line, len, max_len, ids + n_rows * max_len, &n, NULL, &err) !=
+                LECTOR_STATUS_OK) {
+                cli_error("stdin:%lld: %s", (long long)in.line_no, err.msg);
+                rc = CLI_ERROR;
+                if (strict) break;
+            } else {
+                row_line[slot] = n_rows;
+                rows[n_rows] = (struct lector_token_row){ids + n_rows * max_len, n};
+                n_rows++;
+            }
+            if (!cli_lines_ready(&in)) break;
+        }
+        if (n_lines == 0) continue;
+        if (lector_embed_rows(enc, st, rows, n_rows, pooling, batch, 0, feats, &err) != LECTOR_STATUS_OK) {
+            rc = cli_lib_error(&err);
+            break;
+        }
+        for (int64_t i = 0; i < n_lines; i++) {
+            if (row_line[i] < 0) {
+                cli_out("\n", 1);
+                continue;
+            }
+            cli_out("{\"embedding\":", 13);
+            cli_out_floats(feats + row_line[i] * C, C);
+            cli_out("}\n", 2);
+        }
+        cli_flush();
+    }
+    if (got < 0) rc = CLI_ERROR;
+    cli_flush();
+    cli_lines_free(&in);
+    free(pooled);
+    free(hidden);
+    free(feats);
+    free(row_line);
+    free(rows);
+    free(ids);
+out:
+    lector_tokenizer_free(tok);
+    lector_encoder_state_free(st);
+    lector_encoder_close(enc);
+    return rc;
+}

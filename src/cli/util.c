@@ -1,0 +1,271 @@
+// Command-line helpers: errors, option values, the line reader, stdout handling.
+#define _POSIX_C_SOURCE 200809L
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+bool cli_quiet = false;
+bool cli_progress = false;
+volatile int cli_interrupted = 0;
+static bool progress_open = false;
+
+int cli_error(const char *fmt, ...) {
+    cli_progress_done();
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("lector: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return CLI_ERROR;
+}
+
+int cli_lib_error(const struct lector_error *err) {
+    return cli_error("%s", err->msg[0] ? err->msg : lector_status_str(err->code));
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...) {
+    cli_progress_done();
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("lector: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (cmd)
+        fprintf(stderr, "\ntry 'lector %s --help'\n", cmd);
+    else
+        fputs("\ntry 'lector --help'\n", stderr);
+    return CLI_USAGE;
+}
+
+void cli_warn(const char *fmt, ...) {
+    cli_progress_done();
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("lector: warning: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void cli_info(const char *fmt, ...) {
+    if (cli_quiet) return;
+    cli_progress_done();
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("lector: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void cli_progress_line(const char *fmt, ...) {
+    if (cli_quiet || !cli_progress) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("\rlector: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs("\033[K", stderr);
+    va_end(ap);
+    fflush(stderr);
+    progress_open = true;
+}
+
+void cli_progress_done(void) {
+    if (progress_open) {
+        fputc('\n', stderr);
+        progress_open = false;
+    }
+}
+
+bool cli_parse_i64(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi,
+                   int64_t *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno == ERANGE) {
+        cli_usage(cmd, "%s expects an integer, got '%s'", opt, s);
+        return false;
+    }
+    if (v < lo || v > hi) {
+        cli_usage(cmd, "%s must be between %lld and %lld, got %lld", opt, (long long)lo,
+                  (long long)hi, v);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_parse_f32(const char *cmd, const char *opt, const char *s, double lo, double hi,
+                   float *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno == ERANGE || !isfinite(v)) {
+        cli_usage(cmd, "%s expects a number, got '%s'", opt, s);
+        return false;
+    }
+    if (v < lo || v > hi) {
+        cli_usage(cmd, "%s must be between %g and %g, got '%s'", opt, lo, hi, s);
+        return false;
+    }
+    *out = (float)v;
+    return true;
+}
+
+const char *cli_encoder_dir(const char *opt_value) {
+    if (opt_value && *opt_value) return opt_value;
+    const char *e = getenv("LECTOR_ENCODER");
+    return e && *e ? e : NULL;
+}
+
+static void on_signal(int sig) { cli_interrupted = sig; }
+
+void cli_install_signal_handlers(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+// ---------------------------------------------------------------------------------------
+// line reader
+
+void cli_lines_init(struct cli_lines *r, int fd) {
+    memset(r, 0, sizeof *r);
+    r->fd = fd;
+    r->first = true;
+    r->max_line = (size_t)256 << 20;
+}
+
+void cli_lines_free(struct cli_lines *r) {
+    free(r->buf);
+    r->buf = NULL;
+}
+
+// Make room for at least one more byte after r->end (compacting or growing the buffer).
+static int ensure_space(struct cli_lines *r) {
+    if (r->start > 0 && r->start == r->end) r->start = r->end = 0;
+    if (r->end < r->cap) return 0;
+    if (r->start > 0) {
+        memmove(r->buf, r->buf + r->start, r->end - r->start);
+        r->end -= r->start;
+        r->start = 0;
+        return 0;
+    }
+    size_t cap = r->cap ? r->cap * 2 : (size_t)1 << 16;
+    if (r->cap > r->max_line) {
+        cli_error("line %lld is longer than %zu bytes", (long long)r->line_no + 1, r->max_line);
+        return -1;
+    }
+    char *nb = realloc(r->buf, cap);
+    if (!nb) {
+        cli_error("out of memory reading line %lld", (long long)r->line_no + 1);
+        return -1;
+    }
+    r->buf = nb;
+    r->cap = cap;
+    return 0;
+}
+
+static int fill(struct cli_lines *r) {
+    if (ensure_space(r) < 0) return -1;
+    for (;;) {
+        ssize_t n = read(r->fd, r->buf + r->end, r->cap - r->end);
+        if (n < 0 && errno == EINTR) {
+            if (cli_interrupted) return -1;
+            continue;
+        }
+        if (n < 0) {
+            cli_error("read failed: %s", strerror(errno));
+            return -1;
+        }
+        if (n == 0) r->eof = true;
+        r->end += (size_t)n;
+        return 0;
+    }
+}
+
+int cli_lines_next(struct cli_lines *r, char **line, size_t *len) {
+    size_t scanned = 0; // bytes after r->start known to hold no newline (offsets survive compaction)
+    for (;;) {
+        size_t avail = r->end - r->start;
+        char *s = r->buf ? r->buf + r->start : NULL;
+        char *nl = avail > scanned ? memchr(s + scanned, '\n', avail - scanned) : NULL;
+        size_t n;
+        if (nl) {
+            n = (size_t)(nl - s);
+            r->start += n + 1;
+        } else if (r->eof) {
+            if (avail == 0) return 0;
+            if (ensure_space(r) < 0) return -1; // room for the terminating NUL
+            s = r->buf + r->start;
+            n = avail;
+            r->start = r->end;
+        } else {
+            scanned = avail;
+            if (fill(r) < 0) return -1;
+            continue;
+        }
+        if (n > 0 && s[n - 1] == '\r') n--;
+        if (r->first) {
+            r->first = false;
+            if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+                s += 3;
+                n -= 3;
+            }
+        }
+        s[n] = '\0';
+        r->line_no++;
+        *line = s;
+        *len = n;
+        return 1;
+    }
+}
+
+bool cli_lines_ready(struct cli_lines *r) {
+    if (r->buf && memchr(r->buf + r->start, '\n', r->end - r->start)) return true;
+    if (r->eof) return r->end > r->start;
+    struct pollfd p = {.fd = r->fd, .events = POLLIN};
+    return poll(&p, 1, 0) > 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// stdout
+
+static void out_failed(void) {
+    if (errno == EPIPE) exit(0); // the reader closed the pipe (e.g. `| head`): end quietly
+    fprintf(stderr, "lector: error: cannot write output: %s\n", strerror(errno));
+    exit(CLI_ERROR);
+}
+
+void cli_out(const char *data, size_t n) {
+    if (n && fwrite(data, 1, n, stdout) != n) out_failed();
+}
+
+void cli_outf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vfprintf(stdout, fmt, ap);
+    va_end(ap);
+    if (r < 0) out_failed();
+}
+
+void cli_flush(void) {
+    if (fflush(stdout) != 0) out_failed();
+}
+
+void cli_out_floats(const float *v, int64_t n) {
+    cli_out("[", 1);
+    for (int64_t i = 0; i < n; i++) cli_outf(i ? ",%.9g" : "%.9g", (double)v[i]);
+    cli_out("]", 1);
+}
