@@ -12,18 +12,31 @@
  *
  * What open accepts (path is a file or a directory):
  *   - a .safetensors file;
- *   - a directory holding model.safetensors, or model.safetensors.index.json plus its shards.
+ *   - a model.safetensors.index.json file (its shards are read from the same directory);
+ *   - a directory holding model.safetensors, else model.safetensors.index.json plus its
+ *     shards. The index is {"metadata": {...}, "weight_map": {tensor: shard file}}: each
+ *     distinct shard is opened once (in file-name order); a shard name must be a plain file
+ *     name (no '/', no ".."); a missing shard (NOT_FOUND), a tensor in two shards, or a
+ *     weight_map entry its shard does not hold (FORMAT) is refused.
+ *   - A directory with only pytorch_model.bin is UNSUPPORTED for now.
  *
  * safetensors layout (byte by byte): u64 little-endian N; N bytes of UTF-8 JSON
  *   {"__metadata__": {str: str}, name: {"dtype": D, "shape": [..], "data_offsets": [b, e]}, ...}
  *   padded with spaces; then the data; offsets count from the first byte after the header.
- *   The reader refuses: N past the end of the file or over 100 MB, non-JSON or duplicate keys,
- *   unknown dtypes, offsets out of range, overlapping or leaving gaps, e - b != numel * size,
- *   dimension products that overflow, more than 4 dimensions.
+ *   The reader refuses (LECTOR_STATUS_FORMAT): N past the end of the file or over 100 MB,
+ *   a header that is not UTF-8, not JSON, not an object or has duplicate keys; offsets out of
+ *   range, overlapping, leaving gaps (sorted by offset the tensors must tile the data section
+ *   exactly, from 0 to its end); e - b != numel * size; dimension products that overflow.
+ *   Unknown dtypes and more than 4 dimensions are LECTOR_STATUS_UNSUPPORTED. Every message
+ *   is one line naming the file and the tensor.
  *
  * Dtypes on open: F32 tensors are used in place from the read-only mapping when 64-byte
- * aligned, else copied to aligned memory. F16 and BF16 are converted to F32 at open (so every
- * float tensor a caller sees is F32). I64, I32, I8, U8, BOOL and F64 keep their dtype.
+ * aligned, else copied to aligned memory. F16 and BF16 are converted to F32 at open, exactly
+ * (so every float tensor a caller sees is F32 and 64-byte aligned). F64, I64, I32, I16, I8,
+ * U8 and BOOL keep their dtype and point into the mapping: their data may be unaligned for
+ * the type, so read them with memcpy. Tensors are in file order (by data offset), with
+ * contiguous strides. Tensor data is read-only (writing through t->data of a mapped tensor
+ * faults). The files must not be truncated while the checkpoint is open.
  *
  * Ownership: the checkpoint owns every tensor, name and metadata string; they stay valid
  * until lector_checkpoint_close. Thread safety: after open, a checkpoint is read-only and may
@@ -51,7 +64,7 @@ enum lector_dtype {
     LECTOR_DTYPE_BOOL
 };
 
-/* Bytes per element of a dtype. */
+/* Bytes per element of a dtype (0 for a value outside the enum). */
 LECTOR_API size_t lector_dtype_size(enum lector_dtype dtype);
 /* The safetensors spelling ("F32", "BF16", ...). */
 LECTOR_API const char *lector_dtype_name(enum lector_dtype dtype);
@@ -103,7 +116,11 @@ LECTOR_API enum lector_dtype lector_checkpoint_stored_dtype(const struct lector_
 
 /*
  * Write a safetensors file atomically (temp file in the same directory, fsync, rename):
- * tensors must be contiguous; metadata is n_meta key/value pairs (may be 0). A failed or
+ * tensors must be contiguous (stride as described above; any stride on a dimension of size
+ * 1) and are written with their own dtype, in the given order, data offsets contiguous from
+ * 0. metadata is n_meta key/value pairs of UTF-8 strings (may be 0; written first as
+ * "__metadata__" when n_meta > 0). The JSON header is padded with spaces to a multiple of 8.
+ * Duplicate or invalid names, non-contiguous tensors: LECTOR_STATUS_INVALID_ARG. A failed or
  * interrupted write leaves an existing file at path untouched.
  */
 LECTOR_API enum lector_status lector_safetensors_write(const char *path,
