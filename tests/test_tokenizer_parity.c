@@ -104,14 +104,42 @@ static struct lector_tokenizer *open_with_config(const char *name) {
     return tok;
 }
 
+// The same cases through tokenizer.json alone (vocabulary, normaliser flags and added
+// tokens all from that file), in a directory without vocab.txt.
+static int check_tokenizer_json(const char *name, int *n_cases) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "fixtures/tokenizers/%s/tokenizer.json", name);
+    size_t n = 0;
+    char *json = test_read_file(test_shared_path(rel), &n);
+    assert_non_null(json);
+    char *dir = test_mkdtemp();
+    free(test_write_file(dir, "tokenizer.json", json, n));
+    free(json);
+    struct lector_tokenizer *tok = NULL;
+    struct lector_error err = {0};
+    enum lector_status st = lector_tokenizer_open(dir, &tok, &err);
+    if (st != LECTOR_STATUS_OK) fprintf(stderr, "open %s tokenizer.json: %s\n", name, err.msg);
+    assert_int_equal(st, LECTOR_STATUS_OK);
+    int n_same = run_cases(name, tok, n_cases);
+    lector_tokenizer_free(tok);
+    test_rmtree(dir);
+    free(dir);
+    return n_same;
+}
+
 static void check_vocab(const char *name) {
     struct lector_tokenizer *tok = open_with_config(name);
     int n_cases = 0;
     int n_same = run_cases(name, tok, &n_cases);
     printf("%s: %d/%d identical\n", name, n_same, n_cases);
+    int n_cases_json = 0;
+    int n_same_json = check_tokenizer_json(name, &n_cases_json);
+    printf("%s (tokenizer.json): %d/%d identical\n", name, n_same_json, n_cases_json);
     fflush(stdout);
     assert_int_equal(n_cases, 250);
     assert_int_equal(n_same, n_cases);
+    assert_int_equal(n_cases_json, 250);
+    assert_int_equal(n_same_json, n_cases_json);
     lector_tokenizer_free(tok);
 }
 
