@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# End-to-end tests of the lector command line on a tiny random encoder (made by
+# make_tiny_encoder) and the demo corpus: train, classify stdin and files, eval, embed,
+# tokenize, and the failure paths (exit codes, one-line messages, files left intact).
+set -uo pipefail
+bin=${LECTOR_BIN:?LECTOR_BIN not set}
+src=${LECTOR_SOURCE_DIR:?}
+mk=${LECTOR_MAKE_TINY:?}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
+# expect_rc WANT CMD...: run CMD, stdout to $tmp/out, stderr to $tmp/err, check the status.
+expect_rc() {
+  local want=$1; shift
+  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+  local rc=$?
+  if [ "$rc" -eq "$want" ]; then ok; else bad "exit $rc (want $want): $* -- $(head -c 300 "$tmp/err")"; fi
+}
+expect_err() { grep -q -- "$1" "$tmp/err" && ok || bad "stderr lacks '$1': $(head -c 300 "$tmp/err")"; }
+one_line_err() { [ "$(grep -c . "$tmp/err")" -eq 1 ] && ok || bad "stderr is not one line: $(cat "$tmp/err")"; }
+
+enc=$tmp/enc
+mkdir -p "$enc" && "$mk" "$enc" 1 || { echo "cannot make the tiny encoder" >&2; exit 1; }
+enc2=$tmp/enc2
+mkdir -p "$enc2" && "$mk" "$enc2" 2
+demo=$src/corpora/demo-sentiment
+model=$tmp/m.lector
+
+# --- help and usage ---------------------------------------------------------------------
+for c in tokenize embed train classify eval; do
+  expect_rc 0 "$bin" "$c" --help
+  grep -q "usage: lector $c" "$tmp/out" && ok || bad "$c --help not on stdout"
+done
+expect_rc 0 "$bin" --help
+expect_rc 0 "$bin" --version
+expect_rc 2 "$bin" frobnicate
+expect_rc 2 "$bin" train --encoder "$enc" --train "$demo/train.csv" --output "$model" --bogus
+expect_err "unknown option '--bogus'"; expect_err "try 'lector train --help'"
+expect_rc 2 "$bin" train --encoder "$enc" --train "$demo/train.csv" --output
+expect_err "needs a value"
+expect_rc 2 "$bin" train --encoder "$enc" --train "$demo/train.csv" --output "$model" --epochs 0
+expect_rc 2 "$bin" train --encoder "$enc" --train "$demo/train.csv" --output "$model" --lr abc
+expect_rc 2 "$bin" train --encoder "$enc" --train "$demo/train.csv" --output "$model" --max-len 100000
+expect_rc 2 "$bin" train --encoder "$enc" --train "$demo/train.csv"
+expect_rc 2 "$bin" train --encoder "$enc" --train "$demo/train.csv" --output "$demo/train.csv"
+[ ! -e "$model" ] && ok || bad "usage errors wrote a model"
+
+# --- train, classify, eval ----------------------------------------------------------------
+expect_rc 0 "$bin" train --encoder "$enc" --train "$demo/train.csv" --valid "$demo/test.csv" \
+  --epochs 5 --output "$model"
+[ -s "$model" ] && ok || bad "no model written"
+ls "$tmp" | grep -q '\.tmp\.' && bad "temporary file left behind" || ok
+[ ! -s "$tmp/out" ] && ok || bad "train wrote to stdout"
+grep -q "epoch 5/5" "$tmp/err" && ok || bad "no per-epoch progress"
+
+printf 'a wonderful film\n\nterrible, boring book\r\nno final newline' >"$tmp/in.txt"
+"$bin" classify --model "$model" <"$tmp/in.txt" >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ $rc -eq 0 ] && ok || bad "classify stdin exit $rc: $(cat "$tmp/err")"
+[ "$(wc -l <"$tmp/out")" -eq 4 ] && ok || bad "classify: want 4 lines, got $(wc -l <"$tmp/out")"
+awk -F'\t' 'NF!=2 || ($1!="positive" && $1!="negative") || $2<0.5 || $2>1 {exit 1}' "$tmp/out" && ok ||
+  bad "classify output malformed: $(cat "$tmp/out")"
+
+printf 'good\n\xff\xfe bad bytes\nbad\n' | "$bin" classify --model "$model" >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ $rc -eq 1 ] && ok || bad "invalid UTF-8 line: exit $rc"
+[ "$(wc -l <"$tmp/out")" -eq 3 ] && ok || bad "invalid UTF-8: want 3 output lines"
+[ -z "$(sed -n 2p "$tmp/out")" ] && ok || bad "bad line should give an empty output line"
+grep -q "stdin:2:" "$tmp/err" && ok || bad "invalid UTF-8 message lacks line: $(cat "$tmp/err")"
+
+echo "what a lovely hotel" >"$tmp/a.txt"; printf 'dull\nand slow' >"$tmp/b.txt"
+expect_rc 0 "$bin" classify --model "$model" "$tmp/a.txt" "$tmp/b.txt"
+[ "$(cut -f1 "$tmp/out" | tr '\n' ' ')" = "$tmp/a.txt $tmp/b.txt " ] && ok || bad "file mode: $(cat "$tmp/out")"
+expect_rc 1 "$bin" classify --model "$model" "$tmp/missing.txt"
+expect_err "missing.txt"
+expect_rc 1 "$bin" classify --model "$model" "$tmp"
+expect_err "is a directory"
+
+# eval agrees with classify on the same texts
+expect_rc 0 "$bin" eval --model "$model" --data "$demo/test.csv" --format json
+python3 - "$tmp/out" "$demo/test.csv" "$bin" "$model" <<'PY' && ok || bad "eval json disagrees with classify"
+import csv, json, subprocess, sys
+rep = json.load(open(sys.argv[1]))
+for k in ("accuracy", "macro_f1", "per_class", "confusion"):
+    assert k in rep, k
+rows = list(csv.DictReader(open(sys.argv[2], encoding="utf-8")))
+out = subprocess.run([sys.argv[3], "classify", "--model", sys.argv[4]], input="\n".join(r["text"] for r in rows) + "\n",
+                     capture_output=True, text=True, check=True).stdout.splitlines()
+assert len(out) == len(rows)
+acc = sum(o.split("\t")[0] == r["label"] for o, r in zip(out, rows)) / len(rows)
+assert abs(acc - rep["accuracy"]) < 1e-6, (acc, rep["accuracy"])
+assert sum(map(sum, rep["confusion"])) == len(rows)
+PY
+expect_rc 0 "$bin" eval --model "$model" --data "$demo/test.csv"
+grep -q "^accuracy" "$tmp/out" && ok || bad "eval text report lacks accuracy"
+
+# embed and tokenize
+printf 'hello world\nthe film\n' | "$bin" embed --encoder "$enc" >"$tmp/out" 2>"$tmp/err" && ok || bad "embed failed"
+python3 -c "
+import json,sys
+rows=[json.loads(l) for l in open('$tmp/out')]
+assert len(rows)==2 and all(len(r['embedding'])==32 for r in rows)" && ok || bad "embed output"
+printf '[2,5,6,3]\n{"ids":[2,5,3],"token_type_ids":[0,0,1]}\n' | "$bin" embed --encoder "$enc" --ids --pooling none >"$tmp/out" 2>"$tmp/err" && ok || bad "embed --ids: $(cat "$tmp/err")"
+python3 -c "
+import json
+rows=[json.loads(l) for l in open('$tmp/out')]
+assert [len(r['hidden']) for r in rows]==[4,3] and len(rows[0]['hidden'][0])==32" && ok || bad "embed --ids output"
+printf 'Hello, World!\n' | "$bin" tokenize --encoder "$enc" >"$tmp/out" 2>"$tmp/err"
+grep -qF '"tokens":["[CLS]","he","##l","##l","##o",",","w","##o","##r","##l","##d","!","[SEP]"]' "$tmp/out" && ok ||
+  bad "tokenize: $(cat "$tmp/out")"
+
+# --- failure paths: data files ------------------------------------------------------------
+printf 'review,label\nfine,positive\nbad,negative\n' >"$tmp/cols.csv"
+expect_rc 1 "$bin" train --encoder "$enc" --train "$tmp/cols.csv" --output "$model.x"
+expect_err "no column 'text'"; one_line_err
+printf 'text,label\nfine,positive\nbad,negative,extra\n' >"$tmp/ragged.csv"
+expect_rc 1 "$bin" train --encoder "$enc" --train "$tmp/ragged.csv" --output "$model.x"
+expect_err "ragged.csv:3"; one_line_err
+printf 'text,label\n"unterminated,positive\n' >"$tmp/quote.csv"
+expect_rc 1 "$bin" train --encoder "$enc" --train "$tmp/quote.csv" --output "$model.x"
+expect_err "quote.csv"
+printf 'text,label\nfine,positive\nok,positive\n' >"$tmp/oneclass.csv"
+expect_rc 1 "$bin" train --encoder "$enc" --train "$tmp/oneclass.csv" --output "$model.x"
+expect_err "only one distinct label"
+printf 'text,label\nfine,happy\n' >"$tmp/unseen.csv"
+expect_rc 1 "$bin" eval --model "$model" --data "$tmp/unseen.csv"
+expect_err "unseen.csv:2: label 'happy' was not seen in training"
+[ ! -e "$model.x" ] && ok || bad "a failed train wrote a model"
+expect_rc 1 "$bin" train --encoder "$enc" --train "$demo/train.csv" --output "$tmp/no/such/dir/m.lector"
+expect_err "no/such/dir"
+
+# --- failure paths: checkpoints and models ------------------------------------------------
+cp -r "$enc" "$tmp/corrupt"
+head -c 1000 "$enc/model.safetensors" >"$tmp/corrupt/model.safetensors"
+expect_rc 1 "$bin" embed --encoder "$tmp/corrupt"
+expect_err "model.safetensors"; one_line_err
+printf '\xff\xff\xff\xff\xff\xff\xff\x7f{}' >"$tmp/corrupt/model.safetensors"
+expect_rc 1 "$bin" embed --encoder "$tmp/corrupt"
+expect_err "model.safetensors"; one_line_err
+expect_rc 1 "$bin" classify --model "$model" --encoder "$enc2"
+expect_err "checksum"; one_line_err
+head -c 200 "$model" >"$tmp/trunc.lector"
+expect_rc 1 "$bin" classify --model "$tmp/trunc.lector"
+expect_err "trunc.lector"; one_line_err
+expect_rc 1 "$bin" classify --model "$tmp/none.lector"
+expect_err "none.lector"
+
+# --- an interrupted training run leaves the old model intact --------------------------------
+cp "$model" "$tmp/old.lector"
+python3 - "$tmp/big.csv" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write("text,label\n")
+    for i in range(60000):
+        f.write("the film was %s and the book was %s number %d,%s\n" % (
+            "good" if i % 2 else "bad", "great" if i % 3 else "dull", i, "pos" if i % 2 else "neg"))
+PY
+"$bin" train --encoder "$enc" --train "$tmp/big.csv" --output "$model" >/dev/null 2>"$tmp/err" &
+pid=$!
+sleep 1.5
+kill -INT $pid
+wait $pid; rc=$?
+[ $rc -eq 130 ] && ok || bad "interrupted train: exit $rc (want 130): $(cat "$tmp/err")"
+cmp -s "$model" "$tmp/old.lector" && ok || bad "interrupted train changed the old model"
+ls "$tmp" | grep -q '\.tmp\.' && bad "interrupted train left a temporary file" || ok
+
+echo "cli e2e: $pass passed, $fail failed"
+[ $fail -eq 0 ]
