@@ -364,13 +364,15 @@ static bool add_region(size_t *total, size_t n) {
     return lector__add_size(*total, padded, total);
 }
 
-bool lector__acts_size(const struct lector_encoder_config *cfg, int64_t N, size_t *n_floats) {
-    size_t n = (size_t)N, C = (size_t)cfg->n_embd, F = (size_t)cfg->n_ff;
+bool lector__acts_size(const struct lector_encoder_config *cfg, int64_t B, int64_t T,
+                       size_t *n_floats) {
+    size_t n, C = (size_t)cfg->n_embd, F = (size_t)cfg->n_ff;
     size_t wide = 3 * C > F ? 3 * C : F; // qkv and ff share this region
     size_t n_qkv, n_c, total = 0;
+    if (!lector__mul_size((size_t)B, (size_t)T, &n)) return false;
     if (!lector__mul_size(n, wide, &n_qkv) || !lector__mul_size(n, C, &n_c)) return false;
     if (!add_region(&total, n_qkv) || !add_region(&total, n_c) || !add_region(&total, n_c) ||
-        !add_region(&total, lector_attention_scratch_size(cfg->n_embd, cfg->n_head)))
+        !add_region(&total, lector_attention_scratch_size(T, cfg->n_embd, cfg->n_head)))
         return false;
     // the byte count must fit too
     size_t bytes;
@@ -386,21 +388,20 @@ static float *take(float **mem, size_t n) {
 }
 
 void lector__acts_point(struct lector__acts *acts, float *mem,
-                        const struct lector_encoder_config *cfg, int64_t N) {
-    size_t n = (size_t)N, C = (size_t)cfg->n_embd, F = (size_t)cfg->n_ff;
+                        const struct lector_encoder_config *cfg, int64_t B, int64_t T) {
+    size_t n = (size_t)(B * T), C = (size_t)cfg->n_embd, F = (size_t)cfg->n_ff;
     size_t wide = 3 * C > F ? 3 * C : F;
     acts->qkv = take(&mem, n * wide);
     acts->ff = acts->qkv;
     acts->atty = take(&mem, n * C);
     acts->tmp = take(&mem, n * C);
-    acts->scratch = take(&mem, lector_attention_scratch_size(cfg->n_embd, cfg->n_head));
+    acts->scratch = take(&mem, lector_attention_scratch_size(T, cfg->n_embd, cfg->n_head));
 }
 
 struct lector_encoder_state {
     const struct lector_encoder *enc;
-    float *mem;      // 64-byte aligned, n_mem floats
+    float *mem;   // 64-byte aligned, n_mem floats
     size_t n_mem;
-    int64_t n_tokens; // the largest B*T mem has been sized for
 };
 
 enum lector_status lector_encoder_state_init(const struct lector_encoder *enc,
@@ -423,24 +424,25 @@ void lector_encoder_state_free(struct lector_encoder_state *st) {
     lector_free(st);
 }
 
-// Make room for N tokens; grows only, so a long-lived state settles at its largest batch.
-static enum lector_status state_reserve(struct lector_encoder_state *st, int64_t N,
+// Make room for a (B, T) batch; grows only, so a long-lived state settles at its largest.
+static enum lector_status state_reserve(struct lector_encoder_state *st, int64_t B, int64_t T,
                                         struct lector_error *err) {
-    if (N <= st->n_tokens) return LECTOR_STATUS_OK;
     size_t n_floats;
-    if (!lector__acts_size(&st->enc->cfg, N, &n_floats))
+    if (!lector__acts_size(&st->enc->cfg, B, T, &n_floats))
         return lector__error(err, LECTOR_STATUS_NOMEM,
-                             "encoder activations for %lld tokens overflow size_t", (long long)N);
+                             "encoder activations for B=%lld x T=%lld overflow size_t",
+                             (long long)B, (long long)T);
+    if (n_floats <= st->n_mem) return LECTOR_STATUS_OK;
     float *mem = lector__aligned_alloc(n_floats * sizeof(float));
     if (!mem)
         return lector__error(err, LECTOR_STATUS_NOMEM,
-                             "cannot allocate %zu bytes of encoder activations for %lld tokens "
-                             "(had %zu bytes)",
-                             n_floats * sizeof(float), (long long)N, st->n_mem * sizeof(float));
+                             "cannot allocate %zu bytes of encoder activations for B=%lld x "
+                             "T=%lld (had %zu bytes)",
+                             n_floats * sizeof(float), (long long)B, (long long)T,
+                             st->n_mem * sizeof(float));
     lector__aligned_free(st->mem);
     st->mem = mem;
     st->n_mem = n_floats;
-    st->n_tokens = N;
     return LECTOR_STATUS_OK;
 }
 
@@ -527,13 +529,13 @@ enum lector_status lector_encoder_forward(const struct lector_encoder *enc,
                              (long long)N);
     enum lector_status s = check_inputs(enc, ids, type_ids, mask, B, T, err);
     if (s != LECTOR_STATUS_OK) return s;
-    s = state_reserve(st, N, err);
+    s = state_reserve(st, B, T, err);
     if (s != LECTOR_STATUS_OK) return s;
 
     int64_t C = cfg->n_embd, F = cfg->n_ff, H = cfg->n_head;
     float eps = cfg->ln_eps;
     struct lector__acts a;
-    lector__acts_point(&a, st->mem, cfg, N);
+    lector__acts_point(&a, st->mem, cfg, B, T);
     float *x = hidden; // (B, T, C) the residual stream, in the caller's buffer
 
     embed(enc, x, ids, type_ids, B, T);

@@ -66,7 +66,7 @@ struct lector_encoder {
 // activations
 
 /*
- * The scratch of one forward pass over N = B*T tokens, carved from the state's buffer.
+ * The scratch of one forward pass over a (B, T) batch, carved from the state's buffer.
  * The residual stream x (B, T, C) is the caller's output buffer, so it needs no room here.
  * Inference reuses this one set for every layer and lets the FFN hidden share memory with
  * qkv (they are never live together). A backward pass would need a set per layer without
@@ -77,14 +77,15 @@ struct lector__acts {
     float *ff;      // (B, T, F) the FFN hidden; shares memory with qkv
     float *atty;    // (B, T, C) attention output, heads side by side
     float *tmp;     // (B, T, C) a projection's output plus the residual, before LayerNorm
-    float *scratch; // (lector_attention_scratch_size(C, H)) attention row state
+    float *scratch; // (lector_attention_scratch_size(T, C, H)) attention running state
 };
 
-/* Floats needed for the activations of N tokens (each region rounded up to 64 bytes);
- * false if the size overflows. */
-bool lector__acts_size(const struct lector_encoder_config *cfg, int64_t N, size_t *n_floats);
+/* Floats needed for the activations of a (B, T) batch (each region rounded up to 64
+ * bytes); false if the size (in floats or in bytes) overflows. */
+bool lector__acts_size(const struct lector_encoder_config *cfg, int64_t B, int64_t T,
+                       size_t *n_floats);
 /* Point acts into mem, which holds at least lector__acts_size floats, 64-byte aligned. */
 void lector__acts_point(struct lector__acts *acts, float *mem,
-                        const struct lector_encoder_config *cfg, int64_t N);
+                        const struct lector_encoder_config *cfg, int64_t B, int64_t T);
 
 #endif /* LECTOR_ENCODER_IMPL_H */

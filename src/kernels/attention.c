@@ -71,71 +71,114 @@ void lector_attention_ref(float *out,          // (B, T, C)
 // ----------------------------------------------------------------------------
 // online softmax
 
-size_t lector_attention_scratch_size(int64_t C, int64_t H) {
-    LECTOR_ASSERT(H > 0 && C % H == 0);
-    return (size_t)(C / H) + KEY_BLOCK;
+size_t lector_attention_scratch_size(int64_t T, int64_t C, int64_t H) {
+    LECTOR_ASSERT(T > 0 && H > 0 && C % H == 0);
+    // kt (D, KEY_BLOCK), m (T), l (T)
+    return (size_t)(C / H) * KEY_BLOCK + 2 * (size_t)T;
+}
+
+// acc[d] += p * v[d]. Written as fixed chunks of 16 so that gcc -O2 (cheap vectoriser
+// cost model) vectorises it; each element still sees the same single multiply-add.
+static void axpy(float *restrict acc, float p, const float *restrict v, int64_t D) {
+    int64_t d = 0;
+    for (; d + 16 <= D; d += 16)
+        for (int i = 0; i < 16; i++) acc[d + i] += p * v[d + i];
+    for (; d < D; d++) acc[d] += p * v[d];
+}
+
+static void scale_row(float *acc, float f, int64_t D) {
+    int64_t d = 0;
+    for (; d + 16 <= D; d += 16)
+        for (int i = 0; i < 16; i++) acc[d + i] *= f;
+    for (; d < D; d++) acc[d] *= f;
 }
 
 /*
- * For one query row, keep a running max m, a running denominator l and an unnormalised
- * output acc (D). Each block of keys is scored; if its max exceeds m, l and acc are
- * rescaled by exp(m_old - m_new) first, so every exp argument is <= 0. Masked keys are
- * skipped outright, which also makes a padded row bit-identical to the same row alone (the
- * real keys fall in the same blocks in both). At the end out = acc / l, or zeros if l = 0
- * (every key masked).
+ * Per (b, h), keys are taken in blocks of KEY_BLOCK. A block's keys are packed transposed
+ * into kt (D, KEY_BLOCK) once and scored against every query, so the inner loop runs over
+ * keys with independent sums (vectorisable without reassociating anything: each score is
+ * still summed over d in order, as in the reference). Each query row keeps a running max
+ * m[t] and denominator l[t], and its unnormalised output lives in out itself: when a block
+ * raises m[t], l[t] and the row are rescaled by exp(m_old - m_new), so every exp argument
+ * is <= 0. Masked keys never enter the max or the sums, which also makes a padded row
+ * bit-identical to the same row alone (the real keys fall in the same blocks in both). At
+ * the end a row is divided by l[t], or left at zero when l[t] = 0 (every key masked).
+ * Memory beyond the output: O(T + D * KEY_BLOCK) per (b, h), no (T, T) matrix.
  */
 void lector_attention(float *out,          // (B, T, C)
                       const float *qkv,    // (B, T, 3C)
                       const int32_t *mask, // (B, T) or NULL
-                      float *scratch,      // (D + KEY_BLOCK)
+                      float *scratch,      // (lector_attention_scratch_size(T, C, H))
                       int64_t B, int64_t T, int64_t C, int64_t H) {
     LECTOR_ASSERT(H > 0 && C % H == 0);
     int64_t D = C / H;
     float scale = 1.0f / sqrtf((float)D);
-    float *acc = scratch;   // (D)
-    float *s = scratch + D; // (KEY_BLOCK)
+    float *kt = scratch;           // (D, KEY_BLOCK)
+    float *m = kt + D * KEY_BLOCK; // (T) running max per query
+    float *l = m + T;              // (T) running denominator per query
+    float s[KEY_BLOCK];            // one query's scores against the block (a local array, so
+                                   // the compiler knows it aliases nothing)
     for (int64_t b = 0; b < B; b++) {
         const int32_t *mrow = mask ? mask + b * T : NULL;
         for (int64_t h = 0; h < H; h++) {
             for (int64_t t = 0; t < T; t++) {
-                const float *q = qkv + (b * T + t) * 3 * C + h * D;
-                float m = -INFINITY, l = 0.0f;
-                for (int64_t d = 0; d < D; d++) acc[d] = 0.0f;
+                m[t] = -INFINITY;
+                l[t] = 0.0f;
+                float *o = out + (b * T + t) * C + h * D;
+                for (int64_t d = 0; d < D; d++) o[d] = 0.0f;
+            }
+            for (int64_t j0 = 0; j0 < T; j0 += KEY_BLOCK) {
+                int64_t nb = T - j0 < KEY_BLOCK ? T - j0 : KEY_BLOCK;
+                int64_t n_real = 0;
+                for (int64_t jj = 0; jj < nb; jj++) n_real += !mrow || mrow[j0 + jj] != 0;
+                if (n_real == 0) continue; // the whole block is padding
 
-                for (int64_t j0 = 0; j0 < T; j0 += KEY_BLOCK) {
-                    int64_t nb = T - j0 < KEY_BLOCK ? T - j0 : KEY_BLOCK;
+                // pack the block's keys transposed; zeros past the last key
+                for (int64_t jj = 0; jj < KEY_BLOCK; jj++) {
+                    if (jj >= nb) {
+                        for (int64_t d = 0; d < D; d++) kt[d * KEY_BLOCK + jj] = 0.0f;
+                        continue;
+                    }
+                    const float *k = qkv + (b * T + j0 + jj) * 3 * C + C + h * D;
+                    for (int64_t d = 0; d < D; d++) kt[d * KEY_BLOCK + jj] = k[d];
+                }
+
+                for (int64_t t = 0; t < T; t++) {
+                    const float *q = qkv + (b * T + t) * 3 * C + h * D;
+                    for (int jj = 0; jj < KEY_BLOCK; jj++) s[jj] = 0.0f;
+                    for (int64_t d = 0; d < D; d++) {
+                        float qd = q[d];
+                        const float *kd = kt + d * KEY_BLOCK;
+                        for (int jj = 0; jj < KEY_BLOCK; jj++) s[jj] += qd * kd[jj];
+                    }
                     float bmax = -INFINITY;
                     for (int64_t jj = 0; jj < nb; jj++) {
-                        int64_t j = j0 + jj;
-                        if (mrow && mrow[j] == 0) {
+                        if (mrow && mrow[j0 + jj] == 0) {
                             s[jj] = -INFINITY;
                             continue;
                         }
-                        const float *k = qkv + (b * T + j) * 3 * C + C + h * D;
-                        float dot = 0.0f;
-                        for (int64_t d = 0; d < D; d++) dot += q[d] * k[d];
-                        s[jj] = dot * scale;
+                        s[jj] *= scale;
                         if (s[jj] > bmax) bmax = s[jj];
                     }
-                    if (bmax == -INFINITY) continue; // the whole block is padding
-                    if (bmax > m) {
-                        float corr = expf(m - bmax); // 0 on the first real block
-                        l *= corr;
-                        for (int64_t d = 0; d < D; d++) acc[d] *= corr;
-                        m = bmax;
+                    float *o = out + (b * T + t) * C + h * D;
+                    if (bmax > m[t]) {
+                        float corr = expf(m[t] - bmax); // 0 on the first real block
+                        l[t] *= corr;
+                        scale_row(o, corr, D);
+                        m[t] = bmax;
                     }
                     for (int64_t jj = 0; jj < nb; jj++) {
                         if (s[jj] == -INFINITY) continue;
-                        float p = expf(s[jj] - m);
-                        l += p;
-                        const float *v = qkv + (b * T + j0 + jj) * 3 * C + 2 * C + h * D;
-                        for (int64_t d = 0; d < D; d++) acc[d] += p * v[d];
+                        float p = expf(s[jj] - m[t]);
+                        l[t] += p;
+                        axpy(o, p, qkv + (b * T + j0 + jj) * 3 * C + 2 * C + h * D, D);
                     }
                 }
-
+            }
+            for (int64_t t = 0; t < T; t++) {
                 float *o = out + (b * T + t) * C + h * D;
-                float inv = l > 0.0f ? 1.0f / l : 0.0f;
-                for (int64_t d = 0; d < D; d++) o[d] = acc[d] * inv;
+                float inv = l[t] > 0.0f ? 1.0f / l[t] : 0.0f;
+                for (int64_t d = 0; d < D; d++) o[d] *= inv;
             }
         }
     }

@@ -105,13 +105,14 @@ void lector_layernorm(float *out, const float *inp, const float *gamma, const fl
 void lector_attention_ref(float *out, float *att, const float *qkv, const int32_t *mask,
                           int64_t B, int64_t T, int64_t C, int64_t H);
 
-/* The same result, computed per (b, h) and query row with an online softmax over blocks
- * of keys, so no (T, T) matrix is stored.
- *   scratch: (lector_attention_scratch_size(C, H)) floats */
+/* The same result, computed per (b, h) with an online softmax over blocks of keys (a
+ * running max and denominator per query row), so no (T, T) matrix is stored: the scratch
+ * is O(T + D) per (b, h) and reused for the next one.
+ *   scratch: (lector_attention_scratch_size(T, C, H)) floats */
 void lector_attention(float *out, const float *qkv, const int32_t *mask, float *scratch,
                       int64_t B, int64_t T, int64_t C, int64_t H);
-/* Floats of scratch lector_attention needs (independent of B and T). */
-size_t lector_attention_scratch_size(int64_t C, int64_t H);
+/* Floats of scratch lector_attention needs for rows of T tokens (independent of B). */
+size_t lector_attention_scratch_size(int64_t T, int64_t C, int64_t H);
 
 // ----------------------------------------------------------------------------
 // pooling (B, T, C) -> (B, C)
