@@ -22,6 +22,7 @@ static const char *const VOCAB[] = {
     "a", "##b", "café", "Hello", "$", "\xe2\x80\x9c" /* U+201C */, "\xe2\x80\x9d" /* U+201D */,
     "istanbul", "ß", "x", "##x", "σ", "##σ", "##\xe2\x83\x9d" /* ## U+20DD (Me) */,
     "##\xe0\xa4\x83" /* ## U+0903 (Mc) */, "World",
+    "##\xf0\x9d\x85\xa5\xf0\x9d\x85\xad" /* ## U+1D165 U+1D16D (Mc, ccc 216 then 226) */,
 };
 #define N_VOCAB ((int)(sizeof VOCAB / sizeof VOCAB[0]))
 
@@ -134,6 +135,12 @@ static void test_encode_lowercase_and_accents(void **state) {
     // Only Mn goes: an enclosing mark (Me) and a spacing mark (Mc) stay in the word.
     EXPECT(tok, "a\xe2\x83\x9d", "a", "##\xe2\x83\x9d");
     EXPECT(tok, "a\xe0\xa4\x83", "a", "##\xe0\xa4\x83");
+    // NFD puts combining marks in canonical order: U+1D16D (ccc 226) U+1D165 (ccc 216)
+    // becomes U+1D165 U+1D16D, and being Mc both survive; an Mn mark between them goes.
+    EXPECT(tok, "x\xf0\x9d\x85\xad\xf0\x9d\x85\xa5", "x",
+           "##\xf0\x9d\x85\xa5\xf0\x9d\x85\xad");
+    EXPECT(tok, "x\xf0\x9d\x85\xad\xcc\x81\xf0\x9d\x85\xa5", "x",
+           "##\xf0\x9d\x85\xa5\xf0\x9d\x85\xad");
     // Σ lowercases to σ everywhere (per character, no final-sigma rule).
     EXPECT(tok, "ΣΣ", "σ", "##σ");
     lector_tokenizer_free(tok);
@@ -142,6 +149,8 @@ static void test_encode_lowercase_and_accents(void **state) {
     tok = open_tok(state, 0, -1, 1);
     EXPECT(tok, "Hello World café", "Hello", "World", "café");
     EXPECT(tok, "CAFÉ", "[UNK]");
+    // No NFD without strip_accents, so no reordering either.
+    EXPECT(tok, "x\xf0\x9d\x85\xad\xf0\x9d\x85\xa5", "[UNK]");
     lector_tokenizer_free(tok);
 }
 

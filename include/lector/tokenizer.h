@@ -10,8 +10,12 @@
  *     lector_tokenizer_free(tok);
  *
  * lector_tokenizer_open(dir) reads, from an encoder directory, vocab.txt (WordPiece, one token
- * per line, id = line index) and tokenizer_config.json when present (do_lower_case, default
- * true; strip_accents, default: follow do_lower_case; tokenize_chinese_chars, default true).
+ * per line, id = line index, CRLF accepted) and tokenizer_config.json when present
+ * (do_lower_case, default true; strip_accents, default: follow do_lower_case;
+ * tokenize_chinese_chars, default true; *_token names of the special tokens). Without
+ * vocab.txt it reads tokenizer.json instead (a WordPiece model with a BertNormalizer: the
+ * vocabulary, normaliser flags and added tokens all come from that file). A token listed twice
+ * in vocab.txt is found under its later id, as in Hugging Face's loaders.
  *
  * WordPiece pipeline (Hugging Face BertTokenizer / BertNormalizer + BertPreTokenizer):
  * clean text (drop NUL, U+FFFD and control characters, map whitespace to ' '), isolate CJK
@@ -19,6 +23,8 @@
  * Mn when stripping accents, split on whitespace and punctuation, then greedy longest-match
  * WordPiece with "##" continuations; words over 100 characters become [UNK].
  * Special tokens ([CLS], [SEP], [PAD], [UNK], [MASK]) are looked up by name in the vocab.
+ * As with Hugging Face's added tokens, a special token written in the text ("[SEP]") is
+ * matched verbatim before normalisation and encodes to its own id.
  *
  * Thread safety: a tokenizer is immutable after open; encode may be called from several
  * threads at once.
@@ -34,7 +40,10 @@ extern "C" {
 
 struct lector_tokenizer;
 
-/* Open the tokenizer files of an encoder directory. On failure *out is NULL. */
+/* Open the tokenizer files of an encoder directory. On failure *out is NULL: NOT_FOUND when
+ * the directory has neither vocab.txt nor tokenizer.json, FORMAT for a malformed file or a
+ * vocabulary without [UNK], [CLS] or [SEP], UNSUPPORTED for a tokenizer.json that is not
+ * WordPiece + BertNormalizer. Free with lector_tokenizer_free. */
 LECTOR_API enum lector_status lector_tokenizer_open(const char *dir, struct lector_tokenizer **out,
                                                     struct lector_error *err);
 /* Open a WordPiece tokenizer from a vocab.txt path with explicit settings.

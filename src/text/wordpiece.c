@@ -42,7 +42,7 @@ struct word {
     // canonical ordering (only with strip_accents).
     uint32_t run_cp[8];
     uint8_t run_ccc[8];
-    int n_run;
+    unsigned n_run;
     size_t run_start;
 };
 
@@ -55,13 +55,13 @@ static void word_append_cp(struct word *w, int32_t n_max, uint32_t cp, uint8_t c
         return;
     }
     if (w->n_run == 0) w->run_start = w->len;
-    if (w->n_run < 0 || w->n_run >= 8) {
+    if (w->n_run >= 8) {
         // Eight reorderable marks in a row is not text; keep them as they come.
         w->len += (size_t)lector__utf8_encode(cp, w->buf + w->len);
         return;
     }
     // Stable insertion by combining class, then re-encode the run.
-    int k = w->n_run;
+    unsigned k = w->n_run;
     while (k > 0 && w->run_ccc[k - 1] > ccc) {
         w->run_cp[k] = w->run_cp[k - 1];
         w->run_ccc[k] = w->run_ccc[k - 1];
@@ -71,7 +71,7 @@ static void word_append_cp(struct word *w, int32_t n_max, uint32_t cp, uint8_t c
     w->run_ccc[k] = ccc;
     w->n_run++;
     w->len = w->run_start;
-    for (int j = 0; j < w->n_run; j++)
+    for (unsigned j = 0; j < w->n_run; j++)
         w->len += (size_t)lector__utf8_encode(w->run_cp[j], w->buf + w->len);
 }
 
