@@ -3,6 +3,8 @@
 # make_tiny_encoder) and the demo corpus: train, classify stdin and files, eval, embed,
 # tokenize, and the failure paths (exit codes, one-line messages, files left intact).
 set -uo pipefail
+# Debian's python3 (with python3-numpy), whatever else is first on PATH.
+py=${LECTOR_PYTHON:-$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)}
 bin=${LECTOR_BIN:?LECTOR_BIN not set}
 src=${LECTOR_SOURCE_DIR:?}
 mk=${LECTOR_MAKE_TINY:?}
@@ -78,7 +80,7 @@ expect_err "is a directory"
 
 # eval agrees with classify on the same texts
 expect_rc 0 "$bin" eval --model "$model" --data "$demo/test.csv" --format json
-python3 - "$tmp/out" "$demo/test.csv" "$bin" "$model" <<'PY' && ok || bad "eval json disagrees with classify"
+"$py" - "$tmp/out" "$demo/test.csv" "$bin" "$model" <<'PY' && ok || bad "eval json disagrees with classify"
 import csv, json, subprocess, sys
 rep = json.load(open(sys.argv[1]))
 for k in ("accuracy", "macro_f1", "per_class", "confusion"):
@@ -96,12 +98,12 @@ grep -q "^accuracy" "$tmp/out" && ok || bad "eval text report lacks accuracy"
 
 # embed and tokenize
 printf 'hello world\nthe film\n' | "$bin" embed --encoder "$enc" >"$tmp/out" 2>"$tmp/err" && ok || bad "embed failed"
-python3 -c "
+"$py" -c "
 import json,sys
 rows=[json.loads(l) for l in open('$tmp/out')]
 assert len(rows)==2 and all(len(r['embedding'])==32 for r in rows)" && ok || bad "embed output"
 printf '[2,5,6,3]\n{"ids":[2,5,3],"token_type_ids":[0,0,1]}\n' | "$bin" embed --encoder "$enc" --ids --pooling none >"$tmp/out" 2>"$tmp/err" && ok || bad "embed --ids: $(cat "$tmp/err")"
-python3 -c "
+"$py" -c "
 import json
 rows=[json.loads(l) for l in open('$tmp/out')]
 assert [len(r['hidden']) for r in rows]==[4,3] and len(rows[0]['hidden'][0])==32" && ok || bad "embed --ids output"
@@ -147,7 +149,7 @@ expect_err "none.lector"
 
 # --- an interrupted training run leaves the old model intact --------------------------------
 cp "$model" "$tmp/old.lector"
-python3 - "$tmp/big.csv" <<'PY'
+"$py" - "$tmp/big.csv" <<'PY'
 import sys
 with open(sys.argv[1], "w") as f:
     f.write("text,label\n")
