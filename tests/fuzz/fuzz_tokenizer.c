@@ -22,9 +22,11 @@ static struct lector_tokenizer *tokenizer(int lower) {
     static int ready;
     if (!ready) {
         ready = 1;
-        char dir[] = "/tmp/lector-fuzz-tok-XXXXXX";
+        const char *tmp = getenv("TMPDIR");
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s/lector-fuzz-tok-XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(dir)) abort();
-        char path[64];
+        char path[600];
         snprintf(path, sizeof path, "%s/vocab.txt", dir);
         FILE *fp = fopen(path, "wb");
         if (!fp || fwrite(VOCAB, 1, sizeof VOCAB - 1, fp) != sizeof VOCAB - 1 || fclose(fp) != 0)

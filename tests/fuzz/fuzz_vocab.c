@@ -11,8 +11,8 @@
 
 #define INPUT_BYTES_MAX (64 * 1024)
 
-static char dir[] = "/tmp/lector-fuzz-vocab-XXXXXX";
-static char path[64];
+static char dir[512];
+static char path[600];
 
 static void cleanup(void) {
     unlink(path);
@@ -22,6 +22,8 @@ static void cleanup(void) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size > INPUT_BYTES_MAX) return 0;
     if (!path[0]) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/lector-fuzz-vocab-XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(dir)) abort();
         snprintf(path, sizeof path, "%s/vocab.txt", dir);
         atexit(cleanup);
