@@ -6,6 +6,7 @@
 // ----------------------------------------------------------------------------
 // bias and residual
 
+// https://pytorch.org/docs/stable/generated/torch.add.html (broadcast over rows)
 void lector_bias_add_ref(float *x,          // (N, C)
                          const float *bias, // (C)
                          int64_t N, int64_t C) {
@@ -17,6 +18,7 @@ void lector_bias_add(float *x, const float *bias, int64_t N, int64_t C) {
     lector_bias_add_ref(x, bias, N, C);
 }
 
+// https://pytorch.org/docs/stable/generated/torch.add.html
 void lector_residual_add_ref(float *x,       // (n)
                              const float *r, // (n)
                              int64_t n) {

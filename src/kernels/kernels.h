@@ -42,13 +42,15 @@ void lector__blas_set_n_threads(int n_threads);
 // ----------------------------------------------------------------------------
 // elementwise
 
-/* x[n, c] += bias[c]
+/* https://pytorch.org/docs/stable/generated/torch.add.html
+ * x[n, c] += bias[c]
  *   x:    (N, C)
  *   bias: (C) */
 void lector_bias_add_ref(float *x, const float *bias, int64_t N, int64_t C);
 void lector_bias_add(float *x, const float *bias, int64_t N, int64_t C);
 
-/* x[i] += r[i] (the residual connection)
+/* https://pytorch.org/docs/stable/generated/torch.add.html
+ * x[i] += r[i] (the residual connection)
  *   x: (n)
  *   r: (n) */
 void lector_residual_add_ref(float *x, const float *r, int64_t n);
@@ -117,12 +119,14 @@ size_t lector_attention_scratch_size(int64_t T, int64_t C, int64_t H);
 // ----------------------------------------------------------------------------
 // pooling (B, T, C) -> (B, C)
 
-/* out[b, :] = h[b, 0, :]
+/* https://pytorch.org/docs/stable/generated/torch.select.html
+ * out[b, :] = h[b, 0, :]
  *   out: (B, C)
  *   h:   (B, T, C) */
 void lector_pool_cls_ref(float *out, const float *h, int64_t B, int64_t T, int64_t C);
 
-/* out[b, :] = sum_t mask[b,t] h[b,t,:] / sum_t mask[b,t]; zeros for a row with no real token
+/* https://pytorch.org/docs/stable/generated/torch.mean.html, over real tokens only:
+ * out[b, :] = sum_t mask[b,t] h[b,t,:] / sum_t mask[b,t]; zeros for a row with no real token
  *   out:  (B, C)
  *   h:    (B, T, C)
  *   mask: (B, T) or NULL */

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+// https://pytorch.org/docs/stable/generated/torch.select.html (select(1, 0): position 0)
 void lector_pool_cls_ref(float *out,     // (B, C)
                          const float *h, // (B, T, C)
                          int64_t B, int64_t T, int64_t C) {
