@@ -28,65 +28,86 @@ extern "C" {
 
 struct lector_head;
 
-/* W ~ N(0, 1/sqrt(C))-style small init from seed (deterministic), b = 0. */
+/* A new head with C = n_in inputs and K = n_classes classes. W is drawn uniformly from
+ * [-1/sqrt(C), 1/sqrt(C)) (the bound torch's nn.Linear uses) by a splitmix64 generator
+ * seeded with `seed`, so the same seed gives bit-identical weights on every machine; b = 0.
+ * Returns LECTOR_STATUS_INVALID_ARG for C < 1 or K < 1, NOMEM if the sizes overflow or
+ * allocation fails. Free with lector_head_free. */
 LECTOR_API enum lector_status lector_head_init(int64_t n_in, int64_t n_classes, uint64_t seed,
                                                struct lector_head **out, struct lector_error *err);
-/* Build from existing weights W (K, C) and b (K) (copied). */
+/* Build from existing weights W (K, C) and b (K) (copied; b may be NULL for zeros). */
 LECTOR_API enum lector_status lector_head_init_from(int64_t n_in, int64_t n_classes,
                                                     const float *W, const float *b,
                                                     struct lector_head **out,
                                                     struct lector_error *err);
+/* NULL is a no-op. */
 LECTOR_API void lector_head_free(struct lector_head *head);
 
 LECTOR_API int64_t lector_head_n_in(const struct lector_head *head);      /* C */
 LECTOR_API int64_t lector_head_n_classes(const struct lector_head *head); /* K */
 LECTOR_API int64_t lector_head_n_params(const struct lector_head *head); /* K*C + K */
-/* [W (K, C) row-major | b (K)] */
+/* [W (K, C) row-major | b (K)]: n_params floats owned by the head, valid until
+ * lector_head_free. The grads array has the same layout. */
 LECTOR_API float *lector_head_params(struct lector_head *head);
 LECTOR_API const float *lector_head_params_const(const struct lector_head *head);
 LECTOR_API float *lector_head_grads(struct lector_head *head);
 /* 1 where weight decay applies (W), 0 where not (b); n_params entries. */
 LECTOR_API const uint8_t *lector_head_decay_mask(const struct lector_head *head);
 
-/* logits (B, K) = x (B, C) W^T + b */
+/* logits (B, K) = x (B, C) W^T + b. Dot products accumulate in double, in index order,
+ * so results do not depend on the machine. Safe to call from several threads at once. */
 LECTOR_API void lector_head_forward(const struct lector_head *head, const float *x, int64_t B,
                                     float *logits);
-/* Softmax in place over rows of logits (B, K), subtracting the row max. */
+/* Softmax in place over rows of logits (B, K), subtracting the row max, so large logits
+ * stay finite. A row that is entirely -INFINITY becomes all zeros (not NaN). */
 LECTOR_API void lector_softmax_rows(float *logits, int64_t B, int64_t K);
 
 LECTOR_API void lector_head_zero_grad(struct lector_head *head);
 /* Mean softmax cross-entropy over the batch; adds d(loss)/d(params) to the grads.
- * labels (B) in [0, K). Returns the loss in *loss. */
+ * x (B, C), labels (B) in [0, K) (a label out of range is a programmer error: it asserts).
+ * Returns the loss in *loss (loss may be NULL). The gradient is accumulated row by row in
+ * batch order, so the same inputs always give bit-identical grads. */
 LECTOR_API void lector_head_loss_backward(struct lector_head *head, const float *x,
                                           const int32_t *labels, int64_t B, float *loss);
 
-/* AdamW (decoupled weight decay, bias correction), PyTorch's order of operations:
+/* AdamW (decoupled weight decay, bias correction) in torch.optim.AdamW's order of operations
+ * (torch 1.13, foreach=False), float32 state:
  *   p *= 1 - lr*wd (where decay applies); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
- *   p -= (lr / (1-b1^t)) * m / (sqrt(v) / sqrt(1-b2^t) + eps) */
+ *   amsgrad only: vmax = max(vmax, v), and vmax replaces v below;
+ *   p -= (lr / (1-b1^t)) * m / (sqrt(v) / sqrt(1-b2^t) + eps)
+ * The scalar factors (1 - b1^t, lr / bc1, sqrt(bc2)) are computed in double, as Python
+ * floats are in torch; the element-wise math is float32. */
 struct lector_adamw_params {
     float lr;           /* 1e-3 */
     float beta1;        /* 0.9 */
     float beta2;        /* 0.999 */
     float eps;          /* 1e-8 */
     float weight_decay; /* 0.01 */
+    int amsgrad;        /* 0; nonzero keeps the running max of v (torch's amsgrad=True) */
 };
 LECTOR_API struct lector_adamw_params lector_adamw_default_params(void);
 
 struct lector_adamw;
+/* Optimiser state for n_params parameters (m, v, and vmax with amsgrad, all zero).
+ * Returns LECTOR_STATUS_INVALID_ARG for n_params < 1, lr/eps/weight_decay negative or not
+ * finite, or a beta outside [0, 1). Free with lector_adamw_free (NULL is a no-op). */
 LECTOR_API enum lector_status lector_adamw_init(int64_t n_params,
                                                 const struct lector_adamw_params *p,
                                                 struct lector_adamw **out,
                                                 struct lector_error *err);
 LECTOR_API void lector_adamw_free(struct lector_adamw *opt);
-/* One step (t increments first, from 1). decay_mask may be NULL (decay everywhere). */
+/* One step (t increments first, from 1) over params and grads (n_params each).
+ * decay_mask may be NULL (decay everywhere). One optimiser per thread at a time. */
 LECTOR_API void lector_adamw_step(struct lector_adamw *opt, float *params, const float *grads,
                                   const uint8_t *decay_mask);
 /* Change the learning rate for the next steps (schedules). */
 LECTOR_API void lector_adamw_set_lr(struct lector_adamw *opt, float lr);
 LECTOR_API int64_t lector_adamw_n_steps(const struct lector_adamw *opt);
-/* State access, for tests against reference trajectories: m and v (n_params each). */
+/* State access, for tests against reference trajectories: m and v (n_params each), owned
+ * by the optimiser. vmax (torch's max_exp_avg_sq) is NULL unless amsgrad is on. */
 LECTOR_API const float *lector_adamw_m(const struct lector_adamw *opt);
 LECTOR_API const float *lector_adamw_v(const struct lector_adamw *opt);
+LECTOR_API const float *lector_adamw_vmax(const struct lector_adamw *opt);
 
 #ifdef __cplusplus
 }
