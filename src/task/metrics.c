@@ -1,0 +1,78 @@
+// Single-label classification metrics: accuracy, per-class precision/recall/F1/support,
+// macro-F1 and the confusion matrix, with scikit-learn's zero_division=0 convention.
+#include "lector/data.h"
+
+#include <string.h>
+
+#include "base/base_impl.h"
+
+// num / den, or 0 when den is 0 (scikit-learn's zero_division=0).
+static double safe_div(double num, double den) { return den > 0.0 ? num / den : 0.0; }
+
+enum lector_status lector_metrics_compute(const int32_t *y_true, const int32_t *y_pred,
+                                          int64_t n, int64_t K, struct lector_metrics *out,
+                                          struct lector_error *err) {
+    size_t n_cells = 0;
+    if (!out) return lector__error(err, LECTOR_STATUS_INVALID_ARG, "metrics: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (K < 1 || n < 0 || (n > 0 && (!y_true || !y_pred)))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "metrics: expected K >= 1 classes and n >= 0 labels, got K=%lld, "
+                             "n=%lld",
+                             (long long)K, (long long)n);
+    for (int64_t i = 0; i < n; i++) {
+        if (y_true[i] < 0 || y_true[i] >= K || y_pred[i] < 0 || y_pred[i] >= K)
+            return lector__error_at(err, LECTOR_STATUS_RANGE, -1, i,
+                                    "metrics: example %lld: expected class ids in [0, %lld), "
+                                    "got true %d, predicted %d",
+                                    (long long)i, (long long)K, (int)y_true[i], (int)y_pred[i]);
+    }
+    if (!lector__mul_size((size_t)K, (size_t)K, &n_cells))
+        return lector__error(err, LECTOR_STATUS_NOMEM, "metrics: K=%lld is too large",
+                             (long long)K);
+
+    out->n_classes = K;
+    out->n = n;
+    out->precision = lector__calloc((size_t)K, sizeof(double));
+    out->recall = lector__calloc((size_t)K, sizeof(double));
+    out->f1 = lector__calloc((size_t)K, sizeof(double));
+    out->support = lector__calloc((size_t)K, sizeof(int64_t));
+    out->confusion = lector__calloc(n_cells, sizeof(int64_t));
+    if (!out->precision || !out->recall || !out->f1 || !out->support || !out->confusion) {
+        lector_metrics_free(out);
+        return lector__error(err, LECTOR_STATUS_NOMEM,
+                             "metrics: cannot allocate a %lld x %lld confusion matrix",
+                             (long long)K, (long long)K);
+    }
+
+    int64_t correct = 0;
+    for (int64_t i = 0; i < n; i++) {
+        out->confusion[(int64_t)y_true[i] * K + y_pred[i]]++;
+        out->support[y_true[i]]++;
+        if (y_true[i] == y_pred[i]) correct++;
+    }
+    out->accuracy = safe_div((double)correct, (double)n);
+
+    double f1_sum = 0.0;
+    for (int64_t k = 0; k < K; k++) {
+        int64_t tp = out->confusion[k * K + k], predicted = 0;
+        for (int64_t t = 0; t < K; t++) predicted += out->confusion[t * K + k];
+        out->precision[k] = safe_div((double)tp, (double)predicted);
+        out->recall[k] = safe_div((double)tp, (double)out->support[k]);
+        // F1 = 2 tp / (2 tp + fp + fn), which is 0 (not 0/0) when the class never occurs.
+        out->f1[k] = safe_div(2.0 * (double)tp, (double)(predicted + out->support[k]));
+        f1_sum += out->f1[k];
+    }
+    out->macro_f1 = f1_sum / (double)K;
+    return LECTOR_STATUS_OK;
+}
+
+void lector_metrics_free(struct lector_metrics *m) {
+    if (!m) return;
+    lector_free(m->confusion);
+    lector_free(m->support);
+    lector_free(m->f1);
+    lector_free(m->recall);
+    lector_free(m->precision);
+    memset(m, 0, sizeof *m);
+}
