@@ -595,8 +595,9 @@ static void test_dir_without_weights(void **state) {
     (void)state;
     char *dir = test_mkdtemp();
     expect_dir_refusal(dir, LECTOR_STATUS_NOT_FOUND, "no model.safetensors");
+    // pytorch_model.bin is the last resort (its reader is tested in test_torchzip.c).
     free(test_write_file(dir, "pytorch_model.bin", "PK", 2));
-    expect_dir_refusal(dir, LECTOR_STATUS_UNSUPPORTED, "pytorch_model.bin is not supported yet");
+    expect_dir_refusal(dir, LECTOR_STATUS_FORMAT, "pytorch_model.bin: not a zip archive");
     // model.safetensors wins over the others.
     write_shard(dir, "model.safetensors", shard2, data24, 8);
     struct lector_checkpoint *ck = NULL;

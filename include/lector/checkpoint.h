@@ -18,7 +18,12 @@
  *     distinct shard is opened once (in file-name order); a shard name must be a plain file
  *     name (no '/', no ".."); a missing shard (NOT_FOUND), a tensor in two shards, or a
  *     weight_map entry its shard does not hold (FORMAT) is refused.
- *   - A directory with only pytorch_model.bin is UNSUPPORTED for now.
+ *   - a torch.save zip (pytorch_model.bin, .pt, .pth), also as a directory's last resort.
+ *     Only stored entries are read and the state dict pickle is interpreted with an
+ *     allowlist of opcodes and globals, never executed (see src/checkpoint/checkpoint_impl.h);
+ *     a refused opcode or global names it and its byte offset (err->col). Storages are
+ *     copied into memory (not mapped); every tensor must be a contiguous view inside its
+ *     storage. Legacy (pre-1.6, non-zip) files are UNSUPPORTED with advice to re-save.
  *
  * safetensors layout (byte by byte): u64 little-endian N; N bytes of UTF-8 JSON
  *   {"__metadata__": {str: str}, name: {"dtype": D, "shape": [..], "data_offsets": [b, e]}, ...}
@@ -34,7 +39,8 @@
  * aligned, else copied to aligned memory. F16 and BF16 are converted to F32 at open, exactly
  * (so every float tensor a caller sees is F32 and 64-byte aligned). F64, I64, I32, I16, I8,
  * U8 and BOOL keep their dtype and point into the mapping: their data may be unaligned for
- * the type, so read them with memcpy. Tensors are in file order (by data offset), with
+ * the type, so read them with memcpy. Tensors are in file order (by data offset; state dict
+ * order for torch.save files), with
  * contiguous strides. Tensor data is read-only (writing through t->data of a mapped tensor
  * faults). The files must not be truncated while the checkpoint is open.
  *

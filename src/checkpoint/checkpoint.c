@@ -84,16 +84,20 @@ static enum lector_status grow_tensors(struct lector_checkpoint *ck, int64_t nee
     return LECTOR_STATUS_OK;
 }
 
-static bool needs_copy(const struct lector__ck_src *s) {
-    if (s->dtype == LECTOR_DTYPE_F16 || s->dtype == LECTOR_DTYPE_BF16) return true;
-    return s->dtype == LECTOR_DTYPE_F32 && (uintptr_t)s->data % 64 != 0;
-}
-
 static int64_t src_numel(const struct lector__ck_src *s) {
     int64_t n = 1;
     for (int32_t i = 0; i < s->n_dims; i++) n *= s->shape[i];
     return n;
 }
+
+static bool needs_copy(const struct lector__ck_src *s) {
+    if (src_numel(s) == 0) return false; // gets empty_data below
+    if (s->dtype == LECTOR_DTYPE_F16 || s->dtype == LECTOR_DTYPE_BF16) return true;
+    return s->dtype == LECTOR_DTYPE_F32 && (uintptr_t)s->data % 64 != 0;
+}
+
+// Where empty tensors point: aligned and never NULL, so callers need no special case.
+static _Alignas(64) const uint8_t empty_data[64];
 
 enum lector_status lector__ck_add_tensors(struct lector_checkpoint *ck, int64_t file_index,
                                           const struct lector__ck_src *src, int64_t n,
@@ -154,6 +158,10 @@ enum lector_status lector__ck_add_tensors(struct lector_checkpoint *ck, int64_t 
             }
             t->dtype = LECTOR_DTYPE_F32;
             t->data = dst;
+        } else if (numel == 0) {
+            bool half = s->dtype == LECTOR_DTYPE_F16 || s->dtype == LECTOR_DTYPE_BF16;
+            t->dtype = half ? LECTOR_DTYPE_F32 : s->dtype;
+            t->data = (void *)empty_data;
         } else {
             t->dtype = s->dtype;
             t->data = (void *)s->data; // read-only mapping: callers must not write
@@ -224,6 +232,18 @@ static enum lector_status open_safetensors(struct lector_checkpoint *ck, const c
     enum lector_status st = lector__map_file(path, &base, &size, err);
     if (st != LECTOR_STATUS_OK) return st;
     return lector__ck_add_safetensors(ck, path, base, size, LECTOR__CK_MMAP, err);
+}
+
+static enum lector_status open_torchzip(struct lector_checkpoint *ck, const char *path,
+                                        struct lector_error *err) {
+    void *base = NULL;
+    size_t size = 0;
+    enum lector_status st = lector__map_file(path, &base, &size, err);
+    if (st != LECTOR_STATUS_OK) return st;
+    // The storages are copied out of the archive, so the mapping is needed only while reading.
+    st = lector__ck_add_torchzip(ck, path, base, size, err);
+    if (base) munmap(base, size);
+    return st;
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -366,13 +386,12 @@ static enum lector_status open_dir(struct lector_checkpoint *ck, const char *dir
     lector_free(p);
     p = lector__path_join(dir, "pytorch_model.bin");
     if (!p) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", dir);
-    bool has_bin = lector__file_exists(p);
+    if (lector__file_exists(p)) {
+        st = open_torchzip(ck, p, err);
+        lector_free(p);
+        return st;
+    }
     lector_free(p);
-    if (has_bin)
-        return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
-                             "%s: pytorch_model.bin is not supported yet (convert it to "
-                             "model.safetensors)",
-                             dir);
     return lector__error(err, LECTOR_STATUS_NOT_FOUND,
                          "%s: no model.safetensors, model.safetensors.index.json or "
                          "pytorch_model.bin in this directory",
@@ -401,10 +420,7 @@ enum lector_status lector_checkpoint_open(const char *path, struct lector_checkp
                  : lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
         lector_free(dir);
     } else if (ends_with(path, ".bin") || ends_with(path, ".pt") || ends_with(path, ".pth")) {
-        st = lector__error(err, LECTOR_STATUS_UNSUPPORTED,
-                           "%s: PyTorch checkpoints are not supported yet (convert it to "
-                           "safetensors)",
-                           path);
+        st = open_torchzip(ck, path, err);
     } else {
         st = open_safetensors(ck, path, err);
     }

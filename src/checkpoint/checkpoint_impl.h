@@ -31,6 +31,10 @@ float lector__bf16_to_f32(uint16_t h);
 /* Parse a safetensors dtype name ("F32", ...); false if unknown. */
 bool lector__dtype_parse(const char *s, enum lector_dtype *out);
 
+/* Offset of the first byte of buf that is not valid UTF-8 (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF), or n if all of it is valid. */
+size_t lector__utf8_invalid_at(const uint8_t *buf, size_t n);
+
 // ----------------------------------------------------------------------------
 // safetensors header
 
@@ -63,6 +67,46 @@ enum lector_status lector__safetensors_parse(const uint8_t *buf, size_t n, const
                                              struct lector__st_header *out,
                                              struct lector_error *err);
 void lector__st_header_free(struct lector__st_header *h);
+
+// ----------------------------------------------------------------------------
+// torch.save zip archives (pytorch_model.bin)
+
+/*
+ * Layout: a zip archive of stored (uncompressed) entries under one top-level folder
+ * <prefix>/ (torch names it after the file): <prefix>/data.pkl is a pickle of the state
+ * dict; <prefix>/data/<key> holds the raw little-endian bytes of storage <key>;
+ * <prefix>/version and, in newer files, <prefix>/byteorder ("little") sit beside them.
+ *
+ * The pickle reader (pickle.c) interprets only the opcodes torch.save emits for a dict of
+ * tensors (PROTO 2-5, FRAME, EMPTY_DICT/LIST/TUPLE, MARK, (SHORT_)BINUNICODE(8), BININT(1,2),
+ * LONG1, NONE, NEWTRUE/NEWFALSE, TUPLE(1,2,3), BINPERSID, REDUCE, BUILD, SETITEM(S),
+ * APPEND(S), (LONG_)BINPUT, MEMOIZE, (LONG_)BINGET, GLOBAL, STACK_GLOBAL, STOP) and allows
+ * only the globals collections.OrderedDict, torch._utils._rebuild_tensor_v2,
+ * torch._utils._rebuild_parameter and torch.<Type>Storage. Anything else is refused with
+ * the opcode or global and its byte offset (err->col).
+ */
+struct lector__pkl_tensor {
+    char *name;        /* owned */
+    char *storage_key; /* owned: the archive entry data/<key> */
+    enum lector_dtype dtype;
+    int64_t storage_numel; /* elements in the storage, as the pickle declares */
+    int64_t offset;        /* first element of the view in the storage */
+    int32_t n_dims;
+    int64_t shape[LECTOR_MAX_DIMS]; /* contiguous, inside the storage (checked) */
+};
+
+struct lector__pkl_state {
+    struct lector__pkl_tensor *tensors; /* dict order */
+    int64_t n_tensors;
+};
+
+/* Read a state dict pickle; name is used in messages. FORMAT for malformed pickles,
+ * UNSUPPORTED for refused opcodes, globals, non-contiguous views or non-tensor entries.
+ * Release with lector__pkl_state_free (also on failure, where *out is empty). */
+enum lector_status lector__pickle_state_dict(const uint8_t *buf, size_t n, const char *name,
+                                             struct lector__pkl_state *out,
+                                             struct lector_error *err);
+void lector__pkl_state_free(struct lector__pkl_state *s);
 
 // ----------------------------------------------------------------------------
 // checkpoint assembly
@@ -127,6 +171,11 @@ enum lector_status lector__ck_add_safetensors(struct lector_checkpoint *ck, cons
                                               void *base, size_t size,
                                               enum lector__ck_storage storage,
                                               struct lector_error *err);
+
+/* Add the tensors of a torch.save zip image (buf, n; not kept: storages are copied into
+ * memory ck owns) to ck, named path. */
+enum lector_status lector__ck_add_torchzip(struct lector_checkpoint *ck, const char *path,
+                                           const void *buf, size_t n, struct lector_error *err);
 
 /* Map a file read-only (mmap PROT_READ MAP_SHARED, sequential-access hints). Empty files
  * give base NULL, size 0. */

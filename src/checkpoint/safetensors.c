@@ -33,9 +33,7 @@ static const char *json_kind(const json_t *v) {
     return "unknown";
 }
 
-// Offset of the first byte that is not valid UTF-8 (RFC 3629: no overlongs, no surrogates,
-// nothing above U+10FFFF), or n if all of buf is valid.
-static size_t utf8_invalid_at(const uint8_t *buf, size_t n) {
+size_t lector__utf8_invalid_at(const uint8_t *buf, size_t n) {
     size_t i = 0;
     while (i < n) {
         uint8_t c = buf[i];
@@ -295,7 +293,7 @@ enum lector_status lector__safetensors_parse(const uint8_t *buf, size_t n, const
     h->n_header = n_header;
     h->n_data = (uint64_t)(n - 8 - (size_t)n_header);
     const uint8_t *hdr = buf + 8;
-    size_t bad = utf8_invalid_at(hdr, (size_t)n_header);
+    size_t bad = lector__utf8_invalid_at(hdr, (size_t)n_header);
     if (bad != n_header)
         return lector__error_at(err, LECTOR_STATUS_FORMAT, -1, (int64_t)(8 + bad),
                                 "%s: header is not valid UTF-8 (byte 0x%02x at file offset %zu)",
