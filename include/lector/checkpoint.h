@@ -39,8 +39,8 @@
  * aligned, else copied to aligned memory. F16 and BF16 are converted to F32 at open, exactly
  * (so every float tensor a caller sees is F32 and 64-byte aligned). F64, I64, I32, I16, I8,
  * U8 and BOOL keep their dtype and point into the mapping: their data may be unaligned for
- * the type, so read them with memcpy. Tensors are in file order (by data offset; state dict
- * order for torch.save files), with
+ * the type, so read them with memcpy. Empty tensors point at a static aligned block.
+ * Tensors are in file order (by data offset; state dict order for torch.save files), with
  * contiguous strides. Tensor data is read-only (writing through t->data of a mapped tensor
  * faults). The files must not be truncated while the checkpoint is open.
  *
