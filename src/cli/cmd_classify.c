@@ -1,204 +1,469 @@
-// lector classify / lector eval: a trained model applied to files, stdin lines or a CSV.
+// lector classify: a trained model applied to files, folders or stdin lines.
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "cli/cli.h"
 #include "cli/cli_data.h"
 #include "lector/classifier.h"
-#include "lector/data.h"
 
 static const char classify_help[] =
-    "usage: lector classify --model MODEL [options] [FILE...]\n"
+    "usage: lector classify --model MODEL [options] [FILE|DIR...]\n"
     "\n"
     "With files, each file is one document and a line FILE<TAB>LABEL<TAB>PROBABILITY is printed\n"
     "per file. With no file or '-', each stdin line is one text and LABEL<TAB>PROBABILITY is\n"
     "printed per line, in input order, flushed as soon as a batch is done (so interactive pipes\n"
-    "answer at once). A bad line (invalid UTF-8) is reported on stderr and gives an empty output\n"
-    "line; the exit status is then 1.\n"
+    "answer at once), in bounded memory however long the input. A bad line (invalid UTF-8) is\n"
+    "reported on stderr and gives an empty output line; the exit status is then 1.\n"
     "\n"
-    "  -m, --model MODEL     model file written by 'lector train'\n"
-    "  -e, --encoder DIR     use this encoder directory instead of the one the model names\n"
-    "                        (its checksum must match)\n"
-    "  -b, --batch-size N    texts per encoder batch [32]\n"
-    "  -t, --threads N       threads for the matrix products [all cores]\n"
-    "      --strict          stop at the first bad line or file\n"
-    "  -q, --quiet           print only errors on stderr\n"
-    "  -h, --help            show this help\n";
+    "  -m, --model MODEL      model file written by 'lector train'\n"
+    "  -e, --encoder DIR      use this encoder directory instead of the one the model names\n"
+    "                         (its checksum must match)\n"
+    "  -f, --format F         tsv, jsonl or csv [tsv]\n"
+    "  -k, --top-k K          print the K most probable labels with their probabilities [1]\n"
+    "      --all-scores       print every label's probability (most probable first)\n"
+    "      --label-only       print the label alone, without probabilities\n"
+    "      --id-column        stdin lines are ID<TAB>TEXT; the ID is echoed first\n"
+    "  -r, --recursive        classify the files inside folders given as arguments\n"
+    "      --files-from LIST  read file names from LIST, one per line ('-' for stdin)\n"
+    "      --shard I/N        handle only items I, I+N, I+2N, ... (0 <= I < N; items are stdin\n"
+    "                         lines or files, counted from 0), e.g. for Slurm array jobs\n"
+    "  -b, --batch-size N     texts per encoder batch [32]\n"
+    "  -t, --threads N        threads for the matrix products [all cores]\n"
+    "      --strict           stop at the first bad line or file\n"
+    "      --progress         show items/s on stderr even when it is not a terminal\n"
+    "  -q, --quiet            print only errors on stderr\n"
+    "  -h, --help             show this help\n";
 
-static int64_t argmax(const float *v, int64_t K) {
-    int64_t b = 0;
-    for (int64_t k = 1; k < K; k++)
-        if (v[k] > v[b]) b = k;
-    return b;
+enum out_format { FMT_TSV, FMT_JSONL, FMT_CSV };
+
+struct classify_opts {
+    enum out_format format;
+    int64_t top_k; /* labels printed; K for --all-scores */
+    bool label_only;
+    bool id_column;
+    bool recursive;
+    bool strict;
+    int64_t shard_i, shard_n;
+    int64_t batch;
+};
+
+struct classify_ctx {
+    const struct lector_classifier *clf;
+    struct lector_encoder_state *st;
+    const struct classify_opts *o;
+    int64_t K;
+    int64_t *order; /* (K) scratch for sorting labels by probability */
+    int64_t n_done;
+    double t0;
+    int rc;
+};
+
+// ---------------------------------------------------------------------------------------
+// output
+
+static void csv_field(const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) {
+        cli_out(s, strlen(s));
+        return;
+    }
+    cli_out("\"", 1);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"') cli_out("\"", 1);
+        cli_out(p, 1);
+    }
+    cli_out("\"", 1);
 }
 
-// Print one result line; file may be NULL (stdin mode).
-static void print_result(const struct lector_classifier *clf, const char *file, const float *p) {
-    int64_t k = argmax(p, lector_classifier_n_labels(clf));
-    if (file) cli_outf("%s\t", file);
-    cli_outf("%s\t%.6f\n", lector_classifier_label(clf, k), (double)p[k]);
+// Labels sorted by descending probability (stable: ties keep model order).
+static void sort_labels(struct classify_ctx *c, const float *p) {
+    for (int64_t k = 0; k < c->K; k++) c->order[k] = k;
+    for (int64_t i = 1; i < c->K; i++) {
+        int64_t v = c->order[i], j = i;
+        while (j > 0 && p[c->order[j - 1]] < p[v]) {
+            c->order[j] = c->order[j - 1];
+            j--;
+        }
+        c->order[j] = v;
+    }
 }
 
-static int classify_stdin(const struct lector_classifier *clf, struct lector_encoder_state *st,
-                          int64_t batch, bool strict) {
-    const int64_t K = lector_classifier_n_labels(clf);
-    char **texts = calloc((size_t)batch, sizeof *texts);
-    size_t *lens = calloc((size_t)batch, sizeof *lens);
-    int64_t *line_nos = calloc((size_t)batch, sizeof *line_nos);
-    float *probs = malloc((size_t)batch * (size_t)K * sizeof *probs);
-    enum lector_status *bad = malloc((size_t)batch * sizeof *bad);
+// One result. key is the file name or the echoed id (NULL for plain stdin lines).
+static void print_result(struct classify_ctx *c, const char *key, const float *p) {
+    const struct classify_opts *o = c->o;
+    sort_labels(c, p);
+    int64_t n = o->top_k < c->K ? o->top_k : c->K;
+    if (o->format == FMT_JSONL) {
+        json_t *obj = json_object();
+        if (key) json_object_set_new(obj, c->o->id_column ? "id" : "file", json_string(key));
+        json_object_set_new(obj, "label", json_string(lector_classifier_label(c->clf, c->order[0])));
+        if (!o->label_only) {
+            json_object_set_new(obj, "prob", json_real(p[c->order[0]]));
+            if (n > 1) {
+                json_t *scores = json_object();
+                for (int64_t i = 0; i < n; i++)
+                    json_object_set_new(scores, lector_classifier_label(c->clf, c->order[i]),
+                                        json_real(p[c->order[i]]));
+                json_object_set_new(obj, "scores", scores);
+            }
+        }
+        char *s = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        json_decref(obj);
+        cli_outf("%s\n", s ? s : "{}");
+        free(s);
+        return;
+    }
+    const char sep = o->format == FMT_CSV ? ',' : '\t';
+    if (key) {
+        if (o->format == FMT_CSV)
+            csv_field(key);
+        else
+            cli_outf("%s", key);
+        cli_out(&sep, 1);
+    }
+    for (int64_t i = 0; i < (o->label_only ? 1 : n); i++) {
+        if (i) cli_out(&sep, 1);
+        const char *l = lector_classifier_label(c->clf, c->order[i]);
+        if (o->format == FMT_CSV)
+            csv_field(l);
+        else
+            cli_outf("%s", l);
+        if (!o->label_only) cli_outf("%c%.6f", sep, (double)p[c->order[i]]);
+    }
+    cli_out("\n", 1);
+}
+
+// An item that produced no result keeps its place with an empty line (or key only).
+static void print_empty(struct classify_ctx *c, const char *key) {
+    if (c->o->format == FMT_JSONL) {
+        json_t *obj = json_object();
+        if (key) json_object_set_new(obj, c->o->id_column ? "id" : "file", json_string(key));
+        json_object_set_new(obj, "label", json_null());
+        char *s = json_dumps(obj, JSON_COMPACT);
+        json_decref(obj);
+        cli_outf("%s\n", s ? s : "{}");
+        free(s);
+        return;
+    }
+    if (key) cli_outf("%s", key);
+    cli_out("\n", 1);
+}
+
+static void progress(struct classify_ctx *c) {
+    double dt = cli_now() - c->t0;
+    cli_progress_line("%lld items, %.0f/s", (long long)c->n_done, dt > 0 ? (double)c->n_done / dt : 0.0);
+}
+
+// ---------------------------------------------------------------------------------------
+// stdin
+
+static int classify_stdin(struct classify_ctx *c) {
+    const struct classify_opts *o = c->o;
+    const int64_t B = o->batch, K = c->K;
+    char **texts = calloc((size_t)B, sizeof *texts);
+    char **keys = calloc((size_t)B, sizeof *keys);
+    size_t *lens = calloc((size_t)B, sizeof *lens);
+    int64_t *line_nos = calloc((size_t)B, sizeof *line_nos);
+    float *probs = malloc((size_t)B * (size_t)K * sizeof *probs);
+    enum lector_status *bad = malloc((size_t)B * sizeof *bad);
     struct cli_lines in;
     cli_lines_init(&in, 0);
-    int rc = CLI_OK, got = 1;
+    int got = 1;
+    bool stop = false;
     struct lector_error err;
     char *line;
     size_t len;
-    while (got == 1) {
+    int64_t item = -1;
+    while (got == 1 && !stop) {
         int64_t n = 0;
         // Gather a batch while input is ready: never wait for more lines while holding some.
-        while (n < batch && (got = cli_lines_next(&in, &line, &len)) == 1) {
+        while (n < B && (got = cli_lines_next(&in, &line, &len)) == 1) {
+            item++;
+            if (o->shard_n > 1 && item % o->shard_n != o->shard_i) {
+                if (!cli_lines_ready(&in)) break;
+                continue;
+            }
+            keys[n] = NULL;
+            if (o->id_column) {
+                char *tab = memchr(line, '\t', len);
+                size_t klen = tab ? (size_t)(tab - line) : len;
+                keys[n] = malloc(klen + 1);
+                memcpy(keys[n], line, klen);
+                keys[n][klen] = '\0';
+                line = tab ? tab + 1 : line + len;
+                len = tab ? len - klen - 1 : 0;
+            }
             texts[n] = malloc(len + 1);
-            memcpy(texts[n], line, len + 1);
+            memcpy(texts[n], line, len);
+            texts[n][len] = '\0';
             lens[n] = len;
             line_nos[n] = in.line_no;
             n++;
             if (!cli_lines_ready(&in)) break;
         }
-        if (n == 0) break;
-        if (lector_classifier_predict(clf, st, (const char *const *)texts, lens, n, probs, bad, &err) !=
+        if (n == 0) continue;
+        if (lector_classifier_predict(c->clf, c->st, (const char *const *)texts, lens, n, probs, bad, &err) !=
             LECTOR_STATUS_OK) {
-            rc = cli_lib_error(&err);
-            got = 0;
+            c->rc = cli_lib_error(&err);
+            stop = true;
         } else {
             for (int64_t i = 0; i < n; i++) {
                 if (bad[i] != LECTOR_STATUS_OK) {
                     // Re-run the tokenizer alone for the message (it names the byte offset).
                     int32_t one[2];
                     int64_t m;
-                    lector_tokenizer_encode(lector_classifier_tokenizer(clf), texts[i], lens[i], 2, one, &m,
+                    lector_tokenizer_encode(lector_classifier_tokenizer(c->clf), texts[i], lens[i], 2, one, &m,
                                             NULL, &err);
                     cli_error("stdin:%lld: %s", (long long)line_nos[i], err.msg);
-                    rc = CLI_ERROR;
-                    if (strict) {
-                        got = 0;
+                    c->rc = CLI_ERROR;
+                    if (o->strict) {
+                        stop = true;
                         break;
                     }
-                    cli_out("\n", 1);
+                    print_empty(c, keys[i]);
                     continue;
                 }
-                print_result(clf, NULL, probs + i * K);
+                print_result(c, keys[i], probs + i * K);
             }
         }
-        for (int64_t i = 0; i < n; i++) free(texts[i]);
+        for (int64_t i = 0; i < n; i++) {
+            free(texts[i]);
+            free(keys[i]);
+        }
+        c->n_done += n;
         cli_flush();
+        progress(c);
+        if (cli_interrupted) {
+            c->rc = CLI_INTERRUPTED;
+            stop = true;
+        }
     }
-    if (got < 0) rc = CLI_ERROR;
+    if (got < 0 && c->rc == CLI_OK) c->rc = CLI_ERROR;
     cli_lines_free(&in);
     free(bad);
     free(probs);
     free(line_nos);
     free(lens);
+    free(keys);
     free(texts);
+    return c->rc;
+}
+
+// ---------------------------------------------------------------------------------------
+// files
+
+struct file_list {
+    char **paths;
+    int64_t n, cap;
+};
+
+static void list_add(struct file_list *l, const char *p) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->paths = realloc(l->paths, (size_t)l->cap * sizeof *l->paths);
+    }
+    l->paths[l->n++] = strdup(p);
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+// Add the regular files below dir, in sorted order at every level, so runs are repeatable.
+static int walk_dir(const char *dir, struct file_list *out) {
+    DIR *d = opendir(dir);
+    if (!d) return cli_error("%s: cannot open folder: %s", dir, strerror(errno));
+    struct file_list names = {0};
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        list_add(&names, e->d_name);
+    }
+    closedir(d);
+    qsort(names.paths, (size_t)names.n, sizeof *names.paths, cmp_str);
+    int rc = CLI_OK;
+    for (int64_t i = 0; i < names.n; i++) {
+        size_t len = strlen(dir) + strlen(names.paths[i]) + 2;
+        char *p = malloc(len);
+        snprintf(p, len, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", names.paths[i]);
+        struct stat sb;
+        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            if (walk_dir(p, out) != CLI_OK) rc = CLI_ERROR;
+        } else if (lstat(p, &sb) == 0 && S_ISREG(sb.st_mode)) {
+            list_add(out, p);
+        }
+        free(p);
+        free(names.paths[i]);
+    }
+    free(names.paths);
     return rc;
 }
 
-static int classify_files(const struct lector_classifier *clf, struct lector_encoder_state *st,
-                          char **files, int n_files, bool strict) {
-    const int64_t K = lector_classifier_n_labels(clf);
-    float *probs = malloc((size_t)K * sizeof *probs);
-    int rc = CLI_OK;
-    struct lector_error err;
-    for (int i = 0; i < n_files; i++) {
-        const char *path = files[i];
-        struct stat sb;
-        if (stat(path, &sb) != 0) {
-            rc = cli_error("%s: cannot open: %s", path, strerror(errno));
-        } else if (S_ISDIR(sb.st_mode)) {
-            rc = cli_error("%s: is a directory", path);
-        } else {
-            FILE *fp = fopen(path, "rb");
-            char *data = NULL;
-            size_t n = 0, cap = 0;
-            if (!fp) {
-                rc = cli_error("%s: cannot open: %s", path, strerror(errno));
-            } else {
-                char buf[1 << 16];
-                size_t got;
-                while ((got = fread(buf, 1, sizeof buf, fp)) > 0) {
-                    if (n + got + 1 > cap) {
-                        cap = (n + got + 1) * 2;
-                        data = realloc(data, cap);
-                    }
-                    memcpy(data + n, buf, got);
-                    n += got;
-                }
-                bool read_err = ferror(fp);
+static int read_whole(const char *path, char **data, size_t *n) {
+    FILE *fp = fopen(path, "rb");
+    *data = NULL;
+    *n = 0;
+    if (!fp) return cli_error("%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 0;
+    char buf[1 << 16];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, fp)) > 0) {
+        if (*n + got + 1 > cap) {
+            cap = (*n + got + 1) * 2;
+            char *nd = realloc(*data, cap);
+            if (!nd) {
                 fclose(fp);
-                if (read_err) {
-                    rc = cli_error("%s: read failed", path);
-                } else {
-                    if (!data) data = calloc(1, 1);
-                    data[n] = '\0';
-                    const char *text = data;
-                    size_t tlen = n;
-                    if (tlen >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) text += 3, tlen -= 3;
-                    enum lector_status bad;
-                    if (lector_classifier_predict(clf, st, &text, &tlen, 1, probs, &bad, &err) != LECTOR_STATUS_OK) {
-                        rc = cli_lib_error(&err);
-                    } else if (bad != LECTOR_STATUS_OK) {
-                        int32_t one[2];
-                        int64_t m;
-                        lector_tokenizer_encode(lector_classifier_tokenizer(clf), text, tlen, 2, one, &m, NULL,
-                                                &err);
-                        rc = cli_error("%s: %s", path, err.msg);
-                    } else {
-                        print_result(clf, path, probs);
-                    }
-                }
+                free(*data);
+                *data = NULL;
+                return cli_error("%s: out of memory", path);
             }
-            free(data);
+            *data = nd;
         }
-        if (rc != CLI_OK && strict) break;
+        memcpy(*data + *n, buf, got);
+        *n += got;
+    }
+    bool bad = ferror(fp);
+    fclose(fp);
+    if (bad) {
+        free(*data);
+        *data = NULL;
+        return cli_error("%s: read failed", path);
+    }
+    if (!*data) *data = calloc(1, 1);
+    (*data)[*n] = '\0';
+    return CLI_OK;
+}
+
+static int classify_one_file(struct classify_ctx *c, const char *path, float *probs) {
+    struct lector_error err;
+    char *data;
+    size_t n;
+    if (read_whole(path, &data, &n) != CLI_OK) return CLI_ERROR;
+    const char *text = data;
+    if (n >= 2 && ((unsigned char)data[0] == 0xFF || (unsigned char)data[0] == 0xFE) &&
+        (unsigned char)data[1] == ((unsigned char)data[0] ^ 0x01)) {
+        free(data);
+        return cli_error("%s: UTF-16 text; convert it to UTF-8 first (e.g. iconv -f UTF-16 -t UTF-8)", path);
+    }
+    if (n >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) text += 3, n -= 3;
+    // A NUL byte in the first 8 KiB marks a binary file: skip it rather than label noise.
+    if (memchr(text, '\0', n < 8192 ? n : 8192)) {
+        cli_warn("%s: binary file skipped", path);
+        free(data);
+        return CLI_OK;
+    }
+    enum lector_status bad;
+    int rc = CLI_OK;
+    if (lector_classifier_predict(c->clf, c->st, &text, &n, 1, probs, &bad, &err) != LECTOR_STATUS_OK) {
+        rc = cli_lib_error(&err);
+    } else if (bad != LECTOR_STATUS_OK) {
+        int32_t one[2];
+        int64_t m;
+        lector_tokenizer_encode(lector_classifier_tokenizer(c->clf), text, n, 2, one, &m, NULL, &err);
+        rc = cli_error("%s: %s", path, err.msg);
+    } else {
+        print_result(c, path, probs);
+    }
+    free(data);
+    return rc;
+}
+
+static int classify_files(struct classify_ctx *c, struct file_list *files) {
+    float *probs = malloc((size_t)c->K * sizeof *probs);
+    for (int64_t i = 0; i < files->n; i++) {
+        if (c->o->shard_n > 1 && i % c->o->shard_n != c->o->shard_i) continue;
+        if (classify_one_file(c, files->paths[i], probs) != CLI_OK) {
+            c->rc = CLI_ERROR;
+            if (c->o->strict) break;
+        }
+        c->n_done++;
+        progress(c);
+        if (cli_interrupted) {
+            c->rc = CLI_INTERRUPTED;
+            break;
+        }
     }
     cli_flush();
     free(probs);
-    return rc;
+    return c->rc;
 }
 
+// ---------------------------------------------------------------------------------------
+
 int cmd_classify(int argc, char **argv) {
-    enum { O_STRICT = 256 };
+    enum { O_STRICT = 256, O_ALL, O_LABEL_ONLY, O_ID, O_FILES_FROM, O_SHARD, O_PROGRESS };
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},
                                          {"encoder", required_argument, 0, 'e'},
+                                         {"format", required_argument, 0, 'f'},
+                                         {"top-k", required_argument, 0, 'k'},
+                                         {"all-scores", no_argument, 0, O_ALL},
+                                         {"label-only", no_argument, 0, O_LABEL_ONLY},
+                                         {"id-column", no_argument, 0, O_ID},
+                                         {"recursive", no_argument, 0, 'r'},
+                                         {"files-from", required_argument, 0, O_FILES_FROM},
+                                         {"shard", required_argument, 0, O_SHARD},
                                          {"batch-size", required_argument, 0, 'b'},
                                          {"threads", required_argument, 0, 't'},
                                          {"strict", no_argument, 0, O_STRICT},
+                                         {"progress", no_argument, 0, O_PROGRESS},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *model = NULL, *enc_dir = NULL;
-    int64_t batch = 32, threads = 0;
-    bool strict = false;
+    const char *model = NULL, *enc_dir = NULL, *files_from = NULL;
+    struct classify_opts o = {FMT_TSV, 1, false, false, false, false, 0, 1, 32};
+    bool all_scores = false;
+    int64_t threads = 0;
+    cli_progress = false;
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":m:e:b:t:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:e:f:k:rb:t:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'e': enc_dir = optarg; break;
+        case 'f':
+            if (!strcmp(optarg, "tsv"))
+                o.format = FMT_TSV;
+            else if (!strcmp(optarg, "jsonl"))
+                o.format = FMT_JSONL;
+            else if (!strcmp(optarg, "csv"))
+                o.format = FMT_CSV;
+            else
+                return cli_usage("classify", "--format must be tsv, jsonl or csv, got '%s'", optarg);
+            break;
+        case 'k':
+            if (!cli_parse_i64("classify", "--top-k", optarg, 1, 1 << 20, &o.top_k)) return CLI_USAGE;
+            break;
+        case O_ALL: all_scores = true; break;
+        case O_LABEL_ONLY: o.label_only = true; break;
+        case O_ID: o.id_column = true; break;
+        case 'r': o.recursive = true; break;
+        case O_FILES_FROM: files_from = optarg; break;
+        case O_SHARD: {
+            char *slash = strchr(optarg, '/');
+            if (!slash) return cli_usage("classify", "--shard expects I/N, got '%s'", optarg);
+            *slash = '\0';
+            if (!cli_parse_i64("classify", "--shard N", slash + 1, 1, INT32_MAX, &o.shard_n) ||
+                !cli_parse_i64("classify", "--shard I", optarg, 0, o.shard_n - 1, &o.shard_i))
+                return CLI_USAGE;
+            break;
+        }
         case 'b':
-            if (!cli_parse_i64("classify", "--batch-size", optarg, 1, 1 << 16, &batch)) return CLI_USAGE;
+            if (!cli_parse_i64("classify", "--batch-size", optarg, 1, 1 << 16, &o.batch)) return CLI_USAGE;
             break;
         case 't':
             if (!cli_parse_i64("classify", "--threads", optarg, 1, 1024, &threads)) return CLI_USAGE;
             break;
-        case O_STRICT: strict = true; break;
+        case O_STRICT: o.strict = true; break;
+        case O_PROGRESS: cli_progress = true; break;
         case 'q': cli_quiet = true; break;
         case 'h': fputs(classify_help, stdout); return CLI_OK;
         case ':': return cli_usage("classify", "option %s needs a value", argv[optind - 1]);
@@ -206,23 +471,71 @@ int cmd_classify(int argc, char **argv) {
         }
     }
     if (!model) return cli_usage("classify", "--model MODEL is required");
+    if (o.label_only && (all_scores || o.top_k > 1))
+        return cli_usage("classify", "--label-only cannot be combined with --top-k or --all-scores");
+    bool use_stdin = !files_from && (optind >= argc || (argc - optind == 1 && !strcmp(argv[optind], "-")));
+    if (o.id_column && !use_stdin) return cli_usage("classify", "--id-column applies to stdin lines only");
     if (threads > 0) lector_set_n_threads((int)threads);
+
+    // Collect the files first, so a bad argument fails before the model is loaded.
+    struct file_list files = {0};
+    int rc = CLI_OK;
+    if (!use_stdin) {
+        for (int i = optind; i < argc; i++) {
+            struct stat sb;
+            if (stat(argv[i], &sb) == 0 && S_ISDIR(sb.st_mode)) {
+                if (!o.recursive) {
+                    rc = cli_error("%s: is a directory (use -r to classify the files inside)", argv[i]);
+                    continue;
+                }
+                if (walk_dir(argv[i], &files) != CLI_OK) rc = CLI_ERROR;
+            } else {
+                list_add(&files, argv[i]);
+            }
+        }
+        if (files_from) {
+            struct cli_lines in;
+            int fd = strcmp(files_from, "-") ? open(files_from, O_RDONLY) : 0;
+            if (fd < 0) {
+                rc = cli_error("%s: cannot open: %s", files_from, strerror(errno));
+            } else {
+                cli_lines_init(&in, fd);
+                char *line;
+                size_t len;
+                int got;
+                while ((got = cli_lines_next(&in, &line, &len)) == 1)
+                    if (len) list_add(&files, line);
+                if (got < 0) rc = CLI_ERROR;
+                cli_lines_free(&in);
+                if (fd) close(fd);
+            }
+        }
+        if (rc != CLI_OK && o.strict) goto out_files;
+    }
+
     struct lector_error err;
     struct lector_classifier *clf = NULL;
     struct lector_encoder_state *st = NULL;
-    if (lector_classifier_load(model, enc_dir, &clf, &err) != LECTOR_STATUS_OK) return cli_lib_error(&err);
-    if (lector_encoder_state_init(lector_classifier_encoder(clf), &st, &err) != LECTOR_STATUS_OK) {
-        lector_classifier_free(clf);
-        return cli_lib_error(&err);
+    if (lector_classifier_load(model, enc_dir, &clf, &err) != LECTOR_STATUS_OK) {
+        rc = cli_lib_error(&err);
+        goto out_files;
     }
-    int rc;
-    bool use_stdin = optind >= argc || (argc - optind == 1 && !strcmp(argv[optind], "-"));
-    if (use_stdin)
-        rc = classify_stdin(clf, st, batch, strict);
-    else
-        rc = classify_files(clf, st, argv + optind, argc - optind, strict);
+    if (lector_encoder_state_init(lector_classifier_encoder(clf), &st, &err) != LECTOR_STATUS_OK) {
+        rc = cli_lib_error(&err);
+        lector_classifier_free(clf);
+        goto out_files;
+    }
+    const int64_t K = lector_classifier_n_labels(clf);
+    if (all_scores) o.top_k = K;
+    cli_install_signal_handlers();
+    struct classify_ctx ctx = {clf, st, &o, K, malloc((size_t)K * sizeof(int64_t)), 0, cli_now(), rc};
+    rc = use_stdin ? classify_stdin(&ctx) : classify_files(&ctx, &files);
+    cli_progress_done();
+    free(ctx.order);
     lector_encoder_state_free(st);
     lector_classifier_free(clf);
+out_files:
+    for (int64_t i = 0; i < files.n; i++) free(files.paths[i]);
+    free(files.paths);
     return rc;
 }
-

@@ -78,6 +78,42 @@ expect_err "missing.txt"
 expect_rc 1 "$bin" classify --model "$model" "$tmp"
 expect_err "is a directory"
 
+# output formats, top-k, ids, shards, folders, lists
+printf 'a\tgood film\nb\tbad book\n' | "$bin" classify --model "$model" --id-column >"$tmp/out" 2>"$tmp/err"
+[ "$(cut -f1 "$tmp/out" | tr '\n' ' ')" = "a b " ] && ok || bad "--id-column: $(cat "$tmp/out")"
+printf 'good\n' | "$bin" classify --model "$model" --all-scores >"$tmp/out"
+awk -F'\t' 'NF!=4 || $2<$4 {exit 1}' "$tmp/out" && ok || bad "--all-scores: $(cat "$tmp/out")"
+printf 'good\n' | "$bin" classify --model "$model" --label-only >"$tmp/out"
+grep -qxE 'positive|negative' "$tmp/out" && ok || bad "--label-only: $(cat "$tmp/out")"
+printf 'good\n' | "$bin" classify --model "$model" --format jsonl --top-k 2 >"$tmp/out"
+"$py" -c "
+import json; o=json.loads(open('$tmp/out').read()); assert set(o)=={'label','prob','scores'} and len(o['scores'])==2" && ok || bad "jsonl: $(cat "$tmp/out")"
+echo 'x,y' >"$tmp/c,1.txt"
+"$bin" classify --model "$model" --format csv "$tmp/c,1.txt" >"$tmp/out"
+grep -q '^"'"$tmp"'/c,1.txt",' "$tmp/out" && ok || bad "csv quoting: $(cat "$tmp/out")"
+seq 1 10 | sed 's/^/line /' >"$tmp/lines.txt"
+"$bin" classify --model "$model" <"$tmp/lines.txt" >"$tmp/all.out"
+for i in 0 1 2; do "$bin" classify --model "$model" --shard $i/3 <"$tmp/lines.txt" >"$tmp/s$i.out"; done
+paste -d'\n' "$tmp/s0.out" "$tmp/s1.out" "$tmp/s2.out" | grep -v '^$' >"$tmp/merged.out"
+# Same labels; probabilities equal to within float rounding of different batch shapes.
+"$py" - "$tmp/merged.out" "$tmp/all.out" <<'PY' && ok || bad "--shard outputs do not interleave to the full run"
+import sys
+a = [l.split("\t") for l in open(sys.argv[1])]
+b = [l.split("\t") for l in open(sys.argv[2])]
+assert len(a) == len(b) == 10
+assert all(x[0] == y[0] and abs(float(x[1]) - float(y[1])) <= 2e-6 for x, y in zip(a, b)), (a, b)
+PY
+expect_rc 2 "$bin" classify --model "$model" --shard 3/3
+mkdir -p "$tmp/docs/sub" && echo "lovely" >"$tmp/docs/b.txt" && echo "awful" >"$tmp/docs/sub/a.txt"
+printf 'bin\0ary' >"$tmp/docs/z.bin"
+expect_rc 0 "$bin" classify --model "$model" -r "$tmp/docs"
+[ "$(cut -f1 "$tmp/out" | tr '\n' ' ')" = "$tmp/docs/b.txt $tmp/docs/sub/a.txt " ] && ok || bad "-r: $(cat "$tmp/out")"
+expect_err "binary file skipped"
+printf '%s\n' "$tmp/docs/b.txt" "$tmp/docs/sub/a.txt" | "$bin" classify --model "$model" --files-from - >"$tmp/out"
+[ "$(wc -l <"$tmp/out")" -eq 2 ] && ok || bad "--files-from: $(cat "$tmp/out")"
+seq 1 5000 | sed 's/^/row /' | "$bin" classify --model "$model" | head -n 3 >"$tmp/out" 2>"$tmp/err"
+[ "$(wc -l <"$tmp/out")" -eq 3 ] && [ ! -s "$tmp/err" ] && ok || bad "EPIPE was not quiet: $(cat "$tmp/err")"
+
 # eval agrees with classify on the same texts
 expect_rc 0 "$bin" eval --model "$model" --data "$demo/test.csv" --format json
 "$py" - "$tmp/out" "$demo/test.csv" "$bin" "$model" <<'PY' && ok || bad "eval json disagrees with classify"
