@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# `cmake --install` into a temporary prefix, then build docs/examples/classify.c against the
+# installed library twice (pkg-config, and CMake's find_package), run it on a model trained
+# by the installed CLI, and check it is valgrind-clean when valgrind is there.
+set -uo pipefail
+build=${LECTOR_BUILD_DIR:?}
+src=${LECTOR_SOURCE_DIR:?}
+mk=${LECTOR_MAKE_TINY:?}
+if [ "${LECTOR_SANITIZED:-OFF}" = ON ]; then echo "skipped: sanitizer build (the example links uninstrumented)"; exit 77; fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+cmake --install "$build" --prefix "$tmp/prefix" >/dev/null || fail "cmake --install"
+for f in bin/lector include/lector/classifier.h share/man/man1/lector.1; do
+  [ -e "$tmp/prefix/$f" ] || fail "not installed: $f"
+done
+lib=$(find "$tmp/prefix" -name liblector.a | head -n 1)
+[ -n "$lib" ] || fail "liblector.a not installed"
+pcdir=$(dirname "$(find "$tmp/prefix" -name lector.pc | head -n 1)")
+
+export PKG_CONFIG_PATH=$pcdir
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Wextra -Werror "$src/docs/examples/classify.c" \
+   $(pkg-config --cflags --libs --static lector) -o "$tmp/classify_pc" || fail "example does not build with pkg-config"
+
+mkdir -p "$tmp/cm"
+cat >"$tmp/cm/CMakeLists.txt" <<CM
+cmake_minimum_required(VERSION 3.18)
+project(example C)
+find_package(lector REQUIRED)
+add_executable(classify_cm "$src/docs/examples/classify.c")
+target_link_libraries(classify_cm PRIVATE lector::lector)
+CM
+cmake -S "$tmp/cm" -B "$tmp/cm/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null &&
+  cmake --build "$tmp/cm/build" >/dev/null || fail "example does not build with find_package(lector)"
+
+mkdir -p "$tmp/enc" && "$mk" "$tmp/enc" 3 || fail "tiny encoder"
+"$tmp/prefix/bin/lector" train --quiet --encoder "$tmp/enc" --train "$src/corpora/demo-sentiment/train.csv" \
+  --epochs 3 --output "$tmp/m.lector" || fail "installed lector train"
+out=$("$tmp/classify_pc" "$tmp/m.lector" "a wonderful film" "dull and boring") || fail "example run"
+[ "$(printf '%s\n' "$out" | wc -l)" -eq 2 ] || fail "example output: $out"
+cli=$(printf 'a wonderful film\ndull and boring\n' | "$tmp/prefix/bin/lector" classify --model "$tmp/m.lector")
+[ "$out" = "$cli" ] || fail "example and CLI disagree: '$out' vs '$cli'"
+"$tmp/cm/build/classify_cm" "$tmp/m.lector" "a wonderful film" >/dev/null || fail "find_package example run"
+
+if command -v valgrind >/dev/null; then
+  valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+    "$tmp/classify_pc" "$tmp/m.lector" "a wonderful film" >/dev/null 2>"$tmp/vg"
+  rc=$?
+  [ $rc -eq 0 ] || fail "valgrind reports errors (exit $rc): $(head -c 2000 "$tmp/vg")"
+  echo "valgrind: clean"
+else
+  echo "valgrind not installed: leak check not run"
+fi
+echo "install: 1 passed, 0 failed"
