@@ -1,5 +1,5 @@
 /*
- * lector/encoder.h: a frozen BERT-style encoder loaded from a Hugging Face directory.
+ * lector/encoder.h: a frozen BERT-family encoder loaded from a Hugging Face directory.
  *
  * Usage:
  *     struct lector_encoder *enc = NULL;
@@ -8,11 +8,32 @@
  *     lector_encoder_state_init(enc, &st, &err);
  *     float *h = malloc(B * T * C * sizeof *h);
  *     lector_encoder_forward(enc, st, ids, type_ids, mask, B, T, h, &err);   // (B, T, C)
- *     lector_encoder_pool(enc, h, mask, B, T, LECTOR_POOLING_MEAN, pooled, &err); // (B, C)
+ *     enum lector_pooling p = lector_encoder_default_pooling(enc);
+ *     lector_encoder_pool(enc, h, mask, B, T, p, pooled, &err);              // (B, C)
  *     lector_encoder_state_free(st); lector_encoder_close(enc);
  *
+ * Families (config.json model_type), each read from its own Hugging Face tensor names with
+ * no conversion step and mapped onto one internal layout at open:
+ *   bert         BERT and BERT-layout embedding models (MiniLM, E5, BGE, GTE base)
+ *   roberta, xlm-roberta, camembert
+ *                BERT layers; position ids count from pad_token_id + 1 over the tokens
+ *                whose id is not pad_token_id, and padding takes position pad_token_id
+ *                (Hugging Face's create_position_ids_from_input_ids)
+ *   distilbert   no token types; keys dim, n_layers, n_heads, hidden_dim, activation;
+ *                LayerNorm eps 1e-12; no pooler
+ *   albert       embeddings of width E (embedding_size) projected to C; the layers of
+ *                num_hidden_groups groups of inner_group_num layers, shared across depth;
+ *                pooler named pooler.weight/bias
+ *   electra      (discriminator) embeddings of width E, projected to C when E != C; no pooler
+ * Tensor names may carry one prefix (bert., roberta., distilbert., albert., electra.);
+ * tensors outside the encoder (classifier.*, pre_classifier.*, cls.*, lm_head.*, a pooler
+ * the family does not use, position_ids, ...) are ignored and listed by
+ * lector_encoder_ignored. Look-alikes that are not this architecture are refused by name:
+ * model_type nomic_bert, jina_bert, modernbert, new (GTE v1.5), and any
+ * position_embedding_type other than "absolute" (alibi, rope, relative_key, ...).
+ *
  * Letters: B batch, T tokens, C hidden, H heads, D head size (C/H), F FFN width, V vocab,
- * L layers.
+ * L layers, E embedding width.
  *
  * Thread safety: an encoder is immutable after open and may be shared by threads; a state
  * belongs to one thread at a time (one state per thread).
@@ -44,23 +65,35 @@ enum lector_pooling {
 LECTOR_API const char *lector_pooling_name(enum lector_pooling p);
 LECTOR_API int lector_pooling_parse(const char *name);
 
-/* What config.json says, in lector's letters. */
+/* What config.json says, in lector's letters. Keys are BERT's; DistilBERT's own names are
+ * given after a slash. */
 struct lector_encoder_config {
-    char model_type[32];  /* "bert" */
+    char model_type[32];  /* the family: "bert", "roberta", "xlm-roberta", "camembert",
+                             "distilbert", "albert" or "electra" */
     int64_t n_vocab;      /* V  vocab_size */
-    int64_t n_embd;       /* C  hidden_size */
-    int64_t n_layer;      /* L  num_hidden_layers */
-    int64_t n_head;       /* H  num_attention_heads */
-    int64_t n_ff;         /* F  intermediate_size */
-    int64_t n_pos;        /* max_position_embeddings */
-    int64_t n_type;       /* type_vocab_size (0 when the family has none) */
-    float ln_eps;         /* layer_norm_eps */
-    enum lector_activation act; /* hidden_act */
-    int32_t pad_token_id; /* pad_token_id (default 0) */
+    int64_t n_embd;       /* C  hidden_size / dim */
+    int64_t n_layer;      /* L  num_hidden_layers / n_layers */
+    int64_t n_head;       /* H  num_attention_heads / n_heads */
+    int64_t n_ff;         /* F  intermediate_size / hidden_dim */
+    int64_t n_pos;        /* max_position_embeddings (rows of the position table) */
+    int64_t n_type;       /* type_vocab_size (0 when the family has none: DistilBERT) */
+    float ln_eps;         /* layer_norm_eps (DistilBERT: 1e-12) */
+    enum lector_activation act; /* hidden_act / activation */
+    int32_t pad_token_id; /* pad_token_id (default 0; RoBERTa-style defaults 1) */
+    int64_t n_emb;        /* E  embedding_size (ALBERT, ELECTRA); C for the other families */
+    int64_t n_group;      /* ALBERT num_hidden_groups: distinct layer groups, group g serving
+                             steps [g L/n_group, (g+1) L/n_group); L for the other families */
+    int64_t n_group_layer; /* ALBERT inner_group_num: layers run in order at each of the L
+                             steps; 1 for the other families */
+    int64_t pos_first;    /* position id of the first real token: 0, or pad_token_id + 1 for
+                             the RoBERTa-style families (positions then depend on the ids) */
+    int64_t n_tokens_max; /* the longest row: n_pos - pos_first */
 };
 
-/* Parse a config.json file. Unknown model_type or hidden_act is LECTOR_STATUS_UNSUPPORTED
- * naming the value; a missing or non-positive size is LECTOR_STATUS_FORMAT naming the key. */
+/* Parse a config.json file. An unknown model_type, a look-alike (nomic_bert, jina_bert,
+ * modernbert, new), a position_embedding_type other than "absolute" or an unknown
+ * hidden_act is LECTOR_STATUS_UNSUPPORTED naming the value; a missing or non-positive size
+ * is LECTOR_STATUS_FORMAT naming the key. */
 LECTOR_API enum lector_status lector_encoder_config_load(const char *path,
                                                          struct lector_encoder_config *cfg,
                                                          struct lector_error *err);
@@ -70,11 +103,14 @@ struct lector_encoder_state;
 
 /* Open dir/config.json and the weights in dir (see lector/checkpoint.h), checking that every
  * tensor the family needs is present with the shape the config implies. Names may carry a
- * known prefix ("bert."); tensors the encoder does not use (classifier.*, cls.*,
- * position_ids) are ignored, and the pooler is optional. Every problem is listed in one
- * message, each naming the tensor, the expected and the found shape: only missing tensors
- * give LECTOR_STATUS_NOT_FOUND, any shape or dtype disagreement LECTOR_STATUS_MISMATCH.
- * A model_type other than "bert" is LECTOR_STATUS_UNSUPPORTED for now. On failure *out is
+ * known prefix ("bert.", "roberta.", ...); tensors outside the encoder (classifier.*,
+ * cls.*, lm_head.*, position_ids, ...) are ignored, and the pooler is optional. Every
+ * problem is listed in one message, each naming the tensor, the expected and the found
+ * shape: only missing tensors give LECTOR_STATUS_NOT_FOUND; any shape or dtype disagreement,
+ * or an encoder tensor config.json leaves unused (a layer beyond num_hidden_layers, say),
+ * LECTOR_STATUS_MISMATCH. A model_type outside the families above is
+ * LECTOR_STATUS_UNSUPPORTED naming it. When dir is a sentence-transformers folder
+ * (modules.json), its Pooling module sets lector_encoder_default_pooling. On failure *out is
  * NULL. The encoder keeps the checkpoint open (mapped) until lector_encoder_close. */
 LECTOR_API enum lector_status lector_encoder_open(const char *dir, struct lector_encoder **out,
                                                   struct lector_error *err);
@@ -94,6 +130,49 @@ LECTOR_API int64_t lector_encoder_n_params(const struct lector_encoder *enc);
 /* C, the width of every hidden state and pooled vector. */
 LECTOR_API int64_t lector_encoder_n_embd(const struct lector_encoder *enc);
 
+/*
+ * Description, for `lector info`. Every string is owned by the encoder and valid until
+ * lector_encoder_close; NULL enc gives NULL (or 0).
+ */
+/* The family, config.json's model_type: "bert", "roberta", "xlm-roberta", "camembert",
+ * "distilbert", "albert" or "electra". */
+LECTOR_API const char *lector_encoder_family(const struct lector_encoder *enc);
+/* The weight file format: "safetensors" (one file or shards) or "pytorch" (a torch.save
+ * zip, pytorch_model.bin). */
+LECTOR_API const char *lector_encoder_format(const struct lector_encoder *enc);
+/* The weight files read, in order (one, or one per shard), as paths under the directory. */
+LECTOR_API int64_t lector_encoder_n_files(const struct lector_encoder *enc);
+LECTOR_API const char *lector_encoder_file(const struct lector_encoder *enc, int64_t i);
+/* The dtypes the encoder's tensors are stored in, by the safetensors spelling: "F32",
+ * "F16", "BF16", or several joined by "+" ("F16+F32") when they differ. Computation is F32
+ * whatever the stored dtype (half precision is upcast exactly at open). */
+LECTOR_API const char *lector_encoder_dtype(const struct lector_encoder *enc);
+/* The longest row forward accepts: max_position_embeddings, less pad_token_id + 1 for the
+ * RoBERTa-style families (514 positions give 512 tokens). */
+LECTOR_API int64_t lector_encoder_n_tokens_max(const struct lector_encoder *enc);
+/* Tensors present in the checkpoint but not used by the encoder (heads, a pooler the family
+ * does not have, position_ids, ...), by their full stored name, in checkpoint order;
+ * i in [0, n_ignored). */
+LECTOR_API int64_t lector_encoder_n_ignored(const struct lector_encoder *enc);
+LECTOR_API const char *lector_encoder_ignored(const struct lector_encoder *enc, int64_t i);
+/* The tensor-name prefix stripped ("" when none, else e.g. "roberta."). */
+LECTOR_API const char *lector_encoder_prefix(const struct lector_encoder *enc);
+
+/*
+ * The pooling the model was made for. A sentence-transformers folder (modules.json naming a
+ * sentence_transformers.models.Pooling module, whose config.json sets one of
+ * pooling_mode_cls_token, pooling_mode_mean_tokens, pooling_mode_max_tokens) gives cls,
+ * mean or max; without one (or NULL enc) the default is LECTOR_POOLING_MEAN.
+ */
+LECTOR_API enum lector_pooling lector_encoder_default_pooling(const struct lector_encoder *enc);
+/* Whether modules.json ends with a sentence_transformers.models.Normalize module (the
+ * model's embeddings are meant to be L2-normalised after pooling). */
+LECTOR_API int lector_encoder_default_normalize(const struct lector_encoder *enc);
+/* NULL, or one sentence on what of the sentence-transformers folder lector does not follow
+ * (a pooling mode it lacks, such as mean_sqrt_len_tokens or several modes at once, which
+ * falls back to mean; a Dense module, which is not applied). */
+LECTOR_API const char *lector_encoder_pooling_note(const struct lector_encoder *enc);
+
 /* Per-thread scratch memory for the activations, sized from (B, T) and the config and
  * grown only when a call needs more tokens (B*T) than any before. The state must be used
  * with the encoder it was made for, and freed before that encoder is closed. */
@@ -108,8 +187,10 @@ LECTOR_API void lector_encoder_state_free(struct lector_encoder_state *st);
  *   type_ids: (B, T) token type ids in [0, n_type), or NULL for all zeros
  *   mask:     (B, T) 1 = real token, 0 = padding; NULL = all real
  *   hidden:   (B, T, C) output, last_hidden_state (padded positions included)
- * T must be at most n_pos (else LECTOR_STATUS_RANGE). A padded row gives the same values at
- * its real positions as the same row alone: padding only masks keys. An id outside [0, V),
+ * T must be at most lector_encoder_n_tokens_max (else LECTOR_STATUS_RANGE). A padded row
+ * gives the same values at its real positions as the same row alone: padding only masks
+ * keys (for the RoBERTa-style families, padding must use pad_token_id, as their position
+ * ids count the ids that are not pad_token_id). An id outside [0, V),
  * a type id outside [0, n_type) or a mask value other than 0/1 is LECTOR_STATUS_RANGE naming
  * the row and position (also in err->line and err->col, both 0-based); nothing is computed
  * then. hidden may be uninitialised; it is the only output.

@@ -34,16 +34,49 @@ int lector_pooling_parse(const char *name) {
 // ----------------------------------------------------------------------------
 // model families and activations
 
-// The families lector can run. A new family adds a row here (and its tensor map in the
-// encoder); everything else in config.json is read the same way for every family.
+// The families lector can run, as config.json names them, with the keys and defaults each
+// uses. A new family adds a row here and its tensor map in families.c; everything else in
+// config.json is read the same way for every family.
 struct family {
     const char *model_type;
-    int64_t n_type_default; // type_vocab_size when absent
+    const char *key_embd, *key_layer, *key_head, *key_ff, *key_act; // sizes and activation
+    int64_t n_type_default; // type_vocab_size when absent; 0: the family has no token types
+    const char *act_default;
+    int64_t pad_default;    // pad_token_id when absent
+    bool has_emb;           // reads embedding_size (E) (default 128, as Hugging Face's)
+    bool has_groups;        // reads num_hidden_groups / inner_group_num (ALBERT)
+    bool pos_from_pad;      // position ids count from pad_token_id + 1 (RoBERTa)
+    bool has_eps;           // reads layer_norm_eps; else 1e-12 (DistilBERT's fixed value)
 };
+#define BERT_KEYS "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"
 static const struct family families[] = {
-    {"bert", 2},
+    {"bert", BERT_KEYS, "hidden_act", 2, "gelu", 0, false, false, false, true},
+    {"roberta", BERT_KEYS, "hidden_act", 2, "gelu", 1, false, false, true, true},
+    {"xlm-roberta", BERT_KEYS, "hidden_act", 2, "gelu", 1, false, false, true, true},
+    {"camembert", BERT_KEYS, "hidden_act", 2, "gelu", 1, false, false, true, true},
+    {"distilbert", "dim", "n_layers", "n_heads", "hidden_dim", "activation", 0, "gelu", 0, false,
+     false, false, false},
+    {"albert", BERT_KEYS, "hidden_act", 2, "gelu_new", 0, true, true, false, true},
+    {"electra", BERT_KEYS, "hidden_act", 2, "gelu", 0, true, false, false, true},
 };
+#undef BERT_KEYS
 #define N_FAMILIES (sizeof families / sizeof families[0])
+
+// model_types that look like BERT (and often say "bert" in their name) but compute
+// something else; refused by name rather than as merely unknown.
+static const struct {
+    const char *model_type;
+    const char *what;
+} lookalikes[] = {
+    {"nomic_bert", "Nomic BERT (rotary position embeddings, SwiGLU feed-forward)"},
+    {"jina_bert", "Jina BERT (ALiBi attention biases instead of position embeddings)"},
+    {"modernbert", "ModernBERT (rotary position embeddings, gated GELU, local attention)"},
+    {"new", "GTE v1.5 'NewModel' (rotary position embeddings)"},
+    {"deberta", "DeBERTa (disentangled relative attention)"},
+    {"deberta-v2", "DeBERTa-v2 (disentangled relative attention)"},
+    {"mpnet", "MPNet (relative position buckets)"},
+};
+#define N_LOOKALIKES (sizeof lookalikes / sizeof lookalikes[0])
 
 struct activation {
     const char *name;
@@ -136,45 +169,94 @@ static enum lector_status parse_root(const json_t *root, const char *name,
     const struct family *fam = NULL;
     for (size_t i = 0; i < N_FAMILIES; i++)
         if (strcmp(model_type, families[i].model_type) == 0) fam = &families[i];
-    if (!fam) {
-        char list[128] = "";
-        for (size_t i = 0; i < N_FAMILIES; i++) {
-            size_t used = strlen(list);
-            snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
-                     families[i].model_type);
-        }
+    char list[160] = "";
+    for (size_t i = 0; i < N_FAMILIES; i++) {
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", families[i].model_type);
+    }
+    for (size_t i = 0; !fam && i < N_LOOKALIKES; i++)
+        if (strcmp(model_type, lookalikes[i].model_type) == 0)
+            return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
+                                 "%s: model_type '%s' is %s, not a BERT-family encoder lector "
+                                 "can run (supported: %s)",
+                                 name, model_type, lookalikes[i].what, list);
+    if (!fam)
         return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
                              "%s: model_type '%.64s' is not supported (supported: %s)", name,
                              model_type, list);
-    }
     LECTOR_ASSERT(strlen(fam->model_type) < sizeof cfg->model_type);
     snprintf(cfg->model_type, sizeof cfg->model_type, "%s", fam->model_type);
 
+    // Position embeddings: only learned absolute ones. Jina BERT says "alibi" under
+    // model_type bert, GTE v1.5 "rope"; relative_key(_query) adds a distance embedding.
+    const char *pos_type = NULL;
+    if ((st = get_string(root, name, "position_embedding_type", "absolute", &pos_type, err)))
+        return st;
+    if (strcmp(pos_type, "absolute") != 0) {
+        const char *why = strcmp(pos_type, "alibi") == 0  ? " (ALiBi attention biases, as Jina "
+                                                            "BERT uses)"
+                          : strcmp(pos_type, "rope") == 0 ? " (rotary position embeddings, as "
+                                                            "GTE v1.5 uses)"
+                                                          : "";
+        return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
+                             "%s: position_embedding_type '%.32s'%s is not supported; lector "
+                             "runs learned absolute position embeddings only",
+                             name, pos_type, why);
+    }
+
     if ((st = get_int(root, name, "vocab_size", false, 0, 1, SIZE_MAX_VOCAB, &cfg->n_vocab, err)))
         return st;
-    if ((st = get_int(root, name, "hidden_size", false, 0, 1, SIZE_MAX_DIM, &cfg->n_embd, err)))
+    if ((st = get_int(root, name, fam->key_embd, false, 0, 1, SIZE_MAX_DIM, &cfg->n_embd, err)))
         return st;
-    if ((st = get_int(root, name, "num_hidden_layers", false, 0, 1, SIZE_MAX_DIM, &cfg->n_layer,
-                      err)))
+    if ((st = get_int(root, name, fam->key_layer, false, 0, 1, SIZE_MAX_DIM, &cfg->n_layer, err)))
         return st;
-    if ((st = get_int(root, name, "num_attention_heads", false, 0, 1, SIZE_MAX_DIM,
-                      &cfg->n_head, err)))
+    if ((st = get_int(root, name, fam->key_head, false, 0, 1, SIZE_MAX_DIM, &cfg->n_head, err)))
         return st;
-    if ((st = get_int(root, name, "intermediate_size", false, 0, 1, SIZE_MAX_DIM, &cfg->n_ff,
-                      err)))
+    if ((st = get_int(root, name, fam->key_ff, false, 0, 1, SIZE_MAX_DIM, &cfg->n_ff, err)))
         return st;
     if ((st = get_int(root, name, "max_position_embeddings", false, 0, 1, SIZE_MAX_DIM,
                       &cfg->n_pos, err)))
         return st;
-    if ((st = get_int(root, name, "type_vocab_size", true, fam->n_type_default, 1, SIZE_MAX_DIM,
-                      &cfg->n_type, err)))
-        return st;
+    if (fam->n_type_default > 0) {
+        if ((st = get_int(root, name, "type_vocab_size", true, fam->n_type_default, 1,
+                          SIZE_MAX_DIM, &cfg->n_type, err)))
+            return st;
+    } else {
+        cfg->n_type = 0;
+    }
     if (cfg->n_embd % cfg->n_head != 0)
         return lector__error(err, LECTOR_STATUS_FORMAT,
-                             "%s: hidden_size %lld is not divisible by num_attention_heads %lld",
-                             name, (long long)cfg->n_embd, (long long)cfg->n_head);
+                             "%s: %s %lld is not divisible by %s %lld", name, fam->key_embd,
+                             (long long)cfg->n_embd, fam->key_head, (long long)cfg->n_head);
 
-    const json_t *eps = json_object_get(root, "layer_norm_eps");
+    cfg->n_emb = cfg->n_embd;
+    if (fam->has_emb &&
+        (st = get_int(root, name, "embedding_size", true, 128, 1, SIZE_MAX_DIM, &cfg->n_emb, err)))
+        return st;
+
+    cfg->n_group = cfg->n_layer;
+    cfg->n_group_layer = 1;
+    if (fam->has_groups) {
+        if ((st = get_int(root, name, "num_hidden_groups", true, 1, 1, cfg->n_layer,
+                          &cfg->n_group, err)))
+            return st;
+        if ((st = get_int(root, name, "inner_group_num", true, 1, 1, SIZE_MAX_DIM,
+                          &cfg->n_group_layer, err)))
+            return st;
+        // Hugging Face gives group i / (L / G) to step i; with L not a multiple of G that
+        // formula can name a group that does not exist.
+        if (cfg->n_layer % cfg->n_group != 0)
+            return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
+                                 "%s: num_hidden_layers %lld is not a multiple of "
+                                 "num_hidden_groups %lld",
+                                 name, (long long)cfg->n_layer, (long long)cfg->n_group);
+        int64_t n_run;
+        if (!lector__mul_i64(cfg->n_layer, cfg->n_group_layer, &n_run) || n_run > SIZE_MAX_DIM)
+            return lector__error(err, LECTOR_STATUS_FORMAT,
+                                 "%s: num_hidden_layers x inner_group_num is too large", name);
+    }
+
+    const json_t *eps = fam->has_eps ? json_object_get(root, "layer_norm_eps") : NULL;
     if (!eps || json_is_null(eps)) {
         cfg->ln_eps = 1e-12f;
     } else {
@@ -195,7 +277,7 @@ static enum lector_status parse_root(const json_t *root, const char *name,
     }
 
     const char *act = NULL;
-    if ((st = get_string(root, name, "hidden_act", "gelu", &act, err))) return st;
+    if ((st = get_string(root, name, fam->key_act, fam->act_default, &act, err))) return st;
     bool found = false;
     for (size_t i = 0; i < N_ACTIVATIONS; i++) {
         if (strcmp(act, activations[i].name) == 0) {
@@ -205,14 +287,25 @@ static enum lector_status parse_root(const json_t *root, const char *name,
     }
     if (!found)
         return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
-                             "%s: hidden_act '%.64s' is not supported (supported: gelu, "
+                             "%s: %s '%.64s' is not supported (supported: gelu, "
                              "gelu_new, gelu_pytorch_tanh, relu)",
-                             name, act);
+                             name, fam->key_act, act);
 
     int64_t pad = 0;
-    if ((st = get_int(root, name, "pad_token_id", true, 0, 0, cfg->n_vocab - 1, &pad, err)))
+    if ((st = get_int(root, name, "pad_token_id", true, fam->pad_default, 0, cfg->n_vocab - 1,
+                      &pad, err)))
         return st;
     cfg->pad_token_id = (int32_t)pad;
+
+    // RoBERTa numbers real tokens from padding_idx + 1 (padding itself takes row
+    // padding_idx), so the table must hold at least one position past it.
+    cfg->pos_first = fam->pos_from_pad ? pad + 1 : 0;
+    if (cfg->pos_first >= cfg->n_pos)
+        return lector__error(err, LECTOR_STATUS_FORMAT,
+                             "%s: max_position_embeddings %lld leaves no position after "
+                             "pad_token_id %lld (positions start at pad_token_id + 1)",
+                             name, (long long)cfg->n_pos, (long long)pad);
+    cfg->n_tokens_max = cfg->n_pos - cfg->pos_first;
     return LECTOR_STATUS_OK;
 }
 

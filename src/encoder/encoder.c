@@ -15,160 +15,6 @@
 #define ALIGN_FLOATS 16
 
 // ----------------------------------------------------------------------------
-// tensor lookup with one error list
-
-/*
- * Collects every problem with the checkpoint's tensors (missing ones, wrong shapes, wrong
- * dtypes) so that open reports them all at once, not one per run.
- */
-struct loader {
-    const struct lector_checkpoint *ck;
-    const char *prefix; // "" or the prefix the checkpoint's names carry ("bert.")
-    char list[4096];    // "; "-separated problems
-    size_t n_list;
-    int64_t n_problems;
-    int64_t n_listed;
-    int64_t n_missing;
-    int64_t n_params;
-};
-
-LECTOR_PRINTF(2, 3)
-static void add_problem(struct loader *ld, const char *fmt, ...) {
-    ld->n_problems++;
-    char item[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(item, sizeof item, fmt, ap);
-    va_end(ap);
-    size_t n_item = strlen(item), n_sep = ld->n_list ? 2 : 0;
-    if (ld->n_list + n_sep + n_item + 1 > sizeof ld->list) return; // counted, not listed
-    if (n_sep) memcpy(ld->list + ld->n_list, "; ", 2);
-    memcpy(ld->list + ld->n_list + n_sep, item, n_item + 1);
-    ld->n_list += n_sep + n_item;
-    ld->n_listed++;
-}
-
-static void format_shape(char *buf, size_t n, int32_t n_dims, const int64_t *shape) {
-    size_t k = (size_t)snprintf(buf, n, "[");
-    for (int32_t i = 0; i < n_dims && k < n; i++)
-        k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (k < n) snprintf(buf + k, n - k, "]");
-}
-
-static const struct lector_tensor *find_prefixed(const struct loader *ld, const char *name,
-                                                 char *full, size_t n_full) {
-    snprintf(full, n_full, "%s%s", ld->prefix, name);
-    return lector_checkpoint_find(ld->ck, full);
-}
-
-/*
- * The float data of tensor prefix+name with shape (d0) when n_dims is 1 or (d0, d1) when it
- * is 2, or NULL after recording why not. Checkpoints converted from the original TensorFlow
- * BERT name LayerNorm parameters gamma/beta instead of weight/bias; both are accepted.
- */
-static const float *need(struct loader *ld, const char *name, int32_t n_dims, int64_t d0,
-                         int64_t d1) {
-    char full[256];
-    const struct lector_tensor *t = find_prefixed(ld, name, full, sizeof full);
-    if (!t) {
-        static const char *const alias[][2] = {{"LayerNorm.weight", "LayerNorm.gamma"},
-                                               {"LayerNorm.bias", "LayerNorm.beta"}};
-        size_t n = strlen(name);
-        for (size_t i = 0; i < sizeof alias / sizeof alias[0] && !t; i++) {
-            size_t na = strlen(alias[i][0]);
-            if (n < na || strcmp(name + n - na, alias[i][0]) != 0) continue;
-            char alt[256], alt_full[256];
-            snprintf(alt, sizeof alt, "%.*s%s", (int)(n - na), name, alias[i][1]);
-            t = find_prefixed(ld, alt, alt_full, sizeof alt_full);
-            if (t) snprintf(full, sizeof full, "%s", alt_full);
-        }
-    }
-    if (!t) {
-        add_problem(ld, "'%s' is missing", full);
-        ld->n_missing++;
-        return NULL;
-    }
-    int64_t want[2] = {d0, d1};
-    bool ok = t->n_dims == n_dims;
-    for (int32_t i = 0; ok && i < n_dims; i++) ok = t->shape[i] == want[i];
-    if (!ok) {
-        char got_s[96], want_s[96];
-        format_shape(got_s, sizeof got_s, t->n_dims, t->shape);
-        format_shape(want_s, sizeof want_s, n_dims, want);
-        add_problem(ld, "'%s' has shape %s, expected %s", full, got_s, want_s);
-        return NULL;
-    }
-    if (t->dtype != LECTOR_DTYPE_F32) {
-        add_problem(ld, "'%s' has dtype %s, expected a float type", full,
-                    lector_dtype_name(t->dtype));
-        return NULL;
-    }
-    // Kernels take contiguous row-major data.
-    LECTOR_ASSERT(n_dims == 1 || t->stride[0] == d1);
-    ld->n_params += lector_tensor_numel(t);
-    return (const float *)t->data;
-}
-
-// ----------------------------------------------------------------------------
-// the BERT family's names
-
-// Prefixes that *ForSequenceClassification and friends put before the base model's names.
-static const char *const bert_prefixes[] = {"", "bert."};
-
-// The raw per-layer tensors before Q, K and V are packed.
-struct raw_layer {
-    const float *q_w, *k_w, *v_w; // (C, C) each
-    const float *q_b, *k_b, *v_b; // (C) each
-};
-
-static void map_bert_layer(struct loader *ld, const struct lector_encoder_config *cfg,
-                           int64_t i, struct lector__layer *l, struct raw_layer *raw) {
-    int64_t C = cfg->n_embd, F = cfg->n_ff;
-    char n[128];
-#define LAYER(suffix) (snprintf(n, sizeof n, "encoder.layer.%lld.%s", (long long)i, suffix), n)
-    raw->q_w = need(ld, LAYER("attention.self.query.weight"), 2, C, C);
-    raw->q_b = need(ld, LAYER("attention.self.query.bias"), 1, C, 0);
-    raw->k_w = need(ld, LAYER("attention.self.key.weight"), 2, C, C);
-    raw->k_b = need(ld, LAYER("attention.self.key.bias"), 1, C, 0);
-    raw->v_w = need(ld, LAYER("attention.self.value.weight"), 2, C, C);
-    raw->v_b = need(ld, LAYER("attention.self.value.bias"), 1, C, 0);
-    l->attn_out_w = need(ld, LAYER("attention.output.dense.weight"), 2, C, C);
-    l->attn_out_b = need(ld, LAYER("attention.output.dense.bias"), 1, C, 0);
-    l->ln1_g = need(ld, LAYER("attention.output.LayerNorm.weight"), 1, C, 0);
-    l->ln1_b = need(ld, LAYER("attention.output.LayerNorm.bias"), 1, C, 0);
-    l->ff_in_w = need(ld, LAYER("intermediate.dense.weight"), 2, F, C);
-    l->ff_in_b = need(ld, LAYER("intermediate.dense.bias"), 1, F, 0);
-    l->ff_out_w = need(ld, LAYER("output.dense.weight"), 2, C, F);
-    l->ff_out_b = need(ld, LAYER("output.dense.bias"), 1, C, 0);
-    l->ln2_g = need(ld, LAYER("output.LayerNorm.weight"), 1, C, 0);
-    l->ln2_b = need(ld, LAYER("output.LayerNorm.bias"), 1, C, 0);
-#undef LAYER
-}
-
-static void map_bert(struct loader *ld, struct lector_encoder *enc, struct raw_layer *raw) {
-    const struct lector_encoder_config *cfg = &enc->cfg;
-    int64_t C = cfg->n_embd;
-    enc->wte = need(ld, "embeddings.word_embeddings.weight", 2, cfg->n_vocab, C);
-    enc->wpe = need(ld, "embeddings.position_embeddings.weight", 2, cfg->n_pos, C);
-    enc->wtt = cfg->n_type > 0
-                   ? need(ld, "embeddings.token_type_embeddings.weight", 2, cfg->n_type, C)
-                   : NULL;
-    enc->emb_ln_g = need(ld, "embeddings.LayerNorm.weight", 1, C, 0);
-    enc->emb_ln_b = need(ld, "embeddings.LayerNorm.bias", 1, C, 0);
-    enc->pos_offset = 0;
-    for (int64_t i = 0; i < cfg->n_layer; i++) map_bert_layer(ld, cfg, i, &enc->layers[i], &raw[i]);
-
-    // The pooler is optional (sentence-transformers and some heads drop it), but if either
-    // of its tensors is there, both must be right.
-    char full[256];
-    if (find_prefixed(ld, "pooler.dense.weight", full, sizeof full) ||
-        find_prefixed(ld, "pooler.dense.bias", full, sizeof full)) {
-        enc->pooler_w = need(ld, "pooler.dense.weight", 2, C, C);
-        enc->pooler_b = need(ld, "pooler.dense.bias", 1, C, 0);
-    }
-}
-
-// ----------------------------------------------------------------------------
 // open / close
 
 static enum lector_status compute_checksum(struct lector_encoder *enc, const char *config_path,
@@ -185,23 +31,23 @@ static enum lector_status compute_checksum(struct lector_encoder *enc, const cha
     return LECTOR_STATUS_OK;
 }
 
-// Copy Q, K and V of every layer into one (3C, C) matrix and one (3C) bias per layer, so
-// that a layer runs a single QKV product.
-static enum lector_status pack_qkv(struct lector_encoder *enc, const struct raw_layer *raw,
+// Copy Q, K and V of every distinct layer into one (3C, C) matrix and one (3C) bias, so that
+// a layer runs a single QKV product.
+static enum lector_status pack_qkv(struct lector_encoder *enc, const struct lector__raw_qkv *raw,
                                    struct lector_error *err) {
     const struct lector_encoder_config *cfg = &enc->cfg;
-    size_t C = (size_t)cfg->n_embd, L = (size_t)cfg->n_layer;
+    size_t C = (size_t)cfg->n_embd, U = (size_t)lector__n_uniq(cfg);
     size_t n_w, n_all, n_bytes;
     if (!lector__mul_size(3 * C, C, &n_w) || !lector__add_size(n_w, 3 * C, &n_all) ||
-        !lector__mul_size(n_all, L, &n_all) || !lector__mul_size(n_all, sizeof(float), &n_bytes))
+        !lector__mul_size(n_all, U, &n_all) || !lector__mul_size(n_all, sizeof(float), &n_bytes))
         return lector__error(err, LECTOR_STATUS_NOMEM, "%s: packed QKV size overflows",
                              enc->dir);
     enc->packed = lector__aligned_alloc(n_bytes);
     if (!enc->packed)
         return lector__error(err, LECTOR_STATUS_NOMEM, "%s: cannot allocate %zu bytes for QKV",
                              enc->dir, n_bytes);
-    float *w = enc->packed, *b = enc->packed + L * n_w;
-    for (size_t i = 0; i < L; i++) {
+    float *w = enc->packed, *b = enc->packed + U * n_w;
+    for (size_t i = 0; i < U; i++) {
         float *wi = w + i * n_w, *bi = b + i * 3 * C;
         memcpy(wi, raw[i].q_w, C * C * sizeof *wi);
         memcpy(wi + C * C, raw[i].k_w, C * C * sizeof *wi);
@@ -209,10 +55,31 @@ static enum lector_status pack_qkv(struct lector_encoder *enc, const struct raw_
         memcpy(bi, raw[i].q_b, C * sizeof *bi);
         memcpy(bi + C, raw[i].k_b, C * sizeof *bi);
         memcpy(bi + 2 * C, raw[i].v_b, C * sizeof *bi);
-        enc->layers[i].qkv_w = wi;
-        enc->layers[i].qkv_b = bi;
+        enc->uniq[i].qkv_w = wi;
+        enc->uniq[i].qkv_b = bi;
     }
     return LECTOR_STATUS_OK;
+}
+
+// The layers in the order they run: step i of L uses group i / (L / n_group), whose
+// n_group_layer layers run in turn (ALBERT's sharing; one distinct layer per step otherwise).
+static void order_layers(struct lector_encoder *enc) {
+    const struct lector_encoder_config *cfg = &enc->cfg;
+    int64_t per_group = cfg->n_layer / cfg->n_group, k = 0;
+    for (int64_t i = 0; i < cfg->n_layer; i++)
+        for (int64_t j = 0; j < cfg->n_group_layer; j++)
+            enc->layers[k++] = enc->uniq[(i / per_group) * cfg->n_group_layer + j];
+    LECTOR_ASSERT(k == enc->n_layer_run);
+}
+
+// "pytorch" when any weight file is a torch.save zip (.bin, .pt, .pth), else "safetensors".
+static const char *weight_format(const struct lector_checkpoint *ck) {
+    for (int64_t i = 0; i < lector_checkpoint_n_files(ck); i++) {
+        const char *f = lector_checkpoint_file(ck, i);
+        size_t n = strlen(f);
+        if (n < 12 || strcmp(f + n - 12, ".safetensors") != 0) return "pytorch";
+    }
+    return "safetensors";
 }
 
 static void (*activation_fn(enum lector_activation act))(float *, int64_t) {
@@ -232,22 +99,17 @@ enum lector_status lector_encoder_open(const char *dir, struct lector_encoder **
                              "lector_encoder_open: dir and out must not be NULL");
     enum lector_status st = LECTOR_STATUS_OK;
     char *config_path = NULL;
-    struct raw_layer *raw = NULL;
+    struct lector__raw_qkv *raw = NULL;
     struct lector_encoder *enc = lector__calloc(1, sizeof *enc);
     if (!enc) goto nomem;
     enc->dir = lector__strdup(dir);
     config_path = lector__path_join(dir, "config.json");
     if (!enc->dir || !config_path) goto nomem;
+    enc->pooling_default = LECTOR_POOLING_MEAN;
 
     st = lector_encoder_config_load(config_path, &enc->cfg, err);
     if (st != LECTOR_STATUS_OK) goto fail;
     const struct lector_encoder_config *cfg = &enc->cfg;
-    if (strcmp(cfg->model_type, "bert") != 0) {
-        st = lector__error(err, LECTOR_STATUS_UNSUPPORTED,
-                           "%s: model_type '%s' is not supported by the encoder yet (bert)",
-                           config_path, cfg->model_type);
-        goto fail;
-    }
     if (cfg->n_head <= 0 || cfg->n_embd % cfg->n_head != 0) {
         st = lector__error(err, LECTOR_STATUS_FORMAT,
                            "%s: hidden_size %lld is not a multiple of num_attention_heads %lld",
@@ -255,7 +117,7 @@ enum lector_status lector_encoder_open(const char *dir, struct lector_encoder **
         goto fail;
     }
     // cblas_sgemm takes int dimensions.
-    if (cfg->n_embd > INT32_MAX / 4 || cfg->n_ff > INT32_MAX) {
+    if (cfg->n_embd > INT32_MAX / 4 || cfg->n_ff > INT32_MAX || cfg->n_emb > INT32_MAX) {
         st = lector__error(err, LECTOR_STATUS_UNSUPPORTED, "%s: hidden_size %lld too large",
                            config_path, (long long)cfg->n_embd);
         goto fail;
@@ -269,40 +131,21 @@ enum lector_status lector_encoder_open(const char *dir, struct lector_encoder **
 
     st = lector_checkpoint_open(dir, &enc->ck, err);
     if (st != LECTOR_STATUS_OK) goto fail;
+    enc->format = weight_format(enc->ck);
 
-    enc->layers = lector__calloc((size_t)cfg->n_layer, sizeof *enc->layers);
-    raw = lector__calloc((size_t)cfg->n_layer, sizeof *raw);
-    if (!enc->layers || !raw) goto nomem;
+    int64_t n_uniq = lector__n_uniq(cfg);
+    enc->n_layer_run = cfg->n_layer * cfg->n_group_layer; // bounded by the config parser
+    enc->uniq = lector__calloc((size_t)n_uniq, sizeof *enc->uniq);
+    enc->layers = lector__calloc((size_t)enc->n_layer_run, sizeof *enc->layers);
+    raw = lector__calloc((size_t)n_uniq, sizeof *raw);
+    if (!enc->uniq || !enc->layers || !raw) goto nomem;
 
-    // Pick the prefix under which the word embeddings appear; with none, report the names
-    // without a prefix.
-    struct loader ld = {.ck = enc->ck, .prefix = ""};
-    for (size_t i = 0; i < sizeof bert_prefixes / sizeof bert_prefixes[0]; i++) {
-        char full[256];
-        ld.prefix = bert_prefixes[i];
-        if (find_prefixed(&ld, "embeddings.word_embeddings.weight", full, sizeof full)) break;
-        ld.prefix = "";
-    }
-    map_bert(&ld, enc, raw);
-    if (ld.n_problems > 0) {
-        // Only missing tensors: NOT_FOUND; any shape or dtype disagreement: MISMATCH.
-        enum lector_status code =
-            ld.n_missing == ld.n_problems ? LECTOR_STATUS_NOT_FOUND : LECTOR_STATUS_MISMATCH;
-        char more[48] = "";
-        if (ld.n_listed < ld.n_problems)
-            snprintf(more, sizeof more, "; and %lld more", (long long)(ld.n_problems - ld.n_listed));
-        st = lector__error(err, code, "%s: %lld tensor(s) disagree with config.json: %s%s", dir,
-                           (long long)ld.n_problems, ld.list, more);
-        // The message is cut at LECTOR_ERROR_MSG_LEN; say so rather than end mid-word.
-        if (err && strlen(err->msg) + 1 >= sizeof err->msg) {
-            const char tail[] = " ...";
-            memcpy(err->msg + sizeof err->msg - sizeof tail, tail, sizeof tail);
-        }
-        goto fail;
-    }
-    enc->n_params = ld.n_params;
-
+    st = lector__encoder_map(enc, raw, err);
+    if (st != LECTOR_STATUS_OK) goto fail;
     st = pack_qkv(enc, raw, err);
+    if (st != LECTOR_STATUS_OK) goto fail;
+    order_layers(enc);
+    st = lector__encoder_read_modules(enc, dir, err);
     if (st != LECTOR_STATUS_OK) goto fail;
     st = compute_checksum(enc, config_path, err);
     if (st != LECTOR_STATUS_OK) goto fail;
@@ -325,6 +168,9 @@ void lector_encoder_close(struct lector_encoder *enc) {
     if (!enc) return;
     lector__aligned_free(enc->packed);
     lector_free(enc->layers);
+    lector_free(enc->uniq);
+    lector_free(enc->ignored);
+    lector_free(enc->pooling_note);
     lector_checkpoint_close(enc->ck);
     lector_free(enc->dir);
     lector_free(enc);
@@ -352,6 +198,56 @@ int64_t lector_encoder_n_embd(const struct lector_encoder *enc) {
     return enc ? enc->cfg.n_embd : 0;
 }
 
+const char *lector_encoder_family(const struct lector_encoder *enc) {
+    return enc ? enc->cfg.model_type : NULL;
+}
+
+const char *lector_encoder_format(const struct lector_encoder *enc) {
+    return enc ? enc->format : NULL;
+}
+
+int64_t lector_encoder_n_files(const struct lector_encoder *enc) {
+    return enc ? lector_checkpoint_n_files(enc->ck) : 0;
+}
+
+const char *lector_encoder_file(const struct lector_encoder *enc, int64_t i) {
+    if (!enc || i < 0 || i >= lector_checkpoint_n_files(enc->ck)) return NULL;
+    return lector_checkpoint_file(enc->ck, i);
+}
+
+const char *lector_encoder_dtype(const struct lector_encoder *enc) {
+    return enc ? enc->dtype : NULL;
+}
+
+int64_t lector_encoder_n_tokens_max(const struct lector_encoder *enc) {
+    return enc ? enc->cfg.n_tokens_max : 0;
+}
+
+int64_t lector_encoder_n_ignored(const struct lector_encoder *enc) {
+    return enc ? enc->n_ignored : 0;
+}
+
+const char *lector_encoder_ignored(const struct lector_encoder *enc, int64_t i) {
+    if (!enc || i < 0 || i >= enc->n_ignored) return NULL;
+    return enc->ignored[i];
+}
+
+const char *lector_encoder_prefix(const struct lector_encoder *enc) {
+    return enc ? enc->prefix : NULL;
+}
+
+enum lector_pooling lector_encoder_default_pooling(const struct lector_encoder *enc) {
+    return enc ? enc->pooling_default : LECTOR_POOLING_MEAN;
+}
+
+int lector_encoder_default_normalize(const struct lector_encoder *enc) {
+    return enc && enc->normalize_default;
+}
+
+const char *lector_encoder_pooling_note(const struct lector_encoder *enc) {
+    return enc ? enc->pooling_note : NULL;
+}
+
 void lector_set_n_threads(int n_threads) { lector__blas_set_n_threads(n_threads); }
 
 // ----------------------------------------------------------------------------
@@ -368,10 +264,11 @@ bool lector__acts_size(const struct lector_encoder_config *cfg, int64_t B, int64
                        size_t *n_floats) {
     size_t n, C = (size_t)cfg->n_embd, F = (size_t)cfg->n_ff;
     size_t wide = 3 * C > F ? 3 * C : F; // qkv and ff share this region
-    size_t n_qkv, n_c, total = 0;
+    size_t n_qkv, n_c, n_e = 0, total = 0;
     if (!lector__mul_size((size_t)B, (size_t)T, &n)) return false;
     if (!lector__mul_size(n, wide, &n_qkv) || !lector__mul_size(n, C, &n_c)) return false;
-    if (!add_region(&total, n_qkv) || !add_region(&total, n_c) || !add_region(&total, n_c) ||
+    if (lector__has_emb_proj(cfg) && !lector__mul_size(n, (size_t)cfg->n_emb, &n_e)) return false;
+    if (!add_region(&total, n_e) || !add_region(&total, n_qkv) || !add_region(&total, n_c) || !add_region(&total, n_c) ||
         !add_region(&total, lector_attention_scratch_size(T, cfg->n_embd, cfg->n_head)))
         return false;
     // the byte count must fit too
@@ -391,6 +288,7 @@ void lector__acts_point(struct lector__acts *acts, float *mem,
                         const struct lector_encoder_config *cfg, int64_t B, int64_t T) {
     size_t n = (size_t)(B * T), C = (size_t)cfg->n_embd, F = (size_t)cfg->n_ff;
     size_t wide = 3 * C > F ? 3 * C : F;
+    acts->emb = lector__has_emb_proj(cfg) ? take(&mem, n * (size_t)cfg->n_emb) : NULL;
     acts->qkv = take(&mem, n * wide);
     acts->ff = acts->qkv;
     acts->atty = take(&mem, n * C);
@@ -479,20 +377,25 @@ static enum lector_status check_inputs(const struct lector_encoder *enc, const i
     return LECTOR_STATUS_OK;
 }
 
-// x[b, t, :] = wte[ids[b, t]] + wpe[pos_offset + t] + wtt[type_ids[b, t]]
+// x[b, t, :] = wte[ids[b, t]] + wpe[pos[b, t]] + wtt[type_ids[b, t]], E wide, where pos is
+// t, or for RoBERTa (pos_pad = padding_idx) padding_idx + the number of non-pad ids in
+// row b up to and including t, and padding_idx itself for a pad id.
 static void embed(const struct lector_encoder *enc, float *x, const int32_t *ids,
                   const int32_t *type_ids, int64_t B, int64_t T) {
-    int64_t C = enc->cfg.n_embd;
+    int64_t E = enc->cfg.n_emb;
     for (int64_t b = 0; b < B; b++) {
+        int64_t n_real = 0;
         for (int64_t t = 0; t < T; t++) {
-            int64_t i = b * T + t;
-            float *o = x + i * C;
-            const float *w = enc->wte + (int64_t)ids[i] * C;
-            const float *p = enc->wpe + (enc->pos_offset + t) * C;
-            for (int64_t c = 0; c < C; c++) o[c] = w[c] + p[c];
+            int64_t i = b * T + t, pos = t;
+            if (enc->pos_pad >= 0)
+                pos = ids[i] == enc->pos_pad ? enc->pos_pad : enc->pos_pad + ++n_real;
+            float *o = x + i * E;
+            const float *w = enc->wte + (int64_t)ids[i] * E;
+            const float *p = enc->wpe + pos * E;
+            for (int64_t c = 0; c < E; c++) o[c] = w[c] + p[c];
             if (enc->wtt) {
-                const float *y = enc->wtt + (int64_t)(type_ids ? type_ids[i] : 0) * C;
-                for (int64_t c = 0; c < C; c++) o[c] += y[c];
+                const float *y = enc->wtt + (int64_t)(type_ids ? type_ids[i] : 0) * E;
+                for (int64_t c = 0; c < E; c++) o[c] += y[c];
             }
         }
     }
@@ -514,11 +417,11 @@ enum lector_status lector_encoder_forward(const struct lector_encoder *enc,
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "lector_encoder_forward: B and T must be positive, got B=%lld T=%lld",
                              (long long)B, (long long)T);
-    if (T > cfg->n_pos - enc->pos_offset)
+    if (T > cfg->n_tokens_max)
         return lector__error(err, LECTOR_STATUS_RANGE,
                              "%lld tokens per row exceed the model's %lld positions "
                              "(max_position_embeddings)",
-                             (long long)T, (long long)(cfg->n_pos - enc->pos_offset));
+                             (long long)T, (long long)cfg->n_tokens_max);
     int64_t N;
     if (!lector__mul_i64(B, T, &N))
         return lector__error(err, LECTOR_STATUS_RANGE, "B=%lld x T=%lld overflows",
@@ -538,10 +441,17 @@ enum lector_status lector_encoder_forward(const struct lector_encoder *enc,
     lector__acts_point(&a, st->mem, cfg, B, T);
     float *x = hidden; // (B, T, C) the residual stream, in the caller's buffer
 
-    embed(enc, x, ids, type_ids, B, T);
-    lector_layernorm(x, x, enc->emb_ln_g, enc->emb_ln_b, N, C, eps);
+    if (enc->emb_proj_w) {
+        // E-wide embeddings, LayerNorm over E, then the projection to C (ALBERT, ELECTRA)
+        embed(enc, a.emb, ids, type_ids, B, T);
+        lector_layernorm(a.emb, a.emb, enc->emb_ln_g, enc->emb_ln_b, N, cfg->n_emb, eps);
+        lector_matmul(x, a.emb, enc->emb_proj_w, enc->emb_proj_b, N, cfg->n_emb, C);
+    } else {
+        embed(enc, x, ids, type_ids, B, T);
+        lector_layernorm(x, x, enc->emb_ln_g, enc->emb_ln_b, N, C, eps);
+    }
 
-    for (int64_t l = 0; l < cfg->n_layer; l++) {
+    for (int64_t l = 0; l < enc->n_layer_run; l++) {
         const struct lector__layer *w = &enc->layers[l];
         // attention block: x = LN(x + (attention(x Wqkv^T + bqkv) Wo^T + bo))
         lector_matmul(a.qkv, x, w->qkv_w, w->qkv_b, N, C, 3 * C);
@@ -585,9 +495,9 @@ enum lector_status lector_encoder_pool(const struct lector_encoder *enc, const f
     case LECTOR_POOLING_POOLER:
         if (!enc->pooler_w)
             return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
-                                 "%s: pooling 'pooler' needs pooler.dense.weight/bias, which "
-                                 "the checkpoint does not have (use cls, mean or max)",
-                                 enc->dir);
+                                 "%s: pooling 'pooler' needs the checkpoint's pooler, which "
+                                 "this %s checkpoint does not have (use cls, mean or max)",
+                                 enc->dir, enc->cfg.model_type);
         // out[b] = tanh(W h[b, 0, :] + bias), one row at a time (row b starts at b*T*C)
         for (int64_t b = 0; b < B; b++)
             lector_matmul(out + b * C, hidden + b * T * C, enc->pooler_w, enc->pooler_b, 1, C, C);

@@ -2,11 +2,13 @@
  * Internals of the encoder module: the one weight layout every family is mapped onto at
  * load, and the activation layout of a forward pass. Not a public API.
  *
- * Every family's checkpoint (BERT today; RoBERTa, DistilBERT, ALBERT, ELECTRA later) is
- * translated by lector_encoder_open into struct lector__layer pointers, so the forward pass
- * never branches on the family. Differences that are data, not names (the position offset
- * of RoBERTa, a missing token-type table), are fields here. Shapes are outermost first, as
- * in PyTorch; weights use nn.Linear's (out, in) layout.
+ * Every family's checkpoint (BERT, RoBERTa, XLM-R, CamemBERT, DistilBERT, ALBERT, ELECTRA)
+ * is translated at open (families.c) into struct lector__layer pointers, so the layers of
+ * the forward pass never branch on the family. Differences that are data, not names, are
+ * fields here: RoBERTa's position ids, a missing token-type table, an embedding width E
+ * projected to C, layers shared across depth (ALBERT: several entries of layers[] point at
+ * the same weights). Shapes are outermost first, as in PyTorch; weights use nn.Linear's
+ * (out, in) layout.
  */
 #ifndef LECTOR_ENCODER_IMPL_H
 #define LECTOR_ENCODER_IMPL_H
@@ -17,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 // ----------------------------------------------------------------------------
 // weights
@@ -38,6 +41,12 @@ struct lector__layer {
     const float *ln2_b;      // (C)
 };
 
+/* A layer's Q, K and V as the checkpoint stores them, before packing. */
+struct lector__raw_qkv {
+    const float *q_w, *k_w, *v_w; // (C, C) each
+    const float *q_b, *k_b, *v_b; // (C) each
+};
+
 struct lector_encoder {
     struct lector_encoder_config cfg;
     struct lector_checkpoint *ck; // owns every tensor below except packed
@@ -45,22 +54,63 @@ struct lector_encoder {
     char checksum[65];
     int64_t n_params;
 
-    // embeddings
-    const float *wte;    // (V, C) word
-    const float *wpe;    // (n_pos, C) position
-    const float *wtt;    // (n_type, C) token type, NULL when the family has none
-    int64_t pos_offset;  // first position id (0 for BERT; RoBERTa will use pad_token_id + 1)
-    const float *emb_ln_g; // (C)
-    const float *emb_ln_b; // (C)
+    // description (lector info)
+    const char *prefix;        // static: "" or the stripped prefix ("roberta.")
+    const char *format;        // static: "safetensors" or "pytorch"
+    char dtype[48];            // stored dtypes of the used tensors, "F32" or "F16+F32"
+    const char **ignored;      // (n_ignored) names owned by ck
+    int64_t n_ignored;
+    enum lector_pooling pooling_default;
+    bool normalize_default;
+    char *pooling_note;        // NULL or one sentence
 
-    struct lector__layer *layers; // (L)
-    float *packed;                // (L, 3C, C) then (L, 3C): the packed QKV weights and biases
+    // embeddings
+    const float *wte;        // (V, E) word
+    const float *wpe;        // (n_pos, E) position
+    const float *wtt;        // (n_type, E) token type, NULL when the family has none
+    const float *emb_ln_g;   // (E)
+    const float *emb_ln_b;   // (E)
+    const float *emb_proj_w; // (C, E) ALBERT's embedding_hidden_mapping_in, ELECTRA's
+                             // embeddings_project; NULL when the embeddings are C wide
+    const float *emb_proj_b; // (C) or NULL
+    int32_t pos_pad;         // -1: token t has position t; else RoBERTa's padding_idx:
+                             // position pad + (number of non-pad ids up to t), pad for pad ids
+
+    struct lector__layer *uniq;   // (n_group * n_group_layer) the distinct layers
+    struct lector__layer *layers; // (n_layer_run) in the order they run; copies of uniq
+    int64_t n_layer_run;          // L * n_group_layer
+    float *packed;                // (n_uniq, 3C, C) then (n_uniq, 3C): packed QKV
 
     const float *pooler_w; // (C, C) or NULL when the checkpoint has no pooler
     const float *pooler_b; // (C) or NULL
 
     void (*act)(float *x, int64_t n); // the FFN activation, chosen from cfg.act at open
 };
+
+/* Distinct layers stored: n_group * n_group_layer (L for every family but ALBERT). */
+static inline int64_t lector__n_uniq(const struct lector_encoder_config *cfg) {
+    return cfg->n_group * cfg->n_group_layer;
+}
+
+/* Whether the embeddings are E wide and projected to C: ALBERT always, ELECTRA when E != C. */
+static inline bool lector__has_emb_proj(const struct lector_encoder_config *cfg) {
+    return cfg->n_emb != cfg->n_embd || strcmp(cfg->model_type, "albert") == 0;
+}
+
+/*
+ * Map the checkpoint's tensors (enc->ck) onto enc's layout by the family in enc->cfg:
+ * embeddings, enc->uniq (allocated by the caller), raw (n_uniq, the unpacked Q/K/V), the
+ * pooler, prefix, n_params, ignored and dtype. Every missing or misshapen tensor is listed
+ * in one message (NOT_FOUND when all are missing, else MISMATCH).
+ */
+enum lector_status lector__encoder_map(struct lector_encoder *enc, struct lector__raw_qkv *raw,
+                                       struct lector_error *err);
+
+/* Read dir/modules.json (sentence-transformers), if present, into enc's pooling_default,
+ * normalize_default and pooling_note. A missing modules.json is fine (mean); a malformed
+ * one is LECTOR_STATUS_FORMAT naming the file. */
+enum lector_status lector__encoder_read_modules(struct lector_encoder *enc, const char *dir,
+                                               struct lector_error *err);
 
 // ----------------------------------------------------------------------------
 // activations
@@ -73,6 +123,7 @@ struct lector_encoder {
  * that sharing; lector__acts_size is where such a layout would be sized.
  */
 struct lector__acts {
+    float *emb;     // (B, T, E) the embeddings before their projection to C (NULL without)
     float *qkv;     // (B, T, 3C) the QKV projection
     float *ff;      // (B, T, F) the FFN hidden; shares memory with qkv
     float *atty;    // (B, T, C) attention output, heads side by side
