@@ -178,8 +178,162 @@ static void test_config_unknown_model_type(void **state) {
     (void)state;
     char *t = edit_config("model_type", "  \"model_type\": \"gpt2\",\n");
     expect_refusal(t, LECTOR_STATUS_UNSUPPORTED,
-                   "config.json: model_type 'gpt2' is not supported (supported: bert)");
+                   "config.json: model_type 'gpt2' is not supported (supported: bert, roberta, "
+                   "xlm-roberta, camembert, distilbert, albert, electra)");
     free(t);
+}
+
+// Models that call themselves BERT-like but are another architecture are refused by name.
+static void test_config_lookalikes_named(void **state) {
+    (void)state;
+    static const struct {
+        const char *model_type, *want;
+    } cases[] = {
+        {"nomic_bert", "model_type 'nomic_bert' is Nomic BERT"},
+        {"jina_bert", "model_type 'jina_bert' is Jina BERT (ALiBi"},
+        {"modernbert", "model_type 'modernbert' is ModernBERT"},
+        {"new", "model_type 'new' is GTE v1.5"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char line[96];
+        snprintf(line, sizeof line, "  \"model_type\": \"%s\",\n", cases[i].model_type);
+        char *t = edit_config("model_type", line);
+        expect_refusal(t, LECTOR_STATUS_UNSUPPORTED, cases[i].want);
+        expect_refusal(t, LECTOR_STATUS_UNSUPPORTED, "not a BERT-family encoder");
+        free(t);
+    }
+}
+
+// Jina BERT v2 says model_type bert with ALiBi; GTE v1.5 uses rope; relative_key adds a
+// distance embedding. Only "absolute" (or no key) is run.
+static void test_config_position_embedding_type(void **state) {
+    (void)state;
+    static const struct {
+        const char *type, *want;
+    } cases[] = {
+        {"alibi", "position_embedding_type 'alibi' (ALiBi attention biases, as Jina BERT uses) "
+                  "is not supported"},
+        {"rope", "position_embedding_type 'rope' (rotary position embeddings"},
+        {"relative_key", "position_embedding_type 'relative_key' is not supported"},
+        {"relative_key_query", "position_embedding_type 'relative_key_query' is not supported"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char line[96];
+        snprintf(line, sizeof line, "  \"position_embedding_type\": \"%s\",\n", cases[i].type);
+        char *t = edit_config("classifier_dropout", line); // replaces that line
+        size_t n = strlen(t);
+        // the replaced line was the last one: drop the comma before the closing brace
+        char *comma = strrchr(t, ',');
+        assert_true(comma && comma > t + n - 6);
+        *comma = ' ';
+        expect_refusal(t, LECTOR_STATUS_UNSUPPORTED, cases[i].want);
+        free(t);
+    }
+    char *t = edit_config("classifier_dropout", "  \"position_embedding_type\": \"absolute\"\n");
+    struct lector_encoder_config cfg;
+    struct lector_error err;
+    assert_int_equal(load_text(t, &cfg, &err), LECTOR_STATUS_OK);
+    free(t);
+}
+
+static void test_config_roberta_positions(void **state) {
+    (void)state;
+    const char *text = "{\"model_type\": \"xlm-roberta\", \"vocab_size\": 250002,\n"
+                       " \"hidden_size\": 768, \"num_hidden_layers\": 12,\n"
+                       " \"num_attention_heads\": 12, \"intermediate_size\": 3072,\n"
+                       " \"max_position_embeddings\": 514, \"type_vocab_size\": 1,\n"
+                       " \"layer_norm_eps\": 1e-05, \"pad_token_id\": 1}\n";
+    struct lector_encoder_config cfg;
+    struct lector_error err;
+    assert_int_equal(load_text(text, &cfg, &err), LECTOR_STATUS_OK);
+    assert_string_equal(cfg.model_type, "xlm-roberta");
+    assert_int_equal(cfg.pos_first, 2);
+    assert_int_equal(cfg.n_tokens_max, 512);
+    assert_int_equal(cfg.n_type, 1);
+    assert_int_equal(cfg.n_emb, 768);
+    assert_int_equal(cfg.n_group, 12);
+    assert_int_equal(cfg.n_group_layer, 1);
+    assert_true(cfg.ln_eps == 1e-5f);
+
+    // BERT numbers positions from 0 whatever its pad id.
+    assert_int_equal(load_text(good_config, &cfg, &err), LECTOR_STATUS_OK);
+    assert_int_equal(cfg.pos_first, 0);
+    assert_int_equal(cfg.n_tokens_max, 512);
+
+    // pad_token_id 513 leaves no position for a real token in a 514-row table
+    const char *bad = "{\"model_type\": \"roberta\", \"vocab_size\": 1000,\n"
+                      " \"hidden_size\": 8, \"num_hidden_layers\": 1,\n"
+                      " \"num_attention_heads\": 2, \"intermediate_size\": 16,\n"
+                      " \"max_position_embeddings\": 514, \"pad_token_id\": 513}\n";
+    expect_refusal(bad, LECTOR_STATUS_FORMAT, "leaves no position after pad_token_id 513");
+}
+
+static void test_config_distilbert_keys(void **state) {
+    (void)state;
+    const char *text = "{\"model_type\": \"distilbert\", \"vocab_size\": 30522,\n"
+                       " \"dim\": 768, \"n_layers\": 6, \"n_heads\": 12,\n"
+                       " \"hidden_dim\": 3072, \"activation\": \"relu\",\n"
+                       " \"max_position_embeddings\": 512, \"pad_token_id\": 0,\n"
+                       " \"layer_norm_eps\": 0.5, \"sinusoidal_pos_embds\": false}\n";
+    struct lector_encoder_config cfg;
+    struct lector_error err;
+    assert_int_equal(load_text(text, &cfg, &err), LECTOR_STATUS_OK);
+    assert_string_equal(cfg.model_type, "distilbert");
+    assert_int_equal(cfg.n_embd, 768);
+    assert_int_equal(cfg.n_layer, 6);
+    assert_int_equal(cfg.n_head, 12);
+    assert_int_equal(cfg.n_ff, 3072);
+    assert_int_equal(cfg.n_type, 0);
+    assert_int_equal(cfg.act, LECTOR_ACT_RELU);
+    assert_true(cfg.ln_eps == 1e-12f); // DistilBERT's LayerNorm eps is fixed
+    assert_int_equal(cfg.pos_first, 0);
+
+    // its own key names in the messages
+    char *t = malloc(strlen(text) + 16);
+    strcpy(t, text);
+    memcpy(strstr(t, "\"relu\""), "\"swsh\"", 6);
+    expect_refusal(t, LECTOR_STATUS_UNSUPPORTED, "activation 'swsh' is not supported");
+    strcpy(t, text);
+    memcpy(strstr(t, "\"dim\""), "\"dum\"", 5);
+    expect_refusal(t, LECTOR_STATUS_FORMAT, "missing key 'dim'");
+    free(t);
+}
+
+static void test_config_albert_electra_widths(void **state) {
+    (void)state;
+    const char *albert = "{\"model_type\": \"albert\", \"vocab_size\": 30000,\n"
+                         " \"embedding_size\": 128, \"hidden_size\": 768,\n"
+                         " \"num_hidden_layers\": 12, \"num_attention_heads\": 12,\n"
+                         " \"intermediate_size\": 3072, \"max_position_embeddings\": 512}\n";
+    struct lector_encoder_config cfg;
+    struct lector_error err;
+    assert_int_equal(load_text(albert, &cfg, &err), LECTOR_STATUS_OK);
+    assert_int_equal(cfg.n_emb, 128);
+    assert_int_equal(cfg.n_group, 1); // HF defaults: one group of one layer
+    assert_int_equal(cfg.n_group_layer, 1);
+    assert_int_equal(cfg.act, LECTOR_ACT_GELU_NEW); // ALBERT's default hidden_act
+    assert_int_equal(cfg.n_type, 2);
+
+    const char *groups = "{\"model_type\": \"albert\", \"vocab_size\": 100,\n"
+                         " \"hidden_size\": 8, \"num_hidden_layers\": 6,\n"
+                         " \"num_attention_heads\": 2, \"intermediate_size\": 16,\n"
+                         " \"max_position_embeddings\": 16, \"num_hidden_groups\": 4}\n";
+    expect_refusal(groups, LECTOR_STATUS_UNSUPPORTED,
+                   "num_hidden_layers 6 is not a multiple of num_hidden_groups 4");
+
+    const char *electra = "{\"model_type\": \"electra\", \"vocab_size\": 30522,\n"
+                          " \"embedding_size\": 128, \"hidden_size\": 256,\n"
+                          " \"num_hidden_layers\": 12, \"num_attention_heads\": 4,\n"
+                          " \"intermediate_size\": 1024, \"max_position_embeddings\": 512}\n";
+    assert_int_equal(load_text(electra, &cfg, &err), LECTOR_STATUS_OK);
+    assert_string_equal(cfg.model_type, "electra");
+    assert_int_equal(cfg.n_emb, 128);
+    assert_int_equal(cfg.n_embd, 256);
+    assert_int_equal(cfg.act, LECTOR_ACT_GELU);
+
+    // BERT ignores embedding_size: its embeddings are C wide
+    assert_int_equal(load_text(good_config, &cfg, &err), LECTOR_STATUS_OK);
+    assert_int_equal(cfg.n_emb, 768);
 }
 
 static void test_config_heads_not_dividing_hidden(void **state) {
@@ -224,6 +378,11 @@ int main(void) {
         cmocka_unit_test(test_config_bad_values_name_the_key),
         cmocka_unit_test(test_config_bad_hidden_act),
         cmocka_unit_test(test_config_unknown_model_type),
+        cmocka_unit_test(test_config_lookalikes_named),
+        cmocka_unit_test(test_config_position_embedding_type),
+        cmocka_unit_test(test_config_roberta_positions),
+        cmocka_unit_test(test_config_distilbert_keys),
+        cmocka_unit_test(test_config_albert_electra_widths),
         cmocka_unit_test(test_config_heads_not_dividing_hidden),
         cmocka_unit_test(test_config_not_json),
         cmocka_unit_test(test_pooling_names),

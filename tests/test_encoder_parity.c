@@ -1,4 +1,5 @@
-// Parity of the fp32 encoder with the PyTorch goldens in shared/fixtures/encoders/<name>:
+// Parity of the fp32 encoder with the PyTorch goldens in shared/fixtures/encoders/<name>
+// (every family: BERT, RoBERTa, XLM-R, DistilBERT, ALBERT, ELECTRA):
 // every case's last_hidden_state (all positions, padded ones included), pooled_cls,
 // pooled_mean, pooled_max and pooler_output (where the golden has it), within the atol of
 // the fixture's golden.json (1e-4). Prints the max |diff| of every fixture, case and tensor.
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +66,26 @@ static void run_fixture(const char *model) {
     assert_true(atol > 0);
     json_int_t n_params = json_integer_value(json_object_get(gj, "n_params_encoder"));
     if (n_params > 0) assert_int_equal(lector_encoder_n_params(enc), n_params);
+    // What `lector info` shows: family, prefix, and exactly the head tensors ignored.
+    assert_string_equal(lector_encoder_family(enc),
+                        json_string_value(json_object_get(gj, "model_type")));
+    json_t *weights = json_object_get(gj, "weights");
+    assert_string_equal(lector_encoder_prefix(enc),
+                        json_string_value(json_object_get(weights, "tensor_name_prefix")));
+    json_t *extra = json_object_get(weights, "extra_tensors_to_ignore");
+    assert_int_equal(lector_encoder_n_ignored(enc), (int64_t)json_array_size(extra));
+    for (size_t i = 0; i < json_array_size(extra); i++) {
+        const char *want = json_string_value(json_array_get(extra, i));
+        bool found = false;
+        for (int64_t j = 0; j < lector_encoder_n_ignored(enc); j++)
+            found = found || strcmp(lector_encoder_ignored(enc, j), want) == 0;
+        if (!found) fail_msg("%s: '%s' is not in the ignored list", model, want);
+    }
+    const char *dtype = json_string_value(json_object_get(weights, "dtype"));
+    assert_true(strncmp(lector_encoder_dtype(enc), dtype, strlen(lector_encoder_dtype(enc))) == 0);
+    printf("  %-18s family %s, format %s, dtype %s, prefix '%s', %lld ignored\n", model,
+           lector_encoder_family(enc), lector_encoder_format(enc), lector_encoder_dtype(enc),
+           lector_encoder_prefix(enc), (long long)lector_encoder_n_ignored(enc));
 
     struct lector_checkpoint *g = NULL;
     st = lector_checkpoint_open(golden_st, &g, &err);
@@ -184,6 +206,11 @@ int main(void) {
         cmocka_unit_test_prestate(test_parity, "bert-sharded"),
         cmocka_unit_test_prestate(test_parity, "bert-gelu-new"),
         cmocka_unit_test(test_parity_odd_cased),
+        cmocka_unit_test_prestate(test_parity, "roberta-tiny"),
+        cmocka_unit_test_prestate(test_parity, "xlmr-tiny"),
+        cmocka_unit_test_prestate(test_parity, "distilbert-tiny"),
+        cmocka_unit_test_prestate(test_parity, "albert-tiny"),
+        cmocka_unit_test_prestate(test_parity, "electra-tiny"),
         cmocka_unit_test(test_mini_mlm_smoke),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
