@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Install lector's build and test dependencies from Debian's archive (Debian 12).
+# Install lector's build and test dependencies from Debian's archive (Debian 12): the
+# libraries, and the tools the tests use (curl, valgrind, GNU parallel, Dask).
 # Runs as root (or through sudo when available).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config
       libutf8proc-dev libopenblas-dev libjansson-dev libcsv-dev libzip-dev libcmocka-dev
-      python3 python3-numpy)
+      python3 python3-numpy
+      curl valgrind parallel python3-distributed)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
