@@ -8,10 +8,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sys/stat.h>
 
 #include "base/base_impl.h"
 #include "lector/checkpoint.h"
@@ -130,8 +134,8 @@ static void reshape(struct model *m, const char *name, int n_dims, int64_t d0, i
 
 /* Write dir/config.json and dir/model.safetensors by hand: u64 little-endian header length,
  * the JSON header padded with spaces to a multiple of 8, then the F32 data in order. */
-static void write_model(const char *dir, const struct model *m) {
-    free(test_write_file(dir, "config.json", config_json, strlen(config_json)));
+static void write_model_cfg(const char *dir, const struct model *m, const char *cfg) {
+    free(test_write_file(dir, "config.json", cfg, strlen(cfg)));
     size_t cap = 16384, n = 0, off = 0;
     char *hdr = malloc(cap);
     n += (size_t)snprintf(hdr + n, cap - n, "{\"__metadata__\":{\"format\":\"pt\"}");
@@ -166,11 +170,22 @@ static void write_model(const char *dir, const struct model *m) {
     free(hdr);
 }
 
+static void write_model(const char *dir, const struct model *m) {
+    write_model_cfg(dir, m, config_json);
+}
+
 // A directory holding the model; removed by the caller with test_rmtree.
 static char *make_dir(const struct model *m) {
     char *dir = test_mkdtemp();
     assert_non_null(dir);
     write_model(dir, m);
+    return dir;
+}
+
+static char *make_dir_cfg(const struct model *m, const char *cfg) {
+    char *dir = test_mkdtemp();
+    assert_non_null(dir);
+    write_model_cfg(dir, m, cfg);
     return dir;
 }
 
@@ -290,6 +305,452 @@ static void test_open_strips_prefix_and_ignores_extras(void **state) {
     lector_encoder_close(enc);
     test_rmtree(dir);
     free(dir);
+    free_model(&m);
+}
+
+// ----------------------------------------------------------------------------
+// families: each family's names on hand-made checkpoints, checked against BERT with the
+// same weights
+
+static void clone_model(struct model *dst, const struct model *src) {
+    memset(dst, 0, sizeof *dst);
+    for (int i = 0; i < src->n; i++) {
+        dst->t[i] = src->t[i];
+        size_t bytes = (size_t)numel(&src->t[i]) * sizeof(float);
+        dst->t[i].data = malloc(bytes);
+        memcpy(dst->t[i].data, src->t[i].data, bytes);
+    }
+    dst->n = src->n;
+}
+
+// Replace the first occurrence of from in s (a tensor name buffer of 96 bytes).
+static void replace_in(char *s, const char *from, const char *to) {
+    char *p = strstr(s, from);
+    if (!p) return;
+    char rest[96];
+    snprintf(rest, sizeof rest, "%s", p + strlen(from));
+    snprintf(p, 96 - (size_t)(p - s), "%s%s", to, rest);
+}
+
+// Rename every tensor: the pairs of map in order (each at most once), then the prefix.
+static void rename_all(struct model *m, const char *const map[][2], size_t n_map,
+                       const char *prefix) {
+    for (int i = 0; i < m->n; i++) {
+        for (size_t k = 0; k < n_map; k++) replace_in(m->t[i].name, map[k][0], map[k][1]);
+        char full[96];
+        snprintf(full, sizeof full, "%s%s", prefix, m->t[i].name);
+        snprintf(m->t[i].name, sizeof m->t[i].name, "%s", full);
+    }
+}
+
+// Fill a tensor with new random values of a new shape.
+static void refill(struct model *m, const char *name, int64_t d0, int64_t d1, float spread) {
+    struct tensor *t = find(m, name);
+    t->shape[0] = d0;
+    t->shape[1] = d1;
+    free(t->data);
+    t->data = malloc((size_t)numel(t) * sizeof *t->data);
+    for (int64_t i = 0; i < numel(t); i++) t->data[i] = spread * urand();
+}
+
+static void forward_dir(const char *dir, const int32_t *ids, const int32_t *types,
+                        const int32_t *mask, int64_t B, int64_t T, float *out) {
+    struct lector_encoder *enc = open_ok(dir);
+    struct lector_encoder_state *st = NULL;
+    struct lector_error err = {0};
+    assert_int_equal(lector_encoder_state_init(enc, &st, &err), LECTOR_STATUS_OK);
+    if (lector_encoder_forward(enc, st, ids, types, mask, B, T, out, &err) != LECTOR_STATUS_OK)
+        fail_msg("forward: %s", err.msg);
+    lector_encoder_state_free(st);
+    lector_encoder_close(enc);
+}
+
+static void remove_dir(char *dir) {
+    test_rmtree(dir);
+    free(dir);
+}
+
+// BERT with one token type, so that RoBERTa's and DistilBERT's inputs mean the same.
+static const char bert_one_type_json[] =
+    "{\"model_type\": \"bert\", \"vocab_size\": 50, \"hidden_size\": 12,\n"
+    " \"num_hidden_layers\": 2, \"num_attention_heads\": 3, \"intermediate_size\": 20,\n"
+    " \"max_position_embeddings\": 16, \"type_vocab_size\": 1, \"pad_token_id\": 0}\n";
+
+// RoBERTa numbers real tokens pad+1, pad+2, ... (pad = 1 here), and padding takes row pad.
+static const char roberta_json[] =
+    "{\"model_type\": \"roberta\", \"vocab_size\": 50, \"hidden_size\": 12,\n"
+    " \"num_hidden_layers\": 2, \"num_attention_heads\": 3, \"intermediate_size\": 20,\n"
+    " \"max_position_embeddings\": 18, \"type_vocab_size\": 1, \"layer_norm_eps\": 1e-12,\n"
+    " \"pad_token_id\": 1, \"position_embedding_type\": \"absolute\"}\n";
+
+static void test_family_roberta_positions(void **state) {
+    (void)state;
+    struct model r, b;
+    build_model(&r, "", 1);
+    refill(&r, "embeddings.position_embeddings.weight", NPOS + 2, C, 0.5f);
+    refill(&r, "embeddings.token_type_embeddings.weight", 1, C, 0.5f);
+    // BERT's table is RoBERTa's from row pad + 1 = 2 on.
+    clone_model(&b, &r);
+    struct tensor *bp = find(&b, "embeddings.position_embeddings.weight");
+    bp->shape[0] = NPOS;
+    memmove(bp->data, bp->data + 2 * C, (size_t)(NPOS * C) * sizeof(float));
+    rename_all(&r, NULL, 0, "roberta.");
+    add(&r, "", "classifier.dense.weight", 2, C, C, 0, 0.1f);
+    add(&r, "", "lm_head.bias", 1, V, 0, 0, 0.1f);
+    char *rdir = make_dir_cfg(&r, roberta_json), *bdir = make_dir_cfg(&b, bert_one_type_json);
+
+    struct lector_encoder *enc = open_ok(rdir);
+    assert_string_equal(lector_encoder_family(enc), "roberta");
+    assert_string_equal(lector_encoder_prefix(enc), "roberta.");
+    assert_int_equal(lector_encoder_n_tokens_max(enc), NPOS);
+    assert_int_equal(lector_encoder_get_config(enc)->pos_first, 2);
+    assert_int_equal(lector_encoder_n_ignored(enc), 2);
+    assert_string_equal(lector_encoder_ignored(enc, 0), "classifier.dense.weight");
+    assert_string_equal(lector_encoder_ignored(enc, 1), "lm_head.bias");
+    assert_true(lector_encoder_has_pooler(enc));
+    // 16 real tokens fit, 17 do not (the table has 18 rows, the first two are not for them)
+    struct lector_encoder_state *st = NULL;
+    assert_int_equal(lector_encoder_state_init(enc, &st, NULL), LECTOR_STATUS_OK);
+    int32_t many[NPOS + 1];
+    for (int t = 0; t < NPOS + 1; t++) many[t] = 3 + t;
+    float *big = malloc((size_t)(NPOS + 1) * C * sizeof *big);
+    struct lector_error err = {0};
+    assert_int_equal(lector_encoder_forward(enc, st, many, NULL, NULL, 1, NPOS + 1, big, &err),
+                     LECTOR_STATUS_RANGE);
+    assert_non_null(strstr(err.msg, "17 tokens per row exceed the model's 16 positions"));
+    assert_int_equal(lector_encoder_forward(enc, st, many, NULL, NULL, 1, NPOS, big, &err),
+                     LECTOR_STATUS_OK);
+    free(big);
+    lector_encoder_state_free(st);
+    lector_encoder_close(enc);
+
+    // a row without pad ids: RoBERTa == BERT on the shifted table
+    enum { T = 6 };
+    const int32_t row[T] = {0, 5, 9, 13, 22, 2};
+    float hr[T * C], hb[T * C];
+    forward_dir(rdir, row, NULL, NULL, 1, T, hr);
+    forward_dir(bdir, row, NULL, NULL, 1, T, hb);
+    float d = test_max_abs_diff(hr, hb, T * C);
+    if (d > 1e-6f) fail_msg("roberta vs shifted bert: max diff %g", (double)d);
+
+    // padded rows (pad id 1, mask 0): real positions as the rows alone
+    const int32_t ids[2 * T] = {0, 5, 9, 13, 2, 1, 0, 7, 2, 1, 1, 1};
+    const int32_t mask[2 * T] = {1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0};
+    const int lens[2] = {5, 3};
+    float hp[2 * T * C];
+    forward_dir(rdir, ids, NULL, mask, 2, T, hp);
+    for (int bi = 0; bi < 2; bi++) {
+        float alone[T * C];
+        forward_dir(rdir, ids + bi * T, NULL, NULL, 1, lens[bi], alone);
+        d = test_max_abs_diff(alone, hp + bi * T * C, lens[bi] * C);
+        if (d > 1e-5f) fail_msg("row %d: padded vs alone max diff %g", bi, (double)d);
+    }
+    remove_dir(rdir);
+
+    // Padding sits at row pad (1): changing row 1 moves only the padded positions, and
+    // row 0 is never used.
+    for (int row_changed = 0; row_changed < 2; row_changed++) {
+        struct model r2;
+        clone_model(&r2, &r);
+        float *wpe = find(&r2, "roberta.embeddings.position_embeddings.weight")->data;
+        // not a constant shift, which the embedding LayerNorm would take out again
+        for (int c = 0; c < C; c++) wpe[row_changed * C + c] += c % 2 ? 0.8f : -0.5f;
+        rdir = make_dir_cfg(&r2, roberta_json);
+        float h2[2 * T * C];
+        forward_dir(rdir, ids, NULL, mask, 2, T, h2);
+        for (int i = 0; i < 2 * T; i++) {
+            float di = test_max_abs_diff(h2 + i * C, hp + i * C, C);
+            if (row_changed == 0 || mask[i]) {
+                if (di > 1e-6f) fail_msg("row %d changed, token %d moved by %g", row_changed, i,
+                                         (double)di);
+            } else if (di < 1e-3f) {
+                fail_msg("row 1 changed, padded token %d did not move", i);
+            }
+        }
+        remove_dir(rdir);
+        free_model(&r2);
+    }
+    remove_dir(bdir);
+    free_model(&r);
+    free_model(&b);
+}
+
+static const char distilbert_json[] =
+    "{\"model_type\": \"distilbert\", \"vocab_size\": 50, \"dim\": 12, \"n_layers\": 2,\n"
+    " \"n_heads\": 3, \"hidden_dim\": 20, \"activation\": \"gelu\",\n"
+    " \"max_position_embeddings\": 16, \"pad_token_id\": 0, \"sinusoidal_pos_embds\": false}\n";
+
+static void test_family_distilbert_names(void **state) {
+    (void)state;
+    struct model b, d;
+    build_model(&b, "", 0);
+    // BERT with a zero token-type row computes what DistilBERT (no token types) computes
+    refill(&b, "embeddings.token_type_embeddings.weight", 1, C, 0.0f);
+    clone_model(&d, &b);
+    drop(&d, "embeddings.token_type_embeddings.weight");
+    static const char *const map[][2] = {
+        {"encoder.layer.", "transformer.layer."},
+        {"attention.self.query", "attention.q_lin"},
+        {"attention.self.key", "attention.k_lin"},
+        {"attention.self.value", "attention.v_lin"},
+        {"attention.output.dense", "attention.out_lin"},
+        {"attention.output.LayerNorm", "sa_layer_norm"},
+        {"intermediate.dense", "ffn.lin1"},
+        {"output.dense", "ffn.lin2"},
+        {"output.LayerNorm", "output_layer_norm"},
+    };
+    rename_all(&d, map, sizeof map / sizeof map[0], "distilbert.");
+    add(&d, "", "pre_classifier.weight", 2, C, C, 0, 0.1f);
+    add(&d, "", "pre_classifier.bias", 1, C, 0, 0, 0.1f);
+    add(&d, "", "classifier.weight", 2, 2, C, 0, 0.1f);
+    add(&d, "", "classifier.bias", 1, 2, 0, 0, 0.1f);
+    char *ddir = make_dir_cfg(&d, distilbert_json), *bdir = make_dir_cfg(&b, bert_one_type_json);
+
+    struct lector_encoder *enc = open_ok(ddir);
+    assert_string_equal(lector_encoder_family(enc), "distilbert");
+    assert_string_equal(lector_encoder_prefix(enc), "distilbert.");
+    assert_string_equal(lector_encoder_format(enc), "safetensors");
+    assert_string_equal(lector_encoder_dtype(enc), "F32");
+    assert_int_equal(lector_encoder_n_files(enc), 1);
+    assert_non_null(strstr(lector_encoder_file(enc, 0), "model.safetensors"));
+    assert_null(lector_encoder_file(enc, 1));
+    assert_false(lector_encoder_has_pooler(enc));
+    assert_int_equal(lector_encoder_n_ignored(enc), 4);
+    assert_null(lector_encoder_ignored(enc, 4));
+    int64_t n = 0;
+    for (int i = 0; i < d.n; i++)
+        if (strncmp(d.t[i].name, "distilbert.", 11) == 0) n += numel(&d.t[i]);
+    assert_int_equal(lector_encoder_n_params(enc), n);
+    // no token types: only type 0 (or NULL) is accepted
+    struct lector_encoder_state *st = NULL;
+    assert_int_equal(lector_encoder_state_init(enc, &st, NULL), LECTOR_STATUS_OK);
+    const int32_t ids3[3] = {2, 7, 3}, types3[3] = {0, 1, 0};
+    float h3[3 * C];
+    assert_int_equal(lector_encoder_forward(enc, st, ids3, types3, NULL, 1, 3, h3, NULL),
+                     LECTOR_STATUS_RANGE);
+    lector_encoder_state_free(st);
+    lector_encoder_close(enc);
+
+    enum { B = 2, T = 7 };
+    const int32_t ids[B * T] = {2, 8, 11, 4, 17, 9, 3, 2, 30, 3, 0, 0, 0, 0};
+    const int32_t mask[B * T] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0};
+    float hd[B * T * C], hb[B * T * C];
+    forward_dir(ddir, ids, NULL, mask, B, T, hd);
+    forward_dir(bdir, ids, NULL, mask, B, T, hb);
+    float diff = test_max_abs_diff(hd, hb, B * T * C);
+    if (diff > 1e-6f) fail_msg("distilbert vs bert: max diff %g", (double)diff);
+
+    // a missing DistilBERT tensor is named by its own name
+    drop(&d, "distilbert.transformer.layer.1.ffn.lin2.bias");
+    write_model_cfg(ddir, &d, distilbert_json);
+    struct lector_error err = {0};
+    assert_int_equal(lector_encoder_open(ddir, &enc, &err), LECTOR_STATUS_NOT_FOUND);
+    assert_non_null(strstr(err.msg, "'distilbert.transformer.layer.1.ffn.lin2.bias' is missing"));
+    remove_dir(ddir);
+    remove_dir(bdir);
+    free_model(&b);
+    free_model(&d);
+}
+
+static const char albert_json[] =
+    "{\"model_type\": \"albert\", \"vocab_size\": 50, \"embedding_size\": 12,\n"
+    " \"hidden_size\": 12, \"num_hidden_layers\": 2, \"num_attention_heads\": 3,\n"
+    " \"intermediate_size\": 20, \"max_position_embeddings\": 16, \"type_vocab_size\": 2,\n"
+    " \"num_hidden_groups\": 1, \"inner_group_num\": 1, \"hidden_act\": \"gelu\"}\n";
+
+// ALBERT with an identity embedding projection and one shared layer == BERT whose two
+// layers are equal.
+static void test_family_albert_shared_layer(void **state) {
+    (void)state;
+    struct model b, a;
+    build_model(&b, "", 1);
+    for (int i = 0; i < b.n; i++) {
+        if (strncmp(b.t[i].name, "encoder.layer.1.", 16) != 0) continue;
+        char name0[96];
+        snprintf(name0, sizeof name0, "encoder.layer.0.%s", b.t[i].name + 16);
+        memcpy(b.t[i].data, find(&b, name0)->data, (size_t)numel(&b.t[i]) * sizeof(float));
+    }
+    clone_model(&a, &b);
+    for (int i = a.n - 1; i >= 0; i--)
+        if (strncmp(a.t[i].name, "encoder.layer.1.", 16) == 0) drop(&a, a.t[i].name);
+    static const char *const map[][2] = {
+        {"encoder.layer.0.", "encoder.albert_layer_groups.0.albert_layers.0."},
+        {"attention.self.query", "attention.query"},
+        {"attention.self.key", "attention.key"},
+        {"attention.self.value", "attention.value"},
+        {"attention.output.dense", "attention.dense"},
+        {"attention.output.LayerNorm", "attention.LayerNorm"},
+        {"intermediate.dense", "ffn"},
+        {"output.dense", "ffn_output"},
+        {"output.LayerNorm", "full_layer_layer_norm"},
+        {"pooler.dense", "pooler"},
+    };
+    rename_all(&a, map, sizeof map / sizeof map[0], "albert.");
+    add(&a, "albert.", "encoder.embedding_hidden_mapping_in.weight", 2, C, C, 0, 0);
+    add(&a, "albert.", "encoder.embedding_hidden_mapping_in.bias", 1, C, 0, 0, 0);
+    float *eye = find(&a, "albert.encoder.embedding_hidden_mapping_in.weight")->data;
+    for (int c = 0; c < C; c++) eye[c * C + c] = 1.0f;
+    char *adir = make_dir_cfg(&a, albert_json), *bdir = make_dir(&b);
+
+    struct lector_encoder *enc = open_ok(adir);
+    assert_string_equal(lector_encoder_family(enc), "albert");
+    assert_int_equal(lector_encoder_n_ignored(enc), 0);
+    assert_true(lector_encoder_has_pooler(enc));
+    int64_t n = 0;
+    for (int i = 0; i < a.n; i++) n += numel(&a.t[i]);
+    assert_int_equal(lector_encoder_n_params(enc), n); // the shared layer counted once
+    lector_encoder_close(enc);
+
+    enum { B = 2, T = 5 };
+    const int32_t ids[B * T] = {2, 8, 11, 4, 3, 2, 30, 3, 0, 0};
+    const int32_t types[B * T] = {0, 0, 0, 1, 1, 0, 0, 0, 0, 0};
+    const int32_t mask[B * T] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    float ha[B * T * C], hb[B * T * C];
+    forward_dir(adir, ids, types, mask, B, T, ha);
+    forward_dir(bdir, ids, types, mask, B, T, hb);
+    float diff = test_max_abs_diff(ha, hb, B * T * C);
+    if (diff > 1e-6f) fail_msg("albert vs bert: max diff %g", (double)diff);
+    remove_dir(adir);
+    remove_dir(bdir);
+    free_model(&a);
+    free_model(&b);
+}
+
+// ----------------------------------------------------------------------------
+// refusals at open
+
+static void expect_open_refusal(const struct model *m, const char *cfg, enum lector_status code,
+                                const char *want) {
+    char *dir = make_dir_cfg(m, cfg);
+    struct lector_encoder *enc = NULL;
+    struct lector_error err = {0};
+    enum lector_status st = lector_encoder_open(dir, &enc, &err);
+    if (st != code || !strstr(err.msg, want))
+        fail_msg("got %d: %s\nwanted %d: %s", (int)st, err.msg, (int)code, want);
+    assert_null(enc);
+    remove_dir(dir);
+}
+
+static void test_open_refusals_name_the_cause(void **state) {
+    (void)state;
+    struct model m;
+    build_model(&m, "", 1);
+    char cfg[1024];
+#define CFG(extra)                                                                             \
+    (snprintf(cfg, sizeof cfg,                                                                 \
+              "{\"vocab_size\": 50, \"hidden_size\": 12, \"num_hidden_layers\": 2,\n"          \
+              " \"num_attention_heads\": 3, \"intermediate_size\": 20,\n"                       \
+              " \"max_position_embeddings\": 16, %s}\n",                                       \
+              extra),                                                                          \
+     cfg)
+    expect_open_refusal(&m, CFG("\"model_type\": \"gpt2\""), LECTOR_STATUS_UNSUPPORTED,
+                        "model_type 'gpt2' is not supported (supported: bert, roberta");
+    expect_open_refusal(&m, CFG("\"model_type\": \"nomic_bert\""), LECTOR_STATUS_UNSUPPORTED,
+                        "model_type 'nomic_bert' is Nomic BERT");
+    expect_open_refusal(&m, CFG("\"model_type\": \"modernbert\""), LECTOR_STATUS_UNSUPPORTED,
+                        "model_type 'modernbert' is ModernBERT");
+    expect_open_refusal(&m, CFG("\"model_type\": \"new\""), LECTOR_STATUS_UNSUPPORTED,
+                        "model_type 'new' is GTE v1.5");
+    expect_open_refusal(&m,
+                        CFG("\"model_type\": \"bert\", \"position_embedding_type\": \"alibi\""),
+                        LECTOR_STATUS_UNSUPPORTED, "position_embedding_type 'alibi'");
+    expect_open_refusal(&m, CFG("\"model_type\": \"bert\", \"hidden_act\": \"silu\""),
+                        LECTOR_STATUS_UNSUPPORTED, "hidden_act 'silu' is not supported");
+    // config.json says one layer, the checkpoint has two: the second layer's tensors listed
+    expect_open_refusal(&m, cfg, LECTOR_STATUS_UNSUPPORTED, "silu"); // cfg still set
+    char one[1024];
+    snprintf(one, sizeof one, "%s", CFG("\"model_type\": \"bert\""));
+    char *two = strstr(one, "\"num_hidden_layers\": 2");
+    two[strlen("\"num_hidden_layers\": ")] = '1';
+    expect_open_refusal(&m, one, LECTOR_STATUS_MISMATCH,
+                        "'encoder.layer.1.attention.self.query.weight' is not used by a 1-layer "
+                        "bert as config.json describes it");
+    // a family whose names are absent: RoBERTa config over ALBERT-style names
+    expect_open_refusal(&m, CFG("\"model_type\": \"albert\", \"embedding_size\": 12"),
+                        LECTOR_STATUS_MISMATCH,
+                        "'encoder.albert_layer_groups.0.albert_layers.0.attention.query.weight' "
+                        "is missing");
+#undef CFG
+    free_model(&m);
+}
+
+// ----------------------------------------------------------------------------
+// sentence-transformers folders
+
+static void write_st(const char *dir, const char *pooling_cfg, bool normalize) {
+    char modules[512];
+    snprintf(modules, sizeof modules,
+             "[{\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": "
+             "\"sentence_transformers.models.Transformer\"},\n"
+             " {\"idx\": 1, \"name\": \"1\", \"path\": \"1_Pooling\", \"type\": "
+             "\"sentence_transformers.models.Pooling\"}%s]\n",
+             normalize ? ",\n {\"idx\": 2, \"name\": \"2\", \"path\": \"2_Normalize\", "
+                         "\"type\": \"sentence_transformers.models.Normalize\"}"
+                       : "");
+    free(test_write_file(dir, "modules.json", modules, strlen(modules)));
+    char *sub = lector__path_join(dir, "1_Pooling");
+    assert_int_equal(mkdir(sub, 0700) == 0 || errno == EEXIST, 1);
+    free(test_write_file(sub, "config.json", pooling_cfg, strlen(pooling_cfg)));
+    lector_free(sub);
+}
+
+static void test_default_pooling_from_modules(void **state) {
+    (void)state;
+    struct model m;
+    build_model(&m, "", 1);
+    char *dir = make_dir(&m);
+    struct lector_encoder *enc = open_ok(dir);
+    assert_int_equal(lector_encoder_default_pooling(enc), LECTOR_POOLING_MEAN);
+    assert_false(lector_encoder_default_normalize(enc));
+    assert_null(lector_encoder_pooling_note(enc));
+    lector_encoder_close(enc);
+    assert_int_equal(lector_encoder_default_pooling(NULL), LECTOR_POOLING_MEAN);
+
+    static const struct {
+        const char *key;
+        enum lector_pooling want;
+    } modes[] = {{"pooling_mode_cls_token", LECTOR_POOLING_CLS},
+                 {"pooling_mode_mean_tokens", LECTOR_POOLING_MEAN},
+                 {"pooling_mode_max_tokens", LECTOR_POOLING_MAX}};
+    for (size_t i = 0; i < 3; i++) {
+        char cfg[512];
+        snprintf(cfg, sizeof cfg,
+                 "{\"word_embedding_dimension\": 12, \"pooling_mode_cls_token\": %s,\n"
+                 " \"pooling_mode_mean_tokens\": %s, \"pooling_mode_max_tokens\": %s,\n"
+                 " \"pooling_mode_mean_sqrt_len_tokens\": false}\n",
+                 i == 0 ? "true" : "false", i == 1 ? "true" : "false",
+                 i == 2 ? "true" : "false");
+        write_st(dir, cfg, i == 0);
+        enc = open_ok(dir);
+        if (lector_encoder_default_pooling(enc) != modes[i].want)
+            fail_msg("%s: got pooling %s", modes[i].key,
+                     lector_pooling_name(lector_encoder_default_pooling(enc)));
+        assert_int_equal(lector_encoder_default_normalize(enc), i == 0);
+        assert_null(lector_encoder_pooling_note(enc));
+        lector_encoder_close(enc);
+    }
+
+    // a mode lector lacks: mean, with a note naming it
+    write_st(dir, "{\"pooling_mode_mean_sqrt_len_tokens\": true}", false);
+    enc = open_ok(dir);
+    assert_int_equal(lector_encoder_default_pooling(enc), LECTOR_POOLING_MEAN);
+    assert_non_null(lector_encoder_pooling_note(enc));
+    assert_non_null(strstr(lector_encoder_pooling_note(enc), "mean_sqrt_len_tokens"));
+    lector_encoder_close(enc);
+
+    // the Pooling module must agree with the encoder's width
+    write_st(dir, "{\"word_embedding_dimension\": 384, \"pooling_mode_cls_token\": true}", false);
+    struct lector_error err = {0};
+    assert_int_equal(lector_encoder_open(dir, &enc, &err), LECTOR_STATUS_MISMATCH);
+    assert_non_null(strstr(err.msg, "word_embedding_dimension is 384"));
+
+    // a module path may not leave the folder
+    const char *evil = "[{\"type\": \"sentence_transformers.models.Pooling\", \"path\": "
+                       "\"../elsewhere\"}]";
+    free(test_write_file(dir, "modules.json", evil, strlen(evil)));
+    assert_int_equal(lector_encoder_open(dir, &enc, &err), LECTOR_STATUS_FORMAT);
+    assert_non_null(strstr(err.msg, "leaves the model folder"));
+    remove_dir(dir);
     free_model(&m);
 }
 
@@ -439,6 +900,11 @@ int main(void) {
         cmocka_unit_test(test_open_missing_tensor_is_named),
         cmocka_unit_test(test_open_wrong_shapes_listed_together),
         cmocka_unit_test(test_open_strips_prefix_and_ignores_extras),
+        cmocka_unit_test(test_open_refusals_name_the_cause),
+        cmocka_unit_test(test_family_roberta_positions),
+        cmocka_unit_test(test_family_distilbert_names),
+        cmocka_unit_test(test_family_albert_shared_layer),
+        cmocka_unit_test(test_default_pooling_from_modules),
     };
     const struct CMUnitTest forward_tests[] = {
         cmocka_unit_test(test_forward_padded_rows_match_rows_alone),
