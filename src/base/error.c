@@ -32,6 +32,7 @@ const char *lector_version(void) { return LECTOR_VERSION_STRING; }
 
 void lector_free(void *ptr) { free(ptr); }
 
+LECTOR_PRINTF(5, 0)
 static enum lector_status verror(struct lector_error *err, enum lector_status code, int64_t line,
                                  int64_t col, const char *fmt, va_list ap) {
     if (err) {
