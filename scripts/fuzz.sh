@@ -23,6 +23,8 @@ cmake --build build-fuzz -j"$(nproc 2>/dev/null || echo 2)" --target "${targets[
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 status=0
+n_ok=0
+n_bad=0
 printf '%-16s %12s %10s %10s %s\n' target executions coverage features result
 for t in "${targets[@]}"; do
   bin=$(find build-fuzz -name "fuzz_$t" -type f -perm -u+x | head -n 1)
@@ -41,6 +43,7 @@ for t in "${targets[@]}"; do
   cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || echo "?")
   ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || echo "?")
   printf '%-16s %12s %10s %10s %s\n' "$t" "$execs" "$cov" "$ft" "$result"
-  [ "$result" = ok ] || tail -n 30 "$log" >&2
+  if [ "$result" = ok ]; then n_ok=$((n_ok + 1)); else n_bad=$((n_bad + 1)); tail -n 30 "$log" >&2; fi
 done
+echo "fuzz: $n_ok passed, $n_bad failed"
 exit $status
