@@ -104,7 +104,7 @@ int cmd_tokenize(int argc, char **argv) {
             lector_tokenizer_free(tok);
             return cli_lib_error(&err);
         }
-        n_pos = cfg.n_pos;
+        n_pos = cfg.n_tokens_max;
     }
     if (!resolve_max_len("tokenize", max_len, max_len_given, n_pos, &max_len)) {
         lector_tokenizer_free(tok);
@@ -281,7 +281,7 @@ int cmd_embed(int argc, char **argv) {
         rc = cli_error("%s: this checkpoint has no pooler; use --pooling cls, mean or max", dir);
         goto out;
     }
-    if (!resolve_max_len("embed", max_len, max_len_given, cfg->n_pos, &max_len)) {
+    if (!resolve_max_len("embed", max_len, max_len_given, cfg->n_tokens_max, &max_len)) {
         rc = CLI_USAGE;
         goto out;
     }

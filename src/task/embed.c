@@ -40,10 +40,10 @@ enum lector_status lector_embed_rows(const struct lector_encoder *enc,
     order = lector__malloc((size_t)n * sizeof *order);
     if (!order) goto nomem;
     for (int64_t i = 0; i < n; i++) {
-        if (rows[i].n <= 0 || rows[i].n > cfg->n_pos) {
+        if (rows[i].n <= 0 || rows[i].n > cfg->n_tokens_max) {
             s = lector__error(err, LECTOR_STATUS_RANGE,
                               "row %lld has %lld tokens; the encoder takes 1 to %lld",
-                              (long long)i, (long long)rows[i].n, (long long)cfg->n_pos);
+                              (long long)i, (long long)rows[i].n, (long long)cfg->n_tokens_max);
             goto fail;
         }
         order[i].n = rows[i].n;
