@@ -16,6 +16,7 @@ static const char usage_text[] =
     "  train      train a classifier head on a CSV file and save the model\n"
     "  classify   label files, or each stdin line, with a trained model\n"
     "  eval       accuracy, macro-F1, per-class scores and confusion matrix on a CSV file\n"
+    "  info       describe an encoder directory or a model file\n"
     "\n"
     "options:\n"
     "  -h, --help     show this help (lector COMMAND --help for a command's options)\n"
@@ -44,7 +45,8 @@ int main(int argc, char **argv) {
         const char *name;
         int (*fn)(int, char **);
     } commands[] = {{"tokenize", cmd_tokenize}, {"embed", cmd_embed},       {"train", cmd_train},
-                    {"classify", cmd_classify}, {"eval", cmd_eval}};
+                    {"classify", cmd_classify}, {"eval", cmd_eval},
+                    {"info", cmd_info}};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(cmd, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
     return cli_usage(NULL, "unknown command '%s'", cmd);

@@ -31,7 +31,7 @@ demo=$src/corpora/demo-sentiment
 model=$tmp/m.lector
 
 # --- help and usage ---------------------------------------------------------------------
-for c in tokenize embed train classify eval; do
+for c in tokenize embed train classify eval info; do
   expect_rc 0 "$bin" "$c" --help
   grep -q "usage: lector $c" "$tmp/out" && ok || bad "$c --help not on stdout"
 done
@@ -146,6 +146,17 @@ assert [len(r['hidden']) for r in rows]==[4,3] and len(rows[0]['hidden'][0])==32
 printf 'Hello, World!\n' | "$bin" tokenize --encoder "$enc" >"$tmp/out" 2>"$tmp/err"
 grep -qF '"tokens":["[CLS]","he","##l","##l","##o",",","w","##o","##r","##l","##d","!","[SEP]"]' "$tmp/out" && ok ||
   bad "tokenize: $(cat "$tmp/out")"
+
+# info: encoder directory and model card
+expect_rc 0 "$bin" info --format json "$enc"
+"$py" -c "
+import json; o=json.load(open('$tmp/out'))
+assert o['family']=='bert' and o['layers']==2 and o['hidden']==32 and o['heads']==2 and o['tokenizer']=='wordpiece'
+assert o['n_params']>0 and len(o['sha256'])==64 and o['ignored_tensors']==[]" && ok || bad "info json: $(cat "$tmp/out")"
+expect_rc 0 "$bin" info "$model"
+grep -q "^labels *2: negative positive" "$tmp/out" && grep -q "^family *bert" "$tmp/out" && ok || bad "info model card: $(cat "$tmp/out")"
+expect_rc 1 "$bin" info "$tmp/nothing-here"
+expect_rc 2 "$bin" info
 
 # --- failure paths: data files ------------------------------------------------------------
 printf 'review,label\nfine,positive\nbad,negative\n' >"$tmp/cols.csv"

@@ -1,0 +1,207 @@
+// lector info: describe an encoder directory, or a model file (a model card).
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+#include "lector/classifier.h"
+#include "lector/encoder.h"
+#include "lector/tokenizer.h"
+
+static const char info_help[] =
+    "usage: lector info [--format text|json] DIR|MODEL\n"
+    "\n"
+    "For an encoder directory: family, weight format and dtype, parameter count, layers,\n"
+    "hidden size, heads, FFN width, max positions, vocabulary and tokenizer kind, default\n"
+    "pooling, and any tensors present but ignored. For a model file written by 'lector train':\n"
+    "a model card with the labels, the encoder and its checksum, pooling, max length, training\n"
+    "data size and validation figures, followed by the encoder's description.\n"
+    "\n"
+    "  -f, --format F   text or json [text]\n"
+    "  -h, --help       show this help\n";
+
+static const char *tokenizer_kind_name(const struct lector_tokenizer *tok) {
+    if (!tok) return "none";
+    switch (lector_tokenizer_kind(tok)) {
+    case LECTOR_TOKENIZER_WORDPIECE: return "wordpiece";
+    case LECTOR_TOKENIZER_BPE: return "byte-level-bpe";
+    case LECTOR_TOKENIZER_SENTENCEPIECE: return "sentencepiece";
+    case LECTOR_TOKENIZER_UNIGRAM: return "unigram";
+    }
+    return "unknown";
+}
+
+static const char *act_name(enum lector_activation a) {
+    switch (a) {
+    case LECTOR_ACT_GELU: return "gelu";
+    case LECTOR_ACT_GELU_NEW: return "gelu_new";
+    case LECTOR_ACT_RELU: return "relu";
+    }
+    return "?";
+}
+
+static json_t *encoder_json(const struct lector_encoder *enc, const struct lector_tokenizer *tok,
+                            const char *tok_error) {
+    const struct lector_encoder_config *c = lector_encoder_get_config(enc);
+    json_t *o = json_object();
+    json_object_set_new(o, "dir", json_string(lector_encoder_dir(enc)));
+    json_object_set_new(o, "family", json_string(lector_encoder_family(enc)));
+    json_object_set_new(o, "format", json_string(lector_encoder_format(enc)));
+    json_t *files = json_array();
+    for (int64_t i = 0; i < lector_encoder_n_files(enc); i++)
+        json_array_append_new(files, json_string(lector_encoder_file(enc, i)));
+    json_object_set_new(o, "files", files);
+    json_object_set_new(o, "dtype", json_string(lector_encoder_dtype(enc)));
+    json_object_set_new(o, "n_params", json_integer(lector_encoder_n_params(enc)));
+    json_object_set_new(o, "layers", json_integer(c->n_layer));
+    json_object_set_new(o, "hidden", json_integer(c->n_embd));
+    json_object_set_new(o, "heads", json_integer(c->n_head));
+    json_object_set_new(o, "ffn", json_integer(c->n_ff));
+    json_object_set_new(o, "activation", json_string(act_name(c->act)));
+    json_object_set_new(o, "max_positions", json_integer(c->n_pos));
+    json_object_set_new(o, "max_tokens", json_integer(c->n_tokens_max));
+    json_object_set_new(o, "vocab_size", json_integer(c->n_vocab));
+    json_object_set_new(o, "tokenizer", json_string(tokenizer_kind_name(tok)));
+    if (tok_error) json_object_set_new(o, "tokenizer_error", json_string(tok_error));
+    json_object_set_new(o, "pooler", json_boolean(lector_encoder_has_pooler(enc)));
+    json_object_set_new(o, "default_pooling", json_string(lector_pooling_name(lector_encoder_default_pooling(enc))));
+    json_object_set_new(o, "sha256", json_string(lector_encoder_checksum(enc)));
+    json_t *ign = json_array();
+    for (int64_t i = 0; i < lector_encoder_n_ignored(enc); i++)
+        json_array_append_new(ign, json_string(lector_encoder_ignored(enc, i)));
+    json_object_set_new(o, "ignored_tensors", ign);
+    return o;
+}
+
+static void print_encoder_text(const struct lector_encoder *enc, const struct lector_tokenizer *tok,
+                               const char *tok_error) {
+    const struct lector_encoder_config *c = lector_encoder_get_config(enc);
+    cli_outf("encoder          %s\n", lector_encoder_dir(enc));
+    cli_outf("family           %s\n", lector_encoder_family(enc));
+    cli_outf("format           %s (", lector_encoder_format(enc));
+    for (int64_t i = 0; i < lector_encoder_n_files(enc); i++)
+        cli_outf("%s%s", i ? ", " : "", lector_encoder_file(enc, i));
+    cli_outf(")\n");
+    cli_outf("dtype            %s (computed in F32)\n", lector_encoder_dtype(enc));
+    cli_outf("parameters       %lld\n", (long long)lector_encoder_n_params(enc));
+    cli_outf("geometry         %lld layers, hidden %lld, %lld heads, FFN %lld, %s\n", (long long)c->n_layer,
+             (long long)c->n_embd, (long long)c->n_head, (long long)c->n_ff, act_name(c->act));
+    cli_outf("max positions    %lld (%lld tokens per text)\n", (long long)c->n_pos, (long long)c->n_tokens_max);
+    cli_outf("vocabulary       %lld, tokenizer %s%s%s\n", (long long)c->n_vocab, tokenizer_kind_name(tok),
+             tok_error ? ": " : "", tok_error ? tok_error : "");
+    cli_outf("pooling          default %s%s\n", lector_pooling_name(lector_encoder_default_pooling(enc)),
+             lector_encoder_has_pooler(enc) ? "; pooler available" : "");
+    if (lector_encoder_pooling_note(enc)) cli_outf("                 %s\n", lector_encoder_pooling_note(enc));
+    cli_outf("sha256           %s\n", lector_encoder_checksum(enc));
+    int64_t n_ign = lector_encoder_n_ignored(enc);
+    cli_outf("ignored tensors  %lld%s", (long long)n_ign, n_ign ? ":" : "\n");
+    for (int64_t i = 0; i < n_ign; i++) cli_outf("%s%s", i ? ", " : " ", lector_encoder_ignored(enc, i));
+    if (n_ign) cli_out("\n", 1);
+}
+
+static int info_encoder(const char *dir, bool json) {
+    struct lector_error err;
+    struct lector_encoder *enc = NULL;
+    struct lector_tokenizer *tok = NULL;
+    if (lector_encoder_open(dir, &enc, &err) != LECTOR_STATUS_OK) return cli_lib_error(&err);
+    const char *tok_error = NULL;
+    if (lector_tokenizer_open(dir, &tok, &err) != LECTOR_STATUS_OK) tok_error = err.msg;
+    if (json) {
+        json_t *o = encoder_json(enc, tok, tok_error);
+        char *s = json_dumps(o, JSON_COMPACT);
+        cli_outf("%s\n", s ? s : "{}");
+        free(s);
+        json_decref(o);
+    } else {
+        print_encoder_text(enc, tok, tok_error);
+    }
+    lector_tokenizer_free(tok);
+    lector_encoder_close(enc);
+    return CLI_OK;
+}
+
+static int info_model(const char *path, bool json) {
+    struct lector_error err;
+    struct lector_classifier *clf = NULL;
+    if (lector_classifier_load(path, NULL, &clf, &err) != LECTOR_STATUS_OK) return cli_lib_error(&err);
+    const struct lector_classifier_info *info = lector_classifier_get_info(clf);
+    const struct lector_encoder *enc = lector_classifier_encoder(clf);
+    const struct lector_tokenizer *tok = lector_classifier_tokenizer(clf);
+    const int64_t K = lector_classifier_n_labels(clf);
+    json_t *hist = info->history_json ? json_loads(info->history_json, 0, NULL) : NULL;
+    if (json) {
+        json_t *o = json_object(), *labels = json_array();
+        json_object_set_new(o, "model", json_string(path));
+        for (int64_t k = 0; k < K; k++) json_array_append_new(labels, json_string(lector_classifier_label(clf, k)));
+        json_object_set_new(o, "labels", labels);
+        json_object_set_new(o, "pooling", json_string(lector_pooling_name(info->pooling)));
+        json_object_set_new(o, "max_len", json_integer(info->max_len));
+        json_object_set_new(o, "n_train", json_integer(info->n_train));
+        if (info->valid_accuracy >= 0) json_object_set_new(o, "valid_accuracy", json_real(info->valid_accuracy));
+        if (hist) json_object_set(o, "history", hist);
+        json_object_set_new(o, "encoder", encoder_json(enc, tok, NULL));
+        char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        cli_outf("%s\n", s ? s : "{}");
+        free(s);
+        json_decref(o);
+    } else {
+        cli_outf("model            %s\n", path);
+        cli_outf("labels           %lld:", (long long)K);
+        for (int64_t k = 0; k < K; k++) cli_outf(" %s", lector_classifier_label(clf, k));
+        cli_outf("\npooling          %s, max length %lld tokens\n", lector_pooling_name(info->pooling),
+                 (long long)info->max_len);
+        cli_outf("training data    %lld examples\n", (long long)info->n_train);
+        if (info->valid_accuracy >= 0) cli_outf("valid accuracy   %.4f (best epoch)\n", info->valid_accuracy);
+        if (json_is_array(hist) && json_array_size(hist) > 0) {
+            cli_outf("epochs           %zu:", json_array_size(hist));
+            size_t i;
+            json_t *e;
+            json_array_foreach(hist, i, e) {
+                json_t *acc = json_object_get(e, "valid_accuracy");
+                json_t *loss = json_object_get(e, "train_loss");
+                cli_outf(" %s%.3f", i ? "| " : "", json_number_value(loss));
+                if (json_is_number(acc) && json_number_value(acc) >= 0) cli_outf("/%.3f", json_number_value(acc));
+            }
+            cli_outf("  (train loss/valid accuracy)\n");
+        }
+        cli_out("\n", 1);
+        print_encoder_text(enc, tok, NULL);
+    }
+    json_decref(hist);
+    lector_classifier_free(clf);
+    return CLI_OK;
+}
+
+int cmd_info(int argc, char **argv) {
+    static const struct option opts[] = {{"format", required_argument, 0, 'f'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    bool json = false;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":f:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            if (!strcmp(optarg, "json"))
+                json = true;
+            else if (strcmp(optarg, "text"))
+                return cli_usage("info", "--format must be text or json, got '%s'", optarg);
+            break;
+        case 'h': fputs(info_help, stdout); return CLI_OK;
+        case ':': return cli_usage("info", "option %s needs a value", argv[optind - 1]);
+        default: return cli_usage("info", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind != 1) return cli_usage("info", "expected one encoder directory or model file");
+    const char *path = argv[optind];
+    struct stat sb;
+    if (stat(path, &sb) != 0) return cli_error("%s: no such file or directory", path);
+    int rc = S_ISDIR(sb.st_mode) ? info_encoder(path, json) : info_model(path, json);
+    cli_flush();
+    return rc;
+}
