@@ -5,6 +5,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config
       libutf8proc-dev libopenblas-dev libjansson-dev libcsv-dev libzip-dev libcmocka-dev
+      libsentencepiece-dev
       python3 python3-numpy
       curl valgrind parallel python3-distributed)
 SUDO=""

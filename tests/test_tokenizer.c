@@ -464,10 +464,21 @@ static void test_open_tokenizer_json(void **state) {
     lector_free(ids);
     lector_tokenizer_free(tok);
 
-    const char *bpe = "{\"model\": {\"type\": \"BPE\", \"vocab\": {}}}";
-    free(test_write_file(dir, "tokenizer.json", bpe, strlen(bpe)));
+    // A component lector does not implement is refused by name, never ignored.
+    const char *pre = "{\"normalizer\": {\"type\": \"Precompiled\", \"precompiled_charsmap\": \"\"},"
+                      " \"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": [[\"<unk>\", 0]]}}";
+    free(test_write_file(dir, "tokenizer.json", pre, strlen(pre)));
     assert_int_equal(lector_tokenizer_open(dir, &tok, &err), LECTOR_STATUS_UNSUPPORTED);
-    assert_non_null(strstr(err.msg, "BPE"));
+    assert_non_null(strstr(err.msg, "tokenizer.json: normalizer 'Precompiled' is not supported"));
+    const char *wp = "{\"pre_tokenizer\": {\"type\": \"Split\"},"
+                     " \"model\": {\"type\": \"WordPiece\", \"vocab\": {\"[UNK]\": 0}}}";
+    free(test_write_file(dir, "tokenizer.json", wp, strlen(wp)));
+    assert_int_equal(lector_tokenizer_open(dir, &tok, &err), LECTOR_STATUS_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "pre_tokenizer (with a WordPiece model) 'Split' is not supported"));
+    const char *model = "{\"model\": {\"type\": \"WordLevel\", \"vocab\": {}}}";
+    free(test_write_file(dir, "tokenizer.json", model, strlen(model)));
+    assert_int_equal(lector_tokenizer_open(dir, &tok, &err), LECTOR_STATUS_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "model 'WordLevel' is not supported"));
     test_rmtree(dir);
     free(dir);
 }

@@ -5,29 +5,52 @@
  *     struct lector_tokenizer *tok = NULL;
  *     if (lector_tokenizer_open("models/bert", &tok, &err) != LECTOR_STATUS_OK) ...;
  *     int32_t ids[128]; int64_t n = 0;
- *     lector_tokenizer_encode(tok, text, strlen(text), 128, ids, &n, &err);
- *     // ids = [CLS] ... [SEP], n <= 128
+ *     lector_tokenizer_encode(tok, text, strlen(text), 128, ids, &n, NULL, &err);
+ *     // ids = [CLS] ... [SEP] (or <s> ... </s>, ... <sep> <cls>: the family's specials)
  *     lector_tokenizer_free(tok);
  *
- * lector_tokenizer_open(dir) reads, from an encoder directory, vocab.txt (WordPiece, one token
- * per line, id = line index, CRLF accepted) and tokenizer_config.json when present
- * (do_lower_case, default true; strip_accents, default: follow do_lower_case;
- * tokenize_chinese_chars, default true; *_token names of the special tokens). Without
- * vocab.txt it reads tokenizer.json instead (a WordPiece model with a BertNormalizer: the
- * vocabulary, normaliser flags and added tokens all come from that file). A token listed twice
- * in vocab.txt is found under its later id, as in Hugging Face's loaders.
+ * Four kinds of tokenizer (lector_tokenizer_kind):
+ *   - WordPiece (BERT): vocab.txt + tokenizer_config.json, or tokenizer.json with a
+ *     BertNormalizer and BertPreTokenizer.
+ *   - Byte-level BPE (RoBERTa, GPT-2): vocab.json + merges.txt, or tokenizer.json with a BPE
+ *     model (ByteLevel pre-tokenizer, or Metaspace / Whitespace ones).
+ *   - SentencePiece (ALBERT, XLNet, T5, XLM-R): a .model file through lector/spm.h.
+ *   - Unigram from tokenizer.json (a SentencePiece-style vocabulary with scores).
+ *
+ * lector_tokenizer_open(dir) looks in an encoder directory for, in this order:
+ * tokenizer.json; vocab.txt; spiece.model or sentencepiece.bpe.model; vocab.json + merges.txt.
+ * tokenizer_config.json (and config.json's model_type), when present, supply the settings a
+ * file leaves out: do_lower_case (default true), strip_accents (default: follow
+ * do_lower_case), tokenize_chinese_chars (default true), the *_token names, add_prefix_space
+ * (BPE, default false) and tokenizer_class (which SentencePiece family).
  *
  * WordPiece pipeline (Hugging Face BertTokenizer / BertNormalizer + BertPreTokenizer):
  * clean text (drop NUL, U+FFFD and control characters, map whitespace to ' '), isolate CJK
  * ideographs, lowercase (Python str.lower semantics, not case folding), NFD + drop category
  * Mn when stripping accents, split on whitespace and punctuation, then greedy longest-match
  * WordPiece with "##" continuations; words over 100 characters become [UNK].
- * Special tokens ([CLS], [SEP], [PAD], [UNK], [MASK]) are looked up by name in the vocab.
- * As with Hugging Face's added tokens, a special token written in the text ("[SEP]") is
- * matched verbatim before normalisation and encodes to its own id.
  *
- * Thread safety: a tokenizer is immutable after open; encode may be called from several
- * threads at once.
+ * Byte-level BPE: the GPT-2 pre-tokenisation pattern ('s 't 're 've 'm 'll 'd, letters,
+ * numbers, other symbols, each with an optional leading space, and whitespace runs), bytes
+ * mapped to GPT-2's printable alphabet, then merges by rank; <s> ... </s> for RoBERTa.
+ *
+ * SentencePiece: the raw text goes to the model, which carries its own normaliser (no
+ * Unicode normalisation happens before it). Specials per family, as Hugging Face adds them:
+ * ALBERT [CLS] x [SEP]; XLM-R <s> x </s> with fairseq ids (<s>=0, <pad>=1, </s>=2,
+ * <unk>=3, model ids + 1, <mask> last); XLNet x <sep> <cls>; T5 x </s>.
+ *
+ * Special ("added") tokens written in the text ("[SEP]", "<mask>") are matched verbatim
+ * before normalisation and encode to their own id, as Hugging Face does; RoBERTa's <mask>
+ * also swallows the whitespace before it (lstrip). lector_tokenizer_set_split_specials
+ * turns this off.
+ *
+ * Invalid UTF-8 is an error (LECTOR_STATUS_INVALID_UTF8, err->col = byte offset) unless
+ * lector_tokenizer_set_invalid_utf8(tok, LECTOR_UTF8_REPLACE) was called: then each maximal
+ * invalid subsequence becomes U+FFFD (as Python's errors="replace" does) and
+ * lector_tokenizer_encode_ex reports how many were replaced.
+ *
+ * Thread safety: after open and the set_* calls, a tokenizer is immutable; encode may be
+ * called from several threads at once. The set_* calls must not race with encode.
  */
 #ifndef LECTOR_TOKENIZER_H
 #define LECTOR_TOKENIZER_H
@@ -40,10 +63,40 @@ extern "C" {
 
 struct lector_tokenizer;
 
-/* Open the tokenizer files of an encoder directory. On failure *out is NULL: NOT_FOUND when
- * the directory has neither vocab.txt nor tokenizer.json, FORMAT for a malformed file or a
- * vocabulary without [UNK], [CLS] or [SEP], UNSUPPORTED for a tokenizer.json that is not
- * WordPiece + BertNormalizer. Free with lector_tokenizer_free. */
+enum lector_tokenizer_kind {
+    LECTOR_TOKENIZER_WORDPIECE = 0,
+    LECTOR_TOKENIZER_BPE = 1,
+    LECTOR_TOKENIZER_SENTENCEPIECE = 2,
+    LECTOR_TOKENIZER_UNIGRAM = 3
+};
+
+/* What to do with text that is not valid UTF-8. */
+enum lector_utf8_mode {
+    LECTOR_UTF8_ERROR = 0,   /* LECTOR_STATUS_INVALID_UTF8 naming the byte offset (default) */
+    LECTOR_UTF8_REPLACE = 1  /* each maximal invalid subsequence becomes U+FFFD */
+};
+
+/* The SentencePiece families (which special tokens encode adds, and XLM-R's id offset). */
+enum lector_spm_family {
+    LECTOR_SPM_FAMILY_AUTO = 0,  /* guess from the pieces: [CLS] ALBERT, <cls> XLNet, else T5 */
+    LECTOR_SPM_FAMILY_ALBERT = 1,
+    LECTOR_SPM_FAMILY_XLNET = 2,
+    LECTOR_SPM_FAMILY_XLMR = 3,
+    LECTOR_SPM_FAMILY_T5 = 4
+};
+
+/* Per-call results of lector_tokenizer_encode_ex. */
+struct lector_encode_info {
+    int truncated;       /* 1 when pieces were dropped to fit n_max */
+    int64_t n_replaced;  /* invalid UTF-8 sequences replaced by U+FFFD (LECTOR_UTF8_REPLACE) */
+};
+
+/* Open the tokenizer files of an encoder directory (see the search order above). On
+ * failure *out is NULL: NOT_FOUND when the directory has no tokenizer file, FORMAT for a
+ * malformed file or a vocabulary without its [UNK]/[CLS]/[SEP] (<unk>, <s>, </s>), and
+ * UNSUPPORTED for a tokenizer.json component lector does not implement, named in the
+ * message ("tokenizer.json: normalizer 'Precompiled' is not supported").
+ * Free with lector_tokenizer_free. */
 LECTOR_API enum lector_status lector_tokenizer_open(const char *dir, struct lector_tokenizer **out,
                                                     struct lector_error *err);
 /* Open a WordPiece tokenizer from a vocab.txt path with explicit settings.
@@ -53,24 +106,66 @@ LECTOR_API enum lector_status lector_tokenizer_open_wordpiece(const char *vocab_
                                                               int tokenize_chinese_chars,
                                                               struct lector_tokenizer **out,
                                                               struct lector_error *err);
+/* Open a directory (as lector_tokenizer_open) or one file: tokenizer.json (any name ending
+ * in .json), vocab.txt (WordPiece, with the tokenizer_config.json beside it), a
+ * SentencePiece .model, or vocab.json (with merges.txt beside it). */
+LECTOR_API enum lector_status lector_tokenizer_open_path(const char *path,
+                                                         struct lector_tokenizer **out,
+                                                         struct lector_error *err);
+/* Byte-level BPE from vocab.json + merges.txt with RoBERTa's specials (<s> x </s>, <pad>,
+ * <unk>, <mask>); add_prefix_space: put a space before text that does not start with one. */
+LECTOR_API enum lector_status lector_tokenizer_open_bpe(const char *vocab_json,
+                                                        const char *merges_txt,
+                                                        int add_prefix_space,
+                                                        struct lector_tokenizer **out,
+                                                        struct lector_error *err);
+/* A SentencePiece model file with the special tokens of a family. */
+LECTOR_API enum lector_status lector_tokenizer_open_spm(const char *model_path,
+                                                        enum lector_spm_family family,
+                                                        struct lector_tokenizer **out,
+                                                        struct lector_error *err);
+/* A tokenizer.json file. */
+LECTOR_API enum lector_status lector_tokenizer_open_json(const char *path,
+                                                         struct lector_tokenizer **out,
+                                                         struct lector_error *err);
 /* NULL is a no-op. */
 LECTOR_API void lector_tokenizer_free(struct lector_tokenizer *tok);
 
+/* Settings; call before the tokenizer is shared between threads. */
+LECTOR_API void lector_tokenizer_set_invalid_utf8(struct lector_tokenizer *tok,
+                                                  enum lector_utf8_mode mode);
+/* split != 0: special-token text in the input ("[SEP]", "<s>") is ordinary text, as with
+ * Hugging Face's split_special_tokens=True. Default 0. */
+LECTOR_API void lector_tokenizer_set_split_specials(struct lector_tokenizer *tok, int split);
+
+LECTOR_API enum lector_tokenizer_kind lector_tokenizer_kind(const struct lector_tokenizer *tok);
+/* How many special tokens encode adds around the pieces (2 for [CLS] x [SEP], 1 for T5). */
+LECTOR_API int64_t lector_tokenizer_n_added(const struct lector_tokenizer *tok);
+
 /*
- * Encode one text (len bytes, need not be NUL-terminated; may contain NUL bytes, which are
- * dropped like other control characters) as [CLS] pieces [SEP].
- * n_max: the maximum number of ids including the special tokens (>= 2); longer inputs are
- * truncated to n_max - 2 pieces, keeping the final [SEP]. *truncated (may be NULL) tells
- * whether that happened. ids must hold n_max entries.
- * Invalid UTF-8 returns LECTOR_STATUS_INVALID_UTF8 with err->col = the byte offset.
+ * Encode one text (len bytes, need not be NUL-terminated; may contain NUL bytes) as the
+ * family's specials around the pieces: [CLS] pieces [SEP] for BERT.
+ * n_max: the maximum number of ids including the special tokens (>= n_added, and >= 1);
+ * longer inputs are truncated to n_max - n_added pieces, keeping the final special
+ * token(s). *truncated (may be NULL) tells whether that happened. ids must hold n_max
+ * entries. Invalid UTF-8 returns LECTOR_STATUS_INVALID_UTF8 with err->col = the byte
+ * offset (unless LECTOR_UTF8_REPLACE is set).
  */
 LECTOR_API enum lector_status lector_tokenizer_encode(const struct lector_tokenizer *tok,
                                                       const char *text, size_t len, int64_t n_max,
                                                       int32_t *ids, int64_t *n_ids, int *truncated,
                                                       struct lector_error *err);
 
+/* lector_tokenizer_encode with per-call results in *info (may be NULL). */
+LECTOR_API enum lector_status lector_tokenizer_encode_ex(const struct lector_tokenizer *tok,
+                                                         const char *text, size_t len,
+                                                         int64_t n_max, int32_t *ids,
+                                                         int64_t *n_ids,
+                                                         struct lector_encode_info *info,
+                                                         struct lector_error *err);
+
 /*
- * Encode without special tokens and without truncation into a growable array:
+ * Encode without the family's special tokens and without truncation into a growable array:
  * *ids (lector_free) receives *n_ids pieces.
  */
 LECTOR_API enum lector_status lector_tokenizer_encode_pieces(const struct lector_tokenizer *tok,
@@ -84,6 +179,8 @@ LECTOR_API const char *lector_tokenizer_token(const struct lector_tokenizer *tok
 /* The id of a token string, or -1. */
 LECTOR_API int32_t lector_tokenizer_find(const struct lector_tokenizer *tok, const char *token);
 
+/* The special ids ([CLS]/<s>/<cls>, [SEP]/</s>/<sep>, [PAD]/<pad>, [UNK]/<unk>), or -1 when
+ * the tokenizer has none (T5 has no CLS). */
 LECTOR_API int32_t lector_tokenizer_cls_id(const struct lector_tokenizer *tok);
 LECTOR_API int32_t lector_tokenizer_sep_id(const struct lector_tokenizer *tok);
 LECTOR_API int32_t lector_tokenizer_pad_id(const struct lector_tokenizer *tok);

@@ -125,8 +125,18 @@ extern const uint8_t lector__ascii_class[128];
  * Face's default is 100; tokenizer.json may ask for another value up to this bound. */
 #define LECTOR__WORD_CHARS_LIMIT 512
 
+/* Where ids go: a caller's fixed buffer (cap, full set when a piece did not fit) or a
+ * growable lector__malloc'd one. */
+struct lector__sink {
+    int32_t *ids;
+    int64_t n, cap;
+    bool grow;
+    bool full;
+};
+enum lector_status lector__sink_push(struct lector__sink *s, int32_t id, struct lector_error *err);
+
 /* At most this many special tokens are matched in raw text. */
-#define LECTOR__SPECIALS_MAX 16
+#define LECTOR__SPECIALS_MAX 64
 
 /* A special ("added") token matched verbatim in the raw text before normalisation, as
  * Hugging Face does with added tokens that are not normalized: "[CLS]" in the input is
@@ -135,13 +145,130 @@ struct lector__special {
     const char *text;  // a string of the vocabulary (or of the tokenizer's own storage)
     size_t len;
     int32_t id;
+    bool lstrip, rstrip;  // also swallow the whitespace before / after it (RoBERTa's <mask>)
 };
 
+/* Which model turns pre-tokenised text into ids. */
+enum lector__kind {
+    LECTOR__KIND_WORDPIECE = 0,  // the one-pass BERT pipeline of wordpiece.c
+    LECTOR__KIND_BPE = 1,        // bpe.c, with the pipeline of pipeline.c
+    LECTOR__KIND_SPM = 2,        // a SentencePiece model through lector/spm.h
+    LECTOR__KIND_UNIGRAM = 3     // tokenizer.json Unigram (unigram.c)
+};
+
+// ---------------------------------------------------------------------------------------------
+// BPE (bpe.c)
+
+struct lector__merge_slot {
+    uint64_t key;  // left id << 32 | right id
+    int32_t rank;  // -1 = empty slot
+    int32_t id;    // the merged token
+};
+
+struct lector__bpe {
+    struct lector__merge_slot *slots;  // (mask + 1), open addressing
+    size_t mask;
+    int64_t n_merges, n_merges_max;
+    int32_t byte_id[256];  // byte-level: the id of each byte's stand-in character, or -1
+    int32_t id_unk;        // -1: symbols missing from the vocabulary are dropped
+    bool byte_level;       // initial symbols are bytes (GPT-2) rather than characters
+    bool fuse_unk;
+};
+
+/* GPT-2's printable stand-in code point for a byte. */
+uint32_t lector__byte_char(uint8_t b);
+/* Unicode White_Space (what \s means in the GPT-2 pattern). */
+bool lector__is_white_space(uint32_t cp);
+enum lector_status lector__bpe_init(struct lector__bpe *b, int64_t n_merges_max,
+                                    struct lector_error *err);
+void lector__bpe_free(struct lector__bpe *b);
+/* Add the next merge (rank = merges so far); the parts and their concatenation must be
+ * tokens of v. line is the 1-based line or list index for messages. */
+enum lector_status lector__bpe_add_merge(struct lector__bpe *b, const struct lector__vocab *v,
+                                         const char *left, size_t n_left, const char *right,
+                                         size_t n_right, const char *origin, int64_t line,
+                                         struct lector_error *err);
+/* merges.txt: an optional "#version" first line, then "left right" per line, best first. */
+enum lector_status lector__bpe_parse_merges_txt(struct lector__bpe *b,
+                                                const struct lector__vocab *v, const char *data,
+                                                size_t n, const char *path,
+                                                struct lector_error *err);
+/* The end of the GPT-2 pre-token that starts at s[i] (i < n, s valid UTF-8). */
+size_t lector__gpt2_next(const uint8_t *s, size_t n, size_t i);
+/* BPE one pre-token s[0..len) into out (bytes are raw: the byte-level mapping is b's). */
+enum lector_status lector__bpe_word(const struct lector__bpe *b, const struct lector__vocab *v,
+                                    const uint8_t *s, size_t len, struct lector__sink *out,
+                                    struct lector_error *err);
+
+// ---------------------------------------------------------------------------------------------
+// tokenizer.json pipelines (pipeline.c): string normalisers and pre-tokenisers
+
+enum lector__norm_type {
+    LECTOR__NORM_LOWERCASE,
+    LECTOR__NORM_NFC,
+    LECTOR__NORM_NFD,
+    LECTOR__NORM_NFKC,
+    LECTOR__NORM_NFKD,
+    LECTOR__NORM_STRIP,          // left / right
+    LECTOR__NORM_STRIP_ACCENTS,  // drop category Mn (after an NFD/NFKD step)
+    LECTOR__NORM_REPLACE,        // every occurrence of the string from -> to
+    LECTOR__NORM_PREPEND         // to in front of non-empty text
+};
+
+struct lector__norm_op {
+    enum lector__norm_type type;
+    bool left, right;
+    const char *from, *to;  // in the pipeline's mem
+    size_t n_from, n_to;
+};
+
+enum lector__pre_type {
+    LECTOR__PRE_BYTE_LEVEL,        // add_prefix_space, then the GPT-2 pattern when use_regex
+    LECTOR__PRE_METASPACE,         // ' ' -> replacement, prepend it, split before each one
+    LECTOR__PRE_WHITESPACE_SPLIT,  // split on whitespace, which is dropped
+    LECTOR__PRE_WHITESPACE         // \w+|[^\w\s]+
+};
+
+enum lector__prepend { LECTOR__PREPEND_ALWAYS, LECTOR__PREPEND_FIRST, LECTOR__PREPEND_NEVER };
+
+struct lector__pre_op {
+    enum lector__pre_type type;
+    bool add_prefix_space, use_regex, split;
+    enum lector__prepend prepend;
+    char repl[8];  // Metaspace replacement, UTF-8
+    size_t n_repl;
+};
+
+#define LECTOR__OPS_MAX 16
+
+struct lector__pipeline {
+    struct lector__norm_op norm[LECTOR__OPS_MAX];
+    int n_norm;
+    struct lector__pre_op pre[LECTOR__OPS_MAX];
+    int n_pre;
+    char *mem;  // owns the Replace / Prepend strings
+};
+
+// ---------------------------------------------------------------------------------------------
+// Unigram (unigram.c)
+
+struct lector__unigram {
+    float *scores;  // (V)
+    float score_unk;
+    int32_t id_unk;
+};
+
+// ---------------------------------------------------------------------------------------------
+// the tokenizer
+
+struct lector_spm;
+
 struct lector_tokenizer {
+    enum lector__kind kind;
     struct lector__vocab vocab;
     struct lector__norm norm;
     int32_t n_word_chars_max;  // words longer than this (code points) become [UNK]
-    int32_t id_cls, id_sep, id_pad, id_unk, id_mask;  // -1 when absent ([PAD], [MASK])
+    int32_t id_cls, id_sep, id_pad, id_unk, id_mask;  // -1 when absent
     int32_t id_ascii[128];  // id of the one-character word of each ASCII byte, or [UNK]
     uint8_t byte_class[256];  // lector__ascii_class, UTF8 for bytes >= 0x80, | SPECIAL
     struct lector__special specials[LECTOR__SPECIALS_MAX];  // longest first
@@ -149,16 +276,31 @@ struct lector_tokenizer {
     char *specials_mem;  // owns the special strings that do not come from the vocabulary
     uint64_t hash_cont;     // FNV-1a state after the continuation prefix "##"
     char hash_hex[65];
+    // What encode puts around the pieces: [CLS] x [SEP], <s> x </s>, x <sep> <cls> ...
+    int32_t prefix[4], suffix[4];
+    int n_prefix, n_suffix;
+    int utf8_mode;        // enum lector_utf8_mode
+    bool split_specials;  // special-token text in the input is ordinary text
+    // Non-WordPiece models.
+    struct lector__pipeline pipe;
+    struct lector__bpe bpe;
+    struct lector__unigram uni;
+    struct lector_spm *spm;
+    int32_t spm_offset;   // XLM-R: 1 (fairseq ids), else 0
+    int32_t spm_unk;      // the model's own <unk> id (mapped to id_unk)
 };
 
-/* Where WordPiece ids go: a caller's fixed buffer (cap, full set when a piece did not fit)
- * or a growable lector__malloc'd one. */
-struct lector__sink {
-    int32_t *ids;
-    int64_t n, cap;
-    bool grow;
-    bool full;
-};
+
+/* Pre-tokenise and encode one segment (no special tokens in it) with a non-WordPiece
+ * model; first tells whether it starts the text (Metaspace prepend_scheme "first"). */
+enum lector_status lector__pipeline_run(const struct lector_tokenizer *tok, const char *text,
+                                        size_t len, bool first, struct lector__sink *sink,
+                                        struct lector_error *err);
+void lector__pipeline_free(struct lector__pipeline *p);
+/* Viterbi segmentation of one pre-token with a Unigram model. */
+enum lector_status lector__unigram_word(const struct lector_tokenizer *tok, const char *s,
+                                        size_t len, struct lector__sink *out,
+                                        struct lector_error *err);
 
 /* Normalise, pre-tokenise and WordPiece text[0..len) into sink. Once a fixed sink is full
  * the rest is only checked for valid UTF-8. */

@@ -7,7 +7,7 @@
 // ---------------------------------------------------------------------------------------------
 // output
 
-static enum lector_status sink_push(struct lector__sink *s, int32_t id, struct lector_error *err) {
+enum lector_status lector__sink_push(struct lector__sink *s, int32_t id, struct lector_error *err) {
     if (s->n == s->cap) {
         if (!s->grow) {
             s->full = true;
@@ -86,7 +86,7 @@ static enum lector_status word_flush(const struct lector_tokenizer *tok, struct 
     w->n_chars = 0;
     w->len = 0;
     w->n_run = 0;
-    if (n_chars > tok->n_word_chars_max) return sink_push(out, tok->id_unk, err);
+    if (n_chars > tok->n_word_chars_max) return lector__sink_push(out, tok->id_unk, err);
 
     int32_t pieces[LECTOR__WORD_CHARS_LIMIT];
     int n_pieces = 0;
@@ -134,9 +134,9 @@ static enum lector_status word_flush(const struct lector_tokenizer *tok, struct 
         pieces[n_pieces++] = id;
         start = end;
     }
-    if (start < len) return sink_push(out, tok->id_unk, err);
+    if (start < len) return lector__sink_push(out, tok->id_unk, err);
     for (int k = 0; k < n_pieces; k++) {
-        enum lector_status st = sink_push(out, pieces[k], err);
+        enum lector_status st = lector__sink_push(out, pieces[k], err);
         if (st != LECTOR_STATUS_OK) return st;
     }
     return LECTOR_STATUS_OK;
@@ -214,7 +214,7 @@ enum lector_status lector__wordpiece_run(const struct lector_tokenizer *tok, con
             const struct lector__special *sp = match_special(tok, s + i, len - i);
             if (sp) {
                 st = word_flush(tok, &w, out, err);
-                if (st == LECTOR_STATUS_OK) st = sink_push(out, sp->id, err);
+                if (st == LECTOR_STATUS_OK) st = lector__sink_push(out, sp->id, err);
                 if (st != LECTOR_STATUS_OK) return st;
                 i += sp->len;
                 continue;
@@ -235,7 +235,7 @@ enum lector_status lector__wordpiece_run(const struct lector_tokenizer *tok, con
             st = word_flush(tok, &w, out, err);
             if (st != LECTOR_STATUS_OK) return st;
             if (cls == LECTOR__CHAR_PUNCT) {
-                st = sink_push(out, tok->id_ascii[b], err);
+                st = lector__sink_push(out, tok->id_ascii[b], err);
                 if (st != LECTOR_STATUS_OK) return st;
             }
             continue;
