@@ -64,6 +64,9 @@ enum lector_status lector__vocab_from_pairs(struct lector__vocab *v, const char 
                                             const int64_t *ids, int64_t n, const char *origin,
                                             struct lector_error *err);
 void lector__vocab_free(struct lector__vocab *v);
+/* Make token id's string map to id even when a later id has the same string (XLM-R's
+ * fairseq specials win over the model's pieces of the same name). */
+void lector__vocab_prefer(struct lector__vocab *v, int32_t id);
 /* The id of key[0..n) given its FNV-1a hash h, or -1. */
 int32_t lector__vocab_find_hashed(const struct lector__vocab *v, const char *key, size_t n,
                                   uint64_t h);

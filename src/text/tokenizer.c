@@ -1128,6 +1128,10 @@ static enum lector_status open_spm(const char *model_path, enum lector_spm_famil
     }
     st = lector__vocab_from_pairs(&tok->vocab, tokens, ids, k, model_path, err);
     if (st != LECTOR_STATUS_OK) goto fail;
+    if (xlmr) {
+        for (int32_t i = 0; i < 4; i++) lector__vocab_prefer(&tok->vocab, i);
+        lector__vocab_prefer(&tok->vocab, (int32_t)(k - 1));
+    }
     tok->spm_unk = lector_spm_unk_id(tok->spm);
 
     const char *cls = NULL, *sep = NULL, *pad = "<pad>", *unk = "<unk>", *mask = NULL;

@@ -177,3 +177,8 @@ void lector__vocab_free(struct lector__vocab *v) {
     lector_free(v->slots);
     memset(v, 0, sizeof *v);
 }
+
+void lector__vocab_prefer(struct lector__vocab *v, int32_t id) {
+    if (id < 0 || id >= v->n_vocab) return;
+    table_put(v, v->strings + v->offsets[id], v->lens[id], id);
+}
