@@ -113,4 +113,13 @@ static inline void lector__write_u64_le(uint8_t *p, uint64_t v) {
 /* Monotonic clock in seconds. */
 double lector__now(void);
 
+/* CPU features usable by this process (the instruction set and the OS saving its
+ * registers), from cpuid/xgetbv. Cheap but not free: kernels read it once at dispatch. */
+struct lector__cpu {
+    bool avx2, fma;                     // AVX2 + FMA3
+    bool avx512f, avx512bw, avx512vl;   // AVX-512 foundation, byte/word, vector length
+    bool avx512bf16, avx512vnni;        // bf16 dot products, int8 dot products
+};
+void lector__cpu_detect(struct lector__cpu *cpu);
+
 #endif /* LECTOR_BASE_IMPL_H */

@@ -1,7 +1,9 @@
-// Elementwise ops: bias add, residual add, GELU (exact and tanh), ReLU, tanh.
+// Elementwise ops: bias add, residual add, GELU (exact and tanh), bias + GELU, ReLU, tanh.
 #include "kernels/kernels.h"
 
 #include <math.h>
+
+#include "kernels/kernels_impl.h"
 
 // ----------------------------------------------------------------------------
 // bias and residual
@@ -43,7 +45,7 @@ void lector_gelu_ref(float *x, // (n)
     }
 }
 
-void lector_gelu(float *x, int64_t n) { lector_gelu_ref(x, n); }
+void lector_gelu(float *x, int64_t n) { lector__kernels()->bias_gelu(x, NULL, 1, n); }
 
 // https://pytorch.org/docs/stable/generated/torch.nn.GELU.html, approximate='tanh'
 void lector_gelu_new_ref(float *x, // (n)
@@ -55,7 +57,36 @@ void lector_gelu_new_ref(float *x, // (n)
     }
 }
 
-void lector_gelu_new(float *x, int64_t n) { lector_gelu_new_ref(x, n); }
+void lector_gelu_new(float *x, int64_t n) { lector__kernels()->bias_gelu_new(x, NULL, 1, n); }
+
+// bias then GELU, row by row: the reference of the fused op
+void lector_bias_gelu_ref(float *x,          // (N, C)
+                          const float *bias, // (C) or NULL
+                          int64_t N, int64_t C) {
+    for (int64_t n = 0; n < N; n++) {
+        float *row = x + n * C;
+        if (bias) lector_bias_add_ref(row, bias, 1, C);
+        lector_gelu_ref(row, C);
+    }
+}
+
+void lector_bias_gelu(float *x, const float *bias, int64_t N, int64_t C) {
+    lector__kernels()->bias_gelu(x, bias, N, C);
+}
+
+void lector_bias_gelu_new_ref(float *x,          // (N, C)
+                              const float *bias, // (C) or NULL
+                              int64_t N, int64_t C) {
+    for (int64_t n = 0; n < N; n++) {
+        float *row = x + n * C;
+        if (bias) lector_bias_add_ref(row, bias, 1, C);
+        lector_gelu_new_ref(row, C);
+    }
+}
+
+void lector_bias_gelu_new(float *x, const float *bias, int64_t N, int64_t C) {
+    lector__kernels()->bias_gelu_new(x, bias, N, C);
+}
 
 // https://pytorch.org/docs/stable/generated/torch.nn.ReLU.html
 void lector_relu_ref(float *x, // (n)

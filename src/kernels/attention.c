@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "base/base_impl.h"
+#include "kernels/kernels_impl.h"
 
 // Keys are scored in blocks of this many; the online softmax rescales once per block.
 #define KEY_BLOCK 64
@@ -105,12 +106,8 @@ static void scale_row(float *acc, float f, int64_t D) {
  * the end a row is divided by l[t], or left at zero when l[t] = 0 (every key masked).
  * Memory beyond the output: O(T + D * KEY_BLOCK) per (b, h), no (T, T) matrix.
  */
-void lector_attention(float *out,          // (B, T, C)
-                      const float *qkv,    // (B, T, 3C)
-                      const int32_t *mask, // (B, T) or NULL
-                      float *scratch,      // (lector_attention_scratch_size(T, C, H))
-                      int64_t B, int64_t T, int64_t C, int64_t H) {
-    LECTOR_ASSERT(H > 0 && C % H == 0);
+static void attention_online(float *out, const float *qkv, const int32_t *mask, float *scratch,
+                             int64_t B, int64_t T, int64_t C, int64_t H) {
     int64_t D = C / H;
     float scale = 1.0f / sqrtf((float)D);
     float *kt = scratch;           // (D, KEY_BLOCK)
@@ -182,4 +179,53 @@ void lector_attention(float *out,          // (B, T, C)
             }
         }
     }
+}
+
+// ----------------------------------------------------------------------------
+// SIMD variants, (b, h) pairs split over the kernel threads
+
+struct attention_job {
+    float *out;
+    const float *qkv;
+    const int32_t *mask;
+    int64_t B, T, C, H;
+    float *kt;          // per thread: kt_stride floats
+    size_t kt_stride;
+    void (*head)(float *, const float *, const int32_t *, float *, int64_t, int64_t, int64_t,
+                 int64_t, int64_t);
+};
+
+static void attention_worker(void *arg, int ith, int nth) {
+    struct attention_job *j = arg;
+    int64_t lo, hi;
+    lector__split(j->B * j->H, ith, nth, &lo, &hi);
+    float *kt = j->kt + (size_t)ith * j->kt_stride;
+    for (int64_t bh = lo; bh < hi; bh++)
+        j->head(j->out, j->qkv, j->mask, kt, bh / j->H, bh % j->H, j->T, j->C, j->H);
+}
+
+void lector_attention(float *out,          // (B, T, C)
+                      const float *qkv,    // (B, T, 3C)
+                      const int32_t *mask, // (B, T) or NULL
+                      float *scratch,      // (lector_attention_scratch_size(T, C, H))
+                      int64_t B, int64_t T, int64_t C, int64_t H) {
+    LECTOR_ASSERT(H > 0 && C % H == 0);
+    if (B <= 0 || T <= 0) return;
+    int64_t D = C / H;
+    const struct lector__kernel_table *k = lector__kernels();
+    if (k->attention_head && D % 16 == 0) {
+        int nth = lector__kernels_n_threads();
+        if (nth > B * H) nth = (int)(B * H);
+        int64_t Tp = (T + 15) / 16 * 16; // a multiple of both vector widths
+        struct attention_job j = {out, qkv, mask, B, T, C, H, NULL, (size_t)((D + 1) * Tp),
+                                  k->attention_head};
+        j.kt = lector__aligned_alloc((size_t)nth * j.kt_stride * sizeof(float));
+        if (j.kt) {
+            lector__parallel_run(attention_worker, &j, nth);
+            lector__aligned_free(j.kt);
+            return;
+        }
+        // no memory for the packed keys: the online version below needs only scratch
+    }
+    attention_online(out, qkv, mask, scratch, B, T, C, H);
 }

@@ -1,10 +1,12 @@
-// Matrix products: the naive reference and the cblas_sgemm path. This is the only file that
+// Matrix products: the naive reference, and the fast entry point: our AVX-512 sgemm
+// (gemm_avx512.c) where dispatch chose it, else cblas_sgemm. This is the only file that
 // includes <cblas.h>, so the BLAS dependency stays in one place.
 #include "kernels/kernels.h"
 
 #include <cblas.h>
 
 #include "base/base_impl.h"
+#include "kernels/kernels_impl.h"
 
 // ----------------------------------------------------------------------------
 // reference
@@ -35,6 +37,11 @@ void lector_matmul(float *out, const float *inp, const float *weight, const floa
     LECTOR_ASSERT(N >= 0 && IC >= 0 && OC >= 0);
     LECTOR_ASSERT(N <= INT32_MAX && IC <= INT32_MAX && OC <= INT32_MAX);
     if (N == 0 || OC == 0) return;
+    const struct lector__kernel_table *k = lector__kernels();
+    if (k->matmul) {
+        k->matmul(out, inp, weight, bias, N, IC, OC);
+        return;
+    }
     float beta = 0.0f;
     if (bias) {
         // Start every row from the bias and let sgemm accumulate onto it (beta = 1).
@@ -52,5 +59,8 @@ void lector_matmul(float *out, const float *inp, const float *weight, const floa
 void lector__blas_set_n_threads(int n_threads) {
     if (n_threads <= 0) n_threads = openblas_get_num_procs();
     if (n_threads <= 0) n_threads = 1;
+    // One count for both: OpenBLAS runs only outside our parallel regions, so the two
+    // pools never compete for the cores.
     openblas_set_num_threads(n_threads);
+    lector__kernels_set_n_threads(n_threads);
 }

@@ -2,10 +2,12 @@
  * kernels.h: the numeric kernels of the encoder (internal, lector__ callers only).
  *
  * Every op has a portable reference `lector_<op>_ref`: plain loops, the specification the
- * faster variants are tested against. Where a faster path exists today it is
- * `lector_<op>` (matmul through cblas_sgemm, attention with an online softmax). For the
- * cheap elementwise ops `lector_<op>` is the dispatch point that SIMD variants will take
- * over; for now it runs the reference.
+ * faster variants are tested against, and a fast entry point `lector_<op>` that runs the
+ * best variant for this CPU (kernels_impl.h: AVX-512, AVX2+FMA or the reference, chosen
+ * once from cpuid; LECTOR_KERNELS=ref in the environment forces the references). matmul
+ * runs our own AVX-512 sgemm where AVX-512 exists and cblas_sgemm (OpenBLAS) elsewhere;
+ * attention runs an online softmax. matmul and attention spread over the kernel threads
+ * (lector__blas_set_n_threads) and give the same bits whatever their number.
  *
  * Conventions: raw pointers and dimensions, as llm.c's matmul_forward(out, inp, weight,
  * bias, B, T, C, OC). Every matrix is row-major and contiguous; a shape comment on each
@@ -13,8 +15,9 @@
  * Letters: B batch, T tokens, C hidden, H heads, D head size (C/H), F FFN width.
  * Masks are int32 (B, T): nonzero = real token, 0 = padding; NULL = every token real.
  *
- * Thread safety: every kernel is reentrant (no global state). lector__blas_set_n_threads
- * changes OpenBLAS's global thread count and should be called once, before any forward.
+ * Thread safety: every kernel is reentrant. lector__blas_set_n_threads changes the global
+ * thread count (OpenBLAS's and our pool's) and should be called once, before any forward;
+ * two forwards on two threads at once are safe (one of them then runs single-threaded).
  */
 #ifndef LECTOR_KERNELS_H
 #define LECTOR_KERNELS_H
@@ -36,7 +39,8 @@ void lector_matmul_ref(float *out, const float *inp, const float *weight, const 
 /* The same through cblas_sgemm. out must not alias inp or weight. */
 void lector_matmul(float *out, const float *inp, const float *weight, const float *bias,
                    int64_t N, int64_t IC, int64_t OC);
-/* Threads OpenBLAS uses for lector_matmul (<= 0: one per core). Global to the process. */
+/* Threads lector_matmul and lector_attention use, ours and OpenBLAS's (<= 0: one per
+ * core). Global to the process: call it once, before any forward. */
 void lector__blas_set_n_threads(int n_threads);
 
 // ----------------------------------------------------------------------------
@@ -69,6 +73,17 @@ void lector_gelu(float *x, int64_t n);
 void lector_gelu_new_ref(float *x, int64_t n);
 void lector_gelu_new(float *x, int64_t n);
 
+/* Fused bias + GELU, in place (one pass over the FFN activations instead of two):
+ * x[n, c] = gelu(x[n, c] + bias[c]), gelu as lector_gelu_ref
+ *   x:    (N, C)
+ *   bias: (C) or NULL
+ * The SIMD variants use our own erfc approximation: |fast - ref| <= 1e-6 (1 + |x|). */
+void lector_bias_gelu_ref(float *x, const float *bias, int64_t N, int64_t C);
+void lector_bias_gelu(float *x, const float *bias, int64_t N, int64_t C);
+/* The same with the tanh form (lector_gelu_new_ref); same tolerance. */
+void lector_bias_gelu_new_ref(float *x, const float *bias, int64_t N, int64_t C);
+void lector_bias_gelu_new(float *x, const float *bias, int64_t N, int64_t C);
+
 /* https://pytorch.org/docs/stable/generated/torch.nn.ReLU.html
  * x = max(x, 0), in place
  *   x: (n) */
@@ -90,6 +105,23 @@ void lector_layernorm_ref(float *out, const float *inp, const float *gamma, cons
 void lector_layernorm(float *out, const float *inp, const float *gamma, const float *beta,
                       int64_t N, int64_t C, float eps);
 
+/* Fused bias + residual + LayerNorm, the end of each BERT sub-block:
+ * y = x + bias + res (row-wise bias), out = layernorm(y) as lector_layernorm_ref.
+ * out may equal x or res (in place); y is not kept.
+ *   out:   (N, C)
+ *   x:     (N, C)   e.g. the output projection without its bias
+ *   bias:  (C) or NULL
+ *   res:   (N, C) or NULL, the residual stream
+ *   gamma: (C)
+ *   beta:  (C)
+ * The SIMD variants sum in vector lanes: |fast - ref| <= 1e-5 (1 + |ref|). */
+void lector_residual_layernorm_ref(float *out, const float *x, const float *bias,
+                                   const float *res, const float *gamma, const float *beta,
+                                   int64_t N, int64_t C, float eps);
+void lector_residual_layernorm(float *out, const float *x, const float *bias, const float *res,
+                               const float *gamma, const float *beta, int64_t N, int64_t C,
+                               float eps);
+
 // ----------------------------------------------------------------------------
 // masked multi-head self-attention
 
@@ -109,7 +141,10 @@ void lector_attention_ref(float *out, float *att, const float *qkv, const int32_
 
 /* The same result, computed per (b, h) with an online softmax over blocks of keys (a
  * running max and denominator per query row), so no (T, T) matrix is stored: the scratch
- * is O(T + D) per (b, h) and reused for the next one.
+ * is O(T + D) per (b, h) and reused for the next one. With AVX2 or AVX-512 and D % 16 == 0
+ * the (b, h) pairs are split over the kernel threads, each with its own O(D T) buffer of
+ * packed keys (allocated per call; scratch is then unused). Tolerance vs the reference:
+ * 2e-6 for inputs in [-1, 1].
  *   scratch: (lector_attention_scratch_size(T, C, H)) floats */
 void lector_attention(float *out, const float *qkv, const int32_t *mask, float *scratch,
                       int64_t B, int64_t T, int64_t C, int64_t H);

@@ -1,7 +1,9 @@
-// LayerNorm over the last dimension.
+// LayerNorm over the last dimension, alone and fused with the bias and residual adds.
 #include "kernels/kernels.h"
 
 #include <math.h>
+
+#include "kernels/kernels_impl.h"
 
 // https://pytorch.org/docs/stable/generated/torch.nn.LayerNorm.html
 void lector_layernorm_ref(float *out,         // (N, C), may equal inp
@@ -31,5 +33,32 @@ void lector_layernorm_ref(float *out,         // (N, C), may equal inp
 
 void lector_layernorm(float *out, const float *inp, const float *gamma, const float *beta,
                       int64_t N, int64_t C, float eps) {
-    lector_layernorm_ref(out, inp, gamma, beta, N, C, eps);
+    lector__kernels()->residual_layernorm(out, inp, NULL, NULL, gamma, beta, N, C, eps);
+}
+
+// y = x + bias + res, then the LayerNorm above, one row at a time
+void lector_residual_layernorm_ref(float *out,         // (N, C), may equal x or res
+                                   const float *x,     // (N, C)
+                                   const float *bias,  // (C) or NULL
+                                   const float *res,   // (N, C) or NULL
+                                   const float *gamma, // (C)
+                                   const float *beta,  // (C)
+                                   int64_t N, int64_t C, float eps) {
+    for (int64_t n = 0; n < N; n++) {
+        float *y = out + n * C;
+        // element by element, each input read before y[c] is written: safe in place
+        for (int64_t c = 0; c < C; c++) {
+            float v = x[n * C + c];
+            if (bias) v += bias[c];
+            if (res) v += res[n * C + c];
+            y[c] = v;
+        }
+        lector_layernorm_ref(y, y, gamma, beta, 1, C, eps);
+    }
+}
+
+void lector_residual_layernorm(float *out, const float *x, const float *bias, const float *res,
+                               const float *gamma, const float *beta, int64_t N, int64_t C,
+                               float eps) {
+    lector__kernels()->residual_layernorm(out, x, bias, res, gamma, beta, N, C, eps);
 }

@@ -1,0 +1,176 @@
+/*
+ * attention_simd.h: one (b, h) of masked self-attention, for attention_avx2.c and
+ * attention_avx512.c, written once over simd.h. Needs D % VL == 0 (lector_attention checks
+ * D % 16 == 0 before choosing it).
+ *
+ * The keys of the head are packed transposed once into kt (D, Tp), Tp = T rounded up to
+ * VL, followed by a key bias row kb (Tp): 0 for a real key, -INFINITY for a padded or
+ * past-the-end one. Queries are taken QT at a time and keys KB at a time. For each key
+ * block: the QT x KB scores (QT * KB / VL accumulators, each kt load shared by the QT
+ * queries), scaled and biased; per query the block max, the online-softmax rescale of the
+ * running denominator and output when the max rises, and p = exp(s - m), exactly 0 at
+ * -INFINITY scores; then out[q] += p[q, j] v[j] over the block's keys. The running max and
+ * denominator of the QT queries live in locals, their outputs in out itself. A row whose
+ * keys are all masked is left at zero. Memory: kt and kb, O(D T) per thread.
+ */
+#ifndef LECTOR_KERNELS_ATTENTION_SIMD_H
+#define LECTOR_KERNELS_ATTENTION_SIMD_H
+
+#include <float.h>
+#include <math.h>
+
+#include "kernels/kernels_impl.h"
+#include "kernels/simd.h"
+
+#define QT 4         // queries per tile
+#define NKV 4        // key vectors per block
+#define KB (NKV * VL) // keys per block
+
+void SIMD_SUFFIX(lector__attention_head)(float *out,          // (B, T, C)
+                                         const float *qkv,    // (B, T, 3C)
+                                         const int32_t *mask, // (B, T) or NULL
+                                         float *kt, // (D, Tp) then (Tp), Tp = T up to VL
+                                         int64_t b, int64_t h, int64_t T, int64_t C,
+                                         int64_t H) {
+    int64_t D = C / H, Tp = (T + VL - 1) / VL * VL;
+    float scale = 1.0f / sqrtf((float)D);
+    float *kb = kt + D * Tp;
+    const float *base = qkv + b * T * 3 * C;
+    const int32_t *mrow = mask ? mask + b * T : NULL;
+
+    // pack K^T and the key bias
+    for (int64_t t2 = 0; t2 < Tp; t2++) {
+        int real = t2 < T && (!mrow || mrow[t2] != 0);
+        kb[t2] = real ? 0.0f : -INFINITY;
+        if (t2 >= T) {
+            for (int64_t d = 0; d < D; d++) kt[d * Tp + t2] = 0.0f;
+            continue;
+        }
+        const float *k = base + t2 * 3 * C + C + h * D;
+        for (int64_t d = 0; d < D; d++) kt[d * Tp + t2] = k[d];
+    }
+
+    float p[QT][KB] = {{0}}; // probabilities of the tile and block; zeroed once so the
+                             // unused rows of a last, short tile hold finite values
+    for (int64_t t0 = 0; t0 < T; t0 += QT) {
+        int nq = T - t0 < QT ? (int)(T - t0) : QT;
+        const float *q[QT];
+        float *o[QT], m[QT], l[QT];
+        for (int i = 0; i < QT; i++) {
+            // rows past T repeat the last query; they are computed and never stored
+            int64_t t = t0 + (i < nq ? i : nq - 1);
+            q[i] = base + t * 3 * C + h * D;
+            o[i] = out + (b * T + t) * C + h * D;
+            m[i] = -INFINITY;
+            l[i] = 0.0f;
+        }
+        for (int i = 0; i < nq; i++)
+            for (int64_t d = 0; d < D; d++) o[i][d] = 0.0f;
+
+        for (int64_t j0 = 0; j0 < Tp; j0 += KB) {
+            int64_t nk = Tp - j0 < KB ? Tp - j0 : KB; // keys of this block in kt (<= KB)
+            int nv = (int)(nk / VL);                  // vectors of them
+            // skip a block with no real key (padding at the end of a row)
+            vf any = v_set1(-INFINITY);
+            for (int v = 0; v < nv; v++) any = v_max(any, v_load(kb + j0 + v * VL));
+            if (v_hmax(any) == -INFINITY) continue;
+
+            // scores
+            vf s[QT][NKV];
+            for (int i = 0; i < QT; i++)
+                for (int v = 0; v < NKV; v++) s[i][v] = v_zero();
+            if (nv == NKV) {
+                for (int64_t d = 0; d < D; d++) {
+                    const float *kd = kt + d * Tp + j0;
+                    vf k0 = v_load(kd), k1 = v_load(kd + VL), k2 = v_load(kd + 2 * VL),
+                       k3 = v_load(kd + 3 * VL);
+                    for (int i = 0; i < QT; i++) {
+                        vf qd = v_set1(q[i][d]);
+                        s[i][0] = v_fma(qd, k0, s[i][0]);
+                        s[i][1] = v_fma(qd, k1, s[i][1]);
+                        s[i][2] = v_fma(qd, k2, s[i][2]);
+                        s[i][3] = v_fma(qd, k3, s[i][3]);
+                    }
+                }
+            } else {
+                for (int64_t d = 0; d < D; d++) {
+                    const float *kd = kt + d * Tp + j0;
+                    for (int v = 0; v < nv; v++) {
+                        vf kv = v_load(kd + v * VL);
+                        for (int i = 0; i < QT; i++)
+                            s[i][v] = v_fma(v_set1(q[i][d]), kv, s[i][v]);
+                    }
+                }
+            }
+
+            // online softmax per query
+            vf vscale = v_set1(scale), lowest = v_set1(-FLT_MAX);
+            for (int i = 0; i < nq; i++) {
+                vf bm = v_set1(-INFINITY);
+                for (int v = 0; v < nv; v++) {
+                    s[i][v] = v_fma(s[i][v], vscale, v_load(kb + j0 + v * VL));
+                    bm = v_max(bm, s[i][v]);
+                }
+                float bmax = v_hmax(bm);
+                if (bmax > m[i]) {
+                    float corr = expf(m[i] - bmax); // 0 on the first real block
+                    l[i] *= corr;
+                    vf vc = v_set1(corr);
+                    for (int64_t d = 0; d < D; d += VL) v_store(o[i] + d, v_mul(v_load(o[i] + d), vc));
+                    m[i] = bmax;
+                }
+                vf vm = v_set1(m[i]), sum = v_zero();
+                for (int v = 0; v < nv; v++) {
+                    vf e = v_exp(v_sub(s[i][v], vm));
+                    e = v_zero_where_lt(e, s[i][v], lowest); // exactly 0 at masked keys
+                    v_store(p[i] + v * VL, e);
+                    sum = v_add(sum, e);
+                }
+                l[i] += v_hsum(sum);
+            }
+
+            // out[q] += p[q, j] v[j], two vectors of D at a time for 2 * QT independent
+            // chains of multiply-adds
+            int64_t nreal = T - j0 < nk ? T - j0 : nk; // keys that exist in qkv
+            const float *vbase = base + j0 * 3 * C + 2 * C + h * D;
+            int64_t d = 0;
+            for (; d + 2 * VL <= D; d += 2 * VL) {
+                vf a0[QT], a1[QT];
+                for (int i = 0; i < QT; i++) {
+                    a0[i] = v_load(o[i] + d);
+                    a1[i] = v_load(o[i] + d + VL);
+                }
+                for (int64_t j = 0; j < nreal; j++) {
+                    const float *vj = vbase + j * 3 * C + d;
+                    vf v0 = v_load(vj), v1 = v_load(vj + VL);
+                    for (int i = 0; i < QT; i++) {
+                        vf pj = v_set1(p[i][j]);
+                        a0[i] = v_fma(pj, v0, a0[i]);
+                        a1[i] = v_fma(pj, v1, a1[i]);
+                    }
+                }
+                for (int i = 0; i < nq; i++) {
+                    v_store(o[i] + d, a0[i]);
+                    v_store(o[i] + d + VL, a1[i]);
+                }
+            }
+            for (; d < D; d += VL) {
+                vf a0[QT];
+                for (int i = 0; i < QT; i++) a0[i] = v_load(o[i] + d);
+                for (int64_t j = 0; j < nreal; j++) {
+                    vf v0 = v_load(vbase + j * 3 * C + d);
+                    for (int i = 0; i < QT; i++) a0[i] = v_fma(v_set1(p[i][j]), v0, a0[i]);
+                }
+                for (int i = 0; i < nq; i++) v_store(o[i] + d, a0[i]);
+            }
+        }
+
+        for (int i = 0; i < nq; i++) {
+            float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
+            vf vi = v_set1(inv);
+            for (int64_t d = 0; d < D; d += VL) v_store(o[i] + d, v_mul(v_load(o[i] + d), vi));
+        }
+    }
+}
+
+#endif /* LECTOR_KERNELS_ATTENTION_SIMD_H */

@@ -1,0 +1,71 @@
+// The kernel table: filled once from cpuid (and $LECTOR_KERNELS), then read-only.
+// Compiled without any -m flag, like base/cpu.c: it runs on every CPU.
+#include "kernels/kernels_impl.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base_impl.h"
+
+static const struct lector__kernel_table table_ref = {
+    .name = "ref",
+    .matmul = NULL, // cblas_sgemm: OpenBLAS is the portable fast path
+    .attention_head = NULL,
+    .bias_gelu = lector_bias_gelu_ref,
+    .bias_gelu_new = lector_bias_gelu_new_ref,
+    .residual_layernorm = lector_residual_layernorm_ref,
+};
+
+static const struct lector__kernel_table table_avx2 = {
+    .name = "avx2",
+    .matmul = NULL, // OpenBLAS's Haswell kernels are as good as ours would be here
+    .attention_head = lector__attention_head_avx2,
+    .bias_gelu = lector__bias_gelu_avx2,
+    .bias_gelu_new = lector__bias_gelu_new_avx2,
+    .residual_layernorm = lector__residual_layernorm_avx2,
+};
+
+static const struct lector__kernel_table table_avx512 = {
+    .name = "avx512",
+    .matmul = lector__matmul_avx512,
+    .attention_head = lector__attention_head_avx512,
+    .bias_gelu = lector__bias_gelu_avx512,
+    .bias_gelu_new = lector__bias_gelu_new_avx512,
+    .residual_layernorm = lector__residual_layernorm_avx512,
+};
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static struct lector__cpu cpu;
+static const struct lector__kernel_table *chosen = &table_ref;
+
+static bool usable_avx2(void) { return cpu.avx2 && cpu.fma; }
+static bool usable_avx512(void) {
+    return cpu.avx512f && cpu.avx512bw && cpu.avx512vl && cpu.fma;
+}
+
+static void choose(void) {
+    lector__cpu_detect(&cpu);
+    const char *want = getenv("LECTOR_KERNELS"); // ref | avx2 | unset (the best there is)
+    bool allow512 = !want || strcmp(want, "avx512") == 0;
+    bool allow2 = allow512 || strcmp(want, "avx2") == 0;
+    if (allow512 && usable_avx512()) chosen = &table_avx512;
+    else if (allow2 && usable_avx2()) chosen = &table_avx2;
+    else chosen = &table_ref;
+}
+
+const struct lector__kernel_table *lector__kernels(void) {
+    pthread_once(&once, choose);
+    return chosen;
+}
+
+// What the CPU can run, whatever $LECTOR_KERNELS chose (the tests try every variant).
+bool lector__kernels_have_avx2(void) {
+    pthread_once(&once, choose);
+    return usable_avx2();
+}
+
+bool lector__kernels_have_avx512(void) {
+    pthread_once(&once, choose);
+    return usable_avx512();
+}

@@ -1,0 +1,96 @@
+/*
+ * kernels_impl.h: what the kernel files share among themselves (not for callers outside
+ * src/kernels and the kernel tests): the dispatch table, the SIMD variants it points to,
+ * and the small thread pool our own parallel kernels run on.
+ *
+ * Dispatch: lector__kernels() fills a table once (pthread_once) from cpuid: AVX-512
+ * (F+BW+VL) variants if the CPU and OS support them, else AVX2+FMA variants, else the
+ * references. LECTOR_KERNELS=ref in the environment forces the references (and cblas_sgemm
+ * for matmul); LECTOR_KERNELS=avx2 caps the choice at AVX2. The table is immutable after
+ * that first call and safe to read from any thread.
+ *
+ * Threads: lector__parallel_run(fn, arg, n_max) runs fn(arg, ith, nth) for ith = 0..nth-1,
+ * the caller being ith 0, with nth at most the count set by lector__kernels_set_n_threads. Only one
+ * region runs at a time: a region started while another is running (from another thread,
+ * or nested) runs with nth = 1 on its caller. Every kernel splits its work by (ith, nth)
+ * into fixed pieces computed the same way whatever nth is, so results do not depend on
+ * the thread count. OpenBLAS is never called from inside a region.
+ */
+#ifndef LECTOR_KERNELS_IMPL_H
+#define LECTOR_KERNELS_IMPL_H
+
+#include "kernels/kernels.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+// ----------------------------------------------------------------------------
+// dispatch table
+
+struct lector__kernel_table {
+    const char *name; // "ref", "avx2" or "avx512"
+    // out (N, OC) = inp (N, IC) weight (OC, IC)^T + bias; NULL: use cblas_sgemm
+    void (*matmul)(float *out, const float *inp, const float *weight, const float *bias,
+                   int64_t N, int64_t IC, int64_t OC);
+    // one (b, h) of lector_attention, with kt a (D, round_up(T, 16)) scratch
+    void (*attention_head)(float *out, const float *qkv, const int32_t *mask, float *kt,
+                           int64_t b, int64_t h, int64_t T, int64_t C, int64_t H);
+    void (*bias_gelu)(float *x, const float *bias, int64_t N, int64_t C);
+    void (*bias_gelu_new)(float *x, const float *bias, int64_t N, int64_t C);
+    void (*residual_layernorm)(float *out, const float *x, const float *bias, const float *res,
+                               const float *gamma, const float *beta, int64_t N, int64_t C,
+                               float eps);
+};
+
+/* The table for this CPU (and $LECTOR_KERNELS), filled on first use. Never NULL. */
+const struct lector__kernel_table *lector__kernels(void);
+
+// ----------------------------------------------------------------------------
+// variants (same contracts as the public entry points in kernels.h)
+
+void lector__attention_head_avx2(float *out, const float *qkv, const int32_t *mask, float *kt,
+                                 int64_t b, int64_t h, int64_t T, int64_t C, int64_t H);
+void lector__attention_head_avx512(float *out, const float *qkv, const int32_t *mask,
+                                   float *kt, int64_t b, int64_t h, int64_t T, int64_t C,
+                                   int64_t H);
+void lector__bias_gelu_avx2(float *x, const float *bias, int64_t N, int64_t C);
+void lector__bias_gelu_avx512(float *x, const float *bias, int64_t N, int64_t C);
+void lector__bias_gelu_new_avx2(float *x, const float *bias, int64_t N, int64_t C);
+void lector__bias_gelu_new_avx512(float *x, const float *bias, int64_t N, int64_t C);
+void lector__residual_layernorm_avx2(float *out, const float *x, const float *bias,
+                                     const float *res, const float *gamma, const float *beta,
+                                     int64_t N, int64_t C, float eps);
+void lector__residual_layernorm_avx512(float *out, const float *x, const float *bias,
+                                       const float *res, const float *gamma,
+                                       const float *beta, int64_t N, int64_t C, float eps);
+/* Our AVX-512 sgemm, threaded on the pool (columns split in panels of 64). */
+void lector__matmul_avx512(float *out, const float *inp, const float *weight, const float *bias,
+                           int64_t N, int64_t IC, int64_t OC);
+/* Its single-threaded core over output columns [o0, o1) (o0 a multiple of 64); used by the
+ * test to check that the column split does not change any value. */
+void lector__matmul_avx512_cols(float *out, const float *inp, const float *weight,
+                                const float *bias, int64_t N, int64_t IC, int64_t OC,
+                                int64_t o0, int64_t o1);
+
+/* Whether the CPU can run the avx2 / avx512 variants (for tests). */
+bool lector__kernels_have_avx2(void);
+bool lector__kernels_have_avx512(void);
+
+// ----------------------------------------------------------------------------
+// threads
+
+/* Threads our own parallel kernels use (<= 0: one per online CPU). Process-wide. */
+void lector__kernels_set_n_threads(int n_threads);
+int lector__kernels_n_threads(void);
+/* Run fn(arg, ith, nth) for ith = 0..nth-1, nth <= min(n_max, lector__kernels_n_threads());
+ * returns when all are done. */
+void lector__parallel_run(void (*fn)(void *arg, int ith, int nth), void *arg, int n_max);
+
+/* [lo, hi) of n items for part ith of nth: contiguous, in order, sizes differing by <= 1. */
+static inline void lector__split(int64_t n, int ith, int nth, int64_t *lo, int64_t *hi) {
+    *lo = n * ith / nth;
+    *hi = n * (ith + 1) / nth;
+}
+
+#endif /* LECTOR_KERNELS_IMPL_H */

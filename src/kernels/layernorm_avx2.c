@@ -1,0 +1,4 @@
+// (Bias +) residual + LayerNorm, AVX2+FMA, 8 floats per vector. Compiled with the
+// matching -m flags (CMakeLists.txt); called only when dispatch found the instructions.
+#include "kernels/simd.h"
+#include "kernels/layernorm_simd.h"

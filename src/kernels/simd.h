@@ -1,0 +1,156 @@
+/*
+ * simd.h: one small vector vocabulary over AVX-512 (16 floats) or AVX2+FMA (8 floats), so
+ * that a kernel body written once compiles to both. Include it only from a *_avx2.c or
+ * *_avx512.c file, which the build compiles with the matching -m flags; the choice is made
+ * from the compiler's __AVX512F__ / __AVX2__ macros.
+ *
+ * v_exp, v_erfc and v_tanh are our own approximations (no -ffast-math anywhere):
+ *   v_exp:  Cody-Waite reduction by ln 2 and a degree-7 Taylor polynomial on
+ *           |r| <= ln2/2; relative error about 2e-7 (a few ulp) on [-87, 88]; inputs are
+ *           clamped to that range, so exp(-inf) gives about 1e-38, not 0: callers that need
+ *           exact zeros (masked keys) select them.
+ *   v_erfc: Abramowitz & Stegun 7.1.26 for x >= 0, absolute error <= 1.5e-7.
+ *   v_tanh: 1 - 2 / (exp(2x) + 1), absolute error about 2e-7.
+ */
+#ifndef LECTOR_KERNELS_SIMD_H
+#define LECTOR_KERNELS_SIMD_H
+
+#include <immintrin.h>
+#include <stdint.h>
+
+#if defined(__AVX512F__)
+
+#define VL 16
+#define SIMD_SUFFIX(name) name##_avx512
+typedef __m512 vf;
+static inline vf v_set1(float x) { return _mm512_set1_ps(x); }
+static inline vf v_zero(void) { return _mm512_setzero_ps(); }
+static inline vf v_load(const float *p) { return _mm512_loadu_ps(p); }
+static inline void v_store(float *p, vf x) { _mm512_storeu_ps(p, x); }
+static inline __mmask16 tail_mask(int64_t n) { return (__mmask16)((1u << n) - 1u); }
+// the first n < VL floats; the rest read as 0 and never touched in memory
+static inline vf v_load_n(const float *p, int64_t n) {
+    return _mm512_maskz_loadu_ps(tail_mask(n), p);
+}
+static inline void v_store_n(float *p, vf x, int64_t n) {
+    _mm512_mask_storeu_ps(p, tail_mask(n), x);
+}
+static inline vf v_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+static inline vf v_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+static inline vf v_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+static inline vf v_div(vf a, vf b) { return _mm512_div_ps(a, b); }
+static inline vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); } // a*b + c
+static inline vf v_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+static inline vf v_min(vf a, vf b) { return _mm512_min_ps(a, b); }
+static inline vf v_round(vf x) {
+    return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+static inline vf v_pow2i(vf n) { // 2^n for integral n in [-126, 127]
+    __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+}
+// lanes where a < b become 0 (select)
+static inline vf v_zero_where_lt(vf x, vf a, vf b) {
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, b, _CMP_GE_OQ), x);
+}
+// lanes where x < 0 take y
+static inline vf v_select_neg(vf x, vf y, vf other) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, v_zero(), _CMP_LT_OQ), other, y);
+}
+// lanes >= n become 0
+static inline vf v_keep_n(vf x, int64_t n) { return _mm512_maskz_mov_ps(tail_mask(n), x); }
+static inline float v_hsum(vf x) { return _mm512_reduce_add_ps(x); }
+static inline float v_hmax(vf x) { return _mm512_reduce_max_ps(x); }
+
+#elif defined(__AVX2__) && defined(__FMA__)
+
+#define VL 8
+#define SIMD_SUFFIX(name) name##_avx2
+typedef __m256 vf;
+static inline vf v_set1(float x) { return _mm256_set1_ps(x); }
+static inline vf v_zero(void) { return _mm256_setzero_ps(); }
+static inline vf v_load(const float *p) { return _mm256_loadu_ps(p); }
+static inline void v_store(float *p, vf x) { _mm256_storeu_ps(p, x); }
+static inline __m256i tail_mask(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline vf v_load_n(const float *p, int64_t n) { return _mm256_maskload_ps(p, tail_mask(n)); }
+static inline void v_store_n(float *p, vf x, int64_t n) { _mm256_maskstore_ps(p, tail_mask(n), x); }
+static inline vf v_add(vf a, vf b) { return _mm256_add_ps(a, b); }
+static inline vf v_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+static inline vf v_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+static inline vf v_div(vf a, vf b) { return _mm256_div_ps(a, b); }
+static inline vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline vf v_max(vf a, vf b) { return _mm256_max_ps(a, b); }
+static inline vf v_min(vf a, vf b) { return _mm256_min_ps(a, b); }
+static inline vf v_round(vf x) {
+    return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+static inline vf v_pow2i(vf n) {
+    __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+}
+static inline vf v_zero_where_lt(vf x, vf a, vf b) {
+    return _mm256_and_ps(_mm256_cmp_ps(a, b, _CMP_GE_OQ), x);
+}
+static inline vf v_select_neg(vf x, vf y, vf other) {
+    return _mm256_blendv_ps(other, y, _mm256_cmp_ps(x, v_zero(), _CMP_LT_OQ));
+}
+static inline vf v_keep_n(vf x, int64_t n) {
+    return _mm256_and_ps(_mm256_castsi256_ps(tail_mask(n)), x);
+}
+static inline float v_hsum(vf x) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+static inline float v_hmax(vf x) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+#else
+#error "simd.h needs -mavx512f (with bw, vl) or -mavx2 -mfma"
+#endif
+
+// ----------------------------------------------------------------------------
+// transcendental functions, shared by both widths
+
+static inline vf v_exp(vf x) {
+    x = v_min(v_max(x, v_set1(-87.0f)), v_set1(88.0f));
+    vf n = v_round(v_mul(x, v_set1(1.44269504088896341f)));
+    // x - n ln2 in two steps: the high part of ln 2 has few bits, so n * hi is exact
+    vf r = v_fma(n, v_set1(-0.693359375f), x);
+    r = v_fma(n, v_set1(2.12194440e-4f), r);
+    vf p = v_set1(1.0f / 5040.0f);
+    p = v_fma(p, r, v_set1(1.0f / 720.0f));
+    p = v_fma(p, r, v_set1(1.0f / 120.0f));
+    p = v_fma(p, r, v_set1(1.0f / 24.0f));
+    p = v_fma(p, r, v_set1(1.0f / 6.0f));
+    p = v_fma(p, r, v_set1(0.5f));
+    p = v_fma(p, r, v_set1(1.0f));
+    p = v_fma(p, r, v_set1(1.0f));
+    return v_mul(p, v_pow2i(n));
+}
+
+// erfc(x) for x >= 0
+static inline vf v_erfc_pos(vf x) {
+    vf t = v_div(v_set1(1.0f), v_fma(v_set1(0.3275911f), x, v_set1(1.0f)));
+    vf p = v_set1(1.061405429f);
+    p = v_fma(p, t, v_set1(-1.453152027f));
+    p = v_fma(p, t, v_set1(1.421413741f));
+    p = v_fma(p, t, v_set1(-0.284496736f));
+    p = v_fma(p, t, v_set1(0.254829592f));
+    p = v_mul(p, t);
+    return v_mul(p, v_exp(v_sub(v_zero(), v_mul(x, x))));
+}
+
+static inline vf v_tanh(vf x) {
+    vf e = v_exp(v_add(x, x));
+    return v_sub(v_set1(1.0f), v_div(v_set1(2.0f), v_add(e, v_set1(1.0f))));
+}
+
+#endif /* LECTOR_KERNELS_SIMD_H */
