@@ -268,7 +268,8 @@ bool lector__acts_size(const struct lector_encoder_config *cfg, int64_t B, int64
     if (!lector__mul_size((size_t)B, (size_t)T, &n)) return false;
     if (!lector__mul_size(n, wide, &n_qkv) || !lector__mul_size(n, C, &n_c)) return false;
     if (lector__has_emb_proj(cfg) && !lector__mul_size(n, (size_t)cfg->n_emb, &n_e)) return false;
-    if (!add_region(&total, n_e) || !add_region(&total, n_qkv) || !add_region(&total, n_c) || !add_region(&total, n_c) ||
+    if (!add_region(&total, n_e) || !add_region(&total, n_qkv) || !add_region(&total, n_c) ||
+        !add_region(&total, n_c) ||
         !add_region(&total, lector_attention_scratch_size(T, cfg->n_embd, cfg->n_head)))
         return false;
     // the byte count must fit too

@@ -76,6 +76,9 @@ struct lector_encoder {
     int32_t pos_pad;         // -1: token t has position t; else RoBERTa's padding_idx:
                              // position pad + (number of non-pad ids up to t), pad for pad ids
 
+    // A backward pass would keep one gradient per distinct layer (uniq) and let every run
+    // of a shared layer add into it; step i, inner layer j runs
+    // uniq[(i / (L / n_group)) * n_group_layer + j].
     struct lector__layer *uniq;   // (n_group * n_group_layer) the distinct layers
     struct lector__layer *layers; // (n_layer_run) in the order they run; copies of uniq
     int64_t n_layer_run;          // L * n_group_layer

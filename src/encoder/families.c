@@ -295,8 +295,9 @@ enum lector_status lector__encoder_map(struct lector_encoder *enc, struct lector
     for (size_t i = 0; i < sizeof family_maps / sizeof family_maps[0]; i++)
         if (strcmp(enc->cfg.model_type, family_maps[i].model_type) == 0) fm = &family_maps[i];
     if (!fm)
-        return lector__error(err, LECTOR_STATUS_UNSUPPORTED, "%s: no tensor map for model_type '%s'",
-                             enc->dir, enc->cfg.model_type);
+        return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
+                             "%s: no tensor map for model_type '%s'", enc->dir,
+                             enc->cfg.model_type);
 
     int64_t n_tensors = lector_checkpoint_n_tensors(enc->ck);
     struct loader ld = {.ck = enc->ck, .prefix = ""};
