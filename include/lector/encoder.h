@@ -140,7 +140,8 @@ LECTOR_API const char *lector_encoder_family(const struct lector_encoder *enc);
 /* The weight file format: "safetensors" (one file or shards) or "pytorch" (a torch.save
  * zip, pytorch_model.bin). */
 LECTOR_API const char *lector_encoder_format(const struct lector_encoder *enc);
-/* The weight files read, in order (one, or one per shard), as paths under the directory. */
+/* The weight files read, in order (one, or one per shard), as paths the checkpoint reader
+ * opened (the directory joined with the file name); i in [0, n_files), else NULL. */
 LECTOR_API int64_t lector_encoder_n_files(const struct lector_encoder *enc);
 LECTOR_API const char *lector_encoder_file(const struct lector_encoder *enc, int64_t i);
 /* The dtypes the encoder's tensors are stored in, by the safetensors spelling: "F32",
@@ -165,12 +166,13 @@ LECTOR_API const char *lector_encoder_prefix(const struct lector_encoder *enc);
  * mean or max; without one (or NULL enc) the default is LECTOR_POOLING_MEAN.
  */
 LECTOR_API enum lector_pooling lector_encoder_default_pooling(const struct lector_encoder *enc);
-/* Whether modules.json ends with a sentence_transformers.models.Normalize module (the
- * model's embeddings are meant to be L2-normalised after pooling). */
+/* Whether modules.json lists a sentence_transformers.models.Normalize module (the model's
+ * embeddings are meant to be L2-normalised after pooling; lector_encoder_pool does not). */
 LECTOR_API int lector_encoder_default_normalize(const struct lector_encoder *enc);
-/* NULL, or one sentence on what of the sentence-transformers folder lector does not follow
- * (a pooling mode it lacks, such as mean_sqrt_len_tokens or several modes at once, which
- * falls back to mean; a Dense module, which is not applied). */
+/* NULL, or one line ("; "-separated) on what of the sentence-transformers folder lector
+ * does not follow: a pooling mode it lacks (mean_sqrt_len_tokens, weightedmean_tokens,
+ * lasttoken) or several modes at once, which fall back to mean; a module other than
+ * Transformer, Pooling and Normalize (Dense, ...), which is not applied. */
 LECTOR_API const char *lector_encoder_pooling_note(const struct lector_encoder *enc);
 
 /* Per-thread scratch memory for the activations, sized from (B, T) and the config and
