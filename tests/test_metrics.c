@@ -98,8 +98,32 @@ static void test_metrics_rejects_bad_input(void **state) {
     lector_metrics_free(NULL);
 }
 
+static void test_metrics_probs_micro_f1_and_ece(void **state) {
+    (void)state;
+    // Four rows, K = 2. Confidences 0.9 (right), 0.8 (wrong), 0.6 (right), 0.55 (right).
+    // Bins of width 1/15: 0.9 -> (0.8667, 0.9333]; 0.8 -> (0.7333, 0.8]; 0.6 -> (0.5333, 0.6];
+    // 0.55 -> (0.5333, 0.6] too. ECE = 1/4 |1 - 0.9| + 1/4 |0 - 0.8| + 2/4 |1 - 0.575|.
+    const float probs[8] = {0.9f, 0.1f, 0.2f, 0.8f, 0.4f, 0.6f, 0.55f, 0.45f};
+    const int32_t y[4] = {0, 0, 1, 0};
+    struct lector_metrics m;
+    assert_int_equal(lector_metrics_compute_probs(y, probs, 4, 2, &m, NULL), LECTOR_STATUS_OK);
+    assert_near(m.accuracy, 0.75, EPS);
+    assert_near(m.micro_f1, 0.75, EPS);
+    assert_near(m.ece, 0.25 * 0.1 + 0.25 * 0.8 + 0.5 * 0.425, 1e-6);
+    double ll = -(log(0.9) + log(0.2) + log(0.6) + log(0.55)) / 4.0;
+    assert_near(m.log_loss, ll, 1e-6);
+    lector_metrics_free(&m);
+    // From class ids alone there is no calibration figure.
+    const int32_t yp[4] = {0, 1, 1, 0};
+    assert_int_equal(lector_metrics_compute(y, yp, 4, 2, &m, NULL), LECTOR_STATUS_OK);
+    assert_near(m.micro_f1, 0.75, EPS);
+    assert_true(m.ece < 0 && m.log_loss < 0);
+    lector_metrics_free(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_metrics_probs_micro_f1_and_ece),
         cmocka_unit_test(test_metrics_three_classes_by_hand),
         cmocka_unit_test(test_metrics_zero_division_is_zero),
         cmocka_unit_test(test_metrics_rejects_bad_input),

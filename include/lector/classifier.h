@@ -15,7 +15,12 @@
  * "head.bias" (K), and __metadata__ keys:
  *   format "lector-classifier", format_version "1", lector_version, labels (JSON array of
  *   strings, index = class id), pooling, max_len, encoder_dir, encoder_sha256 (SHA-256 of
- *   config.json + weight files), tokenizer_sha256, n_train, valid_accuracy, history (JSON).
+ *   config.json + weight files), tokenizer_sha256, n_train, valid_accuracy, history (JSON),
+ *   and optionally temperature (softmax temperature, default 1), valid_macro_f1, features.
+ * Format version 2 (written only when the head has an n-gram part) adds features ("ngrams"
+ * or "both"), ngram_params (JSON: buckets, word_order, char_min, char_max, sublinear_tf,
+ * min_df) and the tensors "head.ngram_weight" (S, K), "ngram.buckets" (S, I32) and
+ * "ngram.idf" (S); with features "ngrams" there is no "head.weight".
  * A file with a newer format_version is refused with a hint to upgrade lector; a model whose
  * recorded encoder checksum differs from the encoder found is refused (LECTOR_STATUS_MISMATCH).
  *
@@ -24,6 +29,8 @@
  */
 #ifndef LECTOR_CLASSIFIER_H
 #define LECTOR_CLASSIFIER_H
+
+#include <stdbool.h>
 
 #include "lector/base.h"
 #include "lector/encoder.h"
@@ -58,6 +65,7 @@ LECTOR_API enum lector_status lector_embed_rows(const struct lector_encoder *enc
 /* ---- the classifier --------------------------------------------------------------------- */
 
 struct lector_classifier;
+struct lector_ngrams;
 
 struct lector_classifier_info {
     enum lector_pooling pooling;
@@ -65,6 +73,15 @@ struct lector_classifier_info {
     int64_t n_train;     /* training examples (0 if unknown) */
     double valid_accuracy; /* -1 if unknown */
     const char *history_json; /* per-epoch figures as JSON, or NULL */
+};
+
+/* What a model adds to lector_classifier_info since the wide-and-deep head; all zero (or a
+ * NULL pointer) means an encoder-only head with temperature 1. */
+struct lector_classifier_extra {
+    int no_encoder;      /* 1: the head ignores the encoder (--features ngrams) */
+    const struct lector_ngrams *ngrams; /* n-gram featuriser of the wide part, or NULL */
+    float temperature;   /* softmax temperature; 0 is read as 1 */
+    double valid_macro_f1; /* -1 or 0 if unknown */
 };
 
 /* Load a model file and open the encoder it names (or encoder_dir when not NULL), checking
@@ -82,13 +99,36 @@ LECTOR_API enum lector_status lector_classifier_save(const char *path,
                                                      const char *const *labels, int64_t n_labels,
                                                      const struct lector_classifier_info *info,
                                                      struct lector_error *err);
+/* The same with the extra fields (extra may be NULL). */
+LECTOR_API enum lector_status lector_classifier_save_extra(const char *path,
+                                                           const struct lector_encoder *enc,
+                                                           const struct lector_tokenizer *tok,
+                                                           const struct lector_head *head,
+                                                           const char *const *labels,
+                                                           int64_t n_labels,
+                                                           const struct lector_classifier_info *info,
+                                                           const struct lector_classifier_extra *extra,
+                                                           struct lector_error *err);
 
 LECTOR_API const struct lector_encoder *lector_classifier_encoder(const struct lector_classifier *clf);
 LECTOR_API const struct lector_tokenizer *lector_classifier_tokenizer(const struct lector_classifier *clf);
 LECTOR_API const struct lector_classifier_info *lector_classifier_get_info(const struct lector_classifier *clf);
 LECTOR_API const struct lector_head *lector_classifier_head(const struct lector_classifier *clf);
+/* The loaded model's extra fields (ngrams points into the classifier). */
+LECTOR_API const struct lector_classifier_extra *lector_classifier_get_extra(const struct lector_classifier *clf);
+/* The n-gram featuriser of a wide-and-deep model, or NULL. */
+LECTOR_API const struct lector_ngrams *lector_classifier_ngrams(const struct lector_classifier *clf);
 LECTOR_API int64_t lector_classifier_n_labels(const struct lector_classifier *clf);
 LECTOR_API const char *lector_classifier_label(const struct lector_classifier *clf, int64_t k);
+
+/*
+ * Probabilities (n, K) from precomputed inputs: pooled features X (n, C) (NULL when the model
+ * uses no encoder) and n-gram rows sp (n rows, NULL when the model has no n-gram part), with
+ * the model's temperature applied.
+ */
+LECTOR_API void lector_classifier_probs(const struct lector_classifier *clf, const float *X,
+                                        const struct lector_sparse_rows *sp, int64_t n,
+                                        float *probs);
 
 /*
  * Classify n texts: probs (n, K). Texts that fail to tokenize (invalid UTF-8) get their status
@@ -102,36 +142,142 @@ LECTOR_API enum lector_status lector_classifier_predict(const struct lector_clas
                                                         float *probs, enum lector_status *bad,
                                                         struct lector_error *err);
 
+/* ---- n-gram features ---------------------------------------------------------------- */
+
+/* Hashed TF-IDF word (and optional character) n-grams; see src/task/ngrams.c for the word
+ * rules. Thread safety: a fitted struct lector_ngrams is immutable; transform may run on
+ * several threads at once. */
+struct lector_ngram_params {
+    int64_t n_buckets;   /* hash buckets [2^20] */
+    int32_t word_order;  /* word n-grams of order 1..word_order [2] (0: none) */
+    int32_t char_min;    /* character n-grams of lengths char_min..char_max [0 0: none] */
+    int32_t char_max;
+    int32_t sublinear_tf; /* 1 + ln(tf) instead of tf [1] */
+    int64_t min_df;      /* keep buckets seen in at least min_df training texts [1] */
+};
+LECTOR_API struct lector_ngram_params lector_ngram_default_params(void);
+struct lector_ngrams;
+/* Learn the feature columns (buckets seen in training) and their idf from n texts. */
+LECTOR_API enum lector_status lector_ngrams_fit(const struct lector_ngram_params *p,
+                                                const char *const *texts, const size_t *lens,
+                                                int64_t n, struct lector_ngrams **out,
+                                                struct lector_error *err);
+/* Rebuild from stored columns: buckets (S, strictly ascending) and idf (S), copied. */
+LECTOR_API enum lector_status lector_ngrams_init_from(const struct lector_ngram_params *p,
+                                                      const int32_t *buckets, const float *idf,
+                                                      int64_t n_features,
+                                                      struct lector_ngrams **out,
+                                                      struct lector_error *err);
+LECTOR_API void lector_ngrams_free(struct lector_ngrams *ng); /* NULL is a no-op */
+LECTOR_API int64_t lector_ngrams_n_features(const struct lector_ngrams *ng); /* S */
+LECTOR_API const int32_t *lector_ngrams_buckets(const struct lector_ngrams *ng);
+LECTOR_API const float *lector_ngrams_idf(const struct lector_ngrams *ng);
+LECTOR_API const struct lector_ngram_params *lector_ngrams_get_params(const struct lector_ngrams *ng);
+/* n texts -> unit-L2 TF-IDF rows with S columns in *out (free with lector_sparse_rows_free).
+ * A text with no known n-gram gives an empty row. */
+LECTOR_API enum lector_status lector_ngrams_transform(const struct lector_ngrams *ng,
+                                                      const char *const *texts,
+                                                      const size_t *lens, int64_t n,
+                                                      struct lector_sparse_rows *out,
+                                                      struct lector_error *err);
+
 /* ---- training ------------------------------------------------------------------------- */
+
+/* Learning-rate schedule after the linear warm-up: constant, linear decay to 0, or cosine
+ * decay to 0, over all steps of all epochs. */
+enum lector_schedule {
+    LECTOR_SCHEDULE_CONSTANT = 0,
+    LECTOR_SCHEDULE_LINEAR,
+    LECTOR_SCHEDULE_COSINE,
+};
+/* "constant", "linear", "cosine"; -1 for anything else. */
+LECTOR_API int lector_schedule_parse(const char *name);
+/* lr factor in [0, 1] at step t of n_steps (t from 0) with n_warmup warm-up steps. */
+LECTOR_API double lector_schedule_factor(enum lector_schedule s, int64_t t, int64_t n_steps,
+                                         int64_t n_warmup);
+
+/* What the training loop reports after each epoch. valid_* are -1 without validation data. */
+struct lector_epoch_info {
+    int64_t epoch;          /* from 1 */
+    double train_loss;      /* mean batch loss of the epoch */
+    double valid_loss;      /* mean cross-entropy on validation (unweighted, unsmoothed) */
+    double valid_accuracy;
+    double valid_macro_f1;  /* the selection criterion */
+    double lr;              /* learning rate of the epoch's last step */
+    int is_best;
+};
 
 struct lector_train_params {
     int64_t n_epochs;        /* 10 */
     int64_t batch_size;      /* 32 */
     uint64_t seed;           /* 42 */
     struct lector_adamw_params adamw;
+    enum lector_schedule schedule; /* LECTOR_SCHEDULE_LINEAR */
+    float warmup;            /* fraction of all steps spent in linear warm-up [0.06] */
+    float clip_norm;         /* clip the global gradient L2 norm to this; 0 = off [1.0] */
+    int class_weight_balanced; /* weight class k by n / (K n_k) [0] */
+    float label_smoothing;   /* [0] */
+    int64_t patience;        /* stop after this many epochs without a better valid macro-F1;
+                                0 = never [0] */
+    int calibrate;           /* fit a softmax temperature on the validation set [1] */
     /* Called after each epoch (may be NULL); a non-zero return stops training. */
-    int (*on_epoch)(void *user, int64_t epoch, double train_loss, double valid_accuracy,
-                    int is_best);
+    int (*on_epoch)(void *user, const struct lector_epoch_info *e);
     void *user;
     /* Polled between steps; when it becomes non-zero training stops with
-     * LECTOR_STATUS_INTERRUPTED (the best head so far is kept). */
+     * LECTOR_STATUS_INTERRUPTED and no head. */
     const volatile int *cancel;
 };
 LECTOR_API struct lector_train_params lector_train_default_params(void);
 
+/* One split of the training data: dense X (n, C) (NULL when C = 0), sparse rows sp (n rows,
+ * may be NULL when S = 0) and labels y (n) in [0, K). */
+struct lector_train_set {
+    const float *X;
+    const struct lector_sparse_rows *sp;
+    const int32_t *y;
+    int64_t n;
+};
+
+struct lector_train_result {
+    struct lector_head *head;  /* owned; applies to raw (unstandardised) features */
+    int64_t best_epoch;
+    int64_t n_epochs_run;
+    double valid_accuracy;     /* of the best epoch; -1 without validation */
+    double valid_macro_f1;     /* of the best epoch; -1 without validation */
+    float temperature;         /* softmax temperature fitted on validation; 1 if none */
+    char *history;             /* per-epoch JSON (lector_free), or NULL */
+};
+/* Frees head and history and zeroes *r. NULL is a no-op. */
+LECTOR_API void lector_train_result_free(struct lector_train_result *r);
+
 /*
- * Train a linear softmax head on features X (n, C) with labels y (n) in [0, K). If n_valid >
- * 0, the head with the best validation accuracy is returned (ties: earliest epoch); else the
- * last. Features are standardised internally and the scaling is folded back into the head,
- * so the result applies to raw features. history (may be NULL) receives a JSON string
- * (lector_free) with per-epoch loss and validation accuracy.
+ * Train a (wide) linear softmax head on C dense and S sparse inputs (S = train->sp ?
+ * train->sp->n_cols : 0). With validation rows (valid may be NULL), the head of the epoch with
+ * the best validation macro-F1 is returned (ties: earliest) and training stops after
+ * `patience` epochs without improvement; without, the last. Dense features are standardised
+ * internally and the scaling is folded back into the head. Everything is single-threaded and
+ * in a fixed order, so the same seed gives a bit-identical head on any machine and thread
+ * count. A non-finite loss stops training with LECTOR_STATUS_RANGE and no head.
  */
-LECTOR_API enum lector_status lector_train_head(const float *X, const int32_t *y, int64_t n,
-                                                const float *X_valid, const int32_t *y_valid,
-                                                int64_t n_valid, int64_t C, int64_t K,
-                                                const struct lector_train_params *p,
-                                                struct lector_head **out, double *valid_accuracy,
-                                                char **history, struct lector_error *err);
+LECTOR_API enum lector_status lector_train_head(const struct lector_train_set *train,
+                                                const struct lector_train_set *valid, int64_t C,
+                                                int64_t K, const struct lector_train_params *p,
+                                                struct lector_train_result *out,
+                                                struct lector_error *err);
+
+/* A stratified split: for each class, a seeded shuffle of its rows sends round(fraction *
+ * n_k) of them (at least 1 when n_k >= 2, never all) to validation. idx_train and idx_valid
+ * (n entries of room each) receive ascending row numbers. */
+LECTOR_API enum lector_status lector_split_stratified(const int32_t *y, int64_t n, int64_t K,
+                                                      double fraction, uint64_t seed,
+                                                      int64_t *idx_train, int64_t *n_train,
+                                                      int64_t *idx_valid, int64_t *n_valid,
+                                                      struct lector_error *err);
+
+/* The temperature T > 0 minimising the mean cross-entropy of softmax(logits / T) over n rows
+ * (golden-section search on ln T in [ln 0.05, ln 20]). Returns 1 for n = 0. */
+LECTOR_API float lector_fit_temperature(const float *logits, const int32_t *y, int64_t n,
+                                        int64_t K);
 
 #ifdef __cplusplus
 }

@@ -73,6 +73,10 @@ struct lector_metrics {
     int64_t n;           /* examples */
     double accuracy;
     double macro_f1;
+    double micro_f1;     /* pooled over classes; equals accuracy for single-label */
+    double ece;          /* expected calibration error (top label, 15 equal bins); -1 unless
+                            computed from probabilities */
+    double log_loss;     /* mean -ln p(true class); -1 unless computed from probabilities */
     double *precision;   /* (K) */
     double *recall;      /* (K) */
     double *f1;          /* (K) */
@@ -90,6 +94,13 @@ LECTOR_API enum lector_status lector_metrics_compute(const int32_t *y_true, cons
                                                      int64_t n, int64_t K,
                                                      struct lector_metrics *out,
                                                      struct lector_error *err);
+/* The same from probabilities probs (n, K): the prediction is the first most probable class,
+ * and ece and log_loss are filled in too. ECE = sum over 15 equal-width confidence bins
+ * (lo, hi] of |bin accuracy - mean confidence| weighted by the bin's share of examples. */
+LECTOR_API enum lector_status lector_metrics_compute_probs(const int32_t *y_true,
+                                                           const float *probs, int64_t n,
+                                                           int64_t K, struct lector_metrics *out,
+                                                           struct lector_error *err);
 /* Frees the arrays and zeroes *m. NULL is a no-op. */
 LECTOR_API void lector_metrics_free(struct lector_metrics *m);
 

@@ -14,6 +14,11 @@
  * A linear softmax head: logits = x W^T + b with W (K, C), b (K). Parameters live in one
  * contiguous float array [W | b] (so the optimiser sees one vector), gradients likewise.
  *
+ * A wide-and-deep head (lector_head_init_wide) adds S sparse inputs (hashed n-grams) with
+ * their own weights V (S, K): logits = x W^T + b + s V for a sparse row s. The parameter
+ * array is then [W (K, C) | b (K) | V (S, K)]. V is stored input-major so that one sparse
+ * entry touches K neighbouring floats. C may be 0 (n-grams only) when S > 0.
+ *
  * Thread safety: a head may be read (forward) by several threads at once; training calls
  * need exclusive access.
  */
@@ -40,24 +45,63 @@ LECTOR_API enum lector_status lector_head_init_from(int64_t n_in, int64_t n_clas
                                                     const float *W, const float *b,
                                                     struct lector_head **out,
                                                     struct lector_error *err);
+/* A head with C dense inputs, S sparse inputs and K classes: W as lector_head_init draws it
+ * (from `seed`), b = 0, V = 0. C >= 0, S >= 0, C + S >= 1, K >= 1. */
+LECTOR_API enum lector_status lector_head_init_wide(int64_t n_in, int64_t n_sparse,
+                                                    int64_t n_classes, uint64_t seed,
+                                                    struct lector_head **out,
+                                                    struct lector_error *err);
+/* Build from existing weights W (K, C), b (K) (NULL: zeros) and V (S, K) (copied). */
+LECTOR_API enum lector_status lector_head_init_wide_from(int64_t n_in, int64_t n_sparse,
+                                                         int64_t n_classes, const float *W,
+                                                         const float *b, const float *V,
+                                                         struct lector_head **out,
+                                                         struct lector_error *err);
 /* NULL is a no-op. */
 LECTOR_API void lector_head_free(struct lector_head *head);
 
 LECTOR_API int64_t lector_head_n_in(const struct lector_head *head);      /* C */
 LECTOR_API int64_t lector_head_n_classes(const struct lector_head *head); /* K */
-LECTOR_API int64_t lector_head_n_params(const struct lector_head *head); /* K*C + K */
-/* [W (K, C) row-major | b (K)]: n_params floats owned by the head, valid until
- * lector_head_free. The grads array has the same layout. */
+LECTOR_API int64_t lector_head_n_sparse(const struct lector_head *head);  /* S (0: none) */
+LECTOR_API int64_t lector_head_n_params(const struct lector_head *head); /* K*C + K + S*K */
+/* [W (K, C) row-major | b (K) | V (S, K) row-major]: n_params floats owned by the head, valid
+ * until lector_head_free. The grads array has the same layout. */
 LECTOR_API float *lector_head_params(struct lector_head *head);
 LECTOR_API const float *lector_head_params_const(const struct lector_head *head);
 LECTOR_API float *lector_head_grads(struct lector_head *head);
-/* 1 where weight decay applies (W), 0 where not (b); n_params entries. */
+/* 1 where weight decay applies (W, V), 0 where not (b); n_params entries. */
 LECTOR_API const uint8_t *lector_head_decay_mask(const struct lector_head *head);
 
 /* logits (B, K) = x (B, C) W^T + b. Dot products accumulate in double, in index order,
  * so results do not depend on the machine. Safe to call from several threads at once. */
 LECTOR_API void lector_head_forward(const struct lector_head *head, const float *x, int64_t B,
                                     float *logits);
+/* Sparse rows in compressed-row form: row i holds the entries offsets[i] .. offsets[i+1]-1
+ * with column ids cols[] in [0, n_cols) and values vals[]. A view: whoever fills it owns the
+ * arrays (lector_sparse_rows_free releases ones the library allocated). */
+struct lector_sparse_rows {
+    int64_t n_rows;   /* B */
+    int64_t n_cols;   /* S */
+    int64_t *offsets; /* (B + 1), offsets[0] = 0 */
+    int32_t *cols;    /* (offsets[B]) */
+    float *vals;      /* (offsets[B]) */
+};
+/* Frees the arrays of a library-built sparse matrix and zeroes *sp. NULL is a no-op. */
+LECTOR_API void lector_sparse_rows_free(struct lector_sparse_rows *sp);
+
+/* logits (B, K) for a wide head: dense rows x (B, C) (may be NULL when C = 0) and sparse rows
+ * sp (B rows; may be NULL when S = 0, or to leave the sparse part out). Safe from several
+ * threads at once. */
+LECTOR_API void lector_head_forward_wide(const struct lector_head *head, const float *x,
+                                         const struct lector_sparse_rows *sp, int64_t B,
+                                         float *logits);
+
+/* probs (B, K) = softmax(logits / temperature) of lector_head_forward_wide; temperature <= 0
+ * is read as 1. */
+LECTOR_API void lector_head_probs(const struct lector_head *head, const float *x,
+                                  const struct lector_sparse_rows *sp, int64_t B,
+                                  float temperature, float *probs);
+
 /* Softmax in place over rows of logits (B, K), subtracting the row max, so large logits
  * stay finite. A row that is entirely -INFINITY becomes all zeros (not NaN). */
 LECTOR_API void lector_softmax_rows(float *logits, int64_t B, int64_t K);
@@ -69,6 +113,23 @@ LECTOR_API void lector_head_zero_grad(struct lector_head *head);
  * batch order, so the same inputs always give bit-identical grads. */
 LECTOR_API void lector_head_loss_backward(struct lector_head *head, const float *x,
                                           const int32_t *labels, int64_t B, float *loss);
+
+/* Loss options. class_weights (K) scale each example's loss by the weight of its true class,
+ * and the batch loss is the weighted mean sum_i w[y_i] l_i / sum_i w[y_i] (torch's
+ * CrossEntropyLoss(weight=...) reduction); NULL means all 1. label_smoothing e in [0, 1)
+ * replaces the one-hot target with (1 - e) onehot + e / K, as torch's label_smoothing does. */
+struct lector_loss_params {
+    const float *class_weights; /* (K) or NULL */
+    float label_smoothing;      /* 0 */
+};
+/* The general loss: dense x (B, C) and/or sparse sp (B rows), labels (B), lp may be NULL (plain
+ * mean cross-entropy). Adds the gradient to the grads; the loss goes to *loss (may be NULL).
+ * lector_head_loss_backward(h, x, y, B, loss) is lector_head_loss_backward_ex(h, x, NULL, y, B,
+ * NULL, loss). Deterministic: rows are accumulated in batch order. */
+LECTOR_API void lector_head_loss_backward_ex(struct lector_head *head, const float *x,
+                                             const struct lector_sparse_rows *sp,
+                                             const int32_t *labels, int64_t B,
+                                             const struct lector_loss_params *lp, float *loss);
 
 /* AdamW (decoupled weight decay, bias correction) in torch.optim.AdamW's order of operations
  * (torch 1.13, foreach=False), float32 state:

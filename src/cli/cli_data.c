@@ -1,11 +1,13 @@
 // CSV -> features for train and eval.
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 #include "cli/cli_data.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "cli/cli.h"
 #include "lector/data.h"
@@ -60,7 +62,116 @@ void cli_featurized_free(struct cli_featurized *f) {
     free(f->labels);
     free(f->X);
     free(f->y);
+    free(f->texts);
+    free(f->lens);
+    lector_sparse_rows_free(&f->sp);
+    lector_dataset_free(f->ds);
     memset(f, 0, sizeof *f);
+}
+
+int cli_featurized_subset(const struct cli_featurized *in, const int64_t *idx, int64_t n, int64_t C,
+                          struct cli_featurized *out) {
+    memset(out, 0, sizeof *out);
+    out->n = n;
+    out->y = malloc((size_t)(n ? n : 1) * sizeof *out->y);
+    out->texts = malloc((size_t)(n ? n : 1) * sizeof *out->texts);
+    out->lens = malloc((size_t)(n ? n : 1) * sizeof *out->lens);
+    out->labels = calloc((size_t)in->n_labels, sizeof *out->labels);
+    if (in->X) out->X = malloc((size_t)(n ? n : 1) * (size_t)C * sizeof *out->X);
+    if (!out->y || !out->texts || !out->lens || !out->labels || (in->X && !out->X)) {
+        cli_featurized_free(out);
+        return cli_error("out of memory splitting %lld rows", (long long)n);
+    }
+    out->n_labels = in->n_labels;
+    for (int64_t k = 0; k < in->n_labels; k++) out->labels[k] = strdup(in->labels[k]);
+    for (int64_t i = 0; i < n; i++) {
+        out->y[i] = in->y[idx[i]];
+        out->texts[i] = in->texts[idx[i]];
+        out->lens[i] = in->lens[idx[i]];
+        if (in->X) memcpy(out->X + i * C, in->X + idx[i] * C, (size_t)C * sizeof *out->X);
+    }
+    return CLI_OK;
+}
+
+int cli_featurized_ngrams(struct cli_featurized *f, const struct lector_ngrams *ng) {
+    struct lector_error err;
+    lector_sparse_rows_free(&f->sp);
+    if (lector_ngrams_transform(ng, f->texts, f->lens, f->n, &f->sp, &err) != LECTOR_STATUS_OK)
+        return cli_lib_error(&err);
+    return CLI_OK;
+}
+
+// ---------------------------------------------------------------------------------------
+// the report
+
+static void report_text(FILE *o, const struct lector_metrics *m, char *const *labels) {
+    fprintf(o, "examples   %lld\n", (long long)m->n);
+    fprintf(o, "accuracy   %.4f\n", m->accuracy);
+    fprintf(o, "macro-F1   %.4f\n", m->macro_f1);
+    fprintf(o, "micro-F1   %.4f\n", m->micro_f1);
+    if (m->ece >= 0) fprintf(o, "ECE        %.4f\n", m->ece);
+    if (m->log_loss >= 0) fprintf(o, "log-loss   %.4f\n", m->log_loss);
+    fputc('\n', o);
+    int w = 5;
+    for (int64_t k = 0; k < m->n_classes; k++)
+        if ((int)strlen(labels[k]) > w) w = (int)strlen(labels[k]);
+    fprintf(o, "%-*s  precision  recall     f1  support\n", w, "label");
+    for (int64_t k = 0; k < m->n_classes; k++)
+        fprintf(o, "%-*s  %9.4f  %6.4f  %5.4f  %7lld\n", w, labels[k], m->precision[k], m->recall[k],
+                m->f1[k], (long long)m->support[k]);
+    fprintf(o, "\nconfusion matrix (rows: true label, columns: predicted)\n%-*s", w, "");
+    for (int64_t k = 0; k < m->n_classes; k++) fprintf(o, "  %8s", labels[k]);
+    fputc('\n', o);
+    for (int64_t i = 0; i < m->n_classes; i++) {
+        fprintf(o, "%-*s", w, labels[i]);
+        for (int64_t j = 0; j < m->n_classes; j++)
+            fprintf(o, "  %8lld", (long long)m->confusion[i * m->n_classes + j]);
+        fputc('\n', o);
+    }
+}
+
+static void report_json(FILE *o, const struct lector_metrics *m, char *const *labels) {
+    json_t *r = json_object(), *pc = json_object(), *cm = json_array(), *jl = json_array();
+    json_object_set_new(r, "n", json_integer(m->n));
+    json_object_set_new(r, "accuracy", json_real(m->accuracy));
+    json_object_set_new(r, "macro_f1", json_real(m->macro_f1));
+    json_object_set_new(r, "micro_f1", json_real(m->micro_f1));
+    json_object_set_new(r, "ece", m->ece >= 0 ? json_real(m->ece) : json_null());
+    json_object_set_new(r, "log_loss", m->log_loss >= 0 ? json_real(m->log_loss) : json_null());
+    for (int64_t k = 0; k < m->n_classes; k++) {
+        json_array_append_new(jl, json_string(labels[k]));
+        json_object_set_new(pc, labels[k],
+                            json_pack("{s:f, s:f, s:f, s:I}", "precision", m->precision[k], "recall",
+                                      m->recall[k], "f1", m->f1[k], "support", (json_int_t)m->support[k]));
+        json_t *row = json_array();
+        for (int64_t j = 0; j < m->n_classes; j++)
+            json_array_append_new(row, json_integer(m->confusion[k * m->n_classes + j]));
+        json_array_append_new(cm, row);
+    }
+    json_object_set_new(r, "labels", jl);
+    json_object_set_new(r, "per_class", pc);
+    json_object_set_new(r, "confusion", cm);
+    char *s = json_dumps(r, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    fprintf(o, "%s\n", s ? s : "{}");
+    free(s);
+    json_decref(r);
+}
+
+void cli_print_report(const struct lector_metrics *m, char *const *labels, bool json, bool to_stderr) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *o = open_memstream(&buf, &len);
+    if (!o) return;
+    if (json)
+        report_json(o, m, labels);
+    else
+        report_text(o, m, labels);
+    fclose(o);
+    if (to_stderr)
+        fwrite(buf, 1, len, stderr);
+    else
+        cli_out(buf, len);
+    free(buf);
 }
 
 static bool is_integer(const char *s) {
@@ -87,7 +198,7 @@ static int64_t find_label(char *const *labels, int64_t n, const char *l) {
 }
 
 int cli_featurize_csv(const struct cli_model_inputs *mi, const char *path, const char *text_col,
-                      const char *label_col, const struct cli_featurized *label_space,
+                      const char *label_col, const struct cli_featurized *label_space, bool encode,
                       struct cli_featurized *out) {
     struct lector_error err;
     struct lector_dataset *ds = NULL;
@@ -130,11 +241,22 @@ int cli_featurize_csv(const struct cli_model_inputs *mi, const char *path, const
     if (!label_space) qsort(out->labels, (size_t)out->n_labels, sizeof *out->labels, cmp_labels);
     for (int64_t i = 0; i < n; i++) out->y[i] = (int32_t)find_label(out->labels, out->n_labels, ds->labels[i]);
 
-    // Token ids for every text.
+    out->texts = malloc((size_t)n * sizeof *out->texts);
+    out->lens = malloc((size_t)n * sizeof *out->lens);
+    if (!out->texts || !out->lens) {
+        rc = cli_error("%s: out of memory for %lld rows", path, (long long)n);
+        goto out;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        out->texts[i] = ds->texts[i];
+        out->lens[i] = ds->text_lens[i];
+    }
+
+    // Token ids for every text (also the UTF-8 check when the encoder is not run).
     ids = malloc((size_t)n * (size_t)T * sizeof *ids);
     rows = malloc((size_t)n * sizeof *rows);
-    out->X = malloc((size_t)n * (size_t)C * sizeof *out->X);
-    if (!ids || !rows || !out->X || !out->y) {
+    out->X = encode ? malloc((size_t)n * (size_t)C * sizeof *out->X) : NULL;
+    if (!ids || !rows || (encode && !out->X) || !out->y) {
         rc = cli_error("%s: out of memory for %lld rows", path, (long long)n);
         goto out;
     }
@@ -150,14 +272,14 @@ int cli_featurize_csv(const struct cli_model_inputs *mi, const char *path, const
         n_truncated += truncated != 0;
         rows[i] = (struct lector_token_row){ids + i * T, m};
     }
-    if (n_truncated)
+    if (n_truncated && encode)
         cli_info("%s: %lld of %lld texts truncated to %lld tokens (--max-len)", path,
                  (long long)n_truncated, (long long)n, (long long)T);
 
     // Encode in chunks so progress and Ctrl-C are responsive.
     const int64_t chunk = 512;
     double t0 = cli_now();
-    for (int64_t i = 0; i < n; i += chunk) {
+    for (int64_t i = 0; encode && i < n; i += chunk) {
         if (cli_interrupted) {
             rc = cli_error("interrupted while encoding %s", path);
             rc = CLI_INTERRUPTED;
@@ -173,9 +295,13 @@ int cli_featurize_csv(const struct cli_model_inputs *mi, const char *path, const
         cli_progress_line("encoding %s: %lld/%lld texts, %.0f/s, ETA %.0f s", path, (long long)(i + m),
                           (long long)n, rate, (double)(n - i - m) / rate);
     }
-    cli_progress_done();
-    cli_info("encoded %lld texts from %s in %.1f s", (long long)n, path, cli_now() - t0);
+    if (encode) {
+        cli_progress_done();
+        cli_info("encoded %lld texts from %s in %.1f s", (long long)n, path, cli_now() - t0);
+    }
     out->n = n;
+    out->ds = ds;
+    ds = NULL;
     rc = CLI_OK;
 out:
     free(rows);

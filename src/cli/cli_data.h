@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "lector/classifier.h"
+#include "lector/data.h"
 
 struct cli_model_inputs {
     struct lector_encoder *enc;
@@ -26,19 +27,35 @@ void cli_model_inputs_close(struct cli_model_inputs *mi);
 
 struct cli_featurized {
     int64_t n;
-    float *X;      /* (n, C) */
+    float *X;      /* (n, C), or NULL when the encoder was not run */
     int32_t *y;    /* (n) */
     char **labels; /* (n_labels) class names; class id = index */
     int64_t n_labels;
+    const char **texts; /* (n) the texts, views into ds (or into the parent's ds for a subset) */
+    size_t *lens;       /* (n) */
+    struct lector_dataset *ds;    /* owned; NULL for a subset */
+    struct lector_sparse_rows sp; /* n-gram rows after cli_featurized_ngrams, else empty */
 };
 
-/* Read path's text and label columns, encode every text. With label_space NULL the classes
- * are the distinct labels found (sorted numerically when all are integers, else bytewise);
- * otherwise labels must be among label_space's (an unseen one is an error naming the line). */
+/* Read path's text and label columns and, when encode is true, encode every text. With
+ * label_space NULL the classes are the distinct labels found (sorted numerically when all are
+ * integers, else bytewise); otherwise labels must be among label_space's (an unseen one is an
+ * error naming the line). */
 int cli_featurize_csv(const struct cli_model_inputs *mi, const char *path, const char *text_col,
-                      const char *label_col, const struct cli_featurized *label_space,
+                      const char *label_col, const struct cli_featurized *label_space, bool encode,
                       struct cli_featurized *out);
+/* Rows idx[0..n) of in (C floats per row of X) as a new set whose texts stay views into in's
+ * dataset: free the subset before in. */
+int cli_featurized_subset(const struct cli_featurized *in, const int64_t *idx, int64_t n, int64_t C,
+                          struct cli_featurized *out);
+/* Fill f->sp with ng's TF-IDF rows of f's texts. */
+int cli_featurized_ngrams(struct cli_featurized *f, const struct lector_ngrams *ng);
 void cli_featurized_free(struct cli_featurized *f);
+
+/* The evaluation report shared by 'lector eval' (stdout) and the end of 'lector train'
+ * (stderr): accuracy, macro/micro-F1, ECE, log loss, per-class precision/recall/F1/support
+ * and the confusion matrix, as text or as one JSON line. */
+void cli_print_report(const struct lector_metrics *m, char *const *labels, bool json, bool to_stderr);
 
 double cli_now(void);
 

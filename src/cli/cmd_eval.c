@@ -15,7 +15,8 @@
 static const char eval_help[] =
     "usage: lector eval --model MODEL --data FILE.csv [options]\n"
     "\n"
-    "Classify every row of a labelled CSV file and report accuracy, macro-F1, per-class\n"
+    "Classify every row of a labelled CSV file and report accuracy, macro- and micro-F1, the\n"
+    "expected calibration error (15 equal-width confidence bins), log loss, per-class\n"
     "precision/recall/F1/support and the confusion matrix (rows: true, columns: predicted).\n"
     "\n"
     "  -m, --model MODEL         model file written by 'lector train'\n"
@@ -28,59 +29,6 @@ static const char eval_help[] =
     "      --progress            show progress on stderr even when it is not a terminal\n"
     "  -q, --quiet               print only errors on stderr\n"
     "  -h, --help                show this help\n";
-
-static int64_t argmax(const float *v, int64_t K) {
-    int64_t b = 0;
-    for (int64_t k = 1; k < K; k++)
-        if (v[k] > v[b]) b = k;
-    return b;
-}
-
-static void print_report_text(const struct lector_metrics *m, char *const *labels) {
-    cli_outf("examples   %lld\n", (long long)m->n);
-    cli_outf("accuracy   %.4f\n", m->accuracy);
-    cli_outf("macro-F1   %.4f\n\n", m->macro_f1);
-    int w = 5;
-    for (int64_t k = 0; k < m->n_classes; k++)
-        if ((int)strlen(labels[k]) > w) w = (int)strlen(labels[k]);
-    cli_outf("%-*s  precision  recall     f1  support\n", w, "label");
-    for (int64_t k = 0; k < m->n_classes; k++)
-        cli_outf("%-*s  %9.4f  %6.4f  %5.4f  %7lld\n", w, labels[k], m->precision[k], m->recall[k], m->f1[k],
-                 (long long)m->support[k]);
-    cli_outf("\nconfusion matrix (rows: true label, columns: predicted)\n%-*s", w, "");
-    for (int64_t k = 0; k < m->n_classes; k++) cli_outf("  %8s", labels[k]);
-    cli_out("\n", 1);
-    for (int64_t i = 0; i < m->n_classes; i++) {
-        cli_outf("%-*s", w, labels[i]);
-        for (int64_t j = 0; j < m->n_classes; j++)
-            cli_outf("  %8lld", (long long)m->confusion[i * m->n_classes + j]);
-        cli_out("\n", 1);
-    }
-}
-
-static void print_report_json(const struct lector_metrics *m, char *const *labels) {
-    json_t *o = json_object(), *pc = json_object(), *cm = json_array(), *jl = json_array();
-    json_object_set_new(o, "n", json_integer(m->n));
-    json_object_set_new(o, "accuracy", json_real(m->accuracy));
-    json_object_set_new(o, "macro_f1", json_real(m->macro_f1));
-    for (int64_t k = 0; k < m->n_classes; k++) {
-        json_array_append_new(jl, json_string(labels[k]));
-        json_object_set_new(pc, labels[k],
-                            json_pack("{s:f, s:f, s:f, s:I}", "precision", m->precision[k], "recall",
-                                      m->recall[k], "f1", m->f1[k], "support", (json_int_t)m->support[k]));
-        json_t *row = json_array();
-        for (int64_t j = 0; j < m->n_classes; j++)
-            json_array_append_new(row, json_integer(m->confusion[k * m->n_classes + j]));
-        json_array_append_new(cm, row);
-    }
-    json_object_set_new(o, "labels", jl);
-    json_object_set_new(o, "per_class", pc);
-    json_object_set_new(o, "confusion", cm);
-    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
-    cli_outf("%s\n", s ? s : "{}");
-    free(s);
-    json_decref(o);
-}
 
 int cmd_eval(int argc, char **argv) {
     enum { O_TEXT = 256, O_LABEL, O_PROGRESS };
@@ -141,8 +89,7 @@ int cmd_eval(int argc, char **argv) {
     struct cli_featurized space = {0}, f = {0};
     struct lector_metrics m;
     memset(&m, 0, sizeof m);
-    int32_t *pred = NULL;
-    float *logits = NULL;
+    float *probs = NULL;
     int rc = CLI_ERROR;
     const int64_t K = lector_classifier_n_labels(clf);
     if (lector_encoder_state_init(mi.enc, &mi.st, &err) != LECTOR_STATUS_OK) {
@@ -152,29 +99,26 @@ int cmd_eval(int argc, char **argv) {
     space.n_labels = K;
     space.labels = calloc((size_t)K, sizeof *space.labels);
     for (int64_t k = 0; k < K; k++) space.labels[k] = strdup(lector_classifier_label(clf, k));
-    rc = cli_featurize_csv(&mi, data, text_col, label_col, &space, &f);
+    rc = cli_featurize_csv(&mi, data, text_col, label_col, &space, !lector_classifier_get_extra(clf)->no_encoder, &f);
     if (rc != CLI_OK) goto out;
-    const int64_t C = lector_encoder_get_config(mi.enc)->n_embd;
-    pred = malloc((size_t)f.n * sizeof *pred);
-    logits = malloc((size_t)K * sizeof *logits);
-    for (int64_t i = 0; i < f.n; i++) {
-        lector_head_forward(lector_classifier_head(clf), f.X + i * C, 1, logits);
-        pred[i] = (int32_t)argmax(logits, K);
+    if (lector_classifier_ngrams(clf) && (rc = cli_featurized_ngrams(&f, lector_classifier_ngrams(clf))) != CLI_OK)
+        goto out;
+    probs = malloc((size_t)(f.n ? f.n : 1) * (size_t)K * sizeof *probs);
+    if (!probs) {
+        rc = cli_error("out of memory");
+        goto out;
     }
-    if (lector_metrics_compute(f.y, pred, f.n, K, &m, &err) != LECTOR_STATUS_OK) {
+    lector_classifier_probs(clf, f.X, &f.sp, f.n, probs);
+    if (lector_metrics_compute_probs(f.y, probs, f.n, K, &m, &err) != LECTOR_STATUS_OK) {
         rc = cli_lib_error(&err);
         goto out;
     }
-    if (json)
-        print_report_json(&m, f.labels);
-    else
-        print_report_text(&m, f.labels);
+    cli_print_report(&m, f.labels, json, false);
     cli_flush();
     rc = CLI_OK;
 out:
     lector_metrics_free(&m);
-    free(logits);
-    free(pred);
+    free(probs);
     cli_featurized_free(&f);
     cli_featurized_free(&space);
     cli_model_inputs_close(&mi);

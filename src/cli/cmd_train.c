@@ -1,6 +1,7 @@
-// lector train: CSV -> frozen encoder features -> linear head -> model file.
+// lector train: CSV -> frozen encoder features and/or n-grams -> linear head -> model file.
 #define _GNU_SOURCE
 #include <getopt.h>
+#include <stdio.h>
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,22 +15,40 @@
 static const char train_help[] =
     "usage: lector train --encoder DIR --train FILE.csv --output MODEL [options]\n"
     "\n"
-    "Train a linear softmax head on the frozen encoder's pooled features of a CSV corpus and\n"
-    "save it as MODEL (written atomically: an interrupted run leaves any old MODEL intact).\n"
+    "Train a linear softmax head on the frozen encoder's pooled features and/or hashed TF-IDF\n"
+    "n-grams of a CSV corpus and save it as MODEL (written atomically: an interrupted run\n"
+    "leaves any old MODEL intact). The epoch with the best validation macro-F1 is kept, a\n"
+    "softmax temperature is fitted on the validation set, and the validation report is\n"
+    "printed on stderr at the end (the same report as 'lector eval').\n"
     "\n"
     "  -e, --encoder DIR         encoder directory [$LECTOR_ENCODER]\n"
     "      --train FILE          training CSV with a header row\n"
-    "      --valid FILE          validation CSV; the epoch with the best accuracy is kept [none]\n"
+    "      --valid FILE          validation CSV [a stratified --valid-fraction of --train]\n"
+    "      --valid-fraction F    share of --train held out for validation when there is no\n"
+    "                            --valid; 0 trains on everything and keeps the last epoch [0.1]\n"
     "      --text-column NAME    column holding the text [text]\n"
     "      --label-column NAME   column holding the label [label]\n"
     "  -o, --output MODEL        model file to write\n"
+    "      --features F          encoder, ngrams or both (wide-and-deep) [both]\n"
     "  -p, --pooling P           cls, mean, max or pooler [mean]\n"
     "  -n, --max-len N           tokens per text including special tokens [128]\n"
+    "      --ngram-order N       word n-grams of order 1..N [2]\n"
+    "      --char-ngrams A-B     also character n-grams of A to B characters [none]\n"
+    "      --ngram-buckets N     hash buckets for n-grams [1048576]\n"
+    "      --min-df N            keep n-grams seen in at least N training texts [1]\n"
     "      --epochs N            passes over the training set [10]\n"
-    "      --lr X                AdamW learning rate [0.001]\n"
+    "      --lr X                AdamW peak learning rate [0.001]\n"
     "      --weight-decay X      AdamW decoupled weight decay (not on biases) [0.01]\n"
+    "      --schedule S          constant, linear or cosine decay after warm-up [linear]\n"
+    "      --warmup F            share of all steps spent in linear warm-up [0.06]\n"
+    "      --clip-norm X         clip the gradient's global L2 norm; 0 = off [1]\n"
+    "      --class-weight W      balanced or none [none]\n"
+    "      --label-smoothing X   [0]\n"
+    "      --patience N          stop after N epochs without a better valid macro-F1; 0 = off [0]\n"
+    "      --calibrate C         temperature or none [temperature]\n"
+    "      --report F            text or json [text]\n"
     "  -b, --batch-size N        examples per optimiser step [32]\n"
-    "      --seed N              initialisation and shuffling seed [42]\n"
+    "      --seed N              initialisation, split and shuffling seed [42]\n"
     "  -t, --threads N           threads for the encoder's matrix products [all cores]\n"
     "      --progress            show progress on stderr even when it is not a terminal\n"
     "  -q, --quiet               print only errors on stderr\n"
@@ -39,13 +58,15 @@ struct epoch_ctx {
     int64_t n_epochs;
 };
 
-static int on_epoch(void *user, int64_t epoch, double loss, double acc, int is_best) {
+static int on_epoch(void *user, const struct lector_epoch_info *e) {
     struct epoch_ctx *ctx = user;
-    if (acc >= 0)
-        cli_info("epoch %lld/%lld: train loss %.4f, valid accuracy %.4f%s", (long long)epoch,
-                 (long long)ctx->n_epochs, loss, acc, is_best ? " (best)" : "");
+    if (e->valid_accuracy >= 0)
+        cli_info("epoch %lld/%lld: train loss %.4f, valid loss %.4f, accuracy %.4f, macro-F1 %.4f%s",
+                 (long long)e->epoch, (long long)ctx->n_epochs, e->train_loss, e->valid_loss,
+                 e->valid_accuracy, e->valid_macro_f1, e->is_best ? " (best)" : "");
     else
-        cli_info("epoch %lld/%lld: train loss %.4f", (long long)epoch, (long long)ctx->n_epochs, loss);
+        cli_info("epoch %lld/%lld: train loss %.4f", (long long)e->epoch, (long long)ctx->n_epochs,
+                 e->train_loss);
     return 0;
 }
 
@@ -54,19 +75,37 @@ static bool same_file(const char *a, const char *b) {
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+enum features { FEAT_ENCODER = 1, FEAT_NGRAMS = 2, FEAT_BOTH = 3 };
+
 int cmd_train(int argc, char **argv) {
-    enum { O_TRAIN = 256, O_VALID, O_TEXT, O_LABEL, O_EPOCHS, O_LR, O_WD, O_SEED, O_PROGRESS };
+    enum { O_TRAIN = 256, O_VALID, O_TEXT, O_LABEL, O_EPOCHS, O_LR, O_WD, O_SEED, O_PROGRESS,
+           O_VFRAC, O_FEATURES, O_ORDER, O_CHARS, O_BUCKETS, O_MINDF, O_SCHEDULE, O_WARMUP,
+           O_CLIP, O_CW, O_LS, O_PATIENCE, O_CALIB, O_REPORT };
     static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
                                          {"train", required_argument, 0, O_TRAIN},
                                          {"valid", required_argument, 0, O_VALID},
+                                         {"valid-fraction", required_argument, 0, O_VFRAC},
                                          {"text-column", required_argument, 0, O_TEXT},
                                          {"label-column", required_argument, 0, O_LABEL},
                                          {"output", required_argument, 0, 'o'},
+                                         {"features", required_argument, 0, O_FEATURES},
                                          {"pooling", required_argument, 0, 'p'},
                                          {"max-len", required_argument, 0, 'n'},
+                                         {"ngram-order", required_argument, 0, O_ORDER},
+                                         {"char-ngrams", required_argument, 0, O_CHARS},
+                                         {"ngram-buckets", required_argument, 0, O_BUCKETS},
+                                         {"min-df", required_argument, 0, O_MINDF},
                                          {"epochs", required_argument, 0, O_EPOCHS},
                                          {"lr", required_argument, 0, O_LR},
                                          {"weight-decay", required_argument, 0, O_WD},
+                                         {"schedule", required_argument, 0, O_SCHEDULE},
+                                         {"warmup", required_argument, 0, O_WARMUP},
+                                         {"clip-norm", required_argument, 0, O_CLIP},
+                                         {"class-weight", required_argument, 0, O_CW},
+                                         {"label-smoothing", required_argument, 0, O_LS},
+                                         {"patience", required_argument, 0, O_PATIENCE},
+                                         {"calibrate", required_argument, 0, O_CALIB},
+                                         {"report", required_argument, 0, O_REPORT},
                                          {"batch-size", required_argument, 0, 'b'},
                                          {"seed", required_argument, 0, O_SEED},
                                          {"threads", required_argument, 0, 't'},
@@ -76,10 +115,13 @@ int cmd_train(int argc, char **argv) {
                                          {0, 0, 0, 0}};
     const char *enc_opt = NULL, *train_path = NULL, *valid_path = NULL, *out_path = NULL;
     const char *text_col = "text", *label_col = "label";
-    int64_t max_len = 128, threads = 0, seed = 42;
-    bool max_len_given = false;
+    int64_t max_len = 128, threads = 0, seed = 42, i64 = 0;
+    float valid_fraction = 0.1f;
+    bool max_len_given = false, report_json = false;
+    int features = FEAT_BOTH;
     enum lector_pooling pooling = LECTOR_POOLING_MEAN;
     struct lector_train_params tp = lector_train_default_params();
+    struct lector_ngram_params np = lector_ngram_default_params();
     cli_progress = isatty(2);
     int c;
     optind = 1;
@@ -89,9 +131,84 @@ int cmd_train(int argc, char **argv) {
         case 'e': enc_opt = optarg; break;
         case O_TRAIN: train_path = optarg; break;
         case O_VALID: valid_path = optarg; break;
+        case O_VFRAC:
+            if (!cli_parse_f32("train", "--valid-fraction", optarg, 0.0, 0.9, &valid_fraction))
+                return CLI_USAGE;
+            break;
         case O_TEXT: text_col = optarg; break;
         case O_LABEL: label_col = optarg; break;
         case 'o': out_path = optarg; break;
+        case O_FEATURES:
+            if (!strcmp(optarg, "encoder"))
+                features = FEAT_ENCODER;
+            else if (!strcmp(optarg, "ngrams"))
+                features = FEAT_NGRAMS;
+            else if (!strcmp(optarg, "both"))
+                features = FEAT_BOTH;
+            else
+                return cli_usage("train", "--features must be encoder, ngrams or both, got '%s'", optarg);
+            break;
+        case O_ORDER:
+            if (!cli_parse_i64("train", "--ngram-order", optarg, 1, 4, &i64)) return CLI_USAGE;
+            np.word_order = (int32_t)i64;
+            break;
+        case O_CHARS: {
+            int a = 0, b = 0, used = 0;
+            if (sscanf(optarg, "%d-%d%n", &a, &b, &used) != 2 || optarg[used] || a < 1 || b < a || b > 8)
+                return cli_usage("train", "--char-ngrams expects MIN-MAX with 1 <= MIN <= MAX <= 8, got '%s'",
+                                 optarg);
+            np.char_min = a;
+            np.char_max = b;
+            break;
+        }
+        case O_BUCKETS:
+            if (!cli_parse_i64("train", "--ngram-buckets", optarg, 2, INT64_C(1) << 30, &np.n_buckets))
+                return CLI_USAGE;
+            break;
+        case O_MINDF:
+            if (!cli_parse_i64("train", "--min-df", optarg, 1, INT64_C(1) << 40, &np.min_df)) return CLI_USAGE;
+            break;
+        case O_SCHEDULE: {
+            int sc = lector_schedule_parse(optarg);
+            if (sc < 0) return cli_usage("train", "--schedule must be constant, linear or cosine, got '%s'", optarg);
+            tp.schedule = (enum lector_schedule)sc;
+            break;
+        }
+        case O_WARMUP:
+            if (!cli_parse_f32("train", "--warmup", optarg, 0.0, 0.9, &tp.warmup)) return CLI_USAGE;
+            break;
+        case O_CLIP:
+            if (!cli_parse_f32("train", "--clip-norm", optarg, 0.0, 1e9, &tp.clip_norm)) return CLI_USAGE;
+            break;
+        case O_CW:
+            if (!strcmp(optarg, "balanced"))
+                tp.class_weight_balanced = 1;
+            else if (!strcmp(optarg, "none"))
+                tp.class_weight_balanced = 0;
+            else
+                return cli_usage("train", "--class-weight must be balanced or none, got '%s'", optarg);
+            break;
+        case O_LS:
+            if (!cli_parse_f32("train", "--label-smoothing", optarg, 0.0, 0.99, &tp.label_smoothing))
+                return CLI_USAGE;
+            break;
+        case O_PATIENCE:
+            if (!cli_parse_i64("train", "--patience", optarg, 0, 1000000, &tp.patience)) return CLI_USAGE;
+            break;
+        case O_CALIB:
+            if (!strcmp(optarg, "temperature"))
+                tp.calibrate = 1;
+            else if (!strcmp(optarg, "none"))
+                tp.calibrate = 0;
+            else
+                return cli_usage("train", "--calibrate must be temperature or none, got '%s'", optarg);
+            break;
+        case O_REPORT:
+            if (!strcmp(optarg, "json"))
+                report_json = true;
+            else if (strcmp(optarg, "text"))
+                return cli_usage("train", "--report must be text or json, got '%s'", optarg);
+            break;
         case 'p': {
             int p = lector_pooling_parse(optarg);
             if (p < 0 || p == LECTOR_POOLING_NONE)
@@ -144,30 +261,68 @@ int cmd_train(int argc, char **argv) {
     int rc = CLI_ERROR;
     struct lector_error err;
     struct cli_model_inputs mi;
-    struct cli_featurized tr = {0}, va = {0};
-    struct lector_head *head = NULL;
-    char *history = NULL;
+    struct cli_featurized all = {0}, tr = {0}, va = {0};
+    struct lector_train_result res = {0};
+    struct lector_ngrams *ng = NULL;
+    struct lector_metrics m;
+    memset(&m, 0, sizeof m);
+    int64_t *idx = NULL;
+    float *probs = NULL;
+    const bool use_enc = features & FEAT_ENCODER, use_ng = features & FEAT_NGRAMS;
     rc = cli_model_inputs_open(dir, "train", pooling, max_len, max_len_given, &mi);
     if (rc != CLI_OK) return rc;
-    rc = cli_featurize_csv(&mi, train_path, text_col, label_col, NULL, &tr);
+    rc = cli_featurize_csv(&mi, train_path, text_col, label_col, NULL, use_enc, &all);
     if (rc != CLI_OK) goto out;
-    if (tr.n_labels < 2) {
+    if (all.n_labels < 2) {
         rc = cli_error("%s: column '%s' has only one distinct label ('%s'); a classifier needs at least 2",
-                       train_path, label_col, tr.n_labels ? tr.labels[0] : "");
+                       train_path, label_col, all.n_labels ? all.labels[0] : "");
         goto out;
     }
+    const int64_t C = use_enc ? lector_encoder_get_config(mi.enc)->n_embd : 0;
     if (valid_path) {
-        rc = cli_featurize_csv(&mi, valid_path, text_col, label_col, &tr, &va);
+        rc = cli_featurize_csv(&mi, valid_path, text_col, label_col, &all, use_enc, &va);
         if (rc != CLI_OK) goto out;
+        tr = all;
+        memset(&all, 0, sizeof all);
+    } else if (valid_fraction > 0.0f) {
+        idx = malloc(2 * (size_t)all.n * sizeof *idx);
+        if (!idx) {
+            rc = cli_error("out of memory");
+            goto out;
+        }
+        int64_t n_tr = 0, n_va = 0;
+        if (lector_split_stratified(all.y, all.n, all.n_labels, (double)valid_fraction, (uint64_t)seed,
+                                    idx, &n_tr, idx + all.n, &n_va, &err) != LECTOR_STATUS_OK) {
+            rc = cli_lib_error(&err);
+            goto out;
+        }
+        if ((rc = cli_featurized_subset(&all, idx, n_tr, C, &tr)) != CLI_OK ||
+            (rc = cli_featurized_subset(&all, idx + all.n, n_va, C, &va)) != CLI_OK)
+            goto out;
+        cli_info("holding out %lld of %lld rows (stratified, --valid-fraction %g) for validation",
+                 (long long)n_va, (long long)all.n, (double)valid_fraction);
+    } else {
+        tr = all;
+        memset(&all, 0, sizeof all);
     }
-    const int64_t C = lector_encoder_get_config(mi.enc)->n_embd;
+    if (use_ng) {
+        double t1 = cli_now();
+        if (lector_ngrams_fit(&np, tr.texts, tr.lens, tr.n, &ng, &err) != LECTOR_STATUS_OK) {
+            rc = cli_lib_error(&err);
+            goto out;
+        }
+        if ((rc = cli_featurized_ngrams(&tr, ng)) != CLI_OK) goto out;
+        if (va.n > 0 && (rc = cli_featurized_ngrams(&va, ng)) != CLI_OK) goto out;
+        cli_info("n-grams: %lld features from %lld texts in %.2f s", (long long)lector_ngrams_n_features(ng),
+                 (long long)tr.n, cli_now() - t1);
+    }
     struct epoch_ctx ctx = {tp.n_epochs};
     tp.on_epoch = on_epoch;
     tp.user = &ctx;
-    double vacc = -1.0;
     double t0 = cli_now();
-    enum lector_status s = lector_train_head(tr.X, tr.y, tr.n, va.X, va.y, va.n, C, tr.n_labels, &tp,
-                                             &head, &vacc, &history, &err);
+    struct lector_train_set ts = {tr.X, use_ng ? &tr.sp : NULL, tr.y, tr.n};
+    struct lector_train_set vs = {va.X, use_ng ? &va.sp : NULL, va.y, va.n};
+    enum lector_status s = lector_train_head(&ts, va.n > 0 ? &vs : NULL, C, tr.n_labels, &tp, &res, &err);
     if (s == LECTOR_STATUS_INTERRUPTED || cli_interrupted) {
         cli_error("interrupted: %s was not written", out_path);
         rc = CLI_INTERRUPTED;
@@ -177,21 +332,42 @@ int cmd_train(int argc, char **argv) {
         rc = cli_lib_error(&err);
         goto out;
     }
-    cli_info("trained head in %.2f s", cli_now() - t0);
-    struct lector_classifier_info info = {pooling, mi.max_len, tr.n, vacc, history};
-    if (lector_classifier_save(out_path, mi.enc, mi.tok, head, (const char *const *)tr.labels,
-                               tr.n_labels, &info, &err) != LECTOR_STATUS_OK) {
+    cli_info("trained head in %.2f s (%lld epochs; best epoch %lld; temperature %.3f)", cli_now() - t0,
+             (long long)res.n_epochs_run, (long long)res.best_epoch, (double)res.temperature);
+    struct lector_classifier_info info = {pooling, mi.max_len, tr.n, res.valid_accuracy, res.history};
+    struct lector_classifier_extra extra = {!use_enc, ng, res.temperature, res.valid_macro_f1};
+    if (lector_classifier_save_extra(out_path, mi.enc, mi.tok, res.head, (const char *const *)tr.labels,
+                                     tr.n_labels, &info, &extra, &err) != LECTOR_STATUS_OK) {
         rc = cli_lib_error(&err);
         goto out;
     }
     cli_info("saved %s (%lld labels, %lld training examples)", out_path, (long long)tr.n_labels,
              (long long)tr.n);
+    if (va.n > 0 && !cli_quiet) {
+        // The same figures 'lector eval' prints for this model on the validation set.
+        probs = malloc((size_t)va.n * (size_t)tr.n_labels * sizeof *probs);
+        if (!probs) {
+            rc = cli_error("out of memory");
+            goto out;
+        }
+        lector_head_probs(res.head, va.X, use_ng ? &va.sp : NULL, va.n, res.temperature, probs);
+        if (lector_metrics_compute_probs(va.y, probs, va.n, tr.n_labels, &m, &err) != LECTOR_STATUS_OK) {
+            rc = cli_lib_error(&err);
+            goto out;
+        }
+        cli_info("validation report:");
+        cli_print_report(&m, tr.labels, report_json, true);
+    }
     rc = CLI_OK;
 out:
-    free(history);
-    lector_head_free(head);
+    lector_metrics_free(&m);
+    free(probs);
+    free(idx);
+    lector_ngrams_free(ng);
+    lector_train_result_free(&res);
     cli_featurized_free(&va);
     cli_featurized_free(&tr);
+    cli_featurized_free(&all);
     cli_model_inputs_close(&mi);
     return rc;
 }

@@ -14,7 +14,7 @@
 #include "lector/checkpoint.h"
 
 #define CLASSIFIER_FORMAT "lector-classifier"
-#define CLASSIFIER_FORMAT_VERSION 1
+#define CLASSIFIER_FORMAT_VERSION 2
 
 struct lector_classifier {
     struct lector_encoder *enc;
@@ -24,6 +24,8 @@ struct lector_classifier {
     int64_t n_labels;
     struct lector_classifier_info info;
     char *history;
+    struct lector_ngrams *ng;
+    struct lector_classifier_extra extra;
 };
 
 void lector_classifier_free(struct lector_classifier *clf) {
@@ -31,6 +33,7 @@ void lector_classifier_free(struct lector_classifier *clf) {
     for (int64_t i = 0; i < clf->n_labels; i++) free(clf->labels[i]);
     free(clf->labels);
     free(clf->history);
+    lector_ngrams_free(clf->ng);
     lector_head_free(clf->head);
     lector_tokenizer_free(clf->tok);
     lector_encoder_close(clf->enc);
@@ -49,6 +52,12 @@ const struct lector_classifier_info *lector_classifier_get_info(const struct lec
 const struct lector_head *lector_classifier_head(const struct lector_classifier *clf) {
     return clf->head;
 }
+const struct lector_classifier_extra *lector_classifier_get_extra(const struct lector_classifier *clf) {
+    return &clf->extra;
+}
+const struct lector_ngrams *lector_classifier_ngrams(const struct lector_classifier *clf) {
+    return clf->ng;
+}
 int64_t lector_classifier_n_labels(const struct lector_classifier *clf) { return clf->n_labels; }
 const char *lector_classifier_label(const struct lector_classifier *clf, int64_t k) {
     return k >= 0 && k < clf->n_labels ? clf->labels[k] : NULL;
@@ -63,17 +72,46 @@ enum lector_status lector_classifier_save(const char *path, const struct lector_
                                           const char *const *labels, int64_t n_labels,
                                           const struct lector_classifier_info *info,
                                           struct lector_error *err) {
+    return lector_classifier_save_extra(path, enc, tok, head, labels, n_labels, info, NULL, err);
+}
+
+enum lector_status lector_classifier_save_extra(const char *path, const struct lector_encoder *enc,
+                                                const struct lector_tokenizer *tok,
+                                                const struct lector_head *head,
+                                                const char *const *labels, int64_t n_labels,
+                                                const struct lector_classifier_info *info,
+                                                const struct lector_classifier_extra *extra,
+                                                struct lector_error *err) {
     const int64_t K = lector_head_n_classes(head), C = lector_head_n_in(head);
+    const int64_t S = lector_head_n_sparse(head);
+    static const struct lector_classifier_extra no_extra = {0, NULL, 1.0f, -1.0};
+    if (!extra) extra = &no_extra;
+    const struct lector_ngrams *ng = extra->ngrams;
     if (K != n_labels)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG, "%s: head has %lld classes but %lld labels",
                              path, (long long)K, (long long)n_labels);
+    if ((S > 0) != (ng != NULL) || (ng && lector_ngrams_n_features(ng) != S) ||
+        (extra->no_encoder != 0) != (C == 0))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "%s: head inputs (C=%lld, S=%lld) do not match the features", path,
+                             (long long)C, (long long)S);
     const float *params = lector_head_params_const(head);
-    struct lector_tensor t[2];
+    struct lector_tensor t[5];
+    int64_t n_t = 0;
     memset(t, 0, sizeof t);
-    t[0] = (struct lector_tensor){LECTOR_DTYPE_F32, 2, {K, C, 1, 1}, {C, 1, 1, 1},
-                                  (void *)params, "head.weight"};
-    t[1] = (struct lector_tensor){LECTOR_DTYPE_F32, 1, {K, 1, 1, 1}, {1, 1, 1, 1},
-                                  (void *)(params + K * C), "head.bias"};
+    if (C > 0)
+        t[n_t++] = (struct lector_tensor){LECTOR_DTYPE_F32, 2, {K, C, 1, 1}, {C, 1, 1, 1},
+                                          (void *)params, "head.weight"};
+    t[n_t++] = (struct lector_tensor){LECTOR_DTYPE_F32, 1, {K, 1, 1, 1}, {1, 1, 1, 1},
+                                      (void *)(params + K * C), "head.bias"};
+    if (S > 0) {
+        t[n_t++] = (struct lector_tensor){LECTOR_DTYPE_F32, 2, {S, K, 1, 1}, {K, 1, 1, 1},
+                                          (void *)(params + K * C + K), "head.ngram_weight"};
+        t[n_t++] = (struct lector_tensor){LECTOR_DTYPE_I32, 1, {S, 1, 1, 1}, {1, 1, 1, 1},
+                                          (void *)lector_ngrams_buckets(ng), "ngram.buckets"};
+        t[n_t++] = (struct lector_tensor){LECTOR_DTYPE_F32, 1, {S, 1, 1, 1}, {1, 1, 1, 1},
+                                          (void *)lector_ngrams_idf(ng), "ngram.idf"};
+    }
 
     json_t *jl = json_array();
     for (int64_t i = 0; i < n_labels; i++) json_array_append_new(jl, json_string(labels[i]));
@@ -81,24 +119,48 @@ enum lector_status lector_classifier_save(const char *path, const struct lector_
     json_decref(jl);
     if (!labels_json)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG, "%s: labels are not valid UTF-8", path);
+    char *ngram_json = NULL;
+    if (ng) {
+        const struct lector_ngram_params *np = lector_ngrams_get_params(ng);
+        json_t *o = json_pack("{s:I, s:i, s:i, s:i, s:i, s:I}", "buckets", (json_int_t)np->n_buckets,
+                              "word_order", (int)np->word_order, "char_min", (int)np->char_min,
+                              "char_max", (int)np->char_max, "sublinear_tf", (int)np->sublinear_tf,
+                              "min_df", (json_int_t)np->min_df);
+        ngram_json = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(o);
+        if (!ngram_json) {
+            free(labels_json);
+            return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
+        }
+    }
 
     // Record the encoder directory as an absolute path so the model works from any cwd.
     char *abs_dir = realpath(lector_encoder_dir(enc), NULL);
-    char fv[16], max_len[32], n_train[32], vacc[32];
-    snprintf(fv, sizeof fv, "%d", CLASSIFIER_FORMAT_VERSION);
+    char fv[16], max_len[32], n_train[32], vacc[32], temp[32], vf1[32];
+    // Version 1 readers can load an encoder-only head (they ignore the temperature).
+    snprintf(fv, sizeof fv, "%d", ng || C == 0 ? CLASSIFIER_FORMAT_VERSION : 1);
     snprintf(max_len, sizeof max_len, "%lld", (long long)info->max_len);
     snprintf(n_train, sizeof n_train, "%lld", (long long)info->n_train);
     snprintf(vacc, sizeof vacc, "%.6f", info->valid_accuracy);
-    const char *keys[] = {"format", "format_version", "lector_version", "labels", "pooling",
-                          "max_len", "encoder_dir", "encoder_sha256", "tokenizer_sha256",
-                          "n_train", "valid_accuracy", "history"};
-    const char *values[] = {CLASSIFIER_FORMAT, fv, lector_version(), labels_json,
-                            lector_pooling_name(info->pooling), max_len,
-                            abs_dir ? abs_dir : lector_encoder_dir(enc),
-                            lector_encoder_checksum(enc), lector_tokenizer_hash(tok), n_train,
-                            vacc, info->history_json ? info->history_json : "[]"};
-    enum lector_status s = lector_safetensors_write(path, t, 2, keys, values,
-                                                    (int64_t)(sizeof keys / sizeof keys[0]), err);
+    snprintf(temp, sizeof temp, "%.9g", extra->temperature > 0.0f ? (double)extra->temperature : 1.0);
+    snprintf(vf1, sizeof vf1, "%.6f", extra->valid_macro_f1 != 0.0 ? extra->valid_macro_f1 : -1.0);
+    const char *keys[16] = {"format", "format_version", "lector_version", "labels", "pooling",
+                            "max_len", "encoder_dir", "encoder_sha256", "tokenizer_sha256",
+                            "n_train", "valid_accuracy", "history", "temperature",
+                            "valid_macro_f1", "features"};
+    const char *values[16] = {CLASSIFIER_FORMAT, fv, lector_version(), labels_json,
+                              lector_pooling_name(info->pooling), max_len,
+                              abs_dir ? abs_dir : lector_encoder_dir(enc),
+                              lector_encoder_checksum(enc), lector_tokenizer_hash(tok), n_train,
+                              vacc, info->history_json ? info->history_json : "[]", temp, vf1,
+                              C == 0 ? "ngrams" : ng ? "both" : "encoder"};
+    int64_t n_meta = 15;
+    if (ng) {
+        keys[n_meta] = "ngram_params";
+        values[n_meta++] = ngram_json;
+    }
+    enum lector_status s = lector_safetensors_write(path, t, n_t, keys, values, n_meta, err);
+    free(ngram_json);
     free(abs_dir);
     free(labels_json);
     return s;
@@ -208,14 +270,73 @@ enum lector_status lector_classifier_load(const char *path, const char *encoder_
         if (!(clf->labels[i] = lector__strdup(l))) goto nomem;
     }
 
-    const struct lector_tensor *W = lector_checkpoint_find(ck, "head.weight");
+    const char *features = lector_checkpoint_metadata(ck, "features");
+    if (!features) features = "encoder";
+    bool use_enc = !strcmp(features, "encoder") || !strcmp(features, "both");
+    bool use_ng = !strcmp(features, "ngrams") || !strcmp(features, "both");
+    if (!use_enc && !use_ng) {
+        s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: unknown features '%s'", path, features);
+        goto fail;
+    }
+    clf->extra.no_encoder = !use_enc;
+    clf->extra.temperature = 1.0f;
+    if ((v = lector_checkpoint_metadata(ck, "temperature"))) {
+        double tv = atof(v);
+        if (!(tv > 0.0) || !isfinite(tv)) {
+            s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: bad temperature '%s'", path, v);
+            goto fail;
+        }
+        clf->extra.temperature = (float)tv;
+    }
+    clf->extra.valid_macro_f1 = -1.0;
+    if ((v = lector_checkpoint_metadata(ck, "valid_macro_f1"))) clf->extra.valid_macro_f1 = atof(v);
+    const int64_t K = clf->n_labels;
+    const struct lector_tensor *W = use_enc ? lector_checkpoint_find(ck, "head.weight") : NULL;
     const struct lector_tensor *b = lector_checkpoint_find(ck, "head.bias");
-    if (!W || !b || W->dtype != LECTOR_DTYPE_F32 || b->dtype != LECTOR_DTYPE_F32 || W->n_dims != 2 ||
-        b->n_dims != 1 || W->shape[0] != clf->n_labels || b->shape[0] != clf->n_labels) {
+    if ((use_enc && (!W || W->dtype != LECTOR_DTYPE_F32 || W->n_dims != 2 || W->shape[0] != K)) ||
+        !b || b->dtype != LECTOR_DTYPE_F32 || b->n_dims != 1 || b->shape[0] != K) {
         s = lector__error(err, LECTOR_STATUS_FORMAT,
                           "%s: expected F32 tensors head.weight [%lld, C] and head.bias [%lld]", path,
-                          (long long)clf->n_labels, (long long)clf->n_labels);
+                          (long long)K, (long long)K);
         goto fail;
+    }
+    const struct lector_tensor *V = NULL;
+    if (use_ng) {
+        V = lector_checkpoint_find(ck, "head.ngram_weight");
+        const struct lector_tensor *nb = lector_checkpoint_find(ck, "ngram.buckets");
+        const struct lector_tensor *ni = lector_checkpoint_find(ck, "ngram.idf");
+        const char *np_s = lector_checkpoint_metadata(ck, "ngram_params");
+        if (!V || !nb || !ni || !np_s || V->dtype != LECTOR_DTYPE_F32 || V->n_dims != 2 ||
+            V->shape[1] != K || nb->dtype != LECTOR_DTYPE_I32 || nb->n_dims != 1 ||
+            nb->shape[0] != V->shape[0] || ni->dtype != LECTOR_DTYPE_F32 || ni->n_dims != 1 ||
+            ni->shape[0] != V->shape[0]) {
+            s = lector__error(err, LECTOR_STATUS_FORMAT,
+                              "%s: expected head.ngram_weight [S, %lld], ngram.buckets [S] (I32), "
+                              "ngram.idf [S] and metadata ngram_params", path, (long long)K);
+            goto fail;
+        }
+        struct lector_ngram_params np = lector_ngram_default_params();
+        json_t *jp = json_loads(np_s, 0, &jerr);
+        json_int_t jb = 0, jmd = 1;
+        int wo = 0, cmin = 0, cmax = 0, sub = 0;
+        int bad_np = !jp || json_unpack(jp, "{s:I, s:i, s:i, s:i, s:i, s?I}", "buckets", &jb,
+                                        "word_order", &wo, "char_min", &cmin, "char_max", &cmax,
+                                        "sublinear_tf", &sub, "min_df", &jmd) != 0;
+        json_decref(jp);
+        if (bad_np) {
+            s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: bad ngram_params '%.80s'", path, np_s);
+            goto fail;
+        }
+        np.n_buckets = (int64_t)jb;
+        np.word_order = wo;
+        np.char_min = cmin;
+        np.char_max = cmax;
+        np.sublinear_tf = sub;
+        np.min_df = (int64_t)jmd;
+        s = lector_ngrams_init_from(&np, (const int32_t *)nb->data, (const float *)ni->data,
+                                    nb->shape[0], &clf->ng, err);
+        if (s != LECTOR_STATUS_OK) goto fail;
+        clf->extra.ngrams = clf->ng;
     }
 
     const char *dir = encoder_dir ? encoder_dir : enc_dir;
@@ -228,8 +349,8 @@ enum lector_status lector_classifier_load(const char *path, const char *encoder_
                           path, enc_sha, dir, lector_encoder_checksum(clf->enc));
         goto fail;
     }
-    const int64_t C = lector_encoder_get_config(clf->enc)->n_embd;
-    if (W->shape[1] != C) {
+    const int64_t C = use_enc ? lector_encoder_get_config(clf->enc)->n_embd : 0;
+    if (use_enc && W->shape[1] != C) {
         s = lector__error(err, LECTOR_STATUS_MISMATCH, "%s: head.weight has %lld inputs, encoder has C=%lld",
                           path, (long long)W->shape[1], (long long)C);
         goto fail;
@@ -247,8 +368,9 @@ enum lector_status lector_classifier_load(const char *path, const char *encoder_
                           "%s: trained with a different tokenizer than the one in %s", path, dir);
         goto fail;
     }
-    s = lector_head_init_from(C, clf->n_labels, (const float *)W->data, (const float *)b->data,
-                              &clf->head, err);
+    s = lector_head_init_wide_from(C, V ? V->shape[0] : 0, K, W ? (const float *)W->data : NULL,
+                                   (const float *)b->data, V ? (const float *)V->data : NULL,
+                                   &clf->head, err);
     if (s != LECTOR_STATUS_OK) goto fail;
 
     json_decref(jl);
@@ -267,6 +389,12 @@ fail:
 // ---------------------------------------------------------------------------------------
 // predict
 
+void lector_classifier_probs(const struct lector_classifier *clf, const float *X,
+                             const struct lector_sparse_rows *sp, int64_t n, float *probs) {
+    lector_head_probs(clf->head, clf->extra.no_encoder ? NULL : X, clf->ng ? sp : NULL, n,
+                      clf->extra.temperature, probs);
+}
+
 enum lector_status lector_classifier_predict(const struct lector_classifier *clf,
                                              struct lector_encoder_state *st,
                                              const char *const *texts, const size_t *lens,
@@ -278,13 +406,19 @@ enum lector_status lector_classifier_predict(const struct lector_classifier *clf
     int32_t *ids = NULL;
     struct lector_token_row *rows = NULL;
     int64_t *good = NULL;
-    float *feats = NULL;
+    float *feats = NULL, *gprobs = NULL;
+    const char **gtexts = NULL;
+    size_t *glens = NULL;
+    struct lector_sparse_rows sp = {0};
     if (n <= 0) return LECTOR_STATUS_OK;
     ids = lector__malloc((size_t)n * (size_t)T * sizeof *ids);
     rows = lector__malloc((size_t)n * sizeof *rows);
     good = lector__malloc((size_t)n * sizeof *good);
     feats = lector__malloc((size_t)n * (size_t)C * sizeof *feats);
-    if (!ids || !rows || !good || !feats) {
+    gprobs = lector__malloc((size_t)n * (size_t)K * sizeof *gprobs);
+    gtexts = lector__malloc((size_t)n * sizeof *gtexts);
+    glens = lector__malloc((size_t)n * sizeof *glens);
+    if (!ids || !rows || !good || !feats || !gprobs || !gtexts || !glens) {
         s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory classifying %lld texts", (long long)n);
         goto done;
     }
@@ -292,22 +426,34 @@ enum lector_status lector_classifier_predict(const struct lector_classifier *clf
     for (int64_t i = 0; i < n; i++) {
         int64_t n_ids = 0;
         struct lector_error e;
+        // The tokenizer also validates the UTF-8, so n-gram-only models reject the same lines.
         enum lector_status ts = lector_tokenizer_encode(clf->tok, texts[i], lens[i], T, ids + i * T,
                                                         &n_ids, NULL, &e);
         if (bad) bad[i] = ts;
         memset(probs + i * K, 0, (size_t)K * sizeof *probs);
         if (ts != LECTOR_STATUS_OK) continue;
         rows[n_good] = (struct lector_token_row){ids + i * T, n_ids};
+        gtexts[n_good] = texts[i];
+        glens[n_good] = lens[i];
         good[n_good++] = i;
     }
-    s = lector_embed_rows(clf->enc, st, rows, n_good, clf->info.pooling, 32, 32 * 128, feats, err);
-    if (s != LECTOR_STATUS_OK) goto done;
-    for (int64_t j = 0; j < n_good; j++) {
-        float *row = probs + good[j] * K;
-        lector_head_forward(clf->head, feats + j * C, 1, row);
-        lector_softmax_rows(row, 1, K);
+    if (!clf->extra.no_encoder) {
+        s = lector_embed_rows(clf->enc, st, rows, n_good, clf->info.pooling, 32, 32 * 128, feats,
+                              err);
+        if (s != LECTOR_STATUS_OK) goto done;
     }
+    if (clf->ng) {
+        s = lector_ngrams_transform(clf->ng, gtexts, glens, n_good, &sp, err);
+        if (s != LECTOR_STATUS_OK) goto done;
+    }
+    lector_classifier_probs(clf, feats, clf->ng ? &sp : NULL, n_good, gprobs);
+    for (int64_t j = 0; j < n_good; j++)
+        memcpy(probs + good[j] * K, gprobs + j * K, (size_t)K * sizeof *probs);
 done:
+    lector_sparse_rows_free(&sp);
+    free(glens);
+    free(gtexts);
+    free(gprobs);
     free(feats);
     free(good);
     free(rows);

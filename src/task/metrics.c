@@ -2,6 +2,7 @@
 // macro-F1 and the confusion matrix, with scikit-learn's zero_division=0 convention.
 #include "lector/data.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "base/base_impl.h"
@@ -64,6 +65,60 @@ enum lector_status lector_metrics_compute(const int32_t *y_true, const int32_t *
         f1_sum += out->f1[k];
     }
     out->macro_f1 = f1_sum / (double)K;
+    // Micro-F1 pools tp, fp and fn over classes; with one label per example every error is one
+    // fp and one fn, so it equals accuracy. Computed the long way so multi-label can reuse it.
+    int64_t tp_all = 0, fp_fn = 0;
+    for (int64_t k = 0; k < K; k++) {
+        int64_t predicted = 0;
+        for (int64_t t = 0; t < K; t++) predicted += out->confusion[t * K + k];
+        tp_all += out->confusion[k * K + k];
+        fp_fn += (predicted - out->confusion[k * K + k]) + (out->support[k] - out->confusion[k * K + k]);
+    }
+    out->micro_f1 = safe_div(2.0 * (double)tp_all, 2.0 * (double)tp_all + (double)fp_fn);
+    out->ece = -1.0;
+    out->log_loss = -1.0;
+    return LECTOR_STATUS_OK;
+}
+
+enum lector_status lector_metrics_compute_probs(const int32_t *y_true, const float *probs,
+                                                int64_t n, int64_t K, struct lector_metrics *out,
+                                                struct lector_error *err) {
+    enum { N_BINS = 15 };
+    if (!out) return lector__error(err, LECTOR_STATUS_INVALID_ARG, "metrics: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (K < 1 || n < 0 || (n > 0 && (!y_true || !probs)))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "metrics: expected K >= 1 classes and n >= 0 rows, got K=%lld, n=%lld",
+                             (long long)K, (long long)n);
+    int32_t *pred = lector__malloc((size_t)(n > 0 ? n : 1) * sizeof *pred);
+    if (!pred) return lector__error(err, LECTOR_STATUS_NOMEM, "metrics: out of memory");
+    double conf_sum[N_BINS] = {0}, hit[N_BINS] = {0}, count[N_BINS] = {0}, nll = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *p = probs + i * K;
+        int64_t b = 0;
+        for (int64_t k = 1; k < K; k++)
+            if (p[k] > p[b]) b = k;
+        pred[i] = (int32_t)b;
+        double c = (double)p[b];
+        int bin = (int)ceil(c * N_BINS) - 1; // bins (lo, hi]; confidence 0 goes to the first
+        if (bin < 0) bin = 0;
+        if (bin >= N_BINS) bin = N_BINS - 1;
+        conf_sum[bin] += c;
+        count[bin] += 1.0;
+        if (y_true[i] >= 0 && y_true[i] < K) {
+            hit[bin] += b == y_true[i];
+            double pt = (double)p[y_true[i]];
+            nll += -log(pt > 1e-15 ? pt : 1e-15);
+        }
+    }
+    enum lector_status s = lector_metrics_compute(y_true, pred, n, K, out, err);
+    lector_free(pred);
+    if (s != LECTOR_STATUS_OK) return s;
+    double ece = 0.0;
+    for (int b = 0; b < N_BINS; b++)
+        if (count[b] > 0) ece += count[b] / (double)n * fabs(hit[b] / count[b] - conf_sum[b] / count[b]);
+    out->ece = n > 0 ? ece : 0.0;
+    out->log_loss = n > 0 ? nll / (double)n : 0.0;
     return LECTOR_STATUS_OK;
 }
 

@@ -1,4 +1,6 @@
-// Training a linear head on frozen features: shuffled mini-batches, AdamW, best-epoch selection.
+// Training a (wide) linear head on frozen features: shuffled mini-batches, AdamW with warm-up
+// and decay, gradient clipping, class weights, label smoothing, best-epoch selection on
+// validation macro-F1 with early stopping, and temperature scaling.
 #include "lector/classifier.h"
 
 #include <math.h>
@@ -8,6 +10,7 @@
 #include <jansson.h>
 
 #include "base/base_impl.h"
+#include "lector/data.h"
 
 struct lector_train_params lector_train_default_params(void) {
     struct lector_train_params p;
@@ -16,8 +19,43 @@ struct lector_train_params lector_train_default_params(void) {
     p.batch_size = 32;
     p.seed = 42;
     p.adamw = lector_adamw_default_params();
+    p.schedule = LECTOR_SCHEDULE_LINEAR;
+    p.warmup = 0.06f;
+    p.clip_norm = 1.0f;
+    p.calibrate = 1;
     return p;
 }
+
+void lector_train_result_free(struct lector_train_result *r) {
+    if (!r) return;
+    lector_head_free(r->head);
+    lector_free(r->history);
+    memset(r, 0, sizeof *r);
+}
+
+// ---------------------------------------------------------------------------------------
+// schedules
+
+int lector_schedule_parse(const char *name) {
+    if (!strcmp(name, "constant")) return LECTOR_SCHEDULE_CONSTANT;
+    if (!strcmp(name, "linear")) return LECTOR_SCHEDULE_LINEAR;
+    if (!strcmp(name, "cosine")) return LECTOR_SCHEDULE_COSINE;
+    return -1;
+}
+
+double lector_schedule_factor(enum lector_schedule s, int64_t t, int64_t n_steps,
+                              int64_t n_warmup) {
+    if (t < n_warmup) return (double)(t + 1) / (double)n_warmup;
+    if (s == LECTOR_SCHEDULE_CONSTANT || n_steps <= n_warmup) return 1.0;
+    // Progress through the decay phase, 0 at its first step, reaching 1 one step after the end.
+    double x = (double)(t - n_warmup) / (double)(n_steps - n_warmup);
+    if (x > 1.0) x = 1.0;
+    if (s == LECTOR_SCHEDULE_LINEAR) return 1.0 - x;
+    return 0.5 * (1.0 + cos(3.14159265358979323846 * x));
+}
+
+// ---------------------------------------------------------------------------------------
+// helpers
 
 // splitmix64: a tiny, well-mixed generator; the same seed shuffles identically everywhere.
 static uint64_t next_u64(uint64_t *s) {
@@ -43,71 +81,212 @@ static int64_t argmax(const float *v, int64_t K) {
     return best;
 }
 
-// Accuracy of head on standardised features Z (n, C).
-static double accuracy(const struct lector_head *head, const float *Z, const int32_t *y,
-                       int64_t n, int64_t C, int64_t K, float *logits, int64_t chunk) {
-    int64_t correct = 0;
-    for (int64_t i = 0; i < n; i += chunk) {
-        int64_t m = n - i < chunk ? n - i : chunk;
-        lector_head_forward(head, Z + i * C, m, logits);
-        for (int64_t r = 0; r < m; r++) correct += argmax(logits + r * K, K) == y[i + r];
+// Mean cross-entropy of softmax(z / T) over rows of logits (n, K).
+static double nll_at(const float *logits, const int32_t *y, int64_t n, int64_t K, double T) {
+    double total = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *z = logits + i * K;
+        double zmax = -HUGE_VAL;
+        for (int64_t k = 0; k < K; k++)
+            if ((double)z[k] / T > zmax) zmax = (double)z[k] / T;
+        double sum = 0.0;
+        for (int64_t k = 0; k < K; k++) sum += exp((double)z[k] / T - zmax);
+        total += log(sum) - ((double)z[y[i]] / T - zmax);
     }
-    return n ? (double)correct / (double)n : 0.0;
+    return n ? total / (double)n : 0.0;
 }
 
-enum lector_status lector_train_head(const float *X, const int32_t *y, int64_t n,
-                                     const float *X_valid, const int32_t *y_valid,
-                                     int64_t n_valid, int64_t C, int64_t K,
+float lector_fit_temperature(const float *logits, const int32_t *y, int64_t n, int64_t K) {
+    if (n <= 0) return 1.0f;
+    // The NLL is smooth and unimodal in ln T for a fixed set of logits; a golden-section
+    // search needs no derivative and always lands inside the bracket.
+    const double g = 0.6180339887498949;
+    double a = log(0.05), b = log(20.0);
+    double x1 = b - g * (b - a), x2 = a + g * (b - a);
+    double f1 = nll_at(logits, y, n, K, exp(x1)), f2 = nll_at(logits, y, n, K, exp(x2));
+    for (int it = 0; it < 60; it++) {
+        if (f1 <= f2) {
+            b = x2;
+            x2 = x1;
+            f2 = f1;
+            x1 = b - g * (b - a);
+            f1 = nll_at(logits, y, n, K, exp(x1));
+        } else {
+            a = x1;
+            x1 = x2;
+            f1 = f2;
+            x2 = a + g * (b - a);
+            f2 = nll_at(logits, y, n, K, exp(x2));
+        }
+    }
+    return (float)exp(0.5 * (a + b));
+}
+
+enum lector_status lector_split_stratified(const int32_t *y, int64_t n, int64_t K,
+                                           double fraction, uint64_t seed, int64_t *idx_train,
+                                           int64_t *n_train, int64_t *idx_valid,
+                                           int64_t *n_valid, struct lector_error *err) {
+    *n_train = *n_valid = 0;
+    if (!(fraction > 0.0 && fraction < 1.0) || K < 1 || n < 0)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "split: expected a fraction in (0, 1), got %g", fraction);
+    int64_t *rows = lector__malloc((size_t)(n > 0 ? n : 1) * sizeof *rows);
+    uint8_t *is_valid = lector__calloc((size_t)(n > 0 ? n : 1), 1);
+    if (!rows || !is_valid) {
+        lector_free(rows);
+        lector_free(is_valid);
+        return lector__error(err, LECTOR_STATUS_NOMEM, "split: out of memory for %lld rows",
+                             (long long)n);
+    }
+    uint64_t rng = seed ^ UINT64_C(0x73706c6974);
+    for (int64_t k = 0; k < K; k++) {
+        int64_t m = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (y[i] == k) rows[m++] = i;
+        if (m < 2) continue;
+        int64_t take = (int64_t)floor(fraction * (double)m + 0.5);
+        if (take < 1) take = 1;
+        if (take > m - 1) take = m - 1;
+        shuffle(rows, m, &rng);
+        for (int64_t t = 0; t < take; t++) is_valid[rows[t]] = 1;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (is_valid[i])
+            idx_valid[(*n_valid)++] = i;
+        else
+            idx_train[(*n_train)++] = i;
+    }
+    lector_free(rows);
+    lector_free(is_valid);
+    return LECTOR_STATUS_OK;
+}
+
+// Copy rows idx[0..B) of sp into the batch matrix out (arrays grown as needed).
+static bool gather_sparse(const struct lector_sparse_rows *sp, const int64_t *idx, int64_t B,
+                          struct lector_sparse_rows *out, size_t *cap) {
+    size_t nnz = 0;
+    for (int64_t b = 0; b < B; b++) nnz += (size_t)(sp->offsets[idx[b] + 1] - sp->offsets[idx[b]]);
+    if (nnz > *cap) {
+        size_t nc = *cap ? *cap : 1024;
+        while (nc < nnz) nc *= 2;
+        int32_t *c = lector__realloc(out->cols, nc * sizeof *c);
+        if (!c) return false;
+        out->cols = c;
+        float *v = lector__realloc(out->vals, nc * sizeof *v);
+        if (!v) return false;
+        out->vals = v;
+        *cap = nc;
+    }
+    out->n_rows = B;
+    out->n_cols = sp->n_cols;
+    out->offsets[0] = 0;
+    for (int64_t b = 0; b < B; b++) {
+        int64_t s0 = sp->offsets[idx[b]], s1 = sp->offsets[idx[b] + 1], o = out->offsets[b];
+        memcpy(out->cols + o, sp->cols + s0, (size_t)(s1 - s0) * sizeof *out->cols);
+        memcpy(out->vals + o, sp->vals + s0, (size_t)(s1 - s0) * sizeof *out->vals);
+        out->offsets[b + 1] = o + (s1 - s0);
+    }
+    return true;
+}
+
+// A view of rows [i, i + m) of sp (offsets are not rebased: the head reads offsets[r] ..
+// offsets[r + 1] of the view, which is what a pointer into the original array gives).
+static struct lector_sparse_rows sparse_slice(const struct lector_sparse_rows *sp, int64_t i,
+                                              int64_t m) {
+    struct lector_sparse_rows v = {m, sp->n_cols, sp->offsets + i, sp->cols, sp->vals};
+    return v;
+}
+
+// Logits of the head for all rows of a standardised split (Z (n, C), sparse sp).
+static void all_logits(const struct lector_head *head, const float *Z,
+                       const struct lector_sparse_rows *sp, int64_t n, int64_t C, int64_t K,
+                       float *logits) {
+    const int64_t chunk = 256;
+    for (int64_t i = 0; i < n; i += chunk) {
+        int64_t m = n - i < chunk ? n - i : chunk;
+        struct lector_sparse_rows v;
+        if (sp) v = sparse_slice(sp, i, m);
+        lector_head_forward_wide(head, C > 0 ? Z + i * C : NULL, sp ? &v : NULL, m,
+                                 logits + i * K);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// the training loop
+
+enum lector_status lector_train_head(const struct lector_train_set *train,
+                                     const struct lector_train_set *valid, int64_t C, int64_t K,
                                      const struct lector_train_params *p,
-                                     struct lector_head **out, double *valid_accuracy,
-                                     char **history, struct lector_error *err) {
-    *out = NULL;
-    if (history) *history = NULL;
-    if (n <= 0 || C <= 0 || K < 2)
+                                     struct lector_train_result *out, struct lector_error *err) {
+    memset(out, 0, sizeof *out);
+    const int64_t n = train->n, n_valid = valid ? valid->n : 0;
+    const int64_t S = train->sp ? train->sp->n_cols : 0;
+    if (n <= 0 || C < 0 || C + S < 1 || K < 2)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                             "training needs examples and at least 2 classes (got %lld examples, "
-                             "%lld classes)", (long long)n, (long long)K);
-    if (p->n_epochs <= 0 || p->batch_size <= 0)
+                             "training needs examples, features and at least 2 classes (got %lld "
+                             "examples, %lld + %lld features, %lld classes)",
+                             (long long)n, (long long)C, (long long)S, (long long)K);
+    if (p->n_epochs <= 0 || p->batch_size <= 0 || !(p->warmup >= 0.0f && p->warmup < 1.0f) ||
+        !(p->clip_norm >= 0.0f) || !(p->label_smoothing >= 0.0f && p->label_smoothing < 1.0f) ||
+        p->patience < 0)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                             "epochs and batch size must be positive");
+                             "epochs and batch size must be positive, warm-up and label smoothing "
+                             "in [0, 1), clip norm and patience >= 0");
+    if ((C > 0 && (!train->X || (n_valid > 0 && !valid->X))) ||
+        (S > 0 && n_valid > 0 && (!valid->sp || valid->sp->n_cols != S)))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "training and validation sets have different features");
     for (int64_t i = 0; i < n; i++)
-        if (y[i] < 0 || y[i] >= K)
+        if (train->y[i] < 0 || train->y[i] >= K)
             return lector__error(err, LECTOR_STATUS_INVALID_ARG, "label %d of row %lld outside [0, %lld)",
-                                 y[i], (long long)i, (long long)K);
+                                 train->y[i], (long long)i, (long long)K);
+    for (int64_t i = 0; i < n_valid; i++)
+        if (valid->y[i] < 0 || valid->y[i] >= K)
+            return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                                 "validation label %d of row %lld outside [0, %lld)", valid->y[i],
+                                 (long long)i, (long long)K);
 
     enum lector_status s = LECTOR_STATUS_OK;
-    const int64_t chunk = 256;
-    float *mu = NULL, *sd = NULL, *Z = NULL, *Zv = NULL, *xb = NULL, *logits = NULL, *best = NULL;
-    int32_t *yb = NULL;
+    const int64_t Bmax = p->batch_size;
+    float *mu = NULL, *sd = NULL, *Z = NULL, *Zv = NULL, *xb = NULL, *vlogits = NULL, *best = NULL;
+    float *cw = NULL;
+    int32_t *yb = NULL, *vpred = NULL;
     int64_t *idx = NULL;
     struct lector_head *head = NULL;
     struct lector_adamw *opt = NULL;
+    struct lector_sparse_rows spb = {0};
+    size_t spb_cap = 0;
     json_t *hist = json_array();
 
-    size_t nc, nvc;
-    if (!lector__mul_size((size_t)n, (size_t)C, &nc) ||
-        !lector__mul_size((size_t)(n_valid > 0 ? n_valid : 1), (size_t)C, &nvc))
+    size_t nc = 0, nvc = 0;
+    if (!lector__mul_size((size_t)n, (size_t)(C > 0 ? C : 1), &nc) ||
+        !lector__mul_size((size_t)(n_valid > 0 ? n_valid : 1), (size_t)(C > 0 ? C : 1), &nvc))
         goto nomem;
-    mu = lector__calloc((size_t)C, sizeof *mu);
-    sd = lector__calloc((size_t)C, sizeof *sd);
-    Z = lector__malloc(nc * sizeof *Z);
-    Zv = n_valid > 0 ? lector__malloc(nvc * sizeof *Zv) : NULL;
-    xb = lector__malloc((size_t)p->batch_size * (size_t)C * sizeof *xb);
-    yb = lector__malloc((size_t)p->batch_size * sizeof *yb);
-    logits = lector__malloc((size_t)chunk * (size_t)K * sizeof *logits);
+    mu = lector__calloc((size_t)(C > 0 ? C : 1), sizeof *mu);
+    sd = lector__calloc((size_t)(C > 0 ? C : 1), sizeof *sd);
+    Z = C > 0 ? lector__malloc(nc * sizeof *Z) : NULL;
+    Zv = C > 0 && n_valid > 0 ? lector__malloc(nvc * sizeof *Zv) : NULL;
+    xb = lector__malloc((size_t)Bmax * (size_t)(C > 0 ? C : 1) * sizeof *xb);
+    yb = lector__malloc((size_t)Bmax * sizeof *yb);
+    vlogits = lector__malloc((size_t)(n_valid > 0 ? n_valid : 1) * (size_t)K * sizeof *vlogits);
+    vpred = lector__malloc((size_t)(n_valid > 0 ? n_valid : 1) * sizeof *vpred);
     idx = lector__malloc((size_t)n * sizeof *idx);
-    if (!mu || !sd || !Z || (n_valid > 0 && !Zv) || !xb || !yb || !logits || !idx || !hist)
+    cw = lector__malloc((size_t)K * sizeof *cw);
+    spb.offsets = S > 0 ? lector__malloc((size_t)(Bmax + 1) * sizeof *spb.offsets) : NULL;
+    if (!mu || !sd || (C > 0 && !Z) || (C > 0 && n_valid > 0 && !Zv) || !xb || !yb ||
+        !vlogits || !vpred || !idx || !cw || (S > 0 && !spb.offsets) || !hist)
         goto nomem;
 
-    // Standardise each feature on the training set: frozen encoder features have very
+    // Standardise each dense feature on the training set: frozen encoder features have very
     // different scales per dimension, and AdamW converges far faster on z-scores. The
     // scaling is folded back into W and b at the end, so the saved head takes raw features.
+    // The sparse TF-IDF rows are already unit-normalised and are used as they are.
     for (int64_t c = 0; c < C; c++) {
         double m = 0.0, v = 0.0;
-        for (int64_t i = 0; i < n; i++) m += (double)X[i * C + c];
+        for (int64_t i = 0; i < n; i++) m += (double)train->X[i * C + c];
         m /= (double)n;
         for (int64_t i = 0; i < n; i++) {
-            double d = (double)X[i * C + c] - m;
+            double d = (double)train->X[i * C + c] - m;
             v += d * d;
         }
         v /= (double)n;
@@ -115,11 +294,24 @@ enum lector_status lector_train_head(const float *X, const int32_t *y, int64_t n
         sd[c] = (float)(v > 1e-12 ? sqrt(v) : 1.0);
     }
     for (int64_t i = 0; i < n; i++)
-        for (int64_t c = 0; c < C; c++) Z[i * C + c] = (X[i * C + c] - mu[c]) / sd[c];
-    for (int64_t i = 0; i < n_valid; i++)
-        for (int64_t c = 0; c < C; c++) Zv[i * C + c] = (X_valid[i * C + c] - mu[c]) / sd[c];
+        for (int64_t c = 0; c < C; c++) Z[i * C + c] = (train->X[i * C + c] - mu[c]) / sd[c];
+    for (int64_t i = 0; i < n_valid && C > 0; i++)
+        for (int64_t c = 0; c < C; c++) Zv[i * C + c] = (valid->X[i * C + c] - mu[c]) / sd[c];
 
-    s = lector_head_init(C, K, p->seed, &head, err);
+    // Class weights: scikit-learn's "balanced", n / (K n_k); a class absent from training
+    // gets weight 1 (it never occurs as a target anyway).
+    for (int64_t k = 0; k < K; k++) cw[k] = 1.0f;
+    if (p->class_weight_balanced) {
+        for (int64_t k = 0; k < K; k++) {
+            int64_t nk = 0;
+            for (int64_t i = 0; i < n; i++) nk += train->y[i] == k;
+            if (nk > 0) cw[k] = (float)((double)n / ((double)K * (double)nk));
+        }
+    }
+    const struct lector_loss_params lp = {p->class_weight_balanced ? cw : NULL,
+                                          p->label_smoothing};
+
+    s = lector_head_init_wide(C, S, K, p->seed, &head, err);
     if (s != LECTOR_STATUS_OK) goto fail;
     const int64_t n_params = lector_head_n_params(head);
     s = lector_adamw_init(n_params, &p->adamw, &opt, err);
@@ -127,59 +319,107 @@ enum lector_status lector_train_head(const float *X, const int32_t *y, int64_t n
     best = lector__malloc((size_t)n_params * sizeof *best);
     if (!best) goto nomem;
     memcpy(best, lector_head_params(head), (size_t)n_params * sizeof *best);
-    double best_acc = -1.0;
+    double best_f1 = -1.0, best_acc = -1.0;
+    int64_t best_epoch = 0, since_best = 0;
 
+    const int64_t steps_per_epoch = (n + Bmax - 1) / Bmax;
+    const int64_t n_steps = steps_per_epoch * p->n_epochs;
+    const int64_t n_warmup = (int64_t)((double)p->warmup * (double)n_steps);
+    int64_t step = 0;
     uint64_t rng = p->seed ^ 0x6c6563746f72ULL;
+    float *grads = lector_head_grads(head), *params = lector_head_params(head);
+    const uint8_t *mask = lector_head_decay_mask(head);
     for (int64_t i = 0; i < n; i++) idx[i] = i;
-    for (int64_t epoch = 1; epoch <= p->n_epochs; epoch++) {
+    int64_t epoch;
+    double lr = (double)p->adamw.lr;
+    for (epoch = 1; epoch <= p->n_epochs; epoch++) {
         shuffle(idx, n, &rng);
         double loss_sum = 0.0;
         int64_t n_batches = 0;
-        for (int64_t start = 0; start < n; start += p->batch_size) {
+        for (int64_t start = 0; start < n; start += Bmax) {
             if (p->cancel && *p->cancel) {
                 s = lector__error(err, LECTOR_STATUS_INTERRUPTED, "training interrupted in epoch %lld",
                                   (long long)epoch);
-                goto finish;
+                goto fail;
             }
-            int64_t B = n - start < p->batch_size ? n - start : p->batch_size;
+            int64_t B = n - start < Bmax ? n - start : Bmax;
             for (int64_t b = 0; b < B; b++) {
-                memcpy(xb + b * C, Z + idx[start + b] * C, (size_t)C * sizeof *xb);
-                yb[b] = y[idx[start + b]];
+                if (C > 0) memcpy(xb + b * C, Z + idx[start + b] * C, (size_t)C * sizeof *xb);
+                yb[b] = train->y[idx[start + b]];
             }
+            if (S > 0 && !gather_sparse(train->sp, idx + start, B, &spb, &spb_cap)) goto nomem;
             float loss = 0.0f;
             lector_head_zero_grad(head);
-            lector_head_loss_backward(head, xb, yb, B, &loss);
+            lector_head_loss_backward_ex(head, C > 0 ? xb : NULL, S > 0 ? &spb : NULL, yb, B, &lp,
+                                         &loss);
             if (!isfinite(loss)) {
                 s = lector__error(err, LECTOR_STATUS_RANGE,
                                   "training diverged: loss is %s in epoch %lld; try a smaller --lr",
                                   isnan(loss) ? "NaN" : "infinite", (long long)epoch);
                 goto fail;
             }
-            lector_adamw_step(opt, lector_head_params(head), lector_head_grads(head),
-                              lector_head_decay_mask(head));
+            if (p->clip_norm > 0.0f) {
+                // Global L2 norm, summed in index order in double: deterministic.
+                double g2 = 0.0;
+                for (int64_t i = 0; i < n_params; i++) g2 += (double)grads[i] * (double)grads[i];
+                double gn = sqrt(g2);
+                if (gn > (double)p->clip_norm) {
+                    float scale = (float)((double)p->clip_norm / (gn + 1e-6));
+                    for (int64_t i = 0; i < n_params; i++) grads[i] *= scale;
+                }
+            }
+            lr = (double)p->adamw.lr * lector_schedule_factor(p->schedule, step, n_steps, n_warmup);
+            lector_adamw_set_lr(opt, (float)lr);
+            lector_adamw_step(opt, params, grads, mask);
+            step++;
             loss_sum += (double)loss;
             n_batches++;
         }
-        double train_loss = loss_sum / (double)n_batches;
-        double acc = n_valid > 0 ? accuracy(head, Zv, y_valid, n_valid, C, K, logits, chunk) : -1.0;
-        int is_best = n_valid <= 0 || acc > best_acc;
-        if (is_best) {
-            best_acc = acc;
-            memcpy(best, lector_head_params(head), (size_t)n_params * sizeof *best);
+        struct lector_epoch_info e = {epoch, loss_sum / (double)n_batches, -1.0, -1.0, -1.0, lr, 0};
+        if (n_valid > 0) {
+            all_logits(head, Zv, valid->sp, n_valid, C, K, vlogits);
+            for (int64_t i = 0; i < n_valid; i++) vpred[i] = (int32_t)argmax(vlogits + i * K, K);
+            struct lector_metrics m;
+            s = lector_metrics_compute(valid->y, vpred, n_valid, K, &m, err);
+            if (s != LECTOR_STATUS_OK) goto fail;
+            e.valid_accuracy = m.accuracy;
+            e.valid_macro_f1 = m.macro_f1;
+            lector_metrics_free(&m);
+            e.valid_loss = nll_at(vlogits, valid->y, n_valid, K, 1.0);
         }
-        json_t *e = json_pack("{s:I, s:f, s:f}", "epoch", (json_int_t)epoch, "train_loss",
-                              train_loss, "valid_accuracy", acc);
-        if (e) json_array_append_new(hist, e);
-        if (p->on_epoch && p->on_epoch(p->user, epoch, train_loss, acc, is_best)) break;
+        e.is_best = n_valid <= 0 || e.valid_macro_f1 > best_f1;
+        if (e.is_best) {
+            best_f1 = e.valid_macro_f1;
+            best_acc = e.valid_accuracy;
+            best_epoch = epoch;
+            since_best = 0;
+            memcpy(best, params, (size_t)n_params * sizeof *best);
+        } else {
+            since_best++;
+        }
+        json_t *je = json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "epoch", (json_int_t)epoch,
+                               "train_loss", e.train_loss, "valid_loss", e.valid_loss,
+                               "valid_accuracy", e.valid_accuracy, "valid_macro_f1",
+                               e.valid_macro_f1, "lr", e.lr);
+        if (je) json_array_append_new(hist, je);
+        if (p->on_epoch && p->on_epoch(p->user, &e)) {
+            epoch++;
+            break;
+        }
+        if (p->patience > 0 && since_best >= p->patience) {
+            epoch++;
+            break;
+        }
     }
-finish:;
+    out->n_epochs_run = epoch - 1;
+
     // Fold the standardisation into the best parameters: W' = W / sd, b' = b - W' mu.
     {
-        float *W = lector__malloc((size_t)K * (size_t)C * sizeof *W);
+        float *W = lector__malloc((size_t)(K * (C > 0 ? C : 1)) * sizeof *W);
         float *bias = lector__malloc((size_t)K * sizeof *bias);
         if (!W || !bias) {
-            free(W);
-            free(bias);
+            lector_free(W);
+            lector_free(bias);
             goto nomem;
         }
         for (int64_t k = 0; k < K; k++) {
@@ -190,33 +430,48 @@ finish:;
             }
             bias[k] = (float)bk;
         }
-        enum lector_status s2 = lector_head_init_from(C, K, W, bias, out, err);
-        free(W);
-        free(bias);
-        if (s2 != LECTOR_STATUS_OK) {
-            s = s2;
-            goto fail;
-        }
+        s = lector_head_init_wide_from(C, S, K, W, bias, best + K * C + K, &out->head, err);
+        lector_free(W);
+        lector_free(bias);
+        if (s != LECTOR_STATUS_OK) goto fail;
     }
-    if (valid_accuracy) *valid_accuracy = best_acc;
-    if (history) *history = json_dumps(hist, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    out->best_epoch = best_epoch;
+    out->valid_accuracy = best_acc;
+    out->valid_macro_f1 = best_f1;
+    out->temperature = 1.0f;
+    if (n_valid > 0 && p->calibrate) {
+        // Temperature of the returned head on the raw validation features.
+        for (int64_t i = 0; i < n_valid; i += 256) {
+            int64_t m = n_valid - i < 256 ? n_valid - i : 256;
+            struct lector_sparse_rows v;
+            if (S > 0) v = sparse_slice(valid->sp, i, m);
+            lector_head_forward_wide(out->head, C > 0 ? valid->X + i * C : NULL, S > 0 ? &v : NULL,
+                                     m, vlogits + i * K);
+        }
+        out->temperature = lector_fit_temperature(vlogits, valid->y, n_valid, K);
+    }
+    out->history = json_dumps(hist, JSON_COMPACT | JSON_REAL_PRECISION(6));
     goto done;
 nomem:
-    s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory training on %lld x %lld features",
-                      (long long)n, (long long)C);
+    s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory training on %lld x (%lld + %lld) features",
+                      (long long)n, (long long)C, (long long)S);
 fail:
+    lector_train_result_free(out);
 done:
     json_decref(hist);
+    lector_sparse_rows_free(&spb);
     lector_adamw_free(opt);
     lector_head_free(head);
-    free(best);
-    free(idx);
-    free(logits);
-    free(yb);
-    free(xb);
-    free(Zv);
-    free(Z);
-    free(sd);
-    free(mu);
+    lector_free(best);
+    lector_free(cw);
+    lector_free(idx);
+    lector_free(vpred);
+    lector_free(vlogits);
+    lector_free(yb);
+    lector_free(xb);
+    lector_free(Zv);
+    lector_free(Z);
+    lector_free(sd);
+    lector_free(mu);
     return s;
 }

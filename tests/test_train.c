@@ -1,0 +1,229 @@
+// Tests for src/task/train.c: schedules, the stratified split, the training loop (dense and
+// sparse inputs, early stopping, reproducibility, divergence) and temperature fitting.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lector/classifier.h"
+#include "testutil.h"
+
+static uint64_t rng_state = 2024;
+static double rnd01(void) {
+    rng_state = rng_state * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
+    return (double)(rng_state >> 11) * 0x1p-53;
+}
+
+static void test_train_schedule_factors(void **state) {
+    (void)state;
+    // 10 warm-up steps of 100: 0.1, 0.2, ... 1.0, then decay.
+    assert_true(fabs(lector_schedule_factor(LECTOR_SCHEDULE_LINEAR, 0, 100, 10) - 0.1) < 1e-12);
+    assert_true(fabs(lector_schedule_factor(LECTOR_SCHEDULE_LINEAR, 9, 100, 10) - 1.0) < 1e-12);
+    assert_true(fabs(lector_schedule_factor(LECTOR_SCHEDULE_LINEAR, 10, 100, 10) - 1.0) < 1e-12);
+    assert_true(fabs(lector_schedule_factor(LECTOR_SCHEDULE_LINEAR, 55, 100, 10) - 0.5) < 1e-12);
+    assert_true(fabs(lector_schedule_factor(LECTOR_SCHEDULE_COSINE, 55, 100, 10) - 0.5) < 1e-12);
+    assert_true(lector_schedule_factor(LECTOR_SCHEDULE_COSINE, 99, 100, 10) < 0.01);
+    assert_true(fabs(lector_schedule_factor(LECTOR_SCHEDULE_CONSTANT, 99, 100, 10) - 1.0) < 1e-12);
+    assert_true(fabs(lector_schedule_factor(LECTOR_SCHEDULE_CONSTANT, 0, 100, 0) - 1.0) < 1e-12);
+    assert_int_equal(lector_schedule_parse("cosine"), LECTOR_SCHEDULE_COSINE);
+    assert_int_equal(lector_schedule_parse("step"), -1);
+}
+
+static void test_train_split_is_stratified(void **state) {
+    (void)state;
+    enum { N = 1000 };
+    int32_t y[N];
+    for (int i = 0; i < N; i++) y[i] = i % 10 == 0 ? 2 : (i % 3 == 0 ? 1 : 0); // 100 / ~300 / ~600
+    y[7] = 3;                                                                    // a singleton
+    int64_t tr[N], va[N], n_tr, n_va, tr2[N], va2[N], n_tr2, n_va2;
+    assert_int_equal(lector_split_stratified(y, N, 4, 0.1, 5, tr, &n_tr, va, &n_va, NULL),
+                     LECTOR_STATUS_OK);
+    assert_int_equal(n_tr + n_va, N);
+    int64_t cnt[4] = {0}, vcnt[4] = {0};
+    for (int i = 0; i < N; i++) cnt[y[i]]++;
+    for (int64_t i = 0; i < n_va; i++) vcnt[y[va[i]]]++;
+    for (int k = 0; k < 3; k++) assert_true(llabs(vcnt[k] - (cnt[k] + 5) / 10) <= 1);
+    assert_int_equal(vcnt[3], 0); // a class with one row stays in training
+    for (int64_t i = 1; i < n_va; i++) assert_true(va[i] > va[i - 1]);
+    for (int64_t i = 1; i < n_tr; i++) assert_true(tr[i] > tr[i - 1]);
+    // Same seed, same split; another seed, another split.
+    assert_int_equal(lector_split_stratified(y, N, 4, 0.1, 5, tr2, &n_tr2, va2, &n_va2, NULL),
+                     LECTOR_STATUS_OK);
+    assert_int_equal(n_va2, n_va);
+    assert_memory_equal(va, va2, (size_t)n_va * sizeof *va);
+    assert_int_equal(lector_split_stratified(y, N, 4, 0.1, 6, tr2, &n_tr2, va2, &n_va2, NULL),
+                     LECTOR_STATUS_OK);
+    assert_true(memcmp(va, va2, (size_t)n_va * sizeof *va) != 0);
+    assert_int_equal(lector_split_stratified(y, N, 4, 1.0, 5, tr2, &n_tr2, va2, &n_va2, NULL),
+                     LECTOR_STATUS_INVALID_ARG);
+}
+
+// A separable 3-class problem: dense features carry the class on some dims (with an offset
+// and scale the standardisation must undo), the sparse part repeats it as one active column.
+enum { N = 600, NV = 150, C = 6, S = 9, K = 3 };
+static float X[N * C], XV[NV * C];
+static int32_t Y[N], YV[NV];
+static int64_t OFF[N + 1], OFFV[NV + 1];
+static int32_t COLS[N], COLSV[NV];
+static float VALS[N], VALSV[NV];
+
+static void make_data(float *x, int32_t *y, int64_t *off, int32_t *cols, float *vals, int n) {
+    off[0] = 0;
+    for (int i = 0; i < n; i++) {
+        y[i] = (int32_t)(rnd01() * K);
+        for (int c = 0; c < C; c++) x[i * C + c] = (float)(100.0 + 5.0 * (rnd01() - 0.5));
+        x[i * C + y[i]] += 4.0f;
+        cols[i] = y[i] * 3 + (int32_t)(rnd01() * 3);
+        vals[i] = 1.0f;
+        off[i + 1] = i + 1;
+    }
+}
+
+static int setup(void **state) {
+    (void)state;
+    make_data(X, Y, OFF, COLS, VALS, N);
+    make_data(XV, YV, OFFV, COLSV, VALSV, NV);
+    return 0;
+}
+
+static void test_train_dense_and_sparse_reproducible(void **state) {
+    (void)state;
+    struct lector_sparse_rows sp = {N, S, OFF, COLS, VALS}, spv = {NV, S, OFFV, COLSV, VALSV};
+    struct lector_train_set tr = {X, &sp, Y, N}, va = {XV, &spv, YV, NV};
+    struct lector_train_params p = lector_train_default_params();
+    p.n_epochs = 5;
+    p.adamw.lr = 0.01f;
+    p.class_weight_balanced = 1;
+    p.label_smoothing = 0.05f;
+    p.schedule = LECTOR_SCHEDULE_COSINE;
+    struct lector_train_result a, b;
+    struct lector_error err;
+    assert_int_equal(lector_train_head(&tr, &va, C, K, &p, &a, &err), LECTOR_STATUS_OK);
+    assert_true(a.valid_accuracy > 0.95);
+    assert_true(a.valid_macro_f1 > 0.95);
+    assert_true(a.best_epoch >= 1 && a.best_epoch <= 5);
+    assert_true(a.temperature > 0.0f);
+    assert_non_null(a.history);
+    assert_int_equal(lector_head_n_in(a.head), C);
+    assert_int_equal(lector_head_n_sparse(a.head), S);
+    assert_int_equal(lector_train_head(&tr, &va, C, K, &p, &b, &err), LECTOR_STATUS_OK);
+    assert_memory_equal(lector_head_params(a.head), lector_head_params(b.head),
+                        (size_t)lector_head_n_params(a.head) * sizeof(float));
+    lector_train_result_free(&b);
+    // Another seed gives other weights.
+    p.seed = 7;
+    assert_int_equal(lector_train_head(&tr, &va, C, K, &p, &b, &err), LECTOR_STATUS_OK);
+    assert_true(memcmp(lector_head_params(a.head), lector_head_params(b.head),
+                       (size_t)lector_head_n_params(a.head) * sizeof(float)) != 0);
+    lector_train_result_free(&b);
+    lector_train_result_free(&a);
+    lector_train_result_free(NULL);
+}
+
+static void test_train_sparse_only(void **state) {
+    (void)state;
+    struct lector_sparse_rows sp = {N, S, OFF, COLS, VALS}, spv = {NV, S, OFFV, COLSV, VALSV};
+    struct lector_train_set tr = {NULL, &sp, Y, N}, va = {NULL, &spv, YV, NV};
+    struct lector_train_params p = lector_train_default_params();
+    p.n_epochs = 5;
+    p.adamw.lr = 0.05f;
+    struct lector_train_result r;
+    assert_int_equal(lector_train_head(&tr, &va, 0, K, &p, &r, NULL), LECTOR_STATUS_OK);
+    assert_true(r.valid_accuracy > 0.99);
+    assert_int_equal(lector_head_n_in(r.head), 0);
+    lector_train_result_free(&r);
+}
+
+static int count_epochs(void *user, const struct lector_epoch_info *e) {
+    (void)e;
+    (*(int *)user)++;
+    return 0;
+}
+
+static void test_train_early_stopping(void **state) {
+    (void)state;
+    struct lector_train_set tr = {X, NULL, Y, N}, va = {XV, NULL, YV, NV};
+    struct lector_train_params p = lector_train_default_params();
+    p.n_epochs = 50;
+    p.adamw.lr = 0.05f;
+    p.patience = 2;
+    int seen = 0;
+    p.on_epoch = count_epochs;
+    p.user = &seen;
+    struct lector_train_result r;
+    assert_int_equal(lector_train_head(&tr, &va, C, K, &p, &r, NULL), LECTOR_STATUS_OK);
+    // Validation macro-F1 saturates quickly; two epochs later training stops.
+    assert_true(r.n_epochs_run < 50);
+    assert_int_equal(r.n_epochs_run, seen);
+    assert_int_equal(r.n_epochs_run, r.best_epoch + 2);
+    lector_train_result_free(&r);
+}
+
+static void test_train_divergence_saves_nothing(void **state) {
+    (void)state;
+    static float bad[N * C];
+    memcpy(bad, X, sizeof bad);
+    bad[5] = NAN;
+    struct lector_train_set tr = {bad, NULL, Y, N};
+    struct lector_train_params p = lector_train_default_params();
+    struct lector_train_result r;
+    struct lector_error err;
+    assert_int_equal(lector_train_head(&tr, NULL, C, K, &p, &r, &err), LECTOR_STATUS_RANGE);
+    assert_null(r.head);
+    assert_non_null(strstr(err.msg, "NaN"));
+    volatile int cancel = 1;
+    p.cancel = &cancel;
+    tr.X = X;
+    assert_int_equal(lector_train_head(&tr, NULL, C, K, &p, &r, &err), LECTOR_STATUS_INTERRUPTED);
+    assert_null(r.head);
+}
+
+static void test_train_fit_temperature(void **state) {
+    (void)state;
+    enum { M = 20000, KK = 3 };
+    float *logits = malloc((size_t)M * KK * sizeof *logits);
+    int32_t *y = malloc((size_t)M * sizeof *y);
+    assert_non_null(logits);
+    assert_non_null(y);
+    // Labels drawn from softmax(z); the logits given to the fit are 3 z, so T should be ~3.
+    for (int i = 0; i < M; i++) {
+        double z[KK], sum = 0.0;
+        for (int k = 0; k < KK; k++) {
+            z[k] = 3.0 * (rnd01() - 0.5);
+            sum += exp(z[k]);
+        }
+        double u = rnd01() * sum, acc = 0.0;
+        y[i] = KK - 1;
+        for (int k = 0; k < KK; k++) {
+            acc += exp(z[k]);
+            if (u < acc) {
+                y[i] = k;
+                break;
+            }
+        }
+        for (int k = 0; k < KK; k++) logits[i * KK + k] = (float)(3.0 * z[k]);
+    }
+    float T = lector_fit_temperature(logits, y, M, KK);
+    assert_true(fabsf(T - 3.0f) < 0.25f);
+    assert_true(lector_fit_temperature(logits, y, 0, KK) == 1.0f);
+    free(y);
+    free(logits);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_train_schedule_factors),
+        cmocka_unit_test(test_train_split_is_stratified),
+        cmocka_unit_test(test_train_dense_and_sparse_reproducible),
+        cmocka_unit_test(test_train_sparse_only),
+        cmocka_unit_test(test_train_early_stopping),
+        cmocka_unit_test(test_train_divergence_saves_nothing),
+        cmocka_unit_test(test_train_fit_temperature),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
