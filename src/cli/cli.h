@@ -51,6 +51,7 @@ void cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 struct cli_lines {
     int fd;
+    const char *name; /* for messages: "stdin" unless set after init */
     char *buf;
     size_t cap, start, end;
     bool eof;

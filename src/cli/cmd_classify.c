@@ -500,6 +500,7 @@ int cmd_classify(int argc, char **argv) {
                 rc = cli_error("%s: cannot open: %s", files_from, strerror(errno));
             } else {
                 cli_lines_init(&in, fd);
+                if (fd) in.name = files_from;
                 char *line;
                 size_t len;
                 int got;

@@ -143,6 +143,7 @@ void cli_install_signal_handlers(void) {
 void cli_lines_init(struct cli_lines *r, int fd) {
     memset(r, 0, sizeof *r);
     r->fd = fd;
+    r->name = "stdin";
     r->first = true;
     r->max_line = (size_t)256 << 20;
 }
@@ -164,12 +165,12 @@ static int ensure_space(struct cli_lines *r) {
     }
     size_t cap = r->cap ? r->cap * 2 : (size_t)1 << 16;
     if (r->cap > r->max_line) {
-        cli_error("line %lld is longer than %zu bytes", (long long)r->line_no + 1, r->max_line);
+        cli_error("%s:%lld: line longer than %zu bytes", r->name, (long long)r->line_no + 1, r->max_line);
         return -1;
     }
     char *nb = realloc(r->buf, cap);
     if (!nb) {
-        cli_error("out of memory reading line %lld", (long long)r->line_no + 1);
+        cli_error("%s:%lld: out of memory reading the line", r->name, (long long)r->line_no + 1);
         return -1;
     }
     r->buf = nb;
@@ -186,7 +187,7 @@ static int fill(struct cli_lines *r) {
             continue;
         }
         if (n < 0) {
-            cli_error("read failed: %s", strerror(errno));
+            cli_error("%s: read failed: %s", r->name, strerror(errno));
             return -1;
         }
         if (n == 0) r->eof = true;
@@ -222,6 +223,10 @@ int cli_lines_next(struct cli_lines *r, char **line, size_t *len) {
             if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
                 s += 3;
                 n -= 3;
+            } else if (n >= 2 && ((s[0] == '\xFF' && s[1] == '\xFE') || (s[0] == '\xFE' && s[1] == '\xFF'))) {
+                cli_error("%s: UTF-16 text (byte-order mark %02X %02X); convert it to UTF-8 first, "
+                          "e.g. iconv -f UTF-16 -t UTF-8", r->name, (unsigned char)s[0], (unsigned char)s[1]);
+                return -1;
             }
         }
         s[n] = '\0';
