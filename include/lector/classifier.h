@@ -181,6 +181,31 @@ LECTOR_API enum lector_status lector_ngrams_transform(const struct lector_ngrams
                                                       struct lector_sparse_rows *out,
                                                       struct lector_error *err);
 
+/* ---- feature cache -------------------------------------------------------------------- */
+
+/* Pooled vectors on disk, keyed by the SHA-256 of each text's bytes, one file per `key` (a
+ * string naming everything the vectors depend on: encoder checksum, tokenizer hash, pooling,
+ * max length, ...). The directory is created if needed. A missing, foreign or damaged file
+ * reads as empty (or up to its last whole record). save() merges with what other runs saved
+ * meanwhile and replaces the file atomically. One handle per thread. */
+struct lector_feature_cache;
+LECTOR_API enum lector_status lector_feature_cache_open(const char *dir, const char *key,
+                                                        int64_t C,
+                                                        struct lector_feature_cache **out,
+                                                        struct lector_error *err);
+LECTOR_API void lector_feature_cache_free(struct lector_feature_cache *c); /* NULL: no-op */
+/* True and the vector (C floats) in out when the text is cached. */
+LECTOR_API bool lector_feature_cache_get(const struct lector_feature_cache *c, const char *text,
+                                         size_t len, float *out);
+LECTOR_API enum lector_status lector_feature_cache_put(struct lector_feature_cache *c,
+                                                       const char *text, size_t len,
+                                                       const float *v, struct lector_error *err);
+/* Write new records, if any (atomic: an interrupted save leaves the old file). */
+LECTOR_API enum lector_status lector_feature_cache_save(struct lector_feature_cache *c,
+                                                        struct lector_error *err);
+LECTOR_API const char *lector_feature_cache_path(const struct lector_feature_cache *c);
+LECTOR_API int64_t lector_feature_cache_n_records(const struct lector_feature_cache *c);
+
 /* ---- training ------------------------------------------------------------------------- */
 
 /* Learning-rate schedule after the linear warm-up: constant, linear decay to 0, or cosine
@@ -211,7 +236,10 @@ struct lector_train_params {
     int64_t n_epochs;        /* 10 */
     int64_t batch_size;      /* 32 */
     uint64_t seed;           /* 42 */
-    struct lector_adamw_params adamw;
+    struct lector_adamw_params adamw;        /* W and b (the dense part) */
+    struct lector_adamw_params adamw_sparse; /* V, the n-gram weights: its own optimiser, as
+                                                sparse TF-IDF inputs want a larger step
+                                                [lr 0.01, weight decay 0.01] */
     enum lector_schedule schedule; /* LECTOR_SCHEDULE_LINEAR */
     float warmup;            /* fraction of all steps spent in linear warm-up [0.06] */
     float clip_norm;         /* clip the global gradient L2 norm to this; 0 = off [1.0] */

@@ -48,7 +48,34 @@ int cli_model_inputs_open(const char *dir, const char *cmd, enum lector_pooling 
     return CLI_OK;
 }
 
+int cli_model_inputs_open_cache(struct cli_model_inputs *mi, const char *dir) {
+    struct lector_error err;
+    char key[512];
+    snprintf(key, sizeof key, "lector-features-v1 encoder=%s tokenizer=%s pooling=%s max_len=%lld",
+             lector_encoder_checksum(mi->enc), lector_tokenizer_hash(mi->tok),
+             lector_pooling_name(mi->pooling), (long long)mi->max_len);
+    if (lector_feature_cache_open(dir, key, lector_encoder_get_config(mi->enc)->n_embd, &mi->cache, &err) !=
+        LECTOR_STATUS_OK) {
+        // The cache only saves time: go on without it.
+        cli_warn("feature cache disabled: %s", err.msg);
+        mi->cache = NULL;
+    }
+    return CLI_OK;
+}
+
+const char *cli_default_cache_dir(char *buf, size_t cap) {
+    const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+    if (x && *x == '/')
+        snprintf(buf, cap, "%s/lector/features", x);
+    else if (h && *h)
+        snprintf(buf, cap, "%s/.cache/lector/features", h);
+    else
+        return NULL;
+    return buf;
+}
+
 void cli_model_inputs_close(struct cli_model_inputs *mi) {
+    lector_feature_cache_free(mi->cache);
     lector_encoder_state_free(mi->st);
     if (mi->owned) {
         lector_tokenizer_free(mi->tok);
@@ -204,7 +231,9 @@ int cli_featurize_csv(const struct cli_model_inputs *mi, const char *path, const
     struct lector_dataset *ds = NULL;
     int rc = CLI_ERROR;
     int32_t *ids = NULL;
-    struct lector_token_row *rows = NULL;
+    struct lector_token_row *rows = NULL, *mrows = NULL;
+    int64_t *miss = NULL;
+    float *mbuf = NULL;
     memset(out, 0, sizeof *out);
     if (lector_dataset_read_csv(path, text_col, label_col, &ds, &err) != LECTOR_STATUS_OK)
         return cli_lib_error(&err);
@@ -276,34 +305,70 @@ int cli_featurize_csv(const struct cli_model_inputs *mi, const char *path, const
         cli_info("%s: %lld of %lld texts truncated to %lld tokens (--max-len)", path,
                  (long long)n_truncated, (long long)n, (long long)T);
 
+    // Rows the cache does not hold; without a cache, all of them.
+    miss = malloc((size_t)n * sizeof *miss);
+    mrows = malloc((size_t)n * sizeof *mrows);
+    if (!miss || !mrows) {
+        rc = cli_error("%s: out of memory for %lld rows", path, (long long)n);
+        goto out;
+    }
+    int64_t n_miss = 0;
+    for (int64_t i = 0; encode && i < n; i++) {
+        if (mi->cache && lector_feature_cache_get(mi->cache, ds->texts[i], ds->text_lens[i], out->X + i * C))
+            continue;
+        mrows[n_miss] = rows[i];
+        miss[n_miss++] = i;
+    }
+    if (encode && mi->cache)
+        cli_info("feature cache: %lld of %lld texts of %s cached", (long long)(n - n_miss), (long long)n, path);
     // Encode in chunks so progress and Ctrl-C are responsive.
     const int64_t chunk = 512;
     double t0 = cli_now();
-    for (int64_t i = 0; encode && i < n; i += chunk) {
+    if (n_miss > 0 && !(mbuf = malloc((size_t)chunk * (size_t)C * sizeof *mbuf))) {
+        rc = cli_error("%s: out of memory", path);
+        goto out;
+    }
+    for (int64_t i = 0; encode && i < n_miss; i += chunk) {
         if (cli_interrupted) {
             rc = cli_error("interrupted while encoding %s", path);
             rc = CLI_INTERRUPTED;
             goto out;
         }
-        int64_t m = n - i < chunk ? n - i : chunk;
-        if (lector_embed_rows(mi->enc, mi->st, rows + i, m, mi->pooling, 32, 32 * 128,
-                              out->X + i * C, &err) != LECTOR_STATUS_OK) {
+        int64_t m = n_miss - i < chunk ? n_miss - i : chunk;
+        if (lector_embed_rows(mi->enc, mi->st, mrows + i, m, mi->pooling, 32, 32 * 128, mbuf, &err) !=
+            LECTOR_STATUS_OK) {
             rc = cli_lib_error(&err);
             goto out;
         }
+        for (int64_t j = 0; j < m; j++) {
+            int64_t r = miss[i + j];
+            memcpy(out->X + r * C, mbuf + j * C, (size_t)C * sizeof *mbuf);
+            if (mi->cache && lector_feature_cache_put(mi->cache, ds->texts[r], ds->text_lens[r], mbuf + j * C,
+                                                      &err) != LECTOR_STATUS_OK) {
+                rc = cli_lib_error(&err);
+                goto out;
+            }
+        }
         double dt = cli_now() - t0, rate = (double)(i + m) / (dt > 0 ? dt : 1e-9);
         cli_progress_line("encoding %s: %lld/%lld texts, %.0f/s, ETA %.0f s", path, (long long)(i + m),
-                          (long long)n, rate, (double)(n - i - m) / rate);
+                          (long long)n_miss, rate, (double)(n_miss - i - m) / rate);
     }
     if (encode) {
         cli_progress_done();
-        cli_info("encoded %lld texts from %s in %.1f s", (long long)n, path, cli_now() - t0);
+        if (n_miss > 0)
+            cli_info("encoded %lld texts from %s in %.1f s", (long long)n_miss, path, cli_now() - t0);
     }
     out->n = n;
     out->ds = ds;
     ds = NULL;
     rc = CLI_OK;
 out:
+    // Keep what was encoded, also when interrupted: the next run starts from there.
+    if (mi->cache && lector_feature_cache_save(mi->cache, &err) != LECTOR_STATUS_OK)
+        cli_warn("feature cache not saved: %s", err.msg);
+    free(mbuf);
+    free(mrows);
+    free(miss);
     free(rows);
     free(ids);
     lector_dataset_free(ds);

@@ -24,6 +24,9 @@ static const char eval_help[] =
     "      --text-column NAME    column holding the text [text]\n"
     "      --label-column NAME   column holding the label [label]\n"
     "  -e, --encoder DIR         use this encoder directory instead of the model's\n"
+    "      --cache DIR           feature cache, as for 'lector train'\n"
+    "                            [$XDG_CACHE_HOME/lector/features or ~/.cache/lector/features]\n"
+    "      --no-cache            neither read nor write the feature cache\n"
     "  -f, --format F            text or json [text]\n"
     "  -t, --threads N           threads for the matrix products [all cores]\n"
     "      --progress            show progress on stderr even when it is not a terminal\n"
@@ -31,7 +34,7 @@ static const char eval_help[] =
     "  -h, --help                show this help\n";
 
 int cmd_eval(int argc, char **argv) {
-    enum { O_TEXT = 256, O_LABEL, O_PROGRESS };
+    enum { O_TEXT = 256, O_LABEL, O_PROGRESS, O_CACHE, O_NOCACHE };
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},
                                          {"data", required_argument, 0, 'd'},
                                          {"text-column", required_argument, 0, O_TEXT},
@@ -40,11 +43,15 @@ int cmd_eval(int argc, char **argv) {
                                          {"format", required_argument, 0, 'f'},
                                          {"threads", required_argument, 0, 't'},
                                          {"progress", no_argument, 0, O_PROGRESS},
+                                         {"cache", required_argument, 0, O_CACHE},
+                                         {"no-cache", no_argument, 0, O_NOCACHE},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *model = NULL, *data = NULL, *enc_dir = NULL, *text_col = "text", *label_col = "label";
-    bool json = false;
+    bool json = false, no_cache = false;
+    const char *cache_dir = NULL;
+    char cache_buf[4096];
     int64_t threads = 0;
     cli_progress = isatty(2);
     int c;
@@ -67,6 +74,8 @@ int cmd_eval(int argc, char **argv) {
             if (!cli_parse_i64("eval", "--threads", optarg, 1, 1024, &threads)) return CLI_USAGE;
             break;
         case O_PROGRESS: cli_progress = true; break;
+        case O_CACHE: cache_dir = optarg; break;
+        case O_NOCACHE: no_cache = true; break;
         case 'q': cli_quiet = true; break;
         case 'h': fputs(eval_help, stdout); return CLI_OK;
         case ':': return cli_usage("eval", "option %s needs a value", argv[optind - 1]);
@@ -85,7 +94,7 @@ int cmd_eval(int argc, char **argv) {
     const struct lector_classifier_info *info = lector_classifier_get_info(clf);
     struct cli_model_inputs mi = {(struct lector_encoder *)lector_classifier_encoder(clf),
                                   (struct lector_tokenizer *)lector_classifier_tokenizer(clf),
-                                  NULL, info->pooling, info->max_len, false};
+                                  NULL, info->pooling, info->max_len, false, NULL};
     struct cli_featurized space = {0}, f = {0};
     struct lector_metrics m;
     memset(&m, 0, sizeof m);
@@ -96,6 +105,9 @@ int cmd_eval(int argc, char **argv) {
         rc = cli_lib_error(&err);
         goto out;
     }
+    if (!cache_dir && !no_cache) cache_dir = cli_default_cache_dir(cache_buf, sizeof cache_buf);
+    if (!lector_classifier_get_extra(clf)->no_encoder && cache_dir && !no_cache)
+        cli_model_inputs_open_cache(&mi, cache_dir);
     space.n_labels = K;
     space.labels = calloc((size_t)K, sizeof *space.labels);
     for (int64_t k = 0; k < K; k++) space.labels[k] = strdup(lector_classifier_label(clf, k));

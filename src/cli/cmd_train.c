@@ -32,6 +32,9 @@ static const char train_help[] =
     "      --features F          encoder, ngrams or both (wide-and-deep) [both]\n"
     "  -p, --pooling P           cls, mean, max or pooler [mean]\n"
     "  -n, --max-len N           tokens per text including special tokens [128]\n"
+    "      --cache DIR           feature cache: pooled vectors are reused across runs\n"
+    "                            [$XDG_CACHE_HOME/lector/features or ~/.cache/lector/features]\n"
+    "      --no-cache            neither read nor write the feature cache\n"
     "      --ngram-order N       word n-grams of order 1..N [2]\n"
     "      --char-ngrams A-B     also character n-grams of A to B characters [none]\n"
     "      --ngram-buckets N     hash buckets for n-grams [1048576]\n"
@@ -39,6 +42,8 @@ static const char train_help[] =
     "      --epochs N            passes over the training set [10]\n"
     "      --lr X                AdamW peak learning rate [0.001]\n"
     "      --weight-decay X      AdamW decoupled weight decay (not on biases) [0.01]\n"
+    "      --lr-ngrams X         peak learning rate of the n-gram weights [0.01]\n"
+    "      --weight-decay-ngrams X  weight decay of the n-gram weights [0.01]\n"
     "      --schedule S          constant, linear or cosine decay after warm-up [linear]\n"
     "      --warmup F            share of all steps spent in linear warm-up [0.06]\n"
     "      --clip-norm X         clip the gradient's global L2 norm; 0 = off [1]\n"
@@ -80,7 +85,7 @@ enum features { FEAT_ENCODER = 1, FEAT_NGRAMS = 2, FEAT_BOTH = 3 };
 int cmd_train(int argc, char **argv) {
     enum { O_TRAIN = 256, O_VALID, O_TEXT, O_LABEL, O_EPOCHS, O_LR, O_WD, O_SEED, O_PROGRESS,
            O_VFRAC, O_FEATURES, O_ORDER, O_CHARS, O_BUCKETS, O_MINDF, O_SCHEDULE, O_WARMUP,
-           O_CLIP, O_CW, O_LS, O_PATIENCE, O_CALIB, O_REPORT };
+           O_CLIP, O_CW, O_LS, O_PATIENCE, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_LRNG, O_WDNG };
     static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
                                          {"train", required_argument, 0, O_TRAIN},
                                          {"valid", required_argument, 0, O_VALID},
@@ -106,6 +111,10 @@ int cmd_train(int argc, char **argv) {
                                          {"patience", required_argument, 0, O_PATIENCE},
                                          {"calibrate", required_argument, 0, O_CALIB},
                                          {"report", required_argument, 0, O_REPORT},
+                                         {"cache", required_argument, 0, O_CACHE},
+                                         {"lr-ngrams", required_argument, 0, O_LRNG},
+                                         {"weight-decay-ngrams", required_argument, 0, O_WDNG},
+                                         {"no-cache", no_argument, 0, O_NOCACHE},
                                          {"batch-size", required_argument, 0, 'b'},
                                          {"seed", required_argument, 0, O_SEED},
                                          {"threads", required_argument, 0, 't'},
@@ -117,7 +126,9 @@ int cmd_train(int argc, char **argv) {
     const char *text_col = "text", *label_col = "label";
     int64_t max_len = 128, threads = 0, seed = 42, i64 = 0;
     float valid_fraction = 0.1f;
-    bool max_len_given = false, report_json = false;
+    bool max_len_given = false, report_json = false, no_cache = false;
+    const char *cache_dir = NULL;
+    char cache_buf[4096];
     int features = FEAT_BOTH;
     enum lector_pooling pooling = LECTOR_POOLING_MEAN;
     struct lector_train_params tp = lector_train_default_params();
@@ -203,6 +214,15 @@ int cmd_train(int argc, char **argv) {
             else
                 return cli_usage("train", "--calibrate must be temperature or none, got '%s'", optarg);
             break;
+        case O_CACHE: cache_dir = optarg; break;
+        case O_LRNG:
+            if (!cli_parse_f32("train", "--lr-ngrams", optarg, 1e-12, 10.0, &tp.adamw_sparse.lr)) return CLI_USAGE;
+            break;
+        case O_WDNG:
+            if (!cli_parse_f32("train", "--weight-decay-ngrams", optarg, 0.0, 10.0, &tp.adamw_sparse.weight_decay))
+                return CLI_USAGE;
+            break;
+        case O_NOCACHE: no_cache = true; break;
         case O_REPORT:
             if (!strcmp(optarg, "json"))
                 report_json = true;
@@ -271,6 +291,8 @@ int cmd_train(int argc, char **argv) {
     const bool use_enc = features & FEAT_ENCODER, use_ng = features & FEAT_NGRAMS;
     rc = cli_model_inputs_open(dir, "train", pooling, max_len, max_len_given, &mi);
     if (rc != CLI_OK) return rc;
+    if (!cache_dir && !no_cache) cache_dir = cli_default_cache_dir(cache_buf, sizeof cache_buf);
+    if (use_enc && cache_dir && !no_cache) cli_model_inputs_open_cache(&mi, cache_dir);
     rc = cli_featurize_csv(&mi, train_path, text_col, label_col, NULL, use_enc, &all);
     if (rc != CLI_OK) goto out;
     if (all.n_labels < 2) {

@@ -19,6 +19,8 @@ struct lector_train_params lector_train_default_params(void) {
     p.batch_size = 32;
     p.seed = 42;
     p.adamw = lector_adamw_default_params();
+    p.adamw_sparse = lector_adamw_default_params();
+    p.adamw_sparse.lr = 0.01f;
     p.schedule = LECTOR_SCHEDULE_LINEAR;
     p.warmup = 0.06f;
     p.clip_norm = 1.0f;
@@ -253,7 +255,7 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
     int32_t *yb = NULL, *vpred = NULL;
     int64_t *idx = NULL;
     struct lector_head *head = NULL;
-    struct lector_adamw *opt = NULL;
+    struct lector_adamw *opt = NULL, *opt_sp = NULL;
     struct lector_sparse_rows spb = {0};
     size_t spb_cap = 0;
     json_t *hist = json_array();
@@ -314,8 +316,14 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
     s = lector_head_init_wide(C, S, K, p->seed, &head, err);
     if (s != LECTOR_STATUS_OK) goto fail;
     const int64_t n_params = lector_head_n_params(head);
-    s = lector_adamw_init(n_params, &p->adamw, &opt, err);
+    // Two parameter groups over the one parameter array: [W | b] and V.
+    const int64_t n_dense = K * C + K;
+    s = lector_adamw_init(n_dense, &p->adamw, &opt, err);
     if (s != LECTOR_STATUS_OK) goto fail;
+    if (S > 0) {
+        s = lector_adamw_init(n_params - n_dense, &p->adamw_sparse, &opt_sp, err);
+        if (s != LECTOR_STATUS_OK) goto fail;
+    }
     best = lector__malloc((size_t)n_params * sizeof *best);
     if (!best) goto nomem;
     memcpy(best, lector_head_params(head), (size_t)n_params * sizeof *best);
@@ -368,9 +376,14 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
                     for (int64_t i = 0; i < n_params; i++) grads[i] *= scale;
                 }
             }
-            lr = (double)p->adamw.lr * lector_schedule_factor(p->schedule, step, n_steps, n_warmup);
+            const double f = lector_schedule_factor(p->schedule, step, n_steps, n_warmup);
+            lr = (double)p->adamw.lr * f;
             lector_adamw_set_lr(opt, (float)lr);
             lector_adamw_step(opt, params, grads, mask);
+            if (opt_sp) {
+                lector_adamw_set_lr(opt_sp, (float)((double)p->adamw_sparse.lr * f));
+                lector_adamw_step(opt_sp, params + n_dense, grads + n_dense, mask + n_dense);
+            }
             step++;
             loss_sum += (double)loss;
             n_batches++;
@@ -460,6 +473,7 @@ fail:
 done:
     json_decref(hist);
     lector_sparse_rows_free(&spb);
+    lector_adamw_free(opt_sp);
     lector_adamw_free(opt);
     lector_head_free(head);
     lector_free(best);
