@@ -236,10 +236,10 @@ struct lector_train_params {
     int64_t n_epochs;        /* 10 */
     int64_t batch_size;      /* 32 */
     uint64_t seed;           /* 42 */
-    struct lector_adamw_params adamw;        /* W and b (the dense part) */
+    struct lector_adamw_params adamw;        /* W and b (the dense part) [lr 0.003] */
     struct lector_adamw_params adamw_sparse; /* V, the n-gram weights: its own optimiser, as
                                                 sparse TF-IDF inputs want a larger step
-                                                [lr 0.01, weight decay 0.01] */
+                                                [lr 0.03, weight decay 0.01] */
     enum lector_schedule schedule; /* LECTOR_SCHEDULE_LINEAR */
     float warmup;            /* fraction of all steps spent in linear warm-up [0.06] */
     float clip_norm;         /* clip the global gradient L2 norm to this; 0 = off [1.0] */

@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""Accuracy tables for docs/accuracy.md: lector (--features encoder, ngrams, both) against
+fastText supervised and TF-IDF + LogisticRegression on the same splits, and lector's linear
+head against scikit-learn's LogisticRegression on the same lector features (parity).
+
+    scripts/accuracy.py --lector build/lector --corpora ../shared/corpora \
+        --encoder ../shared/models/mini-mlm-uncased [--corpus sst2-sentences ...] [--out DIR]
+
+Splits: train.csv and test.csv of each corpus; validation is dev.csv where the corpus has one,
+else a stratified 10% of train.csv (seed 42) written to DIR, which every system uses alike
+(lector gets it with --valid; LogisticRegression tunes C on it; fastText ignores it).
+The random-initialised encoder of the same shape is made with accuracy_random_encoder.py.
+Parity features are read back from lector's feature cache (the vectors lector trains on).
+Needs Debian's python3-numpy, python3-sklearn and (for fastText) the fasttext package; run
+with /usr/bin/python3. Prints Markdown tables on stdout and writes DIR/results.json.
+"""
+import argparse
+import csv
+import hashlib
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import train_test_split
+import pickle
+
+CORPORA = ["sst2-sentences", "rt-polarity", "trec", "ag_news", "imdb"]
+C_GRID = [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100]
+# lector's options tuned on validation macro-F1, like LogisticRegression's C.
+GRID_NGRAMS = [["--lr-ngrams", lr] for lr in ("0.01", "0.03", "0.1")]  # --lr 0.003 (default)
+GRID_ENCODER = [["--lr", lr, "--epochs", "20"] for lr in ("0.001", "0.003", "0.01")]
+
+
+def read_csv(path):
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [r["text"] for r in rows], [r["label"] for r in rows]
+
+
+def write_csv(path, texts, labels):
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        w.writerows(zip(texts, labels))
+
+
+def splits(corpora, name, out):
+    d = os.path.join(corpora, name)
+    tr = read_csv(os.path.join(d, "train.csv"))
+    te = read_csv(os.path.join(d, "test.csv"))
+    dev = os.path.join(d, "dev.csv")
+    paths = {"test": os.path.join(d, "test.csv")}
+    if os.path.exists(dev):
+        va = read_csv(dev)
+        paths["train"], paths["valid"] = os.path.join(d, "train.csv"), dev
+    else:
+        xt, xv, yt, yv = train_test_split(tr[0], tr[1], test_size=0.1, stratify=tr[1], random_state=42)
+        tr, va = (xt, yt), (xv, yv)
+        paths["train"] = os.path.join(out, name + ".train.csv")
+        paths["valid"] = os.path.join(out, name + ".valid.csv")
+        write_csv(paths["train"], *tr)
+        write_csv(paths["valid"], *va)
+    return tr, va, te, paths
+
+
+def scores(y, p):
+    return 100 * accuracy_score(y, p), 100 * f1_score(y, p, average="macro")
+
+
+def tfidf_lr(tr, va, te):
+    t0 = time.time()
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    Xtr = vec.fit_transform(tr[0])
+    Xva, Xte = vec.transform(va[0]), vec.transform(te[0])
+    best = None
+    for C in C_GRID:
+        m = LogisticRegression(C=C, max_iter=2000).fit(Xtr, tr[1])
+        f1 = f1_score(va[1], m.predict(Xva), average="macro")
+        if best is None or f1 > best[0]:
+            best = (f1, C, m)
+    dt = time.time() - t0
+    size = len(pickle.dumps((vec, best[2])))
+    return scores(te[1], best[2].predict(Xte)) + (dt, size, "C=%g" % best[1])
+
+
+def ft_line(text, label):
+    return "__label__%s %s\n" % (label, " ".join(text.lower().split()))
+
+
+def fasttext(tr, va, te, out, name):
+    exe = shutil.which("fasttext")
+    if not exe:
+        return None
+    ftr, fte = os.path.join(out, name + ".ft.train"), os.path.join(out, name + ".ft.test")
+    with open(ftr, "w", encoding="utf-8") as f:
+        f.writelines(ft_line(t, l) for t, l in zip(*tr))
+    with open(fte, "w", encoding="utf-8") as f:
+        f.writelines(" ".join(t.lower().split()) + "\n" for t in te[0])
+    fva = os.path.join(out, name + ".ft.valid")
+    with open(fva, "w", encoding="utf-8") as f:
+        f.writelines(" ".join(t.lower().split()) + "\n" for t in va[0])
+
+    def predict(model, path):
+        p = subprocess.run([exe, "predict", model + ".bin", path], check=True, capture_output=True, text=True)
+        return [l.strip().replace("__label__", "") for l in p.stdout.splitlines()]
+
+    best = None
+    for lr in ("0.1", "0.5", "1.0"):  # tuned on validation, as LogisticRegression's C is
+        model = os.path.join(out, name + ".ft" + lr)
+        t0 = time.time()
+        subprocess.run([exe, "supervised", "-input", ftr, "-output", model, "-epoch", "5", "-wordNgrams", "2",
+                        "-lr", lr, "-thread", "2", "-seed", "1"], check=True, capture_output=True)
+        dt = time.time() - t0
+        f1 = f1_score(va[1], predict(model, fva), average="macro")
+        if best is None or f1 > best[0]:
+            best = (f1, model, dt, lr)
+    pred = predict(best[1], fte)
+    return scores(te[1], pred) + (best[2], os.path.getsize(best[1] + ".bin"), "lr " + best[3])
+
+
+def lector_run(lector, enc, paths, features, out, tag, cache, grid):
+    """Train once per grid entry (a list of extra options), keep the run with the best
+    validation macro-F1 (ties: first), score it on test. Time is that run's wall time."""
+    best = None
+    for extra in grid:
+        model = os.path.join(out, tag + ".lector")
+        cmd = [lector, "train", "--encoder", enc, "--train", paths["train"], "--valid", paths["valid"],
+               "--features", features, "--cache", cache, "-o", model + ".try", "--threads", "2",
+               "--report", "json"] + list(extra)
+        t0 = time.time()
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        dt = time.time() - t0
+        if p.returncode != 0:
+            raise SystemExit("lector train failed: %s\n%s" % (" ".join(cmd), p.stderr))
+        enc_s = sum(float(l.split(" in ")[1].split(" s")[0]) for l in p.stderr.splitlines() if "encoded" in l)
+        valid_f1 = json.loads(p.stderr.strip().splitlines()[-1])["macro_f1"]
+        if best is None or valid_f1 > best[0]:
+            best = (valid_f1, dt, enc_s, extra)
+            os.replace(model + ".try", model)
+    e = subprocess.run([lector, "eval", "--model", model, "--data", paths["test"], "--format", "json",
+                        "--cache", cache], capture_output=True, text=True, check=True)
+    r = json.loads(e.stdout)
+    return (100 * r["accuracy"], 100 * r["macro_f1"], best[1], os.path.getsize(model), best[2], r["ece"],
+            " ".join(best[3]))
+
+
+def cache_vectors(cache_dir):
+    """{sha256(text bytes): vector} from every lector feature cache file in cache_dir."""
+    vecs = {}
+    for name in os.listdir(cache_dir):
+        if not name.endswith(".lfc"):
+            continue
+        b = open(os.path.join(cache_dir, name), "rb").read()
+        assert b[:8] == b"LECTORFC"
+        _, C, klen = struct.unpack("<III", b[8:20])
+        pos, rec = 20 + klen, 32 + 4 * C
+        key = b[20:pos].decode()
+        while pos + rec <= len(b):
+            vecs[(key, b[pos:pos + 32])] = np.frombuffer(b[pos + 32:pos + rec], "<f4")
+            pos += rec
+    return vecs
+
+
+def parity(cache_dir, enc_checksum_hint, tr, va, te):
+    vecs = cache_vectors(cache_dir)
+    keys = {k for k, _ in vecs}
+    key = [k for k in keys if enc_checksum_hint in k]
+    if len(key) != 1:
+        return None
+    key = key[0]
+
+    def X(texts):
+        return np.stack([vecs[(key, hashlib.sha256(t.encode()).digest())] for t in texts]).astype(np.float64)
+
+    from sklearn.preprocessing import StandardScaler
+    sc = StandardScaler().fit(X(tr[0]))
+    Xtr, Xva, Xte = sc.transform(X(tr[0])), sc.transform(X(va[0])), sc.transform(X(te[0]))
+    best = None
+    for C in C_GRID:
+        m = LogisticRegression(C=C, max_iter=3000).fit(Xtr, tr[1])
+        f1 = f1_score(va[1], m.predict(Xva), average="macro")
+        if best is None or f1 > best[0]:
+            best = (f1, C, m)
+    return scores(te[1], best[2].predict(Xte)) + (best[1],)
+
+
+def model_meta(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        return json.loads(f.read(n))["__metadata__"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--lector", default="build/lector")
+    ap.add_argument("--corpora", required=True)
+    ap.add_argument("--encoder", required=True)
+    ap.add_argument("--random-encoder", default=None, help="[DIR/random-encoder, made if missing]")
+    ap.add_argument("--corpus", action="append")
+    ap.add_argument("--out", default="accuracy-out")
+    ap.add_argument("--no-random", action="store_true")
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    cache = os.path.join(a.out, "cache")
+    rnd = a.random_encoder or os.path.join(a.out, "random-encoder")
+    if not a.no_random and not os.path.exists(os.path.join(rnd, "model.safetensors")):
+        here = os.path.dirname(os.path.abspath(__file__))
+        subprocess.run([sys.executable, os.path.join(here, "accuracy_random_encoder.py"), a.encoder, rnd],
+                       check=True)
+    results = {}
+    for name in a.corpus or CORPORA:
+        tr, va, te, paths = splits(a.corpora, name, a.out)
+        r = {}
+        r["tfidf_lr"] = tfidf_lr(tr, va, te)
+        r["fasttext"] = fasttext(tr, va, te, a.out, name)
+        r["lector_ngrams"] = lector_run(a.lector, a.encoder, paths, "ngrams", a.out, name + ".ngrams", cache,
+                                        GRID_NGRAMS)
+        r["lector_encoder"] = lector_run(a.lector, a.encoder, paths, "encoder", a.out, name + ".encoder", cache,
+                                         GRID_ENCODER)
+        sha = model_meta(os.path.join(a.out, name + ".encoder.lector"))["encoder_sha256"]
+        r["parity_sklearn_lr"] = parity(cache, sha, tr, va, te)
+        r["lector_both"] = lector_run(a.lector, a.encoder, paths, "both", a.out, name + ".both", cache, GRID_NGRAMS)
+        if not a.no_random:
+            r["lector_encoder_random"] = lector_run(a.lector, rnd, paths, "encoder", a.out, name + ".rencoder",
+                                                    cache, GRID_ENCODER)
+            r["lector_both_random"] = lector_run(a.lector, rnd, paths, "both", a.out, name + ".rboth", cache,
+                                                 GRID_NGRAMS)
+        results[name] = r
+        print(name, json.dumps(r), file=sys.stderr, flush=True)
+        with open(os.path.join(a.out, "results.json"), "w") as f:
+            json.dump(results, f, indent=1)
+
+    print("| corpus | system | test accuracy | test macro-F1 | training time (s) | encoding time (s) | model size | tuned on validation |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
+    labels = [("fasttext", "fastText supervised (5 epochs, bigrams)"),
+              ("tfidf_lr", "TF-IDF 1-2-gram + LogisticRegression (C tuned)"),
+              ("lector_ngrams", "lector --features ngrams"),
+              ("lector_encoder", "lector --features encoder (mini-mlm)"),
+              ("lector_both", "lector --features both (mini-mlm)"),
+              ("lector_encoder_random", "lector --features encoder (random init)"),
+              ("lector_both_random", "lector --features both (random init)")]
+    for name, r in results.items():
+        for k, label in labels:
+            v = r.get(k)
+            if not v:
+                continue
+            enc_s = v[4] if k.startswith("lector") else 0.0
+            tuned = v[6] if k.startswith("lector") else v[4]
+            print("| %s | %s | %.1f | %.1f | %.1f | %s | %.1f MB | %s |" % (
+                name, label, v[0], v[1], v[2] - enc_s, "%.1f" % enc_s if enc_s else "-", v[3] / 1e6, tuned))
+    print()
+    print("| corpus | lector linear head (--features encoder) | scikit-learn LogisticRegression (C tuned) | difference |")
+    print("|---|---:|---:|---:|")
+    for name, r in results.items():
+        p = r.get("parity_sklearn_lr")
+        if p:
+            print("| %s | %.1f | %.1f (C=%g) | %+.1f |" % (name, r["lector_encoder"][0], p[0], p[2],
+                                                         r["lector_encoder"][0] - p[0]))
+
+
+if __name__ == "__main__":
+    main()
