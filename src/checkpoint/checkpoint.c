@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -392,10 +393,38 @@ static enum lector_status open_dir(struct lector_checkpoint *ck, const char *dir
         return st;
     }
     lector_free(p);
+    // The original Google BERT release: bert_model.ckpt.index and its data shards.
+    static const char *const tf_prefixes[] = {"bert_model.ckpt", "model.ckpt"};
+    for (size_t i = 0; i < sizeof tf_prefixes / sizeof tf_prefixes[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s.index", tf_prefixes[i]);
+        p = lector__path_join(dir, name);
+        char *prefix = lector__path_join(dir, tf_prefixes[i]);
+        if (!p || !prefix) {
+            lector_free(p);
+            lector_free(prefix);
+            return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", dir);
+        }
+        bool found = lector__file_exists(p);
+        st = found ? lector__ck_add_tf(ck, prefix, err) : LECTOR_STATUS_OK;
+        lector_free(p);
+        lector_free(prefix);
+        if (found) return st;
+    }
     return lector__error(err, LECTOR_STATUS_NOT_FOUND,
-                         "%s: no model.safetensors, model.safetensors.index.json or "
-                         "pytorch_model.bin in this directory",
+                         "%s: no model.safetensors, model.safetensors.index.json, "
+                         "pytorch_model.bin or bert_model.ckpt.index in this directory",
                          dir);
+}
+
+// A TensorFlow checkpoint named by its prefix (bert_model.ckpt) or its .index file.
+static enum lector_status open_tf_path(struct lector_checkpoint *ck, const char *path,
+                                       size_t n_prefix, struct lector_error *err) {
+    char *prefix = lector__strndup(path, n_prefix);
+    if (!prefix) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
+    enum lector_status st = lector__ck_add_tf(ck, prefix, err);
+    lector_free(prefix);
+    return st;
 }
 
 enum lector_status lector_checkpoint_open(const char *path, struct lector_checkpoint **out,
@@ -404,16 +433,31 @@ enum lector_status lector_checkpoint_open(const char *path, struct lector_checkp
     *out = NULL;
     if (!path) return lector__error(err, LECTOR_STATUS_INVALID_ARG, "checkpoint_open: path is NULL");
     struct stat sb;
+    bool tf_prefix = false;
     if (stat(path, &sb) != 0) {
         int e = errno;
-        return lector__error(err, e == ENOENT ? LECTOR_STATUS_NOT_FOUND : LECTOR_STATUS_IO,
-                             "%s: cannot open: %s", path, strerror(e));
+        // TensorFlow checkpoints are named by a prefix that is no file itself.
+        size_t n = strlen(path);
+        char *index = lector__malloc(n + sizeof ".index");
+        if (index) {
+            memcpy(index, path, n);
+            memcpy(index + n, ".index", sizeof ".index");
+            tf_prefix = lector__file_exists(index);
+            lector_free(index);
+        }
+        if (!tf_prefix)
+            return lector__error(err, e == ENOENT ? LECTOR_STATUS_NOT_FOUND : LECTOR_STATUS_IO,
+                                 "%s: cannot open: %s", path, strerror(e));
     }
     struct lector_checkpoint *ck = lector__ck_new();
     if (!ck) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
     enum lector_status st;
-    if (S_ISDIR(sb.st_mode)) {
+    if (tf_prefix) {
+        st = open_tf_path(ck, path, strlen(path), err);
+    } else if (S_ISDIR(sb.st_mode)) {
         st = open_dir(ck, path, err);
+    } else if (ends_with(path, ".index")) {
+        st = open_tf_path(ck, path, strlen(path) - strlen(".index"), err);
     } else if (ends_with(path, ".json")) {
         char *dir = dir_of(path);
         st = dir ? open_index(ck, path, dir, err)

@@ -188,4 +188,83 @@ enum lector_status lector__checkpoint_open_memory(const void *data, size_t n, co
                                                   struct lector_checkpoint **out,
                                                   struct lector_error *err);
 
+// ----------------------------------------------------------------------------
+// TensorFlow checkpoints (tfckpt.c, crc32c.c)
+
+/*
+ * Layout of a TensorFlow tensor bundle "<prefix>" (what tf.train.Saver wrote for the
+ * original BERT: bert_model.ckpt.index plus bert_model.ckpt.data-00000-of-00001):
+ *
+ * <prefix>.index is a LevelDB-style table. From the end of the file:
+ *   footer (48 bytes): metaindex handle, index handle (each varint64 offset, varint64 size),
+ *     zero padding to byte 40, magic 0xdb4775248b80fb57 as fixed64 little-endian;
+ *   every block (data, metaindex, index) is followed by a 5-byte trailer: compression type
+ *     (0 none; 1 snappy is refused) and the masked CRC-32C of the block and the type byte,
+ *     fixed32 little-endian; a handle's size does not include the trailer;
+ *   a block is a run of entries {varint32 shared, varint32 non_shared, varint32 value_len,
+ *     key bytes past the shared prefix, value}, then fixed32 restart offsets (entries that
+ *     share nothing with the previous key), then fixed32 restart count;
+ *   the index block maps a key >= every key of a data block to that block's handle.
+ * Keys are sorted byte-wise. Key "" holds a BundleHeaderProto {num_shards (1), endianness
+ * (2: 0 little), version (3)}; every other key is a tensor name whose value is a
+ * BundleEntryProto {dtype (1, DataType), shape (2: TensorShapeProto {dim (2): {size (1)}}),
+ * shard_id (3), offset (4), size (5), crc32c (6, fixed32, masked), slices (7)}.
+ * <prefix>.data-%05d-of-%05d (shard_id, num_shards) holds the raw little-endian bytes of
+ * each tensor at [offset, offset + size), row-major.
+ */
+
+/* CRC-32C: lector__crc32c_update(&c, 0, data, n) of one buffer; pass the previous result
+ * to continue over more bytes. The tables are built by init (not thread-shared state). */
+struct lector__crc32c {
+    uint32_t t[8][256];
+};
+void lector__crc32c_init(struct lector__crc32c *c);
+uint32_t lector__crc32c_update(const struct lector__crc32c *c, uint32_t crc, const void *data,
+                               size_t n);
+/* The rotated-and-offset form stored in TF/LevelDB files. */
+uint32_t lector__crc32c_mask(uint32_t crc);
+
+/* One index entry as stored (TF names and layout). */
+struct lector__tf_entry {
+    char *name;       /* owned: the variable name */
+    int32_t dtype;    /* TensorFlow DataType enum value */
+    int32_t n_dims;   /* may exceed LECTOR_MAX_DIMS: only the first ones are kept */
+    int64_t shape[LECTOR_MAX_DIMS];
+    int64_t numel;    /* product of all dimensions (checked) */
+    int32_t shard_id;
+    uint64_t offset, size; /* byte range in the data shard */
+    uint32_t crc32c;       /* masked, as stored */
+    bool sliced;           /* a partitioned variable (slices present): not supported */
+    size_t at;             /* byte offset of the entry in the index file, for messages */
+};
+
+struct lector__tf_index {
+    int32_t n_shards;
+    struct lector__tf_entry *entries; /* key order */
+    int64_t n_entries;
+};
+
+/* Parse and validate a whole index image buf[0, n) (footer, block CRCs, block structure,
+ * key order, header and entry protobufs); name is used in messages, err->col gets the byte
+ * offset. FORMAT for malformed input, UNSUPPORTED for snappy blocks or big-endian bundles.
+ * Release with lector__tf_index_free (also after failure). */
+enum lector_status lector__tf_index_parse(const uint8_t *buf, size_t n, const char *name,
+                                          struct lector__tf_index *out,
+                                          struct lector_error *err);
+void lector__tf_index_free(struct lector__tf_index *ix);
+
+/* What a TF variable becomes: false to ignore it (optimizer slots, global_step, cls/ heads);
+ * otherwise its Hugging Face name in out and whether a 2-D kernel is transposed
+ * (bert/encoder/layer_0/attention/self/query/kernel (C_in, C_out) becomes
+ * encoder.layer.0.attention.self.query.weight (C_out, C_in)). Names outside bert/ keep
+ * their TF name. */
+bool lector__tf_map_name(const char *tf_name, char *out, size_t n_out, bool *transpose);
+
+/* Add the tensors of the bundle at prefix (prefix.index and its data shards) to ck under
+ * their mapped names: the index file is registered first (no tensors), then each data shard
+ * read, its tensors checked against their CRC and copied (kernels transposed) into memory
+ * ck owns. */
+enum lector_status lector__ck_add_tf(struct lector_checkpoint *ck, const char *prefix,
+                                     struct lector_error *err);
+
 #endif /* LECTOR_CHECKPOINT_IMPL_H */
