@@ -155,7 +155,9 @@ static enum lector_status get_string(const json_t *root, const char *name, const
 // ----------------------------------------------------------------------------
 // parsing
 
+// model_type_default: what an absent model_type means (NULL: it is required).
 static enum lector_status parse_root(const json_t *root, const char *name,
+                                     const char *model_type_default,
                                      struct lector_encoder_config *cfg,
                                      struct lector_error *err) {
     enum lector_status st;
@@ -165,7 +167,8 @@ static enum lector_status parse_root(const json_t *root, const char *name,
                              json_kind(root));
 
     const char *model_type = NULL;
-    if ((st = get_string(root, name, "model_type", NULL, &model_type, err))) return st;
+    if ((st = get_string(root, name, "model_type", model_type_default, &model_type, err)))
+        return st;
     const struct family *fam = NULL;
     for (size_t i = 0; i < N_FAMILIES; i++)
         if (strcmp(model_type, families[i].model_type) == 0) fam = &families[i];
@@ -314,9 +317,10 @@ enum lector_status lector__encoder_config_parse(const char *data, size_t n, cons
                                                 struct lector_encoder_config *cfg,
                                                 struct lector_error *err);
 
-enum lector_status lector__encoder_config_parse(const char *data, size_t n, const char *name,
-                                                struct lector_encoder_config *cfg,
-                                                struct lector_error *err) {
+static enum lector_status config_parse(const char *data, size_t n, const char *name,
+                                       const char *model_type_default,
+                                       struct lector_encoder_config *cfg,
+                                       struct lector_error *err) {
     memset(cfg, 0, sizeof *cfg);
     json_error_t jerr;
     json_t *root = json_loadb(data, n, JSON_REJECT_DUPLICATES, &jerr);
@@ -324,10 +328,35 @@ enum lector_status lector__encoder_config_parse(const char *data, size_t n, cons
         return lector__error_at(err, LECTOR_STATUS_FORMAT, jerr.line, jerr.column,
                                 "%s:%d:%d: invalid JSON: %s", name, jerr.line, jerr.column,
                                 jerr.text);
-    enum lector_status st = parse_root(root, name, cfg, err);
+    enum lector_status st = parse_root(root, name, model_type_default, cfg, err);
     json_decref(root);
     if (st != LECTOR_STATUS_OK) memset(cfg, 0, sizeof *cfg);
     return st;
+}
+
+enum lector_status lector__encoder_config_parse(const char *data, size_t n, const char *name,
+                                                struct lector_encoder_config *cfg,
+                                                struct lector_error *err) {
+    return config_parse(data, n, name, NULL, cfg, err);
+}
+
+// The original Google BERT release ships bert_config.json beside bert_model.ckpt.*: the
+// same keys as Hugging Face's config.json for everything lector reads, without model_type.
+// A path ending in config.json that does not exist falls back to its bert_config.json.
+static char *bert_config_fallback(const char *path) {
+    size_t n = strlen(path), k = strlen("config.json");
+    if (n < k || strcmp(path + n - k, "config.json") != 0) return NULL;
+    if (n > k && path[n - k - 1] != '/') return NULL; // xyz_config.json: not the fallback
+    if (lector__file_exists(path)) return NULL;
+    char *alt = lector__malloc(n + 6);
+    if (!alt) return NULL;
+    memcpy(alt, path, n - k);
+    memcpy(alt + n - k, "bert_config.json", sizeof "bert_config.json");
+    if (!lector__file_exists(alt)) {
+        lector_free(alt);
+        return NULL;
+    }
+    return alt;
 }
 
 enum lector_status lector_encoder_config_load(const char *path, struct lector_encoder_config *cfg,
@@ -337,13 +366,15 @@ enum lector_status lector_encoder_config_load(const char *path, struct lector_en
                              "lector_encoder_config_load: path and cfg must not be NULL");
     char *data = NULL;
     size_t n = 0;
+    char *alt = bert_config_fallback(path);
+    const char *read = alt ? alt : path;
     // A real config.json is a few KB; 16 MB bounds what a hostile file can make us read.
-    enum lector_status st = lector__read_file(path, (size_t)16 << 20, &data, &n, err);
-    if (st != LECTOR_STATUS_OK) {
+    enum lector_status st = lector__read_file(read, (size_t)16 << 20, &data, &n, err);
+    if (st == LECTOR_STATUS_OK)
+        st = config_parse(data, n, read, alt ? "bert" : NULL, cfg, err);
+    else
         memset(cfg, 0, sizeof *cfg);
-        return st;
-    }
-    st = lector__encoder_config_parse(data, n, path, cfg, err);
     lector_free(data);
+    lector_free(alt);
     return st;
 }
