@@ -19,6 +19,12 @@
  *
  * lector_tokenizer_open(dir) looks in an encoder directory for, in this order:
  * tokenizer.json; vocab.txt; spiece.model or sentencepiece.bpe.model; vocab.json + merges.txt.
+ * Hub folders of ALBERT, XLNet, T5, XLM-R and CamemBERT ship both a tokenizer.json (whose
+ * "Precompiled" normaliser lector does not implement) and the SentencePiece model: when
+ * tokenizer.json needs an unsupported component and spiece.model or sentencepiece.bpe.model
+ * is in the directory, that model is used instead (it carries the same normaliser), with
+ * the family and special tokens of tokenizer_config.json. lector_tokenizer_source names the
+ * file used and lector_tokenizer_source_note says why tokenizer.json was passed over.
  * tokenizer_config.json (and config.json's model_type), when present, supply the settings a
  * file leaves out: do_lower_case (default true), strip_accents (default: follow
  * do_lower_case), tokenize_chinese_chars (default true), the *_token names, add_prefix_space
@@ -37,7 +43,18 @@
  * SentencePiece: the raw text goes to the model, which carries its own normaliser (no
  * Unicode normalisation happens before it). Specials per family, as Hugging Face adds them:
  * ALBERT [CLS] x [SEP]; XLM-R <s> x </s> with fairseq ids (<s>=0, <pad>=1, </s>=2,
- * <unk>=3, model ids + 1, <mask> last); XLNet x <sep> <cls>; T5 x </s>.
+ * <unk>=3, model ids + 1, <mask> last); CamemBERT <s> x </s> with its fairseq ids
+ * (<s>NOTUSED=0, <pad>=1, </s>NOTUSED=2, <unk>=3, model ids + 4, <mask> last); XLNet
+ * x <sep> <cls>; T5 x </s>. tokenizer_config.json's cls_token, sep_token (T5: eos_token),
+ * pad_token, unk_token and mask_token rename them.
+ * When a directory's tokenizer_config.json (tokenizer_class) or config.json (model_type)
+ * names an ALBERT or XLNet tokenizer, the text is first prepared as Hugging Face's
+ * AlbertTokenizer / XLNetTokenizer do, in each stretch between special tokens:
+ * remove_space (default true: strip, collapse whitespace runs to one ' '); `` and '' become
+ * "; keep_accents (default false: NFKD, drop combining characters); do_lower_case (default
+ * true for ALBERT, false for XLNet; Python's str.lower). lector_tokenizer_open_spm and
+ * lector_tokenizer_open_path on a .model file without such a config give the raw model.
+ * Not reproduced: the slow tokenizers' re-split of pieces ending in a digit and ','.
  *
  * Special ("added") tokens written in the text ("[SEP]", "<mask>") are matched verbatim
  * before normalisation and encode to their own id, as Hugging Face does; RoBERTa's <mask>
@@ -82,7 +99,8 @@ enum lector_spm_family {
     LECTOR_SPM_FAMILY_ALBERT = 1,
     LECTOR_SPM_FAMILY_XLNET = 2,
     LECTOR_SPM_FAMILY_XLMR = 3,
-    LECTOR_SPM_FAMILY_T5 = 4
+    LECTOR_SPM_FAMILY_T5 = 4,
+    LECTOR_SPM_FAMILY_CAMEMBERT = 5
 };
 
 /* Per-call results of lector_tokenizer_encode_ex. */
@@ -185,6 +203,15 @@ LECTOR_API int32_t lector_tokenizer_cls_id(const struct lector_tokenizer *tok);
 LECTOR_API int32_t lector_tokenizer_sep_id(const struct lector_tokenizer *tok);
 LECTOR_API int32_t lector_tokenizer_pad_id(const struct lector_tokenizer *tok);
 LECTOR_API int32_t lector_tokenizer_unk_id(const struct lector_tokenizer *tok);
+
+/* The base name of the file the tokenizer was read from ("tokenizer.json", "vocab.txt",
+ * "spiece.model", "vocab.json + merges.txt"), for `lector info`. Never NULL for a tokenizer
+ * (NULL for NULL); valid until free. */
+LECTOR_API const char *lector_tokenizer_source(const struct lector_tokenizer *tok);
+/* Why lector_tokenizer_open passed over tokenizer.json for a SentencePiece model
+ * ("DIR/tokenizer.json: normalizer 'Precompiled' is not supported; used spiece.model
+ * instead"), or "" when it did not. Valid until free. */
+LECTOR_API const char *lector_tokenizer_source_note(const struct lector_tokenizer *tok);
 
 /* SHA-256 (hex, 64 chars + NUL) over the vocabulary and settings: identifies the tokenizer
  * in model files. */

@@ -262,6 +262,25 @@ struct lector__unigram {
 };
 
 // ---------------------------------------------------------------------------------------------
+// SentencePiece text preparation (spm_prep.c)
+
+/* What Hugging Face's slow AlbertTokenizer / XLNetTokenizer do to the text before the
+ * SentencePiece model sees it (tokenizer_config.json: remove_space, keep_accents,
+ * do_lower_case). */
+struct lector__spm_prep {
+    bool on;            // false: the raw text goes to the model
+    bool remove_space;  // strip, and collapse whitespace runs (Python str.split) to one ' '
+    bool keep_accents;  // false: NFKD, then drop characters of combining class != 0
+    bool lowercase;     // Python str.lower()
+};
+
+/* Apply p (which must be on) to valid UTF-8 text[0..len): ``/'' become '"' as well. *out
+ * (lector_free, never NULL on success) receives *n_out bytes. */
+enum lector_status lector__spm_prep_run(const struct lector__spm_prep *p, const char *text,
+                                        size_t len, char **out, size_t *n_out,
+                                        struct lector_error *err);
+
+// ---------------------------------------------------------------------------------------------
 // the tokenizer
 
 struct lector_spm;
@@ -289,8 +308,13 @@ struct lector_tokenizer {
     struct lector__bpe bpe;
     struct lector__unigram uni;
     struct lector_spm *spm;
-    int32_t spm_offset;   // XLM-R: 1 (fairseq ids), else 0
+    int32_t spm_offset;   // fairseq ids: XLM-R 1, CamemBERT 4; else 0
     int32_t spm_unk;      // the model's own <unk> id (mapped to id_unk)
+    struct lector__spm_prep spm_prep;
+    // Which file(s) the tokenizer came from ("spiece.model"), and why tokenizer.json was
+    // passed over when it was ("" otherwise).
+    char source[128];
+    char source_note[640];
 };
 
 

@@ -19,6 +19,8 @@
 // ---------------------------------------------------------------------------------------------
 // settings
 
+enum { NAME_UNK = 1, NAME_CLS = 2, NAME_SEP = 4, NAME_PAD = 8, NAME_MASK = 16, NAME_EOS = 32 };
+
 struct settings {
     bool lowercase;
     int strip_accents;  // -1 = follow lowercase
@@ -27,6 +29,10 @@ struct settings {
     // Special token names; tokenizer_config.json may rename them.
     char unk[64], cls[64], sep[64], pad[64], mask[64];
     bool names_given;  // tokenizer_config.json named at least one of them
+    unsigned names_set;  // which of them it named: NAME_UNK << k ...
+    char eos[64];        // eos_token (T5's suffix)
+    // SentencePiece preparation (AlbertTokenizer / XLNetTokenizer): -1 = the class default.
+    int spm_lower, remove_space, keep_accents;
     int add_prefix_space;  // BPE: -1 unset
     char tokenizer_class[64];
     char model_type[64];  // config.json
@@ -43,6 +49,9 @@ static void settings_default(struct settings *s) {
     snprintf(s->pad, sizeof s->pad, "[PAD]");
     snprintf(s->mask, sizeof s->mask, "[MASK]");
     s->names_given = false;
+    s->names_set = 0;
+    snprintf(s->eos, sizeof s->eos, "</s>");
+    s->spm_lower = s->remove_space = s->keep_accents = -1;
     s->add_prefix_space = -1;
     s->tokenizer_class[0] = '\0';
     s->model_type[0] = '\0';
@@ -134,15 +143,21 @@ static enum lector_status read_config(const char *path, struct settings *s,
     if ((st = json_flag(root, "add_prefix_space", -1, &prefix_space, path, err)) != LECTOR_STATUS_OK)
         goto fail;
     s->add_prefix_space = prefix_space;
+    if (json_is_boolean(json_object_get(root, "do_lower_case"))) s->spm_lower = lower;
+    if ((st = json_flag(root, "remove_space", -2, &s->remove_space, path, err)) != LECTOR_STATUS_OK ||
+        (st = json_flag(root, "keep_accents", -2, &s->keep_accents, path, err)) != LECTOR_STATUS_OK)
+        goto fail;
     s->lowercase = lower;
     s->isolate_cjk = cjk;
-    bool named = false;
-    named |= json_token_name(root, "unk_token", s->unk, sizeof s->unk);
-    named |= json_token_name(root, "cls_token", s->cls, sizeof s->cls);
-    named |= json_token_name(root, "sep_token", s->sep, sizeof s->sep);
-    named |= json_token_name(root, "pad_token", s->pad, sizeof s->pad);
-    named |= json_token_name(root, "mask_token", s->mask, sizeof s->mask);
-    s->names_given = named;
+    unsigned set = 0;
+    set |= json_token_name(root, "unk_token", s->unk, sizeof s->unk) ? NAME_UNK : 0u;
+    set |= json_token_name(root, "cls_token", s->cls, sizeof s->cls) ? NAME_CLS : 0u;
+    set |= json_token_name(root, "sep_token", s->sep, sizeof s->sep) ? NAME_SEP : 0u;
+    set |= json_token_name(root, "pad_token", s->pad, sizeof s->pad) ? NAME_PAD : 0u;
+    set |= json_token_name(root, "mask_token", s->mask, sizeof s->mask) ? NAME_MASK : 0u;
+    s->names_given = set != 0;
+    set |= json_token_name(root, "eos_token", s->eos, sizeof s->eos) ? NAME_EOS : 0u;
+    s->names_set = set;
     json_string_into(root, "tokenizer_class", s->tokenizer_class, sizeof s->tokenizer_class);
 fail:
     json_decref(root);
@@ -151,6 +166,17 @@ fail:
 
 // ---------------------------------------------------------------------------------------------
 // building the tokenizer
+
+// Record which file(s) a tokenizer came from (their base names).
+static const char *base_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static void set_source(struct lector_tokenizer *tok, const char *path, const char *path2) {
+    if (path2) snprintf(tok->source, sizeof tok->source, "%s + %s", base_name(path), base_name(path2));
+    else snprintf(tok->source, sizeof tok->source, "%s", base_name(path));
+}
 
 // Add a special token (text must outlive tok), keeping the list longest first so that the
 // first match is the longest; an empty or repeated string is ignored.
@@ -268,6 +294,7 @@ static enum lector_status open_vocab_txt(const char *vocab_path, const struct se
     if (st != LECTOR_STATUS_OK) goto fail;
     st = finish(tok, s, vocab_path, err);
     if (st != LECTOR_STATUS_OK) goto fail;
+    set_source(tok, vocab_path, NULL);
     lector_free(data);
     *out = tok;
     return LECTOR_STATUS_OK;
@@ -953,6 +980,7 @@ static enum lector_status open_tokenizer_json(const char *path, struct settings 
         st = unsupported(path, "model", json_object_get(model, "type"), err);
         goto fail;
     }
+    set_source(tok, path, NULL);
     lector_free(data);
     json_decref(root);
     *out = tok;
@@ -1033,6 +1061,7 @@ static enum lector_status open_bpe_files(const char *vocab_path, const char *mer
     const char *files[2] = {vdata, mdata};
     size_t sizes[2] = {vn, mn};
     hash_files(tok, s->add_prefix_space > 0 ? "bpe-prefix-space" : "bpe", files, sizes, 2);
+    set_source(tok, vocab_path, merges_path);
     json_decref(vroot);
     lector_free(mdata);
     lector_free(vdata);
@@ -1051,9 +1080,8 @@ fail:
 
 static enum lector_spm_family guess_family(const struct settings *s, const char *model_path) {
     const char *tc = s->tokenizer_class, *mt = s->model_type;
-    if (strstr(tc, "XLMRoberta") || strstr(tc, "Camembert") || strcmp(mt, "xlm-roberta") == 0 ||
-        strcmp(mt, "camembert") == 0)
-        return LECTOR_SPM_FAMILY_XLMR;
+    if (strstr(tc, "Camembert") || strcmp(mt, "camembert") == 0) return LECTOR_SPM_FAMILY_CAMEMBERT;
+    if (strstr(tc, "XLMRoberta") || strcmp(mt, "xlm-roberta") == 0) return LECTOR_SPM_FAMILY_XLMR;
     if (strstr(tc, "Albert") || strcmp(mt, "albert") == 0) return LECTOR_SPM_FAMILY_ALBERT;
     if (strstr(tc, "XLNet") || strcmp(mt, "xlnet") == 0) return LECTOR_SPM_FAMILY_XLNET;
     if (strstr(tc, "T5") || strcmp(mt, "t5") == 0) return LECTOR_SPM_FAMILY_T5;
@@ -1063,13 +1091,44 @@ static enum lector_spm_family guess_family(const struct settings *s, const char 
     return LECTOR_SPM_FAMILY_AUTO;
 }
 
+// The fairseq id layout of XLM-R and CamemBERT: a few fixed tokens first, then the model's
+// pieces shifted, then <mask>. XLM-R: <s>=0 <pad>=1 </s>=2 <unk>=3, model pieces from id 3
+// on at +1 (the model's own <unk> <s> </s> are hidden behind the fixed ones). CamemBERT:
+// <s>NOTUSED=0 <pad>=1 </s>NOTUSED=2 <unk>=3, every model piece at +4 (so <s>=5, </s>=6),
+// the model's <unk> at 4 named <unk>NOTUSED.
+static int64_t fairseq_layout(const struct lector_spm *spm, bool camembert, const char **tokens,
+                              int64_t *ids) {
+    static const char *const xlmr_head[4] = {"<s>", "<pad>", "</s>", "<unk>"};
+    static const char *const cam_head[4] = {"<s>NOTUSED", "<pad>", "</s>NOTUSED", "<unk>"};
+    int64_t V = lector_spm_n_pieces(spm), k = 0;
+    for (int i = 0; i < 4; i++) {
+        tokens[k] = camembert ? cam_head[i] : xlmr_head[i];
+        ids[k] = i;
+        k++;
+    }
+    int32_t unk = lector_spm_unk_id(spm);
+    for (int64_t i = camembert ? 0 : 3; i < V; i++) {
+        tokens[k] = camembert && i == unk ? "<unk>NOTUSED" : lector_spm_piece(spm, (int32_t)i);
+        ids[k] = i + (camembert ? 4 : 1);
+        k++;
+    }
+    tokens[k] = "<mask>";
+    ids[k] = V + (camembert ? 4 : 1);
+    return k + 1;
+}
+
+// A SentencePiece model with a family's special tokens. s (may be NULL) is the directory's
+// tokenizer_config.json / config.json: its special-token names win over the family's, and
+// when it names an ALBERT or XLNet tokenizer, its text preparation applies.
 static enum lector_status open_spm(const char *model_path, enum lector_spm_family family,
-                                   struct lector_tokenizer **out, struct lector_error *err) {
+                                   const struct settings *s, struct lector_tokenizer **out,
+                                   struct lector_error *err) {
     char *data = NULL;
     size_t n = 0;
     struct lector_tokenizer *tok = NULL;
     const char **tokens = NULL;
     int64_t *ids = NULL;
+    enum lector_spm_family family_given = family;
     enum lector_status st = lector__read_file(model_path, VOCAB_BYTES_MAX, &data, &n, err);
     if (st != LECTOR_STATUS_OK) goto fail;
     tok = tok_new();
@@ -1086,10 +1145,16 @@ static enum lector_status open_spm(const char *model_path, enum lector_spm_famil
         else if (lector_spm_find(tok->spm, "<cls>", 5) >= 0) family = LECTOR_SPM_FAMILY_XLNET;
         else family = LECTOR_SPM_FAMILY_T5;
     }
-    // Our ids: the model's, or fairseq's for XLM-R (<s> <pad> </s> <unk>, then the model's
-    // pieces from id 3 on shifted by one, then <mask>).
-    bool xlmr = family == LECTOR_SPM_FAMILY_XLMR;
-    int64_t n_ids = xlmr ? V + 2 : V;
+    // Our ids: the model's, or fairseq's for XLM-R and CamemBERT.
+    bool xlmr = family == LECTOR_SPM_FAMILY_XLMR, camembert = family == LECTOR_SPM_FAMILY_CAMEMBERT;
+    bool fairseq = xlmr || camembert;
+    if (fairseq && V < 3) {
+        st = lector__error(err, LECTOR_STATUS_FORMAT,
+                           "%s: expected a %s model with <unk> <s> </s> first, found %lld pieces",
+                           model_path, xlmr ? "XLM-R" : "CamemBERT", (long long)V);
+        goto fail;
+    }
+    int64_t n_ids = fairseq ? V + 5 : V;
     tokens = lector__calloc((size_t)n_ids, sizeof *tokens);
     ids = lector__calloc((size_t)n_ids, sizeof *ids);
     if (!tokens || !ids) {
@@ -1097,28 +1162,9 @@ static enum lector_status open_spm(const char *model_path, enum lector_spm_famil
         goto fail;
     }
     int64_t k = 0;
-    if (xlmr) {
-        static const char *const fairseq[4] = {"<s>", "<pad>", "</s>", "<unk>"};
-        for (int i = 0; i < 4; i++) {
-            tokens[k] = fairseq[i];
-            ids[k] = i;
-            k++;
-        }
-        for (int64_t i = 3; i < V; i++) {
-            tokens[k] = lector_spm_piece(tok->spm, (int32_t)i);
-            ids[k] = i + 1;
-            k++;
-        }
-        tokens[k] = "<mask>";
-        ids[k] = V + 1;
-        k++;
-        if (V < 3) {
-            st = lector__error(err, LECTOR_STATUS_FORMAT,
-                               "%s: expected an XLM-R model with <unk> <s> </s> first, found %lld pieces",
-                               model_path, (long long)V);
-            goto fail;
-        }
-        tok->spm_offset = 1;
+    if (fairseq) {
+        k = fairseq_layout(tok->spm, camembert, tokens, ids);
+        tok->spm_offset = camembert ? 4 : 1;
     } else {
         for (int64_t i = 0; i < V; i++) {
             tokens[k] = lector_spm_piece(tok->spm, (int32_t)i);
@@ -1128,7 +1174,7 @@ static enum lector_status open_spm(const char *model_path, enum lector_spm_famil
     }
     st = lector__vocab_from_pairs(&tok->vocab, tokens, ids, k, model_path, err);
     if (st != LECTOR_STATUS_OK) goto fail;
-    if (xlmr) {
+    if (fairseq) {
         for (int32_t i = 0; i < 4; i++) lector__vocab_prefer(&tok->vocab, i);
         lector__vocab_prefer(&tok->vocab, (int32_t)(k - 1));
     }
@@ -1138,8 +1184,21 @@ static enum lector_status open_spm(const char *model_path, enum lector_spm_famil
     switch (family) {
     case LECTOR_SPM_FAMILY_ALBERT: cls = "[CLS]"; sep = "[SEP]"; mask = "[MASK]"; break;
     case LECTOR_SPM_FAMILY_XLNET: cls = "<cls>"; sep = "<sep>"; mask = "<mask>"; break;
-    case LECTOR_SPM_FAMILY_XLMR: cls = "<s>"; sep = "</s>"; mask = "<mask>"; break;
+    case LECTOR_SPM_FAMILY_XLMR:
+    case LECTOR_SPM_FAMILY_CAMEMBERT: cls = "<s>"; sep = "</s>"; mask = "<mask>"; break;
     default: sep = "</s>"; break;
+    }
+    // tokenizer_config.json's names (T5 has no CLS, and its suffix is the eos_token).
+    if (s) {
+        if (cls && (s->names_set & NAME_CLS)) cls = s->cls;
+        if (family == LECTOR_SPM_FAMILY_T5) {
+            if (s->names_set & NAME_EOS) sep = s->eos;
+        } else if (s->names_set & NAME_SEP) {
+            sep = s->sep;
+        }
+        if (s->names_set & NAME_PAD) pad = s->pad;
+        if (s->names_set & NAME_UNK) unk = s->unk;
+        if (s->names_set & NAME_MASK) mask = s->mask;
     }
     struct lector__vocab *v = &tok->vocab;
     tok->id_cls = cls ? lector__vocab_find(v, cls, strlen(cls)) : -1;
@@ -1167,23 +1226,40 @@ static enum lector_status open_spm(const char *model_path, enum lector_spm_famil
     }
     // The model's control pieces (and <mask>) are the special tokens matched in text.
     for (int64_t id = 0; id < v->n_vocab; id++) {
-        bool special;
-        if (xlmr) special = id < 4 || id == v->n_vocab - 1;
-        else {
+        bool special = (int32_t)id == tok->id_mask || (int32_t)id == tok->id_cls ||
+                       (int32_t)id == tok->id_sep;
+        if (fairseq) {
+            special |= id < 4 || id == v->n_vocab - 1;
+        } else {
             enum lector_spm_piece_type t = lector_spm_piece_type(tok->spm, (int32_t)id);
-            special = t == LECTOR_SPM_PIECE_CONTROL || t == LECTOR_SPM_PIECE_UNKNOWN ||
-                      (int32_t)id == tok->id_mask || (int32_t)id == tok->id_cls ||
-                      (int32_t)id == tok->id_sep;
+            special |= t == LECTOR_SPM_PIECE_CONTROL || t == LECTOR_SPM_PIECE_UNKNOWN;
         }
         if (special)
             add_special_strip(tok, v->strings + v->offsets[id], v->lens[id], (int32_t)id,
                               (int32_t)id == tok->id_mask, false);
     }
     lector_tokenizer_set_split_specials(tok, 0);
-    static const char *const tags[] = {"spm-auto", "spm-albert", "spm-xlnet", "spm-xlmr", "spm-t5"};
+
+    // AlbertTokenizer / XLNetTokenizer prepare the text; their defaults, then the config's.
+    bool prep_family = family == LECTOR_SPM_FAMILY_ALBERT || family == LECTOR_SPM_FAMILY_XLNET;
+    if (s && prep_family && family_given != LECTOR_SPM_FAMILY_AUTO) {
+        tok->spm_prep.on = true;
+        tok->spm_prep.lowercase = s->spm_lower >= 0 ? s->spm_lower != 0 : family == LECTOR_SPM_FAMILY_ALBERT;
+        tok->spm_prep.remove_space = s->remove_space != 0;
+        tok->spm_prep.keep_accents = s->keep_accents > 0;
+    }
+    static const char *const tags[] = {"spm-auto", "spm-albert", "spm-xlnet", "spm-xlmr", "spm-t5",
+                                       "spm-camembert"};
+    char tag[96];
+    if (tok->spm_prep.on)
+        snprintf(tag, sizeof tag, "%s-prep lower=%d remove_space=%d keep_accents=%d", tags[family],
+                 tok->spm_prep.lowercase, tok->spm_prep.remove_space, tok->spm_prep.keep_accents);
+    else
+        snprintf(tag, sizeof tag, "%s", tags[family]);
     const char *files[1] = {data};
     size_t sizes[1] = {n};
-    hash_files(tok, tags[family], files, sizes, 1);
+    hash_files(tok, tag, files, sizes, 1);
+    set_source(tok, model_path, NULL);
     lector_free(ids);
     lector_free(tokens);
     lector_free(data);
@@ -1242,7 +1318,7 @@ static enum lector_status open_in(const char *dir, const char *file, struct lect
         if (ends_with(file, ".json") && !ends_with(file, "vocab.json")) {
             st = open_tokenizer_json(file, &s, out, err);
         } else if (ends_with(file, ".model")) {
-            st = open_spm(file, guess_family(&s, file), out, err);
+            st = open_spm(file, guess_family(&s, file), &s, out, err);
         } else if (ends_with(file, "vocab.json") || ends_with(file, "merges.txt")) {
             st = open_bpe_files(ends_with(file, "vocab.json") ? file : paths[VJSON],
                                 ends_with(file, "merges.txt") ? file : paths[MERGES], &s, out, err);
@@ -1250,13 +1326,28 @@ static enum lector_status open_in(const char *dir, const char *file, struct lect
             st = open_vocab_txt(file, &s, out, err);
         }
     } else if (lector__file_exists(paths[JSON])) {
-        // tokenizer.json carries its own normaliser flags, which win over the config's.
-        st = open_tokenizer_json(paths[JSON], &s, out, err);
+        // tokenizer.json carries its own normaliser flags, which win over the config's. When
+        // it needs a component lector lacks (ALBERT, XLNet, T5, XLM-R and CamemBERT folders
+        // use the "Precompiled" normaliser) and the SentencePiece model it was converted from
+        // is here, use that model: it carries the same normaliser.
+        const char *m = lector__file_exists(paths[SPIECE]) ? paths[SPIECE]
+                        : lector__file_exists(paths[SPBPE]) ? paths[SPBPE]
+                                                            : NULL;
+        struct lector_error json_err = {0};
+        st = open_tokenizer_json(paths[JSON], &s, out, &json_err);
+        if (st == LECTOR_STATUS_UNSUPPORTED && m) {
+            st = open_spm(m, guess_family(&s, m), &s, out, err);
+            if (st == LECTOR_STATUS_OK)
+                snprintf((*out)->source_note, sizeof (*out)->source_note, "%s; used %s instead",
+                         json_err.msg, base_name(m));
+        } else if (st != LECTOR_STATUS_OK && err) {
+            *err = json_err;
+        }
     } else if (lector__file_exists(paths[VOCAB])) {
         st = open_vocab_txt(paths[VOCAB], &s, out, err);
     } else if (lector__file_exists(paths[SPIECE]) || lector__file_exists(paths[SPBPE])) {
         const char *m = lector__file_exists(paths[SPIECE]) ? paths[SPIECE] : paths[SPBPE];
-        st = open_spm(m, guess_family(&s, m), out, err);
+        st = open_spm(m, guess_family(&s, m), &s, out, err);
     } else if (lector__file_exists(paths[VJSON]) && lector__file_exists(paths[MERGES])) {
         st = open_bpe_files(paths[VJSON], paths[MERGES], &s, out, err);
     } else {
@@ -1368,7 +1459,16 @@ static enum lector_status run_segment(const struct lector_tokenizer *tok, const 
     if (tok->kind != LECTOR__KIND_SPM) return lector__pipeline_run(tok, s, n, first, out, err);
     int32_t *ids = NULL;
     int64_t n_ids = 0;
-    enum lector_status st = lector_spm_encode(tok->spm, s, n, &ids, &n_ids, err);
+    char *prepared = NULL;
+    enum lector_status st = LECTOR_STATUS_OK;
+    if (tok->spm_prep.on) {
+        // Hugging Face prepares each piece of text between special tokens on its own.
+        st = lector__spm_prep_run(&tok->spm_prep, s, n, &prepared, &n, err);
+        if (st != LECTOR_STATUS_OK) return st;
+        s = prepared;
+    }
+    if (n > 0) st = lector_spm_encode(tok->spm, s, n, &ids, &n_ids, err);
+    lector_free(prepared);
     for (int64_t i = 0; i < n_ids && st == LECTOR_STATUS_OK; i++) {
         int32_t id = ids[i];
         if (tok->spm_offset) id = id == tok->spm_unk ? tok->id_unk : id + tok->spm_offset;
@@ -1514,11 +1614,11 @@ enum lector_status lector_tokenizer_open_spm(const char *model_path, enum lector
                                              struct lector_tokenizer **out,
                                              struct lector_error *err) {
     if (out) *out = NULL;
-    if (!model_path || !out || (int)family < 0 || family > LECTOR_SPM_FAMILY_T5)
+    if (!model_path || !out || (int)family < 0 || family > LECTOR_SPM_FAMILY_CAMEMBERT)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "lector_tokenizer_open_spm: model_path and out must not be NULL, "
                              "family must be a lector_spm_family");
-    return open_spm(model_path, family, out, err);
+    return open_spm(model_path, family, NULL, out, err);
 }
 
 enum lector_status lector_tokenizer_open_json(const char *path, struct lector_tokenizer **out,
@@ -1659,4 +1759,12 @@ int32_t lector_tokenizer_unk_id(const struct lector_tokenizer *tok) { return tok
 
 const char *lector_tokenizer_hash(const struct lector_tokenizer *tok) {
     return tok ? tok->hash_hex : NULL;
+}
+
+const char *lector_tokenizer_source(const struct lector_tokenizer *tok) {
+    return tok ? tok->source : NULL;
+}
+
+const char *lector_tokenizer_source_note(const struct lector_tokenizer *tok) {
+    return tok ? tok->source_note : NULL;
 }
