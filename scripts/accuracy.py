@@ -119,11 +119,18 @@ def fasttext(tr, va, te, out, name):
         subprocess.run([exe, "supervised", "-input", ftr, "-output", model, "-epoch", "5", "-wordNgrams", "2",
                         "-lr", lr, "-thread", "2", "-seed", "1"], check=True, capture_output=True)
         dt = time.time() - t0
+        os.remove(model + ".vec")
         f1 = f1_score(va[1], predict(model, fva), average="macro")
         if best is None or f1 > best[0]:
+            if best:
+                os.remove(best[1] + ".bin")
             best = (f1, model, dt, lr)
+        else:
+            os.remove(model + ".bin")
     pred = predict(best[1], fte)
-    return scores(te[1], pred) + (best[2], os.path.getsize(best[1] + ".bin"), "lr " + best[3])
+    size = os.path.getsize(best[1] + ".bin")
+    os.remove(best[1] + ".bin")  # about 800 MB each with the default 2M buckets
+    return scores(te[1], pred) + (best[2], size, "lr " + best[3])
 
 
 def lector_run(lector, enc, paths, features, out, tag, cache, grid):

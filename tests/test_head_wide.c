@@ -64,7 +64,7 @@ static void check_gradient(const float *cw, float eps) {
     for (int j = 0; j < B * C; j++) x[j] = (float)(2.0 * rnd());
     const int32_t y[B] = {2, 0, 1, 2};
     struct lector_sparse_rows sp = {B, S, offsets, cols, vals};
-    struct lector_loss_params lp = {cw, eps};
+    struct lector_loss_params lp = {cw, eps, 0.0f, 0};
     float loss = 0.0f;
     lector_head_zero_grad(head);
     lector_head_loss_backward_ex(head, x, &sp, y, B, &lp, &loss);

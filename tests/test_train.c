@@ -139,6 +139,51 @@ static void test_train_sparse_only(void **state) {
     lector_train_result_free(&r);
 }
 
+// Accuracy of a returned head on the raw (unstandardised) validation features.
+static double raw_accuracy(const struct lector_head *h, const struct lector_sparse_rows *sp) {
+    float logits[NV * K];
+    lector_head_forward_wide(h, lector_head_n_in(h) ? XV : NULL, sp, NV, logits);
+    int correct = 0;
+    for (int i = 0; i < NV; i++) {
+        int b = 0;
+        for (int k = 1; k < K; k++)
+            if (logits[i * K + k] > logits[i * K + b]) b = k;
+        correct += b == YV[i];
+    }
+    return (double)correct / NV;
+}
+
+static void test_train_mlp_folds_standardisation(void **state) {
+    (void)state;
+    struct lector_train_set tr = {X, NULL, Y, N}, va = {XV, NULL, YV, NV};
+    struct lector_train_params p = lector_train_default_params();
+    p.n_epochs = 8;
+    p.adamw.lr = 0.01f;
+    p.n_hidden = 8;
+    p.dropout = 0.1f;
+    struct lector_train_result r, r2;
+    assert_int_equal(lector_train_head(&tr, &va, C, K, &p, &r, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_head_n_hidden(r.head), 8);
+    assert_true(r.valid_accuracy > 0.95);
+    // The head takes raw features: the standardisation went into W1 and b1.
+    assert_true(fabs(raw_accuracy(r.head, NULL) - r.valid_accuracy) < 1e-9);
+    assert_int_equal(lector_train_head(&tr, &va, C, K, &p, &r2, NULL), LECTOR_STATUS_OK);
+    assert_memory_equal(lector_head_params(r.head), lector_head_params(r2.head),
+                        (size_t)lector_head_n_params(r.head) * sizeof(float));
+    lector_train_result_free(&r2);
+    lector_train_result_free(&r);
+    // The linear head too.
+    p.n_hidden = 0;
+    assert_int_equal(lector_train_head(&tr, &va, C, K, &p, &r, NULL), LECTOR_STATUS_OK);
+    assert_true(fabs(raw_accuracy(r.head, NULL) - r.valid_accuracy) < 1e-9);
+    lector_train_result_free(&r);
+    // A hidden layer needs dense inputs.
+    struct lector_sparse_rows sp = {N, S, OFF, COLS, VALS};
+    struct lector_train_set trs = {NULL, &sp, Y, N};
+    p.n_hidden = 4;
+    assert_int_equal(lector_train_head(&trs, NULL, 0, K, &p, &r, NULL), LECTOR_STATUS_INVALID_ARG);
+}
+
 static int count_epochs(void *user, const struct lector_epoch_info *e) {
     (void)e;
     (*(int *)user)++;
@@ -222,6 +267,7 @@ int main(void) {
         cmocka_unit_test(test_train_dense_and_sparse_reproducible),
         cmocka_unit_test(test_train_sparse_only),
         cmocka_unit_test(test_train_early_stopping),
+        cmocka_unit_test(test_train_mlp_folds_standardisation),
         cmocka_unit_test(test_train_divergence_saves_nothing),
         cmocka_unit_test(test_train_fit_temperature),
     };

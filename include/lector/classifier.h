@@ -248,6 +248,9 @@ struct lector_train_params {
     int64_t patience;        /* stop after this many epochs without a better valid macro-F1;
                                 0 = never [0] */
     int calibrate;           /* fit a softmax temperature on the validation set [1] */
+    int64_t n_hidden;        /* H > 0: an MLP head with one GELU hidden layer on the dense
+                                features [0: linear] */
+    float dropout;           /* dropout on the hidden units while training (MLP only) [0] */
     /* Called after each epoch (may be NULL); a non-zero return stops training. */
     int (*on_epoch)(void *user, const struct lector_epoch_info *e);
     void *user;
@@ -279,7 +282,7 @@ struct lector_train_result {
 LECTOR_API void lector_train_result_free(struct lector_train_result *r);
 
 /*
- * Train a (wide) linear softmax head on C dense and S sparse inputs (S = train->sp ?
+ * Train a (wide) linear or MLP softmax head on C dense and S sparse inputs (S = train->sp ?
  * train->sp->n_cols : 0). With validation rows (valid may be NULL), the head of the epoch with
  * the best validation macro-F1 is returned (ties: earliest) and training stops after
  * `patience` epochs without improvement; without, the last. Dense features are standardised

@@ -16,7 +16,7 @@
  *
  * A wide-and-deep head (lector_head_init_wide) adds S sparse inputs (hashed n-grams) with
  * their own weights V (S, K): logits = x W^T + b + s V for a sparse row s. The parameter
- * array is then [W (K, C) | b (K) | V (S, K)]. V is stored input-major so that one sparse
+ * array is then [W (K, C) | b (K) | V (S, K)] (see struct lector_head_layout). V is stored input-major so that one sparse
  * entry touches K neighbouring floats. C may be 0 (n-grams only) when S > 0.
  *
  * Thread safety: a head may be read (forward) by several threads at once; training calls
@@ -57,15 +57,31 @@ LECTOR_API enum lector_status lector_head_init_wide_from(int64_t n_in, int64_t n
                                                          const float *b, const float *V,
                                                          struct lector_head **out,
                                                          struct lector_error *err);
+/* An MLP head: one hidden layer of H GELU units on the C dense inputs (a = GELU(W1 x + b1),
+ * logits = a W^T + b + s V). H = 0 is lector_head_init_wide. W1 (H, C) and W (K, H) are
+ * drawn as lector_head_init draws W (W first), biases and V start at 0. C >= 1 when H > 0. */
+LECTOR_API enum lector_status lector_head_init_mlp(int64_t n_in, int64_t n_hidden,
+                                                   int64_t n_sparse, int64_t n_classes,
+                                                   uint64_t seed, struct lector_head **out,
+                                                   struct lector_error *err);
 /* NULL is a no-op. */
 LECTOR_API void lector_head_free(struct lector_head *head);
+
+/* Where each tensor starts in the parameter (and gradient) array, in floats. The full layout
+ * is [W (K, D) | b (K) | W1 (H, C) | b1 (H) | V (S, K)] with D = H for an MLP, else C. */
+struct lector_head_layout {
+    int64_t D;  /* width of the layer W reads: H, or C */
+    int64_t W, b, W1, b1, V;
+};
+LECTOR_API struct lector_head_layout lector_head_get_layout(const struct lector_head *head);
+LECTOR_API int64_t lector_head_n_hidden(const struct lector_head *head); /* H (0: linear) */
 
 LECTOR_API int64_t lector_head_n_in(const struct lector_head *head);      /* C */
 LECTOR_API int64_t lector_head_n_classes(const struct lector_head *head); /* K */
 LECTOR_API int64_t lector_head_n_sparse(const struct lector_head *head);  /* S (0: none) */
-LECTOR_API int64_t lector_head_n_params(const struct lector_head *head); /* K*C + K + S*K */
-/* [W (K, C) row-major | b (K) | V (S, K) row-major]: n_params floats owned by the head, valid
- * until lector_head_free. The grads array has the same layout. */
+LECTOR_API int64_t lector_head_n_params(const struct lector_head *head); /* K*D + K + H*C + H + S*K */
+/* n_params floats laid out as struct lector_head_layout says, owned by the head, valid until
+ * lector_head_free. The grads array has the same layout. */
 LECTOR_API float *lector_head_params(struct lector_head *head);
 LECTOR_API const float *lector_head_params_const(const struct lector_head *head);
 LECTOR_API float *lector_head_grads(struct lector_head *head);
@@ -121,6 +137,8 @@ LECTOR_API void lector_head_loss_backward(struct lector_head *head, const float 
 struct lector_loss_params {
     const float *class_weights; /* (K) or NULL */
     float label_smoothing;      /* 0 */
+    float dropout;              /* MLP only: drop hidden units with this probability [0] */
+    uint64_t dropout_seed;      /* the mask is a pure function of (seed, row, unit) */
 };
 /* The general loss: dense x (B, C) and/or sparse sp (B rows), labels (B), lp may be NULL (plain
  * mean cross-entropy). Adds the gradient to the grads; the loss goes to *loss (may be NULL).

@@ -39,6 +39,9 @@ static const char train_help[] =
     "      --char-ngrams A-B     also character n-grams of A to B characters [none]\n"
     "      --ngram-buckets N     hash buckets for n-grams [1048576]\n"
     "      --min-df N            keep n-grams seen in at least N training texts [1]\n"
+    "      --hidden N            an MLP head: one hidden layer of N GELU units on the encoder\n"
+    "                            features (the n-gram part stays linear) [0: linear]\n"
+    "      --dropout P           dropout on the hidden units while training [0.1]\n"
     "      --epochs N            passes over the training set [10]\n"
     "      --lr X                AdamW peak learning rate [0.003]\n"
     "      --weight-decay X      AdamW decoupled weight decay (not on biases) [0.01]\n"
@@ -85,7 +88,7 @@ enum features { FEAT_ENCODER = 1, FEAT_NGRAMS = 2, FEAT_BOTH = 3 };
 int cmd_train(int argc, char **argv) {
     enum { O_TRAIN = 256, O_VALID, O_TEXT, O_LABEL, O_EPOCHS, O_LR, O_WD, O_SEED, O_PROGRESS,
            O_VFRAC, O_FEATURES, O_ORDER, O_CHARS, O_BUCKETS, O_MINDF, O_SCHEDULE, O_WARMUP,
-           O_CLIP, O_CW, O_LS, O_PATIENCE, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_LRNG, O_WDNG };
+           O_CLIP, O_CW, O_LS, O_PATIENCE, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT };
     static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
                                          {"train", required_argument, 0, O_TRAIN},
                                          {"valid", required_argument, 0, O_VALID},
@@ -113,6 +116,8 @@ int cmd_train(int argc, char **argv) {
                                          {"report", required_argument, 0, O_REPORT},
                                          {"cache", required_argument, 0, O_CACHE},
                                          {"lr-ngrams", required_argument, 0, O_LRNG},
+                                         {"hidden", required_argument, 0, O_HIDDEN},
+                                         {"dropout", required_argument, 0, O_DROPOUT},
                                          {"weight-decay-ngrams", required_argument, 0, O_WDNG},
                                          {"no-cache", no_argument, 0, O_NOCACHE},
                                          {"batch-size", required_argument, 0, 'b'},
@@ -133,6 +138,7 @@ int cmd_train(int argc, char **argv) {
     enum lector_pooling pooling = LECTOR_POOLING_MEAN;
     struct lector_train_params tp = lector_train_default_params();
     struct lector_ngram_params np = lector_ngram_default_params();
+    tp.dropout = 0.1f;
     cli_progress = isatty(2);
     int c;
     optind = 1;
@@ -215,6 +221,12 @@ int cmd_train(int argc, char **argv) {
                 return cli_usage("train", "--calibrate must be temperature or none, got '%s'", optarg);
             break;
         case O_CACHE: cache_dir = optarg; break;
+        case O_HIDDEN:
+            if (!cli_parse_i64("train", "--hidden", optarg, 0, 65536, &tp.n_hidden)) return CLI_USAGE;
+            break;
+        case O_DROPOUT:
+            if (!cli_parse_f32("train", "--dropout", optarg, 0.0, 0.95, &tp.dropout)) return CLI_USAGE;
+            break;
         case O_LRNG:
             if (!cli_parse_f32("train", "--lr-ngrams", optarg, 1e-12, 10.0, &tp.adamw_sparse.lr)) return CLI_USAGE;
             break;
@@ -301,6 +313,10 @@ int cmd_train(int argc, char **argv) {
         goto out;
     }
     const int64_t C = use_enc ? lector_encoder_get_config(mi.enc)->n_embd : 0;
+    if (tp.n_hidden > 0 && !use_enc) {
+        rc = cli_usage("train", "--hidden needs encoder features (--features encoder or both)");
+        goto out;
+    }
     if (valid_path) {
         rc = cli_featurize_csv(&mi, valid_path, text_col, label_col, &all, use_enc, &va);
         if (rc != CLI_OK) goto out;

@@ -96,17 +96,25 @@ enum lector_status lector_classifier_save_extra(const char *path, const struct l
                              "%s: head inputs (C=%lld, S=%lld) do not match the features", path,
                              (long long)C, (long long)S);
     const float *params = lector_head_params_const(head);
-    struct lector_tensor t[5];
+    const struct lector_head_layout lay = lector_head_get_layout(head);
+    const int64_t H = lector_head_n_hidden(head), D = lay.D;
+    struct lector_tensor t[7];
     int64_t n_t = 0;
     memset(t, 0, sizeof t);
     if (C > 0)
-        t[n_t++] = (struct lector_tensor){LECTOR_DTYPE_F32, 2, {K, C, 1, 1}, {C, 1, 1, 1},
-                                          (void *)params, "head.weight"};
+        t[n_t++] = (struct lector_tensor){LECTOR_DTYPE_F32, 2, {K, D, 1, 1}, {D, 1, 1, 1},
+                                          (void *)(params + lay.W), "head.weight"};
     t[n_t++] = (struct lector_tensor){LECTOR_DTYPE_F32, 1, {K, 1, 1, 1}, {1, 1, 1, 1},
-                                      (void *)(params + K * C), "head.bias"};
+                                      (void *)(params + lay.b), "head.bias"};
+    if (H > 0) {
+        t[n_t++] = (struct lector_tensor){LECTOR_DTYPE_F32, 2, {H, C, 1, 1}, {C, 1, 1, 1},
+                                          (void *)(params + lay.W1), "head.hidden.weight"};
+        t[n_t++] = (struct lector_tensor){LECTOR_DTYPE_F32, 1, {H, 1, 1, 1}, {1, 1, 1, 1},
+                                          (void *)(params + lay.b1), "head.hidden.bias"};
+    }
     if (S > 0) {
         t[n_t++] = (struct lector_tensor){LECTOR_DTYPE_F32, 2, {S, K, 1, 1}, {K, 1, 1, 1},
-                                          (void *)(params + K * C + K), "head.ngram_weight"};
+                                          (void *)(params + lay.V), "head.ngram_weight"};
         t[n_t++] = (struct lector_tensor){LECTOR_DTYPE_I32, 1, {S, 1, 1, 1}, {1, 1, 1, 1},
                                           (void *)lector_ngrams_buckets(ng), "ngram.buckets"};
         t[n_t++] = (struct lector_tensor){LECTOR_DTYPE_F32, 1, {S, 1, 1, 1}, {1, 1, 1, 1},
@@ -138,7 +146,7 @@ enum lector_status lector_classifier_save_extra(const char *path, const struct l
     char *abs_dir = realpath(lector_encoder_dir(enc), NULL);
     char fv[16], max_len[32], n_train[32], vacc[32], temp[32], vf1[32];
     // Version 1 readers can load an encoder-only head (they ignore the temperature).
-    snprintf(fv, sizeof fv, "%d", ng || C == 0 ? CLASSIFIER_FORMAT_VERSION : 1);
+    snprintf(fv, sizeof fv, "%d", ng || C == 0 || H > 0 ? CLASSIFIER_FORMAT_VERSION : 1);
     snprintf(max_len, sizeof max_len, "%lld", (long long)info->max_len);
     snprintf(n_train, sizeof n_train, "%lld", (long long)info->n_train);
     snprintf(vacc, sizeof vacc, "%.6f", info->valid_accuracy);
@@ -300,6 +308,16 @@ enum lector_status lector_classifier_load(const char *path, const char *encoder_
                           (long long)K, (long long)K);
         goto fail;
     }
+    const struct lector_tensor *W1 = use_enc ? lector_checkpoint_find(ck, "head.hidden.weight") : NULL;
+    const struct lector_tensor *b1 = use_enc ? lector_checkpoint_find(ck, "head.hidden.bias") : NULL;
+    const int64_t H = W1 ? W1->shape[0] : 0;
+    if (W1 && (W1->dtype != LECTOR_DTYPE_F32 || W1->n_dims != 2 || !b1 || b1->dtype != LECTOR_DTYPE_F32 ||
+               b1->n_dims != 1 || b1->shape[0] != H || W->shape[1] != H || H < 1)) {
+        s = lector__error(err, LECTOR_STATUS_FORMAT,
+                          "%s: expected F32 tensors head.hidden.weight [H, C], head.hidden.bias [H] and "
+                          "head.weight [%lld, H]", path, (long long)K);
+        goto fail;
+    }
     const struct lector_tensor *V = NULL;
     if (use_ng) {
         V = lector_checkpoint_find(ck, "head.ngram_weight");
@@ -350,9 +368,9 @@ enum lector_status lector_classifier_load(const char *path, const char *encoder_
         goto fail;
     }
     const int64_t C = use_enc ? lector_encoder_get_config(clf->enc)->n_embd : 0;
-    if (use_enc && W->shape[1] != C) {
-        s = lector__error(err, LECTOR_STATUS_MISMATCH, "%s: head.weight has %lld inputs, encoder has C=%lld",
-                          path, (long long)W->shape[1], (long long)C);
+    if (use_enc && (W1 ? W1->shape[1] : W->shape[1]) != C) {
+        s = lector__error(err, LECTOR_STATUS_MISMATCH, "%s: the head has %lld inputs, encoder has C=%lld",
+                          path, (long long)(W1 ? W1->shape[1] : W->shape[1]), (long long)C);
         goto fail;
     }
     if (clf->info.max_len > lector_encoder_get_config(clf->enc)->n_pos) {
@@ -368,10 +386,19 @@ enum lector_status lector_classifier_load(const char *path, const char *encoder_
                           "%s: trained with a different tokenizer than the one in %s", path, dir);
         goto fail;
     }
-    s = lector_head_init_wide_from(C, V ? V->shape[0] : 0, K, W ? (const float *)W->data : NULL,
-                                   (const float *)b->data, V ? (const float *)V->data : NULL,
-                                   &clf->head, err);
+    s = lector_head_init_mlp(C, H, V ? V->shape[0] : 0, K, 0, &clf->head, err);
     if (s != LECTOR_STATUS_OK) goto fail;
+    {
+        float *q = lector_head_params(clf->head);
+        const struct lector_head_layout lay = lector_head_get_layout(clf->head);
+        if (W) memcpy(q + lay.W, W->data, (size_t)(K * lay.D) * sizeof *q);
+        memcpy(q + lay.b, b->data, (size_t)K * sizeof *q);
+        if (H > 0) {
+            memcpy(q + lay.W1, W1->data, (size_t)(H * C) * sizeof *q);
+            memcpy(q + lay.b1, b1->data, (size_t)H * sizeof *q);
+        }
+        if (V) memcpy(q + lay.V, V->data, (size_t)(V->shape[0] * K) * sizeof *q);
+    }
 
     json_decref(jl);
     lector_checkpoint_close(ck);

@@ -232,11 +232,13 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
                              "examples, %lld + %lld features, %lld classes)",
                              (long long)n, (long long)C, (long long)S, (long long)K);
     if (p->n_epochs <= 0 || p->batch_size <= 0 || !(p->warmup >= 0.0f && p->warmup < 1.0f) ||
+        p->n_hidden < 0 || (p->n_hidden > 0 && C < 1) || !(p->dropout >= 0.0f && p->dropout < 1.0f) ||
         !(p->clip_norm >= 0.0f) || !(p->label_smoothing >= 0.0f && p->label_smoothing < 1.0f) ||
         p->patience < 0)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                             "epochs and batch size must be positive, warm-up and label smoothing "
-                             "in [0, 1), clip norm and patience >= 0");
+                             "epochs and batch size must be positive, warm-up, label smoothing and "
+                             "dropout in [0, 1), clip norm and patience >= 0, and a hidden layer "
+                             "needs dense features");
     if ((C > 0 && (!train->X || (n_valid > 0 && !valid->X))) ||
         (S > 0 && n_valid > 0 && (!valid->sp || valid->sp->n_cols != S)))
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
@@ -313,14 +315,15 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
             if (nk > 0) cw[k] = (float)((double)n / ((double)K * (double)nk));
         }
     }
-    const struct lector_loss_params lp = {p->class_weight_balanced ? cw : NULL,
-                                          p->label_smoothing};
+    struct lector_loss_params lp = {p->class_weight_balanced ? cw : NULL, p->label_smoothing,
+                                    p->dropout, 0};
 
-    s = lector_head_init_wide(C, S, K, p->seed, &head, err);
+    s = lector_head_init_mlp(C, p->n_hidden, S, K, p->seed, &head, err);
     if (s != LECTOR_STATUS_OK) goto fail;
     const int64_t n_params = lector_head_n_params(head);
-    // Two parameter groups over the one parameter array: [W | b] and V.
-    const int64_t n_dense = K * C + K;
+    const struct lector_head_layout lay = lector_head_get_layout(head);
+    // Two parameter groups over the one parameter array: [W | b | W1 | b1] and V.
+    const int64_t n_dense = lay.V;
     s = lector_adamw_init(n_dense, &p->adamw, &opt, err);
     if (s != LECTOR_STATUS_OK) goto fail;
     if (S > 0) {
@@ -360,6 +363,7 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
             }
             if (S > 0 && !gather_sparse(train->sp, idx + start, B, &spb, &spb_cap)) goto nomem;
             float loss = 0.0f;
+            lp.dropout_seed = p->seed ^ ((uint64_t)step * UINT64_C(0x9e3779b97f4a7c15));
             lector_head_zero_grad(head);
             lector_head_loss_backward_ex(head, C > 0 ? xb : NULL, S > 0 ? &spb : NULL, yb, B, &lp,
                                          &loss);
@@ -429,27 +433,23 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
     }
     out->n_epochs_run = epoch - 1;
 
-    // Fold the standardisation into the best parameters: W' = W / sd, b' = b - W' mu.
+    // Fold the standardisation into the best parameters of the layer that reads x:
+    // W' = W / sd, b' = b - W' mu (W1 and b1 for an MLP).
     {
-        float *W = lector__malloc((size_t)(K * (C > 0 ? C : 1)) * sizeof *W);
-        float *bias = lector__malloc((size_t)K * sizeof *bias);
-        if (!W || !bias) {
-            lector_free(W);
-            lector_free(bias);
-            goto nomem;
-        }
-        for (int64_t k = 0; k < K; k++) {
-            double bk = (double)best[K * C + k];
-            for (int64_t c = 0; c < C; c++) {
-                W[k * C + c] = best[k * C + c] / sd[c];
-                bk -= (double)W[k * C + c] * (double)mu[c];
-            }
-            bias[k] = (float)bk;
-        }
-        s = lector_head_init_wide_from(C, S, K, W, bias, best + K * C + K, &out->head, err);
-        lector_free(W);
-        lector_free(bias);
+        s = lector_head_init_mlp(C, p->n_hidden, S, K, p->seed, &out->head, err);
         if (s != LECTOR_STATUS_OK) goto fail;
+        float *q = lector_head_params(out->head);
+        memcpy(q, best, (size_t)n_params * sizeof *q);
+        const int64_t rows = p->n_hidden > 0 ? p->n_hidden : K;
+        float *Wx = q + (p->n_hidden > 0 ? lay.W1 : lay.W), *bx = q + (p->n_hidden > 0 ? lay.b1 : lay.b);
+        for (int64_t k = 0; k < rows; k++) {
+            double bk = (double)bx[k];
+            for (int64_t c = 0; c < C; c++) {
+                Wx[k * C + c] = Wx[k * C + c] / sd[c];
+                bk -= (double)Wx[k * C + c] * (double)mu[c];
+            }
+            bx[k] = (float)bk;
+        }
     }
     out->best_epoch = best_epoch;
     out->valid_accuracy = best_acc;

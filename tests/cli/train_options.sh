@@ -61,6 +61,14 @@ expect_rc 0 "$bin" "${t[@]}" -o "$tmp/opt.lector" --valid "$demo/test.csv" --sch
   --clip-norm 0.5 --class-weight balanced --label-smoothing 0.1 --patience 1 --char-ngrams 2-4 --report json
 tail -n 1 "$tmp/err" | "$py" -c "import json,sys; json.loads(sys.stdin.read())" && ok || bad "--report json"
 
+# an MLP head (one hidden layer) beside the n-grams; it needs encoder features
+expect_rc 0 "$bin" "${t[@]}" -o "$tmp/mlp.lector" --hidden 8 --dropout 0.2
+expect_rc 0 "$bin" eval --model "$tmp/mlp.lector" --data "$demo/test.csv" --format json
+"$py" -c "import json; r=json.load(open('$tmp/out')); assert r['n'] == 100" && ok || bad "mlp eval: $(cat "$tmp/out")"
+expect_rc 0 "$bin" "${t[@]}" -o "$tmp/mlp2.lector" --hidden 8 --dropout 0.2
+cmp -s "$tmp/mlp.lector" "$tmp/mlp2.lector" && ok || bad "MLP with the same seed gave another model"
+expect_rc 2 "$bin" "${t[@]}" -o "$tmp/x" --hidden 8 --features ngrams
+
 # same seed -> bit-identical model file, whatever the thread count; another seed differs
 expect_rc 0 "$bin" "${t[@]}" -o "$tmp/r1.lector" -t 1 --seed 5
 expect_rc 0 "$bin" "${t[@]}" -o "$tmp/r2.lector" -t 2 --seed 5

@@ -1,0 +1,150 @@
+// Tests for the MLP head (one GELU hidden layer, dropout, plus the sparse wide part): the
+// gradient against finite differences of an independent double-precision loss, and with
+// dropout against finite differences of the library's own (seeded, deterministic) loss.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lector/head.h"
+#include "testutil.h"
+
+static uint64_t rng_state = 7;
+static double rnd(void) {
+    rng_state = rng_state * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
+    return (double)(rng_state >> 11) * 0x1p-53 * 2.0 - 1.0;
+}
+
+enum { C = 4, H = 6, S = 5, K = 3, B = 3 };
+static int64_t offsets[B + 1] = {0, 2, 3, 3};
+static int32_t cols[3] = {1, 4, 0};
+static float vals[3] = {0.8f, 0.6f, 1.0f};
+
+static double gelu_ref(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
+
+// Mean cross-entropy of the MLP in double, from the definitions and the documented layout.
+static double loss_ref(const double *p, const struct lector_head_layout *L, const float *x,
+                       const int32_t *y) {
+    double total = 0.0;
+    for (int i = 0; i < B; i++) {
+        double a[H], z[K], zmax = -HUGE_VAL, sum = 0.0;
+        for (int j = 0; j < H; j++) {
+            double h = p[L->b1 + j];
+            for (int c = 0; c < C; c++) h += p[L->W1 + j * C + c] * (double)x[i * C + c];
+            a[j] = gelu_ref(h);
+        }
+        for (int k = 0; k < K; k++) {
+            z[k] = p[L->b + k];
+            for (int j = 0; j < H; j++) z[k] += p[L->W + k * H + j] * a[j];
+            for (int64_t t = offsets[i]; t < offsets[i + 1]; t++)
+                z[k] += (double)vals[t] * p[L->V + cols[t] * K + k];
+            if (z[k] > zmax) zmax = z[k];
+        }
+        for (int k = 0; k < K; k++) sum += exp(z[k] - zmax);
+        total += zmax + log(sum) - z[y[i]];
+    }
+    return total / B;
+}
+
+static void test_head_mlp_gradient(void **state) {
+    (void)state;
+    struct lector_head *head = NULL;
+    assert_int_equal(lector_head_init_mlp(C, H, S, K, 5, &head, NULL), LECTOR_STATUS_OK);
+    const struct lector_head_layout L = lector_head_get_layout(head);
+    assert_int_equal(L.D, H);
+    assert_int_equal(lector_head_n_hidden(head), H);
+    const int P = K * H + K + H * C + H + S * K;
+    assert_int_equal(lector_head_n_params(head), P);
+    assert_int_equal(L.V, P - S * K);
+    const uint8_t *mask = lector_head_decay_mask(head);
+    assert_int_equal(mask[L.b], 0);
+    assert_int_equal(mask[L.b1], 0);
+    assert_int_equal(mask[L.W1], 1);
+    float *params = lector_head_params(head);
+    for (int j = 0; j < P; j++) params[j] = (float)rnd();
+    float x[B * C];
+    for (int j = 0; j < B * C; j++) x[j] = (float)(1.5 * rnd());
+    const int32_t y[B] = {1, 0, 2};
+    struct lector_sparse_rows sp = {B, S, offsets, cols, vals};
+    float loss = 0.0f;
+    lector_head_zero_grad(head);
+    lector_head_loss_backward_ex(head, x, &sp, y, B, NULL, &loss);
+    double *p = malloc((size_t)P * sizeof *p);
+    for (int j = 0; j < P; j++) p[j] = (double)params[j];
+    assert_true(fabs((double)loss - loss_ref(p, &L, x, y)) < 1e-5);
+    // The forward pass agrees with the loss's logits.
+    float logits[B * K];
+    lector_head_forward_wide(head, x, &sp, B, logits);
+    const float *g = lector_head_grads(head);
+    double max_err = 0.0;
+    for (int j = 0; j < P; j++) {
+        const double h = 1e-5;
+        double save = p[j];
+        p[j] = save + h;
+        double lp = loss_ref(p, &L, x, y);
+        p[j] = save - h;
+        double lm = loss_ref(p, &L, x, y);
+        p[j] = save;
+        double e = fabs((lp - lm) / (2 * h) - (double)g[j]);
+        if (e > max_err) max_err = e;
+    }
+    assert_true(max_err < 1e-5);
+    free(p);
+    lector_head_free(head);
+}
+
+static void test_head_mlp_dropout_gradient(void **state) {
+    (void)state;
+    struct lector_head *head = NULL;
+    assert_int_equal(lector_head_init_mlp(C, H, 0, K, 9, &head, NULL), LECTOR_STATUS_OK);
+    const int P = (int)lector_head_n_params(head);
+    float *params = lector_head_params(head);
+    for (int j = 0; j < P; j++) params[j] = (float)rnd();
+    float x[B * C];
+    for (int j = 0; j < B * C; j++) x[j] = (float)(1.5 * rnd());
+    const int32_t y[B] = {2, 2, 0};
+    struct lector_loss_params lp = {NULL, 0.0f, 0.5f, 1234};
+    float loss = 0.0f, loss2 = 0.0f;
+    lector_head_zero_grad(head);
+    lector_head_loss_backward_ex(head, x, NULL, y, B, &lp, &loss);
+    float *g = malloc((size_t)P * sizeof *g);
+    memcpy(g, lector_head_grads(head), (size_t)P * sizeof *g);
+    // The same seed gives the same mask; another seed another loss.
+    lector_head_zero_grad(head);
+    lector_head_loss_backward_ex(head, x, NULL, y, B, &lp, &loss2);
+    assert_true(loss == loss2);
+    lp.dropout_seed = 99;
+    lector_head_loss_backward_ex(head, x, NULL, y, B, &lp, &loss2);
+    assert_true(loss != loss2);
+    lp.dropout_seed = 1234;
+    double max_err = 0.0;
+    for (int j = 0; j < P; j++) {
+        const float h = 1e-2f;
+        float save = params[j], lpl, lmi;
+        params[j] = save + h;
+        lector_head_loss_backward_ex(head, x, NULL, y, B, &lp, &lpl);
+        params[j] = save - h;
+        lector_head_loss_backward_ex(head, x, NULL, y, B, &lp, &lmi);
+        params[j] = save;
+        double e = fabs(((double)lpl - (double)lmi) / (2.0 * (double)h) - (double)g[j]);
+        if (e > max_err) max_err = e;
+    }
+    assert_true(max_err < 2e-3); // float32 loss, central difference with h = 1e-2
+    free(g);
+    lector_head_free(head);
+    struct lector_error err;
+    assert_int_equal(lector_head_init_mlp(0, 4, 3, 2, 1, &head, &err), LECTOR_STATUS_INVALID_ARG);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_head_mlp_gradient),
+        cmocka_unit_test(test_head_mlp_dropout_gradient),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
