@@ -426,7 +426,8 @@ static enum lector_status blk_next(const struct rd *r, struct blk *b, const char
 }
 
 static int key_cmp(const uint8_t *a, size_t na, const uint8_t *b, size_t nb) {
-    int c = memcmp(a, b, na < nb ? na : nb);
+    size_t m = na < nb ? na : nb;
+    int c = m ? memcmp(a, b, m) : 0; // an empty key may have no buffer at all
     if (c) return c;
     return na < nb ? -1 : na > nb;
 }
