@@ -1,7 +1,9 @@
 // Tests for src/encoder on a tiny random BERT written into a temporary directory: tensor
 // checks at open, padding invariance, input validation, pooling and the checksum.
-// Padded rows must match the row alone within 1e-5 (the matrix products may block rows
-// differently for different B*T; the attention itself is bit-identical).
+// Padded rows must match the row alone within 1e-5 on every kernel set, and bit for bit
+// where our own sgemm runs (AVX-512): its sums do not depend on the rows around a row or
+// on the thread count (test_forward_bit_identical_batch_and_threads, on a model wide
+// enough for several 64-column panels, D = 64 heads and threaded LayerNorm).
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "base/base_impl.h"
+#include "kernels/kernels.h"
 #include "lector/checkpoint.h"
 #include "lector/encoder.h"
 #include "testutil.h"
@@ -894,6 +897,107 @@ static void test_forward_fully_masked_row_is_finite(void **state) {
     for (int c = 0; c < C; c++) assert_true(pooled[C + c] == 0.0f);
 }
 
+
+// A wider model than the fixture's: C 256, H 4 (D 64), F 320 (five 64-column panels, the
+// last one ragged), 2 layers, 64 positions.
+enum { WC = 256, WH = 4, WF = 320, WPOS = 64 };
+
+static const char wide_config_json[] =
+    "{\"model_type\": \"bert\", \"vocab_size\": 50, \"hidden_size\": 256,\n"
+    " \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"intermediate_size\": 320,\n"
+    " \"max_position_embeddings\": 64, \"type_vocab_size\": 2, \"layer_norm_eps\": 1e-12,\n"
+    " \"hidden_act\": \"gelu\", \"pad_token_id\": 0}\n";
+
+static void build_wide_model(struct model *m) {
+    memset(m, 0, sizeof *m);
+    add(m, "", "embeddings.word_embeddings.weight", 2, V, WC, 0, 0.5f);
+    add(m, "", "embeddings.position_embeddings.weight", 2, WPOS, WC, 0, 0.5f);
+    add(m, "", "embeddings.token_type_embeddings.weight", 2, NTYPE, WC, 0, 0.5f);
+    add(m, "", "embeddings.LayerNorm.weight", 1, WC, 0, 1, 0.2f);
+    add(m, "", "embeddings.LayerNorm.bias", 1, WC, 0, 0, 0.1f);
+    for (int l = 0; l < L; l++) {
+        char n[128];
+#define LAYER(s) (snprintf(n, sizeof n, "encoder.layer.%d.%s", l, s), n)
+        const char *lin[] = {"attention.self.query", "attention.self.key", "attention.self.value",
+                             "attention.output.dense"};
+        for (int i = 0; i < 4; i++) {
+            char w[96], b[96];
+            snprintf(w, sizeof w, "%s.weight", lin[i]);
+            snprintf(b, sizeof b, "%s.bias", lin[i]);
+            add(m, "", LAYER(w), 2, WC, WC, 0, 0.1f);
+            add(m, "", LAYER(b), 1, WC, 0, 0, 0.1f);
+        }
+        add(m, "", LAYER("attention.output.LayerNorm.weight"), 1, WC, 0, 1, 0.2f);
+        add(m, "", LAYER("attention.output.LayerNorm.bias"), 1, WC, 0, 0, 0.1f);
+        add(m, "", LAYER("intermediate.dense.weight"), 2, WF, WC, 0, 0.1f);
+        add(m, "", LAYER("intermediate.dense.bias"), 1, WF, 0, 0, 0.1f);
+        add(m, "", LAYER("output.dense.weight"), 2, WC, WF, 0, 0.1f);
+        add(m, "", LAYER("output.dense.bias"), 1, WC, 0, 0, 0.1f);
+        add(m, "", LAYER("output.LayerNorm.weight"), 1, WC, 0, 1, 0.2f);
+        add(m, "", LAYER("output.LayerNorm.bias"), 1, WC, 0, 0, 0.1f);
+#undef LAYER
+    }
+}
+
+// A row alone, the same row inside a padded batch of 5 (longer and shorter neighbours), with
+// 1 and with 2 threads: the hidden states at its real positions are the same bytes (our
+// sgemm) or within 1e-5 (OpenBLAS, whose blocking may depend on the row count).
+static void test_forward_bit_identical_batch_and_threads(void **state) {
+    (void)state;
+    enum { B = 5, T = 61 };
+    const int lens[B] = {61, 37, 5, 50, 1};
+    struct model m;
+    build_wide_model(&m);
+    char *dir = make_dir_cfg(&m, wide_config_json);
+    struct lector_encoder *enc = open_ok(dir);
+    struct lector_encoder_state *st = NULL;
+    assert_int_equal(lector_encoder_state_init(enc, &st, NULL), LECTOR_STATUS_OK);
+    bool exact = lector_matmul_packed_size(WC, WC) > 0;
+
+    int32_t *ids = calloc(B * T, sizeof *ids), *mask = calloc(B * T, sizeof *mask);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < lens[b]; t++) {
+            ids[b * T + t] = 1 + (b * 11 + t * 7) % (V - 1);
+            mask[b * T + t] = 1;
+        }
+    float *batch[2], *alone[2];
+    for (int n = 0; n < 2; n++) {
+        lector_set_n_threads(n + 1);
+        batch[n] = malloc((size_t)(B * T * WC) * sizeof(float));
+        alone[n] = malloc((size_t)(B * T * WC) * sizeof(float));
+        assert_int_equal(lector_encoder_forward(enc, st, ids, NULL, mask, B, T, batch[n], NULL),
+                         LECTOR_STATUS_OK);
+        for (int b = 0; b < B; b++)
+            assert_int_equal(lector_encoder_forward(enc, st, ids + b * T, NULL, NULL, 1, lens[b],
+                                                    alone[n] + b * T * WC, NULL),
+                             LECTOR_STATUS_OK);
+    }
+    lector_set_n_threads(0);
+    for (int b = 0; b < B; b++) {
+        size_t off = (size_t)b * T * WC, n_real = (size_t)lens[b] * WC;
+        for (int n = 0; n < 2; n++) {
+            float diff = test_max_abs_diff(alone[n] + off, batch[0] + off, (int64_t)n_real);
+            if (diff > 1e-5f)
+                fail_msg("row %d, %d thread(s): alone vs batch max diff %g", b, n + 1,
+                         (double)diff);
+            if (!exact) continue;
+            if (memcmp(alone[n] + off, batch[0] + off, n_real * sizeof(float)) != 0)
+                fail_msg("row %d, %d thread(s): alone differs from the batch (1 thread) in bits "
+                         "(max diff %g)",
+                         b, n + 1, (double)diff);
+            if (memcmp(batch[n] + off, batch[0] + off, n_real * sizeof(float)) != 0)
+                fail_msg("row %d: batch with %d threads differs from 1 thread in bits", b, n + 1);
+        }
+    }
+    for (int n = 0; n < 2; n++) free(batch[n]), free(alone[n]);
+    free(ids), free(mask);
+    lector_encoder_state_free(st);
+    lector_encoder_close(enc);
+    test_rmtree(dir);
+    free(dir);
+    free_model(&m);
+}
+
 int main(void) {
     const struct CMUnitTest open_tests[] = {
         cmocka_unit_test(test_open_reads_config_and_counts_params),
@@ -905,6 +1009,7 @@ int main(void) {
         cmocka_unit_test(test_family_distilbert_names),
         cmocka_unit_test(test_family_albert_shared_layer),
         cmocka_unit_test(test_default_pooling_from_modules),
+        cmocka_unit_test(test_forward_bit_identical_batch_and_threads),
     };
     const struct CMUnitTest forward_tests[] = {
         cmocka_unit_test(test_forward_padded_rows_match_rows_alone),

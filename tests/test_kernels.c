@@ -12,7 +12,9 @@
 //   bias + residual + layernorm (lane-wise sums):      1e-5 (1 + |ref|)
 //   attention per head (own exp):                      2e-6 vs double, inputs in [-2, 2]
 //   our sgemm vs the double reference:                 1e-5 (1 + sqrt(IC)), inputs in [-1, 1]
-// and bit-identical results for 1, 2 and 3 threads (matmul, attention).
+//   bias + relu:                                       exact
+//   packed sgemm (+ activation epilogue) vs sgemm then lector_bias_act: exact
+// and bit-identical results for 1, 2 and 3 threads (matmul, packed matmul, attention).
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -349,14 +351,15 @@ struct variant {
                                const float *, const float *, int64_t, int64_t, float);
     void (*attention_head)(float *, const float *, const int32_t *, float *, int64_t, int64_t,
                            int64_t, int64_t, int64_t);
+    void (*bias_relu)(float *, const float *, int64_t, int64_t);
 };
 
 static const struct variant variants[] = {
     {"avx2", lector__kernels_have_avx2, lector__bias_gelu_avx2, lector__bias_gelu_new_avx2,
-     lector__residual_layernorm_avx2, lector__attention_head_avx2},
+     lector__residual_layernorm_avx2, lector__attention_head_avx2, lector__bias_relu_avx2},
     {"avx512", lector__kernels_have_avx512, lector__bias_gelu_avx512,
      lector__bias_gelu_new_avx512, lector__residual_layernorm_avx512,
-     lector__attention_head_avx512},
+     lector__attention_head_avx512, lector__bias_relu_avx512},
 };
 #define N_VARIANTS (sizeof variants / sizeof variants[0])
 
@@ -404,6 +407,32 @@ static void test_bias_gelu_variants_match_ref(void **state) {
                     }
                     free(r), free(f);
                 }
+            free(x), free(bias);
+        }
+    }
+}
+
+// ReLU is exact: the same bits as the reference, -0 and NaN included (both give +0).
+static void test_bias_relu_variants_match_ref(void **state) {
+    (void)state;
+    const int64_t shapes[][2] = {{1, 1}, {3, 7}, {2, 17}, {2, 771}};
+    for (size_t v = 0; v < N_VARIANTS; v++) {
+        if (!variants[v].have()) continue;
+        for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+            int64_t N = shapes[sh][0], C = shapes[sh][1];
+            float *x = rand_array(N * C), *bias = rand_array(C);
+            x[0] = -0.0f;
+            if (N * C > 2) x[1] = NAN, x[2] = 0.0f;
+            for (int with_bias = 0; with_bias < 2; with_bias++) {
+                float *r = malloc((size_t)(N * C) * sizeof *r);
+                float *f = malloc((size_t)(N * C) * sizeof *f);
+                memcpy(r, x, (size_t)(N * C) * sizeof *r);
+                memcpy(f, x, (size_t)(N * C) * sizeof *f);
+                lector__bias_relu_ref(r, with_bias ? bias : NULL, N, C);
+                variants[v].bias_relu(f, with_bias ? bias : NULL, N, C);
+                assert_memory_equal(r, f, (size_t)(N * C) * sizeof *r);
+                free(r), free(f);
+            }
             free(x), free(bias);
         }
     }
@@ -559,6 +588,71 @@ static void test_matmul_avx512_matches_ref(void **state) {
     check_matmul_avx512(5, 0, 70, 1);      // IC = 0: the bias
 }
 
+// Packed weights: one call or three pieces (as QKV is packed) give the same panels, and
+// lector_matmul_packed with each activation gives the same bits as the unpacked product
+// followed by lector_bias_act, for 1, 2 and 3 threads; the products match the reference.
+static void check_matmul_packed(int64_t N, int64_t IC, int64_t OC) {
+    float *x = rand_array(N * IC), *w = rand_array(OC * IC), *bias = rand_array(OC);
+    size_t n_p = lector_matmul_packed_size(IC, OC), n_out = (size_t)(N * OC);
+    float *p1 = lector__aligned_alloc(n_p * sizeof(float) + 64);
+    float *p3 = lector__aligned_alloc(n_p * sizeof(float) + 64);
+    assert_non_null(p1);
+    assert_non_null(p3);
+    lector_matmul_pack_rows(p1, w, IC, OC, 0, OC);
+    memset(p3, 0, n_p * sizeof(float));
+    int64_t cut1 = OC / 3, cut2 = 2 * OC / 3;
+    lector_matmul_pack_rows(p3, w, IC, OC, 0, cut1);
+    lector_matmul_pack_rows(p3, w + cut1 * IC, IC, OC, cut1, cut2 - cut1);
+    lector_matmul_pack_rows(p3, w + cut2 * IC, IC, OC, cut2, OC - cut2);
+    assert_memory_equal(p1, p3, n_p * sizeof(float));
+
+    float *ref = malloc(n_out * sizeof *ref), *want = malloc(n_out * sizeof *want);
+    float *got = malloc(n_out * sizeof *got);
+    lector_matmul_ref(ref, x, w, bias, N, IC, OC);
+    const enum lector__act acts[] = {LECTOR__ACT_NONE, LECTOR__ACT_GELU, LECTOR__ACT_GELU_NEW,
+                                     LECTOR__ACT_RELU};
+    for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+        lector__kernels_set_n_threads(1);
+        lector_matmul(want, x, w, bias, N, IC, OC);
+        if (a == 0) {
+            float tol = 1e-5f * (1.0f + sqrtf((float)IC));
+            float diff = test_max_abs_diff(ref, want, N * OC);
+            if (!(diff <= tol))
+                fail_msg("packed matmul N=%lld IC=%lld OC=%lld: max diff %g > %g", (long long)N,
+                         (long long)IC, (long long)OC, (double)diff, (double)tol);
+        }
+        lector_bias_act(want, NULL, N, OC, acts[a]);
+        for (int n = 1; n <= 3; n++) {
+            lector__kernels_set_n_threads(n);
+            memset(got, 0xff, n_out * sizeof *got);
+            lector_matmul_packed(got, x, p1, bias, N, IC, OC, acts[a]);
+            if (memcmp(got, want, n_out * sizeof *got) != 0)
+                fail_msg("packed matmul N=%lld IC=%lld OC=%lld act %d, %d threads: not the same "
+                         "bits as matmul + bias_act",
+                         (long long)N, (long long)IC, (long long)OC, (int)acts[a], n);
+        }
+    }
+    // a row alone gives the same bits as inside the batch
+    if (N > 1) {
+        lector_matmul_packed(got, x + (N - 1) * IC, p1, bias, 1, IC, OC, LECTOR__ACT_NONE);
+        lector_matmul_packed(want, x, p1, bias, N, IC, OC, LECTOR__ACT_NONE);
+        assert_memory_equal(got, want + (N - 1) * OC, (size_t)OC * sizeof *got);
+    }
+    lector__kernels_set_n_threads(0);
+    lector__aligned_free(p1), lector__aligned_free(p3);
+    free(x), free(w), free(bias), free(ref), free(want), free(got);
+}
+
+static void test_matmul_packed_matches_unpacked(void **state) {
+    (void)state;
+    if (lector_matmul_packed_size(8, 8) == 0) skip(); // no packed path on this CPU
+    check_matmul_packed(1, 17, 5);
+    check_matmul_packed(7, 33, 130);   // ragged last panel
+    check_matmul_packed(13, 300, 200); // depth over two KC blocks
+    check_matmul_packed(400, 64, 192); // more than one row block per thread
+    check_matmul_packed(3, 0, 70);     // IC = 0: act(bias)
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_ref_small_example),
@@ -578,6 +672,8 @@ int main(void) {
         cmocka_unit_test(test_attention_variants_match_double),
         cmocka_unit_test(test_attention_threads_identical),
         cmocka_unit_test(test_matmul_avx512_matches_ref),
+        cmocka_unit_test(test_matmul_packed_matches_unpacked),
+        cmocka_unit_test(test_bias_relu_variants_match_ref),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

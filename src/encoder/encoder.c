@@ -31,33 +31,109 @@ static enum lector_status compute_checksum(struct lector_encoder *enc, const cha
     return LECTOR_STATUS_OK;
 }
 
-// Copy Q, K and V of every distinct layer into one (3C, C) matrix and one (3C) bias, so that
-// a layer runs a single QKV product.
-static enum lector_status pack_qkv(struct lector_encoder *enc, const struct lector__raw_qkv *raw,
-                                   struct lector_error *err) {
+// The next n floats of *mem, which then moves past them to the next 64-byte boundary.
+static float *take(float **mem, size_t n) {
+    float *p = *mem;
+    *mem += (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+    return p;
+}
+
+// Room for one packed matrix in the packed block: 64-byte aligned offsets.
+static bool add_packed(size_t *total, size_t n) {
+    size_t padded;
+    if (!lector__add_size(n, ALIGN_FLOATS - 1, &padded)) return false;
+    padded -= padded % ALIGN_FLOATS;
+    return lector__add_size(*total, padded, total);
+}
+
+/*
+ * Lay out every distinct layer's weights for the products of the forward pass, in one
+ * 64-byte aligned block (enc->packed): first the QKV biases (n_uniq, 3C), then either
+ *   - the packed sgemm panels of QKV (from the three checkpoint matrices), the attention
+ *     output, both FFN matrices, and the embedding projection and pooler when present,
+ *     where the kernels have a packed path: the forward never repacks a weight, and the
+ *     packed copy replaces the checkpoint's matrices (which are no longer read);
+ *   - or the QKV matrices copied into one (3C, C) each, so a layer runs one QKV product,
+ *     and the checkpoint's other matrices are used as they are.
+ */
+static enum lector_status pack_weights(struct lector_encoder *enc,
+                                       const struct lector__raw_qkv *raw,
+                                       struct lector_error *err) {
     const struct lector_encoder_config *cfg = &enc->cfg;
-    size_t C = (size_t)cfg->n_embd, U = (size_t)lector__n_uniq(cfg);
-    size_t n_w, n_all, n_bytes;
-    if (!lector__mul_size(3 * C, C, &n_w) || !lector__add_size(n_w, 3 * C, &n_all) ||
-        !lector__mul_size(n_all, U, &n_all) || !lector__mul_size(n_all, sizeof(float), &n_bytes))
-        return lector__error(err, LECTOR_STATUS_NOMEM, "%s: packed QKV size overflows",
+    int64_t C = cfg->n_embd, F = cfg->n_ff, E = cfg->n_emb;
+    size_t U = (size_t)lector__n_uniq(cfg);
+    size_t s_qkv = lector_matmul_packed_size(C, 3 * C);
+    bool packed = s_qkv > 0;
+    size_t s_out = packed ? lector_matmul_packed_size(C, C) : 0;
+    size_t s_in = packed ? lector_matmul_packed_size(C, F) : 0;
+    size_t s_ffo = packed ? lector_matmul_packed_size(F, C) : 0;
+    size_t n_w, total = 0, n_bytes;
+    bool ok = lector__mul_size(3 * (size_t)C, (size_t)C, &n_w);
+    for (size_t i = 0; ok && i < U; i++) {
+        ok = add_packed(&total, 3 * (size_t)C);
+        if (ok && packed)
+            ok = add_packed(&total, s_qkv) && add_packed(&total, s_out) &&
+                 add_packed(&total, s_in) && add_packed(&total, s_ffo);
+        else if (ok)
+            ok = add_packed(&total, n_w);
+    }
+    if (ok && packed && enc->emb_proj_w) ok = add_packed(&total, lector_matmul_packed_size(E, C));
+    if (ok && packed && enc->pooler_w) ok = add_packed(&total, lector_matmul_packed_size(C, C));
+    if (!ok || !lector__mul_size(total, sizeof(float), &n_bytes))
+        return lector__error(err, LECTOR_STATUS_NOMEM, "%s: packed weight size overflows",
                              enc->dir);
     enc->packed = lector__aligned_alloc(n_bytes);
     if (!enc->packed)
-        return lector__error(err, LECTOR_STATUS_NOMEM, "%s: cannot allocate %zu bytes for QKV",
-                             enc->dir, n_bytes);
-    float *w = enc->packed, *b = enc->packed + U * n_w;
+        return lector__error(err, LECTOR_STATUS_NOMEM,
+                             "%s: cannot allocate %zu bytes for the packed weights", enc->dir,
+                             n_bytes);
+    enc->n_packed = total;
+    // zeroed: QKV is packed from three pieces, and the panels' padding columns must be 0
+    memset(enc->packed, 0, n_bytes);
+    float *mem = enc->packed;
     for (size_t i = 0; i < U; i++) {
-        float *wi = w + i * n_w, *bi = b + i * 3 * C;
-        memcpy(wi, raw[i].q_w, C * C * sizeof *wi);
-        memcpy(wi + C * C, raw[i].k_w, C * C * sizeof *wi);
-        memcpy(wi + 2 * C * C, raw[i].v_w, C * C * sizeof *wi);
-        memcpy(bi, raw[i].q_b, C * sizeof *bi);
-        memcpy(bi + C, raw[i].k_b, C * sizeof *bi);
-        memcpy(bi + 2 * C, raw[i].v_b, C * sizeof *bi);
-        enc->uniq[i].qkv_w = wi;
-        enc->uniq[i].qkv_b = bi;
+        struct lector__layer *l = &enc->uniq[i];
+        float *bi = take(&mem, 3 * (size_t)C);
+        memcpy(bi, raw[i].q_b, (size_t)C * sizeof *bi);
+        memcpy(bi + C, raw[i].k_b, (size_t)C * sizeof *bi);
+        memcpy(bi + 2 * C, raw[i].v_b, (size_t)C * sizeof *bi);
+        l->qkv_b = bi;
+        if (packed) {
+            float *w = take(&mem, s_qkv);
+            lector_matmul_pack_rows(w, raw[i].q_w, C, 3 * C, 0, C);
+            lector_matmul_pack_rows(w, raw[i].k_w, C, 3 * C, C, C);
+            lector_matmul_pack_rows(w, raw[i].v_w, C, 3 * C, 2 * C, C);
+            l->qkv_wp = w;
+            l->qkv_w = NULL;
+            w = take(&mem, s_out);
+            lector_matmul_pack_rows(w, l->attn_out_w, C, C, 0, C);
+            l->attn_out_wp = w;
+            w = take(&mem, s_in);
+            lector_matmul_pack_rows(w, l->ff_in_w, C, F, 0, F);
+            l->ff_in_wp = w;
+            w = take(&mem, s_ffo);
+            lector_matmul_pack_rows(w, l->ff_out_w, F, C, 0, C);
+            l->ff_out_wp = w;
+        } else {
+            float *wi = take(&mem, n_w);
+            size_t cc = (size_t)C * (size_t)C;
+            memcpy(wi, raw[i].q_w, cc * sizeof *wi);
+            memcpy(wi + cc, raw[i].k_w, cc * sizeof *wi);
+            memcpy(wi + 2 * cc, raw[i].v_w, cc * sizeof *wi);
+            l->qkv_w = wi;
+        }
     }
+    if (packed && enc->emb_proj_w) {
+        float *w = take(&mem, lector_matmul_packed_size(E, C));
+        lector_matmul_pack_rows(w, enc->emb_proj_w, E, C, 0, C);
+        enc->emb_proj_wp = w;
+    }
+    if (packed && enc->pooler_w) {
+        float *w = take(&mem, lector_matmul_packed_size(C, C));
+        lector_matmul_pack_rows(w, enc->pooler_w, C, C, 0, C);
+        enc->pooler_wp = w;
+    }
+    LECTOR_ASSERT((size_t)(mem - enc->packed) == total);
     return LECTOR_STATUS_OK;
 }
 
@@ -82,13 +158,14 @@ static const char *weight_format(const struct lector_checkpoint *ck) {
     return "safetensors";
 }
 
-static void (*activation_fn(enum lector_activation act))(float *, int64_t) {
+// The kernels' activation for cfg->act; false for a value the kernels do not know.
+static bool activation_kind(enum lector_activation act, enum lector__act *out) {
     switch (act) {
-    case LECTOR_ACT_GELU: return lector_gelu;
-    case LECTOR_ACT_GELU_NEW: return lector_gelu_new;
-    case LECTOR_ACT_RELU: return lector_relu;
+    case LECTOR_ACT_GELU: *out = LECTOR__ACT_GELU; return true;
+    case LECTOR_ACT_GELU_NEW: *out = LECTOR__ACT_GELU_NEW; return true;
+    case LECTOR_ACT_RELU: *out = LECTOR__ACT_RELU; return true;
     }
-    return NULL;
+    return false;
 }
 
 enum lector_status lector_encoder_open(const char *dir, struct lector_encoder **out,
@@ -122,8 +199,7 @@ enum lector_status lector_encoder_open(const char *dir, struct lector_encoder **
                            config_path, (long long)cfg->n_embd);
         goto fail;
     }
-    enc->act = activation_fn(cfg->act);
-    if (!enc->act) {
+    if (!activation_kind(cfg->act, &enc->act)) {
         st = lector__error(err, LECTOR_STATUS_UNSUPPORTED, "%s: unknown activation %d",
                            config_path, (int)cfg->act);
         goto fail;
@@ -142,7 +218,7 @@ enum lector_status lector_encoder_open(const char *dir, struct lector_encoder **
 
     st = lector__encoder_map(enc, raw, err);
     if (st != LECTOR_STATUS_OK) goto fail;
-    st = pack_qkv(enc, raw, err);
+    st = pack_weights(enc, raw, err);
     if (st != LECTOR_STATUS_OK) goto fail;
     order_layers(enc);
     st = lector__encoder_read_modules(enc, dir, err);
@@ -279,11 +355,6 @@ bool lector__acts_size(const struct lector_encoder_config *cfg, int64_t B, int64
     return true;
 }
 
-static float *take(float **mem, size_t n) {
-    float *p = *mem;
-    *mem += (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
-    return p;
-}
 
 void lector__acts_point(struct lector__acts *acts, float *mem,
                         const struct lector_encoder_config *cfg, int64_t B, int64_t T) {
@@ -378,6 +449,19 @@ static enum lector_status check_inputs(const struct lector_encoder *enc, const i
     return LECTOR_STATUS_OK;
 }
 
+// out (N, OC) = act(inp (N, IC) w (OC, IC)^T + b): from the packed panels wp when the
+// encoder has them, else lector_matmul on the plain matrix and the activation after it
+// (the same bits either way).
+static void linear(float *out, const float *inp, const float *w, const float *wp,
+                   const float *b, int64_t N, int64_t IC, int64_t OC, enum lector__act act) {
+    if (wp) {
+        lector_matmul_packed(out, inp, wp, b, N, IC, OC, act);
+        return;
+    }
+    lector_matmul(out, inp, w, b, N, IC, OC);
+    if (act != LECTOR__ACT_NONE) lector_bias_act(out, NULL, N, OC, act);
+}
+
 // x[b, t, :] = wte[ids[b, t]] + wpe[pos[b, t]] + wtt[type_ids[b, t]], E wide, where pos is
 // t, or for RoBERTa (pos_pad = padding_idx) padding_idx + the number of non-pad ids in
 // row b up to and including t, and padding_idx itself for a pad id.
@@ -446,7 +530,8 @@ enum lector_status lector_encoder_forward(const struct lector_encoder *enc,
         // E-wide embeddings, LayerNorm over E, then the projection to C (ALBERT, ELECTRA)
         embed(enc, a.emb, ids, type_ids, B, T);
         lector_layernorm(a.emb, a.emb, enc->emb_ln_g, enc->emb_ln_b, N, cfg->n_emb, eps);
-        lector_matmul(x, a.emb, enc->emb_proj_w, enc->emb_proj_b, N, cfg->n_emb, C);
+        linear(x, a.emb, enc->emb_proj_w, enc->emb_proj_wp, enc->emb_proj_b, N, cfg->n_emb, C,
+               LECTOR__ACT_NONE);
     } else {
         embed(enc, x, ids, type_ids, B, T);
         lector_layernorm(x, x, enc->emb_ln_g, enc->emb_ln_b, N, C, eps);
@@ -455,17 +540,16 @@ enum lector_status lector_encoder_forward(const struct lector_encoder *enc,
     for (int64_t l = 0; l < enc->n_layer_run; l++) {
         const struct lector__layer *w = &enc->layers[l];
         // attention block: x = LN(x + (attention(x Wqkv^T + bqkv) Wo^T + bo))
-        lector_matmul(a.qkv, x, w->qkv_w, w->qkv_b, N, C, 3 * C);
+        linear(a.qkv, x, w->qkv_w, w->qkv_wp, w->qkv_b, N, C, 3 * C, LECTOR__ACT_NONE);
         lector_attention(a.atty, a.qkv, mask, a.scratch, B, T, C, H);
-        lector_matmul(a.tmp, a.atty, w->attn_out_w, w->attn_out_b, N, C, C);
-        lector_residual_add(a.tmp, x, N * C);
-        lector_layernorm(x, a.tmp, w->ln1_g, w->ln1_b, N, C, eps);
-        // feed-forward block: x = LN(x + act(x W1^T + b1) W2^T + b2)
-        lector_matmul(a.ff, x, w->ff_in_w, w->ff_in_b, N, C, F);
-        enc->act(a.ff, N * F);
-        lector_matmul(a.tmp, a.ff, w->ff_out_w, w->ff_out_b, N, F, C);
-        lector_residual_add(a.tmp, x, N * C);
-        lector_layernorm(x, a.tmp, w->ln2_g, w->ln2_b, N, C, eps);
+        linear(a.tmp, a.atty, w->attn_out_w, w->attn_out_wp, w->attn_out_b, N, C, C,
+               LECTOR__ACT_NONE);
+        lector_residual_layernorm(x, a.tmp, NULL, x, w->ln1_g, w->ln1_b, N, C, eps);
+        // feed-forward block: x = LN(x + act(x W1^T + b1) W2^T + b2), the activation
+        // applied as each product element is finished
+        linear(a.ff, x, w->ff_in_w, w->ff_in_wp, w->ff_in_b, N, C, F, enc->act);
+        linear(a.tmp, a.ff, w->ff_out_w, w->ff_out_wp, w->ff_out_b, N, F, C, LECTOR__ACT_NONE);
+        lector_residual_layernorm(x, a.tmp, NULL, x, w->ln2_g, w->ln2_b, N, C, eps);
     }
     return LECTOR_STATUS_OK;
 }
@@ -501,7 +585,8 @@ enum lector_status lector_encoder_pool(const struct lector_encoder *enc, const f
                                  enc->dir, enc->cfg.model_type);
         // out[b] = tanh(W h[b, 0, :] + bias), one row at a time (row b starts at b*T*C)
         for (int64_t b = 0; b < B; b++)
-            lector_matmul(out + b * C, hidden + b * T * C, enc->pooler_w, enc->pooler_b, 1, C, C);
+            linear(out + b * C, hidden + b * T * C, enc->pooler_w, enc->pooler_wp, enc->pooler_b,
+                   1, C, C, LECTOR__ACT_NONE);
         lector_tanh_ref(out, B * C);
         return LECTOR_STATUS_OK;
     case LECTOR_POOLING_NONE: break;

@@ -21,13 +21,21 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
+
 // ----------------------------------------------------------------------------
 // weights
 
 /* One transformer layer (post-LayerNorm, as BERT). Pointers into the checkpoint, except
- * qkv_w / qkv_b, which point into lector_encoder.packed. */
+ * qkv_w / qkv_b and the *_wp, which point into lector_encoder.packed.
+ *
+ * Where the kernels have a packed sgemm (AVX-512), every matrix is packed once at open into
+ * its panel layout (*_wp) and the forward reads only those; qkv_w is then NULL and the
+ * checkpoint's matrices are not read again (their pages are left to the kernel to drop).
+ * Elsewhere (LECTOR_KERNELS=ref, AVX2) the *_wp are NULL and the plain matrices go to
+ * lector_matmul. */
 struct lector__layer {
-    const float *qkv_w;      // (3C, C) rows: query, then key, then value
+    const float *qkv_w;      // (3C, C) rows: query, then key, then value; NULL when packed
     const float *qkv_b;      // (3C)
     const float *attn_out_w; // (C, C)
     const float *attn_out_b; // (C)
@@ -39,6 +47,10 @@ struct lector__layer {
     const float *ff_out_b;   // (C)
     const float *ln2_g;      // (C) LayerNorm after FFN + residual
     const float *ln2_b;      // (C)
+    const float *qkv_wp;      // lector_matmul_packed_size(C, 3C) floats, or NULL
+    const float *attn_out_wp; // lector_matmul_packed_size(C, C) floats, or NULL
+    const float *ff_in_wp;    // lector_matmul_packed_size(C, F) floats, or NULL
+    const float *ff_out_wp;   // lector_matmul_packed_size(F, C) floats, or NULL
 };
 
 /* A layer's Q, K and V as the checkpoint stores them, before packing. */
@@ -82,12 +94,16 @@ struct lector_encoder {
     struct lector__layer *uniq;   // (n_group * n_group_layer) the distinct layers
     struct lector__layer *layers; // (n_layer_run) in the order they run; copies of uniq
     int64_t n_layer_run;          // L * n_group_layer
-    float *packed;                // (n_uniq, 3C, C) then (n_uniq, 3C): packed QKV
+    float *packed;                // QKV biases (n_uniq, 3C), then either the QKV matrices
+                                  // (n_uniq, 3C, C) or every packed matrix (64-byte aligned)
+    size_t n_packed;              // floats at packed
 
     const float *pooler_w; // (C, C) or NULL when the checkpoint has no pooler
     const float *pooler_b; // (C) or NULL
+    const float *emb_proj_wp; // packed emb_proj_w, or NULL
+    const float *pooler_wp;   // packed pooler_w, or NULL
 
-    void (*act)(float *x, int64_t n); // the FFN activation, chosen from cfg.act at open
+    enum lector__act act; // the FFN activation, chosen from cfg.act at open
 };
 
 /* Distinct layers stored: n_group * n_group_layer (L for every family but ALBERT). */

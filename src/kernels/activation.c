@@ -94,7 +94,50 @@ void lector_relu_ref(float *x, // (n)
     for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-void lector_relu(float *x, int64_t n) { lector_relu_ref(x, n); }
+void lector_relu(float *x, int64_t n) { lector__kernels()->bias_relu(x, NULL, 1, n); }
+
+void lector__bias_relu_ref(float *x, const float *bias, int64_t N, int64_t C) {
+    for (int64_t n = 0; n < N; n++) {
+        float *row = x + n * C;
+        if (bias) lector_bias_add_ref(row, bias, 1, C);
+        lector_relu_ref(row, C);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// bias + activation, rows split over the kernel threads
+
+struct bias_act_job {
+    float *x;
+    const float *bias;
+    int64_t N, C;
+    void (*fn)(float *x, const float *bias, int64_t N, int64_t C);
+};
+
+static void bias_act_worker(void *arg, int ith, int nth) {
+    struct bias_act_job *j = arg;
+    int64_t lo, hi;
+    lector__split(j->N, ith, nth, &lo, &hi);
+    if (lo < hi) j->fn(j->x + lo * j->C, j->bias, hi - lo, j->C);
+}
+
+static void bias_only(float *x, const float *bias, int64_t N, int64_t C) {
+    if (bias) lector_bias_add_ref(x, bias, N, C);
+}
+
+void lector_bias_act(float *x, const float *bias, int64_t N, int64_t C, enum lector__act act) {
+    const struct lector__kernel_table *k = lector__kernels();
+    struct bias_act_job j = {x, bias, N, C, bias_only};
+    switch (act) {
+    case LECTOR__ACT_NONE: break;
+    case LECTOR__ACT_GELU: j.fn = k->bias_gelu; break;
+    case LECTOR__ACT_GELU_NEW: j.fn = k->bias_gelu_new; break;
+    case LECTOR__ACT_RELU: j.fn = k->bias_relu; break;
+    }
+    // below ~64K elements waking a thread costs more than it saves
+    int n_max = N * C < (int64_t)1 << 16 ? 1 : N > 64 ? 64 : (int)N;
+    lector__parallel_run(bias_act_worker, &j, n_max);
+}
 
 // https://pytorch.org/docs/stable/generated/torch.tanh.html
 void lector_tanh_ref(float *x, // (n)

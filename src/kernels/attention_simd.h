@@ -22,9 +22,68 @@
 #include "kernels/kernels_impl.h"
 #include "kernels/simd.h"
 
-#define QT 4         // queries per tile
-#define NKV 4        // key vectors per block
+#if VL == 16
+#define QT 6  // queries per tile: 6 x 4 score accumulators and 6 x 4 output ones (of 32 zmm)
+#define NKV 4 // key vectors per block (scores_1 .. scores_4 below)
+#define DV 4  // vectors of D per output chunk
+#else
+#define QT 4  // AVX2 has 16 ymm: fewer accumulators
+#define NKV 4
+#define DV 2
+#endif
 #define KB (NKV * VL) // keys per block
+// Full unrolling keeps the small accumulator arrays below in registers (gcc -O2 would
+// otherwise leave them on the stack).
+#define UNROLL _Pragma("GCC unroll 8")
+
+// o[i][d0 .. d0 + NV VL) += sum_j p[i][j] v[j][d0 ..] over the block's nreal keys, for the
+// QT rows of the tile (rows past nq are computed on repeated queries and not stored).
+// Every output element is one chain of multiply-adds over the keys, in key order.
+#define DEFINE_PV(NV)                                                                       \
+    static inline void pv_##NV(float *const o[QT], int nq, float p[QT][KB],                 \
+                               const float *vbase, int64_t ldv, int64_t nreal, int64_t d0) { \
+        vf a[QT][NV];                                                                       \
+        UNROLL for (int i = 0; i < QT; i++)                                                 \
+            UNROLL for (int v = 0; v < NV; v++) a[i][v] = v_load(o[i] + d0 + v * VL);       \
+        for (int64_t j = 0; j < nreal; j++) {                                               \
+            const float *vj = vbase + j * ldv + d0;                                         \
+            vf x[NV];                                                                       \
+            UNROLL for (int v = 0; v < NV; v++) x[v] = v_load(vj + v * VL);                 \
+            UNROLL for (int i = 0; i < QT; i++) {                                           \
+                vf pj = v_set1(p[i][j]);                                                    \
+                UNROLL for (int v = 0; v < NV; v++) a[i][v] = v_fma(pj, x[v], a[i][v]);     \
+            }                                                                               \
+        }                                                                                   \
+        UNROLL for (int i = 0; i < QT; i++)                                                 \
+            if (i < nq) UNROLL for (int v = 0; v < NV; v++) v_store(o[i] + d0 + v * VL, a[i][v]); \
+    }
+DEFINE_PV(DV)
+DEFINE_PV(1)
+
+// s[i][v] = q[i] . k for the NV VL keys of the block (kt: (D, ldk), from the block's first
+// key), for the QT queries of the tile; each kt load is shared by the QT queries.
+#define DEFINE_SCORES(NV)                                                                   \
+    static inline void scores_##NV(vf s[QT][NKV], const float *const q[QT], const float *kt, \
+                                   int64_t ldk, int64_t D) {                                \
+        vf a[QT][NV];                                                                       \
+        UNROLL for (int i = 0; i < QT; i++)                                                 \
+            UNROLL for (int v = 0; v < NV; v++) a[i][v] = v_zero();                         \
+        for (int64_t d = 0; d < D; d++) {                                                   \
+            const float *kd = kt + d * ldk;                                                 \
+            vf kv[NV];                                                                      \
+            UNROLL for (int v = 0; v < NV; v++) kv[v] = v_load(kd + v * VL);                \
+            UNROLL for (int i = 0; i < QT; i++) {                                           \
+                vf qd = v_set1(q[i][d]);                                                    \
+                UNROLL for (int v = 0; v < NV; v++) a[i][v] = v_fma(qd, kv[v], a[i][v]);    \
+            }                                                                               \
+        }                                                                                   \
+        UNROLL for (int i = 0; i < QT; i++)                                                 \
+            UNROLL for (int v = 0; v < NV; v++) s[i][v] = a[i][v];                          \
+    }
+DEFINE_SCORES(1)
+DEFINE_SCORES(2)
+DEFINE_SCORES(3)
+DEFINE_SCORES(4)
 
 void SIMD_SUFFIX(lector__attention_head)(float *out,          // (B, T, C)
                                          const float *qkv,    // (B, T, 3C)
@@ -75,32 +134,13 @@ void SIMD_SUFFIX(lector__attention_head)(float *out,          // (B, T, C)
             for (int v = 0; v < nv; v++) any = v_max(any, v_load(kb + j0 + v * VL));
             if (v_hmax(any) == -INFINITY) continue;
 
-            // scores
+            // scores: each a chain of multiply-adds over d, in order
             vf s[QT][NKV];
-            for (int i = 0; i < QT; i++)
-                for (int v = 0; v < NKV; v++) s[i][v] = v_zero();
-            if (nv == NKV) {
-                for (int64_t d = 0; d < D; d++) {
-                    const float *kd = kt + d * Tp + j0;
-                    vf k0 = v_load(kd), k1 = v_load(kd + VL), k2 = v_load(kd + 2 * VL),
-                       k3 = v_load(kd + 3 * VL);
-                    for (int i = 0; i < QT; i++) {
-                        vf qd = v_set1(q[i][d]);
-                        s[i][0] = v_fma(qd, k0, s[i][0]);
-                        s[i][1] = v_fma(qd, k1, s[i][1]);
-                        s[i][2] = v_fma(qd, k2, s[i][2]);
-                        s[i][3] = v_fma(qd, k3, s[i][3]);
-                    }
-                }
-            } else {
-                for (int64_t d = 0; d < D; d++) {
-                    const float *kd = kt + d * Tp + j0;
-                    for (int v = 0; v < nv; v++) {
-                        vf kv = v_load(kd + v * VL);
-                        for (int i = 0; i < QT; i++)
-                            s[i][v] = v_fma(v_set1(q[i][d]), kv, s[i][v]);
-                    }
-                }
+            switch (nv) {
+            case 1: scores_1(s, q, kt + j0, Tp, D); break;
+            case 2: scores_2(s, q, kt + j0, Tp, D); break;
+            case 3: scores_3(s, q, kt + j0, Tp, D); break;
+            default: scores_4(s, q, kt + j0, Tp, D); break;
             }
 
             // online softmax per query
@@ -129,40 +169,13 @@ void SIMD_SUFFIX(lector__attention_head)(float *out,          // (B, T, C)
                 l[i] += v_hsum(sum);
             }
 
-            // out[q] += p[q, j] v[j], two vectors of D at a time for 2 * QT independent
-            // chains of multiply-adds
-            int64_t nreal = T - j0 < nk ? T - j0 : nk; // keys that exist in qkv
+            // out[q] += p[q, j] v[j] over the keys that exist in qkv, DV vectors of D at a
+            // time (QT * DV independent chains), then single vectors for the rest of D
+            int64_t nreal = T - j0 < nk ? T - j0 : nk;
             const float *vbase = base + j0 * 3 * C + 2 * C + h * D;
             int64_t d = 0;
-            for (; d + 2 * VL <= D; d += 2 * VL) {
-                vf a0[QT], a1[QT];
-                for (int i = 0; i < QT; i++) {
-                    a0[i] = v_load(o[i] + d);
-                    a1[i] = v_load(o[i] + d + VL);
-                }
-                for (int64_t j = 0; j < nreal; j++) {
-                    const float *vj = vbase + j * 3 * C + d;
-                    vf v0 = v_load(vj), v1 = v_load(vj + VL);
-                    for (int i = 0; i < QT; i++) {
-                        vf pj = v_set1(p[i][j]);
-                        a0[i] = v_fma(pj, v0, a0[i]);
-                        a1[i] = v_fma(pj, v1, a1[i]);
-                    }
-                }
-                for (int i = 0; i < nq; i++) {
-                    v_store(o[i] + d, a0[i]);
-                    v_store(o[i] + d + VL, a1[i]);
-                }
-            }
-            for (; d < D; d += VL) {
-                vf a0[QT];
-                for (int i = 0; i < QT; i++) a0[i] = v_load(o[i] + d);
-                for (int64_t j = 0; j < nreal; j++) {
-                    vf v0 = v_load(vbase + j * 3 * C + d);
-                    for (int i = 0; i < QT; i++) a0[i] = v_fma(v_set1(p[i][j]), v0, a0[i]);
-                }
-                for (int i = 0; i < nq; i++) v_store(o[i] + d, a0[i]);
-            }
+            for (; d + DV * VL <= D; d += DV * VL) pv_DV(o, nq, p, vbase, 3 * C, nreal, d);
+            for (; d < D; d += VL) pv_1(o, nq, p, vbase, 3 * C, nreal, d);
         }
 
         for (int i = 0; i < nq; i++) {

@@ -13,6 +13,7 @@ static const struct lector__kernel_table table_ref = {
     .matmul = NULL, // cblas_sgemm: OpenBLAS is the portable fast path
     .attention_head = NULL,
     .bias_gelu = lector_bias_gelu_ref,
+    .bias_relu = lector__bias_relu_ref,
     .bias_gelu_new = lector_bias_gelu_new_ref,
     .residual_layernorm = lector_residual_layernorm_ref,
 };
@@ -22,6 +23,7 @@ static const struct lector__kernel_table table_avx2 = {
     .matmul = NULL, // OpenBLAS's Haswell kernels are as good as ours would be here
     .attention_head = lector__attention_head_avx2,
     .bias_gelu = lector__bias_gelu_avx2,
+    .bias_relu = lector__bias_relu_avx2,
     .bias_gelu_new = lector__bias_gelu_new_avx2,
     .residual_layernorm = lector__residual_layernorm_avx2,
 };
@@ -29,8 +31,12 @@ static const struct lector__kernel_table table_avx2 = {
 static const struct lector__kernel_table table_avx512 = {
     .name = "avx512",
     .matmul = lector__matmul_avx512,
+    .matmul_packed = lector__matmul_packed_avx512,
+    .matmul_packed_size = lector__matmul_packed_size_avx512,
+    .matmul_pack_rows = lector__matmul_pack_rows_avx512,
     .attention_head = lector__attention_head_avx512,
     .bias_gelu = lector__bias_gelu_avx512,
+    .bias_relu = lector__bias_relu_avx512,
     .bias_gelu_new = lector__bias_gelu_new_avx512,
     .residual_layernorm = lector__residual_layernorm_avx512,
 };

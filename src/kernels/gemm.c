@@ -56,6 +56,32 @@ void lector_matmul(float *out, const float *inp, const float *weight, const floa
                 (int)IC, weight, (int)IC, beta, out, (int)OC);
 }
 
+// ----------------------------------------------------------------------------
+// pre-packed weights
+
+size_t lector_matmul_packed_size(int64_t IC, int64_t OC) {
+    LECTOR_ASSERT(IC >= 0 && OC >= 0);
+    const struct lector__kernel_table *k = lector__kernels();
+    return k->matmul_packed ? k->matmul_packed_size(IC, OC) : 0;
+}
+
+void lector_matmul_pack_rows(float *packed, const float *rows, int64_t IC, int64_t OC,
+                             int64_t o0, int64_t n) {
+    const struct lector__kernel_table *k = lector__kernels();
+    LECTOR_ASSERT(k->matmul_pack_rows); // callers check lector_matmul_packed_size first
+    k->matmul_pack_rows(packed, rows, IC, OC, o0, n);
+}
+
+void lector_matmul_packed(float *out, const float *inp, const float *packed, const float *bias,
+                          int64_t N, int64_t IC, int64_t OC, enum lector__act act) {
+    const struct lector__kernel_table *k = lector__kernels();
+    LECTOR_ASSERT(k->matmul_packed);
+    k->matmul_packed(out, inp, packed, bias, N, IC, OC, act);
+}
+
+// ----------------------------------------------------------------------------
+// threads
+
 void lector__blas_set_n_threads(int n_threads) {
     if (n_threads <= 0) n_threads = openblas_get_num_procs();
     if (n_threads <= 0) n_threads = 1;

@@ -39,6 +39,29 @@ void lector_matmul_ref(float *out, const float *inp, const float *weight, const 
 /* The same through cblas_sgemm. out must not alias inp or weight. */
 void lector_matmul(float *out, const float *inp, const float *weight, const float *bias,
                    int64_t N, int64_t IC, int64_t OC);
+/* The activation a product's epilogue applies to each finished element (as
+ * lector_gelu_ref, lector_gelu_new_ref, lector_relu_ref). */
+enum lector__act { LECTOR__ACT_NONE, LECTOR__ACT_GELU, LECTOR__ACT_GELU_NEW, LECTOR__ACT_RELU };
+
+/* Weights packed once for lector_matmul_packed (AVX-512 only: our sgemm's panel layout).
+ * Floats of the packed form of an (OC, IC) weight, or 0 when this CPU's kernel set (or
+ * LECTOR_KERNELS) has no packed path: then keep the plain weight and use lector_matmul. */
+size_t lector_matmul_packed_size(int64_t IC, int64_t OC);
+/* Pack rows [o0, o0 + n) of an (OC, IC) weight, given as rows (n, IC), into packed
+ * (lector_matmul_packed_size(IC, OC) floats, 64-byte aligned). Packing all OC rows in one
+ * call fills the whole buffer; packing it in pieces (QKV from three matrices) needs the
+ * buffer zeroed first, for the padding columns. Only when lector_matmul_packed_size > 0. */
+void lector_matmul_pack_rows(float *packed, const float *rows, int64_t IC, int64_t OC,
+                             int64_t o0, int64_t n);
+/* out = act(inp weight^T + bias), weight as packed by lector_matmul_pack_rows. The same bits
+ * as lector_matmul followed by the activation, whatever N and the thread count.
+ *   out:    (N, OC)
+ *   inp:    (N, IC)
+ *   packed: lector_matmul_packed_size(IC, OC) floats
+ *   bias:   (OC) or NULL */
+void lector_matmul_packed(float *out, const float *inp, const float *packed, const float *bias,
+                          int64_t N, int64_t IC, int64_t OC, enum lector__act act);
+
 /* Threads lector_matmul and lector_attention use, ours and OpenBLAS's (<= 0: one per
  * core). Global to the process: call it once, before any forward. */
 void lector__blas_set_n_threads(int n_threads);
@@ -90,6 +113,13 @@ void lector_bias_gelu_new(float *x, const float *bias, int64_t N, int64_t C);
 void lector_relu_ref(float *x, int64_t n);
 void lector_relu(float *x, int64_t n);
 
+/* x[n, c] = act(x[n, c] + bias[c]), in place, rows split over the kernel threads for a
+ * large x (each row computed the same way whatever the split); LECTOR__ACT_NONE adds the
+ * bias only.
+ *   x:    (N, C)
+ *   bias: (C) or NULL */
+void lector_bias_act(float *x, const float *bias, int64_t N, int64_t C, enum lector__act act);
+
 // ----------------------------------------------------------------------------
 // layernorm
 
@@ -118,6 +148,8 @@ void lector_layernorm(float *out, const float *inp, const float *gamma, const fl
 void lector_residual_layernorm_ref(float *out, const float *x, const float *bias,
                                    const float *res, const float *gamma, const float *beta,
                                    int64_t N, int64_t C, float eps);
+/* Rows are split over the kernel threads when N * C is large; each row is computed the
+ * same way whatever the split. */
 void lector_residual_layernorm(float *out, const float *x, const float *bias, const float *res,
                                const float *gamma, const float *beta, int64_t N, int64_t C,
                                float eps);

@@ -36,7 +36,14 @@ struct lector__kernel_table {
     // one (b, h) of lector_attention, with kt a (D, round_up(T, 16)) scratch
     void (*attention_head)(float *out, const float *qkv, const int32_t *mask, float *kt,
                            int64_t b, int64_t h, int64_t T, int64_t C, int64_t H);
+    // NULL: no packed path (lector_matmul_packed_size returns 0)
+    void (*matmul_packed)(float *out, const float *inp, const float *packed, const float *bias,
+                          int64_t N, int64_t IC, int64_t OC, enum lector__act act);
+    size_t (*matmul_packed_size)(int64_t IC, int64_t OC);
+    void (*matmul_pack_rows)(float *packed, const float *rows, int64_t IC, int64_t OC,
+                             int64_t o0, int64_t n);
     void (*bias_gelu)(float *x, const float *bias, int64_t N, int64_t C);
+    void (*bias_relu)(float *x, const float *bias, int64_t N, int64_t C);
     void (*bias_gelu_new)(float *x, const float *bias, int64_t N, int64_t C);
     void (*residual_layernorm)(float *out, const float *x, const float *bias, const float *res,
                                const float *gamma, const float *beta, int64_t N, int64_t C,
@@ -58,6 +65,9 @@ void lector__bias_gelu_avx2(float *x, const float *bias, int64_t N, int64_t C);
 void lector__bias_gelu_avx512(float *x, const float *bias, int64_t N, int64_t C);
 void lector__bias_gelu_new_avx2(float *x, const float *bias, int64_t N, int64_t C);
 void lector__bias_gelu_new_avx512(float *x, const float *bias, int64_t N, int64_t C);
+void lector__bias_relu_avx2(float *x, const float *bias, int64_t N, int64_t C);
+void lector__bias_relu_avx512(float *x, const float *bias, int64_t N, int64_t C);
+void lector__bias_relu_ref(float *x, const float *bias, int64_t N, int64_t C);
 void lector__residual_layernorm_avx2(float *out, const float *x, const float *bias,
                                      const float *res, const float *gamma, const float *beta,
                                      int64_t N, int64_t C, float eps);
@@ -67,8 +77,15 @@ void lector__residual_layernorm_avx512(float *out, const float *x, const float *
 /* Our AVX-512 sgemm, threaded on the pool (columns split in panels of 64). */
 void lector__matmul_avx512(float *out, const float *inp, const float *weight, const float *bias,
                            int64_t N, int64_t IC, int64_t OC);
-/* Its single-threaded core over output columns [o0, o1) (o0 a multiple of 64); used by the
- * test to check that the column split does not change any value. */
+/* The packed path (gemm_avx512.c's header comment gives the layout). */
+size_t lector__matmul_packed_size_avx512(int64_t IC, int64_t OC);
+void lector__matmul_pack_rows_avx512(float *packed, const float *rows, int64_t IC, int64_t OC,
+                                     int64_t o0, int64_t n);
+void lector__matmul_packed_avx512(float *out, const float *inp, const float *packed,
+                                  const float *bias, int64_t N, int64_t IC, int64_t OC,
+                                  enum lector__act act);
+/* Its single-threaded core over output columns [o0, o1) (o0 a multiple of 64, o1 too or
+ * OC); used by the test to check that the column split does not change any value. */
 void lector__matmul_avx512_cols(float *out, const float *inp, const float *weight,
                                 const float *bias, int64_t N, int64_t IC, int64_t OC,
                                 int64_t o0, int64_t o1);

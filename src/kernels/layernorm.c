@@ -33,7 +33,7 @@ void lector_layernorm_ref(float *out,         // (N, C), may equal inp
 
 void lector_layernorm(float *out, const float *inp, const float *gamma, const float *beta,
                       int64_t N, int64_t C, float eps) {
-    lector__kernels()->residual_layernorm(out, inp, NULL, NULL, gamma, beta, N, C, eps);
+    lector_residual_layernorm(out, inp, NULL, NULL, gamma, beta, N, C, eps);
 }
 
 // y = x + bias + res, then the LayerNorm above, one row at a time
@@ -57,8 +57,28 @@ void lector_residual_layernorm_ref(float *out,         // (N, C), may equal x or
     }
 }
 
+struct rln_job {
+    float *out;
+    const float *x, *bias, *res, *gamma, *beta;
+    int64_t N, C;
+    float eps;
+};
+
+static void rln_worker(void *arg, int ith, int nth) {
+    struct rln_job *j = arg;
+    int64_t lo, hi;
+    lector__split(j->N, ith, nth, &lo, &hi);
+    if (lo == hi) return;
+    lector__kernels()->residual_layernorm(j->out + lo * j->C, j->x + lo * j->C, j->bias,
+                                          j->res ? j->res + lo * j->C : NULL, j->gamma,
+                                          j->beta, hi - lo, j->C, j->eps);
+}
+
 void lector_residual_layernorm(float *out, const float *x, const float *bias, const float *res,
                                const float *gamma, const float *beta, int64_t N, int64_t C,
                                float eps) {
-    lector__kernels()->residual_layernorm(out, x, bias, res, gamma, beta, N, C, eps);
+    struct rln_job j = {out, x, bias, res, gamma, beta, N, C, eps};
+    // below ~64K elements waking a thread costs more than it saves
+    int n_max = N * C < (int64_t)1 << 16 ? 1 : N > 64 ? 64 : (int)N;
+    lector__parallel_run(rln_worker, &j, n_max);
 }

@@ -153,4 +153,28 @@ static inline vf v_tanh(vf x) {
     return v_sub(v_set1(1.0f), v_div(v_set1(2.0f), v_add(e, v_set1(1.0f))));
 }
 
+// ----------------------------------------------------------------------------
+// activations (the FFN nonlinearities; bias + act passes and the sgemm epilogue use them)
+
+// 0.5 x (1 + erf(x / sqrt 2)), with 1 + erf(-a) = erfc(a) so the tail x << 0 keeps its
+// relative accuracy instead of cancelling against 1
+static inline vf v_gelu(vf x) {
+    vf a = v_mul(x, v_set1(0.70710678118654752440f));
+    vf ax = v_max(a, v_sub(v_zero(), a));
+    vf e = v_erfc_pos(ax);
+    vf f = v_select_neg(x, e, v_sub(v_set1(2.0f), e));
+    return v_mul(v_mul(v_set1(0.5f), x), f);
+}
+
+// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+static inline vf v_gelu_new(vf x) {
+    vf x3 = v_mul(v_mul(x, x), x);
+    vf u = v_mul(v_set1(0.79788456080286535588f), v_fma(v_set1(0.044715f), x3, x));
+    return v_mul(v_mul(v_set1(0.5f), x), v_add(v_set1(1.0f), v_tanh(u)));
+}
+
+// max(x, 0); NaN gives 0 and -0 gives +0, as lector_relu_ref (max returns its second
+// operand when the first is NaN or both are zero)
+static inline vf v_relu(vf x) { return v_max(x, v_zero()); }
+
 #endif /* LECTOR_KERNELS_SIMD_H */
