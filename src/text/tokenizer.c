@@ -144,8 +144,8 @@ static enum lector_status read_config(const char *path, struct settings *s,
         goto fail;
     s->add_prefix_space = prefix_space;
     if (json_is_boolean(json_object_get(root, "do_lower_case"))) s->spm_lower = lower;
-    if ((st = json_flag(root, "remove_space", -2, &s->remove_space, path, err)) != LECTOR_STATUS_OK ||
-        (st = json_flag(root, "keep_accents", -2, &s->keep_accents, path, err)) != LECTOR_STATUS_OK)
+    if ((st = json_flag(root, "remove_space", -1, &s->remove_space, path, err)) != LECTOR_STATUS_OK ||
+        (st = json_flag(root, "keep_accents", -1, &s->keep_accents, path, err)) != LECTOR_STATUS_OK)
         goto fail;
     s->lowercase = lower;
     s->isolate_cjk = cjk;
