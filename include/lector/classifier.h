@@ -62,6 +62,38 @@ LECTOR_API enum lector_status lector_embed_rows(const struct lector_encoder *enc
                                                 int64_t n_tokens_max, float *out,
                                                 struct lector_error *err);
 
+/* ---- long documents: overlapping windows ------------------------------------------------ */
+
+/* How a text longer than max_len tokens becomes one vector: truncated (the old behaviour), or
+ * split into windows of max_len tokens (specials included) that overlap by `stride` tokens,
+ * each window pooled by the encoder's pooling, then the windows pooled by mean or max. */
+enum lector_doc_pooling {
+    LECTOR_DOC_TRUNCATE = 0,
+    LECTOR_DOC_MEAN,
+    LECTOR_DOC_MAX,
+};
+LECTOR_API int lector_doc_pooling_parse(const char *name); /* "truncate", "mean", "max"; -1 */
+LECTOR_API const char *lector_doc_pooling_name(enum lector_doc_pooling p);
+struct lector_window_params {
+    int64_t max_len;      /* tokens per window including the special tokens */
+    int64_t stride;       /* tokens shared by neighbouring windows, < max_len - specials [32] */
+    enum lector_doc_pooling doc_pooling;
+    int64_t max_windows;  /* at most this many windows per text; 0 = no limit */
+};
+/*
+ * Tokenize and encode n texts into out (n, C), windows as wp says. A text that fails to
+ * tokenize gets its status in bad[i] and a row of zeros; with bad NULL the first such text
+ * fails the call instead. *n_windows (may be NULL) receives the number of encoder rows run.
+ */
+LECTOR_API enum lector_status lector_embed_texts(const struct lector_encoder *enc,
+                                                 struct lector_encoder_state *st,
+                                                 const struct lector_tokenizer *tok,
+                                                 enum lector_pooling pooling,
+                                                 const struct lector_window_params *wp,
+                                                 const char *const *texts, const size_t *lens,
+                                                 int64_t n, float *out, enum lector_status *bad,
+                                                 int64_t *n_windows, struct lector_error *err);
+
 /* ---- the classifier --------------------------------------------------------------------- */
 
 struct lector_classifier;
@@ -82,6 +114,8 @@ struct lector_classifier_extra {
     const struct lector_ngrams *ngrams; /* n-gram featuriser of the wide part, or NULL */
     float temperature;   /* softmax temperature; 0 is read as 1 */
     double valid_macro_f1; /* -1 or 0 if unknown */
+    enum lector_doc_pooling doc_pooling; /* long texts: LECTOR_DOC_TRUNCATE (0) or windows */
+    int64_t stride;        /* window overlap in tokens (with windows) */
 };
 
 /* Load a model file and open the encoder it names (or encoder_dir when not NULL), checking

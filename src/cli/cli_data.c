@@ -51,9 +51,12 @@ int cli_model_inputs_open(const char *dir, const char *cmd, enum lector_pooling 
 int cli_model_inputs_open_cache(struct cli_model_inputs *mi, const char *dir) {
     struct lector_error err;
     char key[512];
-    snprintf(key, sizeof key, "lector-features-v1 encoder=%s tokenizer=%s pooling=%s max_len=%lld",
-             lector_encoder_checksum(mi->enc), lector_tokenizer_hash(mi->tok),
-             lector_pooling_name(mi->pooling), (long long)mi->max_len);
+    int kn = snprintf(key, sizeof key, "lector-features-v1 encoder=%s tokenizer=%s pooling=%s max_len=%lld",
+                      lector_encoder_checksum(mi->enc), lector_tokenizer_hash(mi->tok),
+                      lector_pooling_name(mi->pooling), (long long)mi->max_len);
+    if (mi->doc_pooling != LECTOR_DOC_TRUNCATE && kn > 0 && (size_t)kn < sizeof key)
+        snprintf(key + kn, sizeof key - (size_t)kn, " doc_pooling=%s stride=%lld",
+                 lector_doc_pooling_name(mi->doc_pooling), (long long)mi->stride);
     if (lector_feature_cache_open(dir, key, lector_encoder_get_config(mi->enc)->n_embd, &mi->cache, &err) !=
         LECTOR_STATUS_OK) {
         // The cache only saves time: go on without it.
@@ -234,6 +237,8 @@ int cli_featurize_csv(const struct cli_model_inputs *mi, const char *path, const
     struct lector_token_row *rows = NULL, *mrows = NULL;
     int64_t *miss = NULL;
     float *mbuf = NULL;
+    const char **mtexts = NULL;
+    size_t *mlens = NULL;
     memset(out, 0, sizeof *out);
     if (lector_dataset_read_csv(path, text_col, label_col, &ds, &err) != LECTOR_STATUS_OK)
         return cli_lib_error(&err);
@@ -301,9 +306,13 @@ int cli_featurize_csv(const struct cli_model_inputs *mi, const char *path, const
         n_truncated += truncated != 0;
         rows[i] = (struct lector_token_row){ids + i * T, m};
     }
-    if (n_truncated && encode)
+    if (n_truncated && encode && mi->doc_pooling == LECTOR_DOC_TRUNCATE)
         cli_info("%s: %lld of %lld texts truncated to %lld tokens (--max-len)", path,
                  (long long)n_truncated, (long long)n, (long long)T);
+    else if (n_truncated && encode)
+        cli_info("%s: %lld of %lld texts longer than %lld tokens are split into windows (--stride %lld, "
+                 "--doc-pooling %s)", path, (long long)n_truncated, (long long)n, (long long)T,
+                 (long long)mi->stride, lector_doc_pooling_name(mi->doc_pooling));
 
     // Rows the cache does not hold; without a cache, all of them.
     miss = malloc((size_t)n * sizeof *miss);
@@ -324,7 +333,10 @@ int cli_featurize_csv(const struct cli_model_inputs *mi, const char *path, const
     // Encode in chunks so progress and Ctrl-C are responsive.
     const int64_t chunk = 512;
     double t0 = cli_now();
-    if (n_miss > 0 && !(mbuf = malloc((size_t)chunk * (size_t)C * sizeof *mbuf))) {
+    int64_t n_windows = 0;
+    if (n_miss > 0 && (!(mbuf = malloc((size_t)chunk * (size_t)C * sizeof *mbuf)) ||
+                       !(mtexts = malloc((size_t)chunk * sizeof *mtexts)) ||
+                       !(mlens = malloc((size_t)chunk * sizeof *mlens)))) {
         rc = cli_error("%s: out of memory", path);
         goto out;
     }
@@ -335,11 +347,18 @@ int cli_featurize_csv(const struct cli_model_inputs *mi, const char *path, const
             goto out;
         }
         int64_t m = n_miss - i < chunk ? n_miss - i : chunk;
-        if (lector_embed_rows(mi->enc, mi->st, mrows + i, m, mi->pooling, 32, 32 * 128, mbuf, &err) !=
-            LECTOR_STATUS_OK) {
+        const struct lector_window_params wp = {T, mi->stride, mi->doc_pooling, 0};
+        for (int64_t j = 0; j < m; j++) {
+            mtexts[j] = ds->texts[miss[i + j]];
+            mlens[j] = ds->text_lens[miss[i + j]];
+        }
+        int64_t n_win = 0;
+        if (lector_embed_texts(mi->enc, mi->st, mi->tok, mi->pooling, &wp, mtexts, mlens, m, mbuf, NULL,
+                               &n_win, &err) != LECTOR_STATUS_OK) {
             rc = cli_lib_error(&err);
             goto out;
         }
+        n_windows += n_win;
         for (int64_t j = 0; j < m; j++) {
             int64_t r = miss[i + j];
             memcpy(out->X + r * C, mbuf + j * C, (size_t)C * sizeof *mbuf);
@@ -356,7 +375,8 @@ int cli_featurize_csv(const struct cli_model_inputs *mi, const char *path, const
     if (encode) {
         cli_progress_done();
         if (n_miss > 0)
-            cli_info("encoded %lld texts from %s in %.1f s", (long long)n_miss, path, cli_now() - t0);
+            cli_info("encoded %lld texts (%lld windows) from %s in %.1f s", (long long)n_miss,
+                     (long long)n_windows, path, cli_now() - t0);
     }
     out->n = n;
     out->ds = ds;
@@ -366,6 +386,8 @@ out:
     // Keep what was encoded, also when interrupted: the next run starts from there.
     if (mi->cache && lector_feature_cache_save(mi->cache, &err) != LECTOR_STATUS_OK)
         cli_warn("feature cache not saved: %s", err.msg);
+    free(mlens);
+    free(mtexts);
     free(mbuf);
     free(mrows);
     free(miss);

@@ -19,6 +19,8 @@ struct cli_model_inputs {
     int64_t max_len;
     bool owned; /* enc and tok are closed by cli_model_inputs_close */
     struct lector_feature_cache *cache; /* NULL: no cache; closed by cli_model_inputs_close */
+    enum lector_doc_pooling doc_pooling; /* long texts: truncate, or windows pooled by mean/max */
+    int64_t stride;                      /* window overlap in tokens */
 };
 
 /* Open dir's encoder and tokenizer; prints the error and returns CLI_ERROR/CLI_USAGE. */

@@ -94,7 +94,8 @@ int cmd_eval(int argc, char **argv) {
     const struct lector_classifier_info *info = lector_classifier_get_info(clf);
     struct cli_model_inputs mi = {(struct lector_encoder *)lector_classifier_encoder(clf),
                                   (struct lector_tokenizer *)lector_classifier_tokenizer(clf),
-                                  NULL, info->pooling, info->max_len, false, NULL};
+                                  NULL, info->pooling, info->max_len, false, NULL,
+                                  LECTOR_DOC_TRUNCATE, 0};
     struct cli_featurized space = {0}, f = {0};
     struct lector_metrics m;
     memset(&m, 0, sizeof m);
@@ -105,6 +106,8 @@ int cmd_eval(int argc, char **argv) {
         rc = cli_lib_error(&err);
         goto out;
     }
+    mi.doc_pooling = lector_classifier_get_extra(clf)->doc_pooling;
+    mi.stride = lector_classifier_get_extra(clf)->stride;
     if (!cache_dir && !no_cache) cache_dir = cli_default_cache_dir(cache_buf, sizeof cache_buf);
     if (!lector_classifier_get_extra(clf)->no_encoder && cache_dir && !no_cache)
         cli_model_inputs_open_cache(&mi, cache_dir);

@@ -32,6 +32,10 @@ static const char train_help[] =
     "      --features F          encoder, ngrams or both (wide-and-deep) [both]\n"
     "  -p, --pooling P           cls, mean, max or pooler [mean]\n"
     "  -n, --max-len N           tokens per text including special tokens [128]\n"
+    "      --stride N            texts longer than --max-len are split into windows that\n"
+    "                            overlap by N tokens [32, or a quarter of a smaller window]\n"
+    "      --doc-pooling P       pool the windows' vectors by mean or max [mean]\n"
+    "      --truncate            keep only the first --max-len tokens of a text instead\n"
     "      --cache DIR           feature cache: pooled vectors are reused across runs\n"
     "                            [$XDG_CACHE_HOME/lector/features or ~/.cache/lector/features]\n"
     "      --no-cache            neither read nor write the feature cache\n"
@@ -88,7 +92,7 @@ enum features { FEAT_ENCODER = 1, FEAT_NGRAMS = 2, FEAT_BOTH = 3 };
 int cmd_train(int argc, char **argv) {
     enum { O_TRAIN = 256, O_VALID, O_TEXT, O_LABEL, O_EPOCHS, O_LR, O_WD, O_SEED, O_PROGRESS,
            O_VFRAC, O_FEATURES, O_ORDER, O_CHARS, O_BUCKETS, O_MINDF, O_SCHEDULE, O_WARMUP,
-           O_CLIP, O_CW, O_LS, O_PATIENCE, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT };
+           O_CLIP, O_CW, O_LS, O_PATIENCE, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT, O_STRIDE, O_DOCPOOL, O_TRUNCATE };
     static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
                                          {"train", required_argument, 0, O_TRAIN},
                                          {"valid", required_argument, 0, O_VALID},
@@ -117,6 +121,9 @@ int cmd_train(int argc, char **argv) {
                                          {"cache", required_argument, 0, O_CACHE},
                                          {"lr-ngrams", required_argument, 0, O_LRNG},
                                          {"hidden", required_argument, 0, O_HIDDEN},
+                                         {"stride", required_argument, 0, O_STRIDE},
+                                         {"doc-pooling", required_argument, 0, O_DOCPOOL},
+                                         {"truncate", no_argument, 0, O_TRUNCATE},
                                          {"dropout", required_argument, 0, O_DROPOUT},
                                          {"weight-decay-ngrams", required_argument, 0, O_WDNG},
                                          {"no-cache", no_argument, 0, O_NOCACHE},
@@ -139,6 +146,9 @@ int cmd_train(int argc, char **argv) {
     struct lector_train_params tp = lector_train_default_params();
     struct lector_ngram_params np = lector_ngram_default_params();
     tp.dropout = 0.1f;
+    int64_t stride = -1; // 32, or a quarter of the window when that is smaller
+    enum lector_doc_pooling doc_pooling = LECTOR_DOC_MEAN;
+    bool truncate_docs = false;
     cli_progress = isatty(2);
     int c;
     optind = 1;
@@ -221,6 +231,17 @@ int cmd_train(int argc, char **argv) {
                 return cli_usage("train", "--calibrate must be temperature or none, got '%s'", optarg);
             break;
         case O_CACHE: cache_dir = optarg; break;
+        case O_STRIDE:
+            if (!cli_parse_i64("train", "--stride", optarg, 0, 1 << 20, &stride)) return CLI_USAGE;
+            break;
+        case O_DOCPOOL: {
+            int dp = lector_doc_pooling_parse(optarg);
+            if (dp != LECTOR_DOC_MEAN && dp != LECTOR_DOC_MAX)
+                return cli_usage("train", "--doc-pooling must be mean or max, got '%s'", optarg);
+            doc_pooling = (enum lector_doc_pooling)dp;
+            break;
+        }
+        case O_TRUNCATE: truncate_docs = true; break;
         case O_HIDDEN:
             if (!cli_parse_i64("train", "--hidden", optarg, 0, 65536, &tp.n_hidden)) return CLI_USAGE;
             break;
@@ -301,8 +322,18 @@ int cmd_train(int argc, char **argv) {
     int64_t *idx = NULL;
     float *probs = NULL;
     const bool use_enc = features & FEAT_ENCODER, use_ng = features & FEAT_NGRAMS;
+    if (truncate_docs) doc_pooling = LECTOR_DOC_TRUNCATE;
     rc = cli_model_inputs_open(dir, "train", pooling, max_len, max_len_given, &mi);
     if (rc != CLI_OK) return rc;
+    const int64_t window = mi.max_len - lector_tokenizer_n_added(mi.tok);
+    if (stride < 0) stride = window / 4 < 32 ? window / 4 : 32;
+    mi.doc_pooling = doc_pooling;
+    mi.stride = stride;
+    if (doc_pooling != LECTOR_DOC_TRUNCATE && stride >= window) {
+        cli_model_inputs_close(&mi);
+        return cli_usage("train", "--stride %lld must be smaller than the %lld tokens of a window", (long long)stride,
+                         (long long)window);
+    }
     if (!cache_dir && !no_cache) cache_dir = cli_default_cache_dir(cache_buf, sizeof cache_buf);
     if (use_enc && cache_dir && !no_cache) cli_model_inputs_open_cache(&mi, cache_dir);
     rc = cli_featurize_csv(&mi, train_path, text_col, label_col, NULL, use_enc, &all);
@@ -373,7 +404,8 @@ int cmd_train(int argc, char **argv) {
     cli_info("trained head in %.2f s (%lld epochs; best epoch %lld; temperature %.3f)", cli_now() - t0,
              (long long)res.n_epochs_run, (long long)res.best_epoch, (double)res.temperature);
     struct lector_classifier_info info = {pooling, mi.max_len, tr.n, res.valid_accuracy, res.history};
-    struct lector_classifier_extra extra = {!use_enc, ng, res.temperature, res.valid_macro_f1};
+    struct lector_classifier_extra extra = {!use_enc, ng, res.temperature, res.valid_macro_f1,
+                                            doc_pooling, stride};
     if (lector_classifier_save_extra(out_path, mi.enc, mi.tok, res.head, (const char *const *)tr.labels,
                                      tr.n_labels, &info, &extra, &err) != LECTOR_STATUS_OK) {
         rc = cli_lib_error(&err);

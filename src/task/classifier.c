@@ -84,7 +84,7 @@ enum lector_status lector_classifier_save_extra(const char *path, const struct l
                                                 struct lector_error *err) {
     const int64_t K = lector_head_n_classes(head), C = lector_head_n_in(head);
     const int64_t S = lector_head_n_sparse(head);
-    static const struct lector_classifier_extra no_extra = {0, NULL, 1.0f, -1.0};
+    static const struct lector_classifier_extra no_extra = {0, NULL, 1.0f, -1.0, LECTOR_DOC_TRUNCATE, 0};
     if (!extra) extra = &no_extra;
     const struct lector_ngrams *ng = extra->ngrams;
     if (K != n_labels)
@@ -144,19 +144,21 @@ enum lector_status lector_classifier_save_extra(const char *path, const struct l
 
     // Record the encoder directory as an absolute path so the model works from any cwd.
     char *abs_dir = realpath(lector_encoder_dir(enc), NULL);
-    char fv[16], max_len[32], n_train[32], vacc[32], temp[32], vf1[32];
+    char fv[16], max_len[32], n_train[32], vacc[32], temp[32], vf1[32], stride[32];
     // Version 1 readers can load an encoder-only head (they ignore the temperature).
+    const bool windows = extra->doc_pooling != LECTOR_DOC_TRUNCATE;
+    // Windows need no new reader: an older lector would truncate long texts instead.
     snprintf(fv, sizeof fv, "%d", ng || C == 0 || H > 0 ? CLASSIFIER_FORMAT_VERSION : 1);
     snprintf(max_len, sizeof max_len, "%lld", (long long)info->max_len);
     snprintf(n_train, sizeof n_train, "%lld", (long long)info->n_train);
     snprintf(vacc, sizeof vacc, "%.6f", info->valid_accuracy);
     snprintf(temp, sizeof temp, "%.9g", extra->temperature > 0.0f ? (double)extra->temperature : 1.0);
     snprintf(vf1, sizeof vf1, "%.6f", extra->valid_macro_f1 != 0.0 ? extra->valid_macro_f1 : -1.0);
-    const char *keys[16] = {"format", "format_version", "lector_version", "labels", "pooling",
+    const char *keys[20] = {"format", "format_version", "lector_version", "labels", "pooling",
                             "max_len", "encoder_dir", "encoder_sha256", "tokenizer_sha256",
                             "n_train", "valid_accuracy", "history", "temperature",
                             "valid_macro_f1", "features"};
-    const char *values[16] = {CLASSIFIER_FORMAT, fv, lector_version(), labels_json,
+    const char *values[20] = {CLASSIFIER_FORMAT, fv, lector_version(), labels_json,
                               lector_pooling_name(info->pooling), max_len,
                               abs_dir ? abs_dir : lector_encoder_dir(enc),
                               lector_encoder_checksum(enc), lector_tokenizer_hash(tok), n_train,
@@ -166,6 +168,13 @@ enum lector_status lector_classifier_save_extra(const char *path, const struct l
     if (ng) {
         keys[n_meta] = "ngram_params";
         values[n_meta++] = ngram_json;
+    }
+    if (windows) {
+        snprintf(stride, sizeof stride, "%lld", (long long)extra->stride);
+        keys[n_meta] = "doc_pooling";
+        values[n_meta++] = lector_doc_pooling_name(extra->doc_pooling);
+        keys[n_meta] = "stride";
+        values[n_meta++] = stride;
     }
     enum lector_status s = lector_safetensors_write(path, t, n_t, keys, values, n_meta, err);
     free(ngram_json);
@@ -297,6 +306,15 @@ enum lector_status lector_classifier_load(const char *path, const char *encoder_
         clf->extra.temperature = (float)tv;
     }
     clf->extra.valid_macro_f1 = -1.0;
+    if ((v = lector_checkpoint_metadata(ck, "doc_pooling"))) {
+        int dp = lector_doc_pooling_parse(v);
+        const char *sv = lector_checkpoint_metadata(ck, "stride");
+        if (dp < 0 || !sv || !parse_i64(sv, &clf->extra.stride) || clf->extra.stride < 0) {
+            s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: bad doc_pooling '%s' or stride", path, v);
+            goto fail;
+        }
+        clf->extra.doc_pooling = (enum lector_doc_pooling)dp;
+    }
     if ((v = lector_checkpoint_metadata(ck, "valid_macro_f1"))) clf->extra.valid_macro_f1 = atof(v);
     const int64_t K = clf->n_labels;
     const struct lector_tensor *W = use_enc ? lector_checkpoint_find(ck, "head.weight") : NULL;
@@ -431,59 +449,64 @@ enum lector_status lector_classifier_predict(const struct lector_classifier *clf
     const int64_t T = clf->info.max_len;
     enum lector_status s = LECTOR_STATUS_OK;
     int32_t *ids = NULL;
-    struct lector_token_row *rows = NULL;
     int64_t *good = NULL;
-    float *feats = NULL, *gprobs = NULL;
+    float *feats = NULL, *gfeats = NULL, *gprobs = NULL;
     const char **gtexts = NULL;
     size_t *glens = NULL;
+    enum lector_status *st_all = NULL;
     struct lector_sparse_rows sp = {0};
     if (n <= 0) return LECTOR_STATUS_OK;
-    ids = lector__malloc((size_t)n * (size_t)T * sizeof *ids);
-    rows = lector__malloc((size_t)n * sizeof *rows);
+    ids = lector__malloc((size_t)T * sizeof *ids);
     good = lector__malloc((size_t)n * sizeof *good);
     feats = lector__malloc((size_t)n * (size_t)C * sizeof *feats);
+    gfeats = lector__malloc((size_t)n * (size_t)C * sizeof *gfeats);
     gprobs = lector__malloc((size_t)n * (size_t)K * sizeof *gprobs);
     gtexts = lector__malloc((size_t)n * sizeof *gtexts);
     glens = lector__malloc((size_t)n * sizeof *glens);
-    if (!ids || !rows || !good || !feats || !gprobs || !gtexts || !glens) {
+    st_all = lector__malloc((size_t)n * sizeof *st_all);
+    if (!ids || !good || !feats || !gfeats || !gprobs || !gtexts || !glens || !st_all) {
         s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory classifying %lld texts", (long long)n);
         goto done;
     }
+    if (!clf->extra.no_encoder) {
+        const struct lector_window_params wp = {T, clf->extra.stride, clf->extra.doc_pooling, 0};
+        s = lector_embed_texts(clf->enc, st, clf->tok, clf->info.pooling, &wp, texts, lens, n, feats,
+                               st_all, NULL, err);
+        if (s != LECTOR_STATUS_OK) goto done;
+    } else {
+        // The tokenizer also validates the UTF-8, so n-gram-only models reject the same lines.
+        for (int64_t i = 0; i < n; i++) {
+            int64_t n_ids = 0;
+            struct lector_error e;
+            st_all[i] = lector_tokenizer_encode(clf->tok, texts[i], lens[i], T, ids, &n_ids, NULL, &e);
+        }
+    }
     int64_t n_good = 0;
     for (int64_t i = 0; i < n; i++) {
-        int64_t n_ids = 0;
-        struct lector_error e;
-        // The tokenizer also validates the UTF-8, so n-gram-only models reject the same lines.
-        enum lector_status ts = lector_tokenizer_encode(clf->tok, texts[i], lens[i], T, ids + i * T,
-                                                        &n_ids, NULL, &e);
-        if (bad) bad[i] = ts;
+        if (bad) bad[i] = st_all[i];
         memset(probs + i * K, 0, (size_t)K * sizeof *probs);
-        if (ts != LECTOR_STATUS_OK) continue;
-        rows[n_good] = (struct lector_token_row){ids + i * T, n_ids};
+        if (st_all[i] != LECTOR_STATUS_OK) continue;
+        if (!clf->extra.no_encoder) memcpy(gfeats + n_good * C, feats + i * C, (size_t)C * sizeof *feats);
         gtexts[n_good] = texts[i];
         glens[n_good] = lens[i];
         good[n_good++] = i;
-    }
-    if (!clf->extra.no_encoder) {
-        s = lector_embed_rows(clf->enc, st, rows, n_good, clf->info.pooling, 32, 32 * 128, feats,
-                              err);
-        if (s != LECTOR_STATUS_OK) goto done;
     }
     if (clf->ng) {
         s = lector_ngrams_transform(clf->ng, gtexts, glens, n_good, &sp, err);
         if (s != LECTOR_STATUS_OK) goto done;
     }
-    lector_classifier_probs(clf, feats, clf->ng ? &sp : NULL, n_good, gprobs);
+    lector_classifier_probs(clf, gfeats, clf->ng ? &sp : NULL, n_good, gprobs);
     for (int64_t j = 0; j < n_good; j++)
         memcpy(probs + good[j] * K, gprobs + j * K, (size_t)K * sizeof *probs);
 done:
     lector_sparse_rows_free(&sp);
+    free(st_all);
     free(glens);
     free(gtexts);
     free(gprobs);
+    free(gfeats);
     free(feats);
     free(good);
-    free(rows);
     free(ids);
     return s;
 }

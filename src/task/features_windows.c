@@ -1,0 +1,180 @@
+// Pooled features of whole documents: a text longer than max_len tokens is split into
+// overlapping windows, each window is encoded with the family's special tokens around it, and
+// the windows' pooled vectors are pooled again (mean or max) into one vector per text.
+#include "lector/classifier.h"
+
+#include <string.h>
+
+#include "base/base_impl.h"
+
+int lector_doc_pooling_parse(const char *name) {
+    if (!strcmp(name, "truncate")) return LECTOR_DOC_TRUNCATE;
+    if (!strcmp(name, "mean")) return LECTOR_DOC_MEAN;
+    if (!strcmp(name, "max")) return LECTOR_DOC_MAX;
+    return -1;
+}
+
+const char *lector_doc_pooling_name(enum lector_doc_pooling p) {
+    switch (p) {
+    case LECTOR_DOC_MEAN: return "mean";
+    case LECTOR_DOC_MAX: return "max";
+    default: return "truncate";
+    }
+}
+
+// A growable int32 array.
+struct ibuf {
+    int32_t *v;
+    size_t n, cap;
+};
+static bool ibuf_reserve(struct ibuf *b, size_t more) {
+    if (b->n + more <= b->cap) return true;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + more) cap *= 2;
+    int32_t *v = lector__realloc(b->v, cap * sizeof *v);
+    if (!v) return false;
+    b->v = v;
+    b->cap = cap;
+    return true;
+}
+
+enum lector_status lector_embed_texts(const struct lector_encoder *enc,
+                                      struct lector_encoder_state *st,
+                                      const struct lector_tokenizer *tok,
+                                      enum lector_pooling pooling,
+                                      const struct lector_window_params *wp,
+                                      const char *const *texts, const size_t *lens, int64_t n,
+                                      float *out, enum lector_status *bad, int64_t *n_windows,
+                                      struct lector_error *err) {
+    const int64_t C = lector_encoder_get_config(enc)->n_embd, T = wp->max_len;
+    const int64_t n_added = lector_tokenizer_n_added(tok);
+    const int64_t W = T - n_added; // pieces per window
+    const bool split = wp->doc_pooling != LECTOR_DOC_TRUNCATE;
+    if (T < n_added + 1 || wp->stride < 0 || (split && wp->stride >= W))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "windows: max length %lld leaves %lld tokens per window; the stride "
+                             "(%lld) must be smaller", (long long)T, (long long)W,
+                             (long long)wp->stride);
+    enum lector_status s = LECTOR_STATUS_OK;
+    struct ibuf ids = {0};
+    int64_t *row_off = NULL, *row_len = NULL, *doc_first = NULL, n_rows = 0, rows_cap = 0;
+    int32_t *head = lector__malloc((size_t)T * sizeof *head), *pieces = NULL;
+    struct lector_token_row *rows = NULL;
+    float *feats = NULL;
+    doc_first = lector__malloc((size_t)(n + 1) * sizeof *doc_first);
+    if (!head || !doc_first) goto nomem;
+
+    for (int64_t i = 0; i < n; i++) {
+        doc_first[i] = n_rows;
+        if (bad) bad[i] = LECTOR_STATUS_OK;
+        int64_t m = 0;
+        int truncated = 0;
+        struct lector_error e;
+        enum lector_status ts =
+            lector_tokenizer_encode(tok, texts[i], lens[i], T, head, &m, &truncated, &e);
+        if (ts != LECTOR_STATUS_OK) {
+            if (!bad) {
+                if (err) *err = e;
+                s = ts;
+                goto done;
+            }
+            bad[i] = ts;
+            continue;
+        }
+        int64_t n_pieces = m - n_added, n_win = 1;
+        if (truncated && split) {
+            int64_t np = 0;
+            lector_free(pieces);
+            pieces = NULL;
+            s = lector_tokenizer_encode_pieces(tok, texts[i], lens[i], &pieces, &np, err);
+            if (s != LECTOR_STATUS_OK) goto done;
+            // Where the pieces start inside head: the prefix specials come first.
+            int64_t pre = 0;
+            while (pre < n_added && memcmp(head + pre, pieces, (size_t)W * sizeof *head) != 0) pre++;
+            if (pre == n_added) pre = 0; // cannot happen for a consistent tokenizer
+            const int64_t step = W - wp->stride;
+            n_pieces = np;
+            n_win = np <= W ? 1 : 1 + (np - W + step - 1) / step;
+            if (wp->max_windows > 0 && n_win > wp->max_windows) n_win = wp->max_windows;
+            for (int64_t w = 0; w < n_win; w++) {
+                int64_t a = w * step, len = np - a < W ? np - a : W;
+                if (n_rows == rows_cap) {
+                    rows_cap = rows_cap ? 2 * rows_cap : 1024;
+                    int64_t *ro = lector__realloc(row_off, (size_t)rows_cap * sizeof *ro);
+                    if (!ro) goto nomem;
+                    row_off = ro;
+                    int64_t *rl = lector__realloc(row_len, (size_t)rows_cap * sizeof *rl);
+                    if (!rl) goto nomem;
+                    row_len = rl;
+                }
+                if (!ibuf_reserve(&ids, (size_t)(len + n_added))) goto nomem;
+                row_off[n_rows] = (int64_t)ids.n;
+                memcpy(ids.v + ids.n, head, (size_t)pre * sizeof *head);
+                memcpy(ids.v + ids.n + pre, pieces + a, (size_t)len * sizeof *head);
+                memcpy(ids.v + ids.n + pre + len, head + pre + W, (size_t)(n_added - pre) * sizeof *head);
+                ids.n += (size_t)(len + n_added);
+                row_len[n_rows++] = len + n_added;
+            }
+            continue;
+        }
+        (void)n_pieces;
+        if (n_rows == rows_cap) {
+            rows_cap = rows_cap ? 2 * rows_cap : 1024;
+            int64_t *ro = lector__realloc(row_off, (size_t)rows_cap * sizeof *ro);
+            if (!ro) goto nomem;
+            row_off = ro;
+            int64_t *rl = lector__realloc(row_len, (size_t)rows_cap * sizeof *rl);
+            if (!rl) goto nomem;
+            row_len = rl;
+        }
+        if (!ibuf_reserve(&ids, (size_t)m)) goto nomem;
+        row_off[n_rows] = (int64_t)ids.n;
+        memcpy(ids.v + ids.n, head, (size_t)m * sizeof *head);
+        ids.n += (size_t)m;
+        row_len[n_rows++] = m;
+    }
+    doc_first[n] = n_rows;
+    if (n_windows) *n_windows = n_rows;
+
+    // Row views are made only now: ids.v may have moved while it grew.
+    rows = lector__malloc((size_t)(n_rows ? n_rows : 1) * sizeof *rows);
+    feats = lector__malloc((size_t)(n_rows ? n_rows : 1) * (size_t)C * sizeof *feats);
+    if (!rows || !feats) goto nomem;
+    for (int64_t r = 0; r < n_rows; r++) rows[r] = (struct lector_token_row){ids.v + row_off[r], row_len[r]};
+    s = lector_embed_rows(enc, st, rows, n_rows, pooling, 32, 32 * T, feats, err);
+    if (s != LECTOR_STATUS_OK) goto done;
+    for (int64_t i = 0; i < n; i++) {
+        float *o = out + i * C;
+        const int64_t a = doc_first[i], b = doc_first[i + 1];
+        if (b == a) {
+            memset(o, 0, (size_t)C * sizeof *o);
+            continue;
+        }
+        memcpy(o, feats + a * C, (size_t)C * sizeof *o);
+        if (wp->doc_pooling == LECTOR_DOC_MAX) {
+            for (int64_t r = a + 1; r < b; r++)
+                for (int64_t c = 0; c < C; c++)
+                    if (feats[r * C + c] > o[c]) o[c] = feats[r * C + c];
+        } else if (b - a > 1) {
+            // Mean over windows, summed in window order in double.
+            for (int64_t c = 0; c < C; c++) {
+                double acc = 0.0;
+                for (int64_t r = a; r < b; r++) acc += (double)feats[r * C + c];
+                o[c] = (float)(acc / (double)(b - a));
+            }
+        }
+    }
+    goto done;
+nomem:
+    s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory encoding %lld texts", (long long)n);
+done:
+    lector_free(feats);
+    lector_free(rows);
+    lector_free(pieces);
+    lector_free(head);
+    lector_free(doc_first);
+    lector_free(row_len);
+    lector_free(row_off);
+    lector_free(ids.v);
+    return s;
+}
