@@ -66,6 +66,9 @@ static json_t *encoder_json(const struct lector_encoder *enc, const struct lecto
     json_object_set_new(o, "max_tokens", json_integer(c->n_tokens_max));
     json_object_set_new(o, "vocab_size", json_integer(c->n_vocab));
     json_object_set_new(o, "tokenizer", json_string(tokenizer_kind_name(tok)));
+    if (tok) json_object_set_new(o, "tokenizer_source", json_string(lector_tokenizer_source(tok)));
+    if (tok && *lector_tokenizer_source_note(tok))
+        json_object_set_new(o, "tokenizer_note", json_string(lector_tokenizer_source_note(tok)));
     if (tok_error) json_object_set_new(o, "tokenizer_error", json_string(tok_error));
     json_object_set_new(o, "pooler", json_boolean(lector_encoder_has_pooler(enc)));
     json_object_set_new(o, "default_pooling", json_string(lector_pooling_name(lector_encoder_default_pooling(enc))));
@@ -91,8 +94,10 @@ static void print_encoder_text(const struct lector_encoder *enc, const struct le
     cli_outf("geometry         %lld layers, hidden %lld, %lld heads, FFN %lld, %s\n", (long long)c->n_layer,
              (long long)c->n_embd, (long long)c->n_head, (long long)c->n_ff, act_name(c->act));
     cli_outf("max positions    %lld (%lld tokens per text)\n", (long long)c->n_pos, (long long)c->n_tokens_max);
-    cli_outf("vocabulary       %lld, tokenizer %s%s%s\n", (long long)c->n_vocab, tokenizer_kind_name(tok),
-             tok_error ? ": " : "", tok_error ? tok_error : "");
+    cli_outf("vocabulary       %lld, tokenizer %s%s%s%s%s\n", (long long)c->n_vocab, tokenizer_kind_name(tok),
+             tok ? " from " : "", tok ? lector_tokenizer_source(tok) : "", tok_error ? ": " : "",
+             tok_error ? tok_error : "");
+    if (tok && *lector_tokenizer_source_note(tok)) cli_outf("                 %s\n", lector_tokenizer_source_note(tok));
     cli_outf("pooling          default %s%s\n", lector_pooling_name(lector_encoder_default_pooling(enc)),
              lector_encoder_has_pooler(enc) ? "; pooler available" : "");
     if (lector_encoder_pooling_note(enc)) cli_outf("                 %s\n", lector_encoder_pooling_note(enc));
