@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "cli/cli_data.h"
 #include "lector/classifier.h"
 #include "lector/encoder.h"
 #include "lector/tokenizer.h"
@@ -51,6 +52,7 @@ static const char embed_help[] =
     "                        {\"ids\":[...],\"token_type_ids\":[...]}; no tokenizer is used\n"
     "  -t, --threads N       threads for the matrix products [all cores]\n"
     "      --strict          stop at the first bad line instead of reporting and going on\n"
+    "      --progress        show texts/s on stderr\n"
     "  -q, --quiet           print only errors on stderr\n"
     "  -h, --help            show this help\n";
 
@@ -267,11 +269,13 @@ int cmd_embed(int argc, char **argv) {
                                          {"threads", required_argument, 0, 't'},
                                          {"ids", no_argument, 0, 'I'},
                                          {"strict", no_argument, 0, 'S'},
+                                         {"progress", no_argument, 0, 'P'},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *enc_opt = NULL;
     int64_t max_len = 128, batch = 32, threads = 0;
+    cli_progress = false;
     bool max_len_given = false, ids_mode = false, strict = false;
     enum lector_pooling pooling = LECTOR_POOLING_MEAN;
     int c;
@@ -298,6 +302,7 @@ int cmd_embed(int argc, char **argv) {
             break;
         case 'I': ids_mode = true; break;
         case 'S': strict = true; break;
+        case 'P': cli_progress = true; break;
         case 'q': cli_quiet = true; break;
         case 'h': fputs(embed_help, stdout); return CLI_OK;
         case ':': return cli_usage("embed", "option %s needs a value", argv[optind - 1]);
@@ -343,6 +348,8 @@ int cmd_embed(int argc, char **argv) {
     char *line;
     size_t len;
     int got = 1;
+    int64_t n_done = 0;
+    const double t0 = cli_now();
     while (got == 1 && !(strict && rc != CLI_OK)) {
         // Fill a chunk while input is ready; an interactive pipe is answered at once.
         int64_t n_rows = 0, n_lines = 0;
@@ -411,7 +418,11 @@ int cmd_embed(int argc, char **argv) {
             cli_out("}\n", 2);
         }
         cli_flush();
+        n_done += n_lines;
+        double dt = cli_now() - t0;
+        cli_progress_line("%lld texts, %.0f/s", (long long)n_done, dt > 0 ? (double)n_done / dt : 0.0);
     }
+    cli_progress_done();
     if (got < 0) rc = CLI_ERROR;
     cli_flush();
     cli_lines_free(&in);
