@@ -19,8 +19,9 @@
 #define TRAILER_SIZE 5
 // Variable names are short; this only bounds what a hostile key can make us allocate.
 #define KEY_MAX ((size_t)1 << 16)
-// An index is a few KB per hundred tensors; anything near this is not a checkpoint index.
-#define INDEX_MAX ((size_t)1 << 30)
+// An index takes about 100 bytes per tensor (BERT-large with its Adam slots: ~40 KB); this
+// bounds what a hostile file can make us read and allocate.
+#define INDEX_MAX ((size_t)64 << 20)
 // The shard file names use %05d.
 #define SHARDS_MAX 99999
 
