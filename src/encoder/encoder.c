@@ -148,11 +148,13 @@ static void order_layers(struct lector_encoder *enc) {
     LECTOR_ASSERT(k == enc->n_layer_run);
 }
 
-// "pytorch" when any weight file is a torch.save zip (.bin, .pt, .pth), else "safetensors".
+// "tensorflow" for a TF checkpoint (.index + .data-* shards), "pytorch" when any weight
+// file is a torch.save zip (.bin, .pt, .pth), else "safetensors".
 static const char *weight_format(const struct lector_checkpoint *ck) {
     for (int64_t i = 0; i < lector_checkpoint_n_files(ck); i++) {
         const char *f = lector_checkpoint_file(ck, i);
         size_t n = strlen(f);
+        if (strstr(f, ".ckpt.") || (n >= 6 && strcmp(f + n - 6, ".index") == 0)) return "tensorflow";
         if (n < 12 || strcmp(f + n - 12, ".safetensors") != 0) return "pytorch";
     }
     return "safetensors";
@@ -182,6 +184,18 @@ enum lector_status lector_encoder_open(const char *dir, struct lector_encoder **
     enc->dir = lector__strdup(dir);
     config_path = lector__path_join(dir, "config.json");
     if (!enc->dir || !config_path) goto nomem;
+    if (!lector__file_exists(config_path)) {
+        // The original Google release ships bert_config.json beside bert_model.ckpt.*: read
+        // and checksum that file instead.
+        char *alt = lector__path_join(dir, "bert_config.json");
+        if (!alt) goto nomem;
+        if (lector__file_exists(alt)) {
+            lector_free(config_path);
+            config_path = alt;
+        } else {
+            lector_free(alt);
+        }
+    }
     enc->pooling_default = LECTOR_POOLING_MEAN;
 
     st = lector_encoder_config_load(config_path, &enc->cfg, err);
