@@ -108,7 +108,7 @@ static void test_head_mlp_dropout_gradient(void **state) {
     float x[B * C];
     for (int j = 0; j < B * C; j++) x[j] = (float)(1.5 * rnd());
     const int32_t y[B] = {2, 2, 0};
-    struct lector_loss_params lp = {NULL, 0.0f, 0.5f, 1234};
+    struct lector_loss_params lp = {NULL, 0.0f, 0.5f, 1234, NULL};
     float loss = 0.0f, loss2 = 0.0f;
     lector_head_zero_grad(head);
     lector_head_loss_backward_ex(head, x, NULL, y, B, &lp, &loss);

@@ -64,7 +64,7 @@ static void check_gradient(const float *cw, float eps) {
     for (int j = 0; j < B * C; j++) x[j] = (float)(2.0 * rnd());
     const int32_t y[B] = {2, 0, 1, 2};
     struct lector_sparse_rows sp = {B, S, offsets, cols, vals};
-    struct lector_loss_params lp = {cw, eps, 0.0f, 0};
+    struct lector_loss_params lp = {cw, eps, 0.0f, 0, NULL};
     float loss = 0.0f;
     lector_head_zero_grad(head);
     lector_head_loss_backward_ex(head, x, &sp, y, B, &lp, &loss);
@@ -99,6 +99,60 @@ static void test_head_wide_gradient_weighted_smoothed(void **state) {
     (void)state;
     const float cw[K] = {0.5f, 2.0f, 1.25f};
     check_gradient(cw, 0.1f);
+}
+
+// Multi-label: mean binary cross-entropy over all B*K entries, label-weighted and smoothed.
+static double bce_ref(const double *p, const float *x, const uint8_t *T, const float *cw, double eps) {
+    double total = 0.0;
+    for (int i = 0; i < B; i++)
+        for (int k = 0; k < K; k++) {
+            double z = p[K * C + k];
+            for (int c = 0; c < C; c++) z += p[k * C + c] * (double)x[i * C + c];
+            for (int64_t j = offsets[i]; j < offsets[i + 1]; j++)
+                z += (double)vals[j] * p[K * C + K + cols[j] * K + k];
+            double t = T[i * K + k] * (1.0 - eps) + eps / 2.0, w = cw ? (double)cw[k] : 1.0;
+            total += w * (log(1.0 + exp(z)) - t * z);
+        }
+    return total / (B * K);
+}
+
+static void test_head_wide_gradient_multi_label(void **state) {
+    (void)state;
+    struct lector_head *head = NULL;
+    assert_int_equal(lector_head_init_wide(C, S, K, 4, &head, NULL), LECTOR_STATUS_OK);
+    float *params = lector_head_params(head);
+    for (int j = 0; j < P; j++) params[j] = (float)rnd();
+    float x[B * C];
+    for (int j = 0; j < B * C; j++) x[j] = (float)(2.0 * rnd());
+    const uint8_t T[B * K] = {1, 0, 1, 0, 0, 0, 1, 1, 1, 0, 1, 0};
+    const float cw[K] = {1.0f, 2.0f, 0.5f};
+    struct lector_sparse_rows sp = {B, S, offsets, cols, vals};
+    struct lector_loss_params lp = {cw, 0.1f, 0.0f, 0, T};
+    float loss = 0.0f;
+    lector_head_zero_grad(head);
+    lector_head_loss_backward_ex(head, x, &sp, NULL, B, &lp, &loss);
+    double p[P];
+    for (int j = 0; j < P; j++) p[j] = (double)params[j];
+    assert_true(fabs((double)loss - bce_ref(p, x, T, cw, 0.1)) < 1e-5);
+    const float *g = lector_head_grads(head);
+    double max_err = 0.0;
+    for (int j = 0; j < P; j++) {
+        const double h = 1e-5;
+        double save = p[j];
+        p[j] = save + h;
+        double a = bce_ref(p, x, T, cw, 0.1);
+        p[j] = save - h;
+        double b = bce_ref(p, x, T, cw, 0.1);
+        p[j] = save;
+        double e = fabs((a - b) / (2 * h) - (double)g[j]);
+        if (e > max_err) max_err = e;
+    }
+    assert_true(max_err < 1e-5);
+    float probs[B * K], logits[B * K];
+    lector_head_probs_multi(head, x, &sp, B, probs);
+    lector_head_forward_wide(head, x, &sp, B, logits);
+    for (int j = 0; j < B * K; j++) assert_true(fabs((double)probs[j] - 1.0 / (1.0 + exp(-(double)logits[j]))) < 1e-6);
+    lector_head_free(head);
 }
 
 static void test_head_wide_sparse_only_and_decay_mask(void **state) {
@@ -137,6 +191,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_head_wide_gradient_plain),
         cmocka_unit_test(test_head_wide_gradient_weighted_smoothed),
+        cmocka_unit_test(test_head_wide_gradient_multi_label),
         cmocka_unit_test(test_head_wide_sparse_only_and_decay_mask),
         cmocka_unit_test(test_head_probs_temperature),
     };

@@ -94,7 +94,7 @@ static int setup(void **state) {
 static void test_train_dense_and_sparse_reproducible(void **state) {
     (void)state;
     struct lector_sparse_rows sp = {N, S, OFF, COLS, VALS}, spv = {NV, S, OFFV, COLSV, VALSV};
-    struct lector_train_set tr = {X, &sp, Y, N}, va = {XV, &spv, YV, NV};
+    struct lector_train_set tr = {X, &sp, Y, N, NULL}, va = {XV, &spv, YV, NV, NULL};
     struct lector_train_params p = lector_train_default_params();
     p.n_epochs = 5;
     p.adamw.lr = 0.01f;
@@ -128,7 +128,7 @@ static void test_train_dense_and_sparse_reproducible(void **state) {
 static void test_train_sparse_only(void **state) {
     (void)state;
     struct lector_sparse_rows sp = {N, S, OFF, COLS, VALS}, spv = {NV, S, OFFV, COLSV, VALSV};
-    struct lector_train_set tr = {NULL, &sp, Y, N}, va = {NULL, &spv, YV, NV};
+    struct lector_train_set tr = {NULL, &sp, Y, N, NULL}, va = {NULL, &spv, YV, NV, NULL};
     struct lector_train_params p = lector_train_default_params();
     p.n_epochs = 5;
     p.adamw.lr = 0.05f;
@@ -155,7 +155,7 @@ static double raw_accuracy(const struct lector_head *h, const struct lector_spar
 
 static void test_train_mlp_folds_standardisation(void **state) {
     (void)state;
-    struct lector_train_set tr = {X, NULL, Y, N}, va = {XV, NULL, YV, NV};
+    struct lector_train_set tr = {X, NULL, Y, N, NULL}, va = {XV, NULL, YV, NV, NULL};
     struct lector_train_params p = lector_train_default_params();
     p.n_epochs = 8;
     p.adamw.lr = 0.01f;
@@ -179,7 +179,7 @@ static void test_train_mlp_folds_standardisation(void **state) {
     lector_train_result_free(&r);
     // A hidden layer needs dense inputs.
     struct lector_sparse_rows sp = {N, S, OFF, COLS, VALS};
-    struct lector_train_set trs = {NULL, &sp, Y, N};
+    struct lector_train_set trs = {NULL, &sp, Y, N, NULL};
     p.n_hidden = 4;
     assert_int_equal(lector_train_head(&trs, NULL, 0, K, &p, &r, NULL), LECTOR_STATUS_INVALID_ARG);
 }
@@ -192,7 +192,7 @@ static int count_epochs(void *user, const struct lector_epoch_info *e) {
 
 static void test_train_early_stopping(void **state) {
     (void)state;
-    struct lector_train_set tr = {X, NULL, Y, N}, va = {XV, NULL, YV, NV};
+    struct lector_train_set tr = {X, NULL, Y, N, NULL}, va = {XV, NULL, YV, NV, NULL};
     struct lector_train_params p = lector_train_default_params();
     p.n_epochs = 50;
     p.adamw.lr = 0.05f;
@@ -214,7 +214,7 @@ static void test_train_divergence_saves_nothing(void **state) {
     static float bad[N * C];
     memcpy(bad, X, sizeof bad);
     bad[5] = NAN;
-    struct lector_train_set tr = {bad, NULL, Y, N};
+    struct lector_train_set tr = {bad, NULL, Y, N, NULL};
     struct lector_train_params p = lector_train_default_params();
     struct lector_train_result r;
     struct lector_error err;

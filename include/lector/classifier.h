@@ -116,6 +116,9 @@ struct lector_classifier_extra {
     double valid_macro_f1; /* -1 or 0 if unknown */
     enum lector_doc_pooling doc_pooling; /* long texts: LECTOR_DOC_TRUNCATE (0) or windows */
     int64_t stride;        /* window overlap in tokens (with windows) */
+    int multi_label;       /* 1: a sigmoid per label; a label applies when its probability
+                              reaches its threshold */
+    const float *thresholds; /* (K) with multi_label, else NULL */
 };
 
 /* Load a model file and open the encoder it names (or encoder_dir when not NULL), checking
@@ -158,7 +161,7 @@ LECTOR_API const char *lector_classifier_label(const struct lector_classifier *c
 /*
  * Probabilities (n, K) from precomputed inputs: pooled features X (n, C) (NULL when the model
  * uses no encoder) and n-gram rows sp (n rows, NULL when the model has no n-gram part), with
- * the model's temperature applied.
+ * the model's temperature applied; for a multi-label model, one sigmoid per label.
  */
 LECTOR_API void lector_classifier_probs(const struct lector_classifier *clf, const float *X,
                                         const struct lector_sparse_rows *sp, int64_t n,
@@ -301,6 +304,7 @@ struct lector_train_set {
     const struct lector_sparse_rows *sp;
     const int32_t *y;
     int64_t n;
+    const uint8_t *Y; /* multi-label: (n, K) targets in {0, 1} instead of y (y may be NULL) */
 };
 
 struct lector_train_result {
@@ -309,7 +313,10 @@ struct lector_train_result {
     int64_t n_epochs_run;
     double valid_accuracy;     /* of the best epoch; -1 without validation */
     double valid_macro_f1;     /* of the best epoch; -1 without validation */
-    float temperature;         /* softmax temperature fitted on validation; 1 if none */
+    float temperature;         /* softmax temperature fitted on validation; 1 if none (and
+                                  for multi-label) */
+    float *thresholds;         /* multi-label: (K) per-label decision thresholds tuned for F1
+                                  on validation (0.5 without); NULL for single-label */
     char *history;             /* per-epoch JSON (lector_free), or NULL */
 };
 /* Frees head and history and zeroes *r. NULL is a no-op. */
@@ -323,6 +330,8 @@ LECTOR_API void lector_train_result_free(struct lector_train_result *r);
  * internally and the scaling is folded back into the head. Everything is single-threaded and
  * in a fixed order, so the same seed gives a bit-identical head on any machine and thread
  * count. A non-finite loss stops training with LECTOR_STATUS_RANGE and no head.
+ * With train->Y (multi-label) the head is trained with a sigmoid per label, selected on the
+ * validation macro-F1 at threshold 0.5, and each label's threshold is then tuned on validation.
  */
 LECTOR_API enum lector_status lector_train_head(const struct lector_train_set *train,
                                                 const struct lector_train_set *valid, int64_t C,

@@ -101,6 +101,15 @@ LECTOR_API enum lector_status lector_metrics_compute_probs(const int32_t *y_true
                                                            const float *probs, int64_t n,
                                                            int64_t K, struct lector_metrics *out,
                                                            struct lector_error *err);
+/* Multi-label metrics from targets Y (n, K) in {0, 1} and per-label probabilities probs (n, K),
+ * label k predicted when probs >= thresholds[k] (thresholds NULL: 0.5). Per-label precision,
+ * recall, F1 and support (positives); macro_f1 over labels; micro_f1 pooled over all (row,
+ * label) decisions; accuracy = exact-match ratio; ece over all n K binary decisions (confidence
+ * max(p, 1 - p)); log_loss = mean binary cross-entropy; confusion is NULL. */
+LECTOR_API enum lector_status lector_metrics_compute_multi(const uint8_t *Y, const float *probs,
+                                                           const float *thresholds, int64_t n,
+                                                           int64_t K, struct lector_metrics *out,
+                                                           struct lector_error *err);
 /* Frees the arrays and zeroes *m. NULL is a no-op. */
 LECTOR_API void lector_metrics_free(struct lector_metrics *m);
 

@@ -118,6 +118,12 @@ LECTOR_API void lector_head_probs(const struct lector_head *head, const float *x
                                   const struct lector_sparse_rows *sp, int64_t B,
                                   float temperature, float *probs);
 
+/* probs (B, K) = sigmoid(logits) of lector_head_forward_wide: one independent probability per
+ * label (multi-label heads). */
+LECTOR_API void lector_head_probs_multi(const struct lector_head *head, const float *x,
+                                        const struct lector_sparse_rows *sp, int64_t B,
+                                        float *probs);
+
 /* Softmax in place over rows of logits (B, K), subtracting the row max, so large logits
  * stay finite. A row that is entirely -INFINITY becomes all zeros (not NaN). */
 LECTOR_API void lector_softmax_rows(float *logits, int64_t B, int64_t K);
@@ -139,9 +145,14 @@ struct lector_loss_params {
     float label_smoothing;      /* 0 */
     float dropout;              /* MLP only: drop hidden units with this probability [0] */
     uint64_t dropout_seed;      /* the mask is a pure function of (seed, row, unit) */
+    /* Multi-label: targets (B, K) in {0, 1} switch to a sigmoid per label with binary
+     * cross-entropy, averaged over all B*K entries (torch's BCEWithLogitsLoss); labels are
+     * then ignored, label smoothing moves targets to t (1 - e) + e / 2, and class_weights
+     * scale each label's terms. */
+    const uint8_t *targets;
 };
-/* The general loss: dense x (B, C) and/or sparse sp (B rows), labels (B), lp may be NULL (plain
- * mean cross-entropy). Adds the gradient to the grads; the loss goes to *loss (may be NULL).
+/* The general loss: dense x (B, C) and/or sparse sp (B rows), labels (B) (NULL with
+ * lp->targets), lp may be NULL (plain mean cross-entropy). Adds the gradient to the grads; the loss goes to *loss (may be NULL).
  * lector_head_loss_backward(h, x, y, B, loss) is lector_head_loss_backward_ex(h, x, NULL, y, B,
  * NULL, loss). Deterministic: rows are accumulated in batch order. */
 LECTOR_API void lector_head_loss_backward_ex(struct lector_head *head, const float *x,

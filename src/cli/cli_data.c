@@ -94,6 +94,7 @@ void cli_featurized_free(struct cli_featurized *f) {
     free(f->y);
     free(f->texts);
     free(f->lens);
+    free(f->Y);
     lector_sparse_rows_free(&f->sp);
     lector_dataset_free(f->ds);
     memset(f, 0, sizeof *f);
@@ -108,7 +109,8 @@ int cli_featurized_subset(const struct cli_featurized *in, const int64_t *idx, i
     out->lens = malloc((size_t)(n ? n : 1) * sizeof *out->lens);
     out->labels = calloc((size_t)in->n_labels, sizeof *out->labels);
     if (in->X) out->X = malloc((size_t)(n ? n : 1) * (size_t)C * sizeof *out->X);
-    if (!out->y || !out->texts || !out->lens || !out->labels || (in->X && !out->X)) {
+    if (in->Y) out->Y = malloc((size_t)(n ? n : 1) * (size_t)in->n_labels);
+    if (!out->y || !out->texts || !out->lens || !out->labels || (in->X && !out->X) || (in->Y && !out->Y)) {
         cli_featurized_free(out);
         return cli_error("out of memory splitting %lld rows", (long long)n);
     }
@@ -119,6 +121,7 @@ int cli_featurized_subset(const struct cli_featurized *in, const int64_t *idx, i
         out->texts[i] = in->texts[idx[i]];
         out->lens[i] = in->lens[idx[i]];
         if (in->X) memcpy(out->X + i * C, in->X + idx[i] * C, (size_t)C * sizeof *out->X);
+        if (in->Y) memcpy(out->Y + i * in->n_labels, in->Y + idx[i] * in->n_labels, (size_t)in->n_labels);
     }
     return CLI_OK;
 }
@@ -136,7 +139,7 @@ int cli_featurized_ngrams(struct cli_featurized *f, const struct lector_ngrams *
 
 static void report_text(FILE *o, const struct lector_metrics *m, char *const *labels) {
     fprintf(o, "examples   %lld\n", (long long)m->n);
-    fprintf(o, "accuracy   %.4f\n", m->accuracy);
+    fprintf(o, "%s   %.4f\n", m->confusion ? "accuracy" : "accuracy (exact match)", m->accuracy);
     fprintf(o, "macro-F1   %.4f\n", m->macro_f1);
     fprintf(o, "micro-F1   %.4f\n", m->micro_f1);
     if (m->ece >= 0) fprintf(o, "ECE        %.4f\n", m->ece);
@@ -149,6 +152,7 @@ static void report_text(FILE *o, const struct lector_metrics *m, char *const *la
     for (int64_t k = 0; k < m->n_classes; k++)
         fprintf(o, "%-*s  %9.4f  %6.4f  %5.4f  %7lld\n", w, labels[k], m->precision[k], m->recall[k],
                 m->f1[k], (long long)m->support[k]);
+    if (!m->confusion) return; // multi-label: no confusion matrix
     fprintf(o, "\nconfusion matrix (rows: true label, columns: predicted)\n%-*s", w, "");
     for (int64_t k = 0; k < m->n_classes; k++) fprintf(o, "  %8s", labels[k]);
     fputc('\n', o);
@@ -173,6 +177,7 @@ static void report_json(FILE *o, const struct lector_metrics *m, char *const *la
         json_object_set_new(pc, labels[k],
                             json_pack("{s:f, s:f, s:f, s:I}", "precision", m->precision[k], "recall",
                                       m->recall[k], "f1", m->f1[k], "support", (json_int_t)m->support[k]));
+        if (!m->confusion) continue;
         json_t *row = json_array();
         for (int64_t j = 0; j < m->n_classes; j++)
             json_array_append_new(row, json_integer(m->confusion[k * m->n_classes + j]));
@@ -180,7 +185,10 @@ static void report_json(FILE *o, const struct lector_metrics *m, char *const *la
     }
     json_object_set_new(r, "labels", jl);
     json_object_set_new(r, "per_class", pc);
-    json_object_set_new(r, "confusion", cm);
+    if (m->confusion)
+        json_object_set_new(r, "confusion", cm);
+    else
+        json_decref(cm);
     char *s = json_dumps(r, JSON_COMPACT | JSON_REAL_PRECISION(6));
     fprintf(o, "%s\n", s ? s : "{}");
     free(s);
@@ -229,7 +237,7 @@ static int64_t find_label(char *const *labels, int64_t n, const char *l) {
 
 int cli_featurize_csv(const struct cli_model_inputs *mi, const char *path, const char *text_col,
                       const char *label_col, const struct cli_featurized *label_space, bool encode,
-                      struct cli_featurized *out) {
+                      bool multi, struct cli_featurized *out) {
     struct lector_error err;
     struct lector_dataset *ds = NULL;
     int rc = CLI_ERROR;
@@ -256,24 +264,69 @@ int cli_featurize_csv(const struct cli_model_inputs *mi, const char *path, const
         out->labels = calloc((size_t)out->n_labels, sizeof *out->labels);
         for (int64_t k = 0; k < out->n_labels; k++) out->labels[k] = strdup(label_space->labels[k]);
     } else {
-        out->labels = calloc((size_t)n, sizeof *out->labels);
+        out->labels = calloc((size_t)n + 1, sizeof *out->labels);
     }
+    size_t labels_cap = label_space ? (size_t)out->n_labels : (size_t)n + 1;
     for (int64_t i = 0; i < n; i++) {
         const char *l = ds->labels[i];
-        if (!*l) {
+        if (!*l && !multi) {
             rc = cli_error("%s:%lld: empty label in column '%s'", path, (long long)ds->lines[i], label_col);
             goto out;
         }
-        int64_t k = find_label(out->labels, out->n_labels, l);
-        if (k < 0 && label_space) {
-            rc = cli_error("%s:%lld: label '%s' was not seen in training (%lld known labels)", path,
-                           (long long)ds->lines[i], l, (long long)out->n_labels);
-            goto out;
+        // Multi-label: every '|'-separated part is a label.
+        for (const char *a = l; *a || (!multi && a == l);) {
+            size_t len = multi ? strcspn(a, "|") : strlen(a);
+            char *one = strndup(a, len);
+            int64_t k = len ? find_label(out->labels, out->n_labels, one) : 0;
+            if (len && k < 0 && label_space) {
+                rc = cli_error("%s:%lld: label '%s' was not seen in training (%lld known labels)", path,
+                               (long long)ds->lines[i], one, (long long)out->n_labels);
+                free(one);
+                goto out;
+            }
+            if (len && k < 0) {
+                if ((size_t)out->n_labels == labels_cap) {
+                    char **nl = realloc(out->labels, 2 * labels_cap * sizeof *nl);
+                    if (!nl) {
+                        free(one);
+                        rc = cli_error("out of memory");
+                        goto out;
+                    }
+                    out->labels = nl;
+                    labels_cap *= 2;
+                }
+                out->labels[out->n_labels++] = one;
+                one = NULL;
+            }
+            free(one);
+            a += len;
+            if (*a == '|') a++;
+            if (!multi) break;
         }
-        if (k < 0) out->labels[out->n_labels++] = strdup(l);
     }
     if (!label_space) qsort(out->labels, (size_t)out->n_labels, sizeof *out->labels, cmp_labels);
-    for (int64_t i = 0; i < n; i++) out->y[i] = (int32_t)find_label(out->labels, out->n_labels, ds->labels[i]);
+    if (multi) {
+        out->Y = calloc((size_t)n * (size_t)(out->n_labels ? out->n_labels : 1), 1);
+        if (!out->Y) {
+            rc = cli_error("%s: out of memory", path);
+            goto out;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            out->y[i] = 0;
+            for (const char *a = ds->labels[i]; *a;) {
+                size_t len = strcspn(a, "|");
+                char *one = strndup(a, len);
+                int64_t k = len ? find_label(out->labels, out->n_labels, one) : -1;
+                if (k >= 0) out->Y[i * out->n_labels + k] = 1;
+                free(one);
+                a += len;
+                if (*a == '|') a++;
+            }
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            out->y[i] = (int32_t)find_label(out->labels, out->n_labels, ds->labels[i]);
+    }
 
     out->texts = malloc((size_t)n * sizeof *out->texts);
     out->lens = malloc((size_t)n * sizeof *out->lens);

@@ -43,15 +43,18 @@ struct cli_featurized {
     size_t *lens;       /* (n) */
     struct lector_dataset *ds;    /* owned; NULL for a subset */
     struct lector_sparse_rows sp; /* n-gram rows after cli_featurized_ngrams, else empty */
+    uint8_t *Y;    /* multi-label: (n, n_labels) targets; y is then all 0 */
 };
 
-/* Read path's text and label columns and, when encode is true, encode every text. With
+/* Read path's text and label columns and, when encode is true, encode every text. With multi,
+ * a label cell holds any number of labels separated by '|' (an empty cell: none), and Y is
+ * filled. With
  * label_space NULL the classes are the distinct labels found (sorted numerically when all are
  * integers, else bytewise); otherwise labels must be among label_space's (an unseen one is an
  * error naming the line). */
 int cli_featurize_csv(const struct cli_model_inputs *mi, const char *path, const char *text_col,
                       const char *label_col, const struct cli_featurized *label_space, bool encode,
-                      struct cli_featurized *out);
+                      bool multi, struct cli_featurized *out);
 /* Rows idx[0..n) of in (C floats per row of X) as a new set whose texts stay views into in's
  * dataset: free the subset before in. */
 int cli_featurized_subset(const struct cli_featurized *in, const int64_t *idx, int64_t n, int64_t C,

@@ -101,6 +101,32 @@ static void print_result(struct classify_ctx *c, const char *key, const float *p
     const struct classify_opts *o = c->o;
     sort_labels(c, p);
     int64_t n = o->top_k < c->K ? o->top_k : c->K;
+    // A multi-label model prints every label that reaches its threshold (most probable first),
+    // possibly none; --all-scores still prints them all.
+    const struct lector_classifier_extra *ex = lector_classifier_get_extra(c->clf);
+    const bool multi = ex->multi_label && ex->thresholds;
+    if (multi && n < c->K) {
+        n = 0;
+        for (int64_t i = 0; i < c->K; i++) n += p[i] >= ex->thresholds[i];
+    }
+    if (multi && o->format == FMT_JSONL) {
+        json_t *obj = json_object(), *labels = json_array(), *scores = json_object();
+        if (key) json_object_set_new(obj, c->o->id_column ? "id" : "file", json_string(key));
+        for (int64_t i = 0; i < c->K; i++) {
+            int64_t k = c->order[i];
+            if (p[k] >= ex->thresholds[k]) json_array_append_new(labels, json_string(lector_classifier_label(c->clf, k)));
+            if (i < n && !o->label_only)
+                json_object_set_new(scores, lector_classifier_label(c->clf, k), json_real(p[k]));
+        }
+        json_object_set_new(obj, "labels", labels);
+        if (!o->label_only) json_object_set_new(obj, "scores", scores);
+        else json_decref(scores);
+        char *js = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        json_decref(obj);
+        cli_outf("%s\n", js ? js : "{}");
+        free(js);
+        return;
+    }
     if (o->format == FMT_JSONL) {
         json_t *obj = json_object();
         if (key) json_object_set_new(obj, c->o->id_column ? "id" : "file", json_string(key));
@@ -129,7 +155,7 @@ static void print_result(struct classify_ctx *c, const char *key, const float *p
             cli_outf("%s", key);
         cli_out(&sep, 1);
     }
-    for (int64_t i = 0; i < (o->label_only ? 1 : n); i++) {
+    for (int64_t i = 0; i < (o->label_only && !multi ? 1 : n); i++) {
         if (i) cli_out(&sep, 1);
         const char *l = lector_classifier_label(c->clf, c->order[i]);
         if (o->format == FMT_CSV)

@@ -114,7 +114,8 @@ int cmd_eval(int argc, char **argv) {
     space.n_labels = K;
     space.labels = calloc((size_t)K, sizeof *space.labels);
     for (int64_t k = 0; k < K; k++) space.labels[k] = strdup(lector_classifier_label(clf, k));
-    rc = cli_featurize_csv(&mi, data, text_col, label_col, &space, !lector_classifier_get_extra(clf)->no_encoder, &f);
+    const struct lector_classifier_extra *ex = lector_classifier_get_extra(clf);
+    rc = cli_featurize_csv(&mi, data, text_col, label_col, &space, !ex->no_encoder, ex->multi_label != 0, &f);
     if (rc != CLI_OK) goto out;
     if (lector_classifier_ngrams(clf) && (rc = cli_featurized_ngrams(&f, lector_classifier_ngrams(clf))) != CLI_OK)
         goto out;
@@ -124,7 +125,8 @@ int cmd_eval(int argc, char **argv) {
         goto out;
     }
     lector_classifier_probs(clf, f.X, &f.sp, f.n, probs);
-    if (lector_metrics_compute_probs(f.y, probs, f.n, K, &m, &err) != LECTOR_STATUS_OK) {
+    if ((ex->multi_label ? lector_metrics_compute_multi(f.Y, probs, ex->thresholds, f.n, K, &m, &err)
+                         : lector_metrics_compute_probs(f.y, probs, f.n, K, &m, &err)) != LECTOR_STATUS_OK) {
         rc = cli_lib_error(&err);
         goto out;
     }

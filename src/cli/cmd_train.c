@@ -28,6 +28,8 @@ static const char train_help[] =
     "                            --valid; 0 trains on everything and keeps the last epoch [0.1]\n"
     "      --text-column NAME    column holding the text [text]\n"
     "      --label-column NAME   column holding the label [label]\n"
+    "      --multi-label         any number of labels per text, separated by '|' in the label\n"
+    "                            cell; a sigmoid per label with a threshold tuned on validation\n"
     "  -o, --output MODEL        model file to write\n"
     "      --features F          encoder, ngrams or both (wide-and-deep) [both]\n"
     "  -p, --pooling P           cls, mean, max or pooler [mean]\n"
@@ -92,7 +94,7 @@ enum features { FEAT_ENCODER = 1, FEAT_NGRAMS = 2, FEAT_BOTH = 3 };
 int cmd_train(int argc, char **argv) {
     enum { O_TRAIN = 256, O_VALID, O_TEXT, O_LABEL, O_EPOCHS, O_LR, O_WD, O_SEED, O_PROGRESS,
            O_VFRAC, O_FEATURES, O_ORDER, O_CHARS, O_BUCKETS, O_MINDF, O_SCHEDULE, O_WARMUP,
-           O_CLIP, O_CW, O_LS, O_PATIENCE, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT, O_STRIDE, O_DOCPOOL, O_TRUNCATE };
+           O_CLIP, O_CW, O_LS, O_PATIENCE, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT, O_STRIDE, O_DOCPOOL, O_TRUNCATE, O_MULTI };
     static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
                                          {"train", required_argument, 0, O_TRAIN},
                                          {"valid", required_argument, 0, O_VALID},
@@ -124,6 +126,7 @@ int cmd_train(int argc, char **argv) {
                                          {"stride", required_argument, 0, O_STRIDE},
                                          {"doc-pooling", required_argument, 0, O_DOCPOOL},
                                          {"truncate", no_argument, 0, O_TRUNCATE},
+                                         {"multi-label", no_argument, 0, O_MULTI},
                                          {"dropout", required_argument, 0, O_DROPOUT},
                                          {"weight-decay-ngrams", required_argument, 0, O_WDNG},
                                          {"no-cache", no_argument, 0, O_NOCACHE},
@@ -148,7 +151,7 @@ int cmd_train(int argc, char **argv) {
     tp.dropout = 0.1f;
     int64_t stride = -1; // 32, or a quarter of the window when that is smaller
     enum lector_doc_pooling doc_pooling = LECTOR_DOC_MEAN;
-    bool truncate_docs = false;
+    bool truncate_docs = false, multi = false;
     cli_progress = isatty(2);
     int c;
     optind = 1;
@@ -242,6 +245,7 @@ int cmd_train(int argc, char **argv) {
             break;
         }
         case O_TRUNCATE: truncate_docs = true; break;
+        case O_MULTI: multi = true; break;
         case O_HIDDEN:
             if (!cli_parse_i64("train", "--hidden", optarg, 0, 65536, &tp.n_hidden)) return CLI_USAGE;
             break;
@@ -336,9 +340,9 @@ int cmd_train(int argc, char **argv) {
     }
     if (!cache_dir && !no_cache) cache_dir = cli_default_cache_dir(cache_buf, sizeof cache_buf);
     if (use_enc && cache_dir && !no_cache) cli_model_inputs_open_cache(&mi, cache_dir);
-    rc = cli_featurize_csv(&mi, train_path, text_col, label_col, NULL, use_enc, &all);
+    rc = cli_featurize_csv(&mi, train_path, text_col, label_col, NULL, use_enc, multi, &all);
     if (rc != CLI_OK) goto out;
-    if (all.n_labels < 2) {
+    if (all.n_labels < (multi ? 1 : 2)) {
         rc = cli_error("%s: column '%s' has only one distinct label ('%s'); a classifier needs at least 2",
                        train_path, label_col, all.n_labels ? all.labels[0] : "");
         goto out;
@@ -349,7 +353,7 @@ int cmd_train(int argc, char **argv) {
         goto out;
     }
     if (valid_path) {
-        rc = cli_featurize_csv(&mi, valid_path, text_col, label_col, &all, use_enc, &va);
+        rc = cli_featurize_csv(&mi, valid_path, text_col, label_col, &all, use_enc, multi, &va);
         if (rc != CLI_OK) goto out;
         tr = all;
         memset(&all, 0, sizeof all);
@@ -360,6 +364,7 @@ int cmd_train(int argc, char **argv) {
             goto out;
         }
         int64_t n_tr = 0, n_va = 0;
+        // Multi-label rows all carry class id 0 in y: the split is then a plain seeded one.
         if (lector_split_stratified(all.y, all.n, all.n_labels, (double)valid_fraction, (uint64_t)seed,
                                     idx, &n_tr, idx + all.n, &n_va, &err) != LECTOR_STATUS_OK) {
             rc = cli_lib_error(&err);
@@ -389,8 +394,8 @@ int cmd_train(int argc, char **argv) {
     tp.on_epoch = on_epoch;
     tp.user = &ctx;
     double t0 = cli_now();
-    struct lector_train_set ts = {tr.X, use_ng ? &tr.sp : NULL, tr.y, tr.n};
-    struct lector_train_set vs = {va.X, use_ng ? &va.sp : NULL, va.y, va.n};
+    struct lector_train_set ts = {tr.X, use_ng ? &tr.sp : NULL, tr.y, tr.n, tr.Y};
+    struct lector_train_set vs = {va.X, use_ng ? &va.sp : NULL, va.y, va.n, va.Y};
     enum lector_status s = lector_train_head(&ts, va.n > 0 ? &vs : NULL, C, tr.n_labels, &tp, &res, &err);
     if (s == LECTOR_STATUS_INTERRUPTED || cli_interrupted) {
         cli_error("interrupted: %s was not written", out_path);
@@ -405,7 +410,7 @@ int cmd_train(int argc, char **argv) {
              (long long)res.n_epochs_run, (long long)res.best_epoch, (double)res.temperature);
     struct lector_classifier_info info = {pooling, mi.max_len, tr.n, res.valid_accuracy, res.history};
     struct lector_classifier_extra extra = {!use_enc, ng, res.temperature, res.valid_macro_f1,
-                                            doc_pooling, stride};
+                                            doc_pooling, stride, multi, res.thresholds};
     if (lector_classifier_save_extra(out_path, mi.enc, mi.tok, res.head, (const char *const *)tr.labels,
                                      tr.n_labels, &info, &extra, &err) != LECTOR_STATUS_OK) {
         rc = cli_lib_error(&err);
@@ -420,8 +425,15 @@ int cmd_train(int argc, char **argv) {
             rc = cli_error("out of memory");
             goto out;
         }
-        lector_head_probs(res.head, va.X, use_ng ? &va.sp : NULL, va.n, res.temperature, probs);
-        if (lector_metrics_compute_probs(va.y, probs, va.n, tr.n_labels, &m, &err) != LECTOR_STATUS_OK) {
+        enum lector_status ms;
+        if (multi) {
+            lector_head_probs_multi(res.head, va.X, use_ng ? &va.sp : NULL, va.n, probs);
+            ms = lector_metrics_compute_multi(va.Y, probs, res.thresholds, va.n, tr.n_labels, &m, &err);
+        } else {
+            lector_head_probs(res.head, va.X, use_ng ? &va.sp : NULL, va.n, res.temperature, probs);
+            ms = lector_metrics_compute_probs(va.y, probs, va.n, tr.n_labels, &m, &err);
+        }
+        if (ms != LECTOR_STATUS_OK) {
             rc = cli_lib_error(&err);
             goto out;
         }

@@ -282,6 +282,15 @@ void lector_head_probs(const struct lector_head *head, const float *x,
     lector_softmax_rows(probs, B, K);
 }
 
+void lector_head_probs_multi(const struct lector_head *head, const float *x,
+                             const struct lector_sparse_rows *sp, int64_t B, float *probs) {
+    lector_head_forward_wide(head, x, sp, B, probs);
+    for (int64_t i = 0; i < B * head->n_classes; i++) {
+        const float z = probs[i];
+        probs[i] = z >= 0.0f ? 1.0f / (1.0f + expf(-z)) : expf(z) / (1.0f + expf(z));
+    }
+}
+
 void lector_head_forward(const struct lector_head *head, const float *x, int64_t B,
                          float *logits) {
     LECTOR_ASSERT(head && (B == 0 || (x && logits)) && B >= 0);
@@ -330,7 +339,7 @@ static double keep_draw(uint64_t seed, int64_t i, int64_t j) {
 void lector_head_loss_backward_ex(struct lector_head *head, const float *x,
                                   const struct lector_sparse_rows *sp, const int32_t *labels,
                                   int64_t B, const struct lector_loss_params *lp, float *loss) {
-    LECTOR_ASSERT(head && B >= 1 && labels);
+    LECTOR_ASSERT(head && B >= 1 && (labels || (lp && lp->targets)));
     LECTOR_ASSERT(head->n_in == 0 || x);
     LECTOR_ASSERT(!sp || sp->n_rows == B);
     const int64_t C = head->n_in, K = head->n_classes, H = head->n_hidden, D = head->lay.D;
@@ -343,19 +352,20 @@ void lector_head_loss_backward_ex(struct lector_head *head, const float *x,
     const double eps = lp ? (double)lp->label_smoothing : 0.0;
     const double drop = lp && H > 0 ? (double)lp->dropout : 0.0;
     LECTOR_ASSERT(eps >= 0.0 && eps < 1.0 && drop >= 0.0 && drop < 1.0);
+    const uint8_t *tg = lp ? lp->targets : NULL;
     double w_sum = 0.0;
-    for (int64_t i = 0; i < B; i++) {
+    for (int64_t i = 0; i < B && !tg; i++) {
         LECTOR_ASSERT(labels[i] >= 0 && labels[i] < K);
         w_sum += cw ? (double)cw[labels[i]] : 1.0;
     }
-    const double inv_w = w_sum > 0.0 ? 1.0 / w_sum : 0.0;
+    const double inv_w = tg ? 1.0 / (double)(B * K) : w_sum > 0.0 ? 1.0 / w_sum : 0.0;
     const double q_off = eps / (double)K, q_on = 1.0 - eps + eps / (double)K;
     double total = 0.0;
 
     for (int64_t i = 0; i < B; i++) {
         const float *xi = C > 0 ? x + i * C : NULL;
-        const int32_t y = labels[i];
-        const double wi = cw ? (double)cw[y] : 1.0;
+        const int32_t y = tg ? 0 : labels[i];
+        const double wi = tg ? 1.0 : cw ? (double)cw[y] : 1.0;
         if (H > 0) {
             row_hidden(head, xi, pre, act);
             if (drop > 0.0) {
@@ -366,6 +376,19 @@ void lector_head_loss_backward_ex(struct lector_head *head, const float *x,
         }
         // Logits in double: the loss and the gradient then come from the same numbers.
         row_logits_d(head, xi, H > 0 ? act : NULL, sp, i, p);
+        if (tg) {
+            // Binary cross-entropy per label: softplus(z) - t z, in a form that never overflows;
+            // dL/dz = w_k (sigmoid(z) - t) / (B K).
+            for (int64_t k = 0; k < K; k++) {
+                const double z = p[k], t = (double)tg[i * K + k] * (1.0 - eps) + eps / 2.0;
+                const double wk = cw ? (double)cw[k] : 1.0;
+                const double sp_z = (z > 0.0 ? z : 0.0) + log1p(exp(-fabs(z)));
+                total += wk * (sp_z - t * z);
+                const double sig = z >= 0.0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
+                p[k] = wk * (sig - t) * inv_w;
+            }
+            goto backprop;
+        }
         double zmax = -HUGE_VAL;
         for (int64_t k = 0; k < K; k++)
             if (p[k] > zmax) zmax = p[k];
@@ -379,10 +402,13 @@ void lector_head_loss_backward_ex(struct lector_head *head, const float *x,
         // exp(z[y] - zmax) underflows.
         total += wi * (log(sum) - qz);
         const double scale = wi * inv_w;
+        for (int64_t k = 0; k < K; k++) p[k] = (p[k] / sum - (k == y ? q_on : q_off)) * scale;
+    backprop:
+        // p holds dL/dz for this row now.
         if (H > 0)
             for (int64_t j = 0; j < H; j++) dact[j] = 0.0;
         for (int64_t k = 0; k < K; k++) {
-            double dz = (p[k] / sum - (k == y ? q_on : q_off)) * scale;
+            double dz = p[k];
             float dzf = (float)dz;
             float *dw = dW + k * D;
             if (H > 0) {
@@ -395,7 +421,6 @@ void lector_head_loss_backward_ex(struct lector_head *head, const float *x,
                 for (int64_t c = 0; c < C; c++) dw[c] += dzf * xi[c];
             }
             db[k] += dzf;
-            p[k] = dz; // keep dz for the sparse part below
         }
         if (H > 0) {
             const double scale_keep = drop > 0.0 ? 1.0 / (1.0 - drop) : 1.0;

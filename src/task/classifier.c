@@ -26,6 +26,7 @@ struct lector_classifier {
     char *history;
     struct lector_ngrams *ng;
     struct lector_classifier_extra extra;
+    float *thresholds;
 };
 
 void lector_classifier_free(struct lector_classifier *clf) {
@@ -34,6 +35,7 @@ void lector_classifier_free(struct lector_classifier *clf) {
     free(clf->labels);
     free(clf->history);
     lector_ngrams_free(clf->ng);
+    free(clf->thresholds);
     lector_head_free(clf->head);
     lector_tokenizer_free(clf->tok);
     lector_encoder_close(clf->enc);
@@ -84,7 +86,7 @@ enum lector_status lector_classifier_save_extra(const char *path, const struct l
                                                 struct lector_error *err) {
     const int64_t K = lector_head_n_classes(head), C = lector_head_n_in(head);
     const int64_t S = lector_head_n_sparse(head);
-    static const struct lector_classifier_extra no_extra = {0, NULL, 1.0f, -1.0, LECTOR_DOC_TRUNCATE, 0};
+    static const struct lector_classifier_extra no_extra = {0, NULL, 1.0f, -1.0, LECTOR_DOC_TRUNCATE, 0, 0, NULL};
     if (!extra) extra = &no_extra;
     const struct lector_ngrams *ng = extra->ngrams;
     if (K != n_labels)
@@ -148,17 +150,18 @@ enum lector_status lector_classifier_save_extra(const char *path, const struct l
     // Version 1 readers can load an encoder-only head (they ignore the temperature).
     const bool windows = extra->doc_pooling != LECTOR_DOC_TRUNCATE;
     // Windows need no new reader: an older lector would truncate long texts instead.
-    snprintf(fv, sizeof fv, "%d", ng || C == 0 || H > 0 ? CLASSIFIER_FORMAT_VERSION : 1);
+    snprintf(fv, sizeof fv, "%d",
+             ng || C == 0 || H > 0 || extra->multi_label ? CLASSIFIER_FORMAT_VERSION : 1);
     snprintf(max_len, sizeof max_len, "%lld", (long long)info->max_len);
     snprintf(n_train, sizeof n_train, "%lld", (long long)info->n_train);
     snprintf(vacc, sizeof vacc, "%.6f", info->valid_accuracy);
     snprintf(temp, sizeof temp, "%.9g", extra->temperature > 0.0f ? (double)extra->temperature : 1.0);
     snprintf(vf1, sizeof vf1, "%.6f", extra->valid_macro_f1 != 0.0 ? extra->valid_macro_f1 : -1.0);
-    const char *keys[20] = {"format", "format_version", "lector_version", "labels", "pooling",
+    const char *keys[24] = {"format", "format_version", "lector_version", "labels", "pooling",
                             "max_len", "encoder_dir", "encoder_sha256", "tokenizer_sha256",
                             "n_train", "valid_accuracy", "history", "temperature",
                             "valid_macro_f1", "features"};
-    const char *values[20] = {CLASSIFIER_FORMAT, fv, lector_version(), labels_json,
+    const char *values[24] = {CLASSIFIER_FORMAT, fv, lector_version(), labels_json,
                               lector_pooling_name(info->pooling), max_len,
                               abs_dir ? abs_dir : lector_encoder_dir(enc),
                               lector_encoder_checksum(enc), lector_tokenizer_hash(tok), n_train,
@@ -169,6 +172,18 @@ enum lector_status lector_classifier_save_extra(const char *path, const struct l
         keys[n_meta] = "ngram_params";
         values[n_meta++] = ngram_json;
     }
+    char *thr_json = NULL;
+    if (extra->multi_label) {
+        json_t *a = json_array();
+        for (int64_t k = 0; k < K; k++)
+            json_array_append_new(a, json_real(extra->thresholds ? (double)extra->thresholds[k] : 0.5));
+        thr_json = json_dumps(a, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        json_decref(a);
+        keys[n_meta] = "multi_label";
+        values[n_meta++] = "1";
+        keys[n_meta] = "thresholds";
+        values[n_meta++] = thr_json ? thr_json : "[]";
+    }
     if (windows) {
         snprintf(stride, sizeof stride, "%lld", (long long)extra->stride);
         keys[n_meta] = "doc_pooling";
@@ -177,6 +192,7 @@ enum lector_status lector_classifier_save_extra(const char *path, const struct l
         values[n_meta++] = stride;
     }
     enum lector_status s = lector_safetensors_write(path, t, n_t, keys, values, n_meta, err);
+    free(thr_json);
     free(ngram_json);
     free(abs_dir);
     free(labels_json);
@@ -317,6 +333,26 @@ enum lector_status lector_classifier_load(const char *path, const char *encoder_
     }
     if ((v = lector_checkpoint_metadata(ck, "valid_macro_f1"))) clf->extra.valid_macro_f1 = atof(v);
     const int64_t K = clf->n_labels;
+    if ((v = lector_checkpoint_metadata(ck, "multi_label")) && !strcmp(v, "1")) {
+        const char *ts = lector_checkpoint_metadata(ck, "thresholds");
+        json_t *ja = ts ? json_loads(ts, 0, &jerr) : NULL;
+        clf->thresholds = lector__malloc((size_t)K * sizeof *clf->thresholds);
+        bool ok = ja && json_is_array(ja) && json_array_size(ja) == (size_t)K && clf->thresholds;
+        for (int64_t k = 0; ok && k < K; k++) {
+            json_t *e = json_array_get(ja, (size_t)k);
+            ok = json_is_number(e) && json_number_value(e) > 0.0 && json_number_value(e) < 1.0;
+            if (ok) clf->thresholds[k] = (float)json_number_value(e);
+        }
+        json_decref(ja);
+        if (!ok) {
+            s = lector__error(err, LECTOR_STATUS_FORMAT,
+                              "%s: a multi-label model needs 'thresholds', %lld numbers in (0, 1)", path,
+                              (long long)K);
+            goto fail;
+        }
+        clf->extra.multi_label = 1;
+        clf->extra.thresholds = clf->thresholds;
+    }
     const struct lector_tensor *W = use_enc ? lector_checkpoint_find(ck, "head.weight") : NULL;
     const struct lector_tensor *b = lector_checkpoint_find(ck, "head.bias");
     if ((use_enc && (!W || W->dtype != LECTOR_DTYPE_F32 || W->n_dims != 2 || W->shape[0] != K)) ||
@@ -436,6 +472,11 @@ fail:
 
 void lector_classifier_probs(const struct lector_classifier *clf, const float *X,
                              const struct lector_sparse_rows *sp, int64_t n, float *probs) {
+    if (clf->extra.multi_label) {
+        lector_head_probs_multi(clf->head, clf->extra.no_encoder ? NULL : X, clf->ng ? sp : NULL, n,
+                                probs);
+        return;
+    }
     lector_head_probs(clf->head, clf->extra.no_encoder ? NULL : X, clf->ng ? sp : NULL, n,
                       clf->extra.temperature, probs);
 }

@@ -2,6 +2,8 @@
 // macro-F1 and the confusion matrix, with scikit-learn's zero_division=0 convention.
 #include "lector/data.h"
 
+#include <stdbool.h>
+
 #include <math.h>
 #include <string.h>
 
@@ -119,6 +121,74 @@ enum lector_status lector_metrics_compute_probs(const int32_t *y_true, const flo
         if (count[b] > 0) ece += count[b] / (double)n * fabs(hit[b] / count[b] - conf_sum[b] / count[b]);
     out->ece = n > 0 ? ece : 0.0;
     out->log_loss = n > 0 ? nll / (double)n : 0.0;
+    return LECTOR_STATUS_OK;
+}
+
+enum lector_status lector_metrics_compute_multi(const uint8_t *Y, const float *probs,
+                                                const float *thresholds, int64_t n, int64_t K,
+                                                struct lector_metrics *out, struct lector_error *err) {
+    enum { N_BINS = 15 };
+    if (!out) return lector__error(err, LECTOR_STATUS_INVALID_ARG, "metrics: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (K < 1 || n < 0 || (n > 0 && (!Y || !probs)))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "metrics: expected K >= 1 labels and n >= 0 rows, got K=%lld, n=%lld",
+                             (long long)K, (long long)n);
+    out->n_classes = K;
+    out->n = n;
+    out->precision = lector__calloc((size_t)K, sizeof(double));
+    out->recall = lector__calloc((size_t)K, sizeof(double));
+    out->f1 = lector__calloc((size_t)K, sizeof(double));
+    out->support = lector__calloc((size_t)K, sizeof(int64_t));
+    int64_t *tp = lector__calloc((size_t)K, sizeof *tp), *pp = lector__calloc((size_t)K, sizeof *pp);
+    if (!out->precision || !out->recall || !out->f1 || !out->support || !tp || !pp) {
+        lector_free(tp);
+        lector_free(pp);
+        lector_metrics_free(out);
+        return lector__error(err, LECTOR_STATUS_NOMEM, "metrics: out of memory");
+    }
+    double conf_sum[N_BINS] = {0}, hit[N_BINS] = {0}, count[N_BINS] = {0}, nll = 0.0;
+    int64_t exact = 0, tp_all = 0, fp_fn = 0;
+    for (int64_t i = 0; i < n; i++) {
+        bool all = true;
+        for (int64_t k = 0; k < K; k++) {
+            const double p = (double)probs[i * K + k];
+            const bool t = Y[i * K + k] != 0, pred = p >= (thresholds ? (double)thresholds[k] : 0.5);
+            out->support[k] += t;
+            pp[k] += pred;
+            tp[k] += t && pred;
+            all = all && t == pred;
+            double c = pred ? p : 1.0 - p;
+            int bin = (int)ceil(c * N_BINS) - 1;
+            if (bin < 0) bin = 0;
+            if (bin >= N_BINS) bin = N_BINS - 1;
+            conf_sum[bin] += c;
+            count[bin] += 1.0;
+            hit[bin] += t == pred;
+            double pt = t ? p : 1.0 - p;
+            nll += -log(pt > 1e-15 ? pt : 1e-15);
+        }
+        exact += all;
+    }
+    double f1_sum = 0.0;
+    for (int64_t k = 0; k < K; k++) {
+        out->precision[k] = safe_div((double)tp[k], (double)pp[k]);
+        out->recall[k] = safe_div((double)tp[k], (double)out->support[k]);
+        out->f1[k] = safe_div(2.0 * (double)tp[k], (double)(pp[k] + out->support[k]));
+        f1_sum += out->f1[k];
+        tp_all += tp[k];
+        fp_fn += (pp[k] - tp[k]) + (out->support[k] - tp[k]);
+    }
+    out->macro_f1 = f1_sum / (double)K;
+    out->micro_f1 = safe_div(2.0 * (double)tp_all, 2.0 * (double)tp_all + (double)fp_fn);
+    out->accuracy = safe_div((double)exact, (double)n);
+    double ece = 0.0, total = (double)n * (double)K;
+    for (int b = 0; b < N_BINS; b++)
+        if (count[b] > 0) ece += count[b] / total * fabs(hit[b] / count[b] - conf_sum[b] / count[b]);
+    out->ece = n > 0 ? ece : 0.0;
+    out->log_loss = n > 0 ? nll / total : 0.0;
+    lector_free(tp);
+    lector_free(pp);
     return LECTOR_STATUS_OK;
 }
 

@@ -4,6 +4,7 @@
 #include "lector/classifier.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,7 @@ void lector_train_result_free(struct lector_train_result *r) {
     if (!r) return;
     lector_head_free(r->head);
     lector_free(r->history);
+    lector_free(r->thresholds);
     memset(r, 0, sizeof *r);
 }
 
@@ -99,6 +101,35 @@ static double nll_at(const float *logits, const int32_t *y, int64_t n, int64_t K
         total += log(sum) - ((double)z[y[i]] / T - zmax);
     }
     return n ? total / (double)n : 0.0;
+}
+
+static float sigmoidf(float z) {
+    return z >= 0.0f ? 1.0f / (1.0f + expf(-z)) : expf(z) / (1.0f + expf(z));
+}
+
+// Per label, the threshold in {0.05, 0.10, ..., 0.95} with the best F1 on validation (ties:
+// the one nearest 0.5), so rare labels get a lower bar than the default 0.5.
+static void tune_thresholds(const uint8_t *Y, const float *probs, int64_t n, int64_t K,
+                            float *thr) {
+    for (int64_t k = 0; k < K; k++) {
+        double best_f1 = -1.0;
+        for (int t = 1; t <= 19; t++) {
+            const float th = 0.05f * (float)t;
+            int64_t tp = 0, pp = 0, pos = 0;
+            for (int64_t i = 0; i < n; i++) {
+                bool pred = probs[i * K + k] >= th, y = Y[i * K + k] != 0;
+                tp += pred && y;
+                pp += pred;
+                pos += y;
+            }
+            double f1 = pp + pos > 0 ? 2.0 * (double)tp / (double)(pp + pos) : 0.0;
+            if (f1 > best_f1 + 1e-12 ||
+                (fabs(f1 - best_f1) <= 1e-12 && fabsf(th - 0.5f) < fabsf(thr[k] - 0.5f))) {
+                best_f1 = f1;
+                thr[k] = th;
+            }
+        }
+    }
 }
 
 float lector_fit_temperature(const float *logits, const int32_t *y, int64_t n, int64_t K) {
@@ -243,11 +274,14 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
         (S > 0 && n_valid > 0 && (!valid->sp || valid->sp->n_cols != S)))
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "training and validation sets have different features");
-    for (int64_t i = 0; i < n; i++)
+    const bool multi = train->Y != NULL;
+    if (multi && n_valid > 0 && !valid->Y)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "multi-label training needs validation targets");
+    for (int64_t i = 0; i < n && !multi; i++)
         if (train->y[i] < 0 || train->y[i] >= K)
             return lector__error(err, LECTOR_STATUS_INVALID_ARG, "label %d of row %lld outside [0, %lld)",
                                  train->y[i], (long long)i, (long long)K);
-    for (int64_t i = 0; i < n_valid; i++)
+    for (int64_t i = 0; i < n_valid && !multi; i++)
         if (valid->y[i] < 0 || valid->y[i] >= K)
             return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                                  "validation label %d of row %lld outside [0, %lld)", valid->y[i],
@@ -258,6 +292,8 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
     float *mu = NULL, *sd = NULL, *Z = NULL, *Zv = NULL, *xb = NULL, *vlogits = NULL, *best = NULL;
     float *cw = NULL;
     int32_t *yb = NULL, *vpred = NULL;
+    uint8_t *Yb = NULL;
+    float *vprobs = NULL;
     int64_t *idx = NULL;
     struct lector_head *head = NULL;
     struct lector_adamw *opt = NULL, *opt_sp = NULL;
@@ -277,11 +313,14 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
     yb = lector__malloc((size_t)Bmax * sizeof *yb);
     vlogits = lector__malloc((size_t)(n_valid > 0 ? n_valid : 1) * (size_t)K * sizeof *vlogits);
     vpred = lector__malloc((size_t)(n_valid > 0 ? n_valid : 1) * sizeof *vpred);
+    vprobs = lector__malloc((size_t)(n_valid > 0 ? n_valid : 1) * (size_t)K * sizeof *vprobs);
+    Yb = multi ? lector__malloc((size_t)Bmax * (size_t)K) : NULL;
     idx = lector__malloc((size_t)n * sizeof *idx);
     cw = lector__malloc((size_t)K * sizeof *cw);
     spb.offsets = S > 0 ? lector__malloc((size_t)(Bmax + 1) * sizeof *spb.offsets) : NULL;
     if (!mu || !sd || (C > 0 && !Z) || (C > 0 && n_valid > 0 && !Zv) || !xb || !yb ||
-        !vlogits || !vpred || !idx || !cw || (S > 0 && !spb.offsets) || !hist)
+        !vlogits || !vpred || !vprobs || (multi && !Yb) || !idx || !cw || (S > 0 && !spb.offsets) ||
+        !hist)
         goto nomem;
 
     // Standardise each dense feature on the training set: frozen encoder features have very
@@ -308,15 +347,15 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
     // Class weights: scikit-learn's "balanced", n / (K n_k); a class absent from training
     // gets weight 1 (it never occurs as a target anyway).
     for (int64_t k = 0; k < K; k++) cw[k] = 1.0f;
-    if (p->class_weight_balanced) {
+    if (p->class_weight_balanced && !multi) {
         for (int64_t k = 0; k < K; k++) {
             int64_t nk = 0;
             for (int64_t i = 0; i < n; i++) nk += train->y[i] == k;
             if (nk > 0) cw[k] = (float)((double)n / ((double)K * (double)nk));
         }
     }
-    struct lector_loss_params lp = {p->class_weight_balanced ? cw : NULL, p->label_smoothing,
-                                    p->dropout, 0};
+    struct lector_loss_params lp = {p->class_weight_balanced && !multi ? cw : NULL,
+                                    p->label_smoothing, p->dropout, 0, multi ? Yb : NULL};
 
     s = lector_head_init_mlp(C, p->n_hidden, S, K, p->seed, &head, err);
     if (s != LECTOR_STATUS_OK) goto fail;
@@ -359,7 +398,10 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
             int64_t B = n - start < Bmax ? n - start : Bmax;
             for (int64_t b = 0; b < B; b++) {
                 if (C > 0) memcpy(xb + b * C, Z + idx[start + b] * C, (size_t)C * sizeof *xb);
-                yb[b] = train->y[idx[start + b]];
+                if (multi)
+                    memcpy(Yb + b * K, train->Y + idx[start + b] * K, (size_t)K);
+                else
+                    yb[b] = train->y[idx[start + b]];
             }
             if (S > 0 && !gather_sparse(train->sp, idx + start, B, &spb, &spb_cap)) goto nomem;
             float loss = 0.0f;
@@ -398,14 +440,19 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
         struct lector_epoch_info e = {epoch, loss_sum / (double)n_batches, -1.0, -1.0, -1.0, lr, 0};
         if (n_valid > 0) {
             all_logits(head, Zv, valid->sp, n_valid, C, K, vlogits);
-            for (int64_t i = 0; i < n_valid; i++) vpred[i] = (int32_t)argmax(vlogits + i * K, K);
             struct lector_metrics m;
-            s = lector_metrics_compute(valid->y, vpred, n_valid, K, &m, err);
+            if (multi) {
+                for (int64_t i = 0; i < n_valid * K; i++) vprobs[i] = sigmoidf(vlogits[i]);
+                s = lector_metrics_compute_multi(valid->Y, vprobs, NULL, n_valid, K, &m, err);
+            } else {
+                for (int64_t i = 0; i < n_valid; i++) vpred[i] = (int32_t)argmax(vlogits + i * K, K);
+                s = lector_metrics_compute(valid->y, vpred, n_valid, K, &m, err);
+            }
             if (s != LECTOR_STATUS_OK) goto fail;
             e.valid_accuracy = m.accuracy;
             e.valid_macro_f1 = m.macro_f1;
+            e.valid_loss = multi ? m.log_loss : nll_at(vlogits, valid->y, n_valid, K, 1.0);
             lector_metrics_free(&m);
-            e.valid_loss = nll_at(vlogits, valid->y, n_valid, K, 1.0);
         }
         e.is_best = n_valid <= 0 || e.valid_macro_f1 > best_f1;
         if (e.is_best) {
@@ -455,7 +502,7 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
     out->valid_accuracy = best_acc;
     out->valid_macro_f1 = best_f1;
     out->temperature = 1.0f;
-    if (n_valid > 0 && p->calibrate) {
+    if (n_valid > 0 && (p->calibrate || multi)) {
         // Temperature of the returned head on the raw validation features.
         for (int64_t i = 0; i < n_valid; i += 256) {
             int64_t m = n_valid - i < 256 ? n_valid - i : 256;
@@ -464,7 +511,23 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
             lector_head_forward_wide(out->head, C > 0 ? valid->X + i * C : NULL, S > 0 ? &v : NULL,
                                      m, vlogits + i * K);
         }
-        out->temperature = lector_fit_temperature(vlogits, valid->y, n_valid, K);
+        if (!multi) out->temperature = lector_fit_temperature(vlogits, valid->y, n_valid, K);
+    }
+    if (multi) {
+        out->thresholds = lector__malloc((size_t)K * sizeof *out->thresholds);
+        if (!out->thresholds) goto nomem;
+        for (int64_t k = 0; k < K; k++) out->thresholds[k] = 0.5f;
+        if (n_valid > 0) {
+            for (int64_t i = 0; i < n_valid; i += 256) {
+                int64_t m = n_valid - i < 256 ? n_valid - i : 256;
+                struct lector_sparse_rows v;
+                if (S > 0) v = sparse_slice(valid->sp, i, m);
+                lector_head_forward_wide(out->head, C > 0 ? valid->X + i * C : NULL, S > 0 ? &v : NULL,
+                                         m, vlogits + i * K);
+            }
+            for (int64_t i = 0; i < n_valid * K; i++) vprobs[i] = sigmoidf(vlogits[i]);
+            tune_thresholds(valid->Y, vprobs, n_valid, K, out->thresholds);
+        }
     }
     out->history = json_dumps(hist, JSON_COMPACT | JSON_REAL_PRECISION(6));
     goto done;
@@ -483,6 +546,8 @@ done:
     lector_free(cw);
     lector_free(idx);
     lector_free(vpred);
+    lector_free(vprobs);
+    lector_free(Yb);
     lector_free(vlogits);
     lector_free(yb);
     lector_free(xb);
