@@ -8,6 +8,7 @@ bin=${LECTOR_BIN:?}
 src=${LECTOR_SOURCE_DIR:?}
 mk=${LECTOR_MAKE_TINY:?}
 tmp=$(mktemp -d)
+export XDG_CACHE_HOME=$tmp/cache # keep the feature cache inside the test
 trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 pass=0 fail=0 n_cases=0
 bad() { echo "FAIL [$case]: $*" >&2; fail=$((fail + 1)); }

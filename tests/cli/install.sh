@@ -8,6 +8,7 @@ src=${LECTOR_SOURCE_DIR:?}
 mk=${LECTOR_MAKE_TINY:?}
 if [ "${LECTOR_SANITIZED:-OFF}" = ON ]; then echo "skipped: sanitizer build (the example links uninstrumented)"; exit 77; fi
 tmp=$(mktemp -d)
+export XDG_CACHE_HOME=$tmp/cache # keep the feature cache inside the test
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 

@@ -8,6 +8,7 @@ src=${LECTOR_SOURCE_DIR:?}
 mk=${LECTOR_MAKE_TINY:?}
 py=${LECTOR_PYTHON:-$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)}
 tmp=$(mktemp -d)
+export XDG_CACHE_HOME=$tmp/cache # keep the feature cache inside the test
 trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0 skipped=0
 ok() { pass=$((pass + 1)); }
