@@ -92,12 +92,13 @@ def main():
     t0 = time.time()
     subprocess.run([a.lector, "train", "--encoder", a.encoder, "--train", os.path.join(tmp, "train.csv"),
                     "--valid", os.path.join(tmp, "dev.csv"), "--pooling", a.pooling, "--max-len", str(a.max_len),
-                    "--epochs", str(a.epochs), "--output", model, "--quiet"], check=True)
+                    "--epochs", str(a.epochs), "--features", "encoder", "--output", model, "--quiet"],
+                   check=True)
     t_train = time.time() - t0
     p = subprocess.run([a.lector, "eval", "--model", model, "--data", os.path.join(tmp, "test.csv"),
                         "--format", "json", "--quiet"], capture_output=True, text=True, check=True)
     rep = json.loads(p.stdout)
-    print(f"lector linear head ({a.epochs} epochs, best on dev): test accuracy {rep['accuracy']:.4f}, "
+    print(f"lector linear head on encoder features ({a.epochs} epochs, best on dev): test accuracy {rep['accuracy']:.4f}, "
           f"macro-F1 {rep['macro_f1']:.4f} [train incl. encoding {t_train:.1f} s]")
 
 
