@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -235,6 +236,38 @@ static int64_t find_label(char *const *labels, int64_t n, const char *l) {
     return -1;
 }
 
+// Labels from one column per label (a cell of 1, true or yes, any case, marks the label): the
+// label names are the column names, in the order given (or label_space's, which must match).
+static int per_column_labels(const char *path, const char *text_col, const char *cols,
+                             const struct cli_featurized *label_space, int64_t n,
+                             struct cli_featurized *out) {
+    struct lector_error err;
+    int64_t K = 1;
+    for (const char *c = cols; *c; c++) K += *c == ',';
+    out->y = calloc((size_t)n, sizeof *out->y);
+    out->labels = calloc((size_t)K, sizeof *out->labels);
+    out->Y = calloc((size_t)n * (size_t)K, 1);
+    if (!out->y || !out->labels || !out->Y) return cli_error("%s: out of memory", path);
+    const char *a = cols;
+    for (int64_t k = 0; k < K; k++) {
+        size_t len = strcspn(a, ",");
+        out->labels[k] = strndup(a, len);
+        out->n_labels = k + 1;
+        a += len + (a[len] == ',');
+        if (label_space && (label_space->n_labels != K || strcmp(label_space->labels[k], out->labels[k])))
+            return cli_error("%s: label columns '%s' do not match the model's labels", path, cols);
+        struct lector_dataset *d = NULL;
+        if (lector_dataset_read_csv(path, text_col, out->labels[k], &d, &err) != LECTOR_STATUS_OK)
+            return cli_lib_error(&err);
+        for (int64_t i = 0; i < n && i < d->n_rows; i++) {
+            const char *v = d->labels[i];
+            out->Y[i * K + k] = !strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes");
+        }
+        lector_dataset_free(d);
+    }
+    return CLI_OK;
+}
+
 int cli_featurize_csv(const struct cli_model_inputs *mi, const char *path, const char *text_col,
                       const char *label_col, const struct cli_featurized *label_space, bool encode,
                       bool multi, struct cli_featurized *out) {
@@ -248,13 +281,22 @@ int cli_featurize_csv(const struct cli_model_inputs *mi, const char *path, const
     const char **mtexts = NULL;
     size_t *mlens = NULL;
     memset(out, 0, sizeof *out);
-    if (lector_dataset_read_csv(path, text_col, label_col, &ds, &err) != LECTOR_STATUS_OK)
-        return cli_lib_error(&err);
+    // Multi-label with one 0/1 column per label: --label-column a,b,c.
+    const bool per_column = multi && strchr(label_col, ',');
+    char *first_col = per_column ? strndup(label_col, strcspn(label_col, ",")) : NULL;
+    enum lector_status rs = lector_dataset_read_csv(path, text_col, per_column ? first_col : label_col, &ds, &err);
+    free(first_col);
+    if (rs != LECTOR_STATUS_OK) return cli_lib_error(&err);
     const int64_t n = ds->n_rows, T = mi->max_len;
     const int64_t C = lector_encoder_get_config(mi->enc)->n_embd;
     if (n == 0) {
         rc = cli_error("%s: no data rows after the header", path);
         goto out;
+    }
+    if (per_column) {
+        rc = per_column_labels(path, text_col, label_col, label_space, n, out);
+        if (rc != CLI_OK) goto out;
+        goto labels_done;
     }
 
     // Class ids.
@@ -328,6 +370,7 @@ int cli_featurize_csv(const struct cli_model_inputs *mi, const char *path, const
             out->y[i] = (int32_t)find_label(out->labels, out->n_labels, ds->labels[i]);
     }
 
+labels_done:
     out->texts = malloc((size_t)n * sizeof *out->texts);
     out->lens = malloc((size_t)n * sizeof *out->lens);
     if (!out->texts || !out->lens) {

@@ -49,5 +49,26 @@ printf 'goal team bank price\n' | "$bin" classify --model "$tmp/m.lector" --all-
 printf 'goal team\n' | "$bin" classify --model "$tmp/m.lector" --format jsonl >"$tmp/out" 2>"$tmp/err"
 "$py" -c "import json; o=json.loads(open('$tmp/out').read()); assert o['labels'] == ['sport'], o" && ok || bad "jsonl: $(cat "$tmp/out")"
 
+# one 0/1 column per label
+"$py" - "$tmp/train.csv" "$tmp/cols.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+with open(sys.argv[2], "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["text", "tech", "sport", "money"])
+    for r in rows:
+        labs = r["label"].split("|") if r["label"] else []
+        w.writerow([r["text"]] + ["1" if l in labs else "0" for l in ("tech", "sport", "money")])
+PY
+"$bin" train --encoder "$enc" --train "$tmp/cols.csv" --multi-label --label-column tech,sport,money --epochs 10 \
+  --cache "$tmp/c" -o "$tmp/c.lector" 2>"$tmp/err" && ok || bad "train per column: $(cat "$tmp/err")"
+"$bin" eval --model "$tmp/c.lector" --data "$tmp/cols.csv" --label-column tech,sport,money --format json >"$tmp/rep" 2>"$tmp/err" &&
+  ok || bad "eval per column: $(cat "$tmp/err")"
+"$py" -c "
+import json; r=json.load(open('$tmp/rep')); assert r['labels'] == ['tech','sport','money'] and r['macro_f1'] > 0.9, r" &&
+  ok || bad "per-column report: $(cat "$tmp/rep")"
+"$bin" eval --model "$tmp/c.lector" --data "$tmp/cols.csv" --label-column sport,tech,money >"$tmp/rep" 2>"$tmp/err"
+[ $? -eq 1 ] && grep -q "do not match" "$tmp/err" && ok || bad "mismatched label columns: $(cat "$tmp/err")"
+
 echo "cli train_multilabel: $pass passed, $fail failed"
 [ $fail -eq 0 ]
