@@ -4,12 +4,14 @@
 # checkpoints, with the same ids and thread count. A benchmark, not a test.
 #
 #   scripts/bench.sh [--threads N] [--repeat R] [--models base,minilm] [--cases LIST]
+#                    [--no-torch]
 #
 # Builds lector in build-bench/, installs what it needs (Debian python3-torch and
 # python3-onnx, npm onnxruntime-node into scripts/bench/node_modules), writes the
 # checkpoints and their ONNX exports to $LECTOR_BENCH_DIR (default build-bench/models), and
 # prints one table per model: median ms and sentences/s per case, the lector/ORT speed
-# ratio (> 1: lector faster) and the max abs difference of the hidden states.
+# ratio (> 1: lector faster) and the max abs difference of the hidden states, then lector's
+# peak RSS (bench_encoder's own process: weights, packed weights and activations).
 #
 # OpenBLAS picks its kernels from the CPU (or OPENBLAS_CORETYPE); the table records the
 # core in use. To compare cores, run e.g. `env -u OPENBLAS_CORETYPE scripts/bench.sh`.
@@ -22,13 +24,15 @@ repeat=5
 warmup=1
 models="base,minilm"
 cases="1x128,8x128,32x32,1x512"
+torch=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads="$2"; shift 2 ;;
     --repeat) repeat="$2"; shift 2 ;;
     --models) models="$2"; shift 2 ;;
     --cases) cases="$2"; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-torch) torch=0; shift ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -80,7 +84,7 @@ for model in "${model_list[@]}"; do
   ort_out="$(cd "$here/bench" && node ort.mjs "$dir" "$io" "$threads" "$repeat" "$warmup" \
              "${case_list[@]}")"
   torch_out=""
-  if "$py" -c 'import torch' 2>/dev/null; then
+  if [ "$torch" = 1 ] && "$py" -c 'import torch' 2>/dev/null; then
     torch_out="$("$py" "$here/bench/torch_run.py" "$dir" "$io" "$threads" "$repeat" "$warmup" \
                  "${case_list[@]}" 2>/dev/null || true)"
   fi
@@ -99,4 +103,5 @@ for model in "${model_list[@]}"; do
     printf '%-10s %12s %12s %12s %9s %12s %12s %12s\n' "$c" "$lms" "$oms" "${tms:--}" "$ratio" \
            "$lsps" "$odiff" "${tdiff:--}"
   done
+  echo "lector $(echo "$lector_out" | grep '^rss')"
 done

@@ -11,10 +11,19 @@
  *                     for comparing with another implementation
  *     --profile       also time each kernel of one layer of this geometry on random data
  *     --gemm          also report GFLOP/s of lector_matmul at this geometry's shapes
+ *     --texts FILE    end to end instead of the cases: tokenize FILE (one text per line)
+ *                     with --vocab, encode in batches of --batch texts in file order, each
+ *                     padded to its longest row, and mean-pool; reports texts/s over the
+ *                     whole file (median of --repeat passes). --save-ids OUT writes the ids
+ *                     as one JSON array per text, for feeding another implementation.
+ *     --vocab FILE    WordPiece vocab.txt (lower case) for --texts
+ *     --batch N       texts per batch for --texts [32]
+ *     --max-len N     tokens per text, specials included, for --texts [128]
  *
  * Ids are random in [1000, V) from a fixed seed, every token real (no padding), type ids 0.
  * Prints one line per case: B, T, median ms, sentences/s, then the kernel set and the
- * OpenBLAS core in use. Machine-readable lines start with "case" / "op" / "gemm".
+ * OpenBLAS core in use, and at the end the peak RSS of the process. Machine-readable lines
+ * start with "case" / "e2e" / "op" / "gemm" / "rss".
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -23,9 +32,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/resource.h>
+
 #include "lector/encoder.h"
+#include "lector/tokenizer.h"
 #include "kernels/kernels.h"
 #include "kernels/kernels_impl.h"
+#include "base/base_impl.h"
 
 char *openblas_get_corename(void); // OpenBLAS's own, not in cblas.h
 
@@ -92,6 +105,31 @@ static int write_file(const char *dir, const char *kind, int64_t B, int64_t T, c
         total += m_;                                                                        \
     } while (0)
 
+// w (OC, IC) packed for lector_matmul_packed, or NULL where the kernels have no packed path
+static float *pack(const float *w, int64_t IC, int64_t OC) {
+    size_t n = lector_matmul_packed_size(IC, OC);
+    if (n == 0) return NULL;
+    float *p = lector__aligned_alloc(n * sizeof *p);
+    if (!p) {
+        fprintf(stderr, "bench_encoder: out of memory\n");
+        exit(1);
+    }
+    lector_matmul_pack_rows(p, w, IC, OC, 0, OC);
+    return p;
+}
+
+// out = act(inp w^T + b) as the encoder computes it (gelu: act != 0)
+static void linear(float *out, const float *inp, const float *w, const float *wp, const float *b,
+                   int64_t N, int64_t IC, int64_t OC, int gelu) {
+    enum lector__act act = gelu ? LECTOR__ACT_GELU : LECTOR__ACT_NONE;
+    if (wp) {
+        lector_matmul_packed(out, inp, wp, b, N, IC, OC, act);
+        return;
+    }
+    lector_matmul(out, inp, w, b, N, IC, OC);
+    lector_bias_act(out, NULL, N, OC, act);
+}
+
 static void profile_layer(int64_t B, int64_t T, int64_t C, int64_t H, int64_t F) {
     int64_t N = B * T;
     float *x = rand_floats(N * C, 1.0f), *qkv = rand_floats(N * 3 * C, 1.0f);
@@ -104,14 +142,18 @@ static void profile_layer(int64_t B, int64_t T, int64_t C, int64_t H, int64_t F)
     double total = 0.0;
     printf("profile B=%lld T=%lld (one layer, C=%lld H=%lld F=%lld)\n", (long long)B,
            (long long)T, (long long)C, (long long)H, (long long)F);
-    TIME_OP("matmul qkv", 2.0 * N * C * 3 * C, lector_matmul(qkv, x, wqkv, bqkv, N, C, 3 * C));
+    // the products as the forward runs them: packed weights where the kernels have them
+    float *pqkv = pack(wqkv, C, 3 * C), *po = pack(wo, C, C), *p1 = pack(w1, C, F);
+    float *p2 = pack(w2, F, C);
+    TIME_OP("matmul qkv", 2.0 * N * C * 3 * C, linear(qkv, x, wqkv, pqkv, bqkv, N, C, 3 * C, 0));
     TIME_OP("attention", 4.0 * B * T * T * C, lector_attention(atty, qkv, NULL, scratch, B, T, C, H));
-    TIME_OP("matmul out", 2.0 * N * C * C, lector_matmul(tmp, atty, wo, NULL, N, C, C));
-    TIME_OP("bias+residual+ln", 0, lector_residual_layernorm(tmp, tmp, bc, x, g, bc, N, C, 1e-12f));
-    TIME_OP("matmul ffn in", 2.0 * N * C * F, lector_matmul(ff, x, w1, NULL, N, C, F));
-    TIME_OP("bias+gelu", 0, lector_bias_gelu(ff, bf, N, F));
-    TIME_OP("matmul ffn out", 2.0 * N * F * C, lector_matmul(tmp, ff, w2, NULL, N, F, C));
-    TIME_OP("bias+residual+ln", 0, lector_residual_layernorm(tmp, tmp, bc, x, g, bc, N, C, 1e-12f));
+    TIME_OP("matmul out", 2.0 * N * C * C, linear(tmp, atty, wo, po, bc, N, C, C, 0));
+    TIME_OP("residual+ln", 0, lector_residual_layernorm(tmp, tmp, NULL, x, g, bc, N, C, 1e-12f));
+    TIME_OP("matmul ffn in + gelu", 2.0 * N * C * F, linear(ff, x, w1, p1, bf, N, C, F, 1));
+    TIME_OP("matmul ffn out", 2.0 * N * F * C, linear(tmp, ff, w2, p2, bc, N, F, C, 0));
+    TIME_OP("residual+ln", 0, lector_residual_layernorm(tmp, tmp, NULL, x, g, bc, N, C, 1e-12f));
+    lector__aligned_free(pqkv), lector__aligned_free(po), lector__aligned_free(p1);
+    lector__aligned_free(p2);
     printf("op %-22s %9.3f ms\n", "layer total", total * 1e3);
     free(x), free(qkv), free(wqkv), free(bqkv), free(wo), free(w1), free(w2), free(bc);
     free(bf), free(g), free(atty), free(tmp), free(ff), free(scratch);
@@ -139,15 +181,173 @@ static void gemm_rates(int64_t N, int64_t C, int64_t F) {
 }
 
 // ----------------------------------------------------------------------------
+// end to end: texts -> ids -> hidden states -> mean pooling
+
+struct texts {
+    char *buf;    // the whole file
+    char **line;  // (n) NUL-terminated lines inside buf
+    int64_t n;
+};
+
+static int read_texts(const char *path, struct texts *tx) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "bench_encoder: cannot open %s\n", path);
+        return -1;
+    }
+    size_t cap = 1 << 20, n = 0;
+    tx->buf = malloc(cap + 1);
+    for (size_t got; tx->buf && (got = fread(tx->buf + n, 1, cap - n, f)) > 0;) {
+        n += got;
+        if (n == cap) tx->buf = realloc(tx->buf, (cap *= 2) + 1);
+    }
+    fclose(f);
+    if (!tx->buf) return -1;
+    tx->buf[n] = '\0';
+    int64_t n_lines = 0;
+    for (size_t i = 0; i < n; i++) n_lines += tx->buf[i] == '\n';
+    tx->line = malloc((size_t)(n_lines + 1) * sizeof *tx->line);
+    tx->n = 0;
+    for (char *p = tx->buf; *p;) {
+        char *e = strchr(p, '\n');
+        if (e) *e = '\0';
+        tx->line[tx->n++] = p;
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+// One pass over every text; returns seconds, or < 0 on error. ids_out (optional): the ids.
+static double e2e_pass(const struct lector_tokenizer *tok, const struct lector_encoder *enc,
+                       struct lector_encoder_state *st, const struct texts *tx, int64_t batch,
+                       int64_t max_len, FILE *ids_out, double *checksum) {
+    int64_t C = lector_encoder_n_embd(enc);
+    int32_t pad = lector_tokenizer_pad_id(tok);
+    int32_t *row = malloc((size_t)max_len * sizeof *row);
+    int32_t *ids = malloc((size_t)(batch * max_len) * sizeof *ids);
+    int32_t *mask = malloc((size_t)(batch * max_len) * sizeof *mask);
+    int64_t *len = malloc((size_t)batch * sizeof *len);
+    float *hidden = malloc((size_t)(batch * max_len * C) * sizeof *hidden);
+    float *pooled = malloc((size_t)(batch * C) * sizeof *pooled);
+    struct lector_error err = {0};
+    double t0 = now(), sum = 0.0;
+    int ok = row && ids && mask && len && hidden && pooled;
+    for (int64_t i0 = 0; ok && i0 < tx->n; i0 += batch) {
+        int64_t B = tx->n - i0 < batch ? tx->n - i0 : batch, T = 1;
+        // tokenize each text of the batch, then lay them out padded to the longest
+        for (int64_t b = 0; ok && b < B; b++) {
+            const char *text = tx->line[i0 + b];
+            int64_t n = 0;
+            if (lector_tokenizer_encode(tok, text, strlen(text), max_len, ids + b * max_len, &n,
+                                        NULL, &err) != LECTOR_STATUS_OK) {
+                fprintf(stderr, "bench_encoder: text %lld: %s\n", (long long)(i0 + b), err.msg);
+                ok = 0;
+            }
+            len[b] = n;
+            if (n > T) T = n;
+        }
+        for (int64_t b = 0; ok && b < B; b++) {
+            memcpy(row, ids + b * max_len, (size_t)len[b] * sizeof *row);
+            if (ids_out) {
+                fputc('[', ids_out);
+                for (int64_t t = 0; t < len[b]; t++)
+                    fprintf(ids_out, t ? ",%d" : "%d", (int)row[t]);
+                fputs("]\n", ids_out);
+            }
+            // repack row b from stride max_len to stride T (T <= max_len: the later rows'
+            // sources lie past what is written here; row b's own goes through row[])
+            for (int64_t t = 0; t < T; t++) {
+                ids[b * T + t] = t < len[b] ? row[t] : pad;
+                mask[b * T + t] = t < len[b];
+            }
+        }
+        if (ok && (lector_encoder_forward(enc, st, ids, NULL, mask, B, T, hidden, &err) !=
+                       LECTOR_STATUS_OK ||
+                   lector_encoder_pool(enc, hidden, mask, B, T, LECTOR_POOLING_MEAN, pooled,
+                                       &err) != LECTOR_STATUS_OK)) {
+            fprintf(stderr, "bench_encoder: batch at text %lld: %s\n", (long long)i0, err.msg);
+            ok = 0;
+        }
+        for (int64_t k = 0; ok && k < B * C; k++) sum += (double)pooled[k];
+    }
+    double t = now() - t0;
+    free(row), free(ids), free(mask), free(len), free(hidden), free(pooled);
+    *checksum = sum;
+    return ok ? t : -1.0;
+}
+
+static int run_e2e(const struct lector_encoder *enc, struct lector_encoder_state *st,
+                   const char *texts_path, const char *vocab, int64_t batch, int64_t max_len,
+                   int repeat, int warmup, const char *save_ids) {
+    struct lector_tokenizer *tok = NULL;
+    struct lector_error err = {0};
+    if (!vocab || lector_tokenizer_open_path(vocab, &tok, &err) != LECTOR_STATUS_OK) {
+        fprintf(stderr, "bench_encoder: --texts needs --vocab: %s\n", vocab ? err.msg : "");
+        return 2;
+    }
+    struct texts tx = {0};
+    if (read_texts(texts_path, &tx) != 0) {
+        lector_tokenizer_free(tok);
+        return 1;
+    }
+    int rc = 0;
+    double *t = malloc((size_t)repeat * sizeof *t), checksum = 0.0;
+    for (int r = -warmup; r < repeat && rc == 0; r++) {
+        FILE *f = NULL;
+        if (r == -warmup && save_ids && !(f = fopen(save_ids, "w"))) {
+            fprintf(stderr, "bench_encoder: cannot write %s\n", save_ids);
+            rc = 1;
+            break;
+        }
+        double s = e2e_pass(tok, enc, st, &tx, batch, max_len, f, &checksum);
+        if (f && fclose(f) != 0) rc = 1;
+        if (s < 0) rc = 1;
+        else if (r >= 0) t[r] = s;
+    }
+    if (rc == 0) {
+        double m = median(t, repeat);
+        printf("e2e texts=%lld batch=%lld max_len=%lld %10.3f s %10.2f texts/s (median of %d; "
+               "tokenize + encode + mean pool; checksum %.6g)\n",
+               (long long)tx.n, (long long)batch, (long long)max_len, m, (double)tx.n / m, repeat,
+               checksum);
+    }
+    free(t), free(tx.line), free(tx.buf);
+    lector_tokenizer_free(tok);
+    return rc;
+}
+
+// Peak RSS, and where the current RSS lies (Linux: anonymous memory vs mapped files such as
+// the checkpoint), from /proc/self/status when it exists.
+static void print_rss(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return;
+    printf("rss peak %.1f MB", (double)ru.ru_maxrss / 1024.0);
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        long kb;
+        if (sscanf(line, "RssAnon: %ld", &kb) == 1) printf("; now anonymous %.1f MB", kb / 1024.0);
+        if (sscanf(line, "RssFile: %ld", &kb) == 1) printf(", file-backed %.1f MB", kb / 1024.0);
+    }
+    if (f) fclose(f);
+    printf("\n");
+}
+
+// ----------------------------------------------------------------------------
 
 static void usage(FILE *f) {
     fprintf(f, "usage: bench_encoder [--threads N] [--cases 1x128,8x128,...] [--repeat R] "
-               "[--warmup W] [--save DIR] [--profile] [--gemm] MODEL_DIR\n");
+               "[--warmup W] [--save DIR] [--profile] [--gemm]\n"
+               "                     [--texts FILE --vocab VOCAB [--batch N] [--max-len N] "
+               "[--save-ids OUT]] MODEL_DIR\n");
 }
 
 int main(int argc, char **argv) {
     int n_threads = 0, repeat = 5, warmup = 1, profile = 0, gemm = 0;
     const char *cases = "1x128,8x128,32x32,1x512", *save = NULL, *dir = NULL;
+    const char *texts = NULL, *vocab = NULL, *save_ids = NULL;
+    long long batch = 32, max_len = 128;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;
@@ -158,6 +358,11 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--save") == 0 && has_val) save = argv[++i];
         else if (strcmp(a, "--profile") == 0) profile = 1;
         else if (strcmp(a, "--gemm") == 0) gemm = 1;
+        else if (strcmp(a, "--texts") == 0 && has_val) texts = argv[++i];
+        else if (strcmp(a, "--vocab") == 0 && has_val) vocab = argv[++i];
+        else if (strcmp(a, "--save-ids") == 0 && has_val) save_ids = argv[++i];
+        else if (strcmp(a, "--batch") == 0 && has_val) batch = atoll(argv[++i]);
+        else if (strcmp(a, "--max-len") == 0 && has_val) max_len = atoll(argv[++i]);
         else if (strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
@@ -167,7 +372,7 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (!dir || repeat < 1 || repeat > 1000 || warmup < 0) {
+    if (!dir || repeat < 1 || repeat > 1000 || warmup < 0 || batch < 1 || max_len < 2) {
         usage(stderr);
         return 2;
     }
@@ -190,6 +395,10 @@ int main(int argc, char **argv) {
            openblas_get_corename());
 
     int rc = 0;
+    if (texts) {
+        rc = run_e2e(enc, st, texts, vocab, batch, max_len, repeat, warmup, save_ids);
+        cases = ""; // no synthetic cases in this mode
+    }
     const char *p = cases;
     while (*p) {
         long long B = 0, T = 0;
@@ -235,6 +444,7 @@ int main(int argc, char **argv) {
         free(ids), free(h), free(t);
         if (rc) break;
     }
+    print_rss();
     lector_encoder_state_free(st);
     lector_encoder_close(enc);
     return rc;
