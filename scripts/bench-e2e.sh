@@ -78,7 +78,7 @@ for m in "${model_list[@]}"; do
           "$work/$m")"
     o="$(cd "$here/bench" && node ort_e2e.mjs "$work/$m" "$tmp/$c.ids" "$threads" "$batch" \
           "$repeat" "$warmup")"
-    lt="$(echo "$l" | awk '$1=="e2e" {print $6}')"
+    lt="$(echo "$l" | awk '$1=="e2e" {print $7}')"
     lr="$(echo "$l" | awk '$1=="rss" {print $3}')"
     read -r n ot orss < <(echo "$o" | awk '$1=="ort_e2e" {print $2, $4, $5}')
     ratio="$(awk -v l="$lt" -v o="$ot" 'BEGIN { if (o > 0) printf "%.2fx", l / o }')"
