@@ -370,8 +370,12 @@ enum lector_status lector_encoder_config_load(const char *path, struct lector_en
     const char *read = alt ? alt : path;
     // A real config.json is a few KB; 16 MB bounds what a hostile file can make us read.
     enum lector_status st = lector__read_file(read, (size_t)16 << 20, &data, &n, err);
+    // bert_config.json, read directly or as the fallback, names no model_type: it is BERT.
+    size_t rn = strlen(read), bk = strlen("bert_config.json");
+    bool is_bert_config = rn >= bk && strcmp(read + rn - bk, "bert_config.json") == 0 &&
+                          (rn == bk || read[rn - bk - 1] == '/');
     if (st == LECTOR_STATUS_OK)
-        st = config_parse(data, n, read, alt ? "bert" : NULL, cfg, err);
+        st = config_parse(data, n, read, is_bert_config ? "bert" : NULL, cfg, err);
     else
         memset(cfg, 0, sizeof *cfg);
     lector_free(data);
