@@ -116,6 +116,15 @@ LECTOR_API const char *lector_checkpoint_metadata(const struct lector_checkpoint
 /* The weight files read, in order (for checksums and `lector info`). */
 LECTOR_API int64_t lector_checkpoint_n_files(const struct lector_checkpoint *ck);
 LECTOR_API const char *lector_checkpoint_file(const struct lector_checkpoint *ck, int64_t i);
+/*
+ * Tell the checkpoint that the tensor whose data starts at data (as returned in a tensor
+ * view) will not be read again, so its memory can leave the process's resident set: pages of
+ * a file mapping are dropped (the file stays intact), and so are the pages of a converted
+ * copy. Afterwards the tensor's data pointer is NULL. Used by the encoder once it has packed a
+ * weight matrix into its own layout. A pointer that starts no tensor is ignored.
+ * Not thread-safe: call it while the checkpoint is still private to one thread.
+ */
+LECTOR_API void lector_checkpoint_release(struct lector_checkpoint *ck, const void *data);
 /* The dtype a tensor had on disk before any conversion to F32. */
 LECTOR_API enum lector_dtype lector_checkpoint_stored_dtype(const struct lector_checkpoint *ck,
                                                             int64_t i);

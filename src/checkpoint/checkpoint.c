@@ -1,5 +1,5 @@
 // The checkpoint object: tensor table, conversions at load, directory and shard handling.
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE // madvise(MADV_DONTNEED)
 #include "checkpoint/checkpoint_impl.h"
 
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -97,6 +98,18 @@ static bool needs_copy(const struct lector__ck_src *s) {
     return s->dtype == LECTOR_DTYPE_F32 && (uintptr_t)s->data % 64 != 0;
 }
 
+// Drop the whole pages inside [p, p + n) from the resident set. For a read-only file mapping
+// the file is untouched and the pages come back from it on a later read; for our own heap
+// memory the contents are gone, so callers only pass ranges nobody will read again.
+static void drop_pages(const void *p, size_t n) {
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0 || n == 0) return;
+    uintptr_t a = (uintptr_t)p, b = a + n;
+    uintptr_t lo = (a + (uintptr_t)ps - 1) / (uintptr_t)ps * (uintptr_t)ps;
+    uintptr_t hi = b / (uintptr_t)ps * (uintptr_t)ps;
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); // advisory: ignore failure
+}
+
 // Where empty tensors point: aligned and never NULL, so callers need no special case.
 static _Alignas(64) const uint8_t empty_data[64];
 
@@ -170,6 +183,9 @@ enum lector_status lector__ck_add_tensors(struct lector_checkpoint *ck, int64_t 
         ck->stored[ck->n_tensors] = s->dtype;
         ck->file_of[ck->n_tensors] = file_index;
         ck->n_tensors++;
+        // The copy made the source pages resident; a mapping's pages are not needed again.
+        if (needs_copy(s) && file->storage == LECTOR__CK_MMAP)
+            drop_pages(s->data, (size_t)numel * lector_dtype_size(s->dtype));
     }
     LECTOR_ASSERT(used == arena_size);
     return LECTOR_STATUS_OK;
@@ -510,6 +526,17 @@ int64_t lector_checkpoint_n_files(const struct lector_checkpoint *ck) {
 const char *lector_checkpoint_file(const struct lector_checkpoint *ck, int64_t i) {
     if (!ck || i < 0 || i >= ck->n_files) return NULL;
     return ck->files[i].path;
+}
+
+void lector_checkpoint_release(struct lector_checkpoint *ck, const void *data) {
+    if (!ck || !data || data == (const void *)empty_data) return;
+    for (int64_t i = 0; i < ck->n_tensors; i++) {
+        struct lector_tensor *t = &ck->tensors[i];
+        if (t->data != data) continue;
+        drop_pages(t->data, (size_t)lector_tensor_numel(t) * lector_dtype_size(t->dtype));
+        t->data = NULL;
+        return;
+    }
 }
 
 enum lector_dtype lector_checkpoint_stored_dtype(const struct lector_checkpoint *ck, int64_t i) {

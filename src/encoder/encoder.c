@@ -134,6 +134,21 @@ static enum lector_status pack_weights(struct lector_encoder *enc,
         enc->pooler_wp = w;
     }
     LECTOR_ASSERT((size_t)(mem - enc->packed) == total);
+    if (packed) {
+        // The packed copies replace the checkpoint's matrices: let their memory go, so a
+        // model is resident once, not twice (the file mapping or its aligned copy, plus ours).
+        for (size_t i = 0; i < U; i++) {
+            struct lector__layer *l = &enc->uniq[i];
+            const void *done[] = {raw[i].q_w, raw[i].k_w, raw[i].v_w, l->attn_out_w, l->ff_in_w,
+                                  l->ff_out_w};
+            for (size_t j = 0; j < sizeof done / sizeof done[0]; j++)
+                lector_checkpoint_release(enc->ck, done[j]);
+            l->attn_out_w = l->ff_in_w = l->ff_out_w = NULL;
+        }
+        // emb_proj_w and pooler_w stay set: they also say whether the model has one.
+        if (enc->emb_proj_w) lector_checkpoint_release(enc->ck, enc->emb_proj_w);
+        if (enc->pooler_w) lector_checkpoint_release(enc->ck, enc->pooler_w);
+    }
     return LECTOR_STATUS_OK;
 }
 
