@@ -14,6 +14,9 @@
 //   our sgemm vs the double reference:                 1e-5 (1 + sqrt(IC)), inputs in [-1, 1]
 //   bias + relu:                                       exact
 //   packed sgemm (+ activation epilogue) vs sgemm then lector_bias_act: exact
+//   bf16 product vs lector_matmul_bf16_ref (same bf16 rounding, double sums):
+//                                                     1e-5 (1 + sqrt(IC)), inputs in [-1, 1]
+//   (skipped with a note where the CPU has no AVX-512 BF16)
 // and bit-identical results for 1, 2 and 3 threads (matmul, packed matmul, attention).
 #include <setjmp.h>
 #include <stdarg.h>
@@ -653,6 +656,97 @@ static void test_matmul_packed_matches_unpacked(void **state) {
     check_matmul_packed(3, 0, 70);     // IC = 0: act(bias)
 }
 
+// ----------------------------------------------------------------------------
+// bf16 product
+
+static void test_bf16_rounding(void **state) {
+    (void)state;
+    // round to nearest even on the 16 dropped bits
+    assert_int_equal(lector_f32_to_bf16(1.0f), 0x3f80);
+    float x;
+    uint32_t u = 0x3f808000u; // exactly half way, even below: stays
+    memcpy(&x, &u, sizeof x);
+    assert_int_equal(lector_f32_to_bf16(x), 0x3f80);
+    u = 0x3f818000u; // half way, odd below: up
+    memcpy(&x, &u, sizeof x);
+    assert_int_equal(lector_f32_to_bf16(x), 0x3f82);
+    u = 0x3f808001u; // above half: up
+    memcpy(&x, &u, sizeof x);
+    assert_int_equal(lector_f32_to_bf16(x), 0x3f81);
+    assert_int_equal(lector_f32_to_bf16(INFINITY), 0x7f80);
+    assert_int_equal(lector_f32_to_bf16(NAN) & 0x7fc0, 0x7fc0);
+    assert_true(lector_bf16_to_f32(lector_f32_to_bf16(-2.5f)) == -2.5f);
+}
+
+static void check_matmul_bf16(int64_t N, int64_t IC, int64_t OC) {
+    float *x = rand_array(N * IC), *w = rand_array(OC * IC), *bias = rand_array(OC);
+    size_t n_p = lector_matmul_bf16_packed_size(IC, OC), n_out = (size_t)(N * OC);
+    uint16_t *pb = lector__aligned_alloc(n_p * sizeof(uint16_t) + 64);
+    uint16_t *pb2 = lector__aligned_alloc(n_p * sizeof(uint16_t) + 64);
+    float *pf = lector__aligned_alloc(lector_matmul_packed_size(IC, OC) * sizeof(float) + 64);
+    assert_non_null(pb);
+    assert_non_null(pb2);
+    assert_non_null(pf);
+    lector_matmul_bf16_pack(pb, w, IC, OC);
+    lector_matmul_pack_rows(pf, w, IC, OC, 0, OC);
+    lector_matmul_bf16_pack_from_packed(pb2, pf, IC, OC);
+    assert_memory_equal(pb, pb2, n_p * sizeof(uint16_t));
+
+    float *ref = malloc(n_out * sizeof *ref), *want = malloc(n_out * sizeof *want);
+    float *got = malloc(n_out * sizeof *got);
+    assert_non_null(ref);
+    assert_non_null(want);
+    assert_non_null(got);
+    lector_matmul_bf16_ref(ref, x, w, bias, N, IC, OC);
+    lector__kernels_set_n_threads(1);
+    lector_matmul_bf16_packed(want, x, pb, bias, N, IC, OC, LECTOR__ACT_NONE);
+    float tol = 1e-5f * (1.0f + sqrtf((float)IC));
+    float diff = test_max_abs_diff(ref, want, N * OC);
+    if (!(diff <= tol))
+        fail_msg("bf16 matmul N=%lld IC=%lld OC=%lld: max diff %g > %g", (long long)N,
+                 (long long)IC, (long long)OC, (double)diff, (double)tol);
+    const enum lector__act acts[] = {LECTOR__ACT_NONE, LECTOR__ACT_GELU, LECTOR__ACT_GELU_NEW,
+                                     LECTOR__ACT_RELU};
+    for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+        lector__kernels_set_n_threads(1);
+        lector_matmul_bf16_packed(want, x, pb, bias, N, IC, OC, LECTOR__ACT_NONE);
+        lector_bias_act(want, NULL, N, OC, acts[a]);
+        for (int n = 1; n <= 3; n++) {
+            lector__kernels_set_n_threads(n);
+            memset(got, 0xff, n_out * sizeof *got);
+            lector_matmul_bf16_packed(got, x, pb, bias, N, IC, OC, acts[a]);
+            if (memcmp(got, want, n_out * sizeof *got) != 0)
+                fail_msg("bf16 matmul N=%lld IC=%lld OC=%lld act %d, %d threads: not the same "
+                         "bits as without the epilogue + bias_act",
+                         (long long)N, (long long)IC, (long long)OC, (int)acts[a], n);
+        }
+    }
+    if (N > 1) { // a row alone gives the same bits as inside the batch
+        lector_matmul_bf16_packed(got, x + (N - 1) * IC, pb, bias, 1, IC, OC, LECTOR__ACT_NONE);
+        lector_matmul_bf16_packed(want, x, pb, bias, N, IC, OC, LECTOR__ACT_NONE);
+        assert_memory_equal(got, want + (N - 1) * OC, (size_t)OC * sizeof *got);
+    }
+    lector__kernels_set_n_threads(0);
+    lector__aligned_free(pb), lector__aligned_free(pb2), lector__aligned_free(pf);
+    free(x), free(w), free(bias), free(ref), free(want), free(got);
+}
+
+static void test_matmul_bf16_matches_ref(void **state) {
+    (void)state;
+    if (lector_matmul_bf16_packed_size(8, 8) == 0) {
+        printf("note: no AVX-512 BF16 on this CPU (or LECTOR_KERNELS set): bf16 product "
+               "not tested\n");
+        skip();
+    }
+    check_matmul_bf16(1, 16, 5);
+    check_matmul_bf16(1, 17, 64);   // T = 1, odd depth (a zero pad k)
+    check_matmul_bf16(7, 33, 130);  // ragged last panel
+    check_matmul_bf16(13, 300, 200); // depth over two KC blocks
+    check_matmul_bf16(400, 64, 192); // more than one row block per thread
+    check_matmul_bf16(9, 768, 96);
+    check_matmul_bf16(3, 0, 70);     // IC = 0: act(bias)
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_ref_small_example),
@@ -674,6 +768,8 @@ int main(void) {
         cmocka_unit_test(test_matmul_avx512_matches_ref),
         cmocka_unit_test(test_matmul_packed_matches_unpacked),
         cmocka_unit_test(test_bias_relu_variants_match_ref),
+        cmocka_unit_test(test_bf16_rounding),
+        cmocka_unit_test(test_matmul_bf16_matches_ref),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

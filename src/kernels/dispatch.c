@@ -75,3 +75,8 @@ bool lector__kernels_have_avx512(void) {
     pthread_once(&once, choose);
     return usable_avx512();
 }
+
+bool lector__kernels_have_bf16(void) {
+    pthread_once(&once, choose);
+    return chosen == &table_avx512 && cpu.avx512bf16;
+}

@@ -80,6 +80,50 @@ void lector_matmul_packed(float *out, const float *inp, const float *packed, con
 }
 
 // ----------------------------------------------------------------------------
+// bf16
+
+void lector_matmul_bf16_ref(float *out,          // (N, OC)
+                            const float *inp,    // (N, IC)
+                            const float *weight, // (OC, IC)
+                            const float *bias,   // (OC) or NULL
+                            int64_t N, int64_t IC, int64_t OC) {
+    for (int64_t n = 0; n < N; n++) {
+        const float *x = inp + n * IC;
+        for (int64_t o = 0; o < OC; o++) {
+            const float *w = weight + o * IC;
+            double acc = 0.0;
+            for (int64_t i = 0; i < IC; i++)
+                acc += (double)lector_bf16_to_f32(lector_f32_to_bf16(x[i])) *
+                       (double)lector_bf16_to_f32(lector_f32_to_bf16(w[i]));
+            out[n * OC + o] = (float)(acc + (bias ? (double)bias[o] : 0.0));
+        }
+    }
+}
+
+size_t lector_matmul_bf16_packed_size(int64_t IC, int64_t OC) {
+    LECTOR_ASSERT(IC >= 0 && OC >= 0);
+    return lector__kernels_have_bf16() ? lector__matmul_bf16_packed_size_avx512(IC, OC) : 0;
+}
+
+void lector_matmul_bf16_pack(uint16_t *packed, const float *weight, int64_t IC, int64_t OC) {
+    LECTOR_ASSERT(lector__kernels_have_bf16());
+    lector__matmul_bf16_pack_avx512(packed, weight, IC, OC);
+}
+
+void lector_matmul_bf16_pack_from_packed(uint16_t *packed, const float *packed_f32, int64_t IC,
+                                         int64_t OC) {
+    LECTOR_ASSERT(lector__kernels_have_bf16());
+    lector__matmul_bf16_pack_from_f32_avx512(packed, packed_f32, IC, OC);
+}
+
+void lector_matmul_bf16_packed(float *out, const float *inp, const uint16_t *packed,
+                               const float *bias, int64_t N, int64_t IC, int64_t OC,
+                               enum lector__act act) {
+    LECTOR_ASSERT(lector__kernels_have_bf16());
+    lector__matmul_bf16_packed_avx512(out, inp, packed, bias, N, IC, OC, act);
+}
+
+// ----------------------------------------------------------------------------
 // threads
 
 void lector__blas_set_n_threads(int n_threads) {

@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 // ----------------------------------------------------------------------------
 // matrix product: out = inp weight^T + bias   (torch.nn.functional.linear)
@@ -61,6 +62,51 @@ void lector_matmul_pack_rows(float *packed, const float *rows, int64_t IC, int64
  *   bias:   (OC) or NULL */
 void lector_matmul_packed(float *out, const float *inp, const float *packed, const float *bias,
                           int64_t N, int64_t IC, int64_t OC, enum lector__act act);
+
+// ----------------------------------------------------------------------------
+// bf16 products (opt-in reduced precision; AVX-512 BF16 only)
+
+/* fp32 -> bf16 bits, round to nearest even; NaN -> a quiet NaN (0x7fc0 with its sign
+ * dropped). bf16 -> fp32 is exact. */
+static inline uint16_t lector_f32_to_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+static inline float lector_bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* The specification of the bf16 product: inp and weight rounded to bf16
+ * (lector_f32_to_bf16), products and sums in double, plus bias (fp32), rounded to float.
+ * Shapes as lector_matmul_ref. Slow, only for tests. */
+void lector_matmul_bf16_ref(float *out, const float *inp, const float *weight,
+                            const float *bias, int64_t N, int64_t IC, int64_t OC);
+/* uint16 elements of the bf16-packed form of an (OC, IC) weight, or 0 when this CPU (or
+ * LECTOR_KERNELS) has no bf16 product: needs the AVX-512 kernels and AVX-512 BF16. */
+size_t lector_matmul_bf16_packed_size(int64_t IC, int64_t OC);
+/* packed (lector_matmul_bf16_packed_size(IC, OC) uint16, 64-byte aligned) <- weight (OC, IC) */
+void lector_matmul_bf16_pack(uint16_t *packed, const float *weight, int64_t IC, int64_t OC);
+/* The same from the fp32-packed form (lector_matmul_pack_rows, every row packed), for
+ * weights whose plain matrix has been released. */
+void lector_matmul_bf16_pack_from_packed(uint16_t *packed, const float *packed_f32, int64_t IC,
+                                         int64_t OC);
+/* out = act(bf16(inp) bf16(weight)^T + bias), products summed in fp32 (vdpbf16ps); inp
+ * is rounded to bf16 inside. The same bits whatever N and the thread count.
+ *   out:    (N, OC)
+ *   inp:    (N, IC)
+ *   packed: lector_matmul_bf16_packed_size(IC, OC) uint16
+ *   bias:   (OC) or NULL
+ * vs lector_matmul_bf16_ref: fp32 sums, |diff| <= 1e-5 (1 + sqrt(IC)) for inputs in [-1, 1]
+ * (test_kernels). */
+void lector_matmul_bf16_packed(float *out, const float *inp, const uint16_t *packed,
+                               const float *bias, int64_t N, int64_t IC, int64_t OC,
+                               enum lector__act act);
 
 /* Threads lector_matmul and lector_attention use, ours and OpenBLAS's (<= 0: one per
  * core). Global to the process: call it once, before any forward. */
