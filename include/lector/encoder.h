@@ -35,7 +35,8 @@
  * Letters: B batch, T tokens, C hidden, H heads, D head size (C/H), F FFN width, V vocab,
  * L layers, E embedding width.
  *
- * Thread safety: an encoder is immutable after open and may be shared by threads; a state
+ * Thread safety: an encoder is immutable after open (and lector_encoder_set_precision) and
+ * may be shared by threads; a state
  * belongs to one thread at a time (one state per thread).
  */
 #ifndef LECTOR_ENCODER_H
@@ -116,6 +117,31 @@ LECTOR_API enum lector_status lector_encoder_open(const char *dir, struct lector
                                                   struct lector_error *err);
 /* NULL is a no-op. */
 LECTOR_API void lector_encoder_close(struct lector_encoder *enc);
+
+/* Arithmetic of the encoder's matrix products (QKV, output projection, FFN, embedding
+ * projection, pooler). LayerNorm, softmax, GELU and every sum outside the products stay
+ * fp32 whatever the precision.
+ *   LECTOR_PRECISION_FP32: fp32 weights and activations (the default).
+ *   LECTOR_PRECISION_BF16: weights and the products' inputs rounded to bf16 (round to
+ *     nearest even), products summed in fp32 (AVX-512 BF16). Encoder outputs stay within
+ *     cosine 0.999 of fp32 on the checked models (docs/performance.md, "Reduced
+ *     precision"). */
+enum lector_precision { LECTOR_PRECISION_FP32 = 0, LECTOR_PRECISION_BF16 = 1 };
+/* "fp32", "bf16"; "?" for anything else. */
+LECTOR_API const char *lector_precision_name(enum lector_precision p);
+/* The precision named ("fp32", "bf16"), or -1. */
+LECTOR_API int lector_precision_parse(const char *name);
+/* Switch enc's products to precision p (from either one to the other, any number of
+ * times). Call after open and before enc is shared between threads or used by a forward
+ * on another thread: it repacks the weights (bf16: a second, half-size copy, built from
+ * the fp32 one, which is kept). LECTOR_STATUS_UNSUPPORTED, enc unchanged, when the CPU
+ * lacks what p needs (bf16: AVX-512 with AVX-512 BF16; LECTOR_KERNELS=ref also refuses
+ * it); LECTOR_STATUS_INVALID_ARG for an unknown p; LECTOR_STATUS_NOMEM. Outputs in bf16
+ * are deterministic too: the same bits whatever the batch and the thread count. */
+LECTOR_API enum lector_status lector_encoder_set_precision(struct lector_encoder *enc,
+                                                           enum lector_precision p,
+                                                           struct lector_error *err);
+LECTOR_API enum lector_precision lector_encoder_precision(const struct lector_encoder *enc);
 
 LECTOR_API const struct lector_encoder_config *lector_encoder_get_config(
     const struct lector_encoder *enc);
