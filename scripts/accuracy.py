@@ -36,6 +36,8 @@ CORPORA = ["sst2-sentences", "rt-polarity", "trec", "ag_news", "imdb"]
 C_GRID = [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100]
 # lector's options tuned on validation macro-F1, like LogisticRegression's C.
 GRID_NGRAMS = [["--lr-ngrams", lr, "--epochs", ep] for lr in ("0.01", "0.03", "0.1") for ep in ("10", "20")]
+# With n-grams beside it, the dense half may want a smaller step than alone.
+GRID_BOTH = [g + ["--lr", lr] for g in GRID_NGRAMS for lr in ("0.003", "0.0003")]
 GRID_ENCODER = [["--lr", lr, "--epochs", "20"] for lr in ("0.001", "0.003", "0.01")]
 
 
@@ -250,12 +252,12 @@ def main():
                                          GRID_ENCODER)
         sha = model_meta(os.path.join(a.out, name + ".encoder.lector"))["encoder_sha256"]
         r["parity_sklearn_lr"] = parity(cache, sha, tr, va, te)
-        r["lector_both"] = lector_run(a.lector, a.encoder, paths, "both", a.out, name + ".both", cache, GRID_NGRAMS)
+        r["lector_both"] = lector_run(a.lector, a.encoder, paths, "both", a.out, name + ".both", cache, GRID_BOTH)
         if not a.no_random:
             r["lector_encoder_random"] = lector_run(a.lector, rnd, paths, "encoder", a.out, name + ".rencoder",
                                                     cache, GRID_ENCODER)
             r["lector_both_random"] = lector_run(a.lector, rnd, paths, "both", a.out, name + ".rboth", cache,
-                                                 GRID_NGRAMS)
+                                                 GRID_BOTH)
         results[name] = r
         print(name, json.dumps(r), file=sys.stderr, flush=True)
         with open(os.path.join(a.out, "results.json"), "w") as f:
