@@ -148,6 +148,11 @@ LECTOR_API enum lector_status lector_classifier_save_extra(const char *path,
                                                            struct lector_error *err);
 
 LECTOR_API const struct lector_encoder *lector_classifier_encoder(const struct lector_classifier *clf);
+/* lector_encoder_set_precision on the classifier's encoder (same rules: after load, before
+ * the classifier is shared between threads); a no-op for a model without an encoder. */
+LECTOR_API enum lector_status lector_classifier_set_precision(struct lector_classifier *clf,
+                                                              enum lector_precision p,
+                                                              struct lector_error *err);
 LECTOR_API const struct lector_tokenizer *lector_classifier_tokenizer(const struct lector_classifier *clf);
 LECTOR_API const struct lector_classifier_info *lector_classifier_get_info(const struct lector_classifier *clf);
 LECTOR_API const struct lector_head *lector_classifier_head(const struct lector_classifier *clf);

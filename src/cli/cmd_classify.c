@@ -38,6 +38,8 @@ static const char classify_help[] =
     "                         lines or files, counted from 0), e.g. for Slurm array jobs\n"
     "  -b, --batch-size N     texts per encoder batch [32]\n"
     "  -t, --threads N        threads for the matrix products [all cores]\n"
+    "      --precision P      fp32 or bf16: arithmetic of the encoder's matrix products; bf16\n"
+    "                         needs a CPU with AVX-512 BF16 [fp32]\n"
     "      --strict           stop at the first bad line or file\n"
     "      --progress         show items/s on stderr even when it is not a terminal\n"
     "  -q, --quiet            print only errors on stderr\n"
@@ -425,7 +427,8 @@ static int classify_files(struct classify_ctx *c, struct file_list *files) {
 // ---------------------------------------------------------------------------------------
 
 int cmd_classify(int argc, char **argv) {
-    enum { O_STRICT = 256, O_ALL, O_LABEL_ONLY, O_ID, O_FILES_FROM, O_SHARD, O_PROGRESS };
+    enum { O_STRICT = 256, O_ALL, O_LABEL_ONLY, O_ID, O_FILES_FROM, O_SHARD, O_PROGRESS,
+           O_PRECISION };
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},
                                          {"encoder", required_argument, 0, 'e'},
                                          {"format", required_argument, 0, 'f'},
@@ -438,6 +441,7 @@ int cmd_classify(int argc, char **argv) {
                                          {"shard", required_argument, 0, O_SHARD},
                                          {"batch-size", required_argument, 0, 'b'},
                                          {"threads", required_argument, 0, 't'},
+                                         {"precision", required_argument, 0, O_PRECISION},
                                          {"strict", no_argument, 0, O_STRICT},
                                          {"progress", no_argument, 0, O_PROGRESS},
                                          {"quiet", no_argument, 0, 'q'},
@@ -447,6 +451,7 @@ int cmd_classify(int argc, char **argv) {
     struct classify_opts o = {FMT_TSV, 1, false, false, false, false, 0, 1, 32};
     bool all_scores = false;
     int64_t threads = 0;
+    enum lector_precision precision = LECTOR_PRECISION_FP32;
     cli_progress = false;
     int c;
     optind = 1;
@@ -488,6 +493,12 @@ int cmd_classify(int argc, char **argv) {
         case 't':
             if (!cli_parse_i64("classify", "--threads", optarg, 1, 1024, &threads)) return CLI_USAGE;
             break;
+        case O_PRECISION: {
+            int p = lector_precision_parse(optarg);
+            if (p < 0) return cli_usage("classify", "--precision must be fp32 or bf16, got '%s'", optarg);
+            precision = (enum lector_precision)p;
+            break;
+        }
         case O_STRICT: o.strict = true; break;
         case O_PROGRESS: cli_progress = true; break;
         case 'q': cli_quiet = true; break;
@@ -545,6 +556,12 @@ int cmd_classify(int argc, char **argv) {
     struct lector_encoder_state *st = NULL;
     if (lector_classifier_load(model, enc_dir, &clf, &err) != LECTOR_STATUS_OK) {
         rc = cli_lib_error(&err);
+        goto out_files;
+    }
+    if (precision != LECTOR_PRECISION_FP32 &&
+        lector_classifier_set_precision(clf, precision, &err) != LECTOR_STATUS_OK) {
+        rc = cli_lib_error(&err);
+        lector_classifier_free(clf);
         goto out_files;
     }
     if (lector_encoder_state_init(lector_classifier_encoder(clf), &st, &err) != LECTOR_STATUS_OK) {

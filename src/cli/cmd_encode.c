@@ -51,6 +51,8 @@ static const char embed_help[] =
     "      --ids             each line is a JSON array of token ids (special tokens included) or\n"
     "                        {\"ids\":[...],\"token_type_ids\":[...]}; no tokenizer is used\n"
     "  -t, --threads N       threads for the matrix products [all cores]\n"
+    "      --precision P     fp32 or bf16: arithmetic of the matrix products; bf16 needs a CPU\n"
+    "                        with AVX-512 BF16 and changes the outputs slightly [fp32]\n"
     "      --strict          stop at the first bad line instead of reporting and going on\n"
     "      --progress        show texts/s on stderr\n"
     "  -q, --quiet           print only errors on stderr\n"
@@ -267,6 +269,7 @@ int cmd_embed(int argc, char **argv) {
                                          {"max-len", required_argument, 0, 'n'},
                                          {"batch-size", required_argument, 0, 'b'},
                                          {"threads", required_argument, 0, 't'},
+                                         {"precision", required_argument, 0, 'R'},
                                          {"ids", no_argument, 0, 'I'},
                                          {"strict", no_argument, 0, 'S'},
                                          {"progress", no_argument, 0, 'P'},
@@ -278,6 +281,7 @@ int cmd_embed(int argc, char **argv) {
     cli_progress = false;
     bool max_len_given = false, ids_mode = false, strict = false;
     enum lector_pooling pooling = LECTOR_POOLING_MEAN;
+    enum lector_precision precision = LECTOR_PRECISION_FP32;
     int c;
     optind = 1;
     opterr = 0;
@@ -300,6 +304,12 @@ int cmd_embed(int argc, char **argv) {
         case 't':
             if (!cli_parse_i64("embed", "--threads", optarg, 1, 1024, &threads)) return CLI_USAGE;
             break;
+        case 'R': {
+            int p = lector_precision_parse(optarg);
+            if (p < 0) return cli_usage("embed", "--precision must be fp32 or bf16, got '%s'", optarg);
+            precision = (enum lector_precision)p;
+            break;
+        }
         case 'I': ids_mode = true; break;
         case 'S': strict = true; break;
         case 'P': cli_progress = true; break;
@@ -321,6 +331,11 @@ int cmd_embed(int argc, char **argv) {
     if (lector_encoder_open(dir, &enc, &err) != LECTOR_STATUS_OK) return cli_lib_error(&err);
     const struct lector_encoder_config *cfg = lector_encoder_get_config(enc);
     int rc = CLI_OK;
+    if (precision != LECTOR_PRECISION_FP32 &&
+        lector_encoder_set_precision(enc, precision, &err) != LECTOR_STATUS_OK) {
+        rc = cli_lib_error(&err);
+        goto out;
+    }
     if (pooling == LECTOR_POOLING_POOLER && !lector_encoder_has_pooler(enc)) {
         rc = cli_error("%s: this checkpoint has no pooler; use --pooling cls, mean or max", dir);
         goto out;

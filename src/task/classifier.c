@@ -45,6 +45,12 @@ void lector_classifier_free(struct lector_classifier *clf) {
 const struct lector_encoder *lector_classifier_encoder(const struct lector_classifier *clf) {
     return clf->enc;
 }
+enum lector_status lector_classifier_set_precision(struct lector_classifier *clf,
+                                                   enum lector_precision p,
+                                                   struct lector_error *err) {
+    if (!clf || !clf->enc) return LECTOR_STATUS_OK;
+    return lector_encoder_set_precision(clf->enc, p, err);
+}
 const struct lector_tokenizer *lector_classifier_tokenizer(const struct lector_classifier *clf) {
     return clf->tok;
 }
