@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/cli_data.h"
+#include "cli/report.h"
 #include "lector/classifier.h"
 #include "lector/data.h"
 
@@ -28,13 +29,15 @@ static const char eval_help[] =
     "                            [$XDG_CACHE_HOME/lector/features or ~/.cache/lector/features]\n"
     "      --no-cache            neither read nor write the feature cache\n"
     "  -f, --format F            text or json [text]\n"
+    "      --report FILE         also write a self-contained HTML report: confusion-matrix heat\n"
+    "                            map, per-class bars, reliability diagram, training curves\n"
     "  -t, --threads N           threads for the matrix products [all cores]\n"
     "      --progress            show progress on stderr even when it is not a terminal\n"
     "  -q, --quiet               print only errors on stderr\n"
     "  -h, --help                show this help\n";
 
 int cmd_eval(int argc, char **argv) {
-    enum { O_TEXT = 256, O_LABEL, O_PROGRESS, O_CACHE, O_NOCACHE };
+    enum { O_TEXT = 256, O_LABEL, O_PROGRESS, O_CACHE, O_NOCACHE, O_REPORT };
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},
                                          {"data", required_argument, 0, 'd'},
                                          {"text-column", required_argument, 0, O_TEXT},
@@ -45,12 +48,13 @@ int cmd_eval(int argc, char **argv) {
                                          {"progress", no_argument, 0, O_PROGRESS},
                                          {"cache", required_argument, 0, O_CACHE},
                                          {"no-cache", no_argument, 0, O_NOCACHE},
+                                         {"report", required_argument, 0, O_REPORT},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *model = NULL, *data = NULL, *enc_dir = NULL, *text_col = "text", *label_col = "label";
     bool json = false, no_cache = false;
-    const char *cache_dir = NULL;
+    const char *cache_dir = NULL, *report = NULL;
     char cache_buf[4096];
     int64_t threads = 0;
     cli_progress = isatty(2);
@@ -76,6 +80,7 @@ int cmd_eval(int argc, char **argv) {
         case O_PROGRESS: cli_progress = true; break;
         case O_CACHE: cache_dir = optarg; break;
         case O_NOCACHE: no_cache = true; break;
+        case O_REPORT: report = optarg; break;
         case 'q': cli_quiet = true; break;
         case 'h': fputs(eval_help, stdout); return CLI_OK;
         case ':': return cli_usage("eval", "option %s needs a value", argv[optind - 1]);
@@ -133,6 +138,14 @@ int cmd_eval(int argc, char **argv) {
     cli_print_report(&m, f.labels, json, false);
     cli_flush();
     rc = CLI_OK;
+    if (report) {
+        char title[1024];
+        snprintf(title, sizeof title, "%s on %s", model, data);
+        const struct lector_classifier_info *ci = lector_classifier_get_info(clf);
+        // Multi-label models have no single predicted class per text: no reliability diagram.
+        rc = cli_report_write_probs(report, title, f.labels, &m, ex->multi_label ? NULL : probs,
+                                    ex->multi_label ? NULL : f.y, f.n, K, ci->history_json);
+    }
 out:
     lector_metrics_free(&m);
     free(probs);

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/cli_data.h"
+#include "cli/report.h"
 #include "lector/classifier.h"
 #include "lector/data.h"
 
@@ -47,6 +48,9 @@ static const char train_help[] =
     "      --char-ngrams A-B     also character n-grams of A to B characters [none]\n"
     "      --ngram-buckets N     hash buckets for n-grams [1048576]\n"
     "      --min-df N            keep n-grams seen in at least N training texts [1]\n"
+    ;
+// Split in two: C11 compilers need only support string literals of 4095 characters.
+static const char train_help2[] =
     "      --hidden N            an MLP head: one hidden layer of N GELU units on the encoder\n"
     "                            features (the n-gram part stays linear) [0: linear]\n"
     "      --dropout P           dropout on the hidden units while training [0.1]\n"
@@ -62,7 +66,9 @@ static const char train_help[] =
     "      --label-smoothing X   [0]\n"
     "      --patience N          stop after N epochs without a better valid macro-F1; 0 = off [0]\n"
     "      --calibrate C         temperature or none [temperature]\n"
-    "      --report F            text or json [text]\n"
+    "      --report-format F     the validation report on stderr: text or json [text]\n"
+    "      --report FILE         also write a self-contained HTML report of the validation set\n"
+    "                            (confusion matrix, per-class bars, reliability, training curves)\n"
     "  -b, --batch-size N        examples per optimiser step [32]\n"
     "      --seed N              initialisation, split and shuffling seed [42]\n"
     "  -t, --threads N           threads for the encoder's matrix products [all cores]\n"
@@ -96,7 +102,7 @@ enum features { FEAT_ENCODER = 1, FEAT_NGRAMS = 2, FEAT_BOTH = 3 };
 int cmd_train(int argc, char **argv) {
     enum { O_TRAIN = 256, O_VALID, O_TEXT, O_LABEL, O_EPOCHS, O_LR, O_WD, O_SEED, O_PROGRESS,
            O_VFRAC, O_FEATURES, O_ORDER, O_CHARS, O_BUCKETS, O_MINDF, O_SCHEDULE, O_WARMUP,
-           O_CLIP, O_CW, O_LS, O_PATIENCE, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT, O_STRIDE, O_DOCPOOL, O_TRUNCATE, O_MULTI };
+           O_CLIP, O_CW, O_LS, O_PATIENCE, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT, O_STRIDE, O_DOCPOOL, O_TRUNCATE, O_MULTI, O_HTML };
     static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
                                          {"train", required_argument, 0, O_TRAIN},
                                          {"valid", required_argument, 0, O_VALID},
@@ -121,7 +127,8 @@ int cmd_train(int argc, char **argv) {
                                          {"label-smoothing", required_argument, 0, O_LS},
                                          {"patience", required_argument, 0, O_PATIENCE},
                                          {"calibrate", required_argument, 0, O_CALIB},
-                                         {"report", required_argument, 0, O_REPORT},
+                                         {"report-format", required_argument, 0, O_REPORT},
+                                         {"report", required_argument, 0, O_HTML},
                                          {"cache", required_argument, 0, O_CACHE},
                                          {"lr-ngrams", required_argument, 0, O_LRNG},
                                          {"hidden", required_argument, 0, O_HIDDEN},
@@ -144,6 +151,7 @@ int cmd_train(int argc, char **argv) {
     int64_t max_len = 128, threads = 0, seed = 42, i64 = 0;
     float valid_fraction = 0.1f;
     bool max_len_given = false, report_json = false, no_cache = false;
+    const char *html_report = NULL;
     const char *cache_dir = NULL;
     char cache_buf[4096];
     int features = FEAT_BOTH;
@@ -262,11 +270,12 @@ int cmd_train(int argc, char **argv) {
                 return CLI_USAGE;
             break;
         case O_NOCACHE: no_cache = true; break;
+        case O_HTML: html_report = optarg; break;
         case O_REPORT:
             if (!strcmp(optarg, "json"))
                 report_json = true;
             else if (strcmp(optarg, "text"))
-                return cli_usage("train", "--report must be text or json, got '%s'", optarg);
+                return cli_usage("train", "--report-format must be text or json, got '%s'", optarg);
             break;
         case 'p': {
             int p = lector_pooling_parse(optarg);
@@ -300,7 +309,10 @@ int cmd_train(int argc, char **argv) {
             break;
         case O_PROGRESS: cli_progress = true; break;
         case 'q': cli_quiet = true; break;
-        case 'h': fputs(train_help, stdout); return CLI_OK;
+        case 'h':
+            fputs(train_help, stdout);
+            fputs(train_help2, stdout);
+            return CLI_OK;
         case ':': return cli_usage("train", "option %s needs a value", argv[optind - 1]);
         default: return cli_usage("train", "unknown option '%s'", argv[optind - 1]);
         }
@@ -441,6 +453,37 @@ int cmd_train(int argc, char **argv) {
         }
         cli_info("validation report:");
         cli_print_report(&m, tr.labels, report_json, true);
+    }
+    if (html_report) {
+        if (va.n == 0) {
+            rc = cli_error("%s: no validation set to report on (--valid-fraction 0)", html_report);
+            goto out;
+        }
+        if (!probs) {
+            // --quiet skipped the figures above; the report needs them.
+            probs = malloc((size_t)va.n * (size_t)tr.n_labels * sizeof *probs);
+            if (!probs) {
+                rc = cli_error("out of memory");
+                goto out;
+            }
+            enum lector_status ms;
+            if (multi) {
+                lector_head_probs_multi(res.head, va.X, use_ng ? &va.sp : NULL, va.n, probs);
+                ms = lector_metrics_compute_multi(va.Y, probs, res.thresholds, va.n, tr.n_labels, &m, &err);
+            } else {
+                lector_head_probs(res.head, va.X, use_ng ? &va.sp : NULL, va.n, res.temperature, probs);
+                ms = lector_metrics_compute_probs(va.y, probs, va.n, tr.n_labels, &m, &err);
+            }
+            if (ms != LECTOR_STATUS_OK) {
+                rc = cli_lib_error(&err);
+                goto out;
+            }
+        }
+        char title[1024];
+        snprintf(title, sizeof title, "%s: validation set", out_path);
+        rc = cli_report_write_probs(html_report, title, tr.labels, &m, multi ? NULL : probs,
+                                    multi ? NULL : va.y, va.n, tr.n_labels, res.history);
+        if (rc != CLI_OK) goto out;
     }
     rc = CLI_OK;
 out:

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "base/base_impl.h"
+#include "cli/cli.h"
 
 // A growable string buffer.
 struct sbuf {
@@ -89,7 +90,7 @@ static void confusion_svg(struct sbuf *b, const struct cli_report *r) {
     const struct lector_metrics *m = r->metrics;
     const int64_t K = m->n_classes;
     const int cell = K <= 8 ? 56 : K <= 20 ? 28 : 14, left = 120, top = 30;
-    const int w = left + (int)K * cell + 20, h = top + (int)K * cell + 60;
+    const int w = left + (int)K * cell + 20 > 520 ? left + (int)K * cell + 20 : 520, h = top + (int)K * cell + 60;
     sb_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" role=\"img\" "
                  "aria-label=\"confusion matrix\">\n", w, h);
     for (int64_t i = 0; i < K; i++) {
@@ -168,7 +169,7 @@ static void bars_svg(struct sbuf *b, const struct cli_report *r) {
 
 // Reliability diagram: accuracy per confidence bin against the diagonal. Returns the ECE.
 static double reliability_svg(struct sbuf *b, const struct cli_report *r) {
-    enum { BINS = 10 };
+    enum { BINS = 15 }; // the same bins as lector_metrics' expected calibration error
     int64_t cnt[BINS] = {0}, hit[BINS] = {0};
     double conf_sum[BINS] = {0};
     for (int64_t i = 0; i < r->n; i++) {
@@ -214,7 +215,7 @@ static void curves_svg(struct sbuf *b, json_t *hist) {
     sb_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" role=\"img\" "
                  "aria-label=\"training curves\">\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
                  "stroke=\"#999\"/>\n",
-              left + pw + 150, top + ph + 40, left, top, pw, ph);
+              left + pw + 260, top + ph + 40, left, top, pw, ph);
     static const char *keys[] = {"train_loss", "valid_accuracy"};
     static const char *colors[] = {"#e45756", "#4c78a8"};
     static const char *names[] = {"train loss (scaled to its maximum)", "validation accuracy"};
@@ -250,6 +251,7 @@ enum lector_status cli_report_write(const char *path, const struct cli_report *r
     struct sbuf rel = {0};
     if (r->confidence && r->n > 0) {
         double ece = reliability_svg(&rel, r);
+        if (m->ece >= 0) ece = m->ece;
         sb_printf(&b, " &middot; expected calibration error <b>%.4f</b>", ece);
     }
     SB_LIT(&b, "</p>\n<section><h2>Confusion matrix</h2>\n");
@@ -292,4 +294,35 @@ enum lector_status cli_report_write(const char *path, const struct cli_report *r
         lector__afile_abort(&af);
     free(b.s);
     return s;
+}
+
+int cli_report_write_probs(const char *path, const char *title, char *const *labels,
+                           const struct lector_metrics *m, const float *probs, const int32_t *y_true,
+                           int64_t n, int64_t K, const char *history_json) {
+    float *conf = NULL;
+    int32_t *pred = NULL;
+    if (probs && y_true && n > 0) {
+        conf = malloc((size_t)n * sizeof *conf);
+        pred = malloc((size_t)n * sizeof *pred);
+        if (!conf || !pred) {
+            free(conf);
+            free(pred);
+            return cli_error("%s: out of memory", path);
+        }
+        for (int64_t i = 0; i < n; i++) {
+            int64_t best = 0;
+            for (int64_t k = 1; k < K; k++)
+                if (probs[i * K + k] > probs[i * K + best]) best = k;
+            pred[i] = (int32_t)best;
+            conf[i] = probs[i * K + best];
+        }
+    }
+    struct cli_report r = {title, (const char *const *)labels, m, conf, y_true, pred, conf ? n : 0, history_json};
+    struct lector_error err;
+    enum lector_status s = cli_report_write(path, &r, &err);
+    free(conf);
+    free(pred);
+    if (s != LECTOR_STATUS_OK) return cli_lib_error(&err);
+    cli_info("wrote %s", path);
+    return CLI_OK;
 }
