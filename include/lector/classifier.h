@@ -79,6 +79,7 @@ struct lector_window_params {
     int64_t stride;       /* tokens shared by neighbouring windows, < max_len - specials [32] */
     enum lector_doc_pooling doc_pooling;
     int64_t max_windows;  /* at most this many windows per text; 0 = no limit */
+    int64_t batch_size;   /* encoder rows per batch; 0 = 32 */
 };
 /*
  * Tokenize and encode n texts into out (n, C), windows as wp says. A text that fails to

@@ -443,7 +443,7 @@ labels_done:
             goto out;
         }
         int64_t m = n_miss - i < chunk ? n_miss - i : chunk;
-        const struct lector_window_params wp = {T, mi->stride, mi->doc_pooling, 0};
+        const struct lector_window_params wp = {T, mi->stride, mi->doc_pooling, 0, 0};
         for (int64_t j = 0; j < m; j++) {
             mtexts[j] = ds->texts[miss[i + j]];
             mlens[j] = ds->text_lens[miss[i + j]];

@@ -54,6 +54,11 @@ static const char embed_help[] =
     "      --precision P     fp32 or bf16: arithmetic of the matrix products; bf16 needs a CPU\n"
     "                        with AVX-512 BF16 and changes the outputs slightly [fp32]\n"
     "      --strict          stop at the first bad line instead of reporting and going on\n"
+    "      --stride N        texts longer than --max-len are split into windows that overlap\n"
+    "                        by N tokens, and the windows' vectors pooled [32, or a quarter\n"
+    "                        of a smaller window]\n"
+    "      --doc-pooling P   pool the windows by mean or max [mean]\n"
+    "      --truncate        keep only the first --max-len tokens of a text instead\n"
     "      --progress        show texts/s on stderr\n"
     "  -q, --quiet           print only errors on stderr\n"
     "  -h, --help            show this help\n";
@@ -273,11 +278,17 @@ int cmd_embed(int argc, char **argv) {
                                          {"ids", no_argument, 0, 'I'},
                                          {"strict", no_argument, 0, 'S'},
                                          {"progress", no_argument, 0, 'P'},
+                                         {"stride", required_argument, 0, 'W'},
+                                         {"doc-pooling", required_argument, 0, 'D'},
+                                         {"truncate", no_argument, 0, 'T'},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *enc_opt = NULL;
     int64_t max_len = 128, batch = 32, threads = 0;
+    int64_t stride = -1; // 32, or a quarter of the window when that is smaller
+    enum lector_doc_pooling doc_pooling = LECTOR_DOC_MEAN;
+    bool truncate_docs = false;
     cli_progress = false;
     bool max_len_given = false, ids_mode = false, strict = false;
     enum lector_pooling pooling = LECTOR_POOLING_MEAN;
@@ -313,6 +324,17 @@ int cmd_embed(int argc, char **argv) {
         case 'I': ids_mode = true; break;
         case 'S': strict = true; break;
         case 'P': cli_progress = true; break;
+        case 'W':
+            if (!cli_parse_i64("embed", "--stride", optarg, 0, 1 << 20, &stride)) return CLI_USAGE;
+            break;
+        case 'D': {
+            int d = lector_doc_pooling_parse(optarg);
+            if (d != LECTOR_DOC_MEAN && d != LECTOR_DOC_MAX)
+                return cli_usage("embed", "--doc-pooling must be mean or max, got '%s'", optarg);
+            doc_pooling = (enum lector_doc_pooling)d;
+            break;
+        }
+        case 'T': truncate_docs = true; break;
         case 'q': cli_quiet = true; break;
         case 'h': fputs(embed_help, stdout); return CLI_OK;
         case ':': return cli_usage("embed", "option %s needs a value", argv[optind - 1]);
@@ -351,10 +373,24 @@ int cmd_embed(int argc, char **argv) {
     }
 
     const int64_t C = cfg->n_embd;
+    // Long texts: windows of max_len tokens overlapping by stride, pooled (or truncation).
+    struct lector_window_params wp = {max_len, 0, truncate_docs ? LECTOR_DOC_TRUNCATE : doc_pooling, 0, batch};
+    if (tok) {
+        const int64_t window = max_len - lector_tokenizer_n_added(tok);
+        if (stride < 0) stride = window / 4 < 32 ? window / 4 : 32;
+        if (!truncate_docs && stride >= window) {
+            rc = cli_usage("embed", "--stride %lld must be smaller than the %lld tokens of a window",
+                           (long long)stride, (long long)window);
+            goto out;
+        }
+        wp.stride = stride;
+    }
     const int64_t chunk = batch * 8; // lines gathered before sorting into length buckets
-    int32_t *ids = malloc((size_t)chunk * (size_t)max_len * sizeof *ids);
-    struct lector_token_row *rows = malloc((size_t)chunk * sizeof *rows);
-    int64_t *row_line = malloc((size_t)chunk * sizeof *row_line); // -1 = bad line
+    char **texts = calloc((size_t)chunk, sizeof *texts);
+    size_t *lens = calloc((size_t)chunk, sizeof *lens);
+    int64_t *line_nos = calloc((size_t)chunk, sizeof *line_nos);
+    enum lector_status *bad = calloc((size_t)chunk, sizeof *bad);
+    int64_t *row_line = malloc((size_t)chunk * sizeof *row_line); // line slot -> text index
     float *feats = malloc((size_t)chunk * (size_t)C * sizeof *feats);
     float *hidden = malloc((size_t)max_len * (size_t)C * sizeof *hidden);
     float *pooled = malloc((size_t)C * sizeof *pooled);
@@ -405,33 +441,39 @@ int cmd_embed(int argc, char **argv) {
                 if (!cli_lines_ready(&in)) cli_flush();
                 continue;
             }
-            int64_t n = 0;
-            if (lector_tokenizer_encode(tok, line, len, max_len, ids + n_rows * max_len, &n, NULL, &err) !=
-                LECTOR_STATUS_OK) {
-                cli_error("stdin:%lld: %s", (long long)in.line_no, err.msg);
-                rc = CLI_ERROR;
-                if (strict) break;
-            } else {
-                row_line[slot] = n_rows;
-                rows[n_rows] = (struct lector_token_row){ids + n_rows * max_len, n};
-                n_rows++;
-            }
+            // Pooled path: keep the text; lector_embed_texts tokenizes, windows and batches.
+            texts[n_rows] = malloc(len + 1);
+            memcpy(texts[n_rows], line, len + 1);
+            lens[n_rows] = len;
+            line_nos[n_rows] = in.line_no;
+            row_line[slot] = n_rows++;
             if (!cli_lines_ready(&in)) break;
         }
         if (n_lines == 0) continue;
-        if (lector_embed_rows(enc, st, rows, n_rows, pooling, batch, 0, feats, &err) != LECTOR_STATUS_OK) {
+        bool failed = lector_embed_texts(enc, st, tok, pooling, &wp, (const char *const *)texts, lens, n_rows,
+                                         feats, bad, NULL, &err) != LECTOR_STATUS_OK;
+        if (failed) {
             rc = cli_lib_error(&err);
-            break;
+            got = 0;
         }
-        for (int64_t i = 0; i < n_lines; i++) {
-            if (row_line[i] < 0) {
+        for (int64_t i = 0; i < n_lines && !failed; i++) {
+            int64_t r = row_line[i];
+            if (bad[r] != LECTOR_STATUS_OK) {
+                // Re-run the tokenizer alone for the message (it names the byte offset).
+                int32_t one[2];
+                int64_t m;
+                lector_tokenizer_encode(tok, texts[r], lens[r], 2, one, &m, NULL, &err);
+                cli_error("stdin:%lld: %s", (long long)line_nos[r], err.msg);
+                rc = CLI_ERROR;
+                if (strict) break;
                 cli_out("\n", 1);
                 continue;
             }
             cli_out("{\"embedding\":", 13);
-            cli_out_floats(feats + row_line[i] * C, C);
+            cli_out_floats(feats + r * C, C);
             cli_out("}\n", 2);
         }
+        for (int64_t i = 0; i < n_rows; i++) free(texts[i]);
         cli_flush();
         n_done += n_lines;
         double dt = cli_now() - t0;
@@ -445,8 +487,10 @@ int cmd_embed(int argc, char **argv) {
     free(hidden);
     free(feats);
     free(row_line);
-    free(rows);
-    free(ids);
+    free(bad);
+    free(line_nos);
+    free(lens);
+    free(texts);
 out:
     lector_tokenizer_free(tok);
     lector_encoder_state_free(st);

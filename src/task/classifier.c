@@ -516,7 +516,7 @@ enum lector_status lector_classifier_predict(const struct lector_classifier *clf
         goto done;
     }
     if (!clf->extra.no_encoder) {
-        const struct lector_window_params wp = {T, clf->extra.stride, clf->extra.doc_pooling, 0};
+        const struct lector_window_params wp = {T, clf->extra.stride, clf->extra.doc_pooling, 0, 0};
         s = lector_embed_texts(clf->enc, st, clf->tok, clf->info.pooling, &wp, texts, lens, n, feats,
                                st_all, NULL, err);
         if (s != LECTOR_STATUS_OK) goto done;

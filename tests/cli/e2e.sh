@@ -126,6 +126,14 @@ PY
 expect_rc 0 "$bin" eval --model "$model" --data "$demo/test.csv"
 grep -q "^accuracy" "$tmp/out" && ok || bad "eval text report lacks accuracy"
 
+# embed: long texts as pooled windows, or truncated
+awk 'BEGIN { for (i = 0; i < 200; i++) printf "the film was good %d ", i; print "" }' >"$tmp/long.txt"
+"$bin" embed --encoder "$enc" --max-len 32 <"$tmp/long.txt" >"$tmp/win.out" 2>"$tmp/err" &&
+  "$bin" embed --encoder "$enc" --max-len 32 --truncate <"$tmp/long.txt" >"$tmp/trunc.out" 2>>"$tmp/err" &&
+  [ "$(wc -l <"$tmp/win.out")" -eq 1 ] && ! cmp -s "$tmp/win.out" "$tmp/trunc.out" && ok ||
+  bad "embed windows vs --truncate: $(cat "$tmp/err")"
+expect_rc 2 "$bin" embed --encoder "$enc" --max-len 32 --stride 40
+
 # embed and tokenize
 printf 'hello world\nthe film\n' | "$bin" embed --encoder "$enc" >"$tmp/out" 2>"$tmp/err" && ok || bad "embed failed"
 "$py" -c "

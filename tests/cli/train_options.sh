@@ -58,8 +58,8 @@ PY
 
 # all the optimiser options at once
 expect_rc 0 "$bin" "${t[@]}" -o "$tmp/opt.lector" --valid "$demo/test.csv" --schedule cosine --warmup 0.1 \
-  --clip-norm 0.5 --class-weight balanced --label-smoothing 0.1 --patience 1 --char-ngrams 2-4 --report json
-tail -n 1 "$tmp/err" | "$py" -c "import json,sys; json.loads(sys.stdin.read())" && ok || bad "--report json"
+  --clip-norm 0.5 --class-weight balanced --label-smoothing 0.1 --patience 1 --char-ngrams 2-4 --report-format json
+tail -n 1 "$tmp/err" | "$py" -c "import json,sys; json.loads(sys.stdin.read())" && ok || bad "--report-format json"
 
 # an MLP head (one hidden layer) beside the n-grams; it needs encoder features
 expect_rc 0 "$bin" "${t[@]}" -o "$tmp/mlp.lector" --hidden 8 --dropout 0.2
