@@ -296,6 +296,9 @@ struct lector_train_params {
     float dropout;           /* dropout on the hidden units while training (MLP only) [0] */
     /* Called after each epoch (may be NULL); a non-zero return stops training. */
     int (*on_epoch)(void *user, const struct lector_epoch_info *e);
+    /* Called after each optimiser step (may be NULL), for progress: step counts from 1 over
+     * the whole run, of n_steps; loss is the step's batch loss. */
+    void (*on_step)(void *user, int64_t epoch, int64_t step, int64_t n_steps, double loss);
     void *user;
     /* Polled between steps; when it becomes non-zero training stops with
      * LECTOR_STATUS_INTERRUPTED and no head. */

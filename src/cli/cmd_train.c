@@ -78,7 +78,19 @@ static const char train_help2[] =
 
 struct epoch_ctx {
     int64_t n_epochs;
+    double t0, last;
 };
+
+// Progress within the run: epoch, step, loss and the time left, at most five times a second.
+static void on_step(void *user, int64_t epoch, int64_t step, int64_t n_steps, double loss) {
+    struct epoch_ctx *ctx = user;
+    double now = cli_now();
+    if (step < n_steps && now - ctx->last < 0.2) return;
+    ctx->last = now;
+    double eta = (now - ctx->t0) / (double)step * (double)(n_steps - step);
+    cli_progress_line("epoch %lld/%lld, step %lld/%lld, loss %.4f, ETA %.0f s", (long long)epoch,
+                      (long long)ctx->n_epochs, (long long)step, (long long)n_steps, loss, eta);
+}
 
 static int on_epoch(void *user, const struct lector_epoch_info *e) {
     struct epoch_ctx *ctx = user;
@@ -404,8 +416,9 @@ int cmd_train(int argc, char **argv) {
         cli_info("n-grams: %lld features from %lld texts in %.2f s", (long long)lector_ngrams_n_features(ng),
                  (long long)tr.n, cli_now() - t1);
     }
-    struct epoch_ctx ctx = {tp.n_epochs};
+    struct epoch_ctx ctx = {tp.n_epochs, cli_now(), 0.0};
     tp.on_epoch = on_epoch;
+    tp.on_step = on_step;
     tp.user = &ctx;
     double t0 = cli_now();
     struct lector_train_set ts = {tr.X, use_ng ? &tr.sp : NULL, tr.y, tr.n, tr.Y};

@@ -436,6 +436,7 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
             step++;
             loss_sum += (double)loss;
             n_batches++;
+            if (p->on_step) p->on_step(p->user, epoch, step, n_steps, (double)loss);
         }
         struct lector_epoch_info e = {epoch, loss_sum / (double)n_batches, -1.0, -1.0, -1.0, lr, 0};
         if (n_valid > 0) {
