@@ -200,7 +200,7 @@ enum lector_status lector_ngrams_fit(const struct lector_ngram_params *p,
     ng->p = *p;
     for (int64_t i = 0; i < n; i++) {
         if (!text_keys(p, texts[i], lens[i], &k, &word_h, &word_cap)) goto nomem;
-        qsort(k.v, k.n, sizeof *k.v, cmp_i32);
+        if (k.n > 1) qsort(k.v, k.n, sizeof *k.v, cmp_i32); // k.v is NULL for a text without n-grams
         for (size_t t = 0; t < k.n; t++)
             if (t == 0 || k.v[t] != k.v[t - 1]) df[k.v[t]]++;
     }
@@ -307,7 +307,7 @@ enum lector_status lector_ngrams_transform(const struct lector_ngrams *ng,
             int32_t c = ng->col_of[k.v[t]];
             if (c >= 0) k.v[m++] = c;
         }
-        qsort(k.v, m, sizeof *k.v, cmp_i32);
+        if (m > 1) qsort(k.v, m, sizeof *k.v, cmp_i32);
         int64_t base = out->offsets[i];
         size_t need = (size_t)base + m;
         if (need > cap) {
