@@ -30,7 +30,8 @@ fetch() {
   mkdir -p "$(dirname "$out")"
   local headers code
   headers=$(mktemp)
-  code=$(curl -sS -L --connect-timeout 15 --retry 2 -D "$headers" -o "$out.part" -w '%{http_code}' "$url" || echo 000)
+  code=$(curl -sS -L --connect-timeout 15 --retry 2 -D "$headers" -o "$out.part" -w '%{http_code}' "$url" || true)
+  [ -n "$code" ] || code=000
   if [ "$code" != 200 ]; then
     rm -f "$out.part" "$headers"
     if [ -n "$optional" ] && [ "$code" = 404 ]; then return 1; fi
