@@ -13,7 +13,7 @@
 
 #include "lector/base.h"
 
-enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
+enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 /* SIGTERM gives 143 */ };
 
 /* "lector: error: <msg>" on stderr; returns CLI_ERROR. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -37,6 +37,8 @@ extern bool cli_quiet;
 extern bool cli_progress;
 /* Set by SIGINT/SIGTERM (the signal number), polled by long-running commands. */
 extern volatile int cli_interrupted;
+/* The exit status for an interruption: 128 + the signal (130 for SIGINT, 143 for SIGTERM). */
+int cli_interrupted_status(void);
 void cli_install_signal_handlers(void);
 /* Progress line on stderr (\r-terminated on a terminal) when enabled. */
 void cli_progress_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -439,7 +439,7 @@ labels_done:
     for (int64_t i = 0; encode && i < n_miss; i += chunk) {
         if (cli_interrupted) {
             rc = cli_error("interrupted while encoding %s", path);
-            rc = CLI_INTERRUPTED;
+            rc = cli_interrupted_status();
             goto out;
         }
         int64_t m = n_miss - i < chunk ? n_miss - i : chunk;

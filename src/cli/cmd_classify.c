@@ -270,7 +270,7 @@ static int classify_stdin(struct classify_ctx *c) {
         cli_flush();
         progress(c);
         if (cli_interrupted) {
-            c->rc = CLI_INTERRUPTED;
+            c->rc = cli_interrupted_status();
             stop = true;
         }
     }
@@ -415,7 +415,7 @@ static int classify_files(struct classify_ctx *c, struct file_list *files) {
         c->n_done++;
         progress(c);
         if (cli_interrupted) {
-            c->rc = CLI_INTERRUPTED;
+            c->rc = cli_interrupted_status();
             break;
         }
     }

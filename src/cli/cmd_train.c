@@ -426,7 +426,7 @@ int cmd_train(int argc, char **argv) {
     enum lector_status s = lector_train_head(&ts, va.n > 0 ? &vs : NULL, C, tr.n_labels, &tp, &res, &err);
     if (s == LECTOR_STATUS_INTERRUPTED || cli_interrupted) {
         cli_error("interrupted: %s was not written", out_path);
-        rc = CLI_INTERRUPTED;
+        rc = cli_interrupted_status();
         goto out;
     }
     if (s != LECTOR_STATUS_OK) {

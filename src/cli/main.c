@@ -25,7 +25,8 @@ static const char usage_text[] =
     "environment:\n"
     "  LECTOR_ENCODER  encoder directory used when --encoder is not given\n"
     "\n"
-    "exit status: 0 ok, 1 data or runtime error, 2 usage error, 130 interrupted\n";
+    "exit status: 0 ok, 1 data or runtime error, 2 usage error, 130 interrupted (SIGINT),\n"
+    "143 terminated (SIGTERM)\n";
 
 int main(int argc, char **argv) {
     if (argc < 2) {

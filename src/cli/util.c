@@ -128,6 +128,8 @@ const char *cli_encoder_dir(const char *opt_value) {
 
 static void on_signal(int sig) { cli_interrupted = sig; }
 
+int cli_interrupted_status(void) { return cli_interrupted ? 128 + cli_interrupted : CLI_INTERRUPTED; }
+
 void cli_install_signal_handlers(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -75,6 +75,17 @@ else
   echo "running as root: read-only and unreadable cases cannot be provoked, not run"
 fi
 check "classify a missing file" 1 "$tmp/none.txt" $none -- "$bin" classify --model "$model" "$tmp/none.txt"
+# A full disk: a 64 KiB tmpfs (root only) cannot take the model; the error says so.
+mkdir -p "$tmp/full"
+if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=64k tmpfs "$tmp/full" 2>/dev/null; then
+  head -c 60000 /dev/zero >"$tmp/full/filler"
+  check "no space left on the output's disk" 1 "$tmp/full/m.lector.*No space left" $none -- "$bin" train --quiet \
+    --encoder "$enc" --train "$demo/train.csv" --epochs 1 --output "$tmp/full/m.lector"
+  [ -z "$(ls "$tmp/full" | grep -v filler)" ] || bad "a full disk left files: $(ls "$tmp/full")"
+  umount "$tmp/full"
+else
+  echo "cannot mount a small tmpfs here: the full-disk case is not run"
+fi
 
 # --- text on stdin ---------------------------------------------------------------------------
 printf '' >"$tmp/empty.txt"

@@ -202,7 +202,7 @@ cp "$model" "$tmp/old.lector"
 import sys
 with open(sys.argv[1], "w") as f:
     f.write("text,label\n")
-    for i in range(60000):
+    for i in range(150000):
         f.write("the film was %s and the book was %s number %d,%s\n" % (
             "good" if i % 2 else "bad", "great" if i % 3 else "dull", i, "pos" if i % 2 else "neg"))
 PY
@@ -214,6 +214,16 @@ wait $pid; rc=$?
 [ $rc -eq 130 ] && ok || bad "interrupted train: exit $rc (want 130): $(cat "$tmp/err")"
 cmp -s "$model" "$tmp/old.lector" && ok || bad "interrupted train changed the old model"
 ls "$tmp" | grep -q '\.tmp\.' && bad "interrupted train left a temporary file" || ok
+
+# SIGTERM: the same, with exit status 143
+"$bin" train --encoder "$enc" --train "$tmp/big.csv" --output "$model" >/dev/null 2>"$tmp/err" &
+pid=$!
+sleep 1.5
+kill -TERM $pid
+wait $pid; rc=$?
+[ $rc -eq 143 ] && ok || bad "terminated train: exit $rc (want 143): $(cat "$tmp/err")"
+cmp -s "$model" "$tmp/old.lector" && ok || bad "terminated train changed the old model"
+ls "$tmp" | grep -q '\.tmp\.' && bad "terminated train left a temporary file" || ok
 
 echo "cli e2e: $pass passed, $fail failed"
 [ $fail -eq 0 ]
