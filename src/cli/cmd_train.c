@@ -445,7 +445,7 @@ int cmd_train(int argc, char **argv) {
     }
     cli_info("saved %s (%lld labels, %lld training examples)", out_path, (long long)tr.n_labels,
              (long long)tr.n);
-    if (va.n > 0 && !cli_quiet) {
+    if (va.n > 0 && (!cli_quiet || html_report)) {
         // The same figures 'lector eval' prints for this model on the validation set.
         probs = malloc((size_t)va.n * (size_t)tr.n_labels * sizeof *probs);
         if (!probs) {
@@ -464,33 +464,15 @@ int cmd_train(int argc, char **argv) {
             rc = cli_lib_error(&err);
             goto out;
         }
-        cli_info("validation report:");
-        cli_print_report(&m, tr.labels, report_json, true);
+        if (!cli_quiet) {
+            cli_info("validation report:");
+            cli_print_report(&m, tr.labels, report_json, true);
+        }
     }
     if (html_report) {
         if (va.n == 0) {
             rc = cli_error("%s: no validation set to report on (--valid-fraction 0)", html_report);
             goto out;
-        }
-        if (!probs) {
-            // --quiet skipped the figures above; the report needs them.
-            probs = malloc((size_t)va.n * (size_t)tr.n_labels * sizeof *probs);
-            if (!probs) {
-                rc = cli_error("out of memory");
-                goto out;
-            }
-            enum lector_status ms;
-            if (multi) {
-                lector_head_probs_multi(res.head, va.X, use_ng ? &va.sp : NULL, va.n, probs);
-                ms = lector_metrics_compute_multi(va.Y, probs, res.thresholds, va.n, tr.n_labels, &m, &err);
-            } else {
-                lector_head_probs(res.head, va.X, use_ng ? &va.sp : NULL, va.n, res.temperature, probs);
-                ms = lector_metrics_compute_probs(va.y, probs, va.n, tr.n_labels, &m, &err);
-            }
-            if (ms != LECTOR_STATUS_OK) {
-                rc = cli_lib_error(&err);
-                goto out;
-            }
         }
         char title[1024];
         snprintf(title, sizeof title, "%s: validation set", out_path);
