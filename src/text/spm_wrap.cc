@@ -85,18 +85,17 @@ enum lector_status finish_open(lector_spm *spm, const char *origin, struct lecto
 // ---------------------------------------------------------------------------------------------
 // entry points
 
-extern "C" enum lector_status lector_spm_open(const char *path, struct lector_spm **out,
-                                              struct lector_error *err) {
-    if (out) *out = nullptr;
-    if (!path || !out)
-        return set_error(err, LECTOR_STATUS_INVALID_ARG,
-                         "lector_spm_open: path and out must not be NULL");
+// The body shared by both opens: allocate, load with `load`, check, and turn every failure
+// (a bad Status or any exception) into a lector_error. name is the file or origin for messages.
+template <typename Load>
+static enum lector_status open_with(const char *name, struct lector_spm **out, struct lector_error *err,
+                                    Load load) {
     lector_spm *spm = nullptr;
     try {
         spm = new lector_spm();
-        sentencepiece::util::Status s = spm->proc.Load(path);
-        enum lector_status st = s.ok() ? finish_open(spm, path, err)
-                                       : from_status(s, true, "loading the model", path, err);
+        sentencepiece::util::Status s = load(spm);
+        enum lector_status st = s.ok() ? finish_open(spm, name, err)
+                                       : from_status(s, true, "loading the model", name, err);
         if (st != LECTOR_STATUS_OK) {
             delete spm;
             return st;
@@ -105,14 +104,23 @@ extern "C" enum lector_status lector_spm_open(const char *path, struct lector_sp
         return LECTOR_STATUS_OK;
     } catch (const std::bad_alloc &) {
         delete spm;
-        return set_error(err, LECTOR_STATUS_NOMEM, "%s: out of memory loading the model", path);
+        return set_error(err, LECTOR_STATUS_NOMEM, "%s: out of memory loading the model", name);
     } catch (const std::exception &e) {
         delete spm;
-        return caught(path, e.what(), err);
+        return caught(name, e.what(), err);
     } catch (...) {
         delete spm;
-        return caught(path, "unknown exception", err);
+        return caught(name, "unknown exception", err);
     }
+}
+
+extern "C" enum lector_status lector_spm_open(const char *path, struct lector_spm **out,
+                                              struct lector_error *err) {
+    if (out) *out = nullptr;
+    if (!path || !out)
+        return set_error(err, LECTOR_STATUS_INVALID_ARG,
+                         "lector_spm_open: path and out must not be NULL");
+    return open_with(path, out, err, [path](lector_spm *spm) { return spm->proc.Load(path); });
 }
 
 extern "C" enum lector_status lector_spm_open_memory(const void *data, size_t n,
@@ -124,29 +132,9 @@ extern "C" enum lector_status lector_spm_open_memory(const void *data, size_t n,
     if ((!data && n > 0) || !out)
         return set_error(err, LECTOR_STATUS_INVALID_ARG,
                          "lector_spm_open_memory: data and out must not be NULL");
-    lector_spm *spm = nullptr;
-    try {
-        spm = new lector_spm();
-        std::string_view bytes(static_cast<const char *>(data ? data : ""), n);
-        sentencepiece::util::Status s = spm->proc.LoadFromSerializedProto(bytes);
-        enum lector_status st = s.ok() ? finish_open(spm, origin, err)
-                                       : from_status(s, true, "loading the model", origin, err);
-        if (st != LECTOR_STATUS_OK) {
-            delete spm;
-            return st;
-        }
-        *out = spm;
-        return LECTOR_STATUS_OK;
-    } catch (const std::bad_alloc &) {
-        delete spm;
-        return set_error(err, LECTOR_STATUS_NOMEM, "%s: out of memory loading the model", origin);
-    } catch (const std::exception &e) {
-        delete spm;
-        return caught(origin, e.what(), err);
-    } catch (...) {
-        delete spm;
-        return caught(origin, "unknown exception", err);
-    }
+    std::string_view bytes(static_cast<const char *>(data ? data : ""), n);
+    return open_with(origin, out, err,
+                     [bytes](lector_spm *spm) { return spm->proc.LoadFromSerializedProto(bytes); });
 }
 
 extern "C" void lector_spm_free(struct lector_spm *spm) {
