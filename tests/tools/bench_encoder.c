@@ -16,6 +16,12 @@
  *                     padded to its longest row, and mean-pool; reports texts/s over the
  *                     whole file (median of --repeat passes). --save-ids OUT writes the ids
  *                     as one JSON array per text, for feeding another implementation.
+ *     --batching M    with --texts: "file" (the above: batches of --batch texts in file
+ *                     order, as a pipeline feeds a model) or "sorted" (what `lector embed`
+ *                     does: lector_embed_texts, rows sorted by length into batches of at
+ *                     most --batch rows and --batch x --max-len tokens, order restored) [file]
+ *     --save-pooled F with --texts: write the mean-pooled vectors of the last pass, float32
+ *                     little-endian (texts, C) in input order
  *     --vocab FILE    WordPiece vocab.txt (lower case) for --texts
  *     --batch N       texts per batch for --texts [32]
  *     --max-len N     tokens per text, specials included, for --texts [128]
@@ -34,6 +40,7 @@
 
 #include <sys/resource.h>
 
+#include "lector/classifier.h"
 #include "lector/encoder.h"
 #include "lector/tokenizer.h"
 #include "kernels/kernels.h"
@@ -221,7 +228,7 @@ static int read_texts(const char *path, struct texts *tx) {
 // One pass over every text; returns seconds, or < 0 on error. ids_out (optional): the ids.
 static double e2e_pass(const struct lector_tokenizer *tok, const struct lector_encoder *enc,
                        struct lector_encoder_state *st, const struct texts *tx, int64_t batch,
-                       int64_t max_len, FILE *ids_out, double *checksum) {
+                       int64_t max_len, FILE *ids_out, float *pooled_all, double *checksum) {
     int64_t C = lector_encoder_n_embd(enc);
     int32_t pad = lector_tokenizer_pad_id(tok);
     int32_t *row = malloc((size_t)max_len * sizeof *row);
@@ -270,6 +277,7 @@ static double e2e_pass(const struct lector_tokenizer *tok, const struct lector_e
             ok = 0;
         }
         for (int64_t k = 0; ok && k < B * C; k++) sum += (double)pooled[k];
+        if (ok) memcpy(pooled_all + i0 * C, pooled, (size_t)(B * C) * sizeof *pooled);
     }
     double t = now() - t0;
     free(row), free(ids), free(mask), free(len), free(hidden), free(pooled);
@@ -277,9 +285,32 @@ static double e2e_pass(const struct lector_tokenizer *tok, const struct lector_e
     return ok ? t : -1.0;
 }
 
+// The same texts as lector embeds them: lector_embed_texts sorts the rows by length into
+// batches (at most `batch` rows, `batch` x max_len padded tokens) and restores input order.
+static double e2e_pass_sorted(const struct lector_tokenizer *tok,
+                              const struct lector_encoder *enc, struct lector_encoder_state *st,
+                              const struct texts *tx, const size_t *lens, int64_t batch,
+                              int64_t max_len, float *pooled_all, double *checksum) {
+    struct lector_window_params wp = {.max_len = max_len,
+                                      .doc_pooling = LECTOR_DOC_TRUNCATE,
+                                      .batch_size = batch};
+    struct lector_error err = {0};
+    double t0 = now();
+    if (lector_embed_texts(enc, st, tok, LECTOR_POOLING_MEAN, &wp, (const char *const *)tx->line,
+                           lens, tx->n, pooled_all, NULL, NULL, &err) != LECTOR_STATUS_OK) {
+        fprintf(stderr, "bench_encoder: %s\n", err.msg);
+        return -1.0;
+    }
+    double t = now() - t0, sum = 0.0;
+    for (int64_t k = 0; k < tx->n * lector_encoder_n_embd(enc); k++) sum += (double)pooled_all[k];
+    *checksum = sum;
+    return t;
+}
+
 static int run_e2e(const struct lector_encoder *enc, struct lector_encoder_state *st,
                    const char *texts_path, const char *vocab, int64_t batch, int64_t max_len,
-                   int repeat, int warmup, const char *save_ids) {
+                   int repeat, int warmup, const char *save_ids, int sorted,
+                   const char *save_pooled) {
     struct lector_tokenizer *tok = NULL;
     struct lector_error err = {0};
     if (!vocab || lector_tokenizer_open_path(vocab, &tok, &err) != LECTOR_STATUS_OK) {
@@ -293,6 +324,10 @@ static int run_e2e(const struct lector_encoder *enc, struct lector_encoder_state
     }
     int rc = 0;
     double *t = malloc((size_t)repeat * sizeof *t), checksum = 0.0;
+    float *pooled = malloc((size_t)(tx.n * lector_encoder_n_embd(enc)) * sizeof *pooled + 1);
+    size_t *lens = malloc((size_t)tx.n * sizeof *lens + 1);
+    if (!t || !pooled || !lens) rc = 1;
+    for (int64_t i = 0; rc == 0 && i < tx.n; i++) lens[i] = strlen(tx.line[i]);
     for (int r = -warmup; r < repeat && rc == 0; r++) {
         FILE *f = NULL;
         if (r == -warmup && save_ids && !(f = fopen(save_ids, "w"))) {
@@ -300,7 +335,9 @@ static int run_e2e(const struct lector_encoder *enc, struct lector_encoder_state
             rc = 1;
             break;
         }
-        double s = e2e_pass(tok, enc, st, &tx, batch, max_len, f, &checksum);
+        double s = sorted ? e2e_pass_sorted(tok, enc, st, &tx, lens, batch, max_len, pooled,
+                                            &checksum)
+                          : e2e_pass(tok, enc, st, &tx, batch, max_len, f, pooled, &checksum);
         if (f && fclose(f) != 0) rc = 1;
         if (s < 0) rc = 1;
         else if (r >= 0) t[r] = s;
@@ -308,11 +345,18 @@ static int run_e2e(const struct lector_encoder *enc, struct lector_encoder_state
     if (rc == 0) {
         double m = median(t, repeat);
         printf("e2e texts=%lld batch=%lld max_len=%lld %10.3f s %10.2f texts/s (median of %d; "
-               "tokenize + encode + mean pool; checksum %.6g)\n",
+               "tokenize + encode + mean pool, %s batches; checksum %.6g)\n",
                (long long)tx.n, (long long)batch, (long long)max_len, m, (double)tx.n / m, repeat,
-               checksum);
+               sorted ? "length-sorted" : "file-order", checksum);
     }
-    free(t), free(tx.line), free(tx.buf);
+    if (rc == 0 && save_pooled) {
+        FILE *f = fopen(save_pooled, "wb");
+        size_t n = (size_t)(tx.n * lector_encoder_n_embd(enc));
+        if (!f || fwrite(pooled, sizeof *pooled, n, f) != n) rc = 1;
+        if (f && fclose(f) != 0) rc = 1;
+        if (rc) fprintf(stderr, "bench_encoder: cannot write %s\n", save_pooled);
+    }
+    free(t), free(pooled), free(lens), free(tx.line), free(tx.buf);
     lector_tokenizer_free(tok);
     return rc;
 }
@@ -340,14 +384,16 @@ static void usage(FILE *f) {
     fprintf(f, "usage: bench_encoder [--threads N] [--cases 1x128,8x128,...] [--repeat R] "
                "[--warmup W] [--save DIR] [--profile] [--gemm]\n"
                "                     [--texts FILE --vocab VOCAB [--batch N] [--max-len N] "
-               "[--save-ids OUT]] MODEL_DIR\n");
+               "[--save-ids OUT]\n"
+               "                     [--batching file|sorted] [--save-pooled OUT]] MODEL_DIR\n");
 }
 
 int main(int argc, char **argv) {
     int n_threads = 0, repeat = 5, warmup = 1, profile = 0, gemm = 0;
     const char *cases = "1x128,8x128,32x32,1x512", *save = NULL, *dir = NULL;
-    const char *texts = NULL, *vocab = NULL, *save_ids = NULL;
+    const char *texts = NULL, *vocab = NULL, *save_ids = NULL, *save_pooled = NULL;
     long long batch = 32, max_len = 128;
+    int sorted = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;
@@ -363,6 +409,15 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--save-ids") == 0 && has_val) save_ids = argv[++i];
         else if (strcmp(a, "--batch") == 0 && has_val) batch = atoll(argv[++i]);
         else if (strcmp(a, "--max-len") == 0 && has_val) max_len = atoll(argv[++i]);
+        else if (strcmp(a, "--save-pooled") == 0 && has_val) save_pooled = argv[++i];
+        else if (strcmp(a, "--batching") == 0 && has_val) {
+            const char *m = argv[++i];
+            if (strcmp(m, "sorted") != 0 && strcmp(m, "file") != 0) {
+                usage(stderr);
+                return 2;
+            }
+            sorted = strcmp(m, "sorted") == 0;
+        }
         else if (strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
@@ -396,7 +451,8 @@ int main(int argc, char **argv) {
 
     int rc = 0;
     if (texts) {
-        rc = run_e2e(enc, st, texts, vocab, batch, max_len, repeat, warmup, save_ids);
+        rc = run_e2e(enc, st, texts, vocab, batch, max_len, repeat, warmup, save_ids, sorted,
+                     save_pooled);
         cases = ""; // no synthetic cases in this mode
     }
     const char *p = cases;
