@@ -232,6 +232,112 @@ static void test_head_trains_to_full_accuracy(void **state) {
     lector_head_free(head);
 }
 
+#define assert_close(a, b, tol) assert_true(fabs((double)(a) - (double)(b)) <= (tol))
+
+// Lazy row steps: with every row listed at every step they are the dense step, bit for bit.
+static void test_adamw_rows_all_listed_is_dense(void **state) {
+    (void)state;
+    enum { R = 7, L = 3, N = R * L, STEPS = 25 };
+    struct lector_adamw_params hp = lector_adamw_default_params();
+    hp.lr = 0.05f;
+    hp.weight_decay = 0.1f;
+    struct lector_adamw *a = NULL, *b = NULL;
+    assert_int_equal(lector_adamw_init(N, &hp, &a, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_adamw_init(N, &hp, &b, NULL), LECTOR_STATUS_OK);
+    float pa[N], pb[N], g[N];
+    uint8_t mask[N];
+    int64_t rows[R];
+    for (int i = 0; i < N; i++) pa[i] = pb[i] = (float)rnd(), mask[i] = (uint8_t)(i % 4 != 0);
+    for (int r = 0; r < R; r++) rows[r] = R - 1 - r; // any order
+    for (int t = 0; t < STEPS; t++) {
+        for (int i = 0; i < N; i++) g[i] = (float)rnd();
+        float lr = 0.05f * (float)(STEPS - t) / (float)STEPS; // a schedule
+        lector_adamw_set_lr(a, lr);
+        lector_adamw_set_lr(b, lr);
+        lector_adamw_step(a, pa, g, mask);
+        assert_int_equal(lector_adamw_step_rows(b, pb, g, mask, rows, R, L, NULL), LECTOR_STATUS_OK);
+    }
+    lector_adamw_sync_rows(b, pb, mask);
+    assert_memory_equal(pa, pb, sizeof pa);
+    assert_memory_equal(lector_adamw_m(a), lector_adamw_m(b), sizeof pa);
+    assert_memory_equal(lector_adamw_v(a), lector_adamw_v(b), sizeof pa);
+    lector_adamw_free(a);
+    lector_adamw_free(b);
+}
+
+// A row left out for some steps: its moments decay by beta^k and its weight decay is the
+// product of the missed steps' (1 - lr wd), computed here step by step in double; rows
+// listed every step follow the dense update exactly.
+static void test_adamw_rows_catch_up(void **state) {
+    (void)state;
+    enum { R = 4, L = 2, N = R * L, STEPS = 40, IDLE_FROM = 10, IDLE_TO = 30 };
+    struct lector_adamw_params hp = lector_adamw_default_params();
+    hp.weight_decay = 0.2f;
+    struct lector_adamw *lazy = NULL, *dense = NULL;
+    assert_int_equal(lector_adamw_init(N, &hp, &lazy, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_adamw_init(N, &hp, &dense, NULL), LECTOR_STATUS_OK);
+    float pl[N], pd[N], g[N];
+    for (int i = 0; i < N; i++) pl[i] = pd[i] = (float)rnd();
+    double decay_prod = 1.0; // of the idle steps, for row 0
+    float m_at_idle[L] = {0}, v_at_idle[L] = {0}, p_at_idle[L] = {0};
+    for (int t = 0; t < STEPS; t++) {
+        const float lr = 0.01f + 0.001f * (float)t;
+        const bool idle = t >= IDLE_FROM && t < IDLE_TO;
+        if (t == IDLE_FROM)
+            for (int j = 0; j < L; j++)
+                m_at_idle[j] = lector_adamw_m(lazy)[j], v_at_idle[j] = lector_adamw_v(lazy)[j],
+                p_at_idle[j] = pl[j];
+        for (int i = 0; i < N; i++) g[i] = (float)rnd();
+        if (idle) {
+            for (int j = 0; j < L; j++) g[j] = 0.0f; // row 0 not in the batch
+            decay_prod *= 1.0 - (double)lr * (double)hp.weight_decay;
+        }
+        int64_t rows[R], n = 0;
+        for (int r = 0; r < R; r++)
+            if (!(idle && r == 0)) rows[n++] = r;
+        lector_adamw_set_lr(lazy, lr);
+        lector_adamw_set_lr(dense, lr);
+        assert_int_equal(lector_adamw_step_rows(lazy, pl, g, NULL, rows, n, L, NULL),
+                         LECTOR_STATUS_OK);
+        lector_adamw_step(dense, pd, g, NULL);
+        if (t == IDLE_TO - 1) {
+            // row 0 not updated yet; bring it up to date and check the closed form
+            lector_adamw_sync_rows(lazy, pl, NULL);
+            const double k = IDLE_TO - IDLE_FROM;
+            for (int j = 0; j < L; j++) {
+                assert_close(lector_adamw_m(lazy)[j],
+                                   (double)m_at_idle[j] * pow((double)hp.beta1, k), 1e-6);
+                assert_close(lector_adamw_v(lazy)[j],
+                                   (double)v_at_idle[j] * pow((double)hp.beta2, k), 1e-7);
+                assert_close(pl[j], (double)p_at_idle[j] * decay_prod, 1e-6);
+            }
+        }
+    }
+    lector_adamw_sync_rows(lazy, pl, NULL);
+    // the other rows never missed a step: identical to the dense optimiser
+    assert_memory_equal(pl + L, pd + L, (N - L) * sizeof(float));
+    lector_adamw_free(lazy);
+    lector_adamw_free(dense);
+}
+
+static void test_adamw_rows_arguments(void **state) {
+    (void)state;
+    struct lector_adamw_params hp = lector_adamw_default_params();
+    struct lector_adamw *opt = NULL;
+    assert_int_equal(lector_adamw_init(6, &hp, &opt, NULL), LECTOR_STATUS_OK);
+    float p[6] = {0}, g[6] = {0};
+    int64_t bad = 3, dup[3] = {1, 1, 0};
+    struct lector_error err = {0};
+    assert_int_equal(lector_adamw_step_rows(opt, p, g, NULL, dup, 3, 4, &err),
+                     LECTOR_STATUS_INVALID_ARG); // 6 is not rows of 4
+    assert_int_equal(lector_adamw_step_rows(opt, p, g, NULL, &bad, 1, 2, &err),
+                     LECTOR_STATUS_RANGE);
+    assert_int_equal(lector_adamw_step_rows(opt, p, g, NULL, dup, 3, 2, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_adamw_step_rows(opt, p, g, NULL, dup, 3, 3, &err),
+                     LECTOR_STATUS_INVALID_ARG); // row length changed
+    lector_adamw_free(opt);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_head_gradient_matches_finite_differences),
@@ -239,6 +345,9 @@ int main(void) {
         cmocka_unit_test(test_head_init_is_deterministic),
         cmocka_unit_test(test_head_forward_and_arguments),
         cmocka_unit_test(test_head_trains_to_full_accuracy),
+        cmocka_unit_test(test_adamw_rows_all_listed_is_dense),
+        cmocka_unit_test(test_adamw_rows_catch_up),
+        cmocka_unit_test(test_adamw_rows_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -190,6 +190,27 @@ LECTOR_API void lector_adamw_free(struct lector_adamw *opt);
  * decay_mask may be NULL (decay everywhere). One optimiser per thread at a time. */
 LECTOR_API void lector_adamw_step(struct lector_adamw *opt, float *params, const float *grads,
                                   const uint8_t *decay_mask);
+/*
+ * A lazy step for parameters laid out as rows of row_len (the n-gram weights V, one row
+ * per n-gram column): only the n listed rows are updated (a row listed twice counts once),
+ * so a step costs what the batch touched, not the whole table. Rows not listed had a zero
+ * gradient; when a row is next listed (or at lector_adamw_sync_rows) its moments decay for
+ * the steps it missed (m b1^k, v b2^k) and its weight decay catches up (the product of
+ * those steps' 1 - lr wd, at their learning rates), but the momentum updates that a full
+ * step would have applied to it on those steps are left out, as in the usual lazy Adam
+ * variants for sparse inputs. The grads of rows not listed are not read. t counts every
+ * step. The first call fixes row_len; INVALID_ARG if it does not divide n_params or
+ * changes, RANGE for a row outside the table.
+ */
+LECTOR_API enum lector_status lector_adamw_step_rows(struct lector_adamw *opt, float *params,
+                                                     const float *grads,
+                                                     const uint8_t *decay_mask,
+                                                     const int64_t *rows, int64_t n,
+                                                     int64_t row_len, struct lector_error *err);
+/* Bring every row up to the last step (decay only, as above): call before reading or saving
+ * params after lazy steps. A no-op when no lazy step was taken. */
+LECTOR_API void lector_adamw_sync_rows(struct lector_adamw *opt, float *params,
+                                       const uint8_t *decay_mask);
 /* Change the learning rate for the next steps (schedules). */
 LECTOR_API void lector_adamw_set_lr(struct lector_adamw *opt, float lr);
 LECTOR_API int64_t lector_adamw_n_steps(const struct lector_adamw *opt);

@@ -225,6 +225,28 @@ static bool gather_sparse(const struct lector_sparse_rows *sp, const int64_t *id
     return true;
 }
 
+// The distinct columns of the batch sb, in first-seen order, into *touched (grown as
+// needed); stamp (S) marks each column with the step that last listed it.
+static bool list_touched(const struct lector_sparse_rows *sb, int64_t step, int64_t *stamp,
+                         int64_t **touched, size_t *cap, int64_t *n_touched) {
+    const size_t nnz = (size_t)sb->offsets[sb->n_rows];
+    if (nnz > *cap) {
+        int64_t *t = lector__realloc(*touched, nnz * sizeof *t);
+        if (!t) return false;
+        *touched = t;
+        *cap = nnz;
+    }
+    int64_t m = 0;
+    for (size_t j = 0; j < nnz; j++) {
+        const int32_t c = sb->cols[j];
+        if (stamp[c] == step) continue;
+        stamp[c] = step;
+        (*touched)[m++] = c;
+    }
+    *n_touched = m;
+    return true;
+}
+
 // A view of rows [i, i + m) of sp (offsets are not rebased: the head reads offsets[r] ..
 // offsets[r + 1] of the view, which is what a pointer into the original array gives).
 static struct lector_sparse_rows sparse_slice(const struct lector_sparse_rows *sp, int64_t i,
@@ -299,6 +321,10 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
     struct lector_adamw *opt = NULL, *opt_sp = NULL;
     struct lector_sparse_rows spb = {0};
     size_t spb_cap = 0;
+    // n-gram rows (of V) the current batch touched, in first-seen order, and the step that
+    // last listed each row: the sparse group's step, zeroing and clipping visit only these.
+    int64_t *touched = NULL, *stamp = NULL, n_touched = 0;
+    size_t touched_cap = 0;
     json_t *hist = json_array();
 
     size_t nc = 0, nvc = 0;
@@ -318,7 +344,9 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
     idx = lector__malloc((size_t)n * sizeof *idx);
     cw = lector__malloc((size_t)K * sizeof *cw);
     spb.offsets = S > 0 ? lector__malloc((size_t)(Bmax + 1) * sizeof *spb.offsets) : NULL;
-    if (!mu || !sd || (C > 0 && !Z) || (C > 0 && n_valid > 0 && !Zv) || !xb || !yb ||
+    stamp = S > 0 ? lector__malloc((size_t)S * sizeof *stamp) : NULL;
+    for (int64_t j = 0; j < S && stamp; j++) stamp[j] = -1;
+    if ((S > 0 && !stamp) || !mu || !sd || (C > 0 && !Z) || (C > 0 && n_valid > 0 && !Zv) || !xb || !yb ||
         !vlogits || !vpred || !vprobs || (multi && !Yb) || !idx || !cw || (S > 0 && !spb.offsets) ||
         !hist)
         goto nomem;
@@ -382,6 +410,7 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
     uint64_t rng = p->seed ^ 0x6c6563746f72ULL;
     float *grads = lector_head_grads(head), *params = lector_head_params(head);
     const uint8_t *mask = lector_head_decay_mask(head);
+    lector_head_zero_grad(head);
     for (int64_t i = 0; i < n; i++) idx[i] = i;
     int64_t epoch;
     double lr = (double)p->adamw.lr;
@@ -403,10 +432,15 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
                 else
                     yb[b] = train->y[idx[start + b]];
             }
-            if (S > 0 && !gather_sparse(train->sp, idx + start, B, &spb, &spb_cap)) goto nomem;
+            if (S > 0) {
+                if (!gather_sparse(train->sp, idx + start, B, &spb, &spb_cap)) goto nomem;
+                if (!list_touched(&spb, step, stamp, &touched, &touched_cap, &n_touched))
+                    goto nomem;
+            }
             float loss = 0.0f;
             lp.dropout_seed = p->seed ^ ((uint64_t)step * UINT64_C(0x9e3779b97f4a7c15));
-            lector_head_zero_grad(head);
+            // grads are zero here: all of them at the start, then the dense part and the
+            // touched rows after each step (the only ones a step writes)
             lector_head_loss_backward_ex(head, C > 0 ? xb : NULL, S > 0 ? &spb : NULL, yb, B, &lp,
                                          &loss);
             if (!isfinite(loss)) {
@@ -416,28 +450,44 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
                 goto fail;
             }
             if (p->clip_norm > 0.0f) {
-                // Global L2 norm, summed in index order in double: deterministic.
+                // Global L2 norm over the dense part and the touched rows (the other grads
+                // are zero), summed in a fixed order in double: deterministic.
                 double g2 = 0.0;
-                for (int64_t i = 0; i < n_params; i++) g2 += (double)grads[i] * (double)grads[i];
+                for (int64_t i = 0; i < n_dense; i++) g2 += (double)grads[i] * (double)grads[i];
+                for (int64_t j = 0; j < n_touched; j++) {
+                    const float *g = grads + n_dense + touched[j] * K;
+                    for (int64_t k = 0; k < K; k++) g2 += (double)g[k] * (double)g[k];
+                }
                 double gn = sqrt(g2);
                 if (gn > (double)p->clip_norm) {
                     float scale = (float)((double)p->clip_norm / (gn + 1e-6));
-                    for (int64_t i = 0; i < n_params; i++) grads[i] *= scale;
+                    for (int64_t i = 0; i < n_dense; i++) grads[i] *= scale;
+                    for (int64_t j = 0; j < n_touched; j++) {
+                        float *g = grads + n_dense + touched[j] * K;
+                        for (int64_t k = 0; k < K; k++) g[k] *= scale;
+                    }
                 }
             }
             const double f = lector_schedule_factor(p->schedule, step, n_steps, n_warmup);
             lr = (double)p->adamw.lr * f;
             lector_adamw_set_lr(opt, (float)lr);
             lector_adamw_step(opt, params, grads, mask);
+            memset(grads, 0, (size_t)n_dense * sizeof *grads);
             if (opt_sp) {
                 lector_adamw_set_lr(opt_sp, (float)((double)p->adamw_sparse.lr * f));
-                lector_adamw_step(opt_sp, params + n_dense, grads + n_dense, mask + n_dense);
+                s = lector_adamw_step_rows(opt_sp, params + n_dense, grads + n_dense,
+                                           mask + n_dense, touched, n_touched, K, err);
+                if (s != LECTOR_STATUS_OK) goto fail;
+                for (int64_t j = 0; j < n_touched; j++)
+                    memset(grads + n_dense + touched[j] * K, 0, (size_t)K * sizeof *grads);
             }
             step++;
             loss_sum += (double)loss;
             n_batches++;
             if (p->on_step) p->on_step(p->user, epoch, step, n_steps, (double)loss);
         }
+        // the n-gram rows not touched lately still owe their weight decay
+        if (opt_sp) lector_adamw_sync_rows(opt_sp, params + n_dense, mask + n_dense);
         struct lector_epoch_info e = {epoch, loss_sum / (double)n_batches, -1.0, -1.0, -1.0, lr, 0};
         if (n_valid > 0) {
             all_logits(head, Zv, valid->sp, n_valid, C, K, vlogits);
@@ -540,6 +590,8 @@ fail:
 done:
     json_decref(hist);
     lector_sparse_rows_free(&spb);
+    lector_free(touched);
+    lector_free(stamp);
     lector_adamw_free(opt_sp);
     lector_adamw_free(opt);
     lector_head_free(head);
