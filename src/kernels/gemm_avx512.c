@@ -84,16 +84,6 @@ void lector__matmul_pack_rows_avx512(float *packed, const float *rows, int64_t I
 // ----------------------------------------------------------------------------
 // micro-kernel
 
-static inline __m512 epilogue(__m512 v, enum lector__act act) {
-    switch (act) {
-    case LECTOR__ACT_NONE: return v;
-    case LECTOR__ACT_GELU: return v_gelu(v);
-    case LECTOR__ACT_GELU_NEW: return v_gelu_new(v);
-    case LECTOR__ACT_RELU: return v_relu(v);
-    }
-    return v;
-}
-
 // c[0..m, 0..n] = (first ? bias (or 0) : c) + a (m rows, lda apart, kc deep) . b (kc, NR),
 // then act when last. Rows of a past m repeat row 0: computed, never stored.
 static void kernel_6x64(int64_t kc, const float *a, int64_t lda, int m,
@@ -137,7 +127,7 @@ static void kernel_6x64(int64_t kc, const float *a, int64_t lda, int m,
             else if (bias) base = _mm512_maskz_loadu_ps(mk[v], bias + 16 * v);
             else base = _mm512_setzero_ps();
             __m512 r = _mm512_add_ps(base, acc[i][v]);
-            if (last) r = epilogue(r, act);
+            if (last) r = v_act(r, act);
             _mm512_mask_storeu_ps(ci + 16 * v, mk[v], r);
         }
     }
@@ -146,17 +136,15 @@ static void kernel_6x64(int64_t kc, const float *a, int64_t lda, int m,
 // ----------------------------------------------------------------------------
 // one thread's panels
 
-// out[:, 64 p0 .. min(64 p1, OC)) from packed panels [p0, p1)
-static void panels_run(float *out, const float *inp, const float *packed, const float *bias,
-                       int64_t N, int64_t IC, int64_t OC, int64_t p0, int64_t p1,
-                       enum lector__act act) {
-    if (IC == 0) { // no products: out is act(bias) (or act(0))
+void lector__gemm_tiles_run_avx512(const struct lector__gemm_tiles *t, int64_t p0, int64_t p1) {
+    int64_t N = t->N, OC = t->OC;
+    if (t->depth == 0) { // no products: out is act(bias) (or act(0))
         for (int64_t r = 0; r < N; r++) {
             for (int64_t o = p0 * NR; o < p1 * NR && o < OC; o += 16) {
                 int64_t nn = OC - o < 16 ? OC - o : 16;
                 __mmask16 mk = (__mmask16)(nn >= 16 ? 0xffff : (1u << nn) - 1u);
-                __m512 v = bias ? _mm512_maskz_loadu_ps(mk, bias + o) : _mm512_setzero_ps();
-                _mm512_mask_storeu_ps(out + r * OC + o, mk, epilogue(v, act));
+                __m512 v = t->bias ? _mm512_maskz_loadu_ps(mk, t->bias + o) : _mm512_setzero_ps();
+                _mm512_mask_storeu_ps(t->out + r * OC + o, mk, v_act(v, t->act));
             }
         }
         return;
@@ -165,21 +153,39 @@ static void panels_run(float *out, const float *inp, const float *packed, const 
     MC = MC < 4 * MR ? 4 * MR : MC > MC_MAX ? MC_MAX : MC;
     for (int64_t ic = 0; ic < N; ic += MC) {
         int64_t mc = N - ic < MC ? N - ic : MC;
-        for (int64_t pc = 0; pc < IC; pc += KC) {
-            int64_t kc = IC - pc < KC ? IC - pc : KC;
-            int first = pc == 0, last = pc + kc == IC;
-            for (int64_t p = p0; p < p1; p++) {
-                const float *bp = packed + p * IC * NR + pc * NR;
-                int n = OC - p * NR < NR ? (int)(OC - p * NR) : NR;
-                const float *bb = bias ? bias + p * NR : NULL;
-                for (int64_t ir = 0; ir < mc; ir += MR) {
-                    int m = mc - ir < MR ? (int)(mc - ir) : MR;
-                    kernel_6x64(kc, inp + (ic + ir) * IC + pc, IC, m, bp,
-                                out + (ic + ir) * OC + p * NR, OC, n, bb, first, last, act);
-                }
-            }
+        for (int64_t pc = 0; pc < t->depth; pc += t->kc_max) {
+            int64_t kc = t->depth - pc < t->kc_max ? t->depth - pc : t->kc_max;
+            int first = pc == 0, last = pc + kc == t->depth;
+            for (int64_t p = p0; p < p1; p++)
+                for (int64_t ir = 0; ir < mc; ir += MR)
+                    t->tile(t, ic + ir, mc - ir < MR ? (int)(mc - ir) : MR, p, pc, kc, first,
+                            last);
         }
     }
+}
+
+// the operands of the fp32 product's tiles
+struct operands {
+    const float *inp, *packed; // (N, IC), the panels
+    int64_t IC;
+};
+
+static void tile_f32(const struct lector__gemm_tiles *t, int64_t r0, int m, int64_t p,
+                     int64_t pc, int64_t kc, int first, int last) {
+    const struct operands *x = t->ctx;
+    int n = t->OC - p * NR < NR ? (int)(t->OC - p * NR) : NR;
+    kernel_6x64(kc, x->inp + r0 * x->IC + pc, x->IC, m, x->packed + p * x->IC * NR + pc * NR,
+                t->out + r0 * t->OC + p * NR, t->OC, n, t->bias ? t->bias + p * NR : NULL, first,
+                last, t->act);
+}
+
+// out[:, 64 p0 .. min(64 p1, OC)) from packed panels [p0, p1)
+static void panels_run(float *out, const float *inp, const float *packed, const float *bias,
+                       int64_t N, int64_t IC, int64_t OC, int64_t p0, int64_t p1,
+                       enum lector__act act) {
+    struct operands x = {inp, packed, IC};
+    struct lector__gemm_tiles t = {out, bias, N, OC, IC, KC, act, tile_f32, &x};
+    lector__gemm_tiles_run_avx512(&t, p0, p1);
 }
 
 // ----------------------------------------------------------------------------

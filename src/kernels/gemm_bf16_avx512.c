@@ -27,8 +27,6 @@
 #define MR 6
 #define NR 64
 #define KC 256
-#define MC_MAX 384
-#define OUT_BLOCK_BYTES (768 * 1024)
 
 static inline int64_t even_up(int64_t n) { return n + (n & 1); }
 
@@ -100,16 +98,6 @@ void lector__matmul_bf16_pack_from_f32_avx512(uint16_t *packed, const float *pac
 // ----------------------------------------------------------------------------
 // micro-kernel
 
-static inline __m512 epilogue(__m512 v, enum lector__act act) {
-    switch (act) {
-    case LECTOR__ACT_NONE: return v;
-    case LECTOR__ACT_GELU: return v_gelu(v);
-    case LECTOR__ACT_GELU_NEW: return v_gelu_new(v);
-    case LECTOR__ACT_RELU: return v_relu(v);
-    }
-    return v;
-}
-
 static inline __m512i bcast_pair(const uint16_t *p) {
     int32_t v;
     memcpy(&v, p, sizeof v);
@@ -160,47 +148,34 @@ static void kernel_6x64(int64_t kp, const uint16_t *a, int64_t lda, int m,
             else if (bias) base = _mm512_maskz_loadu_ps(mk[v], bias + 16 * v);
             else base = _mm512_setzero_ps();
             __m512 r = _mm512_add_ps(base, acc[i][v]);
-            if (last) r = epilogue(r, act);
+            if (last) r = v_act(r, act);
             _mm512_mask_storeu_ps(ci + 16 * v, mk[v], r);
         }
     }
+}
+
+// the operands of the bf16 product's tiles
+struct operands {
+    const uint16_t *a, *packed; // inp in bf16 (N, ICp), the panels
+    int64_t ICp;
+};
+
+static void tile_bf16(const struct lector__gemm_tiles *t, int64_t r0, int m, int64_t p,
+                      int64_t pc, int64_t kc, int first, int last) {
+    const struct operands *x = t->ctx;
+    int n = t->OC - p * NR < NR ? (int)(t->OC - p * NR) : NR;
+    kernel_6x64(kc / 2, x->a + r0 * x->ICp + pc, x->ICp, m, x->packed + p * x->ICp * NR + pc * NR,
+                t->out + r0 * t->OC + p * NR, t->OC, n, t->bias ? t->bias + p * NR : NULL, first,
+                last, t->act);
 }
 
 // out[:, 64 p0 .. min(64 p1, OC)) from panels [p0, p1); a is inp in bf16, (N, ICp)
 static void panels_run(float *out, const uint16_t *a, const uint16_t *packed, const float *bias,
                        int64_t N, int64_t IC, int64_t OC, int64_t p0, int64_t p1,
                        enum lector__act act) {
-    int64_t ICp = even_up(IC);
-    if (ICp == 0) {
-        for (int64_t r = 0; r < N; r++) {
-            for (int64_t o = p0 * NR; o < p1 * NR && o < OC; o += 16) {
-                int64_t nn = OC - o < 16 ? OC - o : 16;
-                __mmask16 mk = (__mmask16)(nn >= 16 ? 0xffff : (1u << nn) - 1u);
-                __m512 v = bias ? _mm512_maskz_loadu_ps(mk, bias + o) : _mm512_setzero_ps();
-                _mm512_mask_storeu_ps(out + r * OC + o, mk, epilogue(v, act));
-            }
-        }
-        return;
-    }
-    int64_t MC = OUT_BLOCK_BYTES / (int64_t)sizeof(float) / ((p1 - p0) * NR) / MR * MR;
-    MC = MC < 4 * MR ? 4 * MR : MC > MC_MAX ? MC_MAX : MC;
-    for (int64_t ic = 0; ic < N; ic += MC) {
-        int64_t mc = N - ic < MC ? N - ic : MC;
-        for (int64_t pc = 0; pc < ICp; pc += KC) {
-            int64_t kc = ICp - pc < KC ? ICp - pc : KC;
-            int first = pc == 0, last = pc + kc == ICp;
-            for (int64_t p = p0; p < p1; p++) {
-                const uint16_t *bp = packed + p * ICp * NR + pc * NR;
-                int n = OC - p * NR < NR ? (int)(OC - p * NR) : NR;
-                const float *bb = bias ? bias + p * NR : NULL;
-                for (int64_t ir = 0; ir < mc; ir += MR) {
-                    int m = mc - ir < MR ? (int)(mc - ir) : MR;
-                    kernel_6x64(kc / 2, a + (ic + ir) * ICp + pc, ICp, m, bp,
-                                out + (ic + ir) * OC + p * NR, OC, n, bb, first, last, act);
-                }
-            }
-        }
-    }
+    struct operands x = {a, packed, even_up(IC)};
+    struct lector__gemm_tiles t = {out, bias, N, OC, even_up(IC), KC, act, tile_bf16, &x};
+    lector__gemm_tiles_run_avx512(&t, p0, p1);
 }
 
 // ----------------------------------------------------------------------------

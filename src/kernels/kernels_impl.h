@@ -90,6 +90,22 @@ void lector__matmul_avx512_cols(float *out, const float *inp, const float *weigh
                                 const float *bias, int64_t N, int64_t IC, int64_t OC,
                                 int64_t o0, int64_t o1);
 
+/* The blocking every AVX-512 product variant shares (gemm_avx512.c's header comment):
+ * rows in blocks (at most 384, fewer when the range has many panels), depth in blocks of
+ * kc_max, each 64-column panel of [p0, p1), 6-row tiles; for each, in that order,
+ * tile(t, r0, m, p, pc, kc, first, last): rows [r0, r0 + m), panel p, depth [pc, pc + kc),
+ * first/last depth block. With depth 0, out[:, panels] = act(bias) (or act(0)) instead. */
+struct lector__gemm_tiles {
+    float *out;        // (N, OC)
+    const float *bias; // (OC) or NULL
+    int64_t N, OC, depth, kc_max;
+    enum lector__act act;
+    void (*tile)(const struct lector__gemm_tiles *t, int64_t r0, int m, int64_t p, int64_t pc,
+                 int64_t kc, int first, int last);
+    const void *ctx; // the variant's operands
+};
+void lector__gemm_tiles_run_avx512(const struct lector__gemm_tiles *t, int64_t p0, int64_t p1);
+
 /* The bf16 product (gemm_bf16_avx512.c's header comment gives the layout); only where
  * lector__kernels_have_bf16(). */
 size_t lector__matmul_bf16_packed_size_avx512(int64_t IC, int64_t OC);

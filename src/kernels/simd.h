@@ -18,6 +18,8 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "kernels/kernels.h"
+
 #if defined(__AVX512F__)
 
 #define VL 16
@@ -176,5 +178,16 @@ static inline vf v_gelu_new(vf x) {
 // max(x, 0); NaN gives 0 and -0 gives +0, as lector_relu_ref (max returns its second
 // operand when the first is NaN or both are zero)
 static inline vf v_relu(vf x) { return v_max(x, v_zero()); }
+
+// the activation a product's epilogue applies to each finished element
+static inline vf v_act(vf x, enum lector__act act) {
+    switch (act) {
+    case LECTOR__ACT_NONE: return x;
+    case LECTOR__ACT_GELU: return v_gelu(x);
+    case LECTOR__ACT_GELU_NEW: return v_gelu_new(x);
+    case LECTOR__ACT_RELU: return v_relu(x);
+    }
+    return x;
+}
 
 #endif /* LECTOR_KERNELS_SIMD_H */
