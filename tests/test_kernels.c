@@ -17,6 +17,10 @@
 //   bf16 product vs lector_matmul_bf16_ref (same bf16 rounding, double sums):
 //                                                     1e-5 (1 + sqrt(IC)), inputs in [-1, 1]
 //   (skipped with a note where the CPU has no AVX-512 BF16)
+//   int8 product vs lector_matmul_int8_ref (same quantisation, integer sums): exact, for
+//   N = 1..13 and depths/widths off the 4/64 grid; vs the fp32 product: within the
+//   quantisation bound 0.5 sw sum|x| + 0.5 sa sum|wq sw| (+ 1e-5 (1 + sqrt(IC)))
+//   (skipped with a note where the CPU has no AVX-512 VNNI)
 // and bit-identical results for 1, 2 and 3 threads (matmul, packed matmul, attention).
 #include <setjmp.h>
 #include <stdarg.h>
@@ -747,6 +751,134 @@ static void test_matmul_bf16_matches_ref(void **state) {
     check_matmul_bf16(3, 0, 70);     // IC = 0: act(bias)
 }
 
+// ----------------------------------------------------------------------------
+// int8 product
+
+static void test_int8_quantisation(void **state) {
+    (void)state;
+    // weights: symmetric, max |w| -> 127, ties to even, NaN -> 0, an all-zero column -> 0
+    const float w[4] = {-2.0f, 1.0f, 0.5f * 2.0f / 127.0f, 1.5f * 2.0f / 127.0f};
+    float sw = lector__int8_weight_scale(w, 4, 1);
+    assert_true(sw == 2.0f / 127.0f);
+    assert_int_equal(lector__int8_quantize_weight(w[0], sw), -127);
+    assert_int_equal(lector__int8_quantize_weight(w[1], sw), 64); // 63.5 -> 64 (even)
+    assert_int_equal(lector__int8_quantize_weight(w[2], sw), 0);  // 0.5 -> 0
+    assert_int_equal(lector__int8_quantize_weight(w[3], sw), 2);  // 1.5 -> 2
+    assert_int_equal(lector__int8_quantize_weight(NAN, sw), 0);
+    assert_int_equal(lector__int8_quantize_weight(3.0f, 0.0f), 0);
+    // inputs: the range widened to 0, zero point so that 0 is exact
+    float sa, inv;
+    int32_t zp;
+    lector__int8_row_params(-1.0f, 3.0f, &sa, &inv, &zp);
+    assert_true(sa == 4.0f / 255.0f);
+    assert_int_equal(zp, 64); // 63.75 -> 64
+    assert_int_equal(lector__int8_quantize_input(0.0f, inv, (float)zp), 64);
+    assert_int_equal(lector__int8_quantize_input(3.0f, inv, (float)zp), 255);
+    assert_int_equal(lector__int8_quantize_input(-1.0f, inv, (float)zp), 0);
+    assert_int_equal(lector__int8_quantize_input(NAN, inv, (float)zp), 0);
+    lector__int8_row_params(0.5f, 2.0f, &sa, &inv, &zp); // all positive: zp 0
+    assert_int_equal(zp, 0);
+    lector__int8_row_params(0.0f, 0.0f, &sa, &inv, &zp); // all zero: scale 1, zp 0
+    assert_true(sa == 1.0f);
+    assert_int_equal(zp, 0);
+}
+
+// |int8 product - fp32 product| <= 0.5 sw sum|x| + 0.5 sa sum|wq sw| + float slack, per
+// element: each product term is off by at most |x| |w - wq sw| + |wq sw| |x - xq|
+static void check_int8_vs_fp32(const float *x, const float *w, const float *got, int64_t N,
+                               int64_t IC, int64_t OC) {
+    for (int64_t o = 0; o < OC; o++) {
+        float sw = lector__int8_weight_scale(w + o * IC, IC, 1);
+        double wabs = 0;
+        for (int64_t k = 0; k < IC; k++)
+            wabs += fabs((double)lector__int8_quantize_weight(w[o * IC + k], sw) * (double)sw);
+        for (int64_t n = 0; n < N; n++) {
+            float lo = 0, hi = 0, sa, inv;
+            int32_t zp;
+            double exact = 0, xabs = 0;
+            for (int64_t k = 0; k < IC; k++) {
+                lo = fminf(lo, x[n * IC + k]), hi = fmaxf(hi, x[n * IC + k]);
+                exact += (double)x[n * IC + k] * (double)w[o * IC + k];
+                xabs += fabs((double)x[n * IC + k]);
+            }
+            lector__int8_row_params(lo, hi, &sa, &inv, &zp);
+            double bound = 0.5 * (double)sw * xabs + 0.5 * (double)sa * wabs +
+                           1e-5 * (1 + sqrt((double)IC));
+            double d = fabs((double)got[n * OC + o] - exact);
+            if (!(d <= bound))
+                fail_msg("int8 N=%lld IC=%lld OC=%lld [%lld, %lld]: |diff| %g > bound %g",
+                         (long long)N, (long long)IC, (long long)OC, (long long)n, (long long)o,
+                         d, bound);
+        }
+    }
+}
+
+static void check_matmul_int8(int64_t N, int64_t IC, int64_t OC) {
+    float *x = rand_array(N * IC), *w = rand_array(OC * IC);
+    size_t n_p = lector_matmul_int8_packed_size(IC, OC), n_out = (size_t)(N * OC);
+    int8_t *pq = lector__aligned_alloc(n_p + 64), *pq2 = lector__aligned_alloc(n_p + 64);
+    float *pf = lector__aligned_alloc(lector_matmul_packed_size(IC, OC) * sizeof(float) + 64);
+    float *ref = malloc(n_out * sizeof *ref), *got = malloc(n_out * sizeof *got);
+    float *one = malloc((size_t)OC * sizeof *one);
+    assert_true(pq && pq2 && pf && ref && got && one);
+    if (IC > 2) x[IC / 2] = 40.0f; // an outlier in row 0: a coarse scale for that row
+    lector_matmul_int8_pack(pq, w, IC, OC);
+    lector_matmul_pack_rows(pf, w, IC, OC, 0, OC);
+    lector_matmul_int8_pack_from_packed(pq2, pf, IC, OC);
+    assert_memory_equal(pq, pq2, n_p);
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+        float *bias = with_bias ? rand_array(OC) : NULL;
+        lector_matmul_int8_ref(ref, x, w, bias, N, IC, OC);
+        const enum lector__act acts[] = {LECTOR__ACT_NONE, LECTOR__ACT_GELU, LECTOR__ACT_RELU};
+        for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+            for (int n = 1; n <= 3; n++) {
+                lector__kernels_set_n_threads(n);
+                memset(got, 0xff, n_out * sizeof *got);
+                lector_matmul_int8_packed(got, x, pq, bias, N, IC, OC, acts[a]);
+                float *want = ref;
+                if (acts[a] != LECTOR__ACT_NONE) { // the epilogue = the product, then bias_act
+                    want = malloc(n_out * sizeof *want);
+                    assert_non_null(want);
+                    memcpy(want, ref, n_out * sizeof *want);
+                    lector_bias_act(want, NULL, N, OC, acts[a]);
+                }
+                if (memcmp(got, want, n_out * sizeof *got) != 0)
+                    fail_msg("int8 N=%lld IC=%lld OC=%lld bias %d act %d, %d threads: not the "
+                             "reference's bits (max diff %g)",
+                             (long long)N, (long long)IC, (long long)OC, with_bias, (int)acts[a],
+                             n, (double)test_max_abs_diff(got, want, N * OC));
+                if (want != ref) free(want);
+            }
+        }
+        for (int64_t r = 0; r < N; r++) { // each row alone: the same bits as in the batch
+            lector_matmul_int8_packed(one, x + r * IC, pq, bias, 1, IC, OC, LECTOR__ACT_NONE);
+            assert_memory_equal(one, ref + r * OC, (size_t)OC * sizeof *one);
+        }
+        if (!bias) check_int8_vs_fp32(x, w, ref, N, IC, OC);
+        free(bias);
+    }
+    lector__kernels_set_n_threads(0);
+    lector__aligned_free(pq), lector__aligned_free(pq2), lector__aligned_free(pf);
+    free(x), free(w), free(ref), free(got), free(one);
+}
+
+static void test_matmul_int8_matches_ref(void **state) {
+    (void)state;
+    if (lector_matmul_int8_packed_size(8, 8) == 0) {
+        printf("note: no AVX-512 VNNI on this CPU (or LECTOR_KERNELS set): int8 product "
+               "not tested\n");
+        skip();
+    }
+    for (int64_t N = 1; N <= 13; N++) check_matmul_int8(N, 37, 70); // IC % 4, OC % 64
+    check_matmul_int8(1, 1, 1);
+    check_matmul_int8(2, 3, 65);
+    check_matmul_int8(5, 64, 64);
+    check_matmul_int8(13, 1030, 200); // depth over two KC blocks, not a multiple of 4
+    check_matmul_int8(400, 66, 130);  // more than one row block per thread
+    check_matmul_int8(9, 768, 96);
+    check_matmul_int8(3, 0, 70); // IC = 0: act(bias)
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_ref_small_example),
@@ -770,6 +902,8 @@ int main(void) {
         cmocka_unit_test(test_bias_relu_variants_match_ref),
         cmocka_unit_test(test_bf16_rounding),
         cmocka_unit_test(test_matmul_bf16_matches_ref),
+        cmocka_unit_test(test_int8_quantisation),
+        cmocka_unit_test(test_matmul_int8_matches_ref),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

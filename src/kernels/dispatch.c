@@ -80,3 +80,8 @@ bool lector__kernels_have_bf16(void) {
     pthread_once(&once, choose);
     return chosen == &table_avx512 && cpu.avx512bf16;
 }
+
+bool lector__kernels_have_int8(void) {
+    pthread_once(&once, choose);
+    return chosen == &table_avx512 && cpu.avx512vnni;
+}

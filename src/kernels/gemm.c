@@ -124,6 +124,71 @@ void lector_matmul_bf16_packed(float *out, const float *inp, const uint16_t *pac
 }
 
 // ----------------------------------------------------------------------------
+// int8 (kernels.h gives the quantisation)
+
+void lector_matmul_int8_ref(float *out,          // (N, OC)
+                            const float *inp,    // (N, IC)
+                            const float *weight, // (OC, IC)
+                            const float *bias,   // (OC) or NULL
+                            int64_t N, int64_t IC, int64_t OC) {
+    LECTOR_ASSERT(IC <= LECTOR_INT8_IC_MAX);
+    int8_t *wq = lector__malloc((size_t)(IC ? IC : 1));
+    uint8_t *aq = lector__malloc((size_t)(IC ? IC : 1));
+    LECTOR_ASSERT(wq && aq); // test helper only
+    for (int64_t o = 0; o < OC; o++) {
+        float sw = lector__int8_weight_scale(weight + o * IC, IC, 1);
+        int32_t wsum = 0;
+        for (int64_t k = 0; k < IC; k++) {
+            wq[k] = lector__int8_quantize_weight(weight[o * IC + k], sw);
+            wsum += wq[k];
+        }
+        for (int64_t n = 0; n < N; n++) {
+            const float *x = inp + n * IC;
+            float lo = 0.0f, hi = 0.0f, sa, inv;
+            int32_t za;
+            for (int64_t k = 0; k < IC; k++) {
+                lo = x[k] < lo ? x[k] : lo;
+                hi = x[k] > hi ? x[k] : hi;
+            }
+            lector__int8_row_params(lo, hi, &sa, &inv, &za);
+            int64_t s = 0;
+            for (int64_t k = 0; k < IC; k++) {
+                aq[k] = lector__int8_quantize_input(x[k], inv, (float)za);
+                s += (int64_t)aq[k] * wq[k];
+            }
+            s -= (int64_t)za * wsum;
+            float r = (float)s * sa * sw;
+            out[n * OC + o] = bias ? r + bias[o] : r;
+        }
+    }
+    lector_free(aq);
+    lector_free(wq);
+}
+
+size_t lector_matmul_int8_packed_size(int64_t IC, int64_t OC) {
+    LECTOR_ASSERT(IC >= 0 && OC >= 0);
+    return lector__kernels_have_int8() ? lector__matmul_int8_packed_size_avx512(IC, OC) : 0;
+}
+
+void lector_matmul_int8_pack(int8_t *packed, const float *weight, int64_t IC, int64_t OC) {
+    LECTOR_ASSERT(lector__kernels_have_int8());
+    lector__matmul_int8_pack_avx512(packed, weight, IC, OC);
+}
+
+void lector_matmul_int8_pack_from_packed(int8_t *packed, const float *packed_f32, int64_t IC,
+                                         int64_t OC) {
+    LECTOR_ASSERT(lector__kernels_have_int8());
+    lector__matmul_int8_pack_from_f32_avx512(packed, packed_f32, IC, OC);
+}
+
+void lector_matmul_int8_packed(float *out, const float *inp, const int8_t *packed,
+                               const float *bias, int64_t N, int64_t IC, int64_t OC,
+                               enum lector__act act) {
+    LECTOR_ASSERT(lector__kernels_have_int8());
+    lector__matmul_int8_packed_avx512(out, inp, packed, bias, N, IC, OC, act);
+}
+
+// ----------------------------------------------------------------------------
 // threads
 
 void lector__blas_set_n_threads(int n_threads) {

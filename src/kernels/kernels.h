@@ -22,6 +22,7 @@
 #ifndef LECTOR_KERNELS_H
 #define LECTOR_KERNELS_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -105,6 +106,93 @@ void lector_matmul_bf16_pack_from_packed(uint16_t *packed, const float *packed_f
  * vs lector_matmul_bf16_ref: fp32 sums, |diff| <= 1e-5 (1 + sqrt(IC)) for inputs in [-1, 1]
  * (test_kernels). */
 void lector_matmul_bf16_packed(float *out, const float *inp, const uint16_t *packed,
+                               const float *bias, int64_t N, int64_t IC, int64_t OC,
+                               enum lector__act act);
+
+// ----------------------------------------------------------------------------
+// int8 products (opt-in reduced precision; AVX-512 VNNI only)
+//
+// Dynamic quantisation, as ONNX Runtime's dynamic int8 mode (DynamicQuantizeLinear +
+// MatMulInteger) does it:
+//   weights, once: row o of the (OC, IC) weight (one output column) is quantised
+//     symmetrically to int8 with its own scale sw[o] = max |w[o, :]| / 127,
+//     wq = clamp(round(w / sw[o]), -127, 127) (0 for an all-zero row);
+//   inputs, per call: row n of inp is quantised to uint8 with a zero point, from the row's
+//     range widened to contain 0 (so 0 is exact): sa[n] = (max(0, hi) - min(0, lo)) / 255,
+//     za[n] = clamp(round(-min(0, lo) / sa[n]), 0, 255), aq = clamp(round(x / sa[n]) + za[n],
+//     0, 255) (x / sa[n] computed as x * (1 / sa[n])); an all-zero row has sa = 1, za = 0;
+//   product: the integer sum s = sum_k aq[n, k] wq[o, k] - za[n] sum_k wq[o, k] (exact in
+//     int32 for IC <= LECTOR_INT8_IC_MAX), then out = (float)s * sa[n] * sw[o] + bias[o],
+//     in that order, each step rounded to float, then the activation.
+// round() is to nearest, ties to even (nearbyintf in the default rounding mode); NaN
+// quantises to 0. The reference below and the kernel use these helpers, so they agree bit
+// for bit.
+
+#define LECTOR_INT8_IC_MAX 32768 // 2 * 255 * 127 * IC < 2^31
+
+/* Weight column: sw of the n values w[0], w[stride], ... */
+static inline float lector__int8_weight_scale(const float *w, int64_t n, int64_t stride) {
+    float amax = 0.0f;
+    for (int64_t k = 0; k < n; k++) {
+        float a = fabsf(w[k * stride]);
+        amax = a > amax ? a : amax; // NaN ignored
+    }
+    return amax / 127.0f;
+}
+
+/* One weight: clamp(round(w / sw), -127, 127); 0 when sw is 0 or w is NaN. */
+static inline int8_t lector__int8_quantize_weight(float w, float sw) {
+    if (!(sw > 0.0f) || w != w) return 0;
+    float v = nearbyintf(w / sw);
+    v = v > -127.0f ? v : -127.0f;
+    v = v < 127.0f ? v : 127.0f;
+    return (int8_t)v;
+}
+
+/* Input row: scale sa, its reciprocal and the zero point from the row's min lo and max hi. */
+static inline void lector__int8_row_params(float lo, float hi, float *scale, float *inv,
+                                           int32_t *zp) {
+    lo = lo < 0.0f ? lo : 0.0f;
+    hi = hi > 0.0f ? hi : 0.0f;
+    float s = (hi - lo) / 255.0f;
+    if (!(s > 0.0f) || !(s < INFINITY)) s = 1.0f; // all zero (or not finite): q = zp = 0
+    float r = 1.0f / s, z = nearbyintf(-lo * r);
+    z = z > 0.0f ? z : 0.0f;
+    z = z < 255.0f ? z : 255.0f;
+    *scale = s;
+    *inv = r;
+    *zp = (int32_t)z;
+}
+
+/* One input element: clamp(round(x * inv) + zp, 0, 255); NaN gives 0. */
+static inline uint8_t lector__int8_quantize_input(float x, float inv, float zp) {
+    float v = nearbyintf(x * inv) + zp;
+    v = v > 0.0f ? v : 0.0f;
+    v = v < 255.0f ? v : 255.0f;
+    return (uint8_t)v;
+}
+
+/* The specification of the int8 product (quantisation above, integer sums in int64, the
+ * dequantisation above), no activation. Shapes as lector_matmul_ref; IC <=
+ * LECTOR_INT8_IC_MAX. Slow, only for tests. */
+void lector_matmul_int8_ref(float *out, const float *inp, const float *weight,
+                            const float *bias, int64_t N, int64_t IC, int64_t OC);
+/* Bytes of the int8-packed form of an (OC, IC) weight, or 0 when this CPU (or
+ * LECTOR_KERNELS) has no int8 product: needs the AVX-512 kernels and AVX-512 VNNI. */
+size_t lector_matmul_int8_packed_size(int64_t IC, int64_t OC);
+/* packed (lector_matmul_int8_packed_size(IC, OC) bytes, 64-byte aligned) <- weight (OC, IC) */
+void lector_matmul_int8_pack(int8_t *packed, const float *weight, int64_t IC, int64_t OC);
+/* The same from the fp32-packed form (lector_matmul_pack_rows, every row packed), for
+ * weights whose plain matrix has been released. The same bytes as lector_matmul_int8_pack. */
+void lector_matmul_int8_pack_from_packed(int8_t *packed, const float *packed_f32, int64_t IC,
+                                         int64_t OC);
+/* out = act(int8 product of inp and weight + bias), inp quantised inside; the same bits as
+ * lector_matmul_int8_ref followed by the activation, whatever N and the thread count.
+ *   out:    (N, OC)
+ *   inp:    (N, IC), IC <= LECTOR_INT8_IC_MAX
+ *   packed: lector_matmul_int8_packed_size(IC, OC) bytes
+ *   bias:   (OC) or NULL */
+void lector_matmul_int8_packed(float *out, const float *inp, const int8_t *packed,
                                const float *bias, int64_t N, int64_t IC, int64_t OC,
                                enum lector__act act);
 

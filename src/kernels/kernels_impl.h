@@ -119,6 +119,19 @@ void lector__matmul_bf16_packed_avx512(float *out, const float *inp, const uint1
 /* Whether the chosen table is the AVX-512 one and the CPU has AVX-512 BF16. */
 bool lector__kernels_have_bf16(void);
 
+/* The int8 product (gemm_int8_avx512.c's header comment gives the layout); only where
+ * lector__kernels_have_int8(). */
+size_t lector__matmul_int8_packed_size_avx512(int64_t IC, int64_t OC);
+void lector__matmul_int8_pack_avx512(int8_t *packed, const float *weight, int64_t IC,
+                                     int64_t OC);
+void lector__matmul_int8_pack_from_f32_avx512(int8_t *packed, const float *packed_f32,
+                                              int64_t IC, int64_t OC);
+void lector__matmul_int8_packed_avx512(float *out, const float *inp, const int8_t *packed,
+                                       const float *bias, int64_t N, int64_t IC, int64_t OC,
+                                       enum lector__act act);
+/* Whether the chosen table is the AVX-512 one and the CPU has AVX-512 VNNI. */
+bool lector__kernels_have_int8(void);
+
 /* Whether the CPU can run the avx2 / avx512 variants (for tests). */
 bool lector__kernels_have_avx2(void);
 bool lector__kernels_have_avx512(void);

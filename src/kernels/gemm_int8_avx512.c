@@ -1,0 +1,299 @@
+// The int8 variant of our AVX-512 GEMM (AVX-512 VNNI: vpdpbusd, uint8 x int8 -> int32):
+// out (N, OC) = act(dequantised (quantised inp) (quantised weight)^T + bias), with the
+// quantisation kernels.h specifies (weights int8 symmetric per output column, input rows
+// uint8 with a zero point per row). Compiled with -mavx512vnni on top of the AVX-512 flags
+// (CMakeLists.txt); called only when dispatch found AVX-512 and the CPU has AVX-512 VNNI.
+//
+// Packed layout (bytes): panels of NR = 64 columns, as the fp32 sgemm (gemm_avx512.c), but
+// over groups of 4 k, the operand order vpdpbusd wants: with IC4 = IC rounded up to a
+// multiple of 4, panel p is (IC4 / 4, 64, 4) int8, element [g][j][e] = wq[64 p + j][4 g + e],
+// zero past OC or IC. One k group of a panel is 256 bytes: 4 zmm of 16 columns x 4 k. After
+// the panels: the column sums of wq (n_panels x 64 int32), then the column scales sw
+// (n_panels x 64 float), zero past OC.
+//
+// inp is quantised once per call into a row-major (N, IC4) uint8 buffer plus each row's zero
+// point and scale (rows split over the threads), then each thread runs its 64-column panels
+// with a 6 x 64 micro-kernel: per k group, 4 loads of the panel, one 32-bit broadcast (the 4
+// bytes) per row, 24 vpdpbusd into int32 accumulators. Blocking as the fp32 sgemm
+// (lector__gemm_tiles_run_avx512): rows in blocks of at most 384, depth in blocks of KC;
+// between depth blocks the int32 partial sums wait in out. vpdpbusd adds its 4 products to
+// the accumulator without saturating, and the sums are exact integers (IC <=
+// LECTOR_INT8_IC_MAX), so every out element is exactly lector_matmul_int8_ref's, whatever
+// N, the blocking, the row's tile or the thread count.
+#include "kernels/kernels_impl.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "base/base_impl.h"
+#include "kernels/simd.h"
+
+#define MR 6
+#define NR 64
+#define KC 512 // k per depth block: one panel slice of 32 KB
+
+static inline int64_t four_up(int64_t n) { return (n + 3) / 4 * 4; }
+static inline int64_t n_panels_of(int64_t OC) { return (OC + NR - 1) / NR; }
+
+size_t lector__matmul_int8_packed_size_avx512(int64_t IC, int64_t OC) {
+    // panels, then an int32 sum and a float scale per column
+    return (size_t)n_panels_of(OC) * NR * (size_t)(four_up(IC) + 8);
+}
+
+static inline size_t panels_bytes(int64_t IC, int64_t OC) {
+    return (size_t)n_panels_of(OC) * NR * (size_t)four_up(IC);
+}
+
+// ----------------------------------------------------------------------------
+// packing
+
+// Quantise column j of panel p, whose n = IC values are w[0], w[stride], ...; the padding
+// (k past IC) stays as the caller zeroed it.
+static void pack_column(int8_t *packed, int64_t IC, int64_t OC, int64_t p, int64_t j,
+                        const float *w, int64_t stride) {
+    int64_t IC4 = four_up(IC), o = p * NR + j;
+    int8_t *dst = packed + p * IC4 * NR + 4 * j;
+    int32_t *sums = (int32_t *)(packed + panels_bytes(IC, OC));
+    float *scales = (float *)(sums + n_panels_of(OC) * NR);
+    float sw = lector__int8_weight_scale(w, IC, stride);
+    int32_t sum = 0;
+    for (int64_t k = 0; k < IC; k++) {
+        int8_t q = lector__int8_quantize_weight(w[k * stride], sw);
+        dst[(k / 4) * 4 * NR + (k & 3)] = q;
+        sum += q;
+    }
+    sums[o] = sum;
+    scales[o] = sw;
+}
+
+void lector__matmul_int8_pack_avx512(int8_t *packed, const float *weight, int64_t IC,
+                                     int64_t OC) {
+    memset(packed, 0, lector__matmul_int8_packed_size_avx512(IC, OC));
+    for (int64_t o = 0; o < OC; o++) pack_column(packed, IC, OC, o / NR, o % NR, weight + o * IC, 1);
+}
+
+void lector__matmul_int8_pack_from_f32_avx512(int8_t *packed, const float *packed_f32,
+                                              int64_t IC, int64_t OC) {
+    // packed_f32 panel p is (IC, 64), element [k][j] (gemm_avx512.c)
+    memset(packed, 0, lector__matmul_int8_packed_size_avx512(IC, OC));
+    for (int64_t o = 0; o < OC; o++) {
+        int64_t p = o / NR, j = o % NR;
+        pack_column(packed, IC, OC, p, j, packed_f32 + p * IC * NR + j, NR);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// input rows
+
+// dst (n, IC4) uint8, zp (n), sa (n) <- src (n, IC) fp32; the padding columns zero. The same
+// values as the scalar helpers of kernels.h: min/max are exact, and round(x * inv) + zp,
+// then the clamps, are the same IEEE operations (max(v, 0) gives 0 for NaN, as the scalar).
+static void quantize_rows(uint8_t *dst, int32_t *zp, float *sa, const float *src, int64_t n,
+                          int64_t IC) {
+    int64_t IC4 = four_up(IC);
+    for (int64_t r = 0; r < n; r++) {
+        const float *x = src + r * IC;
+        uint8_t *d = dst + r * IC4;
+        __m512 vlo = _mm512_setzero_ps(), vhi = vlo;
+        for (int64_t k = 0; k < IC; k += 16) {
+            // masked lanes read as 0, which the range contains anyway; x first so a NaN
+            // lane keeps the running value
+            __mmask16 mk = IC - k >= 16 ? (__mmask16)0xffff : tail_mask(IC - k);
+            __m512 v = _mm512_maskz_loadu_ps(mk, x + k);
+            vlo = _mm512_min_ps(v, vlo);
+            vhi = _mm512_max_ps(v, vhi);
+        }
+        float s, inv;
+        int32_t z;
+        lector__int8_row_params(_mm512_reduce_min_ps(vlo), _mm512_reduce_max_ps(vhi), &s, &inv,
+                                &z);
+        zp[r] = z;
+        sa[r] = s;
+        const __m512 vinv = _mm512_set1_ps(inv), vz = _mm512_set1_ps((float)z);
+        const __m512 v0 = _mm512_setzero_ps(), v255 = _mm512_set1_ps(255.0f);
+        for (int64_t k = 0; k < IC; k += 16) {
+            __mmask16 mk = IC - k >= 16 ? (__mmask16)0xffff : tail_mask(IC - k);
+            __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + k), vinv);
+            v = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            v = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(v, vz), v0), v255);
+            _mm512_mask_cvtepi32_storeu_epi8(d + k, mk, _mm512_cvtps_epi32(v));
+        }
+        for (int64_t k = IC; k < IC4; k++) d[k] = 0;
+    }
+}
+
+// ----------------------------------------------------------------------------
+// micro-kernel
+
+// what the last depth block needs to turn the int32 sums of a tile into out
+struct epi {
+    const int32_t *zp;  // (m) the rows' zero points
+    const float *sa;    // (m) the rows' scales
+    const int32_t *sum; // (64) the panel's column sums of wq
+    const float *sw;    // (64) the panel's column scales
+    const float *bias;  // (64, fewer valid) or NULL
+    enum lector__act act;
+};
+
+static inline __m512i bcast4(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return _mm512_set1_epi32(v);
+}
+
+// c[0..m, 0..n] = (first ? 0 : c as int32) + a (m rows, lda apart, 4 kq deep) . b; when last,
+// dequantised, bias and act applied, stored as float. Rows of a past m repeat row 0:
+// computed, never stored.
+static void kernel_6x64(int64_t kq, const uint8_t *a, int64_t lda, int m,
+                        const int8_t *restrict b, float *c, int64_t ldc, int n, int first,
+                        int last, const struct epi *e) {
+    const uint8_t *a0 = a, *a1 = m > 1 ? a + lda : a, *a2 = m > 2 ? a + 2 * lda : a,
+                  *a3 = m > 3 ? a + 3 * lda : a, *a4 = m > 4 ? a + 4 * lda : a,
+                  *a5 = m > 5 ? a + 5 * lda : a;
+    __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00;
+    __m512i c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+    __m512i c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+    __m512i c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+    __m512i c40 = c00, c41 = c00, c42 = c00, c43 = c00;
+    __m512i c50 = c00, c51 = c00, c52 = c00, c53 = c00;
+    for (int64_t k = 0; k < kq; k++) {
+        __m512i b0 = _mm512_load_si512(b), b1 = _mm512_load_si512(b + 64),
+                b2 = _mm512_load_si512(b + 128), b3 = _mm512_load_si512(b + 192);
+        __m512i ai;
+#define ROW(i)                                                                              \
+    ai = bcast4(a##i + 4 * k);                                                              \
+    c##i##0 = _mm512_dpbusd_epi32(c##i##0, ai, b0);                                         \
+    c##i##1 = _mm512_dpbusd_epi32(c##i##1, ai, b1);                                         \
+    c##i##2 = _mm512_dpbusd_epi32(c##i##2, ai, b2);                                         \
+    c##i##3 = _mm512_dpbusd_epi32(c##i##3, ai, b3);
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
+#undef ROW
+        b += 4 * NR;
+    }
+    __m512i acc[MR][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23},
+                          {c30, c31, c32, c33}, {c40, c41, c42, c43}, {c50, c51, c52, c53}};
+    __mmask16 mk[4];
+    for (int v = 0; v < 4; v++) {
+        int nv = n - 16 * v;
+        mk[v] = nv >= 16 ? (__mmask16)0xffff : nv <= 0 ? (__mmask16)0 : tail_mask(nv);
+    }
+    for (int i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+        for (int v = 0; v < 4; v++) {
+            __m512i s = acc[i][v];
+            if (!first) s = _mm512_add_epi32(s, _mm512_maskz_loadu_epi32(mk[v], ci + 16 * v));
+            if (!last) {
+                _mm512_mask_storeu_epi32(ci + 16 * v, mk[v], s);
+                continue;
+            }
+            // s - zp sum(wq): the products of (aq - zp) and wq, exactly
+            __m512i zs = _mm512_mullo_epi32(_mm512_set1_epi32(e->zp[i]),
+                                            _mm512_loadu_si512(e->sum + 16 * v));
+            __m512 r = _mm512_cvtepi32_ps(_mm512_sub_epi32(s, zs));
+            r = _mm512_mul_ps(r, _mm512_set1_ps(e->sa[i]));
+            r = _mm512_mul_ps(r, _mm512_loadu_ps(e->sw + 16 * v));
+            if (e->bias) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(mk[v], e->bias + 16 * v));
+            _mm512_mask_storeu_ps(ci + 16 * v, mk[v], v_act(r, e->act));
+        }
+    }
+}
+
+// the operands of the int8 product's tiles
+struct operands {
+    const uint8_t *a;     // inp quantised, (N, IC4)
+    const int32_t *zp;    // (N) its rows' zero points
+    const float *sa;      // (N) its rows' scales
+    const int8_t *packed; // the panels, then the column sums and scales
+    const int32_t *sums;  // (n_panels * 64)
+    const float *scales;  // (n_panels * 64)
+    int64_t IC4;
+};
+
+static void tile_int8(const struct lector__gemm_tiles *t, int64_t r0, int m, int64_t p,
+                      int64_t pc, int64_t kc, int first, int last) {
+    const struct operands *x = t->ctx;
+    int n = t->OC - p * NR < NR ? (int)(t->OC - p * NR) : NR;
+    struct epi e = {x->zp + r0,      x->sa + r0, x->sums + p * NR, x->scales + p * NR,
+                    t->bias ? t->bias + p * NR : NULL, t->act};
+    kernel_6x64(kc / 4, x->a + r0 * x->IC4 + pc, x->IC4, m, x->packed + p * x->IC4 * NR + pc * NR,
+                t->out + r0 * t->OC + p * NR, t->OC, n, first, last, &e);
+}
+
+// out[:, 64 p0 .. min(64 p1, OC)) from panels [p0, p1); a, zp, sa: inp quantised
+static void panels_run(float *out, const uint8_t *a, const int32_t *zp, const float *sa,
+                       const int8_t *packed, const float *bias, int64_t N, int64_t IC,
+                       int64_t OC, int64_t p0, int64_t p1, enum lector__act act) {
+    const int32_t *sums = (const int32_t *)(packed + panels_bytes(IC, OC));
+    struct operands x = {a, zp, sa, packed, sums, (const float *)(sums + n_panels_of(OC) * NR),
+                         four_up(IC)};
+    struct lector__gemm_tiles t = {out, bias, N, OC, four_up(IC), KC, act, tile_int8, &x};
+    lector__gemm_tiles_run_avx512(&t, p0, p1);
+}
+
+// ----------------------------------------------------------------------------
+// threaded entry point
+
+struct job {
+    float *out;
+    const float *inp;
+    uint8_t *a; // inp quantised, (N, IC4)
+    int32_t *zp; // (N)
+    float *sa;   // (N)
+    const int8_t *packed;
+    const float *bias;
+    int64_t N, IC, OC;
+    enum lector__act act;
+};
+
+static void quantize_worker(void *arg, int ith, int nth) {
+    struct job *j = arg;
+    int64_t lo, hi;
+    lector__split(j->N, ith, nth, &lo, &hi);
+    quantize_rows(j->a + lo * four_up(j->IC), j->zp + lo, j->sa + lo, j->inp + lo * j->IC,
+                  hi - lo, j->IC);
+}
+
+static void gemm_worker(void *arg, int ith, int nth) {
+    struct job *j = arg;
+    int64_t lo, hi;
+    lector__split(n_panels_of(j->OC), ith, nth, &lo, &hi);
+    if (lo < hi)
+        panels_run(j->out, j->a, j->zp, j->sa, j->packed, j->bias, j->N, j->IC, j->OC, lo, hi,
+                   j->act);
+}
+
+static void run_rows(struct job *j) {
+    int64_t n_panels = n_panels_of(j->OC);
+    int64_t work = j->N * j->IC * j->OC;
+    int n_max = work < (int64_t)1 << 18 ? 1 : n_panels > 64 ? 64 : (int)n_panels;
+    int n_quant = j->N * j->IC < (int64_t)1 << 16 ? 1 : 64;
+    lector__parallel_run(quantize_worker, j, n_quant);
+    lector__parallel_run(gemm_worker, j, n_max);
+}
+
+void lector__matmul_int8_packed_avx512(float *out, const float *inp, const int8_t *packed,
+                                       const float *bias, int64_t N, int64_t IC, int64_t OC,
+                                       enum lector__act act) {
+    LECTOR_ASSERT(N >= 0 && IC >= 0 && OC >= 0 && IC <= LECTOR_INT8_IC_MAX);
+    if (N == 0 || OC == 0) return;
+    int64_t IC4 = four_up(IC);
+    // Rows are independent: when the whole quantised copy of inp does not fit, go in
+    // smaller chunks of rows (the same values, as every row is computed the same way).
+    // Per row: IC4 bytes, then (at the end) a zero point and a scale.
+    int64_t chunk = N;
+    uint8_t *mem = NULL;
+    for (;;) {
+        mem = lector__aligned_alloc((size_t)(chunk * (IC4 + 8)) + 64);
+        if (mem || chunk <= MR) break;
+        chunk = (chunk / 2 + MR - 1) / MR * MR;
+    }
+    LECTOR_ASSERT(mem); // not even MR quantised rows could be allocated
+    int32_t *zp = (int32_t *)(mem + (chunk * IC4 + 63) / 64 * 64);
+    float *sa = (float *)(zp + chunk);
+    for (int64_t r = 0; r < N; r += chunk) {
+        int64_t n = N - r < chunk ? N - r : chunk;
+        struct job j = {out + r * OC, inp + r * IC, mem, zp, sa, packed, bias, n, IC, OC, act};
+        run_rows(&j);
+    }
+    lector__aligned_free(mem);
+}
