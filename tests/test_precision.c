@@ -1,13 +1,17 @@
-// Reduced precision (lector_encoder_set_precision): bf16 products against fp32.
-//   - a tiny random BERT (tests/tinyenc.c): bf16 outputs are the same bits for a row alone
-//     and inside a padded batch, with 1 and 2 threads; switching back to fp32 gives the
-//     fp32 bits again; cosine with fp32 >= 0.999 for every token row.
+// Reduced precision (lector_encoder_set_precision): bf16 and int8 products against fp32.
+//   - a tiny random BERT (tests/tinyenc.c): bf16 and int8 outputs are the same bits for a
+//     row alone and inside a padded batch, with 1 and 2 threads; switching back to fp32
+//     gives the fp32 bits again, and switching between bf16 and int8 gives each one's bits;
+//     cosine with fp32 >= 0.999 (bf16) / 0.99 (int8) for every token row, and for the
+//     pooler output.
 //   - shared/fixtures/encoders/{bert-tiny-uncased,bert-bf16} (skipped without shared/):
 //     every real token row's cosine with the fp32 output >= 0.999, and max |bf16 - golden|
 //     over last_hidden_state <= half_precision_atol (the fixture's golden.json, else
-//     bert-bf16's, 0.15).
-// Without AVX-512 BF16 set_precision must refuse bf16 (LECTOR_STATUS_UNSUPPORTED); the
-// other checks are then skipped with a note.
+//     bert-bf16's, 0.15). int8 on those and the other families' fixtures (ALBERT's
+//     embedding projection, ELECTRA, DistilBERT, RoBERTa, gelu_new): cosine >= 0.99 per
+//     real token row.
+// Without AVX-512 BF16 (VNNI) set_precision must refuse bf16 (int8) with
+// LECTOR_STATUS_UNSUPPORTED; the other checks are then skipped with a note.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,17 +39,19 @@ static struct lector_encoder *open_ok(const char *dir) {
     return enc;
 }
 
-// true: bf16 set; false: refused as unsupported (a note printed)
-static bool set_bf16(struct lector_encoder *enc) {
+// true: p set; false: refused as unsupported (a note printed)
+static bool set_lowp(struct lector_encoder *enc, enum lector_precision p) {
     struct lector_error err = {0};
-    enum lector_status st = lector_encoder_set_precision(enc, LECTOR_PRECISION_BF16, &err);
+    enum lector_precision before = lector_encoder_precision(enc);
+    enum lector_status st = lector_encoder_set_precision(enc, p, &err);
     if (st == LECTOR_STATUS_UNSUPPORTED) {
-        printf("note: bf16 refused on this CPU: %s\n", err.msg);
-        assert_int_equal(lector_encoder_precision(enc), LECTOR_PRECISION_FP32);
+        printf("note: %s refused on this CPU: %s\n", lector_precision_name(p), err.msg);
+        assert_int_equal(lector_encoder_precision(enc), before);
         return false;
     }
-    if (st != LECTOR_STATUS_OK) fail_msg("set_precision bf16 (%d): %s", (int)st, err.msg);
-    assert_int_equal(lector_encoder_precision(enc), LECTOR_PRECISION_BF16);
+    if (st != LECTOR_STATUS_OK)
+        fail_msg("set_precision %s (%d): %s", lector_precision_name(p), (int)st, err.msg);
+    assert_int_equal(lector_encoder_precision(enc), p);
     return true;
 }
 
@@ -94,13 +100,16 @@ static void test_set_precision_arguments(void **state) {
                      LECTOR_STATUS_INVALID_ARG);
     assert_int_equal(lector_precision_parse("fp32"), LECTOR_PRECISION_FP32);
     assert_int_equal(lector_precision_parse("bf16"), LECTOR_PRECISION_BF16);
+    assert_int_equal(lector_precision_parse("int8"), LECTOR_PRECISION_INT8);
+    assert_string_equal(lector_precision_name(LECTOR_PRECISION_INT8), "int8");
     assert_int_equal(lector_precision_parse("fp16"), -1);
     assert_int_equal(lector_precision_parse(NULL), -1);
     assert_string_equal(lector_precision_name(LECTOR_PRECISION_BF16), "bf16");
 }
 
-static void test_tiny_bf16_deterministic(void **state) {
-    (void)state;
+// The tiny encoder in precision p: deterministic, fp32 restored bit for bit, cosine with
+// fp32 >= min_cos per token row and for the pooler output.
+static void check_tiny(enum lector_precision p, double min_cos) {
     char *dir = test_mkdtemp();
     assert_non_null(dir);
     assert_int_equal(test_make_tiny_encoder(dir, 7), 0);
@@ -118,40 +127,66 @@ static void test_tiny_bf16_deterministic(void **state) {
         }
     size_t n = (size_t)(B * T * C);
     float *f32 = malloc(n * sizeof *f32), *f32b = malloc(n * sizeof *f32b);
-    float *bf = malloc(n * sizeof *bf), *bf2 = malloc(n * sizeof *bf2);
+    float *lp = malloc(n * sizeof *lp), *lp2 = malloc(n * sizeof *lp2);
     float *one = malloc((size_t)(T * C) * sizeof *one);
-    assert_non_null(f32), assert_non_null(f32b), assert_non_null(bf), assert_non_null(bf2);
-    assert_non_null(one);
+    float *pool32 = malloc((size_t)(B * C) * sizeof *pool32);
+    float *pool = malloc((size_t)(B * C) * sizeof *pool);
+    assert_true(f32 && f32b && lp && lp2 && one && pool32 && pool);
     lector_set_n_threads(1);
     forward(enc, ids, NULL, mask, B, T, f32);
-    if (!set_bf16(enc)) {
-        lector_encoder_close(enc);
-        test_rmtree(dir);
-        free(dir), free(f32), free(f32b), free(bf), free(bf2), free(one);
-        skip();
+    assert_int_equal(lector_encoder_pool(enc, f32, mask, B, T, LECTOR_POOLING_POOLER, pool32, &err),
+                     LECTOR_STATUS_OK);
+    bool ok = set_lowp(enc, p);
+    if (ok) {
+        forward(enc, ids, NULL, mask, B, T, lp);
+        assert_true(memcmp(lp, f32, n * sizeof *lp) != 0); // the products did change
+        lector_set_n_threads(2);
+        forward(enc, ids, NULL, mask, B, T, lp2);
+        assert_memory_equal(lp, lp2, n * sizeof *lp);
+        for (int64_t b = 0; b < B; b++) { // each row alone, at its own length
+            forward(enc, ids + b * T, NULL, mask + b * T, 1, lens[b], one);
+            assert_memory_equal(one, lp + b * T * C, (size_t)(lens[b] * C) * sizeof *one);
+        }
+        double mc = min_cosine(f32, lp, mask, B, T, C);
+        assert_int_equal(
+            lector_encoder_pool(enc, lp, mask, B, T, LECTOR_POOLING_POOLER, pool, &err),
+            LECTOR_STATUS_OK);
+        double mcp = min_cosine(pool32, pool, NULL, B, 1, C);
+        printf("tiny encoder: min cosine %s vs fp32 over real tokens 1 - %.2e, pooler 1 - "
+               "%.2e\n",
+               lector_precision_name(p), 1.0 - mc, 1.0 - mcp);
+        assert_true(mc >= min_cos);
+        assert_true(mcp >= min_cos);
+        set_fp32(enc);
+        forward(enc, ids, NULL, mask, B, T, f32b);
+        assert_memory_equal(f32, f32b, n * sizeof *f32); // fp32 bit for bit as before
+        assert_true(set_lowp(enc, p)); // and back again
+        forward(enc, ids, NULL, mask, B, T, lp2);
+        assert_memory_equal(lp, lp2, n * sizeof *lp);
+        // straight to the other reduced precision and back: p's bits again
+        enum lector_precision other =
+            p == LECTOR_PRECISION_INT8 ? LECTOR_PRECISION_BF16 : LECTOR_PRECISION_INT8;
+        if (set_lowp(enc, other)) {
+            assert_true(set_lowp(enc, p));
+            forward(enc, ids, NULL, mask, B, T, lp2);
+            assert_memory_equal(lp, lp2, n * sizeof *lp);
+        }
     }
-    forward(enc, ids, NULL, mask, B, T, bf);
-    assert_true(memcmp(bf, f32, n * sizeof *bf) != 0); // the products did change
-    lector_set_n_threads(2);
-    forward(enc, ids, NULL, mask, B, T, bf2);
-    assert_memory_equal(bf, bf2, n * sizeof *bf);
-    for (int64_t b = 0; b < B; b++) { // each row alone, at its own length
-        forward(enc, ids + b * T, NULL, mask + b * T, 1, lens[b], one);
-        assert_memory_equal(one, bf + b * T * C, (size_t)(lens[b] * C) * sizeof *one);
-    }
-    double mc = min_cosine(f32, bf, mask, B, T, C);
-    printf("tiny encoder: min cosine bf16 vs fp32 over real tokens 1 - %.2e\n", 1.0 - mc);
-    assert_true(mc >= 0.999);
-    set_fp32(enc);
-    forward(enc, ids, NULL, mask, B, T, f32b);
-    assert_memory_equal(f32, f32b, n * sizeof *f32); // fp32 bit for bit as before
-    assert_true(set_bf16(enc)); // and back again
-    forward(enc, ids, NULL, mask, B, T, bf2);
-    assert_memory_equal(bf, bf2, n * sizeof *bf);
     lector_set_n_threads(0);
     lector_encoder_close(enc);
     test_rmtree(dir);
-    free(dir), free(f32), free(f32b), free(bf), free(bf2), free(one);
+    free(dir), free(f32), free(f32b), free(lp), free(lp2), free(one), free(pool32), free(pool);
+    if (!ok) skip();
+}
+
+static void test_tiny_bf16_deterministic(void **state) {
+    (void)state;
+    check_tiny(LECTOR_PRECISION_BF16, 0.999);
+}
+
+static void test_tiny_int8_deterministic(void **state) {
+    (void)state;
+    check_tiny(LECTOR_PRECISION_INT8, 0.99);
 }
 
 static double read_half_atol(const char *golden_json) {
@@ -164,7 +199,10 @@ static double read_half_atol(const char *golden_json) {
     return v;
 }
 
-static void run_fixture(const char *model) {
+// Every golden case of the fixture in precision p: cosine with fp32 >= min_cos per real
+// token row; with check_atol, also max |p - golden| <= half_precision_atol.
+static void run_fixture(const char *model, enum lector_precision p, double min_cos,
+                        bool check_atol) {
     char rel[256], dir[4096], golden_json[4200], golden_st[4200];
     snprintf(rel, sizeof rel, "fixtures/encoders/%s", model);
     snprintf(dir, sizeof dir, "%s", test_shared_path(rel));
@@ -176,7 +214,7 @@ static void run_fixture(const char *model) {
                  test_shared_path("fixtures/encoders/bert-bf16"));
         atol = read_half_atol(golden_json);
     }
-    if (!(atol > 0)) fail_msg("%s: no half_precision_atol found", model);
+    if (check_atol && !(atol > 0)) fail_msg("%s: no half_precision_atol found", model);
 
     struct lector_encoder *enc = open_ok(dir);
     int64_t C = lector_encoder_n_embd(enc);
@@ -207,44 +245,59 @@ static void run_fixture(const char *model) {
         assert_non_null(f32), assert_non_null(bf);
         set_fp32(enc);
         forward(enc, ids->data, types ? types->data : NULL, mask->data, B, T, f32);
-        assert_true(set_bf16(enc));
+        assert_true(set_lowp(enc, p));
         forward(enc, ids->data, types ? types->data : NULL, mask->data, B, T, bf);
         double mc = min_cosine(f32, bf, mask->data, B, T, C);
         double d = test_max_abs_diff(bf, want->data, (int64_t)n);
-        printf("  %-18s case %d: min cosine bf16 vs fp32 1 - %.2e, max|bf16 - golden| %.3g "
+        printf("  %-18s case %d: min cosine %s vs fp32 1 - %.2e, max|%s - golden| %.3g "
                "(atol %.3g)\n",
-               model, k, 1.0 - mc, d, atol);
-        if (!(mc >= 0.999)) fail_msg("%s case %d: cosine %.6f < 0.999", model, k, mc);
-        if (!(d <= atol)) fail_msg("%s case %d: max |diff| %g > %g", model, k, d, atol);
+               model, k, lector_precision_name(p), 1.0 - mc, lector_precision_name(p), d, atol);
+        if (!(mc >= min_cos)) fail_msg("%s case %d: cosine %.6f < %g", model, k, mc, min_cos);
+        if (check_atol && !(d <= atol)) fail_msg("%s case %d: max |diff| %g > %g", model, k, d, atol);
         free(f32), free(bf);
     }
     lector_checkpoint_close(g);
     lector_encoder_close(enc);
 }
 
-static void test_fixtures_bf16(void **state) {
-    (void)state;
+// Whether shared/ is there and p runs on this CPU (a note otherwise).
+static bool fixtures_usable(enum lector_precision p) {
     if (!test_shared_dir()) {
         printf("note: shared/ not found: fixture checks skipped\n");
-        skip();
+        return false;
     }
-    {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", test_shared_path("fixtures/encoders/bert-tiny-uncased"));
-        struct lector_encoder *enc = open_ok(dir);
-        bool ok = set_bf16(enc);
-        lector_encoder_close(enc);
-        if (!ok) skip();
-    }
-    run_fixture("bert-tiny-uncased");
-    run_fixture("bert-bf16");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", test_shared_path("fixtures/encoders/bert-tiny-uncased"));
+    struct lector_encoder *enc = open_ok(dir);
+    bool ok = set_lowp(enc, p);
+    lector_encoder_close(enc);
+    return ok;
+}
+
+static void test_fixtures_bf16(void **state) {
+    (void)state;
+    if (!fixtures_usable(LECTOR_PRECISION_BF16)) skip();
+    run_fixture("bert-tiny-uncased", LECTOR_PRECISION_BF16, 0.999, true);
+    run_fixture("bert-bf16", LECTOR_PRECISION_BF16, 0.999, true);
+}
+
+static void test_fixtures_int8(void **state) {
+    (void)state;
+    if (!fixtures_usable(LECTOR_PRECISION_INT8)) skip();
+    const char *models[] = {"bert-tiny-uncased", "bert-bf16",     "albert-tiny",
+                            "electra-tiny",      "distilbert-tiny", "roberta-tiny",
+                            "bert-gelu-new"};
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+        run_fixture(models[i], LECTOR_PRECISION_INT8, 0.99, false);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_set_precision_arguments),
         cmocka_unit_test(test_tiny_bf16_deterministic),
+        cmocka_unit_test(test_tiny_int8_deterministic),
         cmocka_unit_test(test_fixtures_bf16),
+        cmocka_unit_test(test_fixtures_int8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -119,25 +119,37 @@ LECTOR_API enum lector_status lector_encoder_open(const char *dir, struct lector
 LECTOR_API void lector_encoder_close(struct lector_encoder *enc);
 
 /* Arithmetic of the encoder's matrix products (QKV, output projection, FFN, embedding
- * projection, pooler). LayerNorm, softmax, GELU and every sum outside the products stay
- * fp32 whatever the precision.
+ * projection, pooler). Attention, LayerNorm, softmax, GELU, residuals and every sum
+ * outside the products stay fp32 whatever the precision.
  *   LECTOR_PRECISION_FP32: fp32 weights and activations (the default).
  *   LECTOR_PRECISION_BF16: weights and the products' inputs rounded to bf16 (round to
  *     nearest even), products summed in fp32 (AVX-512 BF16). Encoder outputs stay within
  *     cosine 0.999 of fp32 on the checked models (docs/performance.md, "Reduced
- *     precision"). */
-enum lector_precision { LECTOR_PRECISION_FP32 = 0, LECTOR_PRECISION_BF16 = 1 };
-/* "fp32", "bf16"; "?" for anything else. */
+ *     precision").
+ *   LECTOR_PRECISION_INT8: dynamic quantisation, as ONNX Runtime's dynamic int8 mode:
+ *     weights int8, symmetric, one scale per output column (quantised once); each input
+ *     row quantised per call to uint8 with a zero point from its min and max; integer
+ *     products (AVX-512 VNNI), dequantised to fp32 before the bias. Encoder outputs stay
+ *     within cosine 0.99 per token row of fp32 on the checked models (docs/performance.md,
+ *     "Reduced precision"). */
+enum lector_precision {
+    LECTOR_PRECISION_FP32 = 0,
+    LECTOR_PRECISION_BF16 = 1,
+    LECTOR_PRECISION_INT8 = 2,
+};
+/* "fp32", "bf16", "int8"; "?" for anything else. */
 LECTOR_API const char *lector_precision_name(enum lector_precision p);
-/* The precision named ("fp32", "bf16"), or -1. */
+/* The precision named ("fp32", "bf16", "int8"), or -1. */
 LECTOR_API int lector_precision_parse(const char *name);
 /* Switch enc's products to precision p (from either one to the other, any number of
  * times). Call after open and before enc is shared between threads or used by a forward
  * on another thread: it repacks the weights (bf16: a second, half-size copy, built from
- * the fp32 one, which is kept). LECTOR_STATUS_UNSUPPORTED, enc unchanged, when the CPU
- * lacks what p needs (bf16: AVX-512 with AVX-512 BF16; LECTOR_KERNELS=ref also refuses
- * it); LECTOR_STATUS_INVALID_ARG for an unknown p; LECTOR_STATUS_NOMEM. Outputs in bf16
- * are deterministic too: the same bits whatever the batch and the thread count. */
+ * the fp32 one, which is kept; int8: a second, quarter-size copy, likewise; switching back
+ * to fp32 frees it). LECTOR_STATUS_UNSUPPORTED, enc unchanged, when the CPU lacks what p
+ * needs (bf16: AVX-512 with AVX-512 BF16; int8: AVX-512 with AVX-512 VNNI;
+ * LECTOR_KERNELS=ref or avx2 also refuses them); LECTOR_STATUS_INVALID_ARG for an unknown
+ * p; LECTOR_STATUS_NOMEM. Outputs in bf16 and int8 are deterministic too: the same bits
+ * whatever the batch and the thread count. */
 LECTOR_API enum lector_status lector_encoder_set_precision(struct lector_encoder *enc,
                                                            enum lector_precision p,
                                                            struct lector_error *err);

@@ -38,8 +38,9 @@ static const char classify_help[] =
     "                         lines or files, counted from 0), e.g. for Slurm array jobs\n"
     "  -b, --batch-size N     texts per encoder batch [32]\n"
     "  -t, --threads N        threads for the matrix products [all cores]\n"
-    "      --precision P      fp32 or bf16: arithmetic of the encoder's matrix products; bf16\n"
-    "                         needs a CPU with AVX-512 BF16 [fp32]\n"
+    "      --precision P      fp32, bf16 or int8: arithmetic of the encoder's matrix products;\n"
+    "                         bf16 needs a CPU with AVX-512 BF16, int8 one with AVX-512 VNNI\n"
+    "                         [fp32]\n"
     "      --strict           stop at the first bad line or file\n"
     "      --progress         show items/s on stderr even when it is not a terminal\n"
     "  -q, --quiet            print only errors on stderr\n"
@@ -495,7 +496,7 @@ int cmd_classify(int argc, char **argv) {
             break;
         case O_PRECISION: {
             int p = lector_precision_parse(optarg);
-            if (p < 0) return cli_usage("classify", "--precision must be fp32 or bf16, got '%s'", optarg);
+            if (p < 0) return cli_usage("classify", "--precision must be fp32, bf16 or int8, got '%s'", optarg);
             precision = (enum lector_precision)p;
             break;
         }

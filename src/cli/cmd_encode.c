@@ -51,8 +51,9 @@ static const char embed_help[] =
     "      --ids             each line is a JSON array of token ids (special tokens included) or\n"
     "                        {\"ids\":[...],\"token_type_ids\":[...]}; no tokenizer is used\n"
     "  -t, --threads N       threads for the matrix products [all cores]\n"
-    "      --precision P     fp32 or bf16: arithmetic of the matrix products; bf16 needs a CPU\n"
-    "                        with AVX-512 BF16 and changes the outputs slightly [fp32]\n"
+    "      --precision P     fp32, bf16 or int8: arithmetic of the matrix products; bf16 needs\n"
+    "                        a CPU with AVX-512 BF16, int8 one with AVX-512 VNNI; both change\n"
+    "                        the outputs slightly [fp32]\n"
     "      --strict          stop at the first bad line instead of reporting and going on\n"
     "      --stride N        texts longer than --max-len are split into windows that overlap\n"
     "                        by N tokens, and the windows' vectors pooled [32, or a quarter\n"
@@ -317,7 +318,7 @@ int cmd_embed(int argc, char **argv) {
             break;
         case 'R': {
             int p = lector_precision_parse(optarg);
-            if (p < 0) return cli_usage("embed", "--precision must be fp32 or bf16, got '%s'", optarg);
+            if (p < 0) return cli_usage("embed", "--precision must be fp32, bf16 or int8, got '%s'", optarg);
             precision = (enum lector_precision)p;
             break;
         }

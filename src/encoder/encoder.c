@@ -273,7 +273,7 @@ fail:
 void lector_encoder_close(struct lector_encoder *enc) {
     if (!enc) return;
     lector__aligned_free(enc->packed);
-    lector__aligned_free(enc->packed_bf16);
+    lector__aligned_free(enc->packed_lowp);
     lector_free(enc->layers);
     lector_free(enc->uniq);
     lector_free(enc->ignored);
@@ -290,6 +290,7 @@ const char *lector_precision_name(enum lector_precision p) {
     switch (p) {
     case LECTOR_PRECISION_FP32: return "fp32";
     case LECTOR_PRECISION_BF16: return "bf16";
+    case LECTOR_PRECISION_INT8: return "int8";
     }
     return "?";
 }
@@ -298,6 +299,7 @@ int lector_precision_parse(const char *name) {
     if (!name) return -1;
     if (strcmp(name, "fp32") == 0) return LECTOR_PRECISION_FP32;
     if (strcmp(name, "bf16") == 0) return LECTOR_PRECISION_BF16;
+    if (strcmp(name, "int8") == 0) return LECTOR_PRECISION_INT8;
     return -1;
 }
 
@@ -305,46 +307,66 @@ enum lector_precision lector_encoder_precision(const struct lector_encoder *enc)
     return enc ? enc->precision : LECTOR_PRECISION_FP32;
 }
 
-// Take n uint16 of the bf16 block at its 64-byte aligned cursor (sizing pass: mem NULL).
-static uint16_t *take_bf16(uint16_t *base, size_t *used, size_t n) {
-    uint16_t *p = base ? base + *used : NULL;
-    *used += (n + 31) / 32 * 32;
-    return p;
+// Bytes of the reduced-precision (bf16 or int8) panels of an (OC, IC) weight; 0 when this
+// CPU has no such product.
+static size_t lowp_size(enum lector_precision p, int64_t IC, int64_t OC) {
+    if (p == LECTOR_PRECISION_BF16) return lector_matmul_bf16_packed_size(IC, OC) * sizeof(uint16_t);
+    return lector_matmul_int8_packed_size(IC, OC);
 }
 
-// Lay out (base NULL: only count) and fill the bf16 panels of every packed matrix.
-static size_t bf16_layout(struct lector_encoder *enc, uint16_t *base) {
+// Fill the panels at dst from the fp32 packed ones (the plain matrices are released).
+static void lowp_pack(enum lector_precision p, void *dst, const float *wp, int64_t IC,
+                      int64_t OC) {
+    if (p == LECTOR_PRECISION_BF16) lector_matmul_bf16_pack_from_packed(dst, wp, IC, OC);
+    else lector_matmul_int8_pack_from_packed(dst, wp, IC, OC);
+}
+
+// Lay out (base NULL: only count) and fill the precision-p panels of every packed matrix,
+// each at a 64-byte aligned offset; returns the bytes used.
+static size_t lowp_layout(struct lector_encoder *enc, enum lector_precision p,
+                          unsigned char *base) {
     const struct lector_encoder_config *cfg = &enc->cfg;
     int64_t C = cfg->n_embd, F = cfg->n_ff, E = cfg->n_emb;
     size_t used = 0;
-    for (int64_t i = 0; i < lector__n_uniq(cfg); i++) {
-        struct lector__layer *l = &enc->uniq[i];
-        const struct {
-            const float *wp;
-            const uint16_t **wb;
-            int64_t IC, OC;
-        } m[4] = {{l->qkv_wp, &l->qkv_wb, C, 3 * C},
-                  {l->attn_out_wp, &l->attn_out_wb, C, C},
-                  {l->ff_in_wp, &l->ff_in_wb, C, F},
-                  {l->ff_out_wp, &l->ff_out_wb, F, C}};
+    struct matrix {
+        const float *wp;
+        const void **wl;
+        int64_t IC, OC;
+    };
+    for (int64_t i = 0; i < lector__n_uniq(cfg) + 1; i++) {
+        struct matrix m[4] = {{0}};
+        if (i < lector__n_uniq(cfg)) {
+            struct lector__layer *l = &enc->uniq[i];
+            m[0] = (struct matrix){l->qkv_wp, &l->qkv_wl, C, 3 * C};
+            m[1] = (struct matrix){l->attn_out_wp, &l->attn_out_wl, C, C};
+            m[2] = (struct matrix){l->ff_in_wp, &l->ff_in_wl, C, F};
+            m[3] = (struct matrix){l->ff_out_wp, &l->ff_out_wl, F, C};
+        } else { // the matrices outside the layers, when the checkpoint has them
+            m[0] = (struct matrix){enc->emb_proj_wp, &enc->emb_proj_wl, E, C};
+            m[1] = (struct matrix){enc->pooler_wp, &enc->pooler_wl, C, C};
+        }
         for (int j = 0; j < 4; j++) {
-            uint16_t *w = take_bf16(base, &used, lector_matmul_bf16_packed_size(m[j].IC, m[j].OC));
-            if (!base) continue;
-            lector_matmul_bf16_pack_from_packed(w, m[j].wp, m[j].IC, m[j].OC);
-            *m[j].wb = w;
+            if (!m[j].wp) continue;
+            size_t n = lowp_size(p, m[j].IC, m[j].OC);
+            if (base) {
+                lowp_pack(p, base + used, m[j].wp, m[j].IC, m[j].OC);
+                *m[j].wl = base + used;
+            }
+            used += (n + 63) / 64 * 64;
         }
     }
-    if (enc->emb_proj_wp) {
-        uint16_t *w = take_bf16(base, &used, lector_matmul_bf16_packed_size(E, C));
-        if (base) lector_matmul_bf16_pack_from_packed(w, enc->emb_proj_wp, E, C);
-        if (base) enc->emb_proj_wb = w;
-    }
-    if (enc->pooler_wp) {
-        uint16_t *w = take_bf16(base, &used, lector_matmul_bf16_packed_size(C, C));
-        if (base) lector_matmul_bf16_pack_from_packed(w, enc->pooler_wp, C, C);
-        if (base) enc->pooler_wb = w;
-    }
     return used;
+}
+
+// Back to the fp32 panels: drop every reduced-precision one.
+static void lowp_release(struct lector_encoder *enc) {
+    for (int64_t i = 0; i < lector__n_uniq(&enc->cfg); i++) {
+        struct lector__layer *l = &enc->uniq[i];
+        l->qkv_wl = l->attn_out_wl = l->ff_in_wl = l->ff_out_wl = NULL;
+    }
+    enc->emb_proj_wl = enc->pooler_wl = NULL;
+    lector__aligned_free(enc->packed_lowp);
+    enc->packed_lowp = NULL;
 }
 
 enum lector_status lector_encoder_set_precision(struct lector_encoder *enc,
@@ -353,38 +375,43 @@ enum lector_status lector_encoder_set_precision(struct lector_encoder *enc,
     if (!enc)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "lector_encoder_set_precision: enc must not be NULL");
-    if (p != LECTOR_PRECISION_FP32 && p != LECTOR_PRECISION_BF16)
+    if (p != LECTOR_PRECISION_FP32 && p != LECTOR_PRECISION_BF16 && p != LECTOR_PRECISION_INT8)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "lector_encoder_set_precision: unknown precision %d", (int)p);
     if (p == enc->precision) return LECTOR_STATUS_OK;
-    if (p == LECTOR_PRECISION_BF16) {
-        // the bf16 panels are built from the fp32 ones (the plain matrices are released)
+    unsigned char *mem = NULL;
+    size_t n = 0;
+    if (p != LECTOR_PRECISION_FP32) {
+        // the reduced-precision panels are built from the fp32 ones (the plain matrices
+        // are released)
         bool packed = lector__n_uniq(&enc->cfg) == 0 || enc->uniq[0].qkv_wp != NULL;
-        if (lector_matmul_bf16_packed_size(8, 8) == 0 || !packed)
+        if (lowp_size(p, 8, 8) == 0 || !packed)
             return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
-                                 "precision bf16 needs a CPU with AVX-512 BF16 "
-                                 "(avx512_bf16) and the AVX-512 kernels; this one has not "
-                                 "(or LECTOR_KERNELS restricts them)");
-        size_t n = bf16_layout(enc, NULL);
-        if (n > SIZE_MAX / sizeof(uint16_t))
-            return lector__error(err, LECTOR_STATUS_NOMEM, "%s: bf16 weight size overflows",
-                                 enc->dir);
-        uint16_t *mem = lector__aligned_alloc((n ? n : 1) * sizeof(uint16_t));
+                                 "precision %s needs a CPU with %s and the AVX-512 kernels; "
+                                 "this one has not (or LECTOR_KERNELS restricts them)",
+                                 lector_precision_name(p),
+                                 p == LECTOR_PRECISION_BF16 ? "AVX-512 BF16 (avx512_bf16)"
+                                                            : "AVX-512 VNNI (avx512_vnni)");
+        const struct lector_encoder_config *cfg = &enc->cfg;
+        if (p == LECTOR_PRECISION_INT8 && (cfg->n_ff > LECTOR_INT8_IC_MAX ||
+                                           cfg->n_embd > LECTOR_INT8_IC_MAX ||
+                                           cfg->n_emb > LECTOR_INT8_IC_MAX))
+            return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
+                                 "%s: precision int8 takes products at most %d deep, this "
+                                 "model's FFN is %lld",
+                                 enc->dir, LECTOR_INT8_IC_MAX, (long long)cfg->n_ff);
+        n = lowp_layout(enc, p, NULL);
+        mem = lector__aligned_alloc(n ? n : 1);
         if (!mem)
             return lector__error(err, LECTOR_STATUS_NOMEM,
-                                 "%s: cannot allocate %zu bytes for the bf16 weights", enc->dir,
-                                 n * sizeof(uint16_t));
-        enc->packed_bf16 = mem;
-        size_t used = bf16_layout(enc, mem);
+                                 "%s: cannot allocate %zu bytes for the %s weights", enc->dir,
+                                 n, lector_precision_name(p));
+    }
+    lowp_release(enc);
+    if (mem) {
+        enc->packed_lowp = mem;
+        size_t used = lowp_layout(enc, p, mem);
         LECTOR_ASSERT(used == n);
-    } else {
-        for (int64_t i = 0; i < lector__n_uniq(&enc->cfg); i++) {
-            struct lector__layer *l = &enc->uniq[i];
-            l->qkv_wb = l->attn_out_wb = l->ff_in_wb = l->ff_out_wb = NULL;
-        }
-        enc->emb_proj_wb = enc->pooler_wb = NULL;
-        lector__aligned_free(enc->packed_bf16);
-        enc->packed_bf16 = NULL;
     }
     order_layers(enc); // layers[] are copies of uniq[]
     enc->precision = p;
@@ -591,12 +618,16 @@ static enum lector_status check_inputs(const struct lector_encoder *enc, const i
 // out (N, OC) = act(inp (N, IC) w (OC, IC)^T + b): from the packed panels wp when the
 // encoder has them, else lector_matmul on the plain matrix and the activation after it
 // (the same bits either way).
-// bf16 panels wb, when set (lector_encoder_set_precision), come first.
-static void linear(float *out, const float *inp, const float *w, const float *wp,
-                   const uint16_t *wb, const float *b, int64_t N, int64_t IC, int64_t OC,
-                   enum lector__act act) {
-    if (wb) {
-        lector_matmul_bf16_packed(out, inp, wb, b, N, IC, OC, act);
+// Reduced-precision panels wl, when set (lector_encoder_set_precision), come first.
+static void linear(const struct lector_encoder *enc, float *out, const float *inp,
+                   const float *w, const float *wp, const void *wl, const float *b, int64_t N,
+                   int64_t IC, int64_t OC, enum lector__act act) {
+    if (wl && enc->precision == LECTOR_PRECISION_BF16) {
+        lector_matmul_bf16_packed(out, inp, wl, b, N, IC, OC, act);
+        return;
+    }
+    if (wl && enc->precision == LECTOR_PRECISION_INT8) {
+        lector_matmul_int8_packed(out, inp, wl, b, N, IC, OC, act);
         return;
     }
     if (wp) {
@@ -675,8 +706,8 @@ enum lector_status lector_encoder_forward(const struct lector_encoder *enc,
         // E-wide embeddings, LayerNorm over E, then the projection to C (ALBERT, ELECTRA)
         embed(enc, a.emb, ids, type_ids, B, T);
         lector_layernorm(a.emb, a.emb, enc->emb_ln_g, enc->emb_ln_b, N, cfg->n_emb, eps);
-        linear(x, a.emb, enc->emb_proj_w, enc->emb_proj_wp, enc->emb_proj_wb, enc->emb_proj_b, N, cfg->n_emb, C,
-               LECTOR__ACT_NONE);
+        linear(enc, x, a.emb, enc->emb_proj_w, enc->emb_proj_wp, enc->emb_proj_wl,
+               enc->emb_proj_b, N, cfg->n_emb, C, LECTOR__ACT_NONE);
     } else {
         embed(enc, x, ids, type_ids, B, T);
         lector_layernorm(x, x, enc->emb_ln_g, enc->emb_ln_b, N, C, eps);
@@ -685,15 +716,18 @@ enum lector_status lector_encoder_forward(const struct lector_encoder *enc,
     for (int64_t l = 0; l < enc->n_layer_run; l++) {
         const struct lector__layer *w = &enc->layers[l];
         // attention block: x = LN(x + (attention(x Wqkv^T + bqkv) Wo^T + bo))
-        linear(a.qkv, x, w->qkv_w, w->qkv_wp, w->qkv_wb, w->qkv_b, N, C, 3 * C, LECTOR__ACT_NONE);
-        lector_attention(a.atty, a.qkv, mask, a.scratch, B, T, C, H);
-        linear(a.tmp, a.atty, w->attn_out_w, w->attn_out_wp, w->attn_out_wb, w->attn_out_b, N, C, C,
+        linear(enc, a.qkv, x, w->qkv_w, w->qkv_wp, w->qkv_wl, w->qkv_b, N, C, 3 * C,
                LECTOR__ACT_NONE);
+        lector_attention(a.atty, a.qkv, mask, a.scratch, B, T, C, H);
+        linear(enc, a.tmp, a.atty, w->attn_out_w, w->attn_out_wp, w->attn_out_wl,
+               w->attn_out_b, N, C, C, LECTOR__ACT_NONE);
         lector_residual_layernorm(x, a.tmp, NULL, x, w->ln1_g, w->ln1_b, N, C, eps);
         // feed-forward block: x = LN(x + act(x W1^T + b1) W2^T + b2), the activation
         // applied as each product element is finished
-        linear(a.ff, x, w->ff_in_w, w->ff_in_wp, w->ff_in_wb, w->ff_in_b, N, C, F, enc->act);
-        linear(a.tmp, a.ff, w->ff_out_w, w->ff_out_wp, w->ff_out_wb, w->ff_out_b, N, F, C, LECTOR__ACT_NONE);
+        linear(enc, a.ff, x, w->ff_in_w, w->ff_in_wp, w->ff_in_wl, w->ff_in_b, N, C, F,
+               enc->act);
+        linear(enc, a.tmp, a.ff, w->ff_out_w, w->ff_out_wp, w->ff_out_wl, w->ff_out_b, N, F, C,
+               LECTOR__ACT_NONE);
         lector_residual_layernorm(x, a.tmp, NULL, x, w->ln2_g, w->ln2_b, N, C, eps);
     }
     return LECTOR_STATUS_OK;
@@ -730,8 +764,8 @@ enum lector_status lector_encoder_pool(const struct lector_encoder *enc, const f
                                  enc->dir, enc->cfg.model_type);
         // out[b] = tanh(W h[b, 0, :] + bias), one row at a time (row b starts at b*T*C)
         for (int64_t b = 0; b < B; b++)
-            linear(out + b * C, hidden + b * T * C, enc->pooler_w, enc->pooler_wp, enc->pooler_wb, enc->pooler_b,
-                   1, C, C, LECTOR__ACT_NONE);
+            linear(enc, out + b * C, hidden + b * T * C, enc->pooler_w, enc->pooler_wp,
+                   enc->pooler_wl, enc->pooler_b, 1, C, C, LECTOR__ACT_NONE);
         lector_tanh_ref(out, B * C);
         return LECTOR_STATUS_OK;
     case LECTOR_POOLING_NONE: break;

@@ -51,9 +51,10 @@ struct lector__layer {
     const float *attn_out_wp; // lector_matmul_packed_size(C, C) floats, or NULL
     const float *ff_in_wp;    // lector_matmul_packed_size(C, F) floats, or NULL
     const float *ff_out_wp;   // lector_matmul_packed_size(F, C) floats, or NULL
-    // bf16 panels (lector_matmul_bf16_packed_size), into lector_encoder.packed_bf16; NULL
-    // unless the precision is bf16, and then the forward reads these instead of the *_wp
-    const uint16_t *qkv_wb, *attn_out_wb, *ff_in_wb, *ff_out_wb;
+    // reduced-precision panels (bf16: lector_matmul_bf16_packed_size uint16; int8:
+    // lector_matmul_int8_packed_size bytes), into lector_encoder.packed_lowp; NULL unless
+    // the precision is bf16 or int8, and then the forward reads these instead of the *_wp
+    const void *qkv_wl, *attn_out_wl, *ff_in_wl, *ff_out_wl;
 };
 
 /* A layer's Q, K and V as the checkpoint stores them, before packing. */
@@ -105,10 +106,10 @@ struct lector_encoder {
     const float *pooler_b; // (C) or NULL
     const float *emb_proj_wp; // packed emb_proj_w, or NULL
     const float *pooler_wp;   // packed pooler_w, or NULL
-    const uint16_t *emb_proj_wb, *pooler_wb; // bf16 panels, or NULL
+    const void *emb_proj_wl, *pooler_wl; // reduced-precision panels, or NULL
 
     enum lector_precision precision; // LECTOR_PRECISION_FP32 unless set
-    uint16_t *packed_bf16;           // every bf16 panel (64-byte aligned), or NULL
+    void *packed_lowp;               // every bf16 or int8 panel (64-byte aligned), or NULL
 
     enum lector__act act; // the FFN activation, chosen from cfg.act at open
 };
