@@ -11,6 +11,8 @@
  *                     for comparing with another implementation
  *     --profile       also time each kernel of one layer of this geometry on random data
  *     --gemm          also report GFLOP/s of lector_matmul at this geometry's shapes
+ *     --precision P   fp32, bf16 or int8: the encoder's matrix products
+ *                     (lector_encoder_set_precision) [fp32]
  *     --texts FILE    end to end instead of the cases: tokenize FILE (one text per line)
  *                     with --vocab, encode in batches of --batch texts in file order, each
  *                     padded to its longest row, and mean-pool; reports texts/s over the
@@ -383,13 +385,14 @@ static void print_rss(void) {
 static void usage(FILE *f) {
     fprintf(f, "usage: bench_encoder [--threads N] [--cases 1x128,8x128,...] [--repeat R] "
                "[--warmup W] [--save DIR] [--profile] [--gemm]\n"
+               "                     [--precision fp32|bf16|int8]\n"
                "                     [--texts FILE --vocab VOCAB [--batch N] [--max-len N] "
                "[--save-ids OUT]\n"
                "                     [--batching file|sorted] [--save-pooled OUT]] MODEL_DIR\n");
 }
 
 int main(int argc, char **argv) {
-    int n_threads = 0, repeat = 5, warmup = 1, profile = 0, gemm = 0;
+    int n_threads = 0, repeat = 5, warmup = 1, profile = 0, gemm = 0, precision = 0;
     const char *cases = "1x128,8x128,32x32,1x512", *save = NULL, *dir = NULL;
     const char *texts = NULL, *vocab = NULL, *save_ids = NULL, *save_pooled = NULL;
     long long batch = 32, max_len = 128;
@@ -404,6 +407,13 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--save") == 0 && has_val) save = argv[++i];
         else if (strcmp(a, "--profile") == 0) profile = 1;
         else if (strcmp(a, "--gemm") == 0) gemm = 1;
+        else if (strcmp(a, "--precision") == 0 && has_val) {
+            precision = lector_precision_parse(argv[++i]);
+            if (precision < 0) {
+                usage(stderr);
+                return 2;
+            }
+        }
         else if (strcmp(a, "--texts") == 0 && has_val) texts = argv[++i];
         else if (strcmp(a, "--vocab") == 0 && has_val) vocab = argv[++i];
         else if (strcmp(a, "--save-ids") == 0 && has_val) save_ids = argv[++i];
@@ -437,6 +447,8 @@ int main(int argc, char **argv) {
     struct lector_encoder *enc = NULL;
     struct lector_encoder_state *st = NULL;
     if (lector_encoder_open(dir, &enc, &err) != LECTOR_STATUS_OK ||
+        lector_encoder_set_precision(enc, (enum lector_precision)precision, &err) !=
+            LECTOR_STATUS_OK ||
         lector_encoder_state_init(enc, &st, &err) != LECTOR_STATUS_OK) {
         fprintf(stderr, "bench_encoder: %s\n", err.msg);
         lector_encoder_close(enc);
@@ -444,9 +456,11 @@ int main(int argc, char **argv) {
     }
     const struct lector_encoder_config *cfg = lector_encoder_get_config(enc);
     int64_t C = cfg->n_embd, V = cfg->n_vocab;
-    printf("model %s: L=%lld C=%lld H=%lld F=%lld; kernels %s; threads %d; openblas core %s\n",
+    printf("model %s: L=%lld C=%lld H=%lld F=%lld; kernels %s; precision %s; threads %d; "
+           "openblas core %s\n",
            dir, (long long)cfg->n_layer, (long long)C, (long long)cfg->n_head,
-           (long long)cfg->n_ff, lector__kernels()->name, lector__kernels_n_threads(),
+           (long long)cfg->n_ff, lector__kernels()->name,
+           lector_precision_name((enum lector_precision)precision), lector__kernels_n_threads(),
            openblas_get_corename());
 
     int rc = 0;
