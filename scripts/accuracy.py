@@ -143,7 +143,7 @@ def lector_run(lector, enc, paths, features, out, tag, cache, grid):
         model = os.path.join(out, tag + ".lector")
         cmd = [lector, "train", "--encoder", enc, "--train", paths["train"], "--valid", paths["valid"],
                "--features", features, "--cache", cache, "-o", model + ".try", "--threads", "2",
-               "--report", "json"] + list(extra)
+               "--report-format", "json"] + list(extra)
         t0 = time.time()
         p = subprocess.run(cmd, capture_output=True, text=True)
         dt = time.time() - t0

@@ -192,23 +192,28 @@ LECTOR_API void lector_adamw_step(struct lector_adamw *opt, float *params, const
                                   const uint8_t *decay_mask);
 /*
  * A lazy step for parameters laid out as rows of row_len (the n-gram weights V, one row
- * per n-gram column): only the n listed rows are updated (a row listed twice counts once),
- * so a step costs what the batch touched, not the whole table. Rows not listed had a zero
- * gradient; when a row is next listed (or at lector_adamw_sync_rows) its moments decay for
- * the steps it missed (m b1^k, v b2^k) and its weight decay catches up (the product of
- * those steps' 1 - lr wd, at their learning rates), but the momentum updates that a full
- * step would have applied to it on those steps are left out, as in the usual lazy Adam
- * variants for sparse inputs. The grads of rows not listed are not read. t counts every
- * step. The first call fixes row_len; INVALID_ARG if it does not divide n_params or
- * changes, RANGE for a row outside the table.
+ * per n-gram column): only the n listed rows are read and written (a row listed twice
+ * counts once), so a step costs what the batch touched, not the whole table. The result is
+ * the full step's: rows not listed had a zero gradient, and when a row is next listed (or at
+ * lector_adamw_sync_rows) the steps it missed are applied in closed form: its moments decay
+ * (m b1^k, v b2^k), its weight decay and its momentum drift (the updates m/sqrt(v) keeps
+ * making after the last gradient) are summed from the missed steps' learning rates and
+ * bias corrections. The one approximation: eps is left out of the missed steps'
+ * denominators, so the trajectory matches lector_adamw_step to float rounding where
+ * sqrt(v) >> eps (exactly, bit for bit, when every row is listed at every step). The grads
+ * of rows not listed are not read. An optimiser takes either lazy steps from its first step
+ * or full steps (lector_adamw_step), not both; amsgrad is not supported. The first call
+ * fixes row_len. INVALID_ARG if row_len does not divide n_params or changes, or with
+ * amsgrad; RANGE for a row outside the table; NOMEM if the step history cannot grow
+ * (48 bytes per step).
  */
 LECTOR_API enum lector_status lector_adamw_step_rows(struct lector_adamw *opt, float *params,
                                                      const float *grads,
                                                      const uint8_t *decay_mask,
                                                      const int64_t *rows, int64_t n,
                                                      int64_t row_len, struct lector_error *err);
-/* Bring every row up to the last step (decay only, as above): call before reading or saving
- * params after lazy steps. A no-op when no lazy step was taken. */
+/* Bring every row up to the last step: call before reading or saving params after lazy
+ * steps. A no-op when no lazy step was taken. */
 LECTOR_API void lector_adamw_sync_rows(struct lector_adamw *opt, float *params,
                                        const uint8_t *decay_mask);
 /* Change the learning rate for the next steps (schedules). */

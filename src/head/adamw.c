@@ -16,10 +16,25 @@ struct lector_adamw {
     float *v;      // (n_params) second moment, torch's exp_avg_sq
     float *vmax;   // (n_params) running max of v (amsgrad only, else NULL)
     // lazy row updates (lector_adamw_step_rows), allocated on first use:
-    double log_decay;  // sum over the steps taken of log(1 - lr wd)
+    double log_decay;  // L_t: sum over the steps taken of log(1 - lr wd)
     int64_t n_rows;    // rows of row_len parameters
     int64_t *row_t;    // (n_rows) step each row was last brought up to date
-    double *row_logd;  // (n_rows) log_decay at that step
+    struct step_history *h;
+};
+
+// Per-step scalars of the steps taken (index s = 1..t; s = 0 is the start), which a row's
+// catch-up needs for the steps it missed:
+//   w[s] = lr_s sqrt(1 - b2^s) / (1 - b1^s), the step size on m/sqrt(v) at step s;
+//   d[s] = 1 - lr_s wd, its weight decay, and dinv[s] = 1 / d[s]; L[s] = sum of log d up to s;
+// and, once step s + J is taken, the drift sums of a row last updated at step s over the
+// J steps after it (A with the weight decay of those steps folded in, B without):
+//   A[s] = sum_{j=1..J} w[s+j] r^j prod_{i=s+j+1..s+J} d[i],  B[s] = sum_{j=1..J} w[s+j] r^j
+// with r = b1 / sqrt(b2); past J steps r^j is below 1e-17 and the terms no longer count.
+struct step_history {
+    double *w, *d, *dinv, *L, *A, *B;
+    int64_t cap; // entries allocated in each array
+    int64_t J;   // 0: r >= 1 or not finite; catch-ups then sum every missed step
+    double r;
 };
 
 struct lector_adamw_params lector_adamw_default_params(void) {
@@ -80,7 +95,15 @@ fail:
 
 void lector_adamw_free(struct lector_adamw *opt) {
     if (!opt) return;
-    lector_free(opt->row_logd);
+    if (opt->h) {
+        lector_free(opt->h->w);
+        lector_free(opt->h->d);
+        lector_free(opt->h->dinv);
+        lector_free(opt->h->L);
+        lector_free(opt->h->A);
+        lector_free(opt->h->B);
+        lector_free(opt->h);
+    }
     lector_free(opt->row_t);
     lector_free(opt->vmax);
     lector_free(opt->v);
@@ -150,6 +173,7 @@ static void update(struct lector_adamw *opt, const struct step_consts *k, float 
 void lector_adamw_step(struct lector_adamw *opt, float *params, const float *grads,
                        const uint8_t *decay_mask) {
     LECTOR_ASSERT(opt && params && grads);
+    LECTOR_ASSERT(!opt->row_t); // an optimiser takes lazy row steps or full steps, not both
     opt->t++;
     opt->log_decay += log1p(-(double)opt->p.lr * (double)opt->p.weight_decay);
     const struct step_consts k = step_consts(opt);
@@ -158,9 +182,35 @@ void lector_adamw_step(struct lector_adamw *opt, float *params, const float *gra
 
 // ----------------------------------------------------------------------------
 // lazy row updates
+//
+// A row left out of steps s0+1 .. s0+k had a zero gradient there, so over those steps the
+// dense update does, element by element: p *= d; m *= b1; v *= b2;
+// p -= (lr/bc1) m / (sqrt(v)/sqrt(bc2) + eps). In closed form, with m0, v0 the moments at
+// s0 and ignoring eps beside sqrt(v) (the only approximation: the skipped denominators'
+// eps), p becomes
+//   p0 prod_{j=1..k} d[s0+j] - (m0 / sqrt(v0)) sum_{j=1..k} w[s0+j] r^j prod_{i=s0+j+1..s0+k} d[i]
+// and m = m0 b1^k, v = v0 b2^k. The sum is taken directly for k < J, and from A[s0] (B[s0]
+// for elements without decay) scaled by the decay of the steps after s0 + J otherwise.
+
+static bool history_reserve(struct step_history *h, int64_t n) {
+    if (n <= h->cap) return true;
+    int64_t cap = h->cap ? 2 * h->cap : 1024;
+    while (cap < n) cap *= 2;
+    double **arr[6] = {&h->w, &h->d, &h->dinv, &h->L, &h->A, &h->B};
+    for (int a = 0; a < 6; a++) {
+        double *q = lector__realloc(*arr[a], (size_t)cap * sizeof *q);
+        if (!q) return false;
+        *arr[a] = q;
+    }
+    h->cap = cap;
+    return true;
+}
 
 static enum lector_status rows_state(struct lector_adamw *opt, int64_t row_len,
                                      struct lector_error *err) {
+    if (opt->p.amsgrad)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "adamw: lazy row steps do not support amsgrad");
     if (row_len < 1 || opt->n_params % row_len != 0)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "adamw: %lld parameters are not rows of %lld",
@@ -173,41 +223,94 @@ static enum lector_status rows_state(struct lector_adamw *opt, int64_t row_len,
                                  (long long)row_len, (long long)(opt->n_params / opt->n_rows));
         return LECTOR_STATUS_OK;
     }
+    if (opt->t > 0)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "adamw: lazy row steps must be used from the first step");
     opt->row_t = lector__calloc((size_t)n_rows, sizeof *opt->row_t);
-    opt->row_logd = lector__calloc((size_t)n_rows, sizeof *opt->row_logd);
-    if (!opt->row_t || !opt->row_logd) {
+    opt->h = lector__calloc(1, sizeof *opt->h);
+    if (!opt->row_t || !opt->h || !history_reserve(opt->h, 1024)) {
         lector_free(opt->row_t);
-        lector_free(opt->row_logd);
         opt->row_t = NULL;
-        opt->row_logd = NULL;
+        if (opt->h) {
+            double *arr[6] = {opt->h->w, opt->h->d, opt->h->dinv, opt->h->L, opt->h->A, opt->h->B};
+            for (int a = 0; a < 6; a++) lector_free(arr[a]);
+            lector_free(opt->h);
+            opt->h = NULL;
+        }
         return lector__error(err, LECTOR_STATUS_NOMEM, "adamw: cannot allocate the row state");
     }
-    // rows start as up to date with whatever full steps were taken before
-    for (int64_t r = 0; r < n_rows; r++) {
-        opt->row_t[r] = opt->t;
-        opt->row_logd[r] = opt->log_decay;
-    }
+    struct step_history *h = opt->h;
+    h->w[0] = 0.0;
+    h->d[0] = 1.0;
+    h->dinv[0] = 1.0;
+    h->L[0] = 0.0;
+    h->r = (double)opt->p.beta1 / sqrt((double)opt->p.beta2);
+    h->J = 0;
+    if (h->r == 0.0) h->J = 1;
+    else if (h->r < 0.999 && isfinite(h->r)) h->J = (int64_t)ceil(log(1e-17) / log(h->r));
     opt->n_rows = n_rows;
     return LECTOR_STATUS_OK;
 }
 
-// Bring row r up to step t_now (log_decay logd_now): the steps it missed had zero gradient
-// for it, so its moments decay (m b1^k, v b2^k) and its weight decay applies (the product of
-// the missed steps' 1 - lr wd); the missed steps' momentum updates are left out.
+// Record the scalars of step t (just taken) and complete A, B of step t - J.
+static void history_push(struct lector_adamw *opt) {
+    struct step_history *h = opt->h;
+    const int64_t t = opt->t;
+    const double lr = (double)opt->p.lr, b1 = (double)opt->p.beta1, b2 = (double)opt->p.beta2;
+    h->w[t] = lr * sqrt(1.0 - pow(b2, (double)t)) / (1.0 - pow(b1, (double)t));
+    h->d[t] = 1.0 - lr * (double)opt->p.weight_decay;
+    h->dinv[t] = 1.0 / h->d[t];
+    h->L[t] = opt->log_decay;
+    const int64_t s0 = t - h->J;
+    if (h->J > 0 && s0 >= 0) {
+        double a = 0.0, b = 0.0, f = 1.0, rj = pow(h->r, (double)h->J);
+        const double inv_r = 1.0 / h->r;
+        for (int64_t j = h->J; j >= 1; j--) { // f = prod d[s0+j+1 .. s0+J]
+            a += h->w[s0 + j] * rj * f;
+            b += h->w[s0 + j] * rj;
+            f *= h->d[s0 + j];
+            rj *= inv_r;
+        }
+        h->A[s0] = a;
+        h->B[s0] = b;
+    }
+}
+
+// Bring row r from its last step s0 up to step t_now (every step in between missed it).
 static void catch_up(struct lector_adamw *opt, float *params, const uint8_t *decay_mask,
-                     int64_t r, int64_t row_len, int64_t t_now, double logd_now) {
-    const int64_t missed = t_now - opt->row_t[r];
-    if (missed <= 0) return;
-    const float fm = (float)pow((double)opt->p.beta1, (double)missed);
-    const float fv = (float)pow((double)opt->p.beta2, (double)missed);
-    const float fd = (float)exp(logd_now - opt->row_logd[r]);
+                     int64_t r, int64_t row_len, int64_t t_now) {
+    const struct step_history *h = opt->h;
+    const int64_t s0 = opt->row_t[r], k = t_now - s0;
+    if (k <= 0) return;
+    double sdec, snod; // drift sums with and without the weight decay of the later steps
+    if (h->J > 0 && k >= h->J) {
+        sdec = h->A[s0] * exp(h->L[t_now] - h->L[s0 + h->J]);
+        snod = h->B[s0];
+    } else {
+        // forward over the missed steps: rj = r^j, g = 1 / prod d[s0+1 .. s0+j]; the
+        // decay of the steps after s0 + j is then prod d[.. s0+k] g, applied at the end
+        double rj = 1.0, g = 1.0;
+        sdec = snod = 0.0;
+        for (int64_t j = 1; j <= k && h->r > 0.0; j++) {
+            rj *= h->r;
+            g *= h->dinv[s0 + j];
+            sdec += h->w[s0 + j] * rj * g;
+            snod += h->w[s0 + j] * rj;
+        }
+        sdec *= exp(h->L[t_now] - h->L[s0]);
+    }
+    const double pdec = exp(h->L[t_now] - h->L[s0]);
+    const float fm = (float)pow((double)opt->p.beta1, (double)k);
+    const float fv = (float)pow((double)opt->p.beta2, (double)k);
     for (int64_t i = r * row_len; i < (r + 1) * row_len; i++) {
-        if (!decay_mask || decay_mask[i]) params[i] *= fd;
+        const double m0 = (double)opt->m[i], v0 = (double)opt->v[i];
+        const double ratio = v0 > 0.0 ? m0 / sqrt(v0) : 0.0;
+        const bool dec = !decay_mask || decay_mask[i];
+        params[i] = (float)((double)params[i] * (dec ? pdec : 1.0) - (dec ? sdec : snod) * ratio);
         opt->m[i] *= fm;
         opt->v[i] *= fv;
     }
     opt->row_t[r] = t_now;
-    opt->row_logd[r] = logd_now;
 }
 
 enum lector_status lector_adamw_step_rows(struct lector_adamw *opt, float *params,
@@ -221,18 +324,19 @@ enum lector_status lector_adamw_step_rows(struct lector_adamw *opt, float *param
         if (rows[j] < 0 || rows[j] >= opt->n_rows)
             return lector__error(err, LECTOR_STATUS_RANGE, "adamw: row %lld outside [0, %lld)",
                                  (long long)rows[j], (long long)opt->n_rows);
+    if (!history_reserve(opt->h, opt->t + 2))
+        return lector__error(err, LECTOR_STATUS_NOMEM, "adamw: cannot grow the step history");
     const int64_t t_prev = opt->t;
-    const double logd_prev = opt->log_decay;
     opt->t++;
     opt->log_decay += log1p(-(double)opt->p.lr * (double)opt->p.weight_decay);
+    history_push(opt);
     const struct step_consts k = step_consts(opt);
     for (int64_t j = 0; j < n; j++) {
         const int64_t r = rows[j];
         if (opt->row_t[r] == opt->t) continue; // listed twice: updated once
-        catch_up(opt, params, decay_mask, r, row_len, t_prev, logd_prev);
+        catch_up(opt, params, decay_mask, r, row_len, t_prev);
         update(opt, &k, params, grads, decay_mask, r * row_len, (r + 1) * row_len);
         opt->row_t[r] = opt->t;
-        opt->row_logd[r] = opt->log_decay;
     }
     return LECTOR_STATUS_OK;
 }
@@ -241,6 +345,5 @@ void lector_adamw_sync_rows(struct lector_adamw *opt, float *params, const uint8
     LECTOR_ASSERT(opt && params);
     if (!opt->row_t) return; // no lazy step yet: every row is current
     const int64_t row_len = opt->n_params / opt->n_rows;
-    for (int64_t r = 0; r < opt->n_rows; r++)
-        catch_up(opt, params, decay_mask, r, row_len, opt->t, opt->log_decay);
+    for (int64_t r = 0; r < opt->n_rows; r++) catch_up(opt, params, decay_mask, r, row_len, opt->t);
 }
