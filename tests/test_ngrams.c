@@ -112,11 +112,44 @@ static void test_ngrams_chars_and_errors(void **state) {
     assert_int_equal(lector_ngrams_init_from(&p, buckets, idf, 2, &ng, &err), LECTOR_STATUS_FORMAT);
 }
 
+// Boundaries add the start and end words to orders >= 2 only: "a good film" gets 3
+// unigrams, 2 inner bigrams and "<s> a", "film </s>"; a one-word text gets both boundary
+// bigrams; an empty text nothing. Without them the same texts give 3 + 2 and 1.
+static void test_ngrams_boundaries(void **state) {
+    (void)state;
+    const char *const t[] = {"a good film", "dull", ""};
+    size_t l[3] = {11, 4, 0};
+    struct lector_ngram_params p = lector_ngram_default_params();
+    struct lector_ngrams *ng = NULL;
+    assert_int_equal(lector_ngrams_fit(&p, t, l, 3, &ng, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_ngrams_n_features(ng), 6);
+    lector_ngrams_free(ng);
+    p.boundaries = 1;
+    assert_int_equal(lector_ngrams_fit(&p, t, l, 3, &ng, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_ngrams_n_features(ng), 10); // + <s> a, film </s>, <s> dull, dull </s>
+    struct lector_sparse_rows sp;
+    assert_int_equal(lector_ngrams_transform(ng, t, l, 3, &sp, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(sp.offsets[1] - sp.offsets[0], 7);
+    assert_int_equal(sp.offsets[2] - sp.offsets[1], 3);
+    assert_int_equal(sp.offsets[3] - sp.offsets[2], 0);
+    lector_sparse_rows_free(&sp);
+    // unigrams only: boundaries change nothing
+    p.word_order = 1;
+    lector_ngrams_free(ng);
+    assert_int_equal(lector_ngrams_fit(&p, t, l, 3, &ng, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_ngrams_n_features(ng), 4);
+    lector_ngrams_free(ng);
+    struct lector_error err;
+    p.boundaries = 2;
+    assert_int_equal(lector_ngrams_fit(&p, t, l, 3, &ng, &err), LECTOR_STATUS_INVALID_ARG);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ngrams_fit_transform),
         cmocka_unit_test(test_ngrams_idf_and_tf),
         cmocka_unit_test(test_ngrams_chars_and_errors),
+        cmocka_unit_test(test_ngrams_boundaries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

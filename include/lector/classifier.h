@@ -197,6 +197,7 @@ struct lector_ngram_params {
     int32_t char_max;
     int32_t sublinear_tf; /* 1 + ln(tf) instead of tf [1] */
     int64_t min_df;      /* keep buckets seen in at least min_df training texts [1] */
+    int32_t boundaries;  /* 1: word n-grams of order >= 2 include a start and an end word [0] */
 };
 LECTOR_API struct lector_ngram_params lector_ngram_default_params(void);
 struct lector_ngrams;

@@ -46,6 +46,8 @@ static const char train_help[] =
     "      --no-cache            neither read nor write the feature cache\n"
     "      --ngram-order N       word n-grams of order 1..N [2]\n"
     "      --char-ngrams A-B     also character n-grams of A to B characters [none]\n"
+    "      --ngram-boundaries    word n-grams of order >= 2 also span a start and an end\n"
+    "                            word (\"<s> how\", \"great </s>\")\n"
     "      --ngram-buckets N     hash buckets for n-grams [1048576]\n"
     "      --min-df N            keep n-grams seen in at least N training texts [1]\n"
     ;
@@ -113,7 +115,7 @@ enum features { FEAT_ENCODER = 1, FEAT_NGRAMS = 2, FEAT_BOTH = 3 };
 
 int cmd_train(int argc, char **argv) {
     enum { O_TRAIN = 256, O_VALID, O_TEXT, O_LABEL, O_EPOCHS, O_LR, O_WD, O_SEED, O_PROGRESS,
-           O_VFRAC, O_FEATURES, O_ORDER, O_CHARS, O_BUCKETS, O_MINDF, O_SCHEDULE, O_WARMUP,
+           O_VFRAC, O_FEATURES, O_ORDER, O_CHARS, O_BOUNDARIES, O_BUCKETS, O_MINDF, O_SCHEDULE, O_WARMUP,
            O_CLIP, O_CW, O_LS, O_PATIENCE, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT, O_STRIDE, O_DOCPOOL, O_TRUNCATE, O_MULTI, O_HTML };
     static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
                                          {"train", required_argument, 0, O_TRAIN},
@@ -127,6 +129,7 @@ int cmd_train(int argc, char **argv) {
                                          {"max-len", required_argument, 0, 'n'},
                                          {"ngram-order", required_argument, 0, O_ORDER},
                                          {"char-ngrams", required_argument, 0, O_CHARS},
+                                         {"ngram-boundaries", no_argument, 0, O_BOUNDARIES},
                                          {"ngram-buckets", required_argument, 0, O_BUCKETS},
                                          {"min-df", required_argument, 0, O_MINDF},
                                          {"epochs", required_argument, 0, O_EPOCHS},
@@ -203,6 +206,9 @@ int cmd_train(int argc, char **argv) {
         case O_ORDER:
             if (!cli_parse_i64("train", "--ngram-order", optarg, 1, 4, &i64)) return CLI_USAGE;
             np.word_order = (int32_t)i64;
+            break;
+        case O_BOUNDARIES:
+            np.boundaries = 1;
             break;
         case O_CHARS: {
             int a = 0, b = 0, used = 0;

@@ -142,6 +142,11 @@ enum lector_status lector_classifier_save_extra(const char *path, const struct l
                               "word_order", (int)np->word_order, "char_min", (int)np->char_min,
                               "char_max", (int)np->char_max, "sublinear_tf", (int)np->sublinear_tf,
                               "min_df", (json_int_t)np->min_df);
+        // written only when set, so models without it read the same in older versions
+        if (o && np->boundaries && json_object_set_new(o, "boundaries", json_true()) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
         ngram_json = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         json_decref(o);
         if (!ngram_json) {
@@ -396,10 +401,11 @@ enum lector_status lector_classifier_load(const char *path, const char *encoder_
         struct lector_ngram_params np = lector_ngram_default_params();
         json_t *jp = json_loads(np_s, 0, &jerr);
         json_int_t jb = 0, jmd = 1;
-        int wo = 0, cmin = 0, cmax = 0, sub = 0;
-        int bad_np = !jp || json_unpack(jp, "{s:I, s:i, s:i, s:i, s:i, s?I}", "buckets", &jb,
+        int wo = 0, cmin = 0, cmax = 0, sub = 0, bnd = 0;
+        int bad_np = !jp || json_unpack(jp, "{s:I, s:i, s:i, s:i, s:i, s?I, s?b}", "buckets", &jb,
                                         "word_order", &wo, "char_min", &cmin, "char_max", &cmax,
-                                        "sublinear_tf", &sub, "min_df", &jmd) != 0;
+                                        "sublinear_tf", &sub, "min_df", &jmd, "boundaries",
+                                        &bnd) != 0;
         json_decref(jp);
         if (bad_np) {
             s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: bad ngram_params '%.80s'", path, np_s);
@@ -411,6 +417,7 @@ enum lector_status lector_classifier_load(const char *path, const char *encoder_
         np.char_max = cmax;
         np.sublinear_tf = sub;
         np.min_df = (int64_t)jmd;
+        np.boundaries = bnd;
         s = lector_ngrams_init_from(&np, (const int32_t *)nb->data, (const float *)ni->data,
                                     nb->shape[0], &clf->ng, err);
         if (s != LECTOR_STATUS_OK) goto fail;

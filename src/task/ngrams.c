@@ -29,7 +29,7 @@ struct lector_ngrams {
 struct lector_ngram_params lector_ngram_default_params(void) {
     struct lector_ngram_params p = {
         .n_buckets = INT64_C(1) << 20, .word_order = 2, .char_min = 0, .char_max = 0,
-        .sublinear_tf = 1, .min_df = 1,
+        .sublinear_tf = 1, .min_df = 1, .boundaries = 0,
     };
     return p;
 }
@@ -51,6 +51,10 @@ static uint64_t mix64(uint64_t z) {
     return z ^ (z >> 31);
 }
 #define FNV_BASIS UINT64_C(0xcbf29ce484222325)
+// The hashes of the start and end words (not the hash of any byte string we make: words
+// hash from FNV_BASIS, these are fixed odd constants).
+#define BOUNDARY_START UINT64_C(0x5354415254000001)
+#define BOUNDARY_END UINT64_C(0x454e440000000003)
 
 static bool is_word_byte(unsigned char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -133,11 +137,21 @@ static bool text_keys(const struct lector_ngram_params *p, const char *text, siz
         }
         i = j;
     }
-    // Word n-grams: order o combines o consecutive word hashes.
+    // Word n-grams: order o combines o consecutive word hashes. With boundaries, orders
+    // >= 2 also see a start word before the first word and an end word after the last
+    // ("<s> how", "many </s>"): position tells a question's kind or a review's verdict.
+    const size_t nb = p->boundaries && n_words > 0 ? 1 : 0;
     for (int32_t o = 1; o <= p->word_order; o++) {
-        for (size_t a = 0; a + (size_t)o <= n_words; a++) {
+        const size_t pad = o >= 2 ? nb : 0, n_seq = n_words + 2 * pad;
+        for (size_t a = 0; a + (size_t)o <= n_seq; a++) {
             uint64_t h = (uint64_t)o * UINT64_C(0x9e3779b97f4a7c15);
-            for (int32_t t = 0; t < o; t++) h = mix64(h ^ (*word_h)[a + (size_t)t]) + (uint64_t)t;
+            for (int32_t t = 0; t < o; t++) {
+                const size_t q = a + (size_t)t; // position in [start?] words [end?]
+                const uint64_t wh = pad && q == 0           ? BOUNDARY_START
+                                    : pad && q == n_seq - 1 ? BOUNDARY_END
+                                                            : (*word_h)[q - pad];
+                h = mix64(h ^ wh) + (uint64_t)t;
+            }
             if (!keys_push(out, (int32_t)(mix64(h) % mask))) return false;
         }
     }
@@ -157,11 +171,12 @@ static enum lector_status check_params(const struct lector_ngram_params *p,
     if (p->n_buckets < 2 || p->n_buckets > (INT64_C(1) << 30) || p->word_order < 0 ||
         p->word_order > 4 || p->char_min < 0 || p->char_max < 0 || p->char_max > 8 ||
         (p->char_max > 0 && (p->char_min < 1 || p->char_min > p->char_max)) ||
-        (p->word_order == 0 && p->char_max == 0) || p->min_df < 1)
+        (p->word_order == 0 && p->char_max == 0) || p->min_df < 1 ||
+        (p->boundaries != 0 && p->boundaries != 1))
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "ngrams: expected 2 <= buckets <= 2^30, word order 0..4, char n-gram "
-                             "lengths 1 <= min <= max <= 8 (or 0 for none), min_df >= 1 and some "
-                             "n-grams; got buckets=%lld, order=%d, chars=%d..%d, min_df=%lld",
+                             "lengths 1 <= min <= max <= 8 (or 0 for none), min_df >= 1, boundaries 0 or "
+                             "1 and some n-grams; got buckets=%lld, order=%d, chars=%d..%d, min_df=%lld",
                              (long long)p->n_buckets, p->word_order, p->char_min, p->char_max,
                              (long long)p->min_df);
     return LECTOR_STATUS_OK;

@@ -61,6 +61,18 @@ expect_rc 0 "$bin" "${t[@]}" -o "$tmp/opt.lector" --valid "$demo/test.csv" --sch
   --clip-norm 0.5 --class-weight balanced --label-smoothing 0.1 --patience 1 --char-ngrams 2-4 --report-format json
 tail -n 1 "$tmp/err" | "$py" -c "import json,sys; json.loads(sys.stdin.read())" && ok || bad "--report-format json"
 
+# boundary n-grams: stored in the model and used again by classify and eval
+expect_rc 0 "$bin" "${t[@]}" -o "$tmp/bnd.lector" --ngram-boundaries
+"$py" - "$tmp/bnd.lector" "$tmp/opt.lector" <<'PY' && ok || bad "ngram boundaries not stored"
+import json, struct, sys
+def params(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+    return json.loads(json.loads(b[8:8 + n])["__metadata__"]["ngram_params"])
+assert params(sys.argv[1]).get("boundaries") is True
+assert "boundaries" not in params(sys.argv[2])
+PY
+expect_rc 0 "$bin" eval --model "$tmp/bnd.lector" --data "$demo/test.csv" --format json
+
 # an MLP head (one hidden layer) beside the n-grams; it needs encoder features
 expect_rc 0 "$bin" "${t[@]}" -o "$tmp/mlp.lector" --hidden 8 --dropout 0.2
 expect_rc 0 "$bin" eval --model "$tmp/mlp.lector" --data "$demo/test.csv" --format json
