@@ -151,6 +151,7 @@ void lector__gemm_tiles_run_avx512(const struct lector__gemm_tiles *t, int64_t p
     }
     int64_t MC = OUT_BLOCK_BYTES / (int64_t)sizeof(float) / ((p1 - p0) * NR) / MR * MR;
     MC = MC < 4 * MR ? 4 * MR : MC > MC_MAX ? MC_MAX : MC;
+    if (t->mc_max > 0) MC = t->mc_max;
     for (int64_t ic = 0; ic < N; ic += MC) {
         int64_t mc = N - ic < MC ? N - ic : MC;
         for (int64_t pc = 0; pc < t->depth; pc += t->kc_max) {
@@ -184,7 +185,7 @@ static void panels_run(float *out, const float *inp, const float *packed, const 
                        int64_t N, int64_t IC, int64_t OC, int64_t p0, int64_t p1,
                        enum lector__act act) {
     struct operands x = {inp, packed, IC};
-    struct lector__gemm_tiles t = {out, bias, N, OC, IC, KC, act, tile_f32, &x};
+    struct lector__gemm_tiles t = {out, bias, N, OC, IC, KC, 0, act, tile_f32, &x};
     lector__gemm_tiles_run_avx512(&t, p0, p1);
 }
 

@@ -91,14 +91,16 @@ void lector__matmul_avx512_cols(float *out, const float *inp, const float *weigh
                                 int64_t o0, int64_t o1);
 
 /* The blocking every AVX-512 product variant shares (gemm_avx512.c's header comment):
- * rows in blocks (at most 384, fewer when the range has many panels), depth in blocks of
- * kc_max, each 64-column panel of [p0, p1), 6-row tiles; for each, in that order,
+ * rows in blocks (mc_max rows when set, else at most 384 and fewer when the range has many
+ * panels), depth in blocks of kc_max, each 64-column panel of [p0, p1), 6-row tiles; for
+ * each, in that order,
  * tile(t, r0, m, p, pc, kc, first, last): rows [r0, r0 + m), panel p, depth [pc, pc + kc),
  * first/last depth block. With depth 0, out[:, panels] = act(bias) (or act(0)) instead. */
 struct lector__gemm_tiles {
     float *out;        // (N, OC)
     const float *bias; // (OC) or NULL
     int64_t N, OC, depth, kc_max;
+    int64_t mc_max; // 0: sized so the block of out stays in L2 (fp32 partial sums)
     enum lector__act act;
     void (*tile)(const struct lector__gemm_tiles *t, int64_t r0, int m, int64_t p, int64_t pc,
                  int64_t kc, int first, int last);
