@@ -9,9 +9,9 @@
  * for matmul); LECTOR_KERNELS=avx2 caps the choice at AVX2. The table is immutable after
  * that first call and safe to read from any thread.
  *
- * Threads: lector__parallel_run(fn, arg, n_max) runs fn(arg, ith, nth) for ith = 0..nth-1,
- * the caller being ith 0, with nth at most the count set by lector__kernels_set_n_threads. Only one
- * region runs at a time: a region started while another is running (from another thread,
+ * Threads: lector__parallel_run(fn, arg, n_max) runs fn(arg, ith, nth) once for each ith =
+ * 0..nth-1, each on whichever thread claims it first (the caller or a worker), with nth at
+ * most the count set by lector__kernels_set_n_threads. Only one region runs at a time: a region started while another is running (from another thread,
  * or nested) runs with nth = 1 on its caller. Every kernel splits its work by (ith, nth)
  * into fixed pieces computed the same way whatever nth is, so results do not depend on
  * the thread count. OpenBLAS is never called from inside a region.

@@ -6,10 +6,19 @@
 // regions in about 8 ms), so waking sleeping workers through a condition variable each time
 // (tens of microseconds) would cost several percent. Workers therefore spin on the region
 // counter for a short while after each region (SPIN_NS) before they sleep on the condition
-// variable, and the caller spins likewise while it waits for the last worker. Every shared
-// field is either an atomic (generation, workers left) or written before the generation is
-// published with release order and read after an acquire load of it, so the pool is free
-// of data races (ThreadSanitizer-clean) without relying on benign races.
+// variable, and the caller spins likewise while it waits for the last part.
+//
+// Parts are claimed, not assigned: the caller and the workers take the region's parts
+// 0..nth-1 from one atomic word (generation, nth, next part) until none is left, and the
+// caller waits only for the parts to be done. A worker the OS has descheduled (another
+// process on the core) then costs nothing: the caller runs its part. Which thread runs a
+// part never changes what the part computes (kernels split their work by (ith, nth) only).
+// A worker that wakes late for a finished region finds the word's generation moved on and
+// claims nothing. Every shared field is either an atomic or written before the claim word
+// and the generation are published with release order and read after an acquire of them
+// (a part's fn, arg and nth are read only once that part is claimed, and the caller does
+// not rewrite them before every claimed part is done), so the pool is free of data races
+// (ThreadSanitizer-clean) without relying on benign races.
 #define _POSIX_C_SOURCE 200809L
 #include "kernels/kernels_impl.h"
 
@@ -27,8 +36,10 @@ static struct {
     pthread_cond_t cv_start, cv_done;
     int n_workers;        // workers started (each is ith = 1 + its index)
     atomic_uint_least64_t gen; // bumped (release) once per region, after the fields below
-    atomic_int n_left;         // workers that have not finished the current region
-    // the current region: written by its caller before gen is bumped
+    // (gen << 16) | (nth << 8) | next unclaimed part of the current region
+    atomic_uint_least64_t claim;
+    atomic_int n_done; // parts of the current region finished
+    // the current region: written by its caller before claim and gen are published
     int nth;
     void (*fn)(void *arg, int ith, int nth);
     void *arg;
@@ -81,26 +92,43 @@ static uint64_t wait_new_gen(uint64_t seen) {
     return g;
 }
 
-static void *worker_main(void *p) {
-    int ith = (int)(intptr_t)p;
-    // the generation at which this worker was started (published by the caller's bump)
-    uint64_t seen = atomic_load_explicit(&pool.gen, memory_order_acquire) - 1;
+#define GEN_MASK ((UINT64_C(1) << 48) - 1) // the generation bits the claim word keeps
+
+// Run parts of region g until none is left to claim (or the region is no longer g).
+static void run_parts(uint64_t g) {
+    uint64_t c = atomic_load_explicit(&pool.claim, memory_order_acquire);
     for (;;) {
-        seen = wait_new_gen(seen);
-        // fn, arg and nth were written before the release bump of gen we acquired, and the
-        // caller does not touch them again before every worker has decremented n_left
-        if (ith < pool.nth) pool.fn(pool.arg, ith, pool.nth);
-        if (atomic_fetch_sub_explicit(&pool.n_left, 1, memory_order_acq_rel) == 1) {
-            // last one: wake the caller in case it stopped spinning
+        int nth = (int)((c >> 8) & 0xff), part = (int)(c & 0xff);
+        if ((c >> 16) != (g & GEN_MASK) || part >= nth) return;
+        if (!atomic_compare_exchange_weak_explicit(&pool.claim, &c, c + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue; // c reloaded
+        // claimed: fn and arg stay as they are until this part is counted done
+        pool.fn(pool.arg, part, nth);
+        if (atomic_fetch_add_explicit(&pool.n_done, 1, memory_order_acq_rel) + 1 == nth) {
+            // the last part: wake the caller in case it stopped spinning
             pthread_mutex_lock(&pool.mu);
             pthread_cond_signal(&pool.cv_done);
             pthread_mutex_unlock(&pool.mu);
         }
+        c = atomic_load_explicit(&pool.claim, memory_order_acquire);
+    }
+}
+
+static void *worker_main(void *p) {
+    (void)p;
+    // the generation at which this worker was started (published by the caller's bump)
+    uint64_t seen = atomic_load_explicit(&pool.gen, memory_order_acquire) - 1;
+    for (;;) {
+        seen = wait_new_gen(seen);
+        run_parts(seen);
     }
     return NULL;
 }
 
-static int all_done(void) { return atomic_load_explicit(&pool.n_left, memory_order_acquire) == 0; }
+static int all_done(void) {
+    return atomic_load_explicit(&pool.n_done, memory_order_acquire) == pool.nth;
+}
 
 // Spin until every worker is done or SPIN_NS have passed; whether they are done.
 static int spin_until_done(void) {
@@ -120,27 +148,24 @@ void lector__parallel_run(void (*fn)(void *arg, int ith, int nth), void *arg, in
         fn(arg, 0, 1);
         return;
     }
-    // Start missing workers. A new worker reads gen - 1 as already seen, so it joins the
-    // region published below; every worker takes part in (and counts down) every region,
-    // those with ith >= nth doing nothing.
+    // Publish the region (fields, then the claim word, then the generation that wakes the
+    // workers), start missing workers (a new one reads gen - 1 as already seen, so it joins
+    // this region), then claim parts like any worker.
     pthread_mutex_lock(&pool.mu);
     int n_workers = pool.n_workers;
     pthread_mutex_unlock(&pool.mu);
     pool.fn = fn;
     pool.arg = arg;
     pool.nth = nth;
+    atomic_store_explicit(&pool.n_done, 0, memory_order_relaxed);
+    uint64_t g = atomic_load_explicit(&pool.gen, memory_order_relaxed) + 1;
+    atomic_store_explicit(&pool.claim, (g & GEN_MASK) << 16 | (uint64_t)nth << 8,
+                          memory_order_release);
+    atomic_store_explicit(&pool.gen, g, memory_order_release);
     int n_new = 0;
-    // n_left before gen: a worker decrements it only after seeing the new gen
-    atomic_store_explicit(&pool.n_left, n_workers, memory_order_relaxed);
-    atomic_fetch_add_explicit(&pool.gen, 1, memory_order_release);
     while (n_workers + n_new < nth - 1) {
         pthread_t th;
-        atomic_fetch_add_explicit(&pool.n_left, 1, memory_order_relaxed);
-        if (pthread_create(&th, NULL, worker_main, (void *)(intptr_t)(n_workers + n_new + 1)) !=
-            0) {
-            atomic_fetch_sub_explicit(&pool.n_left, 1, memory_order_relaxed);
-            break;
-        }
+        if (pthread_create(&th, NULL, worker_main, NULL) != 0) break; // we run its parts
         pthread_detach(th);
         n_new++;
     }
@@ -149,13 +174,7 @@ void lector__parallel_run(void (*fn)(void *arg, int ith, int nth), void *arg, in
     pthread_cond_broadcast(&pool.cv_start);
     pthread_mutex_unlock(&pool.mu);
 
-    int nth_run = n_workers + n_new + 1 < nth ? n_workers + n_new + 1 : nth;
-    if (nth_run < nth) {
-        // could not start enough threads: the parts of the missing ones run here, in order
-        for (int i = nth_run; i < nth; i++) fn(arg, i, nth);
-    }
-    fn(arg, 0, nth);
-
+    run_parts(g);
     if (!spin_until_done()) {
         pthread_mutex_lock(&pool.mu);
         while (!all_done()) pthread_cond_wait(&pool.cv_done, &pool.mu);
