@@ -209,6 +209,62 @@ static void test_train_early_stopping(void **state) {
     lector_train_result_free(&r);
 }
 
+// The epoch kept: macro-F1 first, but differences up to min_delta are ties that the lower
+// validation loss breaks (never more than min_delta below the best macro-F1 seen). The
+// rule is recomputed here from the per-epoch figures and must name the same epoch.
+struct epoch_log {
+    int n;
+    double f1[64], loss[64];
+};
+static int log_epoch(void *user, const struct lector_epoch_info *e) {
+    struct epoch_log *l = user;
+    l->f1[l->n] = e->valid_macro_f1;
+    l->loss[l->n] = e->valid_loss;
+    l->n++;
+    return 0;
+}
+
+static void test_train_selection_min_delta(void **state) {
+    (void)state;
+    struct lector_train_set tr = {X, NULL, Y, N, NULL}, va = {XV, NULL, YV, NV, NULL};
+    const float deltas[3] = {0.0f, 0.005f, 0.2f};
+    for (int d = 0; d < 3; d++) {
+        struct lector_train_params p = lector_train_default_params();
+        p.n_epochs = 12;
+        p.adamw.lr = 0.02f;
+        p.min_delta = deltas[d];
+        struct epoch_log l = {0};
+        p.on_epoch = log_epoch;
+        p.user = &l;
+        struct lector_train_result r;
+        assert_int_equal(lector_train_head(&tr, &va, C, K, &p, &r, NULL), LECTOR_STATUS_OK);
+        assert_int_equal(l.n, 12);
+        int best = 0;
+        double max_f1 = l.f1[0];
+        for (int e = 1; e < l.n; e++) {
+            if (l.f1[e] > max_f1) max_f1 = l.f1[e];
+            double bf = l.f1[best], dd = (double)deltas[d];
+            if (l.f1[e] > bf + dd || (l.f1[e] >= bf - dd && l.f1[e] >= max_f1 - dd &&
+                                      l.loss[e] < l.loss[best]))
+                best = e;
+        }
+        assert_int_equal(r.best_epoch, best + 1);
+        assert_true(fabs(r.valid_macro_f1 - l.f1[best]) < 1e-12);
+        if (d == 2) {
+            // every epoch is within 0.2 of the others here: the lowest loss wins
+            int lowest = 0;
+            for (int e = 1; e < l.n; e++)
+                if (l.loss[e] < l.loss[lowest]) lowest = e;
+            assert_int_equal(best, lowest);
+        }
+        lector_train_result_free(&r);
+    }
+    struct lector_train_params p = lector_train_default_params();
+    struct lector_train_result r;
+    p.min_delta = -0.1f;
+    assert_int_equal(lector_train_head(&tr, &va, C, K, &p, &r, NULL), LECTOR_STATUS_INVALID_ARG);
+}
+
 static void test_train_divergence_saves_nothing(void **state) {
     (void)state;
     static float bad[N * C];
@@ -266,6 +322,7 @@ int main(void) {
         cmocka_unit_test(test_train_split_is_stratified),
         cmocka_unit_test(test_train_dense_and_sparse_reproducible),
         cmocka_unit_test(test_train_sparse_only),
+        cmocka_unit_test(test_train_selection_min_delta),
         cmocka_unit_test(test_train_early_stopping),
         cmocka_unit_test(test_train_mlp_folds_standardisation),
         cmocka_unit_test(test_train_divergence_saves_nothing),

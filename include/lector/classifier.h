@@ -291,6 +291,8 @@ struct lector_train_params {
     float label_smoothing;   /* [0] */
     int64_t patience;        /* stop after this many epochs without a better valid macro-F1;
                                 0 = never [0] */
+    float min_delta;         /* macro-F1 differences up to this are noise: see lector_train
+                                [0.005] */
     int calibrate;           /* fit a softmax temperature on the validation set [1] */
     int64_t n_hidden;        /* H > 0: an MLP head with one GELU hidden layer on the dense
                                 features [0: linear] */
@@ -335,8 +337,12 @@ LECTOR_API void lector_train_result_free(struct lector_train_result *r);
 /*
  * Train a (wide) linear or MLP softmax head on C dense and S sparse inputs (S = train->sp ?
  * train->sp->n_cols : 0). With validation rows (valid may be NULL), the head of the epoch with
- * the best validation macro-F1 is returned (ties: earliest) and training stops after
- * `patience` epochs without improvement; without, the last. Dense features are standardised
+ * the best validation macro-F1 is returned and training stops after `patience` epochs
+ * without improvement; without, the last. On a small validation set a few examples move the
+ * macro-F1 from epoch to epoch, so an epoch becomes the best when its macro-F1 beats the
+ * best one by more than min_delta, or when it is within min_delta of both the best one and
+ * the highest seen so far and has a lower validation loss (min_delta 0: a higher macro-F1,
+ * or the same with a lower loss). Dense features are standardised
  * internally and the scaling is folded back into the head. Everything is single-threaded and
  * in a fixed order, so the same seed gives a bit-identical head on any machine and thread
  * count. A non-finite loss stops training with LECTOR_STATUS_RANGE and no head.

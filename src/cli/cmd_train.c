@@ -67,6 +67,8 @@ static const char train_help2[] =
     "      --class-weight W      balanced or none [none]\n"
     "      --label-smoothing X   [0]\n"
     "      --patience N          stop after N epochs without a better valid macro-F1; 0 = off [0]\n"
+    "      --min-delta F         macro-F1 differences up to F count as ties, which the lower\n"
+    "                            validation loss breaks [0.005]\n"
     "      --calibrate C         temperature or none [temperature]\n"
     "      --report-format F     the validation report on stderr: text or json [text]\n"
     "      --report FILE         also write a self-contained HTML report of the validation set\n"
@@ -116,7 +118,7 @@ enum features { FEAT_ENCODER = 1, FEAT_NGRAMS = 2, FEAT_BOTH = 3 };
 int cmd_train(int argc, char **argv) {
     enum { O_TRAIN = 256, O_VALID, O_TEXT, O_LABEL, O_EPOCHS, O_LR, O_WD, O_SEED, O_PROGRESS,
            O_VFRAC, O_FEATURES, O_ORDER, O_CHARS, O_BOUNDARIES, O_BUCKETS, O_MINDF, O_SCHEDULE, O_WARMUP,
-           O_CLIP, O_CW, O_LS, O_PATIENCE, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT, O_STRIDE, O_DOCPOOL, O_TRUNCATE, O_MULTI, O_HTML };
+           O_CLIP, O_CW, O_LS, O_PATIENCE, O_MINDELTA, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT, O_STRIDE, O_DOCPOOL, O_TRUNCATE, O_MULTI, O_HTML };
     static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
                                          {"train", required_argument, 0, O_TRAIN},
                                          {"valid", required_argument, 0, O_VALID},
@@ -141,6 +143,7 @@ int cmd_train(int argc, char **argv) {
                                          {"class-weight", required_argument, 0, O_CW},
                                          {"label-smoothing", required_argument, 0, O_LS},
                                          {"patience", required_argument, 0, O_PATIENCE},
+                                         {"min-delta", required_argument, 0, O_MINDELTA},
                                          {"calibrate", required_argument, 0, O_CALIB},
                                          {"report-format", required_argument, 0, O_REPORT},
                                          {"report", required_argument, 0, O_HTML},
@@ -249,6 +252,9 @@ int cmd_train(int argc, char **argv) {
         case O_LS:
             if (!cli_parse_f32("train", "--label-smoothing", optarg, 0.0, 0.99, &tp.label_smoothing))
                 return CLI_USAGE;
+            break;
+        case O_MINDELTA:
+            if (!cli_parse_f32("train", "--min-delta", optarg, 0.0, 0.5, &tp.min_delta)) return CLI_USAGE;
             break;
         case O_PATIENCE:
             if (!cli_parse_i64("train", "--patience", optarg, 0, 1000000, &tp.patience)) return CLI_USAGE;

@@ -29,6 +29,7 @@ struct lector_train_params lector_train_default_params(void) {
     p.warmup = 0.06f;
     p.clip_norm = 1.0f;
     p.calibrate = 1;
+    p.min_delta = 0.005f;
     return p;
 }
 
@@ -287,11 +288,11 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
     if (p->n_epochs <= 0 || p->batch_size <= 0 || !(p->warmup >= 0.0f && p->warmup < 1.0f) ||
         p->n_hidden < 0 || (p->n_hidden > 0 && C < 1) || !(p->dropout >= 0.0f && p->dropout < 1.0f) ||
         !(p->clip_norm >= 0.0f) || !(p->label_smoothing >= 0.0f && p->label_smoothing < 1.0f) ||
-        p->patience < 0)
+        p->patience < 0 || !(p->min_delta >= 0.0f && p->min_delta < 1.0f))
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "epochs and batch size must be positive, warm-up, label smoothing and "
-                             "dropout in [0, 1), clip norm and patience >= 0, and a hidden layer "
-                             "needs dense features");
+                             "dropout in [0, 1), clip norm and patience >= 0, min delta in [0, 1), and a "
+                             "hidden layer needs dense features");
     if ((C > 0 && (!train->X || (n_valid > 0 && !valid->X))) ||
         (S > 0 && n_valid > 0 && (!valid->sp || valid->sp->n_cols != S)))
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
@@ -400,7 +401,7 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
     best = lector__malloc((size_t)n_params * sizeof *best);
     if (!best) goto nomem;
     memcpy(best, lector_head_params(head), (size_t)n_params * sizeof *best);
-    double best_f1 = -1.0, best_acc = -1.0;
+    double best_f1 = -1.0, best_acc = -1.0, best_loss = HUGE_VAL, max_f1 = -1.0;
     int64_t best_epoch = 0, since_best = 0;
 
     const int64_t steps_per_epoch = (n + Bmax - 1) / Bmax;
@@ -505,9 +506,17 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
             e.valid_loss = multi ? m.log_loss : nll_at(vlogits, valid->y, n_valid, K, 1.0);
             lector_metrics_free(&m);
         }
-        e.is_best = n_valid <= 0 || e.valid_macro_f1 > best_f1;
+        if (n_valid <= 0) {
+            e.is_best = 1;
+        } else {
+            const double f1 = e.valid_macro_f1, d = (double)p->min_delta;
+            if (f1 > max_f1) max_f1 = f1;
+            e.is_best = best_f1 < 0.0 || f1 > best_f1 + d ||
+                        (f1 >= best_f1 - d && f1 >= max_f1 - d && e.valid_loss < best_loss);
+        }
         if (e.is_best) {
             best_f1 = e.valid_macro_f1;
+            best_loss = e.valid_loss;
             best_acc = e.valid_accuracy;
             best_epoch = epoch;
             since_best = 0;
