@@ -4,7 +4,7 @@
 # checkpoints, with the same ids and thread count. A benchmark, not a test.
 #
 #   scripts/bench.sh [--threads N] [--repeat R] [--models base,minilm] [--cases LIST]
-#                    [--no-torch]
+#                    [--no-torch] [--precision int8]
 #
 # Builds lector in build-bench/, installs what it needs (Debian python3-torch and
 # python3-onnx, npm onnxruntime-node into scripts/bench/node_modules), writes the
@@ -12,6 +12,11 @@
 # prints one table per model: median ms and sentences/s per case, the lector/ORT speed
 # ratio (> 1: lector faster) and the max abs difference of the hidden states, then lector's
 # peak RSS (bench_encoder's own process: weights, packed weights and activations).
+#
+# --precision int8 adds a second table per model: lector with --precision int8 against ORT
+# on model.int8.onnx (bench/quantize_onnx.py: dynamic quantisation, as quantize_dynamic),
+# with lector fp32 beside them, the max abs difference and the smallest cosine per token
+# row between the two int8 outputs, and of each against lector's fp32 output.
 #
 # OpenBLAS picks its kernels from the CPU (or OPENBLAS_CORETYPE); the table records the
 # core in use. To compare cores, run e.g. `env -u OPENBLAS_CORETYPE scripts/bench.sh`.
@@ -25,6 +30,7 @@ warmup=1
 models="base,minilm"
 cases="1x128,8x128,32x32,1x512"
 torch=1
+precision=fp32
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads="$2"; shift 2 ;;
@@ -32,10 +38,16 @@ while [ $# -gt 0 ]; do
     --models) models="$2"; shift 2 ;;
     --cases) cases="$2"; shift 2 ;;
     --no-torch) torch=0; shift ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --precision) precision="$2"; shift 2 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
+
+case "$precision" in
+  fp32|int8) ;;
+  *) echo "bench.sh: --precision must be fp32 or int8, got $precision" >&2; exit 2 ;;
+esac
 
 py=/usr/bin/python3 # Debian's interpreter, where python3-torch lives
 build="$root/build-bench"
@@ -88,6 +100,20 @@ for model in "${model_list[@]}"; do
     torch_out="$("$py" "$here/bench/torch_run.py" "$dir" "$io" "$threads" "$repeat" "$warmup" \
                  "${case_list[@]}" 2>/dev/null || true)"
   fi
+  int8_out=""
+  if [ "$precision" = int8 ]; then
+    if [ ! -f "$dir/model.int8.onnx" ]; then
+      "$py" "$here/bench/quantize_onnx.py" "$dir/model.onnx" "$dir/model.int8.onnx" >&2
+    fi
+    io8="$(mktemp -d)"; ort8="$(mktemp -d)"
+    int8_out="$("$bench" --threads "$threads" --repeat "$repeat" --warmup "$warmup" \
+                --cases "$cases" --precision int8 --save "$io8" "$dir")"
+    ort8_out="$(cd "$here/bench" && ORT_MODEL=model.int8.onnx ORT_SAVE="$ort8" node ort.mjs \
+                "$dir" "$io8" "$threads" "$repeat" "$warmup" "${case_list[@]}")"
+    cmp_lector="$(cd "$here/bench" && node compare.mjs "$io" "$io8" "${case_list[@]}")"
+    cmp_ort="$(cd "$here/bench" && node compare.mjs "$io" "$ort8" "${case_list[@]}")"
+    rm -rf "$io8" "$ort8"
+  fi
   rm -rf "$io"
   echo
   echo "$lector_out" | head -1
@@ -104,4 +130,21 @@ for model in "${model_list[@]}"; do
            "$lsps" "$odiff" "${tdiff:--}"
   done
   echo "lector $(echo "$lector_out" | grep '^rss')"
+  [ -n "$int8_out" ] || continue
+  echo
+  echo "int8: lector --precision int8 against ORT on model.int8.onnx; cosines: smallest per token row"
+  printf '%-10s %12s %12s %12s %9s %12s %10s %12s %12s\n' case "fp32 ms" "int8 ms" \
+         "ort int8 ms" "int8/ort" "diff 8-8" "cos 8-8" "cos l8-fp32" "cos o8-fp32"
+  for c in "${case_list[@]}"; do
+    B="${c%x*}"; T="${c#*x}"
+    sel() { awk -v b="$B" -v t="$T" -v f="$2" '$2==b && $3==t {print $f}' <<< "$1"; }
+    lms="$(echo "$lector_out" | awk -v b="B=$B" -v t="T=$T" '$1=="case" && $2==b && $3==t {print $4}')"
+    l8ms="$(echo "$int8_out" | awk -v b="B=$B" -v t="T=$T" '$1=="case" && $2==b && $3==t {print $4}')"
+    o8ms="$(sel "$ort8_out" 4)"
+    ratio="$(awk -v l="$l8ms" -v o="$o8ms" 'BEGIN { if (l > 0) printf "%.2fx", o / l }')"
+    printf '%-10s %12s %12s %12s %9s %12s %10s %12s %12s\n' "$c" "$lms" "$l8ms" "$o8ms" \
+           "$ratio" "$(sel "$ort8_out" 6)" "$(sel "$ort8_out" 7)" "$(sel "$cmp_lector" 5)" \
+           "$(sel "$cmp_ort" 5)"
+  done
+  echo "lector int8 $(echo "$int8_out" | grep '^rss')"
 done

@@ -3,15 +3,23 @@
 // compares with lector's hidden states there.
 //
 //   node ort.mjs MODEL_DIR IO_DIR THREADS REPEAT WARMUP 1x128 8x128 ...
-// Prints one line per case: "ort B T median_ms sentences_per_s max_abs_diff".
+// Prints one line per case: "ort B T median_ms sentences_per_s max_abs_diff min_cosine"
+// (the smallest cosine between a token row of ORT's and of lector's hidden states).
+// Environment: ORT_MODEL=FILE runs MODEL_DIR/FILE instead of model.onnx (model.int8.onnx,
+// written by quantize_onnx.py); ORT_SAVE=DIR writes ORT's hidden states of each case to
+// DIR/out_BxT.f32, as bench_encoder --save does (for compare.mjs).
 import fs from 'node:fs';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 
+import { maxAbsDiff, minCosine } from './compare.mjs';
+
 const [modelDir, ioDir, threadsArg, repeatArg, warmupArg, ...cases] = process.argv.slice(2);
 const threads = Number(threadsArg), repeat = Number(repeatArg), warmup = Number(warmupArg);
 
-const session = await ort.InferenceSession.create(path.join(modelDir, 'model.onnx'), {
+const modelFile = process.env.ORT_MODEL || 'model.onnx';
+const saveDir = process.env.ORT_SAVE || '';
+const session = await ort.InferenceSession.create(path.join(modelDir, modelFile), {
   executionProviders: ['cpu'],
   graphOptimizationLevel: 'all',
   intraOpNumThreads: threads,
@@ -44,11 +52,12 @@ for (const c of cases) {
   const got = out.last_hidden_state.data;
   const lraw = fs.readFileSync(path.join(ioDir, `out_${c}.f32`));
   const want = new Float32Array(lraw.buffer.slice(lraw.byteOffset, lraw.byteOffset + lraw.length));
-  let diff = want.length === got.length ? 0 : Infinity;
-  for (let i = 0; i < want.length && i < got.length; i++) {
-    const d = Math.abs(want[i] - got[i]);
-    if (!(d <= diff)) diff = d; // NaN counts as a mismatch
+  const diff = maxAbsDiff(want, got);
+  if (saveDir) {
+    fs.writeFileSync(path.join(saveDir, `out_${c}.f32`),
+                     Buffer.from(got.buffer, got.byteOffset, got.byteLength));
   }
+  const cos = minCosine(want, got, want.length / (B * T));
   const ms = median(times);
-  console.log(`ort ${B} ${T} ${ms.toFixed(2)} ${(B / (ms / 1e3)).toFixed(2)} ${diff.toExponential(2)}`);
+  console.log(`ort ${B} ${T} ${ms.toFixed(2)} ${(B / (ms / 1e3)).toFixed(2)} ${diff.toExponential(2)} ${cos.toFixed(6)}`);
 }
