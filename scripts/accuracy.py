@@ -28,14 +28,15 @@ import time
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, f1_score, log_loss
 from sklearn.model_selection import train_test_split
 import pickle
 
 CORPORA = ["sst2-sentences", "rt-polarity", "trec", "ag_news", "imdb"]
 C_GRID = [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100]
 # lector's options tuned on validation macro-F1, like LogisticRegression's C.
-GRID_NGRAMS = [["--lr-ngrams", lr, "--epochs", ep] for lr in ("0.01", "0.03", "0.1") for ep in ("10", "20")]
+GRID_NGRAMS = [["--lr-ngrams", lr, "--epochs", ep] + b for lr in ("0.01", "0.03", "0.1") for ep in ("10", "20")
+               for b in ([], ["--ngram-boundaries"])]
 # With n-grams beside it, the dense half may want a smaller step than alone.
 GRID_BOTH = [g + ["--lr", lr] for g in GRID_NGRAMS for lr in ("0.003", "0.0003")]
 GRID_ENCODER = [["--lr", lr, "--epochs", "20"] for lr in ("0.001", "0.003", "0.01")]
@@ -77,20 +78,33 @@ def scores(y, p):
     return 100 * accuracy_score(y, p), 100 * f1_score(y, p, average="macro")
 
 
+# How every system picks its hyperparameters on the validation set: "logloss" (the lowest
+# validation log-loss) or "f1" (the best validation macro-F1; for lector, its --min-delta
+# rule below). Set from --select.
+SELECT = "f1"
+
+
+def pick(runs):
+    """runs: (macro_f1, log_loss, ...) tuples in grid order; the one SELECT chooses."""
+    if SELECT == "logloss":
+        return min(runs, key=lambda r: r[1])
+    return max(runs, key=lambda r: r[0])  # first of the best
+
+
 def tfidf_lr(tr, va, te):
     t0 = time.time()
     vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
     Xtr = vec.fit_transform(tr[0])
     Xva, Xte = vec.transform(va[0]), vec.transform(te[0])
-    best = None
+    runs = []
     for C in C_GRID:
         m = LogisticRegression(C=C, max_iter=2000).fit(Xtr, tr[1])
         f1 = f1_score(va[1], m.predict(Xva), average="macro")
-        if best is None or f1 > best[0]:
-            best = (f1, C, m)
+        runs.append((f1, log_loss(va[1], m.predict_proba(Xva), labels=m.classes_), C, m))
+    best = pick(runs)
     dt = time.time() - t0
-    size = len(pickle.dumps((vec, best[2])))
-    return scores(te[1], best[2].predict(Xte)) + (dt, size, "C=%g" % best[1])
+    size = len(pickle.dumps((vec, best[3])))
+    return scores(te[1], best[3].predict(Xte)) + (dt, size, "C=%g" % best[2])
 
 
 def ft_line(text, label):
@@ -114,7 +128,18 @@ def fasttext(tr, va, te, out, name):
         p = subprocess.run([exe, "predict", model + ".bin", path], check=True, capture_output=True, text=True)
         return [l.strip().replace("__label__", "") for l in p.stdout.splitlines()]
 
-    best = None
+    def valid_log_loss(model, path, y):
+        # every label's probability: "__label__a 0.9 __label__b 0.1" per line
+        p = subprocess.run([exe, "predict-prob", model + ".bin", path, "-1"], check=True,
+                           capture_output=True, text=True)
+        total = 0.0
+        for line, label in zip(p.stdout.splitlines(), y):
+            f = line.split()
+            probs = {f[i].replace("__label__", ""): float(f[i + 1]) for i in range(0, len(f) - 1, 2)}
+            total -= np.log(max(probs.get(label, 0.0), 1e-15))
+        return total / len(y)
+
+    runs = []
     for lr in ("0.1", "0.5", "1.0"):  # tuned on validation, as LogisticRegression's C is
         model = os.path.join(out, name + ".ft" + lr)
         t0 = time.time()
@@ -123,26 +148,30 @@ def fasttext(tr, va, te, out, name):
         dt = time.time() - t0
         os.remove(model + ".vec")
         f1 = f1_score(va[1], predict(model, fva), average="macro")
-        if best is None or f1 > best[0]:
-            if best:
-                os.remove(best[1] + ".bin")
-            best = (f1, model, dt, lr)
-        else:
-            os.remove(model + ".bin")
-    pred = predict(best[1], fte)
-    size = os.path.getsize(best[1] + ".bin")
-    os.remove(best[1] + ".bin")  # about 800 MB each with the default 2M buckets
-    return scores(te[1], pred) + (best[2], size, "lr " + best[3])
+        runs.append((f1, valid_log_loss(model, fva, va[1]), model, dt, lr))
+    best = pick(runs)
+    pred = predict(best[2], fte)
+    size = os.path.getsize(best[2] + ".bin")
+    for r in runs:
+        os.remove(r[2] + ".bin")  # about 800 MB each with the default 2M buckets
+    return scores(te[1], pred) + (best[3], size, "lr " + best[4])
+
+
+# lector's own selection rule (its --min-delta, applied to the grid as to the epochs):
+# macro-F1 differences up to MIN_DELTA are ties, broken by the lower validation log-loss.
+MIN_DELTA = 0.005
 
 
 def lector_run(lector, enc, paths, features, out, tag, cache, grid):
-    """Train once per grid entry (a list of extra options), keep the run with the best
-    validation macro-F1 (ties: first), score it on test. Time is that run's wall time."""
-    best = None
-    for extra in grid:
-        model = os.path.join(out, tag + ".lector")
+    """Train once per grid entry (a list of extra options) and keep one (SELECT "logloss":
+    the lowest validation log-loss; "f1": among the runs whose validation macro-F1 is within
+    MIN_DELTA of the best one, the lowest log-loss); score it on test. Time is that run's
+    wall time."""
+    runs = []
+    model = os.path.join(out, tag + ".lector")
+    for i, extra in enumerate(grid):
         cmd = [lector, "train", "--encoder", enc, "--train", paths["train"], "--valid", paths["valid"],
-               "--features", features, "--cache", cache, "-o", model + ".try", "--threads", "2",
+               "--features", features, "--cache", cache, "-o", "%s.try%d" % (model, i), "--threads", "2",
                "--report-format", "json"] + list(extra)
         t0 = time.time()
         p = subprocess.run(cmd, capture_output=True, text=True)
@@ -150,15 +179,24 @@ def lector_run(lector, enc, paths, features, out, tag, cache, grid):
         if p.returncode != 0:
             raise SystemExit("lector train failed: %s\n%s" % (" ".join(cmd), p.stderr))
         enc_s = sum(float(l.split(" in ")[1].split(" s")[0]) for l in p.stderr.splitlines() if "encoded" in l)
-        valid_f1 = json.loads(p.stderr.strip().splitlines()[-1])["macro_f1"]
-        if best is None or valid_f1 > best[0]:
-            best = (valid_f1, dt, enc_s, extra)
-            os.replace(model + ".try", model)
+        rep = json.loads(p.stderr.strip().splitlines()[-1])
+        runs.append((rep["macro_f1"], rep["log_loss"], dt, enc_s, extra, i))
+    if SELECT == "logloss":
+        best = pick(runs)
+    else:
+        top = max(r[0] for r in runs)
+        best = min((r for r in runs if r[0] >= top - MIN_DELTA), key=lambda r: (r[1], r[5]))
+    for r in runs:
+        path = "%s.try%d" % (model, r[5])
+        if r is best:
+            os.replace(path, model)
+        else:
+            os.remove(path)
     e = subprocess.run([lector, "eval", "--model", model, "--data", paths["test"], "--format", "json",
                         "--cache", cache], capture_output=True, text=True, check=True)
     r = json.loads(e.stdout)
-    return (100 * r["accuracy"], 100 * r["macro_f1"], best[1], os.path.getsize(model), best[2], r["ece"],
-            " ".join(best[3]))
+    return (100 * r["accuracy"], 100 * r["macro_f1"], best[2], os.path.getsize(model), best[3], r["ece"],
+            " ".join(best[4]))
 
 
 def cache_vectors(cache_dir):
@@ -218,10 +256,14 @@ def main():
     ap.add_argument("--corpus", action="append")
     ap.add_argument("--out", default="accuracy-out")
     ap.add_argument("--no-random", action="store_true")
+    ap.add_argument("--select", choices=("logloss", "f1"), default="f1",
+                    help="pick every system's hyperparameters on validation macro-F1 [default] or log-loss")
     ap.add_argument("--from-json", action="append", help="print the tables of saved results.json files")
     ap.add_argument("--baselines-from", action="append",
                     help="take fastText and TF-IDF + LR results from these results.json files")
     a = ap.parse_args()
+    global SELECT
+    SELECT = a.select
     if a.from_json:
         results = {}
         for path in a.from_json:
