@@ -52,14 +52,20 @@ enum lector_status lector_embed_rows(const struct lector_encoder *enc,
     }
     qsort(order, (size_t)n, sizeof *order, cmp_len);
 
+    // A batch holds at most batch_size rows of T_max tokens, and with a token budget at most
+    // the budget (or one row, when a row alone exceeds it).
     size_t cap_bt, cap_btc;
-    if (!lector__mul_size((size_t)batch_size, (size_t)T_max, &cap_bt) ||
-        !lector__mul_size(cap_bt, (size_t)C, &cap_btc))
-        goto nomem;
+    if (!lector__mul_size((size_t)batch_size, (size_t)T_max, &cap_bt)) goto nomem;
+    if (n_tokens_max > 0) {
+        const size_t budget = (size_t)(n_tokens_max > T_max ? n_tokens_max : T_max);
+        if (budget < cap_bt) cap_bt = budget;
+    }
+    if (!lector__mul_size(cap_bt, (size_t)C, &cap_btc)) goto nomem;
+    const int64_t rows_max = batch_size < (int64_t)cap_bt ? batch_size : (int64_t)cap_bt;
     ids = lector__malloc(cap_bt * sizeof *ids);
     mask = lector__malloc(cap_bt * sizeof *mask);
     hidden = lector__malloc(cap_btc * sizeof *hidden);
-    pooled = lector__malloc((size_t)batch_size * (size_t)C * sizeof *pooled);
+    pooled = lector__malloc((size_t)rows_max * (size_t)C * sizeof *pooled);
     if (!ids || !mask || !hidden || !pooled) goto nomem;
 
     for (int64_t start = 0; start < n;) {

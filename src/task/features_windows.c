@@ -141,8 +141,11 @@ enum lector_status lector_embed_texts(const struct lector_encoder *enc,
     feats = lector__malloc((size_t)(n_rows ? n_rows : 1) * (size_t)C * sizeof *feats);
     if (!rows || !feats) goto nomem;
     for (int64_t r = 0; r < n_rows; r++) rows[r] = (struct lector_token_row){ids.v + row_off[r], row_len[r]};
+    // The batch is a token budget: batch_size rows of the longest window. Rows are sorted by
+    // length, so short texts go many to a batch (the products then read each weight once
+    // for more rows); a batch never holds more padded tokens than batch_size full windows.
     const int64_t B = wp->batch_size > 0 ? wp->batch_size : 32;
-    s = lector_embed_rows(enc, st, rows, n_rows, pooling, B, B * T, feats, err);
+    s = lector_embed_rows(enc, st, rows, n_rows, pooling, B * T, B * T, feats, err);
     if (s != LECTOR_STATUS_OK) goto done;
     for (int64_t i = 0; i < n; i++) {
         float *o = out + i * C;

@@ -20,8 +20,9 @@
  *                     as one JSON array per text, for feeding another implementation.
  *     --batching M    with --texts: "file" (the above: batches of --batch texts in file
  *                     order, as a pipeline feeds a model) or "sorted" (what `lector embed`
- *                     does: lector_embed_texts, rows sorted by length into batches of at
- *                     most --batch rows and --batch x --max-len tokens, order restored) [file]
+ *                     and `lector classify` do: chunks of 8 x --batch texts, each through
+ *                     lector_embed_texts, which sorts them by length into batches of at
+ *                     most --batch x --max-len padded tokens and restores input order) [file]
  *     --save-pooled F with --texts: write the mean-pooled vectors of the last pass, float32
  *                     little-endian (texts, C) in input order
  *     --vocab FILE    WordPiece vocab.txt (lower case) for --texts
@@ -297,14 +298,19 @@ static double e2e_pass_sorted(const struct lector_tokenizer *tok,
                                       .doc_pooling = LECTOR_DOC_TRUNCATE,
                                       .batch_size = batch};
     struct lector_error err = {0};
+    const int64_t C = lector_encoder_n_embd(enc), chunk = 8 * batch;
     double t0 = now();
-    if (lector_embed_texts(enc, st, tok, LECTOR_POOLING_MEAN, &wp, (const char *const *)tx->line,
-                           lens, tx->n, pooled_all, NULL, NULL, &err) != LECTOR_STATUS_OK) {
-        fprintf(stderr, "bench_encoder: %s\n", err.msg);
-        return -1.0;
+    for (int64_t i0 = 0; i0 < tx->n; i0 += chunk) {
+        const int64_t m = tx->n - i0 < chunk ? tx->n - i0 : chunk;
+        if (lector_embed_texts(enc, st, tok, LECTOR_POOLING_MEAN, &wp,
+                               (const char *const *)tx->line + i0, lens + i0, m,
+                               pooled_all + i0 * C, NULL, NULL, &err) != LECTOR_STATUS_OK) {
+            fprintf(stderr, "bench_encoder: %s\n", err.msg);
+            return -1.0;
+        }
     }
     double t = now() - t0, sum = 0.0;
-    for (int64_t k = 0; k < tx->n * lector_encoder_n_embd(enc); k++) sum += (double)pooled_all[k];
+    for (int64_t k = 0; k < tx->n * C; k++) sum += (double)pooled_all[k];
     *checksum = sum;
     return t;
 }
