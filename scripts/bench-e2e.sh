@@ -14,10 +14,10 @@
 # mean pooling; it gets exactly the ids lector's tokenizer (bert-base-uncased vocab.txt) made,
 # so its time excludes tokenization. lector (tests/tools/bench_encoder --texts) runs twice,
 # tokenizing inside the timed loop both times:
-#   sorted  what `lector embed` and `lector classify` do: chunks of 8 x --batch texts, each
+#   sorted  what `lector embed` and `lector classify` do: chunks of 32 x --batch texts, each
 #           through lector_embed_texts, which sorts them by length into batches of at most
-#           --batch x --max-len padded tokens and restores input order (the headline
-#           ratio, "lector/ort");
+#           --batch rows and 1,024 padded tokens (or one --max-len window) and restores
+#           input order (the headline ratio, "lector/ort");
 #   file    the pipeline's own batches (file order, padded to the longest), to separate
 #           the kernels' share of the ratio from the batching's ("file/ort").
 # Every pass's mean-pooled vectors are compared: "max diff" is the largest absolute

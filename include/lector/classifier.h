@@ -79,9 +79,9 @@ struct lector_window_params {
     int64_t stride;       /* tokens shared by neighbouring windows, < max_len - specials [32] */
     enum lector_doc_pooling doc_pooling;
     int64_t max_windows;  /* at most this many windows per text; 0 = no limit */
-    int64_t batch_size;   /* encoder batches hold at most batch_size x max_len padded
-                             tokens (windows are sorted by length, so short texts go many
-                             to a batch); 0 = 32 */
+    int64_t batch_size;   /* encoder rows per batch (windows are sorted by length; a batch
+                             also holds at most max(max_len, min(batch_size x max_len,
+                             1024)) padded tokens); 0 = 32 */
 };
 /*
  * Tokenize and encode n texts into out (n, C), windows as wp says. A text that fails to

@@ -386,7 +386,7 @@ int cmd_embed(int argc, char **argv) {
         }
         wp.stride = stride;
     }
-    const int64_t chunk = batch * 8; // lines gathered before sorting into length buckets
+    const int64_t chunk = batch * 32; // lines gathered before sorting into length buckets
     char **texts = calloc((size_t)chunk, sizeof *texts);
     size_t *lens = calloc((size_t)chunk, sizeof *lens);
     int64_t *line_nos = calloc((size_t)chunk, sizeof *line_nos);

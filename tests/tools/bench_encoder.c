@@ -20,9 +20,10 @@
  *                     as one JSON array per text, for feeding another implementation.
  *     --batching M    with --texts: "file" (the above: batches of --batch texts in file
  *                     order, as a pipeline feeds a model) or "sorted" (what `lector embed`
- *                     and `lector classify` do: chunks of 8 x --batch texts, each through
+ *                     and `lector classify` do: chunks of 32 x --batch texts, each through
  *                     lector_embed_texts, which sorts them by length into batches of at
- *                     most --batch x --max-len padded tokens and restores input order) [file]
+ *                     most --batch rows and 1,024 padded tokens (or one --max-len window),
+ *                     and restores input order) [file]
  *     --save-pooled F with --texts: write the mean-pooled vectors of the last pass, float32
  *                     little-endian (texts, C) in input order
  *     --vocab FILE    WordPiece vocab.txt (lower case) for --texts
@@ -298,7 +299,7 @@ static double e2e_pass_sorted(const struct lector_tokenizer *tok,
                                       .doc_pooling = LECTOR_DOC_TRUNCATE,
                                       .batch_size = batch};
     struct lector_error err = {0};
-    const int64_t C = lector_encoder_n_embd(enc), chunk = 8 * batch;
+    const int64_t C = lector_encoder_n_embd(enc), chunk = 32 * batch;
     double t0 = now();
     for (int64_t i0 = 0; i0 < tx->n; i0 += chunk) {
         const int64_t m = tx->n - i0 < chunk ? tx->n - i0 : chunk;
