@@ -32,12 +32,15 @@ static const char eval_help[] =
     "      --report FILE         also write a self-contained HTML report: confusion-matrix heat\n"
     "                            map, per-class bars, reliability diagram, training curves\n"
     "  -t, --threads N           threads for the matrix products [all cores]\n"
+    "      --precision P         fp32, bf16 or int8: arithmetic of the encoder's matrix\n"
+    "                            products, as for 'lector classify'; bf16 and int8 compute\n"
+    "                            every feature afresh (the cache holds fp32 features) [fp32]\n"
     "      --progress            show progress on stderr even when it is not a terminal\n"
     "  -q, --quiet               print only errors on stderr\n"
     "  -h, --help                show this help\n";
 
 int cmd_eval(int argc, char **argv) {
-    enum { O_TEXT = 256, O_LABEL, O_PROGRESS, O_CACHE, O_NOCACHE, O_REPORT };
+    enum { O_TEXT = 256, O_LABEL, O_PROGRESS, O_CACHE, O_NOCACHE, O_REPORT, O_PRECISION };
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},
                                          {"data", required_argument, 0, 'd'},
                                          {"text-column", required_argument, 0, O_TEXT},
@@ -49,6 +52,7 @@ int cmd_eval(int argc, char **argv) {
                                          {"cache", required_argument, 0, O_CACHE},
                                          {"no-cache", no_argument, 0, O_NOCACHE},
                                          {"report", required_argument, 0, O_REPORT},
+                                         {"precision", required_argument, 0, O_PRECISION},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -57,6 +61,7 @@ int cmd_eval(int argc, char **argv) {
     const char *cache_dir = NULL, *report = NULL;
     char cache_buf[4096];
     int64_t threads = 0;
+    enum lector_precision precision = LECTOR_PRECISION_FP32;
     cli_progress = isatty(2);
     int c;
     optind = 1;
@@ -81,6 +86,12 @@ int cmd_eval(int argc, char **argv) {
         case O_CACHE: cache_dir = optarg; break;
         case O_NOCACHE: no_cache = true; break;
         case O_REPORT: report = optarg; break;
+        case O_PRECISION: {
+            int p = lector_precision_parse(optarg);
+            if (p < 0) return cli_usage("eval", "--precision must be fp32, bf16 or int8, got '%s'", optarg);
+            precision = (enum lector_precision)p;
+            break;
+        }
         case 'q': cli_quiet = true; break;
         case 'h': fputs(eval_help, stdout); return CLI_OK;
         case ':': return cli_usage("eval", "option %s needs a value", argv[optind - 1]);
@@ -96,6 +107,13 @@ int cmd_eval(int argc, char **argv) {
     struct lector_error err;
     struct lector_classifier *clf = NULL;
     if (lector_classifier_load(model, enc_dir, &clf, &err) != LECTOR_STATUS_OK) return cli_lib_error(&err);
+    if (precision != LECTOR_PRECISION_FP32) {
+        if (lector_classifier_set_precision(clf, precision, &err) != LECTOR_STATUS_OK) {
+            lector_classifier_free(clf);
+            return cli_lib_error(&err);
+        }
+        no_cache = true; // cached features are fp32 ones
+    }
     const struct lector_classifier_info *info = lector_classifier_get_info(clf);
     struct cli_model_inputs mi = {(struct lector_encoder *)lector_classifier_encoder(clf),
                                   (struct lector_tokenizer *)lector_classifier_tokenizer(clf),

@@ -108,6 +108,18 @@ printf '%s\n' "$tmp/docs/b.txt" "$tmp/docs/sub/a.txt" | "$bin" classify --model 
 seq 1 5000 | sed 's/^/row /' | "$bin" classify --model "$model" | head -n 3 >"$tmp/out" 2>"$tmp/err"
 [ "$(wc -l <"$tmp/out")" -eq 3 ] && [ ! -s "$tmp/err" ] && ok || bad "EPIPE was not quiet: $(cat "$tmp/err")"
 
+# eval --precision: int8 where the CPU has AVX-512 VNNI (else a one-line refusal, exit 1);
+# either way a bad name is a usage error
+expect_rc 2 "$bin" eval --model "$model" --data "$demo/test.csv" --precision fp16
+"$bin" eval --model "$model" --data "$demo/test.csv" --format json --precision int8 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+case $rc in
+  0) "$py" -c "import json; r=json.load(open('$tmp/out')); assert r['n'] == 100 and r['accuracy'] > 0.5" \
+       && ok || bad "eval --precision int8: $(cat "$tmp/out")" ;;
+  1) grep -q "int8" "$tmp/err" && ok || bad "eval --precision int8 refused without saying why: $(cat "$tmp/err")" ;;
+  *) bad "eval --precision int8 exited $rc" ;;
+esac
+
 # eval agrees with classify on the same texts
 expect_rc 0 "$bin" eval --model "$model" --data "$demo/test.csv" --format json
 "$py" - "$tmp/out" "$demo/test.csv" "$bin" "$model" <<'PY' && ok || bad "eval json disagrees with classify"
