@@ -114,23 +114,7 @@ static void kernel_6x64(int64_t kc, const float *a, int64_t lda, int m,
     }
     __m512 acc[MR][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23},
                          {c30, c31, c32, c33}, {c40, c41, c42, c43}, {c50, c51, c52, c53}};
-    __mmask16 mk[4];
-    for (int v = 0; v < 4; v++) {
-        int nv = n - 16 * v;
-        mk[v] = nv >= 16 ? (__mmask16)0xffff : nv <= 0 ? (__mmask16)0 : (__mmask16)((1u << nv) - 1u);
-    }
-    for (int i = 0; i < m; i++) {
-        float *ci = c + i * ldc;
-        for (int v = 0; v < 4; v++) {
-            __m512 base;
-            if (!first) base = _mm512_maskz_loadu_ps(mk[v], ci + 16 * v);
-            else if (bias) base = _mm512_maskz_loadu_ps(mk[v], bias + 16 * v);
-            else base = _mm512_setzero_ps();
-            __m512 r = _mm512_add_ps(base, acc[i][v]);
-            if (last) r = v_act(r, act);
-            _mm512_mask_storeu_ps(ci + 16 * v, mk[v], r);
-        }
-    }
+    v_tile_store(acc, m, c, ldc, n, bias, first, last, act);
 }
 
 // ----------------------------------------------------------------------------

@@ -195,10 +195,7 @@ static void kernel_6x64(int64_t kq, const uint8_t *a, int64_t lda, int m,
     __m512i acc[MR][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23},
                           {c30, c31, c32, c33}, {c40, c41, c42, c43}, {c50, c51, c52, c53}};
     __mmask16 mk[4];
-    for (int v = 0; v < 4; v++) {
-        int nv = n - 16 * v;
-        mk[v] = nv >= 16 ? (__mmask16)0xffff : nv <= 0 ? (__mmask16)0 : tail_mask(nv);
-    }
+    v_tile_masks(n, mk);
     for (int i = 0; i < m; i++) {
         float *ci = c + i * ldc;
         for (int v = 0; v < 4; v++) {

@@ -190,4 +190,33 @@ static inline vf v_act(vf x, enum lector__act act) {
     return x;
 }
 
+#if defined(__AVX512F__)
+// The products' 6x64 tiles: the masks of a tile's four 16-column vectors when n of its 64
+// columns are valid, and the store of a float tile of m rows (the rows of a past m are
+// computed, never stored): (first ? bias (or 0) : c) + acc, then act when last.
+static inline void v_tile_masks(int n, __mmask16 mk[4]) {
+    for (int v = 0; v < 4; v++) {
+        int nv = n - 16 * v;
+        mk[v] = nv >= 16 ? (__mmask16)0xffff : nv <= 0 ? (__mmask16)0 : tail_mask(nv);
+    }
+}
+static inline void v_tile_store(__m512 acc[][4], int m, float *c, int64_t ldc, int n,
+                                const float *bias, int first, int last, enum lector__act act) {
+    __mmask16 mk[4];
+    v_tile_masks(n, mk);
+    for (int i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+        for (int v = 0; v < 4; v++) {
+            __m512 base;
+            if (!first) base = _mm512_maskz_loadu_ps(mk[v], ci + 16 * v);
+            else if (bias) base = _mm512_maskz_loadu_ps(mk[v], bias + 16 * v);
+            else base = _mm512_setzero_ps();
+            __m512 r = _mm512_add_ps(base, acc[i][v]);
+            if (last) r = v_act(r, act);
+            _mm512_mask_storeu_ps(ci + 16 * v, mk[v], r);
+        }
+    }
+}
+#endif
+
 #endif /* LECTOR_KERNELS_SIMD_H */
