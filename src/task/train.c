@@ -563,14 +563,9 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
     out->valid_macro_f1 = best_f1;
     out->temperature = 1.0f;
     if (n_valid > 0 && (p->calibrate || multi)) {
-        // Temperature of the returned head on the raw validation features.
-        for (int64_t i = 0; i < n_valid; i += 256) {
-            int64_t m = n_valid - i < 256 ? n_valid - i : 256;
-            struct lector_sparse_rows v;
-            if (S > 0) v = sparse_slice(valid->sp, i, m);
-            lector_head_forward_wide(out->head, C > 0 ? valid->X + i * C : NULL, S > 0 ? &v : NULL,
-                                     m, vlogits + i * K);
-        }
+        // The returned head's logits on the raw validation features: its temperature, or
+        // (multi-label) its per-label thresholds.
+        all_logits(out->head, valid->X, valid->sp, n_valid, C, K, vlogits);
         if (!multi) out->temperature = lector_fit_temperature(vlogits, valid->y, n_valid, K);
     }
     if (multi) {
@@ -578,13 +573,6 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
         if (!out->thresholds) goto nomem;
         for (int64_t k = 0; k < K; k++) out->thresholds[k] = 0.5f;
         if (n_valid > 0) {
-            for (int64_t i = 0; i < n_valid; i += 256) {
-                int64_t m = n_valid - i < 256 ? n_valid - i : 256;
-                struct lector_sparse_rows v;
-                if (S > 0) v = sparse_slice(valid->sp, i, m);
-                lector_head_forward_wide(out->head, C > 0 ? valid->X + i * C : NULL, S > 0 ? &v : NULL,
-                                         m, vlogits + i * K);
-            }
             for (int64_t i = 0; i < n_valid * K; i++) vprobs[i] = sigmoidf(vlogits[i]);
             tune_thresholds(valid->Y, vprobs, n_valid, K, out->thresholds);
         }
