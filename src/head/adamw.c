@@ -30,12 +30,24 @@ struct lector_adamw {
 // J steps after it (A with the weight decay of those steps folded in, B without):
 //   A[s] = sum_{j=1..J} w[s+j] r^j prod_{i=s+j+1..s+J} d[i],  B[s] = sum_{j=1..J} w[s+j] r^j
 // with r = b1 / sqrt(b2); past J steps r^j is below 1e-17 and the terms no longer count.
+#define POW_TABLE 1024
 struct step_history {
     double *w, *d, *dinv, *L, *A, *B;
     int64_t cap; // entries allocated in each array
     int64_t J;   // 0: r >= 1 or not finite; catch-ups then sum every missed step
     double r;
+    float b1k[POW_TABLE], b2k[POW_TABLE]; // b1^k and b2^k as catch_up rounds them, k small
 };
+
+// The history's arrays, for growing and freeing them alike.
+#define HISTORY_ARRAYS(h) {&(h)->w, &(h)->d, &(h)->dinv, &(h)->L, &(h)->A, &(h)->B}
+
+static void history_free(struct step_history *h) {
+    if (!h) return;
+    double **arr[6] = HISTORY_ARRAYS(h);
+    for (int a = 0; a < 6; a++) lector_free(*arr[a]);
+    lector_free(h);
+}
 
 struct lector_adamw_params lector_adamw_default_params(void) {
     struct lector_adamw_params p = {
@@ -95,15 +107,7 @@ fail:
 
 void lector_adamw_free(struct lector_adamw *opt) {
     if (!opt) return;
-    if (opt->h) {
-        lector_free(opt->h->w);
-        lector_free(opt->h->d);
-        lector_free(opt->h->dinv);
-        lector_free(opt->h->L);
-        lector_free(opt->h->A);
-        lector_free(opt->h->B);
-        lector_free(opt->h);
-    }
+    history_free(opt->h);
     lector_free(opt->row_t);
     lector_free(opt->vmax);
     lector_free(opt->v);
@@ -196,7 +200,7 @@ static bool history_reserve(struct step_history *h, int64_t n) {
     if (n <= h->cap) return true;
     int64_t cap = h->cap ? 2 * h->cap : 1024;
     while (cap < n) cap *= 2;
-    double **arr[6] = {&h->w, &h->d, &h->dinv, &h->L, &h->A, &h->B};
+    double **arr[6] = HISTORY_ARRAYS(h);
     for (int a = 0; a < 6; a++) {
         double *q = lector__realloc(*arr[a], (size_t)cap * sizeof *q);
         if (!q) return false;
@@ -231,12 +235,8 @@ static enum lector_status rows_state(struct lector_adamw *opt, int64_t row_len,
     if (!opt->row_t || !opt->h || !history_reserve(opt->h, 1024)) {
         lector_free(opt->row_t);
         opt->row_t = NULL;
-        if (opt->h) {
-            double *arr[6] = {opt->h->w, opt->h->d, opt->h->dinv, opt->h->L, opt->h->A, opt->h->B};
-            for (int a = 0; a < 6; a++) lector_free(arr[a]);
-            lector_free(opt->h);
-            opt->h = NULL;
-        }
+        history_free(opt->h);
+        opt->h = NULL;
         return lector__error(err, LECTOR_STATUS_NOMEM, "adamw: cannot allocate the row state");
     }
     struct step_history *h = opt->h;
@@ -245,6 +245,10 @@ static enum lector_status rows_state(struct lector_adamw *opt, int64_t row_len,
     h->dinv[0] = 1.0;
     h->L[0] = 0.0;
     h->r = (double)opt->p.beta1 / sqrt((double)opt->p.beta2);
+    for (int k = 0; k < POW_TABLE; k++) {
+        h->b1k[k] = (float)pow((double)opt->p.beta1, (double)k);
+        h->b2k[k] = (float)pow((double)opt->p.beta2, (double)k);
+    }
     h->J = 0;
     if (h->r == 0.0) h->J = 1;
     else if (h->r < 0.999 && isfinite(h->r)) h->J = (int64_t)ceil(log(1e-17) / log(h->r));
@@ -300,8 +304,8 @@ static void catch_up(struct lector_adamw *opt, float *params, const uint8_t *dec
         sdec *= exp(h->L[t_now] - h->L[s0]);
     }
     const double pdec = exp(h->L[t_now] - h->L[s0]);
-    const float fm = (float)pow((double)opt->p.beta1, (double)k);
-    const float fv = (float)pow((double)opt->p.beta2, (double)k);
+    const float fm = k < POW_TABLE ? h->b1k[k] : (float)pow((double)opt->p.beta1, (double)k);
+    const float fv = k < POW_TABLE ? h->b2k[k] : (float)pow((double)opt->p.beta2, (double)k);
     for (int64_t i = r * row_len; i < (r + 1) * row_len; i++) {
         const double m0 = (double)opt->m[i], v0 = (double)opt->v[i];
         const double ratio = v0 > 0.0 ? m0 / sqrt(v0) : 0.0;
