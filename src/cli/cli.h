@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "lector/base.h"
+#include "lector/encoder.h"
 
 enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 /* SIGTERM gives 143 */ };
 
@@ -28,6 +29,7 @@ bool cli_parse_i64(const char *cmd, const char *opt, const char *s, int64_t lo, 
                    int64_t *out);
 bool cli_parse_f32(const char *cmd, const char *opt, const char *s, double lo, double hi,
                    float *out);
+bool cli_parse_precision(const char *cmd, const char *s, enum lector_precision *out);
 
 /* The encoder directory: --encoder value, else $LECTOR_ENCODER, else NULL. */
 const char *cli_encoder_dir(const char *opt_value);

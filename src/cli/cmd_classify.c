@@ -498,12 +498,9 @@ int cmd_classify(int argc, char **argv) {
         case 't':
             if (!cli_parse_i64("classify", "--threads", optarg, 1, 1024, &threads)) return CLI_USAGE;
             break;
-        case O_PRECISION: {
-            int p = lector_precision_parse(optarg);
-            if (p < 0) return cli_usage("classify", "--precision must be fp32, bf16 or int8, got '%s'", optarg);
-            precision = (enum lector_precision)p;
+        case O_PRECISION:
+            if (!cli_parse_precision("classify", optarg, &precision)) return CLI_USAGE;
             break;
-        }
         case O_STRICT: o.strict = true; break;
         case O_PROGRESS: cli_progress = true; break;
         case 'q': cli_quiet = true; break;

@@ -316,12 +316,9 @@ int cmd_embed(int argc, char **argv) {
         case 't':
             if (!cli_parse_i64("embed", "--threads", optarg, 1, 1024, &threads)) return CLI_USAGE;
             break;
-        case 'R': {
-            int p = lector_precision_parse(optarg);
-            if (p < 0) return cli_usage("embed", "--precision must be fp32, bf16 or int8, got '%s'", optarg);
-            precision = (enum lector_precision)p;
+        case 'R':
+            if (!cli_parse_precision("embed", optarg, &precision)) return CLI_USAGE;
             break;
-        }
         case 'I': ids_mode = true; break;
         case 'S': strict = true; break;
         case 'P': cli_progress = true; break;

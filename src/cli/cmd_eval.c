@@ -86,12 +86,9 @@ int cmd_eval(int argc, char **argv) {
         case O_CACHE: cache_dir = optarg; break;
         case O_NOCACHE: no_cache = true; break;
         case O_REPORT: report = optarg; break;
-        case O_PRECISION: {
-            int p = lector_precision_parse(optarg);
-            if (p < 0) return cli_usage("eval", "--precision must be fp32, bf16 or int8, got '%s'", optarg);
-            precision = (enum lector_precision)p;
+        case O_PRECISION:
+            if (!cli_parse_precision("eval", optarg, &precision)) return CLI_USAGE;
             break;
-        }
         case 'q': cli_quiet = true; break;
         case 'h': fputs(eval_help, stdout); return CLI_OK;
         case ':': return cli_usage("eval", "option %s needs a value", argv[optind - 1]);

@@ -103,6 +103,16 @@ bool cli_parse_i64(const char *cmd, const char *opt, const char *s, int64_t lo, 
     return true;
 }
 
+bool cli_parse_precision(const char *cmd, const char *s, enum lector_precision *out) {
+    int p = lector_precision_parse(s);
+    if (p < 0) {
+        cli_usage(cmd, "--precision must be fp32, bf16 or int8, got '%s'", s);
+        return false;
+    }
+    *out = (enum lector_precision)p;
+    return true;
+}
+
 bool cli_parse_f32(const char *cmd, const char *opt, const char *s, double lo, double hi,
                    float *out) {
     char *end;
