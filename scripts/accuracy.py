@@ -35,8 +35,9 @@ import pickle
 CORPORA = ["sst2-sentences", "rt-polarity", "trec", "ag_news", "imdb"]
 C_GRID = [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100]
 # lector's options tuned on validation macro-F1, like LogisticRegression's C.
-GRID_NGRAMS = [["--lr-ngrams", lr, "--epochs", ep] + b for lr in ("0.01", "0.03", "0.1") for ep in ("10", "20")
-               for b in ([], ["--ngram-boundaries"])]
+GRID_NGRAMS = [["--lr-ngrams", lr, "--epochs", ep] + b + ["--ngram-weighting", w]
+               for lr in ("0.01", "0.03", "0.1") for ep in ("10", "20")
+               for b in ([], ["--ngram-boundaries"]) for w in ("idf-nb", "nb")]
 # With n-grams beside it, the dense half may want a smaller step than alone.
 GRID_BOTH = [g + ["--lr", lr] for g in GRID_NGRAMS for lr in ("0.003", "0.0003")]
 GRID_ENCODER = [["--lr", lr, "--epochs", "20"] for lr in ("0.001", "0.003", "0.01")]

@@ -19,8 +19,9 @@
  *   and optionally temperature (softmax temperature, default 1), valid_macro_f1, features.
  * Format version 2 (written only when the head has an n-gram part) adds features ("ngrams"
  * or "both"), ngram_params (JSON: buckets, word_order, char_min, char_max, sublinear_tf,
- * min_df) and the tensors "head.ngram_weight" (S, K), "ngram.buckets" (S, I32) and
- * "ngram.idf" (S); with features "ngrams" there is no "head.weight".
+ * min_df, and when set boundaries and weighting ("nb" or "idf-nb")) and the tensors
+ * "head.ngram_weight" (S, K), "ngram.buckets" (S, I32) and "ngram.idf" (S: each column's
+ * weight, whatever the weighting); with features "ngrams" there is no "head.weight".
  * A file with a newer format_version is refused with a hint to upgrade lector; a model whose
  * recorded encoder checksum differs from the encoder found is refused (LECTOR_STATUS_MISMATCH).
  *
@@ -200,15 +201,35 @@ struct lector_ngram_params {
     int32_t sublinear_tf; /* 1 + ln(tf) instead of tf [1] */
     int64_t min_df;      /* keep buckets seen in at least min_df training texts [1] */
     int32_t boundaries;  /* 1: word n-grams of order >= 2 include a start and an end word [0] */
+    int32_t weighting;   /* column weights: enum lector_ngram_weighting [LECTOR_NGRAM_IDF] */
 };
+/* How a column (n-gram bucket) is weighted: by its idf alone; by its naive Bayes log-count
+ * ratio (max over classes of |r|, one class against the rest; NBSVM's r for two classes);
+ * or by both multiplied. The last two are learnt from labels: lector_ngrams_fit_labeled. */
+enum lector_ngram_weighting { LECTOR_NGRAM_IDF = 0, LECTOR_NGRAM_NB = 1, LECTOR_NGRAM_IDF_NB = 2 };
+/* "idf", "nb", "idf-nb" (the CLI's and the model file's names); parse gives -1 for others. */
+LECTOR_API const char *lector_ngram_weighting_name(int32_t w);
+LECTOR_API int32_t lector_ngram_weighting_parse(const char *s);
 LECTOR_API struct lector_ngram_params lector_ngram_default_params(void);
 struct lector_ngrams;
-/* Learn the feature columns (buckets seen in training) and their idf from n texts. */
+/* Learn the feature columns (buckets seen in training) and their idf from n texts
+ * (p->weighting must be LECTOR_NGRAM_IDF: the others need labels, see below). */
 LECTOR_API enum lector_status lector_ngrams_fit(const struct lector_ngram_params *p,
                                                 const char *const *texts, const size_t *lens,
                                                 int64_t n, struct lector_ngrams **out,
                                                 struct lector_error *err);
-/* Rebuild from stored columns: buckets (S, strictly ascending) and idf (S), copied. */
+/* The same, with the column weights p->weighting asks for, learnt from the training labels:
+ * single-label y (n, values in [0, n_classes)) or multi-label Y (n, n_classes) 0/1 targets
+ * (Y wins when both are given). With LECTOR_NGRAM_IDF the labels are not read. */
+LECTOR_API enum lector_status lector_ngrams_fit_labeled(const struct lector_ngram_params *p,
+                                                        const char *const *texts,
+                                                        const size_t *lens, int64_t n,
+                                                        const int32_t *y, const uint8_t *Y,
+                                                        int64_t n_classes,
+                                                        struct lector_ngrams **out,
+                                                        struct lector_error *err);
+/* Rebuild from stored columns: buckets (S, strictly ascending) and column weights (S: the
+ * idf, or what p->weighting made of it), copied. */
 LECTOR_API enum lector_status lector_ngrams_init_from(const struct lector_ngram_params *p,
                                                       const int32_t *buckets, const float *idf,
                                                       int64_t n_features,
@@ -217,7 +238,7 @@ LECTOR_API enum lector_status lector_ngrams_init_from(const struct lector_ngram_
 LECTOR_API void lector_ngrams_free(struct lector_ngrams *ng); /* NULL is a no-op */
 LECTOR_API int64_t lector_ngrams_n_features(const struct lector_ngrams *ng); /* S */
 LECTOR_API const int32_t *lector_ngrams_buckets(const struct lector_ngrams *ng);
-LECTOR_API const float *lector_ngrams_idf(const struct lector_ngrams *ng);
+LECTOR_API const float *lector_ngrams_idf(const struct lector_ngrams *ng); /* column weights */
 LECTOR_API const struct lector_ngram_params *lector_ngrams_get_params(const struct lector_ngrams *ng);
 /* n texts -> unit-L2 TF-IDF rows with S columns in *out (free with lector_sparse_rows_free).
  * A text with no known n-gram gives an empty row. */

@@ -50,6 +50,9 @@ static const char train_help[] =
     "                            word (\"<s> how\", \"great </s>\")\n"
     "      --ngram-buckets N     hash buckets for n-grams [1048576]\n"
     "      --min-df N            keep n-grams seen in at least N training texts [1]\n"
+    "      --ngram-weighting W   n-gram column weights: idf; nb, how strongly an n-gram\n"
+    "                            marks a class in training (naive Bayes log-count ratio,\n"
+    "                            one class against the rest); or idf-nb, both [idf-nb]\n"
     ;
 // Split in two: C11 compilers need only support string literals of 4095 characters.
 static const char train_help2[] =
@@ -117,7 +120,7 @@ enum features { FEAT_ENCODER = 1, FEAT_NGRAMS = 2, FEAT_BOTH = 3 };
 
 int cmd_train(int argc, char **argv) {
     enum { O_TRAIN = 256, O_VALID, O_TEXT, O_LABEL, O_EPOCHS, O_LR, O_WD, O_SEED, O_PROGRESS,
-           O_VFRAC, O_FEATURES, O_ORDER, O_CHARS, O_BOUNDARIES, O_BUCKETS, O_MINDF, O_SCHEDULE, O_WARMUP,
+           O_VFRAC, O_FEATURES, O_ORDER, O_CHARS, O_BOUNDARIES, O_WEIGHTING, O_BUCKETS, O_MINDF, O_SCHEDULE, O_WARMUP,
            O_CLIP, O_CW, O_LS, O_PATIENCE, O_MINDELTA, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT, O_STRIDE, O_DOCPOOL, O_TRUNCATE, O_MULTI, O_HTML };
     static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
                                          {"train", required_argument, 0, O_TRAIN},
@@ -132,6 +135,7 @@ int cmd_train(int argc, char **argv) {
                                          {"ngram-order", required_argument, 0, O_ORDER},
                                          {"char-ngrams", required_argument, 0, O_CHARS},
                                          {"ngram-boundaries", no_argument, 0, O_BOUNDARIES},
+                                         {"ngram-weighting", required_argument, 0, O_WEIGHTING},
                                          {"ngram-buckets", required_argument, 0, O_BUCKETS},
                                          {"min-df", required_argument, 0, O_MINDF},
                                          {"epochs", required_argument, 0, O_EPOCHS},
@@ -176,6 +180,7 @@ int cmd_train(int argc, char **argv) {
     enum lector_pooling pooling = LECTOR_POOLING_MEAN;
     struct lector_train_params tp = lector_train_default_params();
     struct lector_ngram_params np = lector_ngram_default_params();
+    np.weighting = LECTOR_NGRAM_IDF_NB; // the library default is the unsupervised idf
     tp.dropout = 0.1f;
     int64_t stride = -1; // 32, or a quarter of the window when that is smaller
     enum lector_doc_pooling doc_pooling = LECTOR_DOC_MEAN;
@@ -212,6 +217,11 @@ int cmd_train(int argc, char **argv) {
             break;
         case O_BOUNDARIES:
             np.boundaries = 1;
+            break;
+        case O_WEIGHTING:
+            np.weighting = lector_ngram_weighting_parse(optarg);
+            if (np.weighting < 0)
+                return cli_usage("train", "--ngram-weighting must be idf, nb or idf-nb, got '%s'", optarg);
             break;
         case O_CHARS: {
             int a = 0, b = 0, used = 0;
@@ -419,7 +429,8 @@ int cmd_train(int argc, char **argv) {
     }
     if (use_ng) {
         double t1 = cli_now();
-        if (lector_ngrams_fit(&np, tr.texts, tr.lens, tr.n, &ng, &err) != LECTOR_STATUS_OK) {
+        if (lector_ngrams_fit_labeled(&np, tr.texts, tr.lens, tr.n, tr.y, multi ? tr.Y : NULL, tr.n_labels,
+                                      &ng, &err) != LECTOR_STATUS_OK) {
             rc = cli_lib_error(&err);
             goto out;
         }

@@ -147,6 +147,11 @@ enum lector_status lector_classifier_save_extra(const char *path, const struct l
             json_decref(o);
             o = NULL;
         }
+        if (o && np->weighting != LECTOR_NGRAM_IDF &&
+            json_object_set_new(o, "weighting", json_string(lector_ngram_weighting_name(np->weighting))) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
         ngram_json = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         json_decref(o);
         if (!ngram_json) {
@@ -402,11 +407,14 @@ enum lector_status lector_classifier_load(const char *path, const char *encoder_
         json_t *jp = json_loads(np_s, 0, &jerr);
         json_int_t jb = 0, jmd = 1;
         int wo = 0, cmin = 0, cmax = 0, sub = 0, bnd = 0;
-        int bad_np = !jp || json_unpack(jp, "{s:I, s:i, s:i, s:i, s:i, s?I, s?b}", "buckets", &jb,
+        const char *wname = "idf";
+        int bad_np = !jp || json_unpack(jp, "{s:I, s:i, s:i, s:i, s:i, s?I, s?b, s?s}", "buckets", &jb,
                                         "word_order", &wo, "char_min", &cmin, "char_max", &cmax,
                                         "sublinear_tf", &sub, "min_df", &jmd, "boundaries",
-                                        &bnd) != 0;
+                                        &bnd, "weighting", &wname) != 0;
+        int wt = bad_np ? -1 : lector_ngram_weighting_parse(wname);
         json_decref(jp);
+        bad_np = bad_np || wt < 0;
         if (bad_np) {
             s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: bad ngram_params '%.80s'", path, np_s);
             goto fail;
@@ -418,6 +426,7 @@ enum lector_status lector_classifier_load(const char *path, const char *encoder_
         np.sublinear_tf = sub;
         np.min_df = (int64_t)jmd;
         np.boundaries = bnd;
+        np.weighting = wt;
         s = lector_ngrams_init_from(&np, (const int32_t *)nb->data, (const float *)ni->data,
                                     nb->shape[0], &clf->ng, err);
         if (s != LECTOR_STATUS_OK) goto fail;

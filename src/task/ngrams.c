@@ -9,7 +9,9 @@
 // hashed into n_buckets buckets. fit() keeps the buckets seen in the training texts (df >=
 // min_df) as the feature columns and computes scikit-learn's smoothed idf,
 // ln((1 + n) / (1 + df)) + 1; transform() weights each row's counts (raw, or 1 + ln tf with
-// sublinear_tf) by idf and scales the row to unit L2 norm.
+// sublinear_tf) by the column weight and scales the row to unit L2 norm. The column weight is
+// the idf, or with fit_labeled() and a naive Bayes weighting the idf times (or instead of it)
+// how strongly the column marks a class (see nb_weights).
 #include "lector/classifier.h"
 
 #include <math.h>
@@ -29,9 +31,22 @@ struct lector_ngrams {
 struct lector_ngram_params lector_ngram_default_params(void) {
     struct lector_ngram_params p = {
         .n_buckets = INT64_C(1) << 20, .word_order = 2, .char_min = 0, .char_max = 0,
-        .sublinear_tf = 1, .min_df = 1, .boundaries = 0,
+        .sublinear_tf = 1, .min_df = 1, .boundaries = 0, .weighting = LECTOR_NGRAM_IDF,
     };
     return p;
+}
+
+// Indexed by enum lector_ngram_weighting.
+static const char *const weighting_names[] = {"idf", "nb", "idf-nb"};
+
+const char *lector_ngram_weighting_name(int32_t w) {
+    return w >= LECTOR_NGRAM_IDF && w <= LECTOR_NGRAM_IDF_NB ? weighting_names[w] : "?";
+}
+
+int32_t lector_ngram_weighting_parse(const char *s) {
+    for (int32_t w = LECTOR_NGRAM_IDF; s && w <= LECTOR_NGRAM_IDF_NB; w++)
+        if (strcmp(s, weighting_names[w]) == 0) return w;
+    return -1;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -172,13 +187,15 @@ static enum lector_status check_params(const struct lector_ngram_params *p,
         p->word_order > 4 || p->char_min < 0 || p->char_max < 0 || p->char_max > 8 ||
         (p->char_max > 0 && (p->char_min < 1 || p->char_min > p->char_max)) ||
         (p->word_order == 0 && p->char_max == 0) || p->min_df < 1 ||
-        (p->boundaries != 0 && p->boundaries != 1))
+        (p->boundaries != 0 && p->boundaries != 1) || p->weighting < LECTOR_NGRAM_IDF ||
+        p->weighting > LECTOR_NGRAM_IDF_NB)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "ngrams: expected 2 <= buckets <= 2^30, word order 0..4, char n-gram "
                              "lengths 1 <= min <= max <= 8 (or 0 for none), min_df >= 1, boundaries 0 or "
-                             "1 and some n-grams; got buckets=%lld, order=%d, chars=%d..%d, min_df=%lld",
+                             "1, a known weighting and some n-grams; got buckets=%lld, order=%d, "
+                             "chars=%d..%d, min_df=%lld, weighting=%d",
                              (long long)p->n_buckets, p->word_order, p->char_min, p->char_max,
-                             (long long)p->min_df);
+                             (long long)p->min_df, p->weighting);
     return LECTOR_STATUS_OK;
 }
 
@@ -206,6 +223,10 @@ enum lector_status lector_ngrams_fit(const struct lector_ngram_params *p,
     *out = NULL;
     enum lector_status s = check_params(p, err);
     if (s != LECTOR_STATUS_OK) return s;
+    if (p->weighting != LECTOR_NGRAM_IDF)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "ngrams: naive Bayes weights need the training labels "
+                             "(lector_ngrams_fit_labeled)");
     struct lector_ngrams *ng = lector__calloc(1, sizeof *ng);
     int32_t *df = lector__calloc((size_t)p->n_buckets, sizeof *df);
     struct keys k = {0};
@@ -366,4 +387,98 @@ nomem:
     lector_sparse_rows_free(out);
     return lector__error(err, LECTOR_STATUS_NOMEM, "ngrams: out of memory for %lld texts",
                          (long long)n);
+}
+
+// ---------------------------------------------------------------------------------------
+// supervised column weights
+
+// Naive Bayes log-count ratios (Wang and Manning, "Baselines and bigrams", 2012), one class
+// against the rest: with p_c the number of training texts of class c holding column j plus
+// alpha, and q_c the same over the other texts, each normalised over the columns,
+// r_cj = ln(p_cj / |p_c|_1) - ln(q_cj / |q_c|_1). A column's weight is multiplied by
+// max_c |r_cj|: an n-gram spread evenly over the classes fades, one that marks a class
+// counts more. For two classes r_0j = -r_1j, so this is NBSVM's |r|.
+#define NB_ALPHA 1.0
+
+static enum lector_status nb_weights(struct lector_ngrams *ng, const struct lector_sparse_rows *rows,
+                                     const int32_t *y, const uint8_t *Y, int64_t K,
+                                     struct lector_error *err) {
+    const int64_t S = ng->n_features, n = rows->n_rows;
+    double *tot = lector__calloc((size_t)S, sizeof *tot);
+    double *cnt = lector__malloc((size_t)S * sizeof *cnt);
+    double *best = lector__calloc((size_t)S, sizeof *best);
+    if (!tot || !cnt || !best) {
+        lector_free(tot);
+        lector_free(cnt);
+        lector_free(best);
+        return lector__error(err, LECTOR_STATUS_NOMEM, "ngrams: out of memory for %lld columns",
+                             (long long)S);
+    }
+    // Presence counts: a row's columns are distinct (transform merges repeats).
+    double tot_sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t t = rows->offsets[i]; t < rows->offsets[i + 1]; t++) tot[rows->cols[t]] += 1.0;
+    for (int64_t j = 0; j < S; j++) tot_sum += tot[j];
+    for (int64_t c = 0; c < K; c++) {
+        memset(cnt, 0, (size_t)S * sizeof *cnt);
+        double cs = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            if (Y ? Y[i * K + c] == 0 : y[i] != c) continue;
+            for (int64_t t = rows->offsets[i]; t < rows->offsets[i + 1]; t++) {
+                cnt[rows->cols[t]] += 1.0;
+                cs += 1.0;
+            }
+        }
+        double pn = NB_ALPHA * (double)S + cs, qn = NB_ALPHA * (double)S + (tot_sum - cs);
+        for (int64_t j = 0; j < S; j++) {
+            double r = log((NB_ALPHA + cnt[j]) / pn) - log((NB_ALPHA + tot[j] - cnt[j]) / qn);
+            if (fabs(r) > best[j]) best[j] = fabs(r);
+        }
+    }
+    for (int64_t j = 0; j < S; j++)
+        ng->idf[j] = (float)(ng->p.weighting == LECTOR_NGRAM_NB ? best[j] : (double)ng->idf[j] * best[j]);
+    lector_free(tot);
+    lector_free(cnt);
+    lector_free(best);
+    return LECTOR_STATUS_OK;
+}
+
+enum lector_status lector_ngrams_fit_labeled(const struct lector_ngram_params *p,
+                                             const char *const *texts, const size_t *lens,
+                                             int64_t n, const int32_t *y, const uint8_t *Y,
+                                             int64_t n_classes, struct lector_ngrams **out,
+                                             struct lector_error *err) {
+    *out = NULL;
+    enum lector_status s = check_params(p, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    if (p->weighting != LECTOR_NGRAM_IDF && (n_classes < 1 || (!y && !Y)))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "ngrams: naive Bayes weights need the training labels");
+    if (!Y && p->weighting != LECTOR_NGRAM_IDF)
+        for (int64_t i = 0; i < n; i++)
+            if (y[i] < 0 || y[i] >= n_classes)
+                return lector__error_at(err, LECTOR_STATUS_INVALID_ARG, -1, i,
+                                        "ngrams: label %d of text %lld is not in [0, %lld)", y[i],
+                                        (long long)i, (long long)n_classes);
+    struct lector_ngram_params unsup = *p;
+    unsup.weighting = LECTOR_NGRAM_IDF;
+    struct lector_ngrams *ng = NULL;
+    s = lector_ngrams_fit(&unsup, texts, lens, n, &ng, err);
+    if (s != LECTOR_STATUS_OK || p->weighting == LECTOR_NGRAM_IDF) {
+        *out = ng;
+        return s;
+    }
+    struct lector_sparse_rows rows;
+    s = lector_ngrams_transform(ng, texts, lens, n, &rows, err);
+    if (s == LECTOR_STATUS_OK) {
+        ng->p.weighting = p->weighting;
+        s = nb_weights(ng, &rows, y, Y, n_classes, err);
+        lector_sparse_rows_free(&rows);
+    }
+    if (s != LECTOR_STATUS_OK) {
+        lector_ngrams_free(ng);
+        return s;
+    }
+    *out = ng;
+    return LECTOR_STATUS_OK;
 }

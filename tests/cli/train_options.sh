@@ -73,6 +73,22 @@ assert "boundaries" not in params(sys.argv[2])
 PY
 expect_rc 0 "$bin" eval --model "$tmp/bnd.lector" --data "$demo/test.csv" --format json
 
+# n-gram column weights: idf-nb by default, each choice stored in the model and used by eval
+expect_rc 0 "$bin" "${t[@]}" -o "$tmp/nb.lector" --ngram-weighting nb
+expect_rc 0 "$bin" "${t[@]}" -o "$tmp/idf.lector" --ngram-weighting idf
+"$py" - "$tmp/bnd.lector" "$tmp/nb.lector" "$tmp/idf.lector" <<'PY' && ok || bad "ngram weighting not stored"
+import json, struct, sys
+def params(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+    return json.loads(json.loads(b[8:8 + n])["__metadata__"]["ngram_params"])
+assert params(sys.argv[1]).get("weighting") == "idf-nb"
+assert params(sys.argv[2]).get("weighting") == "nb"
+assert "weighting" not in params(sys.argv[3])
+PY
+expect_rc 0 "$bin" eval --model "$tmp/nb.lector" --data "$demo/test.csv" --format json
+expect_rc 2 "$bin" "${t[@]}" -o "$tmp/x.lector" --ngram-weighting tfidf
+grep -q "ngram-weighting must be idf, nb or idf-nb" "$tmp/err" && ok || bad "--ngram-weighting error"
+
 # an MLP head (one hidden layer) beside the n-grams; it needs encoder features
 expect_rc 0 "$bin" "${t[@]}" -o "$tmp/mlp.lector" --hidden 8 --dropout 0.2
 expect_rc 0 "$bin" eval --model "$tmp/mlp.lector" --data "$demo/test.csv" --format json
