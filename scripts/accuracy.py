@@ -248,6 +248,17 @@ def model_meta(path):
         return json.loads(f.read(n))["__metadata__"]
 
 
+def follow_up_args(doc):
+    """The options accuracy_grid.py and accuracy_seeds.py share (they rerun parts of a run)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--lector", default="build/lector")
+    ap.add_argument("--corpora", required=True)
+    ap.add_argument("--encoder", required=True)
+    ap.add_argument("--corpus", action="append")
+    ap.add_argument("--out", default="accuracy-out")
+    return ap
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lector", default="build/lector")

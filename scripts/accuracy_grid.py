@@ -11,7 +11,6 @@ gives the mean and the range over the grid (docs/accuracy.md, "What the column w
 DIR holds the splits (the same as accuracy.py writes with the same DIR) and the feature
 cache. Run with /usr/bin/python3 (Debian's python3-sklearn makes the splits).
 """
-import argparse
 import json
 import os
 import statistics
@@ -44,12 +43,7 @@ def run(lector, enc, paths, features, cache, out, tag, extra):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--lector", default="build/lector")
-    ap.add_argument("--corpora", required=True)
-    ap.add_argument("--encoder", required=True)
-    ap.add_argument("--corpus", action="append")
-    ap.add_argument("--out", default="accuracy-out")
+    ap = accuracy.follow_up_args(__doc__)
     ap.add_argument("--features", default="both", choices=("ngrams", "both"))
     ap.add_argument("--option", default="--ngram-weighting")
     ap.add_argument("--values", default="idf,idf-nb,nb")
