@@ -23,9 +23,8 @@ import accuracy  # noqa: E402  (the splits and the grids)
 
 
 def grid(features):
-    base = [[a for a in g if a not in ("--ngram-weighting", "idf-nb", "nb")] for g in accuracy.GRID_NGRAMS]
-    base = [g for i, g in enumerate(base) if g not in base[:i]]
-    return [g + ["--lr", lr] for g in base for lr in ("0.003", "0.0003")] if features == "both" else base
+    base = accuracy.GRID_NGRAM_STEPS
+    return accuracy.with_dense_lr(base) if features == "both" else base
 
 
 def run(lector, enc, paths, features, cache, out, tag, extra):

@@ -16,7 +16,6 @@ struct lector_adamw {
     float *v;      // (n_params) second moment, torch's exp_avg_sq
     float *vmax;   // (n_params) running max of v (amsgrad only, else NULL)
     // lazy row updates (lector_adamw_step_rows), allocated on first use:
-    double log_decay;  // L_t: sum over the steps taken of log(1 - lr wd)
     int64_t n_rows;    // rows of row_len parameters
     int64_t *row_t;    // (n_rows) step each row was last brought up to date
     struct step_history *h;
@@ -179,7 +178,6 @@ void lector_adamw_step(struct lector_adamw *opt, float *params, const float *gra
     LECTOR_ASSERT(opt && params && grads);
     LECTOR_ASSERT(!opt->row_t); // an optimiser takes lazy row steps or full steps, not both
     opt->t++;
-    opt->log_decay += log1p(-(double)opt->p.lr * (double)opt->p.weight_decay);
     const struct step_consts k = step_consts(opt);
     update(opt, &k, params, grads, decay_mask, 0, opt->n_params);
 }
@@ -264,7 +262,7 @@ static void history_push(struct lector_adamw *opt) {
     h->w[t] = lr * sqrt(1.0 - pow(b2, (double)t)) / (1.0 - pow(b1, (double)t));
     h->d[t] = 1.0 - lr * (double)opt->p.weight_decay;
     h->dinv[t] = 1.0 / h->d[t];
-    h->L[t] = opt->log_decay;
+    h->L[t] = h->L[t - 1] + log1p(-lr * (double)opt->p.weight_decay);
     const int64_t s0 = t - h->J;
     if (h->J > 0 && s0 >= 0) {
         double a = 0.0, b = 0.0, f = 1.0, rj = pow(h->r, (double)h->J);
@@ -286,6 +284,7 @@ static void catch_up(struct lector_adamw *opt, float *params, const uint8_t *dec
     const struct step_history *h = opt->h;
     const int64_t s0 = opt->row_t[r], k = t_now - s0;
     if (k <= 0) return;
+    const double pdec = exp(h->L[t_now] - h->L[s0]); // the weight decay of the missed steps
     double sdec, snod; // drift sums with and without the weight decay of the later steps
     if (h->J > 0 && k >= h->J) {
         sdec = h->A[s0] * exp(h->L[t_now] - h->L[s0 + h->J]);
@@ -301,9 +300,8 @@ static void catch_up(struct lector_adamw *opt, float *params, const uint8_t *dec
             sdec += h->w[s0 + j] * rj * g;
             snod += h->w[s0 + j] * rj;
         }
-        sdec *= exp(h->L[t_now] - h->L[s0]);
+        sdec *= pdec;
     }
-    const double pdec = exp(h->L[t_now] - h->L[s0]);
     const float fm = k < POW_TABLE ? h->b1k[k] : (float)pow((double)opt->p.beta1, (double)k);
     const float fv = k < POW_TABLE ? h->b2k[k] : (float)pow((double)opt->p.beta2, (double)k);
     for (int64_t i = r * row_len; i < (r + 1) * row_len; i++) {
@@ -332,7 +330,6 @@ enum lector_status lector_adamw_step_rows(struct lector_adamw *opt, float *param
         return lector__error(err, LECTOR_STATUS_NOMEM, "adamw: cannot grow the step history");
     const int64_t t_prev = opt->t;
     opt->t++;
-    opt->log_decay += log1p(-(double)opt->p.lr * (double)opt->p.weight_decay);
     history_push(opt);
     const struct step_consts k = step_consts(opt);
     for (int64_t j = 0; j < n; j++) {

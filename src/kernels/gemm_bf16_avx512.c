@@ -19,7 +19,6 @@
 #include "kernels/kernels_impl.h"
 
 #include <immintrin.h>
-#include <string.h>
 
 #include "base/base_impl.h"
 #include "kernels/simd.h"
@@ -98,12 +97,6 @@ void lector__matmul_bf16_pack_from_f32_avx512(uint16_t *packed, const float *pac
 // ----------------------------------------------------------------------------
 // micro-kernel
 
-static inline __m512i bcast_pair(const uint16_t *p) {
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return _mm512_set1_epi32(v);
-}
-
 // c[0..m, 0..n] = (first ? bias (or 0) : c) + a (m rows, lda apart, 2 kp deep) . b, then
 // act when last. Rows of a past m repeat row 0: computed, never stored.
 static void kernel_6x64(int64_t kp, const uint16_t *a, int64_t lda, int m,
@@ -124,7 +117,7 @@ static void kernel_6x64(int64_t kp, const uint16_t *a, int64_t lda, int m,
                  b3 = (__m512bh)_mm512_load_si512(b + 96);
         __m512bh ai;
 #define ROW(i)                                                                              \
-    ai = (__m512bh)bcast_pair(a##i + 2 * k);                                                \
+    ai = (__m512bh)v_bcast32(a##i + 2 * k);                                                 \
     c##i##0 = _mm512_dpbf16_ps(c##i##0, ai, b0);                                            \
     c##i##1 = _mm512_dpbf16_ps(c##i##1, ai, b1);                                            \
     c##i##2 = _mm512_dpbf16_ps(c##i##2, ai, b2);                                            \

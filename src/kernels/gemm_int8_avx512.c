@@ -157,12 +157,6 @@ struct epi {
     enum lector__act act;
 };
 
-static inline __m512i bcast4(const uint8_t *p) {
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return _mm512_set1_epi32(v);
-}
-
 // c[0..m, 0..n] = (first ? 0 : c as int32) + a (m rows, lda apart, 4 kq deep) . b; when last,
 // dequantised, bias and act applied, stored as float. Rows of a past m repeat row 0:
 // computed, never stored.
@@ -183,7 +177,7 @@ static void kernel_6x64(int64_t kq, const uint8_t *a, int64_t lda, int m,
                 b2 = _mm512_load_si512(b + 128), b3 = _mm512_load_si512(b + 192);
         __m512i ai;
 #define ROW(i)                                                                              \
-    ai = bcast4(a##i + 4 * k);                                                              \
+    ai = v_bcast32(a##i + 4 * k);                                                           \
     c##i##0 = _mm512_dpbusd_epi32(c##i##0, ai, b0);                                         \
     c##i##1 = _mm512_dpbusd_epi32(c##i##1, ai, b1);                                         \
     c##i##2 = _mm512_dpbusd_epi32(c##i##2, ai, b2);                                         \

@@ -17,6 +17,7 @@
 
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kernels/kernels.h"
 
@@ -191,6 +192,14 @@ static inline vf v_act(vf x, enum lector__act act) {
 }
 
 #if defined(__AVX512F__)
+// The 4 bytes at p (any alignment) in every 32-bit lane: the broadcast operand of the
+// bf16 (2 x bf16) and int8 (4 x uint8) dot-product instructions.
+static inline __m512i v_bcast32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return _mm512_set1_epi32(v);
+}
+
 // The products' 6x64 tiles: the masks of a tile's four 16-column vectors when n of its 64
 // columns are valid, and the store of a float tile of m rows (the rows of a past m are
 // computed, never stored): (first ? bias (or 0) : c) + acc, then act when last.

@@ -414,20 +414,17 @@ static enum lector_status nb_weights(struct lector_ngrams *ng, const struct lect
         return lector__error(err, LECTOR_STATUS_NOMEM, "ngrams: out of memory for %lld columns",
                              (long long)S);
     }
-    // Presence counts: a row's columns are distinct (transform merges repeats).
-    double tot_sum = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t t = rows->offsets[i]; t < rows->offsets[i + 1]; t++) tot[rows->cols[t]] += 1.0;
-    for (int64_t j = 0; j < S; j++) tot_sum += tot[j];
+    // Presence counts: a row's columns are distinct (transform merges repeats), so the
+    // presences of all rows are the stored entries.
+    const double tot_sum = (double)rows->offsets[n];
+    for (int64_t t = 0; t < rows->offsets[n]; t++) tot[rows->cols[t]] += 1.0;
     for (int64_t c = 0; c < K; c++) {
         memset(cnt, 0, (size_t)S * sizeof *cnt);
         double cs = 0.0;
         for (int64_t i = 0; i < n; i++) {
             if (Y ? Y[i * K + c] == 0 : y[i] != c) continue;
-            for (int64_t t = rows->offsets[i]; t < rows->offsets[i + 1]; t++) {
-                cnt[rows->cols[t]] += 1.0;
-                cs += 1.0;
-            }
+            for (int64_t t = rows->offsets[i]; t < rows->offsets[i + 1]; t++) cnt[rows->cols[t]] += 1.0;
+            cs += (double)(rows->offsets[i + 1] - rows->offsets[i]);
         }
         double pn = NB_ALPHA * (double)S + cs, qn = NB_ALPHA * (double)S + (tot_sum - cs);
         for (int64_t j = 0; j < S; j++) {
