@@ -186,5 +186,5 @@ int main(void) {
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     json_decref(g_root);
-    return rc;
+    return test_status(rc);
 }

@@ -132,5 +132,5 @@ int main(void) {
         cmocka_unit_test(test_checked_mul_detects_overflow),
         cmocka_unit_test(test_status_str_names_every_code),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

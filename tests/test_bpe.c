@@ -394,7 +394,7 @@ static void check_parity(struct lector_tokenizer *tok, const char *label) {
 
 static void test_parity_roberta_vocab_merges(void **state) {
     (void)state;
-    if (!test_shared_dir()) skip();
+    if (!test_shared_dir()) test_skip();
     struct lector_tokenizer *tok = NULL;
     struct lector_error err = {0};
     char vocab[4096];
@@ -412,7 +412,7 @@ static void test_parity_roberta_vocab_merges(void **state) {
 
 static void test_parity_roberta_tokenizer_json(void **state) {
     (void)state;
-    if (!test_shared_dir()) skip();
+    if (!test_shared_dir()) test_skip();
     struct lector_tokenizer *tok = NULL;
     struct lector_error err = {0};
     if (lector_tokenizer_open_path(test_shared_path("fixtures/tokenizers/roberta-base/tokenizer.json"),
@@ -426,7 +426,7 @@ static void test_parity_roberta_tokenizer_json(void **state) {
 // </s> kept.
 static void test_parity_roberta_tiny_encoder_dir(void **state) {
     (void)state;
-    if (!test_shared_dir()) skip();
+    if (!test_shared_dir()) test_skip();
     struct lector_tokenizer *tok = NULL;
     struct lector_error err = {0};
     char dir[4096];
@@ -473,5 +473,5 @@ int main(void) {
         cmocka_unit_test(test_parity_roberta_tokenizer_json),
         cmocka_unit_test(test_parity_roberta_tiny_encoder_dir),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_status(cmocka_run_group_tests(tests, setup, teardown));
 }

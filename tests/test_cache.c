@@ -118,5 +118,5 @@ int main(void) {
         cmocka_unit_test(test_cache_round_trip_and_keys),
         cmocka_unit_test(test_cache_concurrent_handles_merge),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -651,5 +651,5 @@ int main(void) {
         cmocka_unit_test(test_dir_without_weights),
         cmocka_unit_test(test_dtype_names_and_sizes),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

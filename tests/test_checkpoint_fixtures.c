@@ -272,5 +272,5 @@ int main(void) {
         cmocka_unit_test(test_fixture_goldens_open),
         cmocka_unit_test(test_mini_model),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -387,5 +387,5 @@ int main(void) {
         cmocka_unit_test(test_config_not_json),
         cmocka_unit_test(test_pooling_names),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

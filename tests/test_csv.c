@@ -463,5 +463,5 @@ int main(void) {
         cmocka_unit_test(test_csv_missing_file),
         cmocka_unit_test(test_csv_data_files),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_status(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -1018,5 +1018,5 @@ int main(void) {
     };
     int failed = cmocka_run_group_tests(open_tests, NULL, NULL);
     failed += cmocka_run_group_tests(forward_tests, setup, teardown);
-    return failed;
+    return test_status(failed);
 }

@@ -2,7 +2,14 @@
 // (every family: BERT, RoBERTa, XLM-R, DistilBERT, ALBERT, ELECTRA):
 // every case's last_hidden_state (all positions, padded ones included), pooled_cls,
 // pooled_mean, pooled_max and pooler_output (where the golden has it), within the atol of
-// the fixture's golden.json (1e-4). Prints the max |diff| of every fixture, case and tensor.
+// the fixture's golden.json (1e-4), and within lector's own bound, OUR_ATOL (1e-5), which
+// is tighter. Prints the max |diff| of every fixture, case and tensor.
+//
+// Why 1e-5: the fixtures' 1e-4 is an upper bound for any implementation; lector's fp32 path
+// achieves 1e-6 to 2.2e-6 on every fixture, and a plausible bug can hide under 1e-4 (a
+// LayerNorm using eps 1e-12 instead of the config's 1e-5 moves RoBERTa/XLM-R to 2e-5; the
+// fixtures with a large eps, bert-odd-cased 1e-7 and the RoBERTa/XLM-R ones 1e-5, exist to
+// make such mistakes visible). 1e-5 keeps a 4x margin over the worst fixture.
 // Needs shared/: without it the test reports itself skipped (exit 77).
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +28,8 @@
 #include "lector/checkpoint.h"
 #include "lector/encoder.h"
 #include "testutil.h"
+
+#define OUR_ATOL 1e-5
 
 static const struct lector_tensor *golden_find(const struct lector_checkpoint *g, int k,
                                                const char *what) {
@@ -64,6 +73,7 @@ static void run_fixture(const char *model) {
     if (!gj) fail_msg("%s: %s", golden_json, jerr.text);
     double atol = json_number_value(json_object_get(json_object_get(gj, "tolerance"), "atol"));
     assert_true(atol > 0);
+    if (atol > OUR_ATOL) atol = OUR_ATOL;
     json_int_t n_params = json_integer_value(json_object_get(gj, "n_params_encoder"));
     if (n_params > 0) assert_int_equal(lector_encoder_n_params(enc), n_params);
     // What `lector info` shows: family, prefix, and exactly the head tensors ignored.
@@ -148,19 +158,10 @@ static void run_fixture(const char *model) {
 
 static void test_parity(void **state) { run_fixture((const char *)*state); }
 
-// bert-odd-cased ships only pytorch_model.bin; run it once the checkpoint reader takes it.
+// bert-odd-cased ships only pytorch_model.bin (a zip checkpoint read without executing it);
+// a checkpoint that does not open fails the test like any other fixture.
 static void test_parity_odd_cased(void **state) {
     (void)state;
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", test_shared_path("fixtures/encoders/bert-odd-cased"));
-    struct lector_checkpoint *ck = NULL;
-    struct lector_error err = {0};
-    if (lector_checkpoint_open(dir, &ck, &err) != LECTOR_STATUS_OK) {
-        printf("  bert-odd-cased: skipped, the checkpoint reader cannot open it yet: %s\n",
-               err.msg);
-        return;
-    }
-    lector_checkpoint_close(ck);
     run_fixture("bert-odd-cased");
 }
 
@@ -213,5 +214,5 @@ int main(void) {
         cmocka_unit_test_prestate(test_parity, "electra-tiny"),
         cmocka_unit_test(test_mini_mlm_smoke),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

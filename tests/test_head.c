@@ -344,5 +344,5 @@ int main(void) {
         cmocka_unit_test(test_adamw_rows_match_dense),
         cmocka_unit_test(test_adamw_rows_arguments),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

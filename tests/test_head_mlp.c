@@ -146,5 +146,5 @@ int main(void) {
         cmocka_unit_test(test_head_mlp_gradient),
         cmocka_unit_test(test_head_mlp_dropout_gradient),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

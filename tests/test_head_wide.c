@@ -195,5 +195,5 @@ int main(void) {
         cmocka_unit_test(test_head_wide_sparse_only_and_decay_mask),
         cmocka_unit_test(test_head_probs_temperature),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -7,7 +7,8 @@
 //   layernorm vs a hand example:                       1e-6
 //   gelu / gelu_new at known points:                   1e-7 (float rounding of erff/tanhf)
 //   pooling:                                           exact or 1e-6 (mean divides)
-// SIMD variants (avx2, avx512; each run when the CPU has it) against the references:
+// SIMD variants (avx2 in test_kernels, avx512 in test_kernels_avx512; Skipped where the
+// CPU lacks them) against the references:
 //   bias + gelu, bias + gelu_new (own erfc/tanh):      1e-6 (1 + |x|), x in [-10, 10]
 //   bias + residual + layernorm (lane-wise sums):      1e-5 (1 + |ref|)
 //   attention per head (own exp):                      2e-6 vs double, inputs in [-2, 2]
@@ -370,6 +371,16 @@ static const struct variant variants[] = {
 };
 #define N_VARIANTS (sizeof variants / sizeof variants[0])
 
+// The instruction set whose variants this run tests: avx2 by default, avx512 when the binary
+// runs as the test_kernels_avx512 entry. A CPU without it skips the test (reported Skipped).
+static const char *g_isa = "avx2";
+
+static bool variant_selected(size_t v) {
+    if (strcmp(variants[v].name, g_isa) != 0) return false;
+    if (!variants[v].have()) test_skip();
+    return true;
+}
+
 static void test_dispatch_names_a_variant(void **state) {
     (void)state;
     const char *name = lector__kernels()->name;
@@ -383,7 +394,7 @@ static void test_bias_gelu_variants_match_ref(void **state) {
     (void)state;
     const int64_t shapes[][2] = {{1, 1}, {3, 7}, {2, 15}, {2, 17}, {4, 33}, {2, 771}};
     for (size_t v = 0; v < N_VARIANTS; v++) {
-        if (!variants[v].have()) continue;
+        if (!variant_selected(v)) continue;
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             int64_t N = shapes[s][0], C = shapes[s][1];
             float *x = rand_array(N * C), *bias = rand_array(C);
@@ -424,7 +435,7 @@ static void test_bias_relu_variants_match_ref(void **state) {
     (void)state;
     const int64_t shapes[][2] = {{1, 1}, {3, 7}, {2, 17}, {2, 771}};
     for (size_t v = 0; v < N_VARIANTS; v++) {
-        if (!variants[v].have()) continue;
+        if (!variant_selected(v)) continue;
         for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
             int64_t N = shapes[sh][0], C = shapes[sh][1];
             float *x = rand_array(N * C), *bias = rand_array(C);
@@ -450,7 +461,7 @@ static void test_residual_layernorm_variants_match_ref(void **state) {
     const int64_t shapes[][2] = {{1, 1}, {3, 5}, {2, 16}, {3, 17}, {2, 384}, {2, 771}};
     for (size_t v = 0; v < N_VARIANTS + 1; v++) {
         // v == N_VARIANTS: the public entry point, whatever dispatch chose
-        if (v < N_VARIANTS && !variants[v].have()) continue;
+        if (v < N_VARIANTS && !variant_selected(v)) continue;
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             int64_t N = shapes[s][0], C = shapes[s][1];
             float *x = rand_array(N * C), *res = rand_array(N * C), *bias = rand_array(C);
@@ -516,7 +527,7 @@ static void check_attention_head(const struct variant *var, int64_t B, int64_t T
 static void test_attention_variants_match_double(void **state) {
     (void)state;
     for (size_t v = 0; v < N_VARIANTS; v++) {
-        if (!variants[v].have()) continue;
+        if (!variant_selected(v)) continue;
         check_attention_head(&variants[v], 1, 1, 32, 2, NULL);   // T = 1, D = 16
         check_attention_head(&variants[v], 2, 5, 64, 2, NULL);   // T < one vector, D = 32
         check_attention_head(&variants[v], 1, 70, 128, 2, NULL); // two key blocks, D = 64
@@ -585,7 +596,7 @@ static void check_matmul_avx512(int64_t N, int64_t IC, int64_t OC, int with_bias
 
 static void test_matmul_avx512_matches_ref(void **state) {
     (void)state;
-    if (!lector__kernels_have_avx512()) skip();
+    if (!lector__kernels_have_avx512()) test_skip();
     check_matmul_avx512(1, 1, 1, 1);
     check_matmul_avx512(1, 17, 5, 1);
     check_matmul_avx512(7, 33, 19, 0);
@@ -652,7 +663,7 @@ static void check_matmul_packed(int64_t N, int64_t IC, int64_t OC) {
 
 static void test_matmul_packed_matches_unpacked(void **state) {
     (void)state;
-    if (lector_matmul_packed_size(8, 8) == 0) skip(); // no packed path on this CPU
+    if (lector_matmul_packed_size(8, 8) == 0) test_skip(); // no packed path on this CPU
     check_matmul_packed(1, 17, 5);
     check_matmul_packed(7, 33, 130);   // ragged last panel
     check_matmul_packed(13, 300, 200); // depth over two KC blocks
@@ -740,7 +751,7 @@ static void test_matmul_bf16_matches_ref(void **state) {
     if (lector_matmul_bf16_packed_size(8, 8) == 0) {
         printf("note: no AVX-512 BF16 on this CPU (or LECTOR_KERNELS set): bf16 product "
                "not tested\n");
-        skip();
+        test_skip();
     }
     check_matmul_bf16(1, 16, 5);
     check_matmul_bf16(1, 17, 64);   // T = 1, odd depth (a zero pad k)
@@ -867,7 +878,7 @@ static void test_matmul_int8_matches_ref(void **state) {
     if (lector_matmul_int8_packed_size(8, 8) == 0) {
         printf("note: no AVX-512 VNNI on this CPU (or LECTOR_KERNELS set): int8 product "
                "not tested\n");
-        skip();
+        test_skip();
     }
     for (int64_t N = 1; N <= 13; N++) check_matmul_int8(N, 37, 70); // IC % 4, OC % 64
     check_matmul_int8(1, 1, 1);
@@ -879,7 +890,10 @@ static void test_matmul_int8_matches_ref(void **state) {
     check_matmul_int8(3, 0, 70); // IC = 0: act(bias)
 }
 
-int main(void) {
+// Two ctest entries: test_kernels (references, dispatch, the AVX2 variants) and
+// test_kernels_avx512 (argument "avx512": the AVX-512 variants and the AVX-512 products),
+// so that a CPU without AVX-512 shows the second as Skipped and the first as Passed.
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_ref_small_example),
         cmocka_unit_test(test_matmul_sgemm_matches_ref),
@@ -897,13 +911,23 @@ int main(void) {
         cmocka_unit_test(test_residual_layernorm_variants_match_ref),
         cmocka_unit_test(test_attention_variants_match_double),
         cmocka_unit_test(test_attention_threads_identical),
-        cmocka_unit_test(test_matmul_avx512_matches_ref),
-        cmocka_unit_test(test_matmul_packed_matches_unpacked),
         cmocka_unit_test(test_bias_relu_variants_match_ref),
         cmocka_unit_test(test_bf16_rounding),
-        cmocka_unit_test(test_matmul_bf16_matches_ref),
         cmocka_unit_test(test_int8_quantisation),
+    };
+    const struct CMUnitTest avx512_tests[] = {
+        cmocka_unit_test(test_bias_gelu_variants_match_ref),
+        cmocka_unit_test(test_residual_layernorm_variants_match_ref),
+        cmocka_unit_test(test_attention_variants_match_double),
+        cmocka_unit_test(test_bias_relu_variants_match_ref),
+        cmocka_unit_test(test_matmul_avx512_matches_ref),
+        cmocka_unit_test(test_matmul_packed_matches_unpacked),
+        cmocka_unit_test(test_matmul_bf16_matches_ref),
         cmocka_unit_test(test_matmul_int8_matches_ref),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (argc > 1 && strcmp(argv[1], "avx512") == 0) {
+        g_isa = "avx512";
+        return test_status(cmocka_run_group_tests(avx512_tests, NULL, NULL));
+    }
+    return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -128,5 +128,5 @@ int main(void) {
         cmocka_unit_test(test_metrics_zero_division_is_zero),
         cmocka_unit_test(test_metrics_rejects_bad_input),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

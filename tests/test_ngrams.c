@@ -245,5 +245,5 @@ int main(void) {
         cmocka_unit_test(test_ngrams_boundaries),
         cmocka_unit_test(test_ngrams_nb_weights),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

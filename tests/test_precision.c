@@ -176,7 +176,7 @@ static void check_tiny(enum lector_precision p, double min_cos) {
     lector_encoder_close(enc);
     test_rmtree(dir);
     free(dir), free(f32), free(f32b), free(lp), free(lp2), free(one), free(pool32), free(pool);
-    if (!ok) skip();
+    if (!ok) test_skip();
 }
 
 static void test_tiny_bf16_deterministic(void **state) {
@@ -276,14 +276,14 @@ static bool fixtures_usable(enum lector_precision p) {
 
 static void test_fixtures_bf16(void **state) {
     (void)state;
-    if (!fixtures_usable(LECTOR_PRECISION_BF16)) skip();
+    if (!fixtures_usable(LECTOR_PRECISION_BF16)) test_skip();
     run_fixture("bert-tiny-uncased", LECTOR_PRECISION_BF16, 0.999, true);
     run_fixture("bert-bf16", LECTOR_PRECISION_BF16, 0.999, true);
 }
 
 static void test_fixtures_int8(void **state) {
     (void)state;
-    if (!fixtures_usable(LECTOR_PRECISION_INT8)) skip();
+    if (!fixtures_usable(LECTOR_PRECISION_INT8)) test_skip();
     const char *models[] = {"bert-tiny-uncased", "bert-bf16",     "albert-tiny",
                             "electra-tiny",      "distilbert-tiny", "roberta-tiny",
                             "bert-gelu-new"};
@@ -291,13 +291,19 @@ static void test_fixtures_int8(void **state) {
         run_fixture(models[i], LECTOR_PRECISION_INT8, 0.99, false);
 }
 
-int main(void) {
+// Two ctest entries: test_precision (the arguments, on any CPU) and test_precision_avx512
+// (argument "avx512": bf16 and int8 products, Skipped where the CPU has no AVX-512 BF16/VNNI).
+int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_set_precision_arguments),
+    };
+    const struct CMUnitTest avx512_tests[] = {
         cmocka_unit_test(test_tiny_bf16_deterministic),
         cmocka_unit_test(test_tiny_int8_deterministic),
         cmocka_unit_test(test_fixtures_bf16),
         cmocka_unit_test(test_fixtures_int8),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (argc > 1 && strcmp(argv[1], "avx512") == 0)
+        return test_status(cmocka_run_group_tests(avx512_tests, NULL, NULL));
+    return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -136,7 +136,7 @@ static int run_xlnet_cases(const struct lector_spm *spm, const struct lector_tok
 
 static void test_parity_xlnet_raw_spm(void **state) {
     (void)state;
-    if (!test_shared_dir()) skip();
+    if (!test_shared_dir()) test_skip();
     struct lector_spm *spm = NULL;
     struct lector_error err = {0};
     if (lector_spm_open(xlnet_model(), &spm, &err) != LECTOR_STATUS_OK) fail_msg("open: %s", err.msg);
@@ -159,7 +159,7 @@ static void test_parity_xlnet_raw_spm(void **state) {
 
 static void test_parity_xlnet_tokenizer_pieces(void **state) {
     (void)state;
-    if (!test_shared_dir()) skip();
+    if (!test_shared_dir()) test_skip();
     struct lector_tokenizer *tok = NULL;
     struct lector_error err = {0};
     if (lector_tokenizer_open_spm(xlnet_model(), LECTOR_SPM_FAMILY_AUTO, &tok, &err) != LECTOR_STATUS_OK)
@@ -178,7 +178,7 @@ static void test_parity_xlnet_tokenizer_pieces(void **state) {
 // XLNet: x <sep> <cls>, truncation keeps both; special text in the input is matched.
 static void test_spm_xlnet_specials(void **state) {
     (void)state;
-    if (!test_shared_dir()) skip();
+    if (!test_shared_dir()) test_skip();
     struct lector_tokenizer *tok = NULL;
     struct lector_error err = {0};
     char *dir = test_mkdtemp();
@@ -228,7 +228,7 @@ static void test_spm_xlnet_specials(void **state) {
 // the file name sentencepiece.bpe.model.
 static void test_spm_xlmr_offset(void **state) {
     (void)state;
-    if (!test_shared_dir()) skip();
+    if (!test_shared_dir()) test_skip();
     char *dir = test_mkdtemp();
     size_t n = 0;
     char *model = test_read_file(xlnet_model(), &n);
@@ -277,5 +277,5 @@ int main(void) {
         cmocka_unit_test(test_spm_xlnet_specials),
         cmocka_unit_test(test_spm_xlmr_offset),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -632,5 +632,5 @@ int main(void) {
         cmocka_unit_test(test_tfckpt_refuses_bad_size_and_entry),
         cmocka_unit_test(test_tfckpt_index_mutations),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -124,5 +124,5 @@ int main(void) {
         lens[i] = (size_t)n;
     }
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_threads_share_one_classifier)};
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -501,5 +501,5 @@ int main(void) {
         cmocka_unit_test(test_open_dir_config_and_not_found),
         cmocka_unit_test(test_open_tokenizer_json),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return test_status(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -232,5 +232,5 @@ int main(void) {
         cmocka_unit_test(test_parity_encoder_bert_tiny_uncased),
         cmocka_unit_test(test_parity_encoder_bert_odd_cased),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

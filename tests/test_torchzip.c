@@ -486,7 +486,7 @@ static void test_torchzip_refusals(void **state) {
 
 static void test_torchzip_bert_odd_cased(void **state) {
     (void)state;
-    if (!test_shared_dir()) skip();
+    if (!test_shared_dir()) test_skip();
     struct lector_checkpoint *ck = NULL;
     struct lector_error err = {0};
     enum lector_status st =
@@ -535,5 +535,5 @@ int main(void) {
         cmocka_unit_test(test_torchzip_refusals),
         cmocka_unit_test(test_torchzip_bert_odd_cased),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

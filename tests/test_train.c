@@ -328,5 +328,5 @@ int main(void) {
         cmocka_unit_test(test_train_divergence_saves_nothing),
         cmocka_unit_test(test_train_fit_temperature),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return test_status(cmocka_run_group_tests(tests, setup, NULL));
 }

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 /* The shared/ folder ($LECTOR_SHARED, else the configured default), or NULL when it is
- * absent. Tests that need it call skip() when this returns NULL. */
+ * absent. Tests that need it call test_skip() when this returns NULL. */
 const char *test_shared_dir(void);
 /* shared/<rel> as a static buffer path, or NULL when shared/ is absent. */
 const char *test_shared_path(const char *rel);
@@ -23,5 +23,17 @@ char *test_write_file(const char *dir, const char *name, const void *data, size_
 char *test_read_file(const char *path, size_t *n);
 /* Max |a - b| over n floats. */
 float test_max_abs_diff(const float *a, const float *b, int64_t n);
+
+/* Skips the current test and counts it, so that test_status() reports the binary as
+ * skipped: a test that could not run (no shared/, no CPU feature) is never Passed. */
+extern int test_n_skipped;
+#define test_skip()        \
+    do {                   \
+        test_n_skipped++;  \
+        skip();            \
+    } while (0)
+/* A test binary's exit status from its failed-test count: the failures when there are
+ * any, else 77 (ctest's SKIP_RETURN_CODE) when a test called test_skip(), else 0. */
+int test_status(int n_failed);
 
 #endif
