@@ -1,4 +1,5 @@
 // Tests for src/base: SHA-256 against FIPS 180-4 examples, atomic writes, checked math.
+#define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/base_impl.h"
 #include "testutil.h"
@@ -106,6 +108,41 @@ static void test_afile_missing_directory_fails(void **state) {
     assert_non_null(strstr(err.msg, "/nonexistent-dir-xyz/model.bin"));
 }
 
+// The rename would replace whatever is at the path: a FIFO, a link or a directory must stay.
+static void test_afile_refuses_non_regular(void **state) {
+    (void)state;
+    char *dir = test_mkdtemp();
+    char *target = test_write_file(dir, "target.bin", "old", 3);
+    char fifo[4200], link[4200], sub[4200];
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    snprintf(link, sizeof link, "%s/link", dir);
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(symlink(target, link), 0);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    const char *paths[3] = {fifo, link, sub};
+    const char *kinds[3] = {"a FIFO", "a symbolic link", "a directory"};
+    for (int i = 0; i < 3; i++) {
+        struct lector__afile af;
+        struct lector_error err;
+        assert_int_equal(lector__afile_open(&af, paths[i], &err), LECTOR_STATUS_IO);
+        assert_non_null(strstr(err.msg, "is not a regular file"));
+        assert_non_null(strstr(err.msg, kinds[i]));
+    }
+    struct stat sb;
+    assert_int_equal(lstat(fifo, &sb), 0);
+    assert_true(S_ISFIFO(sb.st_mode));
+    assert_int_equal(lstat(link, &sb), 0);
+    assert_true(S_ISLNK(sb.st_mode));
+    size_t n;
+    char *got = test_read_file(target, &n);
+    assert_int_equal(n, 3);
+    free(got);
+    free(target);
+    test_rmtree(dir);
+    free(dir);
+}
+
 static void test_checked_mul_detects_overflow(void **state) {
     (void)state;
     size_t r;
@@ -114,6 +151,25 @@ static void test_checked_mul_detects_overflow(void **state) {
     assert_false(lector__mul_size(SIZE_MAX / 2 + 1, 2, &r));
     int64_t q;
     assert_false(lector__mul_i64(INT64_MAX / 3 + 1, 3, &q));
+}
+
+// Element counts are checked whatever the order of the sizes: a zero dimension does not hide
+// an overflow of the others.
+static void test_shape_numel_any_order(void **state) {
+    (void)state;
+    const int64_t big = (int64_t)1 << 40;
+    int64_t n = -1;
+    const int64_t a[3] = {big, big, 0}, b[3] = {0, big, big}, c[2] = {0, 5}, d[2] = {3, 4},
+                  e[2] = {4, -1};
+    assert_false(lector__shape_numel(a, 3, &n));
+    assert_false(lector__shape_numel(b, 3, &n));
+    assert_true(lector__shape_numel(c, 2, &n));
+    assert_int_equal(n, 0);
+    assert_true(lector__shape_numel(d, 2, &n));
+    assert_int_equal(n, 12);
+    assert_false(lector__shape_numel(e, 2, &n));
+    assert_true(lector__shape_numel(d, 0, &n));
+    assert_int_equal(n, 1);
 }
 
 static void test_status_str_names_every_code(void **state) {
@@ -129,7 +185,9 @@ int main(void) {
         cmocka_unit_test(test_afile_commit_replaces_file),
         cmocka_unit_test(test_afile_abort_keeps_old_file),
         cmocka_unit_test(test_afile_missing_directory_fails),
+        cmocka_unit_test(test_afile_refuses_non_regular),
         cmocka_unit_test(test_checked_mul_detects_overflow),
+        cmocka_unit_test(test_shape_numel_any_order),
         cmocka_unit_test(test_status_str_names_every_code),
     };
     return test_status(cmocka_run_group_tests(tests, NULL, NULL));

@@ -50,11 +50,9 @@ static void int1(struct pk *p, uint8_t v) {
     op(p, v);
 }
 
-// One entry `name: _rebuild_tensor_v2(storage(key, numel), offset, size, stride, False, OrderedDict())`
-// pushed as key, value (to be closed by SETITEMS). size/stride are 2-D.
-static void tensor_entry(struct pk *p, const char *name, const char *storage_type,
-                         const char *key, uint8_t numel, uint8_t offset, uint8_t d0, uint8_t d1,
-                         uint8_t s0, uint8_t s1) {
+// The parts of a state dict entry around its size and stride tuples.
+static void entry_head(struct pk *p, const char *name, const char *storage_type, const char *key,
+                       uint8_t numel, uint8_t offset) {
     ustr(p, name);
     global(p, "torch._utils", "_rebuild_tensor_v2");
     op(p, '('); // MARK args
@@ -67,18 +65,29 @@ static void tensor_entry(struct pk *p, const char *name, const char *storage_typ
     op(p, 't');
     op(p, 'Q'); // BINPERSID
     int1(p, offset);
-    int1(p, d0);
-    int1(p, d1);
-    op(p, 0x86); // TUPLE2
-    int1(p, s0);
-    int1(p, s1);
-    op(p, 0x86);
+}
+static void entry_tail(struct pk *p) {
     op(p, 0x89); // NEWFALSE
     global(p, "collections", "OrderedDict");
     op(p, ')');
     op(p, 'R');
     op(p, 't');
     op(p, 'R');
+}
+
+// One entry `name: _rebuild_tensor_v2(storage(key, numel), offset, size, stride, False, OrderedDict())`
+// pushed as key, value (to be closed by SETITEMS). size/stride are 2-D.
+static void tensor_entry(struct pk *p, const char *name, const char *storage_type,
+                         const char *key, uint8_t numel, uint8_t offset, uint8_t d0, uint8_t d1,
+                         uint8_t s0, uint8_t s1) {
+    entry_head(p, name, storage_type, key, numel, offset);
+    int1(p, d0);
+    int1(p, d1);
+    op(p, 0x86); // TUPLE2
+    int1(p, s0);
+    int1(p, s1);
+    op(p, 0x86);
+    entry_tail(p);
 }
 
 // {"w": [2, 3] F32 view of storage "0" (6 elements)} with memo entries like torch's.
@@ -362,6 +371,44 @@ static void test_pickle_views_checked_against_storage(void **state) {
     expect_pickle_refusal(&p, LECTOR_STATUS_UNSUPPORTED, "not contiguous", -1);
 }
 
+// LONG1 of 8 bytes.
+static void long8(struct pk *p, int64_t v) {
+    op(p, 0x8a);
+    op(p, 8);
+    for (int i = 0; i < 8; i++) op(p, (uint8_t)((uint64_t)v >> (8 * i)));
+}
+
+// {"w": good [2, 3], "empty": an extra view of size (2^40, 2^40, 0), stride (0, 0, 1)}: the
+// running product of the sizes is 0 before the overflow could be seen.
+static void empty_overflow_pickle(struct pk *p) {
+    p->n = 0;
+    op(p, 0x80);
+    op(p, 2);
+    op(p, '}');
+    op(p, '(');
+    tensor_entry(p, "w", "FloatStorage", "0", 6, 0, 2, 3, 3, 1);
+    entry_head(p, "empty", "FloatStorage", "0", 6, 0);
+    long8(p, (int64_t)1 << 40);
+    long8(p, (int64_t)1 << 40);
+    int1(p, 0);
+    op(p, 0x87); // TUPLE3
+    int1(p, 0);
+    int1(p, 0);
+    int1(p, 1);
+    op(p, 0x87);
+    entry_tail(p);
+    op(p, 'u');
+    op(p, '.');
+}
+
+static void test_pickle_empty_view_sizes_overflow(void **state) {
+    (void)state;
+    struct pk p;
+    empty_overflow_pickle(&p);
+    expect_pickle_refusal(&p, LECTOR_STATUS_FORMAT,
+                          "tensor 'empty': size (1099511627776, 1099511627776, 0) overflows", -1);
+}
+
 // ----------------------------------------------------------------------------
 // zip archives
 
@@ -471,6 +518,12 @@ static void test_torchzip_refusals(void **state) {
     char *lp = test_write_file(dir, "legacy.bin", legacy, sizeof legacy);
     expect_open_refusal(lp, LECTOR_STATUS_UNSUPPORTED, "legacy (non-zip) torch.save format");
     free(lp);
+    // An extra empty tensor whose sizes overflow: refused by name, not loaded.
+    empty_overflow_pickle(&p);
+    path = write_zip(dir, "e.bin", &p, keys, datas, sizes, 1, false);
+    expect_open_refusal(path, LECTOR_STATUS_FORMAT, "e.bin: archive/data.pkl: byte ");
+    expect_open_refusal(path, LECTOR_STATUS_FORMAT, "tensor 'empty': size (");
+    lector_free(path);
     lp = test_write_file(dir, "junk.bin", "hello", 5);
     expect_open_refusal(lp, LECTOR_STATUS_FORMAT, "not a zip archive");
     free(lp);
@@ -531,6 +584,7 @@ int main(void) {
         cmocka_unit_test(test_pickle_stack_underflow),
         cmocka_unit_test(test_pickle_malformed),
         cmocka_unit_test(test_pickle_views_checked_against_storage),
+        cmocka_unit_test(test_pickle_empty_view_sizes_overflow),
         cmocka_unit_test(test_torchzip_reads_archive),
         cmocka_unit_test(test_torchzip_refusals),
         cmocka_unit_test(test_torchzip_bert_odd_cased),

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char *dir_of(const char *path) {
@@ -18,6 +19,17 @@ static char *dir_of(const char *path) {
 enum lector_status lector__afile_open(struct lector__afile *af, const char *path,
                                       struct lector_error *err) {
     memset(af, 0, sizeof *af);
+    // The rename replaces whatever is at path: only a regular file may be replaced, never a
+    // device node, a FIFO, a directory or a symbolic link (which would become a plain file).
+    struct stat sb;
+    if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return lector__error(err, LECTOR_STATUS_IO,
+                             "%s: exists and is not a regular file (%s); not replaced", path,
+                             S_ISLNK(sb.st_mode)    ? "a symbolic link"
+                             : S_ISDIR(sb.st_mode)  ? "a directory"
+                             : S_ISFIFO(sb.st_mode) ? "a FIFO"
+                             : S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device"
+                                                                          : "a socket");
     size_t n = strlen(path) + 32;
     af->path = lector__strdup(path);
     af->tmp_path = lector__malloc(n);

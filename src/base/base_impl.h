@@ -44,6 +44,21 @@ static inline bool lector__add_size(size_t a, size_t b, size_t *out) {
 static inline bool lector__mul_i64(int64_t a, int64_t b, int64_t *out) {
     return !__builtin_mul_overflow(a, b, out);
 }
+/* The element count of a shape, checked whatever the order of the factors: the product of
+ * the non-zero dimensions must fit in int64_t even when another dimension is 0, so a shape
+ * such as (2^40, 2^40, 0) is refused rather than read as empty after a running product hit 0
+ * before it could overflow. False on a negative dimension or an overflow. */
+static inline bool lector__shape_numel(const int64_t *shape, int32_t n_dims, int64_t *numel) {
+    int64_t nonzero = 1;
+    bool empty = false;
+    for (int32_t d = 0; d < n_dims; d++) {
+        if (shape[d] < 0) return false;
+        if (shape[d] == 0) empty = true;
+        else if (__builtin_mul_overflow(nonzero, shape[d], &nonzero)) return false;
+    }
+    *numel = empty ? 0 : nonzero;
+    return true;
+}
 
 /* malloc/calloc/realloc wrappers (lector_free releases them). */
 void *lector__malloc(size_t n);

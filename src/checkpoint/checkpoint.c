@@ -86,9 +86,10 @@ static enum lector_status grow_tensors(struct lector_checkpoint *ck, int64_t nee
     return LECTOR_STATUS_OK;
 }
 
+// Called only after lector__ck_add_tensors checked every source's count.
 static int64_t src_numel(const struct lector__ck_src *s) {
-    int64_t n = 1;
-    for (int32_t i = 0; i < s->n_dims; i++) n *= s->shape[i];
+    int64_t n = 0;
+    LECTOR_ASSERT(lector__shape_numel(s->shape, s->n_dims, &n));
     return n;
 }
 
@@ -119,9 +120,21 @@ enum lector_status lector__ck_add_tensors(struct lector_checkpoint *ck, int64_t 
     LECTOR_ASSERT(file_index >= 0 && file_index < ck->n_files);
     struct lector__ck_file *file = &ck->files[file_index];
     LECTOR_ASSERT(file->arena == NULL);
+    // Readers validate sizes too; this check holds for every reader whatever it missed, and
+    // names the tensor even when it is empty or one the encoder will never use.
+    for (int64_t i = 0; i < n; i++) {
+        int64_t numel;
+        size_t bytes;
+        if (src[i].n_dims < 0 || src[i].n_dims > LECTOR_MAX_DIMS ||
+            !lector__shape_numel(src[i].shape, src[i].n_dims, &numel) ||
+            !lector__mul_size((size_t)numel, sizeof(float), &bytes))
+            return lector__error(err, LECTOR_STATUS_FORMAT,
+                                 "%s: tensor '%.200s': its sizes overflow the element count",
+                                 file->path, src[i].name);
+    }
     // One arena per file for every tensor that cannot be used in place; each slot is padded
-    // to 64 bytes so every tensor in it starts aligned. Readers validated the sizes, so the
-    // products below cannot overflow; the sums are still checked.
+    // to 64 bytes so every tensor in it starts aligned. The sizes were checked just above, so
+    // the products below cannot overflow; the sums are still checked.
     size_t arena_size = 0;
     for (int64_t i = 0; i < n; i++) {
         if (!needs_copy(&src[i])) continue;

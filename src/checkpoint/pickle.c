@@ -50,6 +50,7 @@ struct pv {
     int64_t offset;          // PV_TENSOR: storage offset in elements
     int32_t n_dims;
     int64_t shape[LECTOR_MAX_DIMS], stride[LECTOR_MAX_DIMS];
+    bool oversize; // PV_TENSOR: the sizes overflow; refused by name once the key is known
 };
 
 static const struct {
@@ -289,19 +290,24 @@ static enum lector_status rebuild_tensor(struct up *u, const struct pv *args, st
     if (n_stride != t->n_dims)
         return fail(u, LECTOR_STATUS_FORMAT, "tensor size has %d dimensions but stride has %d",
                     (int)t->n_dims, (int)n_stride);
-    int64_t numel = 1, expect = 1, last = t->offset;
-    bool overflow = false;
+    // The element count is checked before anything else, whatever the order of the sizes:
+    // an empty view of (2^40, 2^40, 0) is refused too (by name, when the dict is collected).
+    int64_t numel = 0, expect = 1, last = t->offset;
+    if (!lector__shape_numel(t->shape, t->n_dims, &numel)) {
+        t->oversize = true;
+        *out = t;
+        return LECTOR_STATUS_OK;
+    }
     for (int32_t d = t->n_dims - 1; d >= 0; d--) {
         if (t->shape[d] != 1 && t->stride[d] != expect)
             return fail(u, LECTOR_STATUS_UNSUPPORTED,
                         "tensor view with stride %" PRId64 " on dimension %d is not contiguous "
                         "(expected %" PRId64 ")",
                         t->stride[d], (int)d, expect);
-        overflow |= !lector__mul_i64(expect, t->shape[d], &expect);
-        overflow |= !lector__mul_i64(numel, t->shape[d], &numel);
+        expect *= t->shape[d]; // a partial product of a checked count (or 0): cannot overflow
     }
     // Contiguous, so the view covers elements [offset, offset + numel).
-    if (!overflow && numel > 0) overflow |= __builtin_add_overflow(t->offset, numel - 1, &last);
+    bool overflow = numel > 0 && __builtin_add_overflow(t->offset, numel - 1, &last);
     if (overflow || (numel > 0 && last >= storage->i))
         return fail(u, LECTOR_STATUS_FORMAT,
                     "tensor view [offset %" PRId64 ", %" PRId64 " elements] runs past storage "
@@ -570,6 +576,14 @@ static enum lector_status collect(struct up *u, const struct pv *dict,
         if (v->kind != PV_TENSOR)
             return fail(u, LECTOR_STATUS_UNSUPPORTED, "state dict entry '%.200s' is a %s, not a tensor",
                         k->s, pv_kind_names[v->kind]);
+        if (v->oversize) {
+            char shape[128] = "";
+            for (int32_t d = 0; d < v->n_dims; d++)
+                snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%" PRId64,
+                         d ? ", " : "", v->shape[d]);
+            return fail(u, LECTOR_STATUS_FORMAT,
+                        "tensor '%.200s': size (%s) overflows the element count", k->s, shape);
+        }
         struct lector__pkl_tensor *t = &out->tensors[out->n_tensors];
         t->name = lector__strdup(k->s);
         t->storage_key = lector__strdup(v->storage->s);

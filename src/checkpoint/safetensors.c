@@ -156,8 +156,6 @@ static enum lector_status parse_entry(const char *key, const json_t *val, const 
                              "supported",
                              name, key, n_dims, LECTOR_MAX_DIMS);
     e->n_dims = (int32_t)n_dims;
-    int64_t numel = 1;
-    bool overflow = false;
     for (size_t i = 0; i < n_dims; i++) {
         const json_t *d = json_array_get(js, i);
         if (!json_is_integer(d) || json_integer_value(d) < 0)
@@ -166,8 +164,9 @@ static enum lector_status parse_entry(const char *key, const json_t *val, const 
                                  "integer, got %s",
                                  name, key, i, json_kind(d));
         e->shape[i] = (int64_t)json_integer_value(d);
-        if (!lector__mul_i64(numel, e->shape[i], &numel)) overflow = true;
     }
+    int64_t numel = 0;
+    bool overflow = !lector__shape_numel(e->shape, e->n_dims, &numel);
     char shape_str[128];
     format_shape(shape_str, sizeof shape_str, e->shape, e->n_dims);
     size_t esize = lector_dtype_size(e->dtype);
@@ -482,13 +481,11 @@ static enum lector_status build_header(const struct lector_tensor *tensors, int6
             return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                                  "%s: tensor '%.200s' given twice", path, nm);
         }
-        int64_t numel = 1;
-        for (int32_t d = 0; d < t->n_dims; d++) {
-            if (t->shape[d] < 0 || !lector__mul_i64(numel, t->shape[d], &numel)) {
-                json_decref(root);
-                return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                                     "%s: tensor '%.200s': bad shape", path, nm);
-            }
+        int64_t numel = 0;
+        if (!lector__shape_numel(t->shape, t->n_dims, &numel)) {
+            json_decref(root);
+            return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                                 "%s: tensor '%.200s': bad shape", path, nm);
         }
         size_t nbytes;
         if (!lector__mul_size((size_t)numel, esize, &nbytes) ||

@@ -162,6 +162,10 @@ static enum lector_status parse_shape(const struct rd *r, const char *tensor, st
     uint32_t field, wt;
     bool ok;
     uint64_t v;
+    // The product of the non-zero dimensions must fit whatever their order: (2^40, 2^40, 0)
+    // is refused, not taken as empty because a running product reached 0 first.
+    int64_t nonzero = 1;
+    bool empty = false;
     while (pb_next(&m, &field, &wt, &ok)) {
         size_t at = m.base + m.pos;
         if (field == 2 && wt == WIRE_LEN) {
@@ -199,7 +203,9 @@ static enum lector_status parse_shape(const struct rd *r, const char *tensor, st
                            tensor);
             if (e->n_dims < LECTOR_MAX_DIMS) e->shape[e->n_dims] = size;
             e->n_dims++;
-            if (!lector__mul_i64(e->numel, size, &e->numel))
+            if (size == 0)
+                empty = true;
+            else if (!lector__mul_i64(nonzero, size, &nonzero))
                 return bad(r, LECTOR_STATUS_FORMAT, at,
                            "tensor '%.100s': the number of elements overflows", tensor);
         } else if (field == 3 && wt == WIRE_VARINT) {
@@ -218,6 +224,7 @@ static enum lector_status parse_shape(const struct rd *r, const char *tensor, st
     if (!ok || m.pos != m.n)
         return bad(r, LECTOR_STATUS_FORMAT, m.base + m.pos, "tensor '%.100s': malformed shape",
                    tensor);
+    e->numel = empty ? 0 : nonzero;
     return LECTOR_STATUS_OK;
 }
 

@@ -281,8 +281,8 @@ enum lector_status lector__ck_add_torchzip(struct lector_checkpoint *ck, const c
         memcpy(src[i].shape, t->shape, sizeof t->shape);
         // The pickle reader checked that a non-empty view lies inside its storage; an empty
         // one may carry any offset, so it gets no pointer arithmetic at all.
-        int64_t numel = 1;
-        for (int32_t d = 0; d < t->n_dims; d++) numel *= t->shape[d];
+        int64_t numel = 0;
+        LECTOR_ASSERT(lector__shape_numel(t->shape, t->n_dims, &numel)); // the pickle checked it
         src[i].data = numel == 0 || !base ? base
                                           : base + stor[which[i]].offset +
                                                 (size_t)t->offset * lector_dtype_size(t->dtype);
