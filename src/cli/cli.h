@@ -80,6 +80,27 @@ void cli_flush(void);
 /* Print a float array as a JSON list with %.9g. */
 void cli_out_floats(const float *v, int64_t n);
 
+/*
+ * The files a command writes and reads, checked by cli_check_outputs before anything is read
+ * or written. An output that exists must be a regular file (a symbolic link, FIFO, device,
+ * directory or socket there is refused: lector replaces only regular files and never writes
+ * through a link); an output may not be the same file (device and inode, links followed on
+ * the input side) as any input file, as any file under an input folder (the encoder, the
+ * feature cache) or as another output. NULL paths are skipped. Each refusal is one line on
+ * stderr naming both options and paths; the return value is then CLI_USAGE, else CLI_OK.
+ */
+#define CLI_IO_MAX 8
+struct cli_io_path {
+    const char *opt;  /* the option, for messages: "--output" */
+    const char *path; /* NULL: not given */
+};
+struct cli_io {
+    const char *cmd;
+    struct cli_io_path out[CLI_IO_MAX], in[CLI_IO_MAX], dir[CLI_IO_MAX];
+    int n_out, n_in, n_dir;
+};
+int cli_check_outputs(const struct cli_io *io);
+
 /* Commands. */
 int cmd_tokenize(int argc, char **argv);
 int cmd_embed(int argc, char **argv);

@@ -111,6 +111,17 @@ int cmd_eval(int argc, char **argv) {
         }
         no_cache = true; // cached features are fp32 ones
     }
+    if (!cache_dir && !no_cache) cache_dir = cli_default_cache_dir(cache_buf, sizeof cache_buf);
+    const struct cli_io io = {"eval",
+                              {{"--report", report}},
+                              {{"--model", model}, {"--data", data}},
+                              {{"--encoder", lector_encoder_dir(lector_classifier_encoder(clf))},
+                               {"--cache", no_cache ? NULL : cache_dir}},
+                              1, 2, 2};
+    if (cli_check_outputs(&io) != CLI_OK) {
+        lector_classifier_free(clf);
+        return CLI_USAGE;
+    }
     const struct lector_classifier_info *info = lector_classifier_get_info(clf);
     struct cli_model_inputs mi = {(struct lector_encoder *)lector_classifier_encoder(clf),
                                   (struct lector_tokenizer *)lector_classifier_tokenizer(clf),
@@ -128,7 +139,6 @@ int cmd_eval(int argc, char **argv) {
     }
     mi.doc_pooling = lector_classifier_get_extra(clf)->doc_pooling;
     mi.stride = lector_classifier_get_extra(clf)->stride;
-    if (!cache_dir && !no_cache) cache_dir = cli_default_cache_dir(cache_buf, sizeof cache_buf);
     if (!lector_classifier_get_extra(clf)->no_encoder && cache_dir && !no_cache)
         cli_model_inputs_open_cache(&mi, cache_dir);
     space.n_labels = K;
@@ -150,7 +160,8 @@ int cmd_eval(int argc, char **argv) {
         rc = cli_lib_error(&err);
         goto out;
     }
-    cli_print_report(&m, f.labels, json, false);
+    // With the HTML report on stdout, the figures go to stderr.
+    cli_print_report(&m, f.labels, json, report && !strcmp(report, "-"));
     cli_flush();
     rc = CLI_OK;
     if (report) {

@@ -111,11 +111,6 @@ static int on_epoch(void *user, const struct lector_epoch_info *e) {
     return 0;
 }
 
-static bool same_file(const char *a, const char *b) {
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 enum features { FEAT_ENCODER = 1, FEAT_NGRAMS = 2, FEAT_BOTH = 3 };
 
 int cmd_train(int argc, char **argv) {
@@ -356,8 +351,14 @@ int cmd_train(int argc, char **argv) {
     if (!out_path) return cli_usage("train", "--output MODEL is required");
     const char *dir = cli_encoder_dir(enc_opt);
     if (!dir) return cli_usage("train", "no encoder: give --encoder DIR or set LECTOR_ENCODER");
-    if (same_file(out_path, train_path) || (valid_path && same_file(out_path, valid_path)))
-        return cli_usage("train", "--output %s is one of the input files", out_path);
+    if (!strcmp(out_path, "-")) return cli_usage("train", "--output -: a model is written to a file, not to stdout");
+    if (!cache_dir && !no_cache) cache_dir = cli_default_cache_dir(cache_buf, sizeof cache_buf);
+    const struct cli_io io = {"train",
+                              {{"--output", out_path}, {"--report", html_report}},
+                              {{"--train", train_path}, {"--valid", valid_path}},
+                              {{"--encoder", dir}, {"--cache", no_cache ? NULL : cache_dir}},
+                              2, 2, 2};
+    if (cli_check_outputs(&io) != CLI_OK) return CLI_USAGE;
     tp.seed = (uint64_t)seed;
     if (threads > 0) lector_set_n_threads((int)threads);
     cli_install_signal_handlers();
@@ -386,7 +387,6 @@ int cmd_train(int argc, char **argv) {
         return cli_usage("train", "--stride %lld must be smaller than the %lld tokens of a window", (long long)stride,
                          (long long)window);
     }
-    if (!cache_dir && !no_cache) cache_dir = cli_default_cache_dir(cache_buf, sizeof cache_buf);
     if (use_enc && cache_dir && !no_cache) cli_model_inputs_open_cache(&mi, cache_dir);
     rc = cli_featurize_csv(&mi, train_path, text_col, label_col, NULL, use_enc, multi, &all);
     if (rc != CLI_OK) goto out;

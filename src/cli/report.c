@@ -285,6 +285,12 @@ enum lector_status cli_report_write(const char *path, const struct cli_report *r
         free(b.s);
         return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory building the report", path);
     }
+    if (!strcmp(path, "-")) { // stdout
+        cli_out(b.s, b.n);
+        cli_flush();
+        free(b.s);
+        return LECTOR_STATUS_OK;
+    }
     struct lector__afile af;
     enum lector_status s = lector__afile_open(&af, path, err);
     if (s == LECTOR_STATUS_OK) s = lector__afile_write(&af, b.s, b.n, err);

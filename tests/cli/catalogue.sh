@@ -63,7 +63,7 @@ check "model is a directory" 1 "is a directory" $none -- "$bin" classify --model
 check "missing encoder" 1 "$tmp/no-encoder" $none -- "$bin" embed --encoder "$tmp/no-encoder"
 check "output directory missing" 1 "$tmp/missing-dir/m.lector" $none -- "$bin" train --quiet --encoder "$enc" \
   --train "$demo/train.csv" --epochs 1 --output "$tmp/missing-dir/m.lector"
-check "output equal to input" 2 "is one of the input files" $none -- "$bin" train --quiet --encoder "$enc" \
+check "output equal to input" 2 "is the same file as the input --train" $none -- "$bin" train --quiet --encoder "$enc" \
   --train "$demo/train.csv" --output "$demo/train.csv"
 if [ "$(id -u)" -ne 0 ]; then
   mkdir "$tmp/ro" && chmod 555 "$tmp/ro"
