@@ -22,7 +22,9 @@
 //   N = 1..13 and depths/widths off the 4/64 grid; vs the fp32 product: within the
 //   quantisation bound 0.5 sw sum|x| + 0.5 sa sum|wq sw| (+ 1e-5 (1 + sqrt(IC)))
 //   (skipped with a note where the CPU has no AVX-512 VNNI)
-// and bit-identical results for 1, 2 and 3 threads (matmul, packed matmul, attention).
+// and bit-identical results for 1, 2 and 3 threads (matmul, packed matmul, attention), and
+// for our sgemms (avx2, avx512) for any batch size M (a row alone, batches of 1..399 rows
+// against the first rows of a batch of 400).
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -565,45 +567,140 @@ static void test_attention_threads_identical(void **state) {
     free(qkv), free(scratch), free(want);
 }
 
-static void check_matmul_avx512(int64_t N, int64_t IC, int64_t OC, int with_bias) {
+// Our sgemm variants: the core over a range of panels and the threaded entry point.
+struct gemm_variant {
+    const char *name;
+    bool (*have)(void);
+    const struct lector__gemm_core *core;
+    void (*matmul)(float *out, const float *inp, const float *weight, const float *bias,
+                   int64_t N, int64_t IC, int64_t OC);
+};
+
+static const struct gemm_variant gemm_avx2 = {"avx2", lector__kernels_have_avx2,
+                                              &lector__gemm_core_avx2, lector__matmul_avx2};
+static const struct gemm_variant gemm_avx512 = {"avx512", lector__kernels_have_avx512,
+                                                &lector__gemm_core_avx512, lector__matmul_avx512};
+
+static void check_matmul_simd(const struct gemm_variant *var, int64_t N, int64_t IC, int64_t OC,
+                              int with_bias) {
     float *x = rand_array(N * IC), *w = rand_array(OC * IC), *bias = rand_array(OC);
     const float *bb = with_bias ? bias : NULL;
     size_t n_out = (size_t)(N * OC > 0 ? N * OC : 1);
     float *ref = malloc(n_out * sizeof *ref), *got = malloc(n_out * sizeof *got);
     float *part = malloc(n_out * sizeof *part);
     lector_matmul_ref(ref, x, w, bb, N, IC, OC);
-    lector__matmul_avx512_cols(got, x, w, bb, N, IC, OC, 0, OC);
+    lector__gemm_cols(var->core, got, x, w, bb, N, IC, OC, 0, OC);
     float tol = 1e-5f * (1.0f + sqrtf((float)IC));
     float diff = test_max_abs_diff(ref, got, N * OC);
     if (!(diff <= tol))
-        fail_msg("avx512 matmul N=%lld IC=%lld OC=%lld bias=%d: max diff %g > %g", (long long)N,
-                 (long long)IC, (long long)OC, with_bias, (double)diff, (double)tol);
+        fail_msg("%s matmul N=%lld IC=%lld OC=%lld bias=%d: max diff %g > %g", var->name,
+                 (long long)N, (long long)IC, (long long)OC, with_bias, (double)diff,
+                 (double)tol);
     // column panels computed separately give the same bits as one pass
-    for (int64_t o0 = 0; o0 < OC; o0 += 64) {
-        int64_t o1 = o0 + 64 < OC ? o0 + 64 : OC;
-        lector__matmul_avx512_cols(part, x, w, bb, N, IC, OC, o0, o1);
+    for (int64_t o0 = 0, nr = var->core->nr; o0 < OC; o0 += nr) {
+        int64_t o1 = o0 + nr < OC ? o0 + nr : OC;
+        lector__gemm_cols(var->core, part, x, w, bb, N, IC, OC, o0, o1);
     }
     assert_memory_equal(got, part, (size_t)(N * OC) * sizeof *got);
     // and so does the threaded entry point, for 1, 2 and 3 threads
     for (int n = 1; n <= 3; n++) {
         lector__kernels_set_n_threads(n);
-        lector__matmul_avx512(part, x, w, bb, N, IC, OC);
+        var->matmul(part, x, w, bb, N, IC, OC);
         assert_memory_equal(got, part, (size_t)(N * OC) * sizeof *got);
     }
     lector__kernels_set_n_threads(0);
     free(x), free(w), free(bias), free(ref), free(got), free(part);
 }
 
+static void check_matmul_variant(const struct gemm_variant *var) {
+    check_matmul_simd(var, 1, 1, 1, 1);
+    check_matmul_simd(var, 1, 17, 5, 1);
+    check_matmul_simd(var, 7, 33, 19, 0);
+    check_matmul_simd(var, 13, 128, 384, 1);
+    check_matmul_simd(var, 97, 600, 200, 1);  // depth over two KC blocks, ragged rows and columns
+    check_matmul_simd(var, 200, 64, 1100, 0); // more than one NC block of columns
+    check_matmul_simd(var, 5, 0, 70, 1);      // IC = 0: the bias
+}
+
 static void test_matmul_avx512_matches_ref(void **state) {
     (void)state;
     if (!lector__kernels_have_avx512()) test_skip();
-    check_matmul_avx512(1, 1, 1, 1);
-    check_matmul_avx512(1, 17, 5, 1);
-    check_matmul_avx512(7, 33, 19, 0);
-    check_matmul_avx512(13, 128, 384, 1);
-    check_matmul_avx512(97, 600, 200, 1);  // depth over two KC blocks, ragged rows and columns
-    check_matmul_avx512(200, 64, 1100, 0); // more than one NC block of columns
-    check_matmul_avx512(5, 0, 70, 1);      // IC = 0: the bias
+    check_matmul_variant(&gemm_avx512);
+}
+
+static void test_matmul_avx2_matches_ref(void **state) {
+    (void)state;
+    if (!lector__kernels_have_avx2()) test_skip();
+    check_matmul_variant(&gemm_avx2);
+}
+
+// Batch invariance: the first M rows of a product computed as a batch of M (for M from 1
+// to past a row block), each row alone, and the whole batch on 1, 2 and 3 threads, give
+// the bits of the whole batch on one thread. Also reports the largest absolute and
+// relative differences from the double-accumulated reference.
+static void check_matmul_batch_invariant(const struct gemm_variant *var, int64_t IC,
+                                         int64_t OC) {
+    const int64_t N = 400; // over two row blocks of the widest split
+    float *x = rand_array(N * IC), *w = rand_array(OC * IC), *bias = rand_array(OC);
+    size_t n_out = (size_t)(N * OC);
+    float *ref = malloc(n_out * sizeof *ref), *all = malloc(n_out * sizeof *all);
+    float *got = malloc(n_out * sizeof *got);
+    lector__kernels_set_n_threads(1);
+    var->matmul(all, x, w, bias, N, IC, OC);
+    lector_matmul_ref(ref, x, w, bias, N, IC, OC);
+    double max_abs = 0.0, max_rel = 0.0;
+    for (size_t i = 0; i < n_out; i++) {
+        double d = fabs((double)all[i] - (double)ref[i]);
+        double r = d / (fabs((double)ref[i]) > 1e-3 ? fabs((double)ref[i]) : 1e-3);
+        max_abs = d > max_abs ? d : max_abs;
+        max_rel = r > max_rel ? r : max_rel;
+    }
+    print_message("%s matmul IC=%lld OC=%lld N=%lld vs double ref: max abs %.3g, max rel %.3g "
+                  "(|ref| floored at 1e-3)\n",
+                  var->name, (long long)IC, (long long)OC, (long long)N, max_abs, max_rel);
+    assert_true(max_abs <= 1e-5 * (1.0 + sqrt((double)IC)));
+    const int64_t ms[] = {1, 2, 3, 5, 6, 7, 13, 31, 64, 97, 200, 256, 399};
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+        int64_t M = ms[i];
+        for (int n = 1; n <= 3; n++) {
+            lector__kernels_set_n_threads(n);
+            memset(got, 0xff, (size_t)(M * OC) * sizeof *got);
+            var->matmul(got, x, w, bias, M, IC, OC);
+            if (memcmp(got, all, (size_t)(M * OC) * sizeof *got) != 0)
+                fail_msg("%s matmul IC=%lld OC=%lld: the first %lld rows as a batch of %lld "
+                         "on %d threads differ from the batch of %lld",
+                         var->name, (long long)IC, (long long)OC, (long long)M, (long long)M, n,
+                         (long long)N);
+        }
+    }
+    for (int n = 1; n <= 3; n++) { // every row alone (rows at each place of a tile)
+        lector__kernels_set_n_threads(n);
+        for (int64_t r = 0; r < N; r += n == 1 ? 1 : 37) {
+            var->matmul(got, x + r * IC, w, bias, 1, IC, OC);
+            if (memcmp(got, all + r * OC, (size_t)OC * sizeof *got) != 0)
+                fail_msg("%s matmul IC=%lld OC=%lld: row %lld alone on %d threads differs from "
+                         "the same row in the batch",
+                         var->name, (long long)IC, (long long)OC, (long long)r, n);
+        }
+        var->matmul(got, x, w, bias, N, IC, OC); // the whole batch
+        assert_memory_equal(got, all, n_out * sizeof *got);
+    }
+    lector__kernels_set_n_threads(0);
+    free(x), free(w), free(bias), free(ref), free(all), free(got);
+}
+
+static void test_matmul_avx2_batch_invariant(void **state) {
+    (void)state;
+    if (!lector__kernels_have_avx2()) test_skip();
+    check_matmul_batch_invariant(&gemm_avx2, 384, 200);  // ragged panel, the MiniLM depth
+    check_matmul_batch_invariant(&gemm_avx2, 600, 1152); // depth over KC blocks, QKV width
+}
+
+static void test_matmul_avx512_batch_invariant(void **state) {
+    (void)state;
+    if (!lector__kernels_have_avx512()) test_skip();
+    check_matmul_batch_invariant(&gemm_avx512, 384, 200);
+    check_matmul_batch_invariant(&gemm_avx512, 600, 1152);
 }
 
 // Packed weights: one call or three pieces (as QKV is packed) give the same panels, and
@@ -890,9 +987,11 @@ static void test_matmul_int8_matches_ref(void **state) {
     check_matmul_int8(3, 0, 70); // IC = 0: act(bias)
 }
 
-// Two ctest entries: test_kernels (references, dispatch, the AVX2 variants) and
+// Three ctest entries: test_kernels (references, dispatch, the AVX2 variants and product),
 // test_kernels_avx512 (argument "avx512": the AVX-512 variants and the AVX-512 products),
-// so that a CPU without AVX-512 shows the second as Skipped and the first as Passed.
+// so that a CPU without AVX-512 shows the second as Skipped and the first as Passed, and
+// test_kernels_ref (argument "ref", run with LECTOR_KERNELS=ref: the entry points on the
+// portable table, cblas_sgemm for matmul, which a CPU with AVX2 otherwise never runs).
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_ref_small_example),
@@ -911,6 +1010,9 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_residual_layernorm_variants_match_ref),
         cmocka_unit_test(test_attention_variants_match_double),
         cmocka_unit_test(test_attention_threads_identical),
+        cmocka_unit_test(test_matmul_avx2_matches_ref),
+        cmocka_unit_test(test_matmul_avx2_batch_invariant),
+        cmocka_unit_test(test_matmul_packed_matches_unpacked),
         cmocka_unit_test(test_bias_relu_variants_match_ref),
         cmocka_unit_test(test_bf16_rounding),
         cmocka_unit_test(test_int8_quantisation),
@@ -921,10 +1023,27 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_attention_variants_match_double),
         cmocka_unit_test(test_bias_relu_variants_match_ref),
         cmocka_unit_test(test_matmul_avx512_matches_ref),
+        cmocka_unit_test(test_matmul_avx512_batch_invariant),
         cmocka_unit_test(test_matmul_packed_matches_unpacked),
         cmocka_unit_test(test_matmul_bf16_matches_ref),
         cmocka_unit_test(test_matmul_int8_matches_ref),
     };
+    const struct CMUnitTest ref_tests[] = {
+        cmocka_unit_test(test_matmul_ref_small_example),
+        cmocka_unit_test(test_matmul_sgemm_matches_ref),
+        cmocka_unit_test(test_gelu_known_points),
+        cmocka_unit_test(test_elementwise_fast_matches_ref),
+        cmocka_unit_test(test_bias_and_residual_add),
+        cmocka_unit_test(test_layernorm_hand_example),
+        cmocka_unit_test(test_layernorm_fast_matches_ref),
+        cmocka_unit_test(test_attention_matches_double),
+        cmocka_unit_test(test_attention_padding_only_masks_keys),
+        cmocka_unit_test(test_pooling_mask_aware),
+        cmocka_unit_test(test_dispatch_names_a_variant),
+        cmocka_unit_test(test_attention_threads_identical),
+    };
+    if (argc > 1 && strcmp(argv[1], "ref") == 0)
+        return test_status(cmocka_run_group_tests(ref_tests, NULL, NULL));
     if (argc > 1 && strcmp(argv[1], "avx512") == 0) {
         g_isa = "avx512";
         return test_status(cmocka_run_group_tests(avx512_tests, NULL, NULL));

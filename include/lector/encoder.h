@@ -252,7 +252,8 @@ LECTOR_API enum lector_status lector_encoder_pool(const struct lector_encoder *e
                                                   int64_t B, int64_t T, enum lector_pooling pooling,
                                                   float *out, struct lector_error *err);
 
-/* Threads used by the matrix products (OpenBLAS); set once, before any forward. <= 0 = all. */
+/* Threads used by the matrix products and attention (ours, and OpenBLAS's where it is used);
+ * set once, before any forward. <= 0 = all. Results do not depend on it. */
 LECTOR_API void lector_set_n_threads(int n_threads);
 
 #ifdef __cplusplus

@@ -20,7 +20,11 @@ static const struct lector__kernel_table table_ref = {
 
 static const struct lector__kernel_table table_avx2 = {
     .name = "avx2",
-    .matmul = NULL, // OpenBLAS's Haswell kernels are as good as ours would be here
+    // our own, not OpenBLAS: its sums depend on the row count and threads
+    .matmul = lector__matmul_avx2,
+    .matmul_packed = lector__matmul_packed_avx2,
+    .matmul_packed_size = lector__matmul_packed_size_avx2,
+    .matmul_pack_rows = lector__matmul_pack_rows_avx2,
     .attention_head = lector__attention_head_avx2,
     .bias_gelu = lector__bias_gelu_avx2,
     .bias_relu = lector__bias_relu_avx2,

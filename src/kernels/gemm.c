@@ -1,5 +1,5 @@
-// Matrix products: the naive reference, and the fast entry point: our AVX-512 sgemm
-// (gemm_avx512.c) where dispatch chose it, else cblas_sgemm. This is the only file that
+// Matrix products: the naive reference, and the fast entry point: our AVX-512 or AVX2 sgemm
+// (gemm_avx512.c, gemm_avx2.c) where dispatch chose it, else cblas_sgemm. This is the only file that
 // includes <cblas.h>, so the BLAS dependency stays in one place.
 #include "kernels/kernels.h"
 

@@ -2,10 +2,12 @@
 // product shape the encoder needs. Compiled with -mavx512f -mavx512bw -mavx512vl -mfma
 // (CMakeLists.txt); called only when dispatch found AVX-512.
 //
-// Weights are packed once (lector__matmul_pack_avx512, at encoder open) into panels of
+// Weights are packed once (lector__matmul_pack_rows_avx512, at encoder open) into panels of
 // NR = 64 columns, each k-major over the whole depth: panel p is (IC, 64), element
 // [k][j] = weight[64 p + j][k], columns past OC zero. A forward then never repacks them;
-// the unpacked entry point packs into a temporary first (each thread its own panels).
+// the unpacked entry point packs into a temporary first (each thread its own panels). The
+// packing and the threaded driver are gemm_panels.c's; this file is the core over a range
+// of panels.
 //
 // Blocking, for each thread's range of panels:
 //   rows in blocks of MC (at most 384, fewer when the thread has many panels, so that the
@@ -37,49 +39,6 @@
 // Rows per block are chosen so that the block of out one thread updates (rows x its
 // columns) stays in L2 across the depth blocks: at most this many bytes.
 #define OUT_BLOCK_BYTES (768 * 1024)
-
-// ----------------------------------------------------------------------------
-// packing
-
-size_t lector__matmul_packed_size_avx512(int64_t IC, int64_t OC) {
-    return (size_t)((OC + NR - 1) / NR) * (size_t)IC * NR;
-}
-
-// Panels [p0, p1) of packed (ceil(OC / NR), IC, NR) <- weight (OC, IC)
-static void pack_panels(float *restrict packed, const float *restrict weight, int64_t IC,
-                        int64_t OC, int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; p++) {
-        float *dst = packed + p * IC * NR;
-        int64_t ncol = OC - p * NR < NR ? OC - p * NR : NR;
-        // 16 k at a time: 64 B read per weight row, writes within a 4 KB block
-        for (int64_t k0 = 0; k0 < IC; k0 += 16) {
-            int64_t nk = IC - k0 < 16 ? IC - k0 : 16;
-            for (int64_t j = 0; j < NR; j++) {
-                if (j >= ncol) {
-                    for (int64_t k = 0; k < nk; k++) dst[(k0 + k) * NR + j] = 0.0f;
-                    continue;
-                }
-                const float *src = weight + (p * NR + j) * IC + k0;
-                for (int64_t k = 0; k < nk; k++) dst[(k0 + k) * NR + j] = src[k];
-            }
-        }
-    }
-}
-
-void lector__matmul_pack_rows_avx512(float *packed, const float *rows, int64_t IC, int64_t OC,
-                                     int64_t o0, int64_t n) {
-    LECTOR_ASSERT(o0 >= 0 && n >= 0 && o0 + n <= OC);
-    if (o0 == 0 && n == OC) {
-        pack_panels(packed, rows, IC, OC, 0, (OC + NR - 1) / NR);
-        return;
-    }
-    for (int64_t r = 0; r < n; r++) {
-        int64_t o = o0 + r;
-        float *dst = packed + (o / NR) * IC * NR + o % NR;
-        const float *src = rows + r * IC;
-        for (int64_t k = 0; k < IC; k++) dst[k * NR] = src[k];
-    }
-}
 
 // ----------------------------------------------------------------------------
 // micro-kernel
@@ -173,68 +132,4 @@ static void panels_run(float *out, const float *inp, const float *packed, const 
     lector__gemm_tiles_run_avx512(&t, p0, p1);
 }
 
-// ----------------------------------------------------------------------------
-// threaded entry points
-
-struct gemm_job {
-    float *out;
-    const float *inp, *packed, *bias;
-    const float *weight; // non-NULL: pack each thread's panels from it into packed first
-    float *pack_dst;
-    int64_t N, IC, OC;
-    enum lector__act act;
-};
-
-static void gemm_worker(void *arg, int ith, int nth) {
-    struct gemm_job *j = arg;
-    int64_t n_panels = (j->OC + NR - 1) / NR, lo, hi;
-    lector__split(n_panels, ith, nth, &lo, &hi);
-    if (lo == hi) return;
-    if (j->weight) pack_panels(j->pack_dst, j->weight, j->IC, j->OC, lo, hi);
-    panels_run(j->out, j->inp, j->packed, j->bias, j->N, j->IC, j->OC, lo, hi, j->act);
-}
-
-static void run(struct gemm_job *j) {
-    int64_t n_panels = (j->OC + NR - 1) / NR;
-    // a product too small to pay for waking a thread runs on the caller
-    int64_t work = j->N * j->IC * j->OC;
-    int n_max = work < (int64_t)1 << 18 ? 1 : n_panels > 64 ? 64 : (int)n_panels;
-    lector__parallel_run(gemm_worker, j, n_max);
-}
-
-void lector__matmul_packed_avx512(float *out, const float *inp, const float *packed,
-                                  const float *bias, int64_t N, int64_t IC, int64_t OC,
-                                  enum lector__act act) {
-    LECTOR_ASSERT(N >= 0 && IC >= 0 && OC >= 0);
-    if (N == 0 || OC == 0) return;
-    struct gemm_job j = {out, inp, packed, bias, NULL, NULL, N, IC, OC, act};
-    run(&j);
-}
-
-void lector__matmul_avx512(float *out, const float *inp, const float *weight, const float *bias,
-                           int64_t N, int64_t IC, int64_t OC) {
-    LECTOR_ASSERT(N >= 0 && IC >= 0 && OC >= 0);
-    if (N == 0 || OC == 0) return;
-    size_t n_packed = lector__matmul_packed_size_avx512(IC, OC);
-    float *packed = lector__aligned_alloc((n_packed ? n_packed : 1) * sizeof(float));
-    if (!packed) { // no memory for the panels: the slow reference still gives the answer
-        lector_matmul_ref(out, inp, weight, bias, N, IC, OC);
-        return;
-    }
-    struct gemm_job j = {out, inp, packed, bias, weight, packed, N, IC, OC, LECTOR__ACT_NONE};
-    run(&j);
-    lector__aligned_free(packed);
-}
-
-void lector__matmul_avx512_cols(float *out, const float *inp, const float *weight,
-                                const float *bias, int64_t N, int64_t IC, int64_t OC,
-                                int64_t o0, int64_t o1) {
-    LECTOR_ASSERT(o0 % NR == 0 && o0 <= o1 && o1 <= OC && (o1 % NR == 0 || o1 == OC));
-    size_t n_packed = lector__matmul_packed_size_avx512(IC, OC);
-    float *packed = lector__aligned_alloc((n_packed ? n_packed : 1) * sizeof(float));
-    LECTOR_ASSERT(packed); // test helper only
-    int64_t p0 = o0 / NR, p1 = (o1 + NR - 1) / NR;
-    pack_panels(packed, weight, IC, OC, p0, p1);
-    panels_run(out, inp, packed, bias, N, IC, OC, p0, p1, LECTOR__ACT_NONE);
-    lector__aligned_free(packed);
-}
+const struct lector__gemm_core lector__gemm_core_avx512 = {NR, panels_run};

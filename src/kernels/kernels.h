@@ -5,7 +5,8 @@
  * faster variants are tested against, and a fast entry point `lector_<op>` that runs the
  * best variant for this CPU (kernels_impl.h: AVX-512, AVX2+FMA or the reference, chosen
  * once from cpuid; LECTOR_KERNELS=ref in the environment forces the references). matmul
- * runs our own AVX-512 sgemm where AVX-512 exists and cblas_sgemm (OpenBLAS) elsewhere;
+ * runs our own sgemm where AVX-512 or AVX2+FMA exists (each output element summed in a
+ * fixed order whatever the row count and threads) and cblas_sgemm (OpenBLAS) elsewhere;
  * attention runs an online softmax. matmul and attention spread over the kernel threads
  * (lector__blas_set_n_threads) and give the same bits whatever their number.
  *
@@ -38,14 +39,16 @@
  * Accumulates in double: slow, only for tests. */
 void lector_matmul_ref(float *out, const float *inp, const float *weight, const float *bias,
                        int64_t N, int64_t IC, int64_t OC);
-/* The same through cblas_sgemm. out must not alias inp or weight. */
+/* The same through our sgemm (or cblas_sgemm without AVX2). out must not alias inp or
+ * weight. */
 void lector_matmul(float *out, const float *inp, const float *weight, const float *bias,
                    int64_t N, int64_t IC, int64_t OC);
 /* The activation a product's epilogue applies to each finished element (as
  * lector_gelu_ref, lector_gelu_new_ref, lector_relu_ref). */
 enum lector__act { LECTOR__ACT_NONE, LECTOR__ACT_GELU, LECTOR__ACT_GELU_NEW, LECTOR__ACT_RELU };
 
-/* Weights packed once for lector_matmul_packed (AVX-512 only: our sgemm's panel layout).
+/* Weights packed once for lector_matmul_packed (AVX-512 or AVX2: our sgemm's panel layout,
+ * which differs between the two).
  * Floats of the packed form of an (OC, IC) weight, or 0 when this CPU's kernel set (or
  * LECTOR_KERNELS) has no packed path: then keep the plain weight and use lector_matmul. */
 size_t lector_matmul_packed_size(int64_t IC, int64_t OC);

@@ -30,7 +30,7 @@
 
 struct lector__kernel_table {
     const char *name; // "ref", "avx2" or "avx512"
-    // out (N, OC) = inp (N, IC) weight (OC, IC)^T + bias; NULL: use cblas_sgemm
+    // out (N, OC) = inp (N, IC) weight (OC, IC)^T + bias; NULL: use cblas_sgemm (ref only)
     void (*matmul)(float *out, const float *inp, const float *weight, const float *bias,
                    int64_t N, int64_t IC, int64_t OC);
     // one (b, h) of lector_attention, with kt a (D, round_up(T, 16)) scratch
@@ -74,21 +74,52 @@ void lector__residual_layernorm_avx2(float *out, const float *x, const float *bi
 void lector__residual_layernorm_avx512(float *out, const float *x, const float *bias,
                                        const float *res, const float *gamma,
                                        const float *beta, int64_t N, int64_t C, float eps);
-/* Our AVX-512 sgemm, threaded on the pool (columns split in panels of 64). */
+/* The fp32 sgemms' shared part (gemm_panels.c): weights packed in panels of nr columns,
+ * each k-major over the whole depth (panel p is (IC, nr), element [k][j] = weight[nr p +
+ * j][k], columns past OC zero), and a driver that splits the panels over the pool, each
+ * thread calling the variant's core on its range: the thread count decides only which
+ * thread computes which panel. */
+struct lector__gemm_core {
+    int64_t nr; // panel width
+    // out[:, nr p0 .. min(nr p1, OC)) = act(inp packed[p0, p1)^T + bias), single-threaded
+    void (*panels)(float *out, const float *inp, const float *packed, const float *bias,
+                   int64_t N, int64_t IC, int64_t OC, int64_t p0, int64_t p1,
+                   enum lector__act act);
+};
+size_t lector__gemm_packed_size(int64_t nr, int64_t IC, int64_t OC);
+void lector__gemm_pack_rows(int64_t nr, float *packed, const float *rows, int64_t IC,
+                            int64_t OC, int64_t o0, int64_t n);
+void lector__gemm_packed(const struct lector__gemm_core *core, float *out, const float *inp,
+                         const float *packed, const float *bias, int64_t N, int64_t IC,
+                         int64_t OC, enum lector__act act);
+/* From the plain weight: each thread packs its panels into a temporary first. */
+void lector__gemm_unpacked(const struct lector__gemm_core *core, float *out, const float *inp,
+                           const float *weight, const float *bias, int64_t N, int64_t IC,
+                           int64_t OC);
+/* Single-threaded over output columns [o0, o1) (o0 a multiple of nr, o1 too or OC); the
+ * tests check that the column split does not change any value. */
+void lector__gemm_cols(const struct lector__gemm_core *core, float *out, const float *inp,
+                       const float *weight, const float *bias, int64_t N, int64_t IC, int64_t OC,
+                       int64_t o0, int64_t o1);
+/* The cores (gemm_avx512.c, gemm_avx2.c: 64- and 16-column panels). */
+extern const struct lector__gemm_core lector__gemm_core_avx512, lector__gemm_core_avx2;
+/* Our sgemms as the dispatch table calls them: the driver above with each core. */
+void lector__matmul_avx2(float *out, const float *inp, const float *weight, const float *bias,
+                         int64_t N, int64_t IC, int64_t OC);
+size_t lector__matmul_packed_size_avx2(int64_t IC, int64_t OC);
+void lector__matmul_pack_rows_avx2(float *packed, const float *rows, int64_t IC, int64_t OC,
+                                   int64_t o0, int64_t n);
+void lector__matmul_packed_avx2(float *out, const float *inp, const float *packed,
+                                const float *bias, int64_t N, int64_t IC, int64_t OC,
+                                enum lector__act act);
 void lector__matmul_avx512(float *out, const float *inp, const float *weight, const float *bias,
                            int64_t N, int64_t IC, int64_t OC);
-/* The packed path (gemm_avx512.c's header comment gives the layout). */
 size_t lector__matmul_packed_size_avx512(int64_t IC, int64_t OC);
 void lector__matmul_pack_rows_avx512(float *packed, const float *rows, int64_t IC, int64_t OC,
                                      int64_t o0, int64_t n);
 void lector__matmul_packed_avx512(float *out, const float *inp, const float *packed,
                                   const float *bias, int64_t N, int64_t IC, int64_t OC,
                                   enum lector__act act);
-/* Its single-threaded core over output columns [o0, o1) (o0 a multiple of 64, o1 too or
- * OC); used by the test to check that the column split does not change any value. */
-void lector__matmul_avx512_cols(float *out, const float *inp, const float *weight,
-                                const float *bias, int64_t N, int64_t IC, int64_t OC,
-                                int64_t o0, int64_t o1);
 
 /* The blocking every AVX-512 product variant shares (gemm_avx512.c's header comment):
  * rows in blocks (mc_max rows when set, else at most 384 and fewer when the range has many

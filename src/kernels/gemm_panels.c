@@ -1,0 +1,136 @@
+// What our fp32 sgemms (gemm_avx512.c, gemm_avx2.c) share: the panel packing of weights
+// and the threaded driver that splits the panels over the pool. Only the panel width and
+// the single-threaded core over a range of panels differ between them. Compiled without
+// any -m flag: nothing here is vector code.
+#include "kernels/kernels_impl.h"
+
+#include "base/base_impl.h"
+
+size_t lector__gemm_packed_size(int64_t nr, int64_t IC, int64_t OC) {
+    return (size_t)((OC + nr - 1) / nr) * (size_t)IC * (size_t)nr;
+}
+
+// Panels [p0, p1) of packed (ceil(OC / nr), IC, nr) <- weight (OC, IC)
+static void pack_panels(int64_t nr, float *restrict packed, const float *restrict weight,
+                        int64_t IC, int64_t OC, int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++) {
+        float *dst = packed + p * IC * nr;
+        int64_t ncol = OC - p * nr < nr ? OC - p * nr : nr;
+        // 16 k at a time: 64 B read per weight row, writes within a few KB
+        for (int64_t k0 = 0; k0 < IC; k0 += 16) {
+            int64_t nk = IC - k0 < 16 ? IC - k0 : 16;
+            for (int64_t j = 0; j < nr; j++) {
+                if (j >= ncol) {
+                    for (int64_t k = 0; k < nk; k++) dst[(k0 + k) * nr + j] = 0.0f;
+                    continue;
+                }
+                const float *src = weight + (p * nr + j) * IC + k0;
+                for (int64_t k = 0; k < nk; k++) dst[(k0 + k) * nr + j] = src[k];
+            }
+        }
+    }
+}
+
+void lector__gemm_pack_rows(int64_t nr, float *packed, const float *rows, int64_t IC,
+                            int64_t OC, int64_t o0, int64_t n) {
+    LECTOR_ASSERT(o0 >= 0 && n >= 0 && o0 + n <= OC);
+    if (o0 == 0 && n == OC) {
+        pack_panels(nr, packed, rows, IC, OC, 0, (OC + nr - 1) / nr);
+        return;
+    }
+    for (int64_t r = 0; r < n; r++) {
+        int64_t o = o0 + r;
+        float *dst = packed + (o / nr) * IC * nr + o % nr;
+        const float *src = rows + r * IC;
+        for (int64_t k = 0; k < IC; k++) dst[k * nr] = src[k];
+    }
+}
+
+struct gemm_job {
+    const struct lector__gemm_core *core;
+    float *out;
+    const float *inp, *packed, *bias;
+    const float *weight; // non-NULL: pack each thread's panels from it into pack_dst first
+    float *pack_dst;     // then the same buffer as packed
+    int64_t N, IC, OC;
+    enum lector__act act;
+};
+
+static void gemm_worker(void *arg, int ith, int nth) {
+    const struct gemm_job *j = arg;
+    int64_t nr = j->core->nr, n_panels = (j->OC + nr - 1) / nr, lo, hi;
+    lector__split(n_panels, ith, nth, &lo, &hi);
+    if (lo == hi) return;
+    if (j->weight) pack_panels(nr, j->pack_dst, j->weight, j->IC, j->OC, lo, hi);
+    j->core->panels(j->out, j->inp, j->packed, j->bias, j->N, j->IC, j->OC, lo, hi, j->act);
+}
+
+static void run(struct gemm_job *j) {
+    int64_t n_panels = (j->OC + j->core->nr - 1) / j->core->nr;
+    // a product too small to pay for waking a thread runs on the caller
+    int64_t work = j->N * j->IC * j->OC;
+    int n_max = work < (int64_t)1 << 18 ? 1 : n_panels > 64 ? 64 : (int)n_panels;
+    lector__parallel_run(gemm_worker, j, n_max);
+}
+
+void lector__gemm_packed(const struct lector__gemm_core *core, float *out, const float *inp,
+                         const float *packed, const float *bias, int64_t N, int64_t IC,
+                         int64_t OC, enum lector__act act) {
+    LECTOR_ASSERT(N >= 0 && IC >= 0 && OC >= 0);
+    if (N == 0 || OC == 0) return;
+    struct gemm_job j = {core, out, inp, packed, bias, NULL, NULL, N, IC, OC, act};
+    run(&j);
+}
+
+void lector__gemm_unpacked(const struct lector__gemm_core *core, float *out, const float *inp,
+                           const float *weight, const float *bias, int64_t N, int64_t IC,
+                           int64_t OC) {
+    LECTOR_ASSERT(N >= 0 && IC >= 0 && OC >= 0);
+    if (N == 0 || OC == 0) return;
+    size_t n_packed = lector__gemm_packed_size(core->nr, IC, OC);
+    float *packed = lector__aligned_alloc((n_packed ? n_packed : 1) * sizeof(float));
+    if (!packed) { // no memory for the panels: the slow reference still gives the answer
+        lector_matmul_ref(out, inp, weight, bias, N, IC, OC);
+        return;
+    }
+    struct gemm_job j = {core, out, inp, packed, bias, weight, packed, N, IC, OC, LECTOR__ACT_NONE};
+    run(&j);
+    lector__aligned_free(packed);
+}
+
+void lector__gemm_cols(const struct lector__gemm_core *core, float *out, const float *inp,
+                       const float *weight, const float *bias, int64_t N, int64_t IC, int64_t OC,
+                       int64_t o0, int64_t o1) {
+    int64_t nr = core->nr;
+    LECTOR_ASSERT(o0 % nr == 0 && o0 <= o1 && o1 <= OC && (o1 % nr == 0 || o1 == OC));
+    size_t n_packed = lector__gemm_packed_size(nr, IC, OC);
+    float *packed = lector__aligned_alloc((n_packed ? n_packed : 1) * sizeof(float));
+    LECTOR_ASSERT(packed); // test helper only
+    int64_t p0 = o0 / nr, p1 = (o1 + nr - 1) / nr;
+    pack_panels(nr, packed, weight, IC, OC, p0, p1);
+    core->panels(out, inp, packed, bias, N, IC, OC, p0, p1, LECTOR__ACT_NONE);
+    lector__aligned_free(packed);
+}
+
+// The dispatch table's entry points for each core
+#define DEFINE_GEMM_ENTRIES(isa)                                                           \
+    void lector__matmul_##isa(float *out, const float *inp, const float *weight,           \
+                              const float *bias, int64_t N, int64_t IC, int64_t OC) {      \
+        lector__gemm_unpacked(&lector__gemm_core_##isa, out, inp, weight, bias, N, IC, OC);\
+    }                                                                                      \
+    size_t lector__matmul_packed_size_##isa(int64_t IC, int64_t OC) {                      \
+        return lector__gemm_packed_size(lector__gemm_core_##isa.nr, IC, OC);               \
+    }                                                                                      \
+    void lector__matmul_pack_rows_##isa(float *packed, const float *rows, int64_t IC,      \
+                                        int64_t OC, int64_t o0, int64_t n) {               \
+        lector__gemm_pack_rows(lector__gemm_core_##isa.nr, packed, rows, IC, OC, o0, n);   \
+    }                                                                                      \
+    void lector__matmul_packed_##isa(float *out, const float *inp, const float *packed,    \
+                                     const float *bias, int64_t N, int64_t IC, int64_t OC, \
+                                     enum lector__act act) {                               \
+        lector__gemm_packed(&lector__gemm_core_##isa, out, inp, packed, bias, N, IC, OC,   \
+                            act);                                                          \
+    }
+
+DEFINE_GEMM_ENTRIES(avx2)
+DEFINE_GEMM_ENTRIES(avx512)
