@@ -47,19 +47,7 @@
 // Deterministic xorshift generator: tests must not depend on the C library's rand().
 static uint64_t rng_state = 0x9E3779B97F4A7C15u;
 
-static float rand_uniform(void) { // [-1, 1)
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
-
-static float *rand_array(int64_t n) {
-    float *x = malloc((size_t)(n > 0 ? n : 1) * sizeof *x);
-    assert_non_null(x);
-    for (int64_t i = 0; i < n; i++) x[i] = rand_uniform();
-    return x;
-}
+static float *rand_array(int64_t n) { return test_rand_array(&rng_state, n); }
 
 // ----------------------------------------------------------------------------
 // matmul

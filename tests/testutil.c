@@ -98,3 +98,17 @@ int test_status(int n_failed) {
     }
     return 0;
 }
+
+float test_rand_uniform(uint64_t *state) {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return (float)((double)(*state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+float *test_rand_array(uint64_t *state, int64_t n) {
+    float *x = malloc((size_t)(n > 0 ? n : 1) * sizeof *x);
+    if (!x) abort();
+    for (int64_t i = 0; i < n; i++) x[i] = test_rand_uniform(state);
+    return x;
+}

@@ -21,6 +21,10 @@ void test_rmtree(const char *dir);
 char *test_write_file(const char *dir, const char *name, const void *data, size_t n);
 /* Read a whole file (malloc'd, NUL-terminated) or NULL. */
 char *test_read_file(const char *path, size_t *n);
+/* Deterministic xorshift draws in [-1, 1) from *state (tests must not depend on the C
+ * library's rand()); an array of n of them (malloc'd). */
+float test_rand_uniform(uint64_t *state);
+float *test_rand_array(uint64_t *state, int64_t n);
 /* Max |a - b| over n floats. */
 float test_max_abs_diff(const float *a, const float *b, int64_t n);
 

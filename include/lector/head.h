@@ -159,6 +159,14 @@ LECTOR_API void lector_head_loss_backward_ex(struct lector_head *head, const flo
                                              const struct lector_sparse_rows *sp,
                                              const int32_t *labels, int64_t B,
                                              const struct lector_loss_params *lp, float *loss);
+/* lector_head_loss_backward_ex that also writes (overwrites) dx (B, C) = d(loss)/d(x) for
+ * the dense input, so the gradient can flow on into the encoder layers that made x
+ * (fine-tuning). dx NULL is lector_head_loss_backward_ex. */
+LECTOR_API void lector_head_loss_backward_dx(struct lector_head *head, const float *x,
+                                             const struct lector_sparse_rows *sp,
+                                             const int32_t *labels, int64_t B,
+                                             const struct lector_loss_params *lp, float *loss,
+                                             float *dx);
 
 /* AdamW (decoupled weight decay, bias correction) in torch.optim.AdamW's order of operations
  * (torch 1.13, foreach=False), float32 state:

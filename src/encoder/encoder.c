@@ -667,6 +667,16 @@ enum lector_status lector_encoder_forward(const struct lector_encoder *enc,
                                           const int32_t *type_ids, const int32_t *mask,
                                           int64_t B, int64_t T, float *hidden,
                                           struct lector_error *err) {
+    return lector__encoder_forward_layers(enc, st, ids, type_ids, mask, B, T,
+                                          enc ? enc->n_layer_run : 0, hidden, err);
+}
+
+enum lector_status lector__encoder_forward_layers(const struct lector_encoder *enc,
+                                                  struct lector_encoder_state *st,
+                                                  const int32_t *ids, const int32_t *type_ids,
+                                                  const int32_t *mask, int64_t B, int64_t T,
+                                                  int64_t n_run, float *hidden,
+                                                  struct lector_error *err) {
     if (!enc || !st || !ids || !hidden)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "lector_encoder_forward: enc, st, ids and hidden must not be NULL");
@@ -713,7 +723,8 @@ enum lector_status lector_encoder_forward(const struct lector_encoder *enc,
         lector_layernorm(x, x, enc->emb_ln_g, enc->emb_ln_b, N, C, eps);
     }
 
-    for (int64_t l = 0; l < enc->n_layer_run; l++) {
+    LECTOR_ASSERT(n_run >= 0 && n_run <= enc->n_layer_run);
+    for (int64_t l = 0; l < n_run; l++) {
         const struct lector__layer *w = &enc->layers[l];
         // attention block: x = LN(x + (attention(x Wqkv^T + bqkv) Wo^T + bo))
         linear(enc, a.qkv, x, w->qkv_w, w->qkv_wp, w->qkv_wl, w->qkv_b, N, C, 3 * C,

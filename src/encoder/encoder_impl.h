@@ -166,4 +166,17 @@ bool lector__acts_size(const struct lector_encoder_config *cfg, int64_t B, int64
 void lector__acts_point(struct lector__acts *acts, float *mem,
                         const struct lector_encoder_config *cfg, int64_t B, int64_t T);
 
+// ----------------------------------------------------------------------------
+// forward through the first layers only
+
+/* lector_encoder_forward stopped after the first n_run of the n_layer_run layers (0: the
+ * embeddings only): hidden (B, T, C) gets the states entering layer n_run, the boundary a
+ * fine-tuning run starts its trainable layers from. */
+enum lector_status lector__encoder_forward_layers(const struct lector_encoder *enc,
+                                                  struct lector_encoder_state *st,
+                                                  const int32_t *ids, const int32_t *type_ids,
+                                                  const int32_t *mask, int64_t B, int64_t T,
+                                                  int64_t n_run, float *hidden,
+                                                  struct lector_error *err);
+
 #endif /* LECTOR_ENCODER_IMPL_H */

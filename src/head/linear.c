@@ -339,6 +339,13 @@ static double keep_draw(uint64_t seed, int64_t i, int64_t j) {
 void lector_head_loss_backward_ex(struct lector_head *head, const float *x,
                                   const struct lector_sparse_rows *sp, const int32_t *labels,
                                   int64_t B, const struct lector_loss_params *lp, float *loss) {
+    lector_head_loss_backward_dx(head, x, sp, labels, B, lp, loss, NULL);
+}
+
+void lector_head_loss_backward_dx(struct lector_head *head, const float *x,
+                                  const struct lector_sparse_rows *sp, const int32_t *labels,
+                                  int64_t B, const struct lector_loss_params *lp, float *loss,
+                                  float *dx) {
     LECTOR_ASSERT(head && B >= 1 && (labels || (lp && lp->targets)));
     LECTOR_ASSERT(head->n_in == 0 || x);
     LECTOR_ASSERT(!sp || sp->n_rows == B);
@@ -407,6 +414,16 @@ void lector_head_loss_backward_ex(struct lector_head *head, const float *x,
         // p holds dL/dz for this row now.
         if (H > 0)
             for (int64_t j = 0; j < H; j++) dact[j] = 0.0;
+        float *dxi = dx && C > 0 ? dx + i * C : NULL;
+        if (dxi && H == 0)
+            for (int64_t c = 0; c < C; c++) {
+                // dL/dx = W^T dz, summed in class order in double
+                double s = 0.0;
+                for (int64_t k = 0; k < K; k++) s += p[k] * (double)W[k * D + c];
+                dxi[c] = (float)s;
+            }
+        if (dxi && H > 0)
+            for (int64_t c = 0; c < C; c++) dxi[c] = 0.0f;
         for (int64_t k = 0; k < K; k++) {
             double dz = p[k];
             float dzf = (float)dz;
@@ -428,6 +445,10 @@ void lector_head_loss_backward_ex(struct lector_head *head, const float *x,
                 double m = drop > 0.0 && keep_draw(lp->dropout_seed, i, j) < drop ? 0.0 : scale_keep;
                 float dpre = (float)(dact[j] * m * gelu_grad(pre[j]));
                 if (dpre == 0.0f) continue;
+                if (dxi) {
+                    const float *w1 = head->params + head->lay.W1 + j * C;
+                    for (int64_t c = 0; c < C; c++) dxi[c] += dpre * w1[c];
+                }
                 float *dw1 = dW1 + j * C;
                 for (int64_t c = 0; c < C; c++) dw1[c] += dpre * xi[c];
                 db1[j] += dpre;
