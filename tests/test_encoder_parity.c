@@ -165,6 +165,37 @@ static void test_parity_odd_cased(void **state) {
     run_fixture("bert-odd-cased");
 }
 
+// Masked keys carry no weight: changing the ids at masked positions (the first position of
+// a row included, and one in the middle) leaves every unmasked position's hidden state
+// bit for bit the same. bert-tiny-uncased has 64-wide heads, so the SIMD attention runs.
+static void test_masked_positions_do_not_matter(void **state) {
+    (void)state;
+    const char *dir = test_shared_path("fixtures/encoders/bert-tiny-uncased");
+    struct lector_encoder *enc = NULL;
+    struct lector_error err = {0};
+    if (lector_encoder_open(dir, &enc, &err) != LECTOR_STATUS_OK) fail_msg("%s", err.msg);
+    struct lector_encoder_state *st = NULL;
+    assert_int_equal(lector_encoder_state_init(enc, &st, &err), LECTOR_STATUS_OK);
+    enum { B = 2, T = 10 };
+    const int64_t C = lector_encoder_n_embd(enc);
+    int32_t ids[B * T], mask[B * T];
+    const int32_t m[B * T] = {0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1};
+    for (int i = 0; i < B * T; i++) ids[i] = 1000 + 37 * i, mask[i] = m[i];
+    float *h1 = malloc((size_t)(B * T * C) * sizeof *h1), *h2 = malloc((size_t)(B * T * C) * sizeof *h2);
+    assert_non_null(h1), assert_non_null(h2);
+    assert_int_equal(lector_encoder_forward(enc, st, ids, NULL, mask, B, T, h1, &err), LECTOR_STATUS_OK);
+    for (int i = 0; i < B * T; i++)
+        if (!mask[i]) ids[i] = 2000 + 11 * i;
+    assert_int_equal(lector_encoder_forward(enc, st, ids, NULL, mask, B, T, h2, &err), LECTOR_STATUS_OK);
+    for (int i = 0; i < B * T; i++)
+        if (mask[i] && memcmp(h1 + i * C, h2 + i * C, (size_t)C * sizeof *h1) != 0)
+            fail_msg("row %d position %d: the hidden state depends on a masked token (max diff %g)",
+                     i / T, i % T, (double)test_max_abs_diff(h1 + i * C, h2 + i * C, C));
+    free(h1), free(h2);
+    lector_encoder_state_free(st);
+    lector_encoder_close(enc);
+}
+
 // models/mini-mlm-uncased has trained weights but no golden: check that it loads with the
 // documented parameter count and gives finite, padding-invariant outputs.
 static void test_mini_mlm_smoke(void **state) {
@@ -213,6 +244,7 @@ int main(void) {
         cmocka_unit_test_prestate(test_parity, "albert-tiny"),
         cmocka_unit_test_prestate(test_parity, "electra-tiny"),
         cmocka_unit_test(test_mini_mlm_smoke),
+        cmocka_unit_test(test_masked_positions_do_not_matter),
     };
     return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

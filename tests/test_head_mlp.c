@@ -27,24 +27,33 @@ static float vals[3] = {0.8f, 0.6f, 1.0f};
 
 static double gelu_ref(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
 
-// Mean cross-entropy of the MLP in double, from the definitions and the documented layout.
+// Row i's logits of the MLP in double, from the definitions and the documented layout:
+// W gelu(W1 x + b1) + b + the sparse row times V.
+static void logits_ref(const double *p, const struct lector_head_layout *L, const float *x,
+                       int i, double z[K]) {
+    double a[H];
+    for (int j = 0; j < H; j++) {
+        double h = p[L->b1 + j];
+        for (int c = 0; c < C; c++) h += p[L->W1 + j * C + c] * (double)x[i * C + c];
+        a[j] = gelu_ref(h);
+    }
+    for (int k = 0; k < K; k++) {
+        z[k] = p[L->b + k];
+        for (int j = 0; j < H; j++) z[k] += p[L->W + k * H + j] * a[j];
+        for (int64_t t = offsets[i]; t < offsets[i + 1]; t++)
+            z[k] += (double)vals[t] * p[L->V + cols[t] * K + k];
+    }
+}
+
+// Mean cross-entropy of the MLP in double.
 static double loss_ref(const double *p, const struct lector_head_layout *L, const float *x,
                        const int32_t *y) {
     double total = 0.0;
     for (int i = 0; i < B; i++) {
-        double a[H], z[K], zmax = -HUGE_VAL, sum = 0.0;
-        for (int j = 0; j < H; j++) {
-            double h = p[L->b1 + j];
-            for (int c = 0; c < C; c++) h += p[L->W1 + j * C + c] * (double)x[i * C + c];
-            a[j] = gelu_ref(h);
-        }
-        for (int k = 0; k < K; k++) {
-            z[k] = p[L->b + k];
-            for (int j = 0; j < H; j++) z[k] += p[L->W + k * H + j] * a[j];
-            for (int64_t t = offsets[i]; t < offsets[i + 1]; t++)
-                z[k] += (double)vals[t] * p[L->V + cols[t] * K + k];
+        double z[K], zmax = -HUGE_VAL, sum = 0.0;
+        logits_ref(p, L, x, i, z);
+        for (int k = 0; k < K; k++)
             if (z[k] > zmax) zmax = z[k];
-        }
         for (int k = 0; k < K; k++) sum += exp(z[k] - zmax);
         total += zmax + log(sum) - z[y[i]];
     }
@@ -77,9 +86,18 @@ static void test_head_mlp_gradient(void **state) {
     double *p = malloc((size_t)P * sizeof *p);
     for (int j = 0; j < P; j++) p[j] = (double)params[j];
     assert_true(fabs((double)loss - loss_ref(p, &L, x, y)) < 1e-5);
-    // The forward pass agrees with the loss's logits.
+    // The forward pass (prediction) gives the same logits, sparse part included: rows 0 and
+    // 1 have n-grams, whose V terms are of order 1 here.
     float logits[B * K];
     lector_head_forward_wide(head, x, &sp, B, logits);
+    for (int i = 0; i < B; i++) {
+        double z[K];
+        logits_ref(p, &L, x, i, z);
+        for (int k = 0; k < K; k++)
+            if (!(fabs((double)logits[i * K + k] - z[k]) < 1e-5))
+                fail_msg("row %d logit %d: forward %.9g, reference %.9g", i, k,
+                         (double)logits[i * K + k], z[k]);
+    }
     const float *g = lector_head_grads(head);
     double max_err = 0.0;
     for (int j = 0; j < P; j++) {

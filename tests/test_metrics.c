@@ -121,12 +121,62 @@ static void test_metrics_probs_micro_f1_and_ece(void **state) {
     lector_metrics_free(&m);
 }
 
+static void test_metrics_multi_by_hand(void **state) {
+    (void)state;
+    // Three rows, two labels, thresholds 0.5 and 0.3 (label k predicted when p >= t_k).
+    //   row 0: targets [1 0], probs [0.9 0.25] -> predicted [1 0]
+    //   row 1: targets [1 1], probs [0.38 0.35] -> predicted [0 1]
+    //   row 2: targets [0 1], probs [0.62 0.1] -> predicted [1 0]
+    // label 0: tp 1, predicted 2, support 2: P = R = F1 = 1/2
+    // label 1: tp 1, predicted 1, support 2: P = 1, R = 1/2, F1 = 2/3
+    // macro F1 = 7/12; micro: tp 2, fp 1, fn 2 -> F1 = 4 / (4 + 3) = 4/7; exact match 1/3.
+    // Confidence of each (row, label) decision: p when predicted, 1 - p otherwise; in bins of
+    // width 1/15: 0.9 right and 0.9 wrong (bin 13), 0.75 right (11), 0.62 wrong twice (9), 0.35
+    // right (5): ECE = (2 |0.5 - 0.9| + |1 - 0.75| + 2 |0 - 0.62| + |1 - 0.35|) / 6.
+    const uint8_t Y[6] = {1, 0, 1, 1, 0, 1};
+    const float probs[6] = {0.9f, 0.25f, 0.38f, 0.35f, 0.62f, 0.1f};
+    const float thr[2] = {0.5f, 0.3f};
+    struct lector_metrics m;
+    struct lector_error err = {0};
+    assert_int_equal(lector_metrics_compute_multi(Y, probs, thr, 3, 2, &m, &err), LECTOR_STATUS_OK);
+    assert_int_equal(m.n, 3);
+    assert_int_equal(m.n_classes, 2);
+    assert_int_equal(m.support[0], 2);
+    assert_int_equal(m.support[1], 2);
+    assert_near(m.precision[0], 0.5, EPS);
+    assert_near(m.recall[0], 0.5, EPS);
+    assert_near(m.f1[0], 0.5, EPS);
+    assert_near(m.precision[1], 1.0, EPS);
+    assert_near(m.recall[1], 0.5, EPS);
+    assert_near(m.f1[1], 2.0 / 3.0, EPS);
+    assert_near(m.macro_f1, 7.0 / 12.0, EPS);
+    assert_near(m.micro_f1, 4.0 / 7.0, EPS);
+    assert_near(m.accuracy, 1.0 / 3.0, EPS);
+    assert_near(m.ece, (2 * 0.4 + 0.25 + 2 * 0.62 + 0.65) / 6.0, 1e-6);
+    double ll = -(log(0.9) + log(0.75) + log(0.38) + log(0.35) + log(0.38) + log(0.1)) / 6.0;
+    assert_near(m.log_loss, ll, 1e-6);
+    lector_metrics_free(&m);
+    // Without thresholds, 0.5 for both: label 1 is never predicted. tp 1, fp 1, fn 1 + 2:
+    // micro F1 = 2 / (2 + 4) = 1/3; label 1's F1 0.
+    assert_int_equal(lector_metrics_compute_multi(Y, probs, NULL, 3, 2, &m, &err), LECTOR_STATUS_OK);
+    assert_near(m.micro_f1, 1.0 / 3.0, EPS);
+    assert_near(m.f1[1], 0.0, EPS);
+    assert_near(m.macro_f1, 0.25, EPS);
+    lector_metrics_free(&m);
+    // Bad arguments
+    assert_int_equal(lector_metrics_compute_multi(Y, probs, thr, 3, 0, &m, &err),
+                     LECTOR_STATUS_INVALID_ARG);
+    assert_int_equal(lector_metrics_compute_multi(NULL, probs, thr, 3, 2, &m, &err),
+                     LECTOR_STATUS_INVALID_ARG);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metrics_probs_micro_f1_and_ece),
         cmocka_unit_test(test_metrics_three_classes_by_hand),
         cmocka_unit_test(test_metrics_zero_division_is_zero),
         cmocka_unit_test(test_metrics_rejects_bad_input),
+        cmocka_unit_test(test_metrics_multi_by_hand),
     };
     return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

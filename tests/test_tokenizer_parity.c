@@ -143,6 +143,54 @@ static void check_vocab(const char *name) {
     lector_tokenizer_free(tok);
 }
 
+// Every vocabulary entry of the greatest byte length (the longest-match window) that is a
+// plain lowercase ASCII word must come out whole, as one id between [CLS] and [SEP]: a window
+// one byte short splits it, and no golden case happens to hold such a word.
+static void check_longest_words_whole(const char *name) {
+    struct lector_tokenizer *tok = open_with_config(name);
+    char rel[256];
+    snprintf(rel, sizeof rel, "vocab/%s/vocab.txt", name);
+    size_t n = 0;
+    char *data = test_read_file(test_shared_path(rel), &n);
+    assert_non_null(data);
+    size_t longest = 0;
+    for (char *p = data; *p;) {
+        size_t len = strcspn(p, "\n");
+        if (len > longest) longest = len;
+        p += len + (p[len] == '\n');
+    }
+    int n_checked = 0, id = 0;
+    for (char *p = data; *p; id++) {
+        size_t len = strcspn(p, "\n");
+        bool word = len == longest;
+        for (size_t i = 0; word && i < len; i++) word = p[i] >= 'a' && p[i] <= 'z';
+        if (word) {
+            int32_t got[8];
+            int64_t n_got = 0;
+            int truncated = -1;
+            struct lector_error err = {0};
+            assert_int_equal(lector_tokenizer_encode(tok, p, len, 8, got, &n_got, &truncated, &err),
+                             LECTOR_STATUS_OK);
+            if (n_got != 3 || got[1] != id)
+                fail_msg("%s: '%.*s' (%zu bytes, id %d) gave %lld ids, the second %d", name,
+                         (int)len, p, len, id, (long long)n_got, n_got > 1 ? got[1] : -1);
+            n_checked++;
+        }
+        p += len + (p[len] == '\n');
+    }
+    printf("%s: %d longest words (%zu bytes) whole\n", name, n_checked, longest);
+    assert_true(n_checked > 0);
+    free(data);
+    lector_tokenizer_free(tok);
+}
+
+static void test_longest_words_whole(void **state) {
+    (void)state;
+    if (!test_shared_dir()) test_skip();
+    check_longest_words_whole("bert-base-uncased");
+    check_longest_words_whole("bert-base-cased");
+}
+
 static void test_parity_bert_base_uncased(void **state) {
     (void)state;
     check_vocab("bert-base-uncased");
@@ -231,6 +279,7 @@ int main(void) {
         cmocka_unit_test(test_parity_bert_base_chinese),
         cmocka_unit_test(test_parity_encoder_bert_tiny_uncased),
         cmocka_unit_test(test_parity_encoder_bert_odd_cased),
+        cmocka_unit_test(test_longest_words_whole),
     };
     return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -284,6 +284,20 @@ static void test_train_divergence_saves_nothing(void **state) {
     assert_null(r.head);
 }
 
+// Mean NLL of softmax(logits / T), in double: the test's own, independent of train.c.
+static double nll_ref(const float *logits, const int32_t *y, int n, int n_cls, double T) {
+    double total = 0.0;
+    for (int i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * n_cls;
+        double zmax = -HUGE_VAL, sum = 0.0;
+        for (int k = 0; k < n_cls; k++)
+            if ((double)z[k] / T > zmax) zmax = (double)z[k] / T;
+        for (int k = 0; k < n_cls; k++) sum += exp((double)z[k] / T - zmax);
+        total += zmax + log(sum) - (double)z[y[i]] / T;
+    }
+    return total / n;
+}
+
 static void test_train_fit_temperature(void **state) {
     (void)state;
     enum { M = 20000, KK = 3 };
@@ -311,6 +325,19 @@ static void test_train_fit_temperature(void **state) {
     }
     float T = lector_fit_temperature(logits, y, M, KK);
     assert_true(fabsf(T - 3.0f) < 0.25f);
+    // And T is the minimiser itself, to float precision (a search cut short lands within a
+    // few percent and fails here): a ternary search of the test's own NLL over ln T.
+    double a = log(0.05), b = log(20.0);
+    for (int it = 0; it < 200; it++) {
+        double m1 = a + (b - a) / 3.0, m2 = b - (b - a) / 3.0;
+        if (nll_ref(logits, y, M, KK, exp(m1)) <= nll_ref(logits, y, M, KK, exp(m2)))
+            b = m2;
+        else
+            a = m1;
+    }
+    const double t_best = exp(0.5 * (a + b));
+    print_message("temperature %.7f, the NLL's minimiser %.7f\n", (double)T, t_best);
+    assert_true(fabs((double)T - t_best) <= 1e-4 * t_best);
     assert_true(lector_fit_temperature(logits, y, 0, KK) == 1.0f);
     free(y);
     free(logits);

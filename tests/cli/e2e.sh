@@ -2,18 +2,8 @@
 # End-to-end tests of the lector command line on a tiny random encoder (made by
 # make_tiny_encoder) and the demo corpus: train, classify stdin and files, eval, embed,
 # tokenize, and the failure paths (exit codes, one-line messages, files left intact).
-set -uo pipefail
-# Debian's python3 (with python3-numpy), whatever else is first on PATH.
-py=${LECTOR_PYTHON:-$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)}
-bin=${LECTOR_BIN:?LECTOR_BIN not set}
-src=${LECTOR_SOURCE_DIR:?}
-mk=${LECTOR_MAKE_TINY:?}
-tmp=$(mktemp -d)
-export XDG_CACHE_HOME=$tmp/cache # keep the feature cache inside the test
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
+# shellcheck source=lib/common.bash
+. "$(dirname "$0")/lib/common.bash"
 # expect_rc WANT CMD...: run CMD, stdout to $tmp/out, stderr to $tmp/err, check the status.
 expect_rc() {
   local want=$1; shift
@@ -218,9 +208,20 @@ with open(sys.argv[1], "w") as f:
         f.write("the film was %s and the book was %s number %d,%s\n" % (
             "good" if i % 2 else "bad", "great" if i % 3 else "dull", i, "pos" if i % 2 else "neg"))
 PY
-"$bin" train --encoder "$enc" --train "$tmp/big.csv" --output "$model" >/dev/null 2>"$tmp/err" &
+# ready PID: wait (up to 120 s) until train has written to stderr, which it does only after
+# installing its signal handlers (the feature cache line, then progress), instead of
+# guessing a delay; fails if the process ended first.
+ready() {
+  for _ in $(seq 1200); do
+    [ -s "$tmp/err" ] && return 0
+    kill -0 "$1" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+"$bin" train --encoder "$enc" --train "$tmp/big.csv" --output "$model" --progress >/dev/null 2>"$tmp/err" &
 pid=$!
-sleep 1.5
+ready $pid || bad "train on big.csv wrote nothing before it ended: $(cat "$tmp/err")"
 kill -INT $pid
 wait $pid; rc=$?
 [ $rc -eq 130 ] && ok || bad "interrupted train: exit $rc (want 130): $(cat "$tmp/err")"
@@ -228,9 +229,9 @@ cmp -s "$model" "$tmp/old.lector" && ok || bad "interrupted train changed the ol
 ls "$tmp" | grep -q '\.tmp\.' && bad "interrupted train left a temporary file" || ok
 
 # SIGTERM: the same, with exit status 143
-"$bin" train --encoder "$enc" --train "$tmp/big.csv" --output "$model" >/dev/null 2>"$tmp/err" &
+"$bin" train --encoder "$enc" --train "$tmp/big.csv" --output "$model" --progress >/dev/null 2>"$tmp/err" &
 pid=$!
-sleep 1.5
+ready $pid || bad "train on big.csv wrote nothing before it ended: $(cat "$tmp/err")"
 kill -TERM $pid
 wait $pid; rc=$?
 [ $rc -eq 143 ] && ok || bad "terminated train: exit $rc (want 143): $(cat "$tmp/err")"

@@ -58,4 +58,5 @@ else
   echo "python3-distributed not installed: the Dask test is skipped"; skipped=$((skipped + 1))
 fi
 echo "scale: $pass passed, $fail failed, $skipped skipped"
-[ $fail -eq 0 ]
+[ $fail -eq 0 ] || exit 1
+[ $skipped -eq 0 ] || exit 77

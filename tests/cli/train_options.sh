@@ -2,16 +2,8 @@
 # lector train's options on a tiny random encoder and the demo corpus: feature kinds, the
 # stratified validation split, schedules and the other optimiser options, reproducibility
 # (same seed -> same model file, whatever the thread count), and the shared eval report.
-set -uo pipefail
-py=${LECTOR_PYTHON:-$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)}
-bin=${LECTOR_BIN:?LECTOR_BIN not set}
-src=${LECTOR_SOURCE_DIR:?}
-mk=${LECTOR_MAKE_TINY:?}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
+# shellcheck source=lib/common.bash
+. "$(dirname "$0")/lib/common.bash"
 expect_rc() {
   local want=$1; shift
   "$@" >"$tmp/out" 2>"$tmp/err" </dev/null

@@ -1,0 +1,15 @@
+# Shared start of the command-line tests (sourced, not a test itself): the python3 to use,
+# the paths ctest passes, a temporary directory (removed on exit) holding the feature cache,
+# and the pass/fail counters.
+set -uo pipefail
+# Debian's python3 (with python3-numpy), whatever else is first on PATH.
+py=${LECTOR_PYTHON:-$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)}
+bin=${LECTOR_BIN:?LECTOR_BIN not set}
+src=${LECTOR_SOURCE_DIR:?}
+mk=${LECTOR_MAKE_TINY:?}
+tmp=$(mktemp -d)
+export XDG_CACHE_HOME=$tmp/cache # keep the feature cache inside the test
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
