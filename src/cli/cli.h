@@ -29,6 +29,8 @@ bool cli_parse_i64(const char *cmd, const char *opt, const char *s, int64_t lo, 
                    int64_t *out);
 bool cli_parse_f32(const char *cmd, const char *opt, const char *s, double lo, double hi,
                    float *out);
+/* A byte count: digits with an optional K, M, G or T suffix (powers of 1024). */
+bool cli_parse_size(const char *cmd, const char *opt, const char *s, uint64_t *out);
 bool cli_parse_precision(const char *cmd, const char *s, enum lector_precision *out);
 
 /* The encoder directory: --encoder value, else $LECTOR_ENCODER, else NULL. */

@@ -63,7 +63,11 @@ int cli_model_inputs_open_cache(struct cli_model_inputs *mi, const char *dir) {
         // The cache only saves time: go on without it.
         cli_warn("feature cache disabled: %s", err.msg);
         mi->cache = NULL;
+        return CLI_OK;
     }
+    lector_feature_cache_set_max_size(mi->cache, mi->cache_max_size);
+    const char *note = lector_feature_cache_note(mi->cache);
+    if (note) cli_warn("feature cache %s", note);
     return CLI_OK;
 }
 
@@ -482,6 +486,8 @@ out:
     // Keep what was encoded, also when interrupted: the next run starts from there.
     if (mi->cache && lector_feature_cache_save(mi->cache, &err) != LECTOR_STATUS_OK)
         cli_warn("feature cache not saved: %s", err.msg);
+    else if (mi->cache && lector_feature_cache_note(mi->cache))
+        cli_info("feature cache %s", lector_feature_cache_note(mi->cache));
     free(mlens);
     free(mtexts);
     free(mbuf);

@@ -21,14 +21,16 @@ struct cli_model_inputs {
     struct lector_feature_cache *cache; /* NULL: no cache; closed by cli_model_inputs_close */
     enum lector_doc_pooling doc_pooling; /* long texts: truncate, or windows pooled by mean/max */
     int64_t stride;                      /* window overlap in tokens */
+    uint64_t cache_max_size;             /* cap on the cache directory's bytes, 0: none */
 };
 
 /* Open dir's encoder and tokenizer; prints the error and returns CLI_ERROR/CLI_USAGE. */
 int cli_model_inputs_open(const char *dir, const char *cmd, enum lector_pooling pooling,
                           int64_t max_len, bool max_len_given, struct cli_model_inputs *mi);
 void cli_model_inputs_close(struct cli_model_inputs *mi);
-/* Use the feature cache in dir for mi's encoder, tokenizer, pooling and max length (a cache
- * that cannot be opened is a warning, not an error). */
+/* Use the feature cache in dir for mi's encoder, tokenizer, pooling and max length, capped at
+ * mi->cache_max_size (a cache that cannot be opened is a warning, not an error; so are
+ * damaged records, which are encoded again). */
 int cli_model_inputs_open_cache(struct cli_model_inputs *mi, const char *dir);
 /* $XDG_CACHE_HOME/lector/features or $HOME/.cache/lector/features in buf; NULL if neither. */
 const char *cli_default_cache_dir(char *buf, size_t cap);

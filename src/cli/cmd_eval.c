@@ -28,6 +28,8 @@ static const char eval_help[] =
     "      --cache DIR           feature cache, as for 'lector train'\n"
     "                            [$XDG_CACHE_HOME/lector/features or ~/.cache/lector/features]\n"
     "      --no-cache            neither read nor write the feature cache\n"
+    "      --cache-max-size SIZE bytes of all files in the cache directory (K, M, G suffixes;\n"
+    "                            0: no cap); least recently used files go first [4G]\n"
     "  -f, --format F            text or json [text]\n"
     "      --report FILE         also write a self-contained HTML report: confusion-matrix heat\n"
     "                            map, per-class bars, reliability diagram, training curves\n"
@@ -40,7 +42,7 @@ static const char eval_help[] =
     "  -h, --help                show this help\n";
 
 int cmd_eval(int argc, char **argv) {
-    enum { O_TEXT = 256, O_LABEL, O_PROGRESS, O_CACHE, O_NOCACHE, O_REPORT, O_PRECISION };
+    enum { O_TEXT = 256, O_LABEL, O_PROGRESS, O_CACHE, O_NOCACHE, O_CACHEMAX, O_REPORT, O_PRECISION };
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},
                                          {"data", required_argument, 0, 'd'},
                                          {"text-column", required_argument, 0, O_TEXT},
@@ -51,6 +53,7 @@ int cmd_eval(int argc, char **argv) {
                                          {"progress", no_argument, 0, O_PROGRESS},
                                          {"cache", required_argument, 0, O_CACHE},
                                          {"no-cache", no_argument, 0, O_NOCACHE},
+                                         {"cache-max-size", required_argument, 0, O_CACHEMAX},
                                          {"report", required_argument, 0, O_REPORT},
                                          {"precision", required_argument, 0, O_PRECISION},
                                          {"quiet", no_argument, 0, 'q'},
@@ -60,6 +63,7 @@ int cmd_eval(int argc, char **argv) {
     bool json = false, no_cache = false;
     const char *cache_dir = NULL, *report = NULL;
     char cache_buf[4096];
+    uint64_t cache_max_size = LECTOR_FEATURE_CACHE_MAX_SIZE_DEFAULT;
     int64_t threads = 0;
     enum lector_precision precision = LECTOR_PRECISION_FP32;
     cli_progress = isatty(2);
@@ -85,6 +89,9 @@ int cmd_eval(int argc, char **argv) {
         case O_PROGRESS: cli_progress = true; break;
         case O_CACHE: cache_dir = optarg; break;
         case O_NOCACHE: no_cache = true; break;
+        case O_CACHEMAX:
+            if (!cli_parse_size("eval", "--cache-max-size", optarg, &cache_max_size)) return CLI_USAGE;
+            break;
         case O_REPORT: report = optarg; break;
         case O_PRECISION:
             if (!cli_parse_precision("eval", optarg, &precision)) return CLI_USAGE;
@@ -126,7 +133,7 @@ int cmd_eval(int argc, char **argv) {
     struct cli_model_inputs mi = {(struct lector_encoder *)lector_classifier_encoder(clf),
                                   (struct lector_tokenizer *)lector_classifier_tokenizer(clf),
                                   NULL, info->pooling, info->max_len, false, NULL,
-                                  LECTOR_DOC_TRUNCATE, 0};
+                                  LECTOR_DOC_TRUNCATE, 0, 0};
     struct cli_featurized space = {0}, f = {0};
     struct lector_metrics m;
     memset(&m, 0, sizeof m);
@@ -139,6 +146,7 @@ int cmd_eval(int argc, char **argv) {
     }
     mi.doc_pooling = lector_classifier_get_extra(clf)->doc_pooling;
     mi.stride = lector_classifier_get_extra(clf)->stride;
+    mi.cache_max_size = cache_max_size;
     if (!lector_classifier_get_extra(clf)->no_encoder && cache_dir && !no_cache)
         cli_model_inputs_open_cache(&mi, cache_dir);
     space.n_labels = K;

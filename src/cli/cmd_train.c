@@ -44,6 +44,8 @@ static const char train_help[] =
     "      --cache DIR           feature cache: pooled vectors are reused across runs\n"
     "                            [$XDG_CACHE_HOME/lector/features or ~/.cache/lector/features]\n"
     "      --no-cache            neither read nor write the feature cache\n"
+    "      --cache-max-size SIZE bytes of all files in the cache directory (K, M, G suffixes;\n"
+    "                            0: no cap); least recently used files go first [4G]\n"
     "      --ngram-order N       word n-grams of order 1..N [2]\n"
     "      --char-ngrams A-B     also character n-grams of A to B characters [none]\n"
     "      --ngram-boundaries    word n-grams of order >= 2 also span a start and an end\n"
@@ -116,7 +118,7 @@ enum features { FEAT_ENCODER = 1, FEAT_NGRAMS = 2, FEAT_BOTH = 3 };
 int cmd_train(int argc, char **argv) {
     enum { O_TRAIN = 256, O_VALID, O_TEXT, O_LABEL, O_EPOCHS, O_LR, O_WD, O_SEED, O_PROGRESS,
            O_VFRAC, O_FEATURES, O_ORDER, O_CHARS, O_BOUNDARIES, O_WEIGHTING, O_BUCKETS, O_MINDF, O_SCHEDULE, O_WARMUP,
-           O_CLIP, O_CW, O_LS, O_PATIENCE, O_MINDELTA, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT, O_STRIDE, O_DOCPOOL, O_TRUNCATE, O_MULTI, O_HTML };
+           O_CLIP, O_CW, O_LS, O_PATIENCE, O_MINDELTA, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_CACHEMAX, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT, O_STRIDE, O_DOCPOOL, O_TRUNCATE, O_MULTI, O_HTML };
     static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
                                          {"train", required_argument, 0, O_TRAIN},
                                          {"valid", required_argument, 0, O_VALID},
@@ -156,6 +158,7 @@ int cmd_train(int argc, char **argv) {
                                          {"dropout", required_argument, 0, O_DROPOUT},
                                          {"weight-decay-ngrams", required_argument, 0, O_WDNG},
                                          {"no-cache", no_argument, 0, O_NOCACHE},
+                                         {"cache-max-size", required_argument, 0, O_CACHEMAX},
                                          {"batch-size", required_argument, 0, 'b'},
                                          {"seed", required_argument, 0, O_SEED},
                                          {"threads", required_argument, 0, 't'},
@@ -171,6 +174,7 @@ int cmd_train(int argc, char **argv) {
     const char *html_report = NULL;
     const char *cache_dir = NULL;
     char cache_buf[4096];
+    uint64_t cache_max_size = LECTOR_FEATURE_CACHE_MAX_SIZE_DEFAULT;
     int features = FEAT_BOTH;
     enum lector_pooling pooling = LECTOR_POOLING_MEAN;
     struct lector_train_params tp = lector_train_default_params();
@@ -299,6 +303,9 @@ int cmd_train(int argc, char **argv) {
                 return CLI_USAGE;
             break;
         case O_NOCACHE: no_cache = true; break;
+        case O_CACHEMAX:
+            if (!cli_parse_size("train", "--cache-max-size", optarg, &cache_max_size)) return CLI_USAGE;
+            break;
         case O_HTML: html_report = optarg; break;
         case O_REPORT:
             if (!strcmp(optarg, "json"))
@@ -387,6 +394,7 @@ int cmd_train(int argc, char **argv) {
         return cli_usage("train", "--stride %lld must be smaller than the %lld tokens of a window", (long long)stride,
                          (long long)window);
     }
+    mi.cache_max_size = cache_max_size;
     if (use_enc && cache_dir && !no_cache) cli_model_inputs_open_cache(&mi, cache_dir);
     rc = cli_featurize_csv(&mi, train_path, text_col, label_col, NULL, use_enc, multi, &all);
     if (rc != CLI_OK) goto out;

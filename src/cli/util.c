@@ -103,6 +103,21 @@ bool cli_parse_i64(const char *cmd, const char *opt, const char *s, int64_t lo, 
     return true;
 }
 
+bool cli_parse_size(const char *cmd, const char *opt, const char *s, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    const char *units = "KMGT", *u = *end ? strchr(units, *end) : NULL;
+    int shift = u ? 10 * (int)(u - units + 1) : 0;
+    if (!*s || *s == '-' || errno == ERANGE || (*end && (!u || end[1])) ||
+        (shift && v > (~0ull >> shift))) {
+        cli_usage(cmd, "%s expects a byte count such as 500M or 4G, got '%s'", opt, s);
+        return false;
+    }
+    *out = (uint64_t)v << shift;
+    return true;
+}
+
 bool cli_parse_precision(const char *cmd, const char *s, enum lector_precision *out) {
     int p = lector_precision_parse(s);
     if (p < 0) {

@@ -1,51 +1,84 @@
 // The feature cache: pooled encoder vectors on disk, so that training again with other
 // hyperparameters does not run the encoder again.
 //
-// One file per key, "<dir>/<sha256(key)>.lfc", where the key names everything the vectors
-// depend on (encoder checksum, tokenizer hash, pooling, max length, ...). Layout, all
-// little-endian:
-//   magic "LECTORFC" | u32 version (1) | u32 C | u32 key length | key bytes |
-//   records: 32-byte SHA-256 of the text bytes, then C float32
-// A record that is cut short (a crashed writer on a file system without atomic rename) is
-// ignored, as is a file whose header or key does not match: the cache is only an
-// accelerator. Saving re-reads the file, adds the records it lacks and replaces it with
-// rename(2) (lector__afile), so concurrent runs never see a torn file; when two runs save at
-// once the last rename wins and the other's new records are simply computed again later.
-#define _POSIX_C_SOURCE 200809L
+// One file per key, "<dir>/<40 hex digits of sha256(key)>.lfc", where the key names
+// everything the vectors depend on (encoder checksum, tokenizer hash, pooling, max length,
+// ...). Format 2 (docs/formats.md), all little-endian:
+//   header: magic "LECTORFC" | u32 version (2) | u32 C | u32 key length | key bytes
+//   records, 64 + 4C bytes each: sha256(text) | C float32 | check
+//   check = sha256(sha256(key) | sha256(text) | the C float32 as stored)
+// The check ties a vector to its text and key: a flipped bit, a vector moved to another
+// record or another file, a zeroed block or a non-finite value fails it, and the record is
+// dropped (counted, so the caller can say so) and computed again.
+//
+// The file is append-only: a run appends the records it computed, under flock(2), after
+// reading what other runs appended since it opened the file; a crashed writer's partial
+// last record is cut off by the next writer. The file is rewritten whole (temp file +
+// rename) only to repair it (damaged records, an old format) or to evict under the size
+// cap. Files are opened with O_NOFOLLOW | O_NONBLOCK and must be regular files owned by the
+// user and not writable by group or others: anything else is refused with a message.
+#define _GNU_SOURCE
 #include "lector/classifier.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/base_impl.h"
 
 #define CACHE_MAGIC "LECTORFC"
-#define CACHE_VERSION 1u
+#define CACHE_VERSION 2u
+#define CACHE_KEY_MAX 4096u
+#define CACHE_NAME_HEX 40 // hex digits of the key digest in the file name
+
+enum { REC_NEW = 1, REC_USED = 2 };
 
 struct lector_feature_cache {
-    char *path;
-    char *key;
+    char *dir, *path, *key;
+    uint8_t key_digest[32];
     int64_t C;
+    bool read_only;       // opened with lector_feature_cache_open_file
     // Open-addressing table of record indices (-1 = empty), keyed by the text digest.
     int64_t *slots;
     size_t n_slots;
     uint8_t *digests; // (n_records, 32)
     float *vecs;      // (n_records, C)
+    uint8_t *flags;   // (n_records) REC_*
     int64_t n_records, cap;
     int64_t n_new;    // records added since open/save
+    // The file as last read: its identity and the end of its last whole record.
+    dev_t file_dev;
+    ino_t file_ino;
+    bool file_known;
+    off_t n_read;
+    bool rewrite;          // the next save replaces the file (damage or an old format found)
+    int64_t n_discarded;   // records that failed their check, since open
+    int64_t n_file_records;
+    uint64_t max_size;     // bytes of *.lfc in dir; 0 = no cap
+    char note[320];        // what the caller should tell the user, or ""
 };
+
+// ---- records in memory ----------------------------------------------------------------
 
 static uint64_t digest_slot(const uint8_t *d) { return lector__read_u64_le(d); }
 
-static void text_digest(const char *text, size_t len, uint8_t d[32]) {
+static void sha256_of(const void *data, size_t len, uint8_t d[32]) {
     struct lector__sha256 s;
     lector__sha256_init(&s);
-    lector__sha256_update(&s, text, len);
+    lector__sha256_update(&s, data, len);
     lector__sha256_final(&s, d);
 }
+
+static size_t record_size(int64_t C) { return 64 + 4 * (size_t)C; }
+
+static size_t header_size(const struct lector_feature_cache *c) { return 20 + strlen(c->key); }
 
 static int64_t find(const struct lector_feature_cache *c, const uint8_t *d) {
     size_t mask = c->n_slots - 1;
@@ -65,6 +98,9 @@ static bool grow(struct lector_feature_cache *c) {
     float *v = lector__realloc(c->vecs, (size_t)cap * (size_t)c->C * sizeof *v);
     if (!v) return false;
     c->vecs = v;
+    uint8_t *f = lector__realloc(c->flags, (size_t)cap);
+    if (!f) return false;
+    c->flags = f;
     c->cap = cap;
     size_t n_slots = 1;
     while (n_slots < (size_t)cap * 2) n_slots *= 2;
@@ -82,59 +118,258 @@ static bool grow(struct lector_feature_cache *c) {
     return true;
 }
 
-// Add a record unless its digest is present. false only when out of memory.
-static bool add(struct lector_feature_cache *c, const uint8_t *d, const float *v) {
-    if (c->n_slots && find(c, d) >= 0) return true;
+// Add a record unless its digest is present; a record read from the file that we hold as
+// new is no longer new (another run stored it). false only when out of memory.
+static bool add(struct lector_feature_cache *c, const uint8_t *d, const float *v, uint8_t flags) {
+    if (c->n_slots) {
+        int64_t r = find(c, d);
+        if (r >= 0) {
+            if (!(flags & REC_NEW) && (c->flags[r] & REC_NEW)) {
+                c->flags[r] &= (uint8_t)~REC_NEW;
+                c->n_new--;
+            }
+            return true;
+        }
+    }
     if (!grow(c)) return false;
     int64_t r = c->n_records++;
     memcpy(c->digests + r * 32, d, 32);
     memcpy(c->vecs + r * c->C, v, (size_t)c->C * sizeof *v);
+    c->flags[r] = flags;
+    c->n_new += (flags & REC_NEW) != 0;
     size_t mask = c->n_slots - 1, i = (size_t)digest_slot(d) & mask;
     while (c->slots[i] >= 0) i = (i + 1) & mask;
     c->slots[i] = r;
     return true;
 }
 
-static float f32_le(const uint8_t *p) {
-    uint32_t u = lector__read_u32_le(p);
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
+static bool all_finite(const float *v, int64_t n) {
+    for (int64_t k = 0; k < n; k++)
+        if (!isfinite(v[k])) return false;
+    return true;
 }
 
-// Merge the records of the file at c->path (if it exists and matches) into c.
-static enum lector_status load_file(struct lector_feature_cache *c, struct lector_error *err) {
-    FILE *fp = fopen(c->path, "rb");
-    if (!fp) return LECTOR_STATUS_OK; // no cache yet (or unreadable: then it is just slower)
-    enum lector_status s = LECTOR_STATUS_OK;
-    size_t klen = strlen(c->key), rec = 32 + 4 * (size_t)c->C;
+// The stored form of record r: text digest, vector, check.
+static void encode_record(const struct lector_feature_cache *c, int64_t r, uint8_t *out) {
+    memcpy(out, c->digests + r * 32, 32);
+    const float *v = c->vecs + r * c->C;
+    for (int64_t k = 0; k < c->C; k++) {
+        uint32_t u;
+        memcpy(&u, &v[k], sizeof u);
+        for (int b = 0; b < 4; b++) out[32 + 4 * k + b] = (uint8_t)(u >> (8 * b));
+    }
+    struct lector__sha256 s;
+    lector__sha256_init(&s);
+    lector__sha256_update(&s, c->key_digest, 32);
+    lector__sha256_update(&s, out, 32 + 4 * (size_t)c->C);
+    lector__sha256_final(&s, out + 32 + 4 * c->C);
+}
+
+// Check and decode one stored record into v; false if its check or its values are bad.
+static bool decode_record(const struct lector_feature_cache *c, const uint8_t *in, float *v) {
+    uint8_t check[32];
+    struct lector__sha256 s;
+    lector__sha256_init(&s);
+    lector__sha256_update(&s, c->key_digest, 32);
+    lector__sha256_update(&s, in, 32 + 4 * (size_t)c->C);
+    lector__sha256_final(&s, check);
+    if (memcmp(check, in + 32 + 4 * c->C, 32)) return false;
+    for (int64_t k = 0; k < c->C; k++) {
+        uint32_t u = lector__read_u32_le(in + 32 + 4 * k);
+        memcpy(&v[k], &u, sizeof u);
+    }
+    return all_finite(v, c->C);
+}
+
+// ---- reading the file -----------------------------------------------------------------
+
+enum header_kind { HEADER_OK, HEADER_EMPTY, HEADER_OLD, HEADER_OTHER };
+
+static bool read_exact(int fd, off_t at, void *buf, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = pread(fd, (char *)buf + got, n - got, at + (off_t)got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return false;
+        got += (size_t)k;
+    }
+    return true;
+}
+
+// The header of the file at fd. With c->key NULL (opening a file to merge), the key and C
+// are taken from it.
+static enum header_kind read_header(struct lector_feature_cache *c, int fd) {
     uint8_t head[20];
-    uint8_t *buf = lector__malloc(rec > klen ? rec : klen + 1);
+    if (!read_exact(fd, 0, head, 1)) return HEADER_EMPTY;
+    if (!read_exact(fd, 0, head, sizeof head) || memcmp(head, CACHE_MAGIC, 8)) return HEADER_OTHER;
+    uint32_t version = lector__read_u32_le(head + 8);
+    if (version < CACHE_VERSION) return HEADER_OLD;
+    uint32_t C = lector__read_u32_le(head + 12), klen = lector__read_u32_le(head + 16);
+    if (version != CACHE_VERSION || C < 1 || C > (1u << 20) || klen > CACHE_KEY_MAX)
+        return HEADER_OTHER;
+    char *key = lector__malloc(klen + 1);
+    if (!key) return HEADER_OTHER;
+    if (!read_exact(fd, 20, key, klen) || memchr(key, '\0', klen)) {
+        lector_free(key);
+        return HEADER_OTHER;
+    }
+    key[klen] = '\0';
+    if (!c->key) {
+        c->key = key;
+        c->C = C;
+        sha256_of(key, klen, c->key_digest);
+        return HEADER_OK;
+    }
+    bool same = (int64_t)C == c->C && !strcmp(key, c->key);
+    lector_free(key);
+    return same ? HEADER_OK : HEADER_OTHER;
+}
+
+// Read the whole records of fd from byte `from` (0: the header first) into c. Damaged
+// records are counted and set c->rewrite; the end of the last whole record is c->n_read.
+static enum lector_status read_records(struct lector_feature_cache *c, int fd, off_t from,
+                                       enum header_kind *kind, struct lector_error *err) {
+    *kind = HEADER_OK;
+    if (from == 0) {
+        *kind = read_header(c, fd);
+        if (*kind != HEADER_OK) {
+            c->n_read = 0;
+            return LECTOR_STATUS_OK;
+        }
+        from = (off_t)header_size(c);
+    }
+    const size_t rec = record_size(c->C), per = 256;
+    uint8_t *buf = lector__malloc(rec * per);
     float *v = lector__malloc((size_t)c->C * sizeof *v);
+    enum lector_status s = LECTOR_STATUS_OK;
     if (!buf || !v) {
         s = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", c->path);
         goto done;
     }
-    if (fread(head, 1, 20, fp) != 20 || memcmp(head, CACHE_MAGIC, 8) ||
-        lector__read_u32_le(head + 8) != CACHE_VERSION ||
-        lector__read_u32_le(head + 12) != (uint32_t)c->C || lector__read_u32_le(head + 16) != klen ||
-        fread(buf, 1, klen, fp) != klen || memcmp(buf, c->key, klen))
-        goto done;
-    while (fread(buf, 1, rec, fp) == rec) {
-        for (int64_t k = 0; k < c->C; k++) v[k] = f32_le(buf + 32 + 4 * k);
-        if (!add(c, buf, v)) {
-            s = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", c->path);
+    for (;;) {
+        ssize_t k = pread(fd, buf, rec * per, from);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            int e = errno;
+            s = lector__error(err, LECTOR_STATUS_IO, "%s: read failed: %s", c->path, strerror(e));
             goto done;
         }
+        size_t n_whole = (size_t)k / rec;
+        for (size_t i = 0; i < n_whole; i++) {
+            const uint8_t *in = buf + i * rec;
+            c->n_file_records++;
+            if (!decode_record(c, in, v)) {
+                c->n_discarded++;
+                c->rewrite = true;
+                continue;
+            }
+            if (!add(c, in, v, 0)) {
+                s = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", c->path);
+                goto done;
+            }
+        }
+        from += (off_t)(n_whole * rec);
+        if (n_whole < per) break; // the end, or a partial record left by a crashed writer
     }
+    c->n_read = from;
 done:
     lector_free(v);
     lector_free(buf);
-    fclose(fp);
     return s;
 }
 
-// mkdir -p for the cache directory.
+// Is the open file one this user may trust? Sets err and returns false if not.
+static enum lector_status check_file(const char *path, int fd, struct stat *st,
+                                     struct lector_error *err) {
+    if (fstat(fd, st) != 0) {
+        int e = errno;
+        return lector__error(err, LECTOR_STATUS_IO, "%s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st->st_mode))
+        return lector__error(err, LECTOR_STATUS_IO,
+                             "%s: not a regular file (a FIFO, device or directory): not used",
+                             path);
+    if (st->st_uid != geteuid())
+        return lector__error(err, LECTOR_STATUS_IO,
+                             "%s: owned by uid %lu, not by this user (uid %lu): not trusted",
+                             path, (unsigned long)st->st_uid, (unsigned long)geteuid());
+    if (st->st_mode & (S_IWGRP | S_IWOTH))
+        return lector__error(err, LECTOR_STATUS_IO,
+                             "%s: writable by group or others (mode %03o): not trusted", path,
+                             (unsigned)(st->st_mode & 0777));
+    return LECTOR_STATUS_OK;
+}
+
+// open(2) a cache file without following a symbolic link or blocking on a FIFO; -1 and err
+// set on failure (ENOENT is left to the caller when missing_ok).
+static int open_file(const char *path, int flags, bool missing_ok, struct stat *st,
+                     struct lector_error *err) {
+    int fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT && missing_ok) {
+            errno = ENOENT;
+            return -1;
+        }
+        if (e == ELOOP)
+            lector__error(err, LECTOR_STATUS_IO, "%s: a symbolic link: not followed", path);
+        else if (e == ENXIO)
+            lector__error(err, LECTOR_STATUS_IO, "%s: a FIFO or socket: not used", path);
+        else
+            lector__error(err, LECTOR_STATUS_IO, "%s: cannot open: %s", path, strerror(e));
+        errno = e;
+        return -1;
+    }
+    if (check_file(path, fd, st, err) != LECTOR_STATUS_OK) {
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    return fd;
+}
+
+static void set_note(struct lector_feature_cache *c, enum header_kind kind) {
+    c->note[0] = '\0';
+    if (kind == HEADER_OLD)
+        snprintf(c->note, sizeof c->note,
+                 "%s: an older format without checksums, not read: its texts are encoded "
+                 "again and the file is rewritten", c->path);
+    else if (kind == HEADER_OTHER)
+        snprintf(c->note, sizeof c->note,
+                 "%s: not a feature cache of this key, not read: it will be replaced", c->path);
+    else if (c->n_discarded)
+        snprintf(c->note, sizeof c->note,
+                 "%s: %lld of %lld records failed their checksum or hold non-finite values: "
+                 "discarded, their texts are encoded again", c->path, (long long)c->n_discarded,
+                 (long long)c->n_file_records);
+}
+
+// Read the file at c->path into c (a missing file reads as empty).
+static enum lector_status load(struct lector_feature_cache *c, struct lector_error *err) {
+    struct stat st;
+    int fd = open_file(c->path, O_RDONLY, !c->read_only, &st, err);
+    if (fd < 0) return errno == ENOENT && !c->read_only ? LECTOR_STATUS_OK : LECTOR_STATUS_IO;
+    enum header_kind kind;
+    enum lector_status s = read_records(c, fd, 0, &kind, err);
+    if (s == LECTOR_STATUS_OK && c->read_only && kind != HEADER_OK)
+        s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: %s", c->path,
+                          kind == HEADER_OLD ? "an older feature cache format without "
+                                               "checksums: not read"
+                          : kind == HEADER_EMPTY ? "an empty file, not a feature cache"
+                                                 : "not a feature cache file");
+    if (s == LECTOR_STATUS_OK) {
+        c->file_dev = st.st_dev;
+        c->file_ino = st.st_ino;
+        c->file_known = true;
+        if (kind == HEADER_OLD || kind == HEADER_OTHER) c->rewrite = true;
+        set_note(c, kind);
+        if (!c->read_only) (void)futimens(fd, NULL); // recently used: evicted last
+    }
+    close(fd);
+    return s;
+}
+
+// mkdir -p for the cache directory (new directories are private to the user).
 static enum lector_status make_dirs(const char *dir, struct lector_error *err) {
     char *p = lector__strdup(dir);
     if (!p) return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
@@ -142,7 +377,7 @@ static enum lector_status make_dirs(const char *dir, struct lector_error *err) {
         if (*q == '/' || *q == '\0') {
             char save = *q;
             *q = '\0';
-            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            if (mkdir(p, 0700) != 0 && errno != EEXIST) {
                 int e = errno;
                 enum lector_status s = lector__error(err, LECTOR_STATUS_IO,
                                                      "cannot create cache directory %s: %s", p,
@@ -158,30 +393,74 @@ static enum lector_status make_dirs(const char *dir, struct lector_error *err) {
     return LECTOR_STATUS_OK;
 }
 
+static bool cache_file_name(const char *name) {
+    size_t n = strlen(name);
+    if (n != CACHE_NAME_HEX + 4 || strcmp(name + CACHE_NAME_HEX, ".lfc")) return false;
+    for (size_t i = 0; i < CACHE_NAME_HEX; i++)
+        if (!strchr("0123456789abcdef", name[i])) return false;
+    return true;
+}
+
+static struct lector_feature_cache *cache_new(const char *path) {
+    struct lector_feature_cache *c = lector__calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->path = lector__strdup(path);
+    const char *slash = strrchr(path, '/');
+    c->dir = slash ? lector__strndup(path, (size_t)(slash - path + (slash == path))) : lector__strdup(".");
+    c->max_size = LECTOR_FEATURE_CACHE_MAX_SIZE_DEFAULT;
+    if (!c->path || !c->dir) {
+        lector_feature_cache_free(c);
+        return NULL;
+    }
+    return c;
+}
+
 enum lector_status lector_feature_cache_open(const char *dir, const char *key, int64_t C,
                                              struct lector_feature_cache **out,
                                              struct lector_error *err) {
     *out = NULL;
-    if (!dir || !*dir || !key || C < 1 || C > (1 << 20))
+    if (!dir || !*dir || !key || strlen(key) > CACHE_KEY_MAX || C < 1 || C > (1 << 20))
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                             "feature cache: expected a directory, a key and 1 <= C <= 2^20");
+                             "feature cache: expected a directory, a key of at most %u bytes "
+                             "and 1 <= C <= 2^20", CACHE_KEY_MAX);
     enum lector_status s = make_dirs(dir, err);
     if (s != LECTOR_STATUS_OK) return s;
-    struct lector_feature_cache *c = lector__calloc(1, sizeof *c);
-    if (!c) return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
     uint8_t d[32];
     char hex[65], name[80];
-    text_digest(key, strlen(key), d);
+    sha256_of(key, strlen(key), d);
     lector__sha256_hex(d, hex);
-    snprintf(name, sizeof name, "%.40s.lfc", hex);
-    c->C = C;
-    c->key = lector__strdup(key);
-    c->path = lector__path_join(dir, name);
-    if (!c->key || !c->path || !grow(c)) {
+    snprintf(name, sizeof name, "%.*s.lfc", CACHE_NAME_HEX, hex);
+    char *path = lector__path_join(dir, name);
+    struct lector_feature_cache *c = path ? cache_new(path) : NULL;
+    lector_free(path);
+    if (c) {
+        c->C = C;
+        c->key = lector__strdup(key);
+        memcpy(c->key_digest, d, 32);
+    }
+    if (!c || !c->key || !grow(c)) {
         lector_feature_cache_free(c);
         return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
     }
-    s = load_file(c, err);
+    s = load(c, err);
+    if (s != LECTOR_STATUS_OK) {
+        lector_feature_cache_free(c);
+        return s;
+    }
+    *out = c;
+    return LECTOR_STATUS_OK;
+}
+
+enum lector_status lector_feature_cache_open_file(const char *path,
+                                                  struct lector_feature_cache **out,
+                                                  struct lector_error *err) {
+    *out = NULL;
+    struct lector_feature_cache *c = cache_new(path);
+    if (!c) return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
+    c->read_only = true; // the key and the width C come from the header
+    enum lector_status s = load(c, err);
+    if (s == LECTOR_STATUS_OK && !c->n_slots && !grow(c))
+        s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
     if (s != LECTOR_STATUS_OK) {
         lector_feature_cache_free(c);
         return s;
@@ -194,75 +473,309 @@ void lector_feature_cache_free(struct lector_feature_cache *c) {
     if (!c) return;
     lector_free(c->vecs);
     lector_free(c->digests);
+    lector_free(c->flags);
     lector_free(c->slots);
     lector_free(c->path);
+    lector_free(c->dir);
     lector_free(c->key);
     lector_free(c);
 }
 
 const char *lector_feature_cache_path(const struct lector_feature_cache *c) { return c->path; }
+const char *lector_feature_cache_key(const struct lector_feature_cache *c) { return c->key; }
+int64_t lector_feature_cache_n_dims(const struct lector_feature_cache *c) { return c->C; }
 int64_t lector_feature_cache_n_records(const struct lector_feature_cache *c) { return c->n_records; }
+int64_t lector_feature_cache_n_discarded(const struct lector_feature_cache *c) {
+    return c->n_discarded;
+}
+const char *lector_feature_cache_note(const struct lector_feature_cache *c) {
+    return c->note[0] ? c->note : NULL;
+}
+void lector_feature_cache_set_max_size(struct lector_feature_cache *c, uint64_t n_bytes) {
+    c->max_size = n_bytes;
+}
 
 bool lector_feature_cache_get(const struct lector_feature_cache *c, const char *text, size_t len,
                               float *out) {
     uint8_t d[32];
-    text_digest(text, len, d);
+    sha256_of(text, len, d);
     int64_t r = find(c, d);
     if (r < 0) return false;
     memcpy(out, c->vecs + r * c->C, (size_t)c->C * sizeof *out);
+    c->flags[r] |= REC_USED; // flags are bookkeeping for eviction, not the cached data
     return true;
 }
 
 enum lector_status lector_feature_cache_put(struct lector_feature_cache *c, const char *text,
                                             size_t len, const float *v,
                                             struct lector_error *err) {
+    if (!all_finite(v, c->C)) return LECTOR_STATUS_OK; // never stored: it would read as damaged
     uint8_t d[32];
-    text_digest(text, len, d);
-    int64_t before = c->n_records;
-    if (!add(c, d, v))
+    sha256_of(text, len, d);
+    if (!add(c, d, v, REC_NEW | REC_USED))
         return lector__error(err, LECTOR_STATUS_NOMEM, "feature cache: out of memory");
-    c->n_new += c->n_records - before;
     return LECTOR_STATUS_OK;
 }
 
-enum lector_status lector_feature_cache_save(struct lector_feature_cache *c,
-                                             struct lector_error *err) {
-    if (c->n_new == 0) return LECTOR_STATUS_OK;
-    // Pick up what other runs saved since we loaded, so their work is kept too.
-    enum lector_status s = load_file(c, err);
-    if (s != LECTOR_STATUS_OK) return s;
-    struct lector__afile af;
-    s = lector__afile_open(&af, c->path, err);
-    if (s != LECTOR_STATUS_OK) return s;
-    uint32_t klen = (uint32_t)strlen(c->key);
-    uint8_t head[20];
+enum lector_status lector_feature_cache_merge(struct lector_feature_cache *dst,
+                                              const struct lector_feature_cache *src,
+                                              int64_t *n_added, struct lector_error *err) {
+    if (n_added) *n_added = 0;
+    if (dst->read_only)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "%s: opened read-only", dst->path);
+    if (dst->C != src->C || strcmp(dst->key, src->key))
+        return lector__error(err, LECTOR_STATUS_MISMATCH,
+                             "%s and %s: caches of different keys cannot be merged", dst->path,
+                             src->path);
+    int64_t before = dst->n_new;
+    for (int64_t r = 0; r < src->n_records; r++)
+        if (!add(dst, src->digests + r * 32, src->vecs + r * src->C, REC_NEW | REC_USED))
+            return lector__error(err, LECTOR_STATUS_NOMEM, "feature cache: out of memory");
+    if (n_added) *n_added = dst->n_new - before;
+    return LECTOR_STATUS_OK;
+}
+
+// ---- writing --------------------------------------------------------------------------
+
+static enum lector_status write_all(const struct lector_feature_cache *c, int fd, const void *data,
+                                    size_t n, struct lector_error *err) {
+    const char *p = data;
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            int e = errno;
+            return lector__error(err, LECTOR_STATUS_IO, "%s: write failed: %s", c->path,
+                                 strerror(e));
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return LECTOR_STATUS_OK;
+}
+
+static void header_bytes(const struct lector_feature_cache *c, uint8_t head[20]) {
     memcpy(head, CACHE_MAGIC, 8);
-    const uint32_t words[3] = {CACHE_VERSION, (uint32_t)c->C, klen};
+    const uint32_t words[3] = {CACHE_VERSION, (uint32_t)c->C, (uint32_t)strlen(c->key)};
     for (int w = 0; w < 3; w++)
         for (int b = 0; b < 4; b++) head[8 + 4 * w + b] = (uint8_t)(words[w] >> (8 * b));
-    size_t rec = 32 + 4 * (size_t)c->C;
-    uint8_t *buf = lector__malloc(rec);
-    if (!buf) {
-        lector__afile_abort(&af);
-        return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
-    }
-    s = lector__afile_write(&af, head, sizeof head, err);
-    if (s == LECTOR_STATUS_OK) s = lector__afile_write(&af, c->key, klen, err);
-    for (int64_t r = 0; s == LECTOR_STATUS_OK && r < c->n_records; r++) {
-        memcpy(buf, c->digests + r * 32, 32);
-        for (int64_t k = 0; k < c->C; k++) {
-            uint32_t u;
-            memcpy(&u, &c->vecs[r * c->C + k], sizeof u);
-            for (int b = 0; b < 4; b++) buf[32 + 4 * k + b] = (uint8_t)(u >> (8 * b));
+}
+
+// Append the records flagged `flag` (all when 0), at most n_max of them, to fd (or af).
+static enum lector_status write_records(const struct lector_feature_cache *c, int fd,
+                                        struct lector__afile *af, uint8_t flag, int64_t n_max,
+                                        struct lector_error *err) {
+    const size_t rec = record_size(c->C), per = 256;
+    uint8_t *buf = lector__malloc(rec * per);
+    if (!buf) return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
+    enum lector_status s = LECTOR_STATUS_OK;
+    size_t n_buf = 0;
+    int64_t n_done = 0;
+    for (int64_t r = 0; s == LECTOR_STATUS_OK && r <= c->n_records; r++) {
+        bool take = r < c->n_records && n_done < n_max && (!flag || (c->flags[r] & flag));
+        if (take) {
+            encode_record(c, r, buf + n_buf * rec);
+            n_buf++;
+            n_done++;
         }
-        s = lector__afile_write(&af, buf, rec, err);
+        if (n_buf == per || (r == c->n_records && n_buf)) {
+            s = af ? lector__afile_write(af, buf, n_buf * rec, err)
+                   : write_all(c, fd, buf, n_buf * rec, err);
+            n_buf = 0;
+        }
     }
     lector_free(buf);
+    return s;
+}
+
+// Replace the file by one holding the records flagged `flag` (all when 0), at most n_max.
+static enum lector_status rewrite_file(struct lector_feature_cache *c, uint8_t flag,
+                                       int64_t n_max, struct lector_error *err) {
+    struct lector__afile af;
+    enum lector_status s = lector__afile_open(&af, c->path, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    uint8_t head[20];
+    header_bytes(c, head);
+    s = lector__afile_write(&af, head, sizeof head, err);
+    if (s == LECTOR_STATUS_OK) s = lector__afile_write(&af, c->key, strlen(c->key), err);
+    if (s == LECTOR_STATUS_OK) s = write_records(c, -1, &af, flag, n_max, err);
     if (s != LECTOR_STATUS_OK) {
         lector__afile_abort(&af);
         return s;
     }
     s = lector__afile_commit(&af, err);
-    if (s == LECTOR_STATUS_OK) c->n_new = 0;
+    if (s != LECTOR_STATUS_OK) return s;
+    struct stat st;
+    c->file_known = lstat(c->path, &st) == 0;
+    c->file_dev = st.st_dev;
+    c->file_ino = st.st_ino;
+    c->n_read = c->file_known ? st.st_size : 0;
+    c->rewrite = false;
+    return LECTOR_STATUS_OK;
+}
+
+struct lfc_entry {
+    char *path;
+    off_t size;
+    struct timespec mtime;
+};
+
+static int cmp_mtime(const void *a, const void *b) {
+    const struct lfc_entry *x = a, *y = b;
+    if (x->mtime.tv_sec != y->mtime.tv_sec) return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+    if (x->mtime.tv_nsec != y->mtime.tv_nsec) return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : 1;
+    return strcmp(x->path, y->path);
+}
+
+// The cache files of c's directory that this user owns: their total size, this key's file's
+// size, and (when e is not NULL) the others, least recently used first.
+static uint64_t scan_dir(const struct lector_feature_cache *c, uint64_t *own, struct lfc_entry **e,
+                         size_t *n) {
+    uint64_t total = 0;
+    size_t cap = 0;
+    *own = 0;
+    if (e) *e = NULL, *n = 0;
+    DIR *d = opendir(c->dir);
+    if (!d) return 0; // best effort
+    for (struct dirent *de; (de = readdir(d));) {
+        if (!cache_file_name(de->d_name)) continue;
+        char *p = lector__path_join(c->dir, de->d_name);
+        struct stat st;
+        if (!p || lstat(p, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+            lector_free(p);
+            continue;
+        }
+        total += (uint64_t)st.st_size;
+        if (!strcmp(p, c->path)) *own = (uint64_t)st.st_size;
+        if (!e || !strcmp(p, c->path)) {
+            lector_free(p);
+            continue;
+        }
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            struct lfc_entry *ne = lector__realloc(*e, cap * sizeof *ne);
+            if (!ne) {
+                lector_free(p);
+                break;
+            }
+            *e = ne;
+        }
+        (*e)[(*n)++] = (struct lfc_entry){p, st.st_size, st.st_mtim};
+    }
+    closedir(d);
+    if (e && *n) qsort(*e, *n, sizeof **e, cmp_mtime);
+    return total;
+}
+
+// Keep the cache files of the directory under c->max_size: remove other keys' files, least
+// recently used first, then cut this key's file down to the records this run used. The
+// number of files removed and records dropped go to the note.
+static enum lector_status enforce_cap(struct lector_feature_cache *c, struct lector_error *err) {
+    if (!c->max_size) return LECTOR_STATUS_OK;
+    struct lfc_entry *e;
+    size_t n;
+    uint64_t own, total = scan_dir(c, &own, &e, &n);
+    int64_t n_removed = 0;
+    for (size_t i = 0; i < n && total > c->max_size; i++)
+        if (unlink(e[i].path) == 0) {
+            total -= (uint64_t)e[i].size;
+            n_removed++;
+        }
+    for (size_t i = 0; i < n; i++) lector_free(e[i].path);
+    lector_free(e);
+    enum lector_status s = LECTOR_STATUS_OK;
+    int64_t n_dropped = 0;
+    if (total > c->max_size && own > 0) {
+        // This key alone is over the cap: keep what this run used, as much as fits.
+        uint64_t room = c->max_size - (total - own), head = header_size(c);
+        int64_t n_fit = room > head ? (int64_t)((room - head) / record_size(c->C)) : 0;
+        int64_t n_used = 0;
+        for (int64_t r = 0; r < c->n_records; r++) n_used += (c->flags[r] & REC_USED) != 0;
+        int64_t n_keep = n_used < n_fit ? n_used : n_fit;
+        n_dropped = c->n_records - n_keep;
+        s = rewrite_file(c, REC_USED, n_keep, err);
+    }
+    if (s == LECTOR_STATUS_OK && (n_removed || n_dropped))
+        snprintf(c->note, sizeof c->note,
+                 "%s: over the size cap of %llu bytes: removed %lld older cache files and "
+                 "dropped %lld records of this one", c->dir, (unsigned long long)c->max_size,
+                 (long long)n_removed, (long long)n_dropped);
+    return s;
+}
+
+// Open the file for appending and lock it, retrying when another run replaced it between
+// the open and the lock. Returns the fd (-1 and err on failure).
+static int open_locked(struct lector_feature_cache *c, struct stat *st, struct lector_error *err) {
+    for (int attempt = 0; attempt < 16; attempt++) {
+        int fd = open_file(c->path, O_RDWR | O_CREAT | O_APPEND, false, st, err);
+        if (fd < 0) return -1;
+        while (flock(fd, LOCK_EX) != 0) {
+            if (errno != EINTR) {
+                int e = errno;
+                close(fd);
+                lector__error(err, LECTOR_STATUS_IO, "%s: cannot lock: %s", c->path, strerror(e));
+                return -1;
+            }
+        }
+        struct stat now;
+        if (lstat(c->path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino &&
+            fstat(fd, st) == 0)
+            return fd;
+        close(fd); // replaced while we waited for the lock: take the new one
+    }
+    lector__error(err, LECTOR_STATUS_IO, "%s: replaced by other runs too often", c->path);
+    return -1;
+}
+
+enum lector_status lector_feature_cache_save(struct lector_feature_cache *c,
+                                             struct lector_error *err) {
+    if (c->read_only)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "%s: opened read-only", c->path);
+    uint64_t own;
+    if (c->n_new == 0 && !c->rewrite && (!c->max_size || scan_dir(c, &own, NULL, NULL) <= c->max_size))
+        return LECTOR_STATUS_OK;
+    struct stat st;
+    int fd = open_locked(c, &st, err);
+    if (fd < 0) return LECTOR_STATUS_IO;
+    enum lector_status s = LECTOR_STATUS_OK;
+    bool same = c->file_known && st.st_dev == c->file_dev && st.st_ino == c->file_ino;
+    if (st.st_size == 0) {
+        // New file: the header first.
+        uint8_t head[20];
+        header_bytes(c, head);
+        s = write_all(c, fd, head, sizeof head, err);
+        if (s == LECTOR_STATUS_OK) s = write_all(c, fd, c->key, strlen(c->key), err);
+        c->n_read = (off_t)header_size(c);
+    } else {
+        // Pick up what other runs appended since we read the file (all of it if it is
+        // another file than the one we read), so no record is stored twice.
+        enum header_kind kind = HEADER_OK;
+        s = read_records(c, fd, same ? c->n_read : 0, &kind, err);
+        if (kind != HEADER_OK) c->rewrite = true;
+    }
+    if (s == LECTOR_STATUS_OK && c->rewrite) {
+        s = rewrite_file(c, 0, c->n_records, err);
+    } else if (s == LECTOR_STATUS_OK) {
+        // Cut a partial record left by a crashed writer, then append ours.
+        if (st.st_size > c->n_read && ftruncate(fd, c->n_read) != 0) {
+            int e = errno;
+            s = lector__error(err, LECTOR_STATUS_IO, "%s: cannot cut a partial record: %s",
+                              c->path, strerror(e));
+        }
+        if (s == LECTOR_STATUS_OK) s = write_records(c, fd, NULL, REC_NEW, c->n_records, err);
+        if (s == LECTOR_STATUS_OK) {
+            c->n_read += (off_t)((size_t)c->n_new * record_size(c->C));
+            c->file_dev = st.st_dev;
+            c->file_ino = st.st_ino;
+            c->file_known = true;
+        }
+    }
+    if (s == LECTOR_STATUS_OK) {
+        for (int64_t r = 0; r < c->n_records; r++) c->flags[r] &= (uint8_t)~REC_NEW;
+        c->n_new = 0;
+        c->note[0] = '\0';
+        s = enforce_cap(c, err);
+    }
+    close(fd); // releases the lock
     return s;
 }
