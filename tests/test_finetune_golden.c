@@ -3,8 +3,12 @@
 // any step, the gradient of every trainable tensor (encoder layers, pooler, head), and
 // every trainable tensor after each of 3 AdamW steps on the same batch, within the
 // tolerances golden.json states (loss_atol; grads max|a - b| <= grad_atol + grad_rtol
-// max|b| per tensor; param_atol). Each case runs twice: with the reference backward
-// kernels and with the SIMD ones this CPU has. Prints the max |diff| of every tensor.
+// max|b| per tensor; param_atol), with two documented exceptions on the steps, where
+// AdamW's per-element normalisation turns float rounding into parameter noise: the key
+// bias, whose exact gradient is zero (zero_grad_noise_bound), and elements whose golden
+// gradient is below 100 eps (adam_sensitive_tol); both are printed with their bounds.
+// Each case runs twice: with the reference backward kernels and with the SIMD ones this
+// CPU has. Prints the max |diff| of every tensor.
 // Needs shared/: without it the test reports itself skipped (exit 77).
 #include <setjmp.h>
 #include <stdarg.h>
@@ -73,10 +77,38 @@ static const float *lookup(struct lector__enc_train *tr, struct lector_head *hea
     return (grads ? lector__enc_train_grads(tr) : lector__enc_train_params(tr)) + t->offset;
 }
 
+// What a step check may widen (see zero_grad_noise_bound and adam_sensitive_tol): 0
+// noise_tol for an ordinary tensor; g_golden and g_ours (n each) the step-0 gradients.
+struct step_noise {
+    double noise_tol;
+    const float *g_golden, *g_ours;
+    double lr, eps;
+    int64_t step;
+};
+
+/*
+ * AdamW's update divides each gradient by its own magnitude: where |g| is near eps it is
+ * lr g / (|g| + eps), whose slope reaches lr / eps, so a gradient that is the small
+ * remainder of a cancelling sum (|g| ~ 1e-8 out of terms ~ 1e-3, float rounding ~ 1e-10 in
+ * PyTorch and here alike) moves the parameter by up to lr |dg| / eps more or less than the
+ * golden: with lr 2e-3 and dg 7e-10, 1.4e-4, beyond param_atol. For an element whose golden
+ * gradient is below 100 eps, the step-k check therefore allows param_atol + 2 k lr |dg| /
+ * eps, dg the element's step-0 gradient difference (itself within golden.json's gradient
+ * tolerance, checked separately); every other element is held to param_atol.
+ */
+static double adam_sensitive_tol(const struct step_noise *sn, double param_atol, int64_t i) {
+    double gg = fabs((double)sn->g_golden[i]);
+    if (!(gg < 100.0 * sn->eps)) return param_atol;
+    double dg = fabs((double)sn->g_golden[i] - (double)sn->g_ours[i]);
+    return param_atol + 2.0 * (double)sn->step * sn->lr * dg / sn->eps;
+}
+
 // noise_tol > 0: the tensor's exact gradient is zero (see run_case), compare against it
 static void check_tensor(const struct golden *g, const char *cname, const char *kind,
                          const char *name, const float *got, int64_t n, bool is_grad,
-                         double noise_tol, const char *variant, double *worst_ratio) {
+                         const struct step_noise *sn, const char *variant,
+                         double *worst_ratio) {
+    double noise_tol = sn ? sn->noise_tol : 0.0;
     char what[300];
     snprintf(what, sizeof what, "%.31s.%.255s", kind, name);
     const struct lector_tensor *want = gfind(g, cname, what);
@@ -94,6 +126,29 @@ static void check_tensor(const struct golden *g, const char *cname, const char *
         if (!(d <= noise_tol))
             fail_msg("%s %s %s: max |diff| %g > noise bound %g", variant, cname, what, d,
                      noise_tol);
+        return;
+    }
+    if (sn && !(d <= tol)) {
+        // elements with a gradient near AdamW's eps (adam_sensitive_tol)
+        int64_t n_wide = 0;
+        double d_wide = 0.0, d_rest = 0.0;
+        const float *w = want->data;
+        for (int64_t i = 0; i < n; i++) {
+            double di = fabs((double)got[i] - (double)w[i]);
+            double ti = adam_sensitive_tol(sn, g->tol.param, i);
+            if (ti > g->tol.param) {
+                n_wide++;
+                d_wide = di > d_wide ? di : d_wide;
+            } else {
+                d_rest = di > d_rest ? di : d_rest;
+            }
+            if (!(di <= ti))
+                fail_msg("%s %s %s: element %lld max |diff| %g > tol %g", variant, cname, what,
+                         (long long)i, di, ti);
+        }
+        printf("  %-6s %-18s %-62s max|diff| %.3g (tol %.3g) on all but %lld elements whose "
+               "gradient is below 100 eps; those %.3g (within their AdamW noise bound)\n",
+               variant, cname, what, d_rest, tol, (long long)n_wide, d_wide);
         return;
     }
     printf("  %-6s %-18s %-62s max|diff| %.3g (tol %.3g)\n", variant, cname, what, d, tol);
@@ -204,7 +259,8 @@ static void run_case(const struct golden *g, json_t *c, const char *variant) {
     double worst = 0.0;
     size_t n_train = json_array_size(trainable);
     double *noise_max = calloc(n_train, sizeof *noise_max); // our largest |grad| per tensor
-    assert_non_null(noise_max);
+    float **grads0 = calloc(n_train, sizeof *grads0);      // our step-0 gradients
+    assert_true(noise_max && grads0);
     for (int64_t step = 0; step <= n_steps; step++) {
         if (step > 0) {
             lector_adamw_step(opt_head, lector_head_params(head), lector_head_grads(head),
@@ -217,10 +273,18 @@ static void run_case(const struct golden *g, json_t *c, const char *variant) {
                 const char *name = json_string_value(json_array_get(trainable, i));
                 int64_t n;
                 const float *p = lookup(tr, head, name, false, &n);
-                check_tensor(g, cname, kind, name, p, n, false,
-                             zero_grad_noise_bound(g, cname, name, step, lr_enc, ap.eps,
-                                                   noise_max[i]),
-                             variant, &worst);
+                bool is_head = strncmp(name, "head.", 5) == 0;
+                char gname[300];
+                snprintf(gname, sizeof gname, "grad.%.255s", name);
+                struct step_noise sn = {
+                    .noise_tol = zero_grad_noise_bound(g, cname, name, step, lr_enc, ap.eps,
+                                                       noise_max[i]),
+                    .g_golden = gfind(g, cname, gname)->data,
+                    .g_ours = grads0[i],
+                    .lr = is_head ? (double)lr_head : (double)lr_enc,
+                    .eps = (double)ap.eps,
+                    .step = step};
+                check_tensor(g, cname, kind, name, p, n, false, &sn, variant, &worst);
             }
             if (step == n_steps) break;
         }
@@ -255,12 +319,17 @@ static void run_case(const struct golden *g, json_t *c, const char *variant) {
             const char *name = json_string_value(json_array_get(trainable, i));
             int64_t n;
             const float *gr = lookup(tr, head, name, true, &n);
-            check_tensor(g, cname, "grad", name, gr, n, true, 0.0, variant, &worst);
+            check_tensor(g, cname, "grad", name, gr, n, true, NULL, variant, &worst);
+            grads0[i] = malloc((size_t)n * sizeof(float));
+            assert_non_null(grads0[i]);
+            memcpy(grads0[i], gr, (size_t)n * sizeof(float));
         }
     }
     printf("  %-6s %-18s worst max|diff| / tol = %.3g\n", variant, cname, worst);
 
     free(noise_max);
+    for (size_t i = 0; i < n_train; i++) free(grads0[i]);
+    free(grads0);
     lector_adamw_free(opt_head);
     lector_adamw_free(opt_enc);
     lector_head_free(head);

@@ -64,12 +64,15 @@ static struct layer_view layer_of(float *base, int64_t C, int64_t F) {
     return v;
 }
 
-// weight[o][k] from AVX-512 packed panels (gemm_avx512.c's layout: panel p is (IC, 64),
-// element [k][j] = weight[64 p + j][k]), for encoders whose plain matrices were released.
+// weight[o][k] from the packed panels of our sgemms (kernels/gemm_panels.c: panel p is
+// (IC, nr), element [k][j] = weight[nr p + j][k]), for encoders whose plain matrices were
+// released after packing. The panel width nr is the packed size of a 1 x 1 weight.
 static void unpack_panels(float *dst, const float *packed, int64_t IC, int64_t OC) {
+    int64_t nr = (int64_t)lector_matmul_packed_size(1, 1);
+    LECTOR_ASSERT(nr > 0);
     for (int64_t o = 0; o < OC; o++)
         for (int64_t k = 0; k < IC; k++)
-            dst[o * IC + k] = packed[(o / 64) * IC * 64 + k * 64 + o % 64];
+            dst[o * IC + k] = packed[(o / nr) * IC * nr + k * nr + o % nr];
 }
 
 static void copy_matrix(float *dst, const float *plain, const float *packed, int64_t IC,
