@@ -18,6 +18,9 @@ import os
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dask_cluster import dask_client  # noqa: E402
+
 
 def line_ranges(path, chunk_bytes):
     """Byte ranges [begin, end) covering the file, each ending just after a newline."""
@@ -59,29 +62,16 @@ def main():
     ap.add_argument("extra", nargs="*", help="more options for lector classify (after --)")
     a = ap.parse_args()
 
-    from dask.distributed import Client, LocalCluster
-
     model = os.path.abspath(a.model)
     path = os.path.abspath(a.input)
     lector = a.lector if os.sep not in a.lector else os.path.abspath(a.lector)
-    if a.scheduler:
-        client = Client(a.scheduler)
-        cluster = None
-    else:
-        cluster = LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        client = Client(cluster)
-    try:
+    with dask_client(a.scheduler, a.workers) as client:
         futures = [client.submit(classify_range, lector, model, path, b, e, a.extra, pure=False)
                    for b, e in line_ranges(path, a.chunk_bytes)]
         out = sys.stdout.buffer
         for fut in futures:  # in partition order: the output keeps the input order
             out.write(fut.result())
         out.flush()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 if __name__ == "__main__":

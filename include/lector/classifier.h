@@ -268,7 +268,8 @@ LECTOR_API enum lector_status lector_feature_cache_open(const char *dir, const c
                                                         struct lector_feature_cache **out,
                                                         struct lector_error *err);
 /* Open one existing cache file read-only, taking its key and width from its header (for
- * merging): a file that is not a format-2 cache is an error. */
+ * merging; it may belong to another user, its records are verified all the same): a file
+ * that is not a regular format-2 cache file is an error. */
 LECTOR_API enum lector_status lector_feature_cache_open_file(const char *path,
                                                              struct lector_feature_cache **out,
                                                              struct lector_error *err);

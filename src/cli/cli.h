@@ -31,6 +31,8 @@ bool cli_parse_f32(const char *cmd, const char *opt, const char *s, double lo, d
                    float *out);
 /* A byte count: digits with an optional K, M, G or T suffix (powers of 1024). */
 bool cli_parse_size(const char *cmd, const char *opt, const char *s, uint64_t *out);
+/* --shard I/N: 0 <= I < N (the string is modified). */
+bool cli_parse_shard(const char *cmd, char *s, int64_t *i, int64_t *n);
 bool cli_parse_precision(const char *cmd, const char *s, enum lector_precision *out);
 
 /* The encoder directory: --encoder value, else $LECTOR_ENCODER, else NULL. */
@@ -110,5 +112,7 @@ int cmd_train(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_featurise(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
 
 #endif

@@ -483,15 +483,9 @@ int cmd_classify(int argc, char **argv) {
         case O_ID: o.id_column = true; break;
         case 'r': o.recursive = true; break;
         case O_FILES_FROM: files_from = optarg; break;
-        case O_SHARD: {
-            char *slash = strchr(optarg, '/');
-            if (!slash) return cli_usage("classify", "--shard expects I/N, got '%s'", optarg);
-            *slash = '\0';
-            if (!cli_parse_i64("classify", "--shard N", slash + 1, 1, INT32_MAX, &o.shard_n) ||
-                !cli_parse_i64("classify", "--shard I", optarg, 0, o.shard_n - 1, &o.shard_i))
-                return CLI_USAGE;
+        case O_SHARD:
+            if (!cli_parse_shard("classify", optarg, &o.shard_i, &o.shard_n)) return CLI_USAGE;
             break;
-        }
         case 'b':
             if (!cli_parse_i64("classify", "--batch-size", optarg, 1, 1 << 16, &o.batch)) return CLI_USAGE;
             break;

@@ -17,6 +17,8 @@ static const char usage_text[] =
     "  classify   label files, or each stdin line, with a trained model\n"
     "  eval       accuracy, macro-F1, per-class scores and confusion matrix on a CSV file\n"
     "  info       describe an encoder directory or a model file\n"
+    "  featurise  fill the feature cache for (a shard of) CSV files, for a later train\n"
+    "  cache      merge feature caches made on several machines, or check them\n"
     "\n"
     "options:\n"
     "  -h, --help     show this help (lector COMMAND --help for a command's options)\n"
@@ -47,7 +49,8 @@ int main(int argc, char **argv) {
         int (*fn)(int, char **);
     } commands[] = {{"tokenize", cmd_tokenize}, {"embed", cmd_embed},       {"train", cmd_train},
                     {"classify", cmd_classify}, {"eval", cmd_eval},
-                    {"info", cmd_info}};
+                    {"info", cmd_info},         {"featurise", cmd_featurise},
+                    {"featurize", cmd_featurise}, {"cache", cmd_cache}};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(cmd, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
     return cli_usage(NULL, "unknown command '%s'", cmd);

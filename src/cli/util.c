@@ -103,6 +103,17 @@ bool cli_parse_i64(const char *cmd, const char *opt, const char *s, int64_t lo, 
     return true;
 }
 
+bool cli_parse_shard(const char *cmd, char *s, int64_t *i, int64_t *n) {
+    char *slash = strchr(s, '/');
+    if (!slash) {
+        cli_usage(cmd, "--shard expects I/N, got '%s'", s);
+        return false;
+    }
+    *slash = '\0';
+    return cli_parse_i64(cmd, "--shard N", slash + 1, 1, INT32_MAX, n) &&
+           cli_parse_i64(cmd, "--shard I", s, 0, *n - 1, i);
+}
+
 bool cli_parse_size(const char *cmd, const char *opt, const char *s, uint64_t *out) {
     char *end;
     errno = 0;

@@ -278,8 +278,9 @@ done:
     return s;
 }
 
-// Is the open file one this user may trust? Sets err and returns false if not.
-static enum lector_status check_file(const char *path, int fd, struct stat *st,
+// Is the open file a regular file (and, with trust, one of this user that no one else can
+// write)? Sets err if not.
+static enum lector_status check_file(const char *path, int fd, bool trust, struct stat *st,
                                      struct lector_error *err) {
     if (fstat(fd, st) != 0) {
         int e = errno;
@@ -289,11 +290,11 @@ static enum lector_status check_file(const char *path, int fd, struct stat *st,
         return lector__error(err, LECTOR_STATUS_IO,
                              "%s: not a regular file (a FIFO, device or directory): not used",
                              path);
-    if (st->st_uid != geteuid())
+    if (trust && st->st_uid != geteuid())
         return lector__error(err, LECTOR_STATUS_IO,
                              "%s: owned by uid %lu, not by this user (uid %lu): not trusted",
                              path, (unsigned long)st->st_uid, (unsigned long)geteuid());
-    if (st->st_mode & (S_IWGRP | S_IWOTH))
+    if (trust && (st->st_mode & (S_IWGRP | S_IWOTH)))
         return lector__error(err, LECTOR_STATUS_IO,
                              "%s: writable by group or others (mode %03o): not trusted", path,
                              (unsigned)(st->st_mode & 0777));
@@ -301,8 +302,9 @@ static enum lector_status check_file(const char *path, int fd, struct stat *st,
 }
 
 // open(2) a cache file without following a symbolic link or blocking on a FIFO; -1 and err
-// set on failure (ENOENT is left to the caller when missing_ok).
-static int open_file(const char *path, int flags, bool missing_ok, struct stat *st,
+// set on failure (ENOENT is left to the caller when missing_ok). A file given explicitly to
+// read (trust false) may belong to anyone: its records are verified all the same.
+static int open_file(const char *path, int flags, bool missing_ok, bool trust, struct stat *st,
                      struct lector_error *err) {
     int fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
     if (fd < 0) {
@@ -320,7 +322,7 @@ static int open_file(const char *path, int flags, bool missing_ok, struct stat *
         errno = e;
         return -1;
     }
-    if (check_file(path, fd, st, err) != LECTOR_STATUS_OK) {
+    if (check_file(path, fd, trust, st, err) != LECTOR_STATUS_OK) {
         close(fd);
         errno = EPERM;
         return -1;
@@ -347,7 +349,7 @@ static void set_note(struct lector_feature_cache *c, enum header_kind kind) {
 // Read the file at c->path into c (a missing file reads as empty).
 static enum lector_status load(struct lector_feature_cache *c, struct lector_error *err) {
     struct stat st;
-    int fd = open_file(c->path, O_RDONLY, !c->read_only, &st, err);
+    int fd = open_file(c->path, O_RDONLY, !c->read_only, !c->read_only, &st, err);
     if (fd < 0) return errno == ENOENT && !c->read_only ? LECTOR_STATUS_OK : LECTOR_STATUS_IO;
     enum header_kind kind;
     enum lector_status s = read_records(c, fd, 0, &kind, err);
@@ -707,7 +709,7 @@ static enum lector_status enforce_cap(struct lector_feature_cache *c, struct lec
 // the open and the lock. Returns the fd (-1 and err on failure).
 static int open_locked(struct lector_feature_cache *c, struct stat *st, struct lector_error *err) {
     for (int attempt = 0; attempt < 16; attempt++) {
-        int fd = open_file(c->path, O_RDWR | O_CREAT | O_APPEND, false, st, err);
+        int fd = open_file(c->path, O_RDWR | O_CREAT | O_APPEND, false, true, st, err);
         if (fd < 0) return -1;
         while (flock(fd, LOCK_EX) != 0) {
             if (errno != EINTR) {

@@ -1,0 +1,196 @@
+// lector featurise: fill the feature cache with the pooled vectors of (a shard of) the texts
+// of CSV files, so that a later 'lector train' or 'eval' with the same encoder settings reads
+// them instead of running the encoder. Shards filled on several machines are merged with
+// 'lector cache merge'.
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/cli_data.h"
+#include "lector/data.h"
+
+static const char usage[] =
+    "usage: lector featurise --encoder DIR [options] CSV...\n"
+    "\n"
+    "Encode the texts of the CSV files into the feature cache, as 'lector train' would with\n"
+    "the same encoder options, without training. With --shard I/N only rows I, I+N, I+2N, ...\n"
+    "(counted from 0) of each file are encoded, so N machines can share the work; merge their\n"
+    "caches with 'lector cache merge OUT DIR...' and train with '--cache OUT'.\n"
+    "\n"
+    "  -e, --encoder DIR         encoder directory [$LECTOR_ENCODER]\n"
+    "      --text-column NAME    column holding the text [text]\n"
+    "  -p, --pooling P           cls, mean, max or pooler [mean]\n"
+    "  -n, --max-len N           tokens per text including special tokens [128]\n"
+    "      --stride N            window overlap for longer texts [32, or a quarter of a\n"
+    "                            smaller window]\n"
+    "      --doc-pooling P       pool the windows' vectors by mean or max [mean]\n"
+    "      --truncate            keep only the first --max-len tokens of a text instead\n"
+    "      --shard I/N           only rows I, I+N, I+2N, ... of each file (0 <= I < N)\n"
+    "      --cache DIR           feature cache directory\n"
+    "                            [$XDG_CACHE_HOME/lector/features or ~/.cache/lector/features]\n"
+    "      --cache-max-size SIZE as for 'lector train' [4G]\n"
+    "  -t, --threads N           threads for the encoder's matrix products [all cores]\n"
+    "      --progress            show a progress line on stderr\n"
+    "  -q, --quiet               no information lines on stderr\n"
+    "  -h, --help                this help\n";
+
+// Encode the shard's rows of path that the cache lacks, and save them.
+static int featurise_file(struct cli_model_inputs *mi, const char *path, const char *text_col, int64_t shard_i,
+                          int64_t shard_n) {
+    struct lector_error err;
+    struct lector_dataset *ds = NULL;
+    if (lector_dataset_read_csv(path, text_col, NULL, &ds, &err) != LECTOR_STATUS_OK) return cli_lib_error(&err);
+    const int64_t C = lector_encoder_get_config(mi->enc)->n_embd, chunk = 512;
+    const char **texts = malloc((size_t)chunk * sizeof *texts);
+    size_t *lens = malloc((size_t)chunk * sizeof *lens);
+    float *X = malloc((size_t)chunk * (size_t)C * sizeof *X), *v = malloc((size_t)C * sizeof *v);
+    int rc = texts && lens && X && v ? CLI_OK : cli_error("%s: out of memory", path);
+    int64_t n_shard = 0, n_cached = 0, n_encoded = 0, n_windows = 0;
+    const struct lector_window_params wp = {mi->max_len, mi->stride, mi->doc_pooling, 0, 0};
+    double t0 = cli_now();
+    for (int64_t i = shard_i; rc == CLI_OK; i += shard_n) {
+        // Gather up to a chunk of rows the cache lacks, then encode them in one call.
+        int64_t m = 0;
+        for (; i < ds->n_rows; i += shard_n) {
+            n_shard++;
+            if (lector_feature_cache_get(mi->cache, ds->texts[i], ds->text_lens[i], v)) {
+                n_cached++;
+                continue;
+            }
+            texts[m] = ds->texts[i];
+            lens[m++] = ds->text_lens[i];
+            if (m == chunk) break;
+        }
+        if (m == 0) break;
+        if (cli_interrupted) {
+            rc = cli_interrupted_status();
+            break;
+        }
+        int64_t n_win = 0;
+        if (lector_embed_texts(mi->enc, mi->st, mi->tok, mi->pooling, &wp, texts, lens, m, X, NULL, &n_win, &err) !=
+            LECTOR_STATUS_OK) {
+            rc = cli_lib_error(&err);
+            break;
+        }
+        for (int64_t j = 0; rc == CLI_OK && j < m; j++)
+            if (lector_feature_cache_put(mi->cache, texts[j], lens[j], X + j * C, &err) != LECTOR_STATUS_OK)
+                rc = cli_lib_error(&err);
+        n_encoded += m;
+        n_windows += n_win;
+        cli_progress_line("encoding %s: %lld texts", path, (long long)n_encoded);
+    }
+    cli_progress_done();
+    // Keep what was encoded, also when interrupted.
+    if (lector_feature_cache_save(mi->cache, &err) != LECTOR_STATUS_OK) {
+        if (rc == CLI_OK) rc = cli_lib_error(&err);
+    } else if (lector_feature_cache_note(mi->cache)) {
+        cli_info("feature cache %s", lector_feature_cache_note(mi->cache));
+    }
+    if (rc == CLI_OK)
+        cli_info("%s: %lld texts in this shard, %lld cached before, encoded %lld (%lld windows) in %.1f s", path,
+                 (long long)n_shard, (long long)n_cached, (long long)n_encoded, (long long)n_windows,
+                 cli_now() - t0);
+    free(v);
+    free(X);
+    free(lens);
+    free(texts);
+    lector_dataset_free(ds);
+    return rc;
+}
+
+int cmd_featurise(int argc, char **argv) {
+    enum { O_TEXT = 256, O_STRIDE, O_DOCPOOL, O_TRUNCATE, O_SHARD, O_CACHE, O_CACHEMAX, O_PROGRESS };
+    static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
+                                         {"text-column", required_argument, 0, O_TEXT},
+                                         {"pooling", required_argument, 0, 'p'},
+                                         {"max-len", required_argument, 0, 'n'},
+                                         {"stride", required_argument, 0, O_STRIDE},
+                                         {"doc-pooling", required_argument, 0, O_DOCPOOL},
+                                         {"truncate", no_argument, 0, O_TRUNCATE},
+                                         {"shard", required_argument, 0, O_SHARD},
+                                         {"cache", required_argument, 0, O_CACHE},
+                                         {"cache-max-size", required_argument, 0, O_CACHEMAX},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"progress", no_argument, 0, O_PROGRESS},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *enc_opt = NULL, *text_col = "text", *cache_dir = NULL;
+    char cache_buf[4096];
+    int64_t max_len = 128, stride = -1, threads = 0, shard_i = 0, shard_n = 1;
+    bool max_len_given = false, truncate_docs = false;
+    enum lector_pooling pooling = LECTOR_POOLING_MEAN;
+    enum lector_doc_pooling doc_pooling = LECTOR_DOC_MEAN;
+    uint64_t cache_max_size = LECTOR_FEATURE_CACHE_MAX_SIZE_DEFAULT;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "e:p:n:t:qh", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'e': enc_opt = optarg; break;
+        case O_TEXT: text_col = optarg; break;
+        case 'p': {
+            int p = lector_pooling_parse(optarg);
+            if (p < 0) return cli_usage("featurise", "--pooling must be cls, mean, max or pooler, got '%s'", optarg);
+            pooling = (enum lector_pooling)p;
+            break;
+        }
+        case 'n':
+            if (!cli_parse_i64("featurise", "--max-len", optarg, 2, 1 << 20, &max_len)) return CLI_USAGE;
+            max_len_given = true;
+            break;
+        case O_STRIDE:
+            if (!cli_parse_i64("featurise", "--stride", optarg, 0, 1 << 20, &stride)) return CLI_USAGE;
+            break;
+        case O_DOCPOOL: {
+            int dp = lector_doc_pooling_parse(optarg);
+            if (dp != LECTOR_DOC_MEAN && dp != LECTOR_DOC_MAX)
+                return cli_usage("featurise", "--doc-pooling must be mean or max, got '%s'", optarg);
+            doc_pooling = (enum lector_doc_pooling)dp;
+            break;
+        }
+        case O_TRUNCATE: truncate_docs = true; break;
+        case O_SHARD:
+            if (!cli_parse_shard("featurise", optarg, &shard_i, &shard_n)) return CLI_USAGE;
+            break;
+        case O_CACHE: cache_dir = optarg; break;
+        case O_CACHEMAX:
+            if (!cli_parse_size("featurise", "--cache-max-size", optarg, &cache_max_size)) return CLI_USAGE;
+            break;
+        case 't':
+            if (!cli_parse_i64("featurise", "--threads", optarg, 1, 1024, &threads)) return CLI_USAGE;
+            break;
+        case O_PROGRESS: cli_progress = true; break;
+        case 'q': cli_quiet = true; break;
+        case 'h': fputs(usage, stdout); return CLI_OK;
+        default: return cli_usage("featurise", "unknown option");
+        }
+    }
+    const char *dir = cli_encoder_dir(enc_opt);
+    if (!dir) return cli_usage("featurise", "--encoder DIR is required (or set LECTOR_ENCODER)");
+    if (optind >= argc) return cli_usage("featurise", "expected at least one CSV file");
+    if (!cache_dir) cache_dir = cli_default_cache_dir(cache_buf, sizeof cache_buf);
+    if (!cache_dir) return cli_usage("featurise", "--cache DIR is required when neither XDG_CACHE_HOME nor HOME is set");
+    if (threads > 0) lector_set_n_threads((int)threads);
+    cli_install_signal_handlers();
+
+    struct cli_model_inputs mi;
+    int rc = cli_model_inputs_open(dir, "featurise", pooling, max_len, max_len_given, &mi);
+    if (rc != CLI_OK) return rc;
+    // The window settings make part of the cache key: resolved as 'lector train' does.
+    const int64_t window = mi.max_len - lector_tokenizer_n_added(mi.tok);
+    if (stride < 0) stride = window / 4 < 32 ? window / 4 : 32;
+    mi.doc_pooling = truncate_docs ? LECTOR_DOC_TRUNCATE : doc_pooling;
+    mi.stride = stride;
+    mi.cache_max_size = cache_max_size;
+    if (mi.doc_pooling != LECTOR_DOC_TRUNCATE && stride >= window) {
+        cli_model_inputs_close(&mi);
+        return cli_usage("featurise", "--stride %lld must be smaller than the %lld tokens of a window",
+                         (long long)stride, (long long)window);
+    }
+    cli_model_inputs_open_cache(&mi, cache_dir);
+    if (!mi.cache) rc = cli_error("%s: the feature cache cannot be used, nothing to fill", cache_dir);
+    for (int i = optind; rc == CLI_OK && i < argc; i++) rc = featurise_file(&mi, argv[i], text_col, shard_i, shard_n);
+    cli_model_inputs_close(&mi);
+    return rc;
+}
