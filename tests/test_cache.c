@@ -541,6 +541,30 @@ static void test_cache_merge(void **state) {
     free(dir);
 }
 
+static void test_cache_widest_vectors(void **state) {
+    (void)state;
+    // The widest vectors allowed (2^20 floats): a cache of them opens, merges and saves
+    // without asking for gigabytes up front.
+    char *dir = test_mkdtemp();
+    const int64_t W = 1 << 20;
+    float *v = calloc((size_t)W, sizeof *v), *got = calloc((size_t)W, sizeof *got);
+    v[W - 1] = 3.0f;
+    struct lector_feature_cache *c = NULL, *f = NULL;
+    assert_int_equal(lector_feature_cache_open(dir, "wide", W, &c, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_feature_cache_put(c, "a", 1, v, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_feature_cache_save(c, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_feature_cache_open_file(lector_feature_cache_path(c), &f, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_feature_cache_n_dims(f), W);
+    assert_true(lector_feature_cache_get(f, "a", 1, got));
+    assert_memory_equal(got, v, (size_t)W * sizeof *v);
+    lector_feature_cache_free(f);
+    lector_feature_cache_free(c);
+    free(v);
+    free(got);
+    test_rmtree(dir);
+    free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cache_round_trip_and_keys),
@@ -554,6 +578,7 @@ int main(void) {
         cmocka_unit_test(test_cache_concurrent_same_text_stored_once),
         cmocka_unit_test(test_cache_size_cap_evicts),
         cmocka_unit_test(test_cache_merge),
+        cmocka_unit_test(test_cache_widest_vectors),
     };
     return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

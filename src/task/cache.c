@@ -91,7 +91,8 @@ static int64_t find(const struct lector_feature_cache *c, const uint8_t *d) {
 
 static bool grow(struct lector_feature_cache *c) {
     if (c->n_records < c->cap && (size_t)(c->n_records + 1) * 2 <= c->n_slots) return true;
-    int64_t cap = c->cap ? c->cap * 2 : 1024;
+    // Start small for wide vectors (C up to 2^20 floats): 16 MiB of vectors at most.
+    int64_t cap = c->cap ? c->cap * 2 : c->C <= 4096 ? 1024 : 4;
     uint8_t *d = lector__realloc(c->digests, (size_t)cap * 32);
     if (!d) return false;
     c->digests = d;
@@ -238,7 +239,8 @@ static enum lector_status read_records(struct lector_feature_cache *c, int fd, o
         }
         from = (off_t)header_size(c);
     }
-    const size_t rec = record_size(c->C), per = 256;
+    // Read about 1 MiB at a time.
+    const size_t rec = record_size(c->C), per = rec < (1u << 20) ? (1u << 20) / rec : 1;
     uint8_t *buf = lector__malloc(rec * per);
     float *v = lector__malloc((size_t)c->C * sizeof *v);
     enum lector_status s = LECTOR_STATUS_OK;
@@ -567,7 +569,7 @@ static void header_bytes(const struct lector_feature_cache *c, uint8_t head[20])
 static enum lector_status write_records(const struct lector_feature_cache *c, int fd,
                                         struct lector__afile *af, uint8_t flag, int64_t n_max,
                                         struct lector_error *err) {
-    const size_t rec = record_size(c->C), per = 256;
+    const size_t rec = record_size(c->C), per = rec < (1u << 20) ? (1u << 20) / rec : 1;
     uint8_t *buf = lector__malloc(rec * per);
     if (!buf) return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
     enum lector_status s = LECTOR_STATUS_OK;
