@@ -608,6 +608,7 @@ static void check_matmul_variant(const struct gemm_variant *var) {
     check_matmul_simd(var, 97, 600, 200, 1);  // depth over two KC blocks, ragged rows and columns
     check_matmul_simd(var, 200, 64, 1100, 0); // more than one NC block of columns
     check_matmul_simd(var, 5, 0, 70, 1);      // IC = 0: the bias
+    check_matmul_simd(var, 8, 3100, 40, 1);   // depth over two blocks of the widest KC
 }
 
 static void test_matmul_avx512_matches_ref(void **state) {
@@ -681,7 +682,8 @@ static void test_matmul_avx2_batch_invariant(void **state) {
     (void)state;
     if (!lector__kernels_have_avx2()) test_skip();
     check_matmul_batch_invariant(&gemm_avx2, 384, 200);  // ragged panel, the MiniLM depth
-    check_matmul_batch_invariant(&gemm_avx2, 600, 1152); // depth over KC blocks, QKV width
+    check_matmul_batch_invariant(&gemm_avx2, 600, 1152); // QKV width (AVX-512: two KC blocks)
+    check_matmul_batch_invariant(&gemm_avx2, 1700, 72);  // two KC blocks of the AVX2 sgemm
 }
 
 static void test_matmul_avx512_batch_invariant(void **state) {
@@ -689,6 +691,7 @@ static void test_matmul_avx512_batch_invariant(void **state) {
     if (!lector__kernels_have_avx512()) test_skip();
     check_matmul_batch_invariant(&gemm_avx512, 384, 200);
     check_matmul_batch_invariant(&gemm_avx512, 600, 1152);
+    check_matmul_batch_invariant(&gemm_avx512, 1700, 72);
 }
 
 // Packed weights: one call or three pieces (as QKV is packed) give the same panels, and
@@ -751,7 +754,8 @@ static void test_matmul_packed_matches_unpacked(void **state) {
     if (lector_matmul_packed_size(8, 8) == 0) test_skip(); // no packed path on this CPU
     check_matmul_packed(1, 17, 5);
     check_matmul_packed(7, 33, 130);   // ragged last panel
-    check_matmul_packed(13, 300, 200); // depth over two KC blocks
+    check_matmul_packed(13, 300, 200); // depth over two KC blocks (AVX-512)
+    check_matmul_packed(5, 1700, 40);  // depth over two KC blocks (AVX2)
     check_matmul_packed(400, 64, 192); // more than one row block per thread
     check_matmul_packed(3, 0, 70);     // IC = 0: act(bias)
 }

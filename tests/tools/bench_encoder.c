@@ -10,7 +10,9 @@
  *                     DIR2/out_BxT.f32 (the hidden states (B, T, C) of the first forward),
  *                     for comparing with another implementation
  *     --profile       also time each kernel of one layer of this geometry on random data
- *     --gemm          also report GFLOP/s of lector_matmul at this geometry's shapes
+ *     --gemm          also report GFLOP/s of lector_matmul and lector_matmul_packed at this
+ *                     geometry's shapes (per second of wall and of process CPU time)
+ *     --peak          first measure one core's AVX2+FMA peak with a bare FMA loop
  *     --precision P   fp32, bf16 or int8: the encoder's matrix products
  *                     (lector_encoder_set_precision) [fp32]
  *     --texts FILE    end to end instead of the cases: tokenize FILE (one text per line)
@@ -170,6 +172,17 @@ static void profile_layer(int64_t B, int64_t T, int64_t C, int64_t H, int64_t F)
     free(bf), free(g), free(atty), free(tmp), free(ff), free(scratch);
 }
 
+static double cpu_now(void) { // CPU time of the whole process (every thread)
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+// GFLOP/s of lector_matmul (the plain weight: packed on every call where our sgemm runs,
+// cblas_sgemm with LECTOR_KERNELS=ref) and, where the kernels have it, of
+// lector_matmul_packed (weights packed once, what the encoder runs), at the encoder's four
+// product shapes: medians of 7 calls, per second of wall time and per second of the
+// process's CPU time (the figure that holds on a loaded machine).
 static void gemm_rates(int64_t N, int64_t C, int64_t F) {
     const int64_t shapes[][2] = {{C, 3 * C}, {C, C}, {C, F}, {F, C}};
     const char *names[] = {"qkv", "out", "ffn in", "ffn out"};
@@ -177,19 +190,78 @@ static void gemm_rates(int64_t N, int64_t C, int64_t F) {
         int64_t IC = shapes[s][0], OC = shapes[s][1];
         float *x = rand_floats(N * IC, 1.0f), *w = rand_floats(OC * IC, 0.05f);
         float *b = rand_floats(OC, 0.1f), *o = rand_floats(N * OC, 1.0f);
-        double t[7];
-        lector_matmul(o, x, w, b, N, IC, OC);
-        for (int r = 0; r < 7; r++) {
-            double t0 = now();
-            lector_matmul(o, x, w, b, N, IC, OC);
-            t[r] = now() - t0;
+        size_t n_p = lector_matmul_packed_size(IC, OC);
+        float *wp = n_p ? lector__aligned_alloc(n_p * sizeof(float)) : NULL;
+        if (wp) lector_matmul_pack_rows(wp, w, IC, OC, 0, OC);
+        for (int packed = 0; packed <= (wp != NULL); packed++) {
+            double t[7], c[7];
+            for (int r = -1; r < 7; r++) {
+                double t0 = now(), c0 = cpu_now();
+                if (packed) lector_matmul_packed(o, x, wp, b, N, IC, OC, LECTOR__ACT_NONE);
+                else lector_matmul(o, x, w, b, N, IC, OC);
+                if (r >= 0) t[r] = now() - t0, c[r] = cpu_now() - c0;
+            }
+            double m = median(t, 7), mc = median(c, 7), flop = 2.0 * N * IC * OC;
+            printf("gemm %-8s %-6s N=%-5lld IC=%-5lld OC=%-5lld %8.3f ms %8.1f GFLOP/s wall "
+                   "%8.1f GFLOP/s cpu\n",
+                   names[s], packed ? "packed" : "plain", (long long)N, (long long)IC,
+                   (long long)OC, m * 1e3, flop / m * 1e-9, flop / mc * 1e-9);
         }
-        double m = median(t, 7);
-        printf("gemm %-8s N=%-5lld IC=%-5lld OC=%-5lld %8.3f ms %8.1f GFLOP/s\n", names[s],
-               (long long)N, (long long)IC, (long long)OC, m * 1e3, 2.0 * N * IC * OC / m * 1e-9);
+        lector__aligned_free(wp);
         free(x), free(w), free(b), free(o);
     }
 }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+// A bare loop of 12 independent 8-wide FMA chains (more than the FMA units' latency times
+// their count keeps busy) on this thread: the AVX2+FMA peak of one core, GFLOP/s per
+// second of thread CPU time, median of 5 runs.
+__attribute__((target("avx2,fma"))) static double fma_loop(int64_t iters) {
+    __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-6f);
+    // named, not an array: gcc -O2 would keep an array in memory
+    __m256 a0 = _mm256_set1_ps(0.0f), a1 = _mm256_set1_ps(1.0f), a2 = _mm256_set1_ps(2.0f),
+           a3 = _mm256_set1_ps(3.0f), a4 = _mm256_set1_ps(4.0f), a5 = _mm256_set1_ps(5.0f),
+           a6 = _mm256_set1_ps(6.0f), a7 = _mm256_set1_ps(7.0f), a8 = _mm256_set1_ps(8.0f),
+           a9 = _mm256_set1_ps(9.0f), a10 = _mm256_set1_ps(10.0f), a11 = _mm256_set1_ps(11.0f);
+    for (int64_t k = 0; k < iters; k++) {
+        a0 = _mm256_fmadd_ps(a0, m, c), a1 = _mm256_fmadd_ps(a1, m, c);
+        a2 = _mm256_fmadd_ps(a2, m, c), a3 = _mm256_fmadd_ps(a3, m, c);
+        a4 = _mm256_fmadd_ps(a4, m, c), a5 = _mm256_fmadd_ps(a5, m, c);
+        a6 = _mm256_fmadd_ps(a6, m, c), a7 = _mm256_fmadd_ps(a7, m, c);
+        a8 = _mm256_fmadd_ps(a8, m, c), a9 = _mm256_fmadd_ps(a9, m, c);
+        a10 = _mm256_fmadd_ps(a10, m, c), a11 = _mm256_fmadd_ps(a11, m, c);
+    }
+    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+    s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+    float out[8];
+    _mm256_storeu_ps(out, s);
+    return (double)out[0];
+}
+
+static void fma_peak(void) {
+    if (!lector__kernels_have_avx2()) {
+        printf("peak: no AVX2+FMA on this CPU\n");
+        return;
+    }
+    const int64_t iters = 20000000; // 12 x 20M FMAs of 8 floats: 3.84 GFLOP
+    double g[5];
+    volatile double sink = 0.0; // keeps the loops' results alive
+    for (int r = 0; r < 5; r++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+        sink += fma_loop(iters);
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+        double dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+        g[r] = 2.0 * 8 * 12 * (double)iters / dt * 1e-9;
+    }
+    printf("peak avx2 fma, one thread: %.1f GFLOP/s of thread CPU time (median of 5)\n",
+           median(g, 5));
+}
+#else
+static void fma_peak(void) { printf("peak: not an x86-64 build\n"); }
+#endif
 
 // ----------------------------------------------------------------------------
 // end to end: texts -> ids -> hidden states -> mean pooling
@@ -391,7 +463,7 @@ static void print_rss(void) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: bench_encoder [--threads N] [--cases 1x128,8x128,...] [--repeat R] "
-               "[--warmup W] [--save DIR] [--profile] [--gemm]\n"
+               "[--warmup W] [--save DIR] [--profile] [--gemm] [--peak]\n"
                "                     [--precision fp32|bf16|int8]\n"
                "                     [--texts FILE --vocab VOCAB [--batch N] [--max-len N] "
                "[--save-ids OUT]\n"
@@ -399,7 +471,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    int n_threads = 0, repeat = 5, warmup = 1, profile = 0, gemm = 0, precision = 0;
+    int n_threads = 0, repeat = 5, warmup = 1, profile = 0, gemm = 0, precision = 0, peak = 0;
     const char *cases = "1x128,8x128,32x32,1x512", *save = NULL, *dir = NULL;
     const char *texts = NULL, *vocab = NULL, *save_ids = NULL, *save_pooled = NULL;
     long long batch = 32, max_len = 128;
@@ -414,6 +486,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--save") == 0 && has_val) save = argv[++i];
         else if (strcmp(a, "--profile") == 0) profile = 1;
         else if (strcmp(a, "--gemm") == 0) gemm = 1;
+        else if (strcmp(a, "--peak") == 0) peak = 1;
         else if (strcmp(a, "--precision") == 0 && has_val) {
             precision = lector_precision_parse(argv[++i]);
             if (precision < 0) {
@@ -470,6 +543,7 @@ int main(int argc, char **argv) {
            lector_precision_name((enum lector_precision)precision), lector__kernels_n_threads(),
            openblas_get_corename());
 
+    if (peak) fma_peak();
     int rc = 0;
     if (texts) {
         rc = run_e2e(enc, st, texts, vocab, batch, max_len, repeat, warmup, save_ids, sorted,
