@@ -176,6 +176,10 @@ static void test_safetensors_span_mismatch(void **state) {
                    "[2, 3] x F32 needs 24");
     expect_refusal("{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,4]}}", data24, 8,
                    LECTOR_STATUS_FORMAT, "end before they begin");
+    // A span longer than the shape needs is refused too, not read short.
+    expect_refusal("{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,8]}}", data24, 8,
+                   LECTOR_STATUS_FORMAT,
+                   "tensor 'x': data_offsets [0, 8] span 8 bytes, shape [1] x F32 needs 4");
 }
 
 static void test_safetensors_overflowing_dimensions(void **state) {

@@ -22,6 +22,7 @@
 #include "base/base_impl.h"
 #include "kernels/kernels.h"
 #include "lector/checkpoint.h"
+#include "lector/classifier.h"
 #include "lector/encoder.h"
 #include "testutil.h"
 
@@ -843,6 +844,31 @@ static void test_forward_padded_rows_match_rows_alone(void **state) {
     assert_true(test_max_abs_diff(again, hidden + T * C, T * C) <= 1e-5f);
 }
 
+// lector_embed_rows sorts rows by length into batches (here of at most 2 rows and 12 padded
+// tokens) and returns them in input order: each row's vector is the one it gets alone.
+static void test_embed_rows_match_rows_alone(void **state) {
+    struct fixture *f = *state;
+    enum { NR = 5 };
+    static const int32_t r0[] = {2, 7, 9, 3}, r1[] = {2, 3}, r2[] = {2, 11, 12, 13, 14, 15, 3},
+                         r3[] = {2, 40, 3}, r4[] = {2, 5, 6, 7, 8, 9, 10, 11, 12, 3};
+    const struct lector_token_row rows[NR] = {{r0, 4}, {r1, 2}, {r2, 7}, {r3, 3}, {r4, 10}};
+    float out[NR * C];
+    struct lector_error err = {0};
+    assert_int_equal(lector_embed_rows(f->enc, f->st, rows, NR, LECTOR_POOLING_MEAN, 2, 12, out, &err),
+                     LECTOR_STATUS_OK);
+    for (int r = 0; r < NR; r++) {
+        float hidden[10 * C], one[C];
+        assert_int_equal(lector_encoder_forward(f->enc, f->st, rows[r].ids, NULL, NULL, 1, rows[r].n,
+                                                hidden, &err),
+                         LECTOR_STATUS_OK);
+        assert_int_equal(lector_encoder_pool(f->enc, hidden, NULL, 1, rows[r].n, LECTOR_POOLING_MEAN, one,
+                                             &err),
+                         LECTOR_STATUS_OK);
+        float d = test_max_abs_diff(one, out + r * C, C);
+        if (d > 1e-5f) fail_msg("row %d: batched vs alone max diff %g", r, (double)d);
+    }
+}
+
 static void test_forward_rejects_out_of_range_inputs(void **state) {
     struct fixture *f = *state;
     int32_t ids[2 * 4] = {1, 2, 3, 4, 5, 6, V, 8};
@@ -1012,6 +1038,7 @@ int main(void) {
     };
     const struct CMUnitTest forward_tests[] = {
         cmocka_unit_test(test_forward_padded_rows_match_rows_alone),
+        cmocka_unit_test(test_embed_rows_match_rows_alone),
         cmocka_unit_test(test_forward_rejects_out_of_range_inputs),
         cmocka_unit_test(test_forward_fully_masked_row_is_finite),
     };

@@ -173,6 +173,37 @@ static void test_head_wide_sparse_only_and_decay_mask(void **state) {
     lector_head_free(head);
 }
 
+// A wide head from given weights: logits = W x + b + (sparse row) V, worked out by hand.
+static void test_head_init_wide_from_by_hand(void **state) {
+    (void)state;
+    // C = 2 dense inputs, S = 3 n-gram columns, K = 2 classes.
+    const float W[2 * 2] = {1, 2, -1, 0.5f}, b[2] = {0.25f, -0.5f};
+    const float V[3 * 2] = {1, 0, 0, -2, 3, 1};
+    const float x[2 * 2] = {1, 1, 2, -1};
+    int64_t off[3] = {0, 2, 3};
+    int32_t col[3] = {0, 2, 1};
+    float val[3] = {0.5f, 1.0f, 2.0f};
+    struct lector_sparse_rows sp = {2, 3, off, col, val};
+    struct lector_head *head = NULL;
+    assert_int_equal(lector_head_init_wide_from(2, 3, 2, W, b, V, &head, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_head_n_params(head), 2 * 2 + 2 + 3 * 2);
+    float z[2 * 2];
+    lector_head_forward_wide(head, x, &sp, 2, z);
+    // row 0: W x = (3, -0.5); + b = (3.25, -1); + 0.5 V[0] + 1 V[2] = (0.5 + 3, 0 + 1)
+    // row 1: W x = (0, -2.5); + b = (0.25, -3); + 2 V[1] = (0, -4)
+    const float want[4] = {6.75f, 0.0f, 0.25f, -7.0f};
+    for (int j = 0; j < 4; j++)
+        if (fabsf(z[j] - want[j]) > 1e-6f) fail_msg("logit %d: %g, want %g", j, (double)z[j], (double)want[j]);
+    lector_head_free(head);
+    // b NULL: zeros; the weights are copied, not kept
+    float W2[2 * 2] = {1, 0, 0, 1};
+    assert_int_equal(lector_head_init_wide_from(2, 3, 2, W2, NULL, V, &head, NULL), LECTOR_STATUS_OK);
+    W2[0] = 100.0f;
+    lector_head_forward_wide(head, x, NULL, 1, z);
+    assert_true(z[0] == 1.0f && z[1] == 1.0f);
+    lector_head_free(head);
+}
+
 static void test_head_probs_temperature(void **state) {
     (void)state;
     const float W[2 * 2] = {1, 0, 0, 1}, b[2] = {0, 0};
@@ -194,6 +225,7 @@ int main(void) {
         cmocka_unit_test(test_head_wide_gradient_multi_label),
         cmocka_unit_test(test_head_wide_sparse_only_and_decay_mask),
         cmocka_unit_test(test_head_probs_temperature),
+        cmocka_unit_test(test_head_init_wide_from_by_hand),
     };
     return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -142,6 +142,13 @@ static void test_parity_xlnet_raw_spm(void **state) {
     if (lector_spm_open(xlnet_model(), &spm, &err) != LECTOR_STATUS_OK) fail_msg("open: %s", err.msg);
     assert_int_equal(lector_spm_n_pieces(spm), 32000);
     assert_int_equal(lector_spm_unk_id(spm), 0);
+    // The control pieces named <s>, </s> and <pad> (XLNet's ids 1, 2 and 5).
+    assert_int_equal(lector_spm_bos_id(spm), 1);
+    assert_int_equal(lector_spm_eos_id(spm), 2);
+    assert_int_equal(lector_spm_pad_id(spm), 5);
+    assert_string_equal(lector_spm_piece(spm, 1), "<s>");
+    assert_string_equal(lector_spm_piece(spm, 2), "</s>");
+    assert_string_equal(lector_spm_piece(spm, 5), "<pad>");
     assert_string_equal(lector_spm_piece(spm, 17), "\xe2\x96\x81");
     assert_int_equal(lector_spm_find(spm, "\xe2\x96\x81world", 8), 185);
     assert_int_equal(lector_spm_find(spm, "no such piece", 13), -1);

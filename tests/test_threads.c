@@ -79,12 +79,22 @@ static void test_threads_share_one_classifier(void **state) {
     char model[4200];
     snprintf(model, sizeof model, "%s/m.lector", dir);
     assert_int_equal(lector_classifier_save(model, enc, tok, head, labels, K, &info, &err), LECTOR_STATUS_OK);
+    // The head's logits for one input, to compare with the loaded classifier's head.
+    float *x1 = malloc((size_t)C * sizeof *x1), logits0[3], logits1[3];
+    assert_non_null(x1);
+    for (int64_t c = 0; c < C; c++) x1[c] = (float)(c % 7) * 0.25f - 0.75f;
+    lector_head_forward(head, x1, 1, logits0);
     lector_head_free(head);
     lector_tokenizer_free(tok);
     lector_encoder_close(enc);
 
     struct lector_classifier *clf = NULL;
     assert_int_equal(lector_classifier_load(model, NULL, &clf, &err), LECTOR_STATUS_OK);
+    assert_non_null(lector_classifier_head(clf));
+    assert_int_equal(lector_head_n_classes(lector_classifier_head(clf)), K);
+    lector_head_forward(lector_classifier_head(clf), x1, 1, logits1);
+    assert_memory_equal(logits0, logits1, sizeof logits0);
+    free(x1);
     float *expected = malloc(sizeof(float) * N_TEXTS * (size_t)K);
     struct lector_encoder_state *st = NULL;
     assert_int_equal(lector_encoder_state_init(lector_classifier_encoder(clf), &st, &err), LECTOR_STATUS_OK);

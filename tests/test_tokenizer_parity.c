@@ -144,8 +144,9 @@ static void check_vocab(const char *name) {
 }
 
 // Every vocabulary entry of the greatest byte length (the longest-match window) that is a
-// plain lowercase ASCII word must come out whole, as one id between [CLS] and [SEP]: a window
-// one byte short splits it, and no golden case happens to hold such a word.
+// plain lowercase ASCII word must be matched whole: alone, as one id between [CLS] and [SEP],
+// and as the first piece of a longer word (the entry + "s", where the window, not the word's
+// end, bounds the match). A window one byte short splits it; no golden case holds such a word.
 static void check_longest_words_whole(const char *name) {
     struct lector_tokenizer *tok = open_with_config(name);
     char rel[256];
@@ -174,6 +175,14 @@ static void check_longest_words_whole(const char *name) {
             if (n_got != 3 || got[1] != id)
                 fail_msg("%s: '%.*s' (%zu bytes, id %d) gave %lld ids, the second %d", name,
                          (int)len, p, len, id, (long long)n_got, n_got > 1 ? got[1] : -1);
+            char longer[256];
+            snprintf(longer, sizeof longer, "%.*ss", (int)len, p);
+            assert_int_equal(lector_tokenizer_encode(tok, longer, len + 1, 8, got, &n_got,
+                                                     &truncated, &err),
+                             LECTOR_STATUS_OK);
+            if (n_got < 4 || got[1] != id)
+                fail_msg("%s: '%s' gave %lld ids, the second %d, not '%.*s' (%d) first", name,
+                         longer, (long long)n_got, n_got > 1 ? got[1] : -1, (int)len, p, id);
             n_checked++;
         }
         p += len + (p[len] == '\n');

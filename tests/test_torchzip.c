@@ -255,6 +255,21 @@ static void test_pickle_forbidden_global(void **state) {
     op(&p, 2);
     global(&p, "torch", "load");
     expect_pickle_refusal(&p, LECTOR_STATUS_UNSUPPORTED, "global 'torch.load'", 2);
+    // Allowed names from other modules: the module is checked as well as the name.
+    const char *const impostors[][2] = {{"os", "_rebuild_tensor_v2"},
+                                        {"builtins", "_rebuild_parameter"},
+                                        {"subprocess", "OrderedDict"},
+                                        {"posix", "FloatStorage"}};
+    for (size_t i = 0; i < sizeof impostors / sizeof impostors[0]; i++) {
+        p.n = 0;
+        op(&p, 0x80);
+        op(&p, 2);
+        global(&p, impostors[i][0], impostors[i][1]);
+        char want[128];
+        snprintf(want, sizeof want, "global '%s.%s' is not allowed", impostors[i][0],
+                 impostors[i][1]);
+        expect_pickle_refusal(&p, LECTOR_STATUS_UNSUPPORTED, want, 2);
+    }
 }
 
 static void test_pickle_unknown_opcode(void **state) {

@@ -109,7 +109,10 @@ static void print_result(struct classify_ctx *c, const char *key, const float *p
     // possibly none; --all-scores still prints them all.
     const struct lector_classifier_extra *ex = lector_classifier_get_extra(c->clf);
     const bool multi = ex->multi_label && ex->thresholds;
-    if (multi && n < c->K) {
+    // Multi-label without --all-scores: the labels to print are those at or above their own
+    // threshold, which need not be the n most probable (thresholds differ between labels).
+    const bool thresholded = multi && n < c->K;
+    if (thresholded) {
         n = 0;
         for (int64_t i = 0; i < c->K; i++) n += p[i] >= ex->thresholds[i];
     }
@@ -118,8 +121,9 @@ static void print_result(struct classify_ctx *c, const char *key, const float *p
         if (key) json_object_set_new(obj, c->o->id_column ? "id" : "file", json_string(key));
         for (int64_t i = 0; i < c->K; i++) {
             int64_t k = c->order[i];
-            if (p[k] >= ex->thresholds[k]) json_array_append_new(labels, json_string(lector_classifier_label(c->clf, k)));
-            if (i < n && !o->label_only)
+            const bool reached = p[k] >= ex->thresholds[k];
+            if (reached) json_array_append_new(labels, json_string(lector_classifier_label(c->clf, k)));
+            if ((thresholded ? reached : i < n) && !o->label_only)
                 json_object_set_new(scores, lector_classifier_label(c->clf, k), json_real(p[k]));
         }
         json_object_set_new(obj, "labels", labels);
@@ -159,8 +163,9 @@ static void print_result(struct classify_ctx *c, const char *key, const float *p
             cli_outf("%s", key);
         cli_out(&sep, 1);
     }
-    for (int64_t i = 0; i < (o->label_only && !multi ? 1 : n); i++) {
-        if (i) cli_out(&sep, 1);
+    for (int64_t i = 0, printed = 0; i < (thresholded ? c->K : o->label_only && !multi ? 1 : n); i++) {
+        if (thresholded && !(p[c->order[i]] >= ex->thresholds[c->order[i]])) continue;
+        if (printed++) cli_out(&sep, 1);
         const char *l = lector_classifier_label(c->clf, c->order[i]);
         if (o->format == FMT_CSV)
             csv_field(l);

@@ -29,6 +29,22 @@ t=(train --encoder "$enc" --train "$tmp/train.csv" --features encoder --max-len 
 grep -q "split into windows" "$tmp/err" && ok || bad "no window message: $(cat "$tmp/err")"
 grep -qE "encoded 200 texts \([0-9]+ windows\)" "$tmp/err" && ! grep -q "(200 windows)" "$tmp/err" && ok ||
   bad "window count: $(grep encoded "$tmp/err")"
+# exactly as many windows as 14-token windows (16 minus [CLS] and [SEP]) overlapping by the
+# stride need to cover each text's pieces (counted with lector tokenize): 1 + ceil((n - 14) /
+# (14 - stride)); the texts have 43 pieces, so stride 8 needs 6 windows each (4 without overlap)
+cp "$tmp/err" "$tmp/err4"
+cut -d, -f1 "$tmp/train.csv" | tail -n +2 | "$bin" tokenize --encoder "$enc" >"$tmp/tok.jsonl"
+"$bin" "${t[@]}" --stride 8 --epochs 1 -o "$tmp/w8.lector" 2>"$tmp/err8" && ok || bad "stride 8: $(cat "$tmp/err8")"
+for s in 4 8; do
+  "$py" - "$tmp/tok.jsonl" "$tmp/err$s" $s <<'PY' && ok || bad "window count differs from the stride's ($s)"
+import json, re, sys
+n = [len(json.loads(l)["ids"]) - 2 for l in open(sys.argv[1])]
+step = 14 - int(sys.argv[3])
+want = sum(1 if k <= 14 else 1 + -(-(k - 14) // step) for k in n)
+got = int(re.search(r"encoded 200 texts \((\d+) windows\)", open(sys.argv[2]).read()).group(1))
+assert len(n) == 200 and got == want and want > 200, (got, want)
+PY
+done
 wacc=$(grep '^accuracy' "$tmp/err" | awk '{print $2}')
 "$bin" "${t[@]}" --truncate -o "$tmp/t.lector" 2>"$tmp/err" && ok || bad "truncate: $(cat "$tmp/err")"
 grep -q "truncated to 16 tokens" "$tmp/err" && ok || bad "no truncation message"
