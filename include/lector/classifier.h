@@ -164,6 +164,14 @@ LECTOR_API const struct lector_head *lector_classifier_head(const struct lector_
 LECTOR_API const struct lector_classifier_extra *lector_classifier_get_extra(const struct lector_classifier *clf);
 /* The n-gram featuriser of a wide-and-deep model, or NULL. */
 LECTOR_API const struct lector_ngrams *lector_classifier_ngrams(const struct lector_classifier *clf);
+/* Labels a model may carry: none holds a control character (TAB, newline, ESC, any byte below
+ * 0x20, DEL or a C1 control, which would forge fields or lines of the output or drive a
+ * terminal) and none appears twice. what names the source in the message (a file). Saving and
+ * loading a model run this check; a trainer calls it before spending time on training.
+ * Returns LECTOR_STATUS_FORMAT with err filled on the first bad label. Thread-safe. */
+LECTOR_API enum lector_status lector_classifier_check_labels(const char *const *labels,
+                                                             int64_t n_labels, const char *what,
+                                                             struct lector_error *err);
 LECTOR_API int64_t lector_classifier_n_labels(const struct lector_classifier *clf);
 LECTOR_API const char *lector_classifier_label(const struct lector_classifier *clf, int64_t k);
 

@@ -163,6 +163,13 @@ LECTOR_API int lector_encoder_has_pooler(const struct lector_encoder *enc);
 LECTOR_API const char *lector_encoder_checksum(const struct lector_encoder *enc);
 /* The directory the encoder was opened from. */
 LECTOR_API const char *lector_encoder_dir(const struct lector_encoder *enc);
+/* A tokenizer of n_tokens entries read from the file DIR/FILE (for the message) can emit ids
+ * up to n_tokens - 1: refused (LECTOR_STATUS_MISMATCH) when that is past the encoder's
+ * vocab_size, at load rather than on every text. */
+LECTOR_API enum lector_status lector_encoder_check_n_vocab(const struct lector_encoder *enc,
+                                                           int64_t n_tokens, const char *dir,
+                                                           const char *file,
+                                                           struct lector_error *err);
 /* Total parameter count of the tensors used (pooler included when present). */
 LECTOR_API int64_t lector_encoder_n_params(const struct lector_encoder *enc);
 /* C, the width of every hidden state and pooled vector. */

@@ -33,6 +33,13 @@ enum lector_status lector__error_at(struct lector_error *err, enum lector_status
     LECTOR_PRINTF(5, 6);
 /* Clear an error struct (code OK, empty message). NULL is a no-op. */
 void lector__error_clear(struct lector_error *err);
+/* s made safe to print in a message or on one line: each byte of a control character (below
+ * 0x20, DEL, and the C1 controls U+0080..U+009F) written as \xNN, cut with "..." to fit cap
+ * bytes (cap >= 8). Returns out. */
+char *lector__escape(const char *s, char *out, size_t cap);
+/* The byte offset of the first control character of s (as lector__escape defines them), or
+ * -1 when there is none. */
+int64_t lector__find_control(const char *s);
 
 /* Checked arithmetic: return false on overflow (result left unspecified). */
 static inline bool lector__mul_size(size_t a, size_t b, size_t *out) {

@@ -70,6 +70,45 @@ void lector__error_clear(struct lector_error *err) {
     err->col = -1;
 }
 
+// C0 controls, DEL, and C1 controls as UTF-8 (0xC2 0x80..0x9F): what a terminal or a
+// line-oriented reader may act on. Returns the length of the control sequence at s, or 0.
+static size_t control_len(const unsigned char *s) {
+    if (s[0] < 0x20 || s[0] == 0x7f) return 1;
+    if (s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f) return 2;
+    return 0;
+}
+
+int64_t lector__find_control(const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (control_len(p)) return (int64_t)(p - (const unsigned char *)s);
+    return -1;
+}
+
+char *lector__escape(const char *s, char *out, size_t cap) {
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        size_t k = control_len(p);
+        if (n + (k ? 4 * k : 1) + 4 > cap) {
+            memcpy(out + n, "...", 4);
+            return out;
+        }
+        if (!k) {
+            out[n++] = (char)*p;
+            continue;
+        }
+        for (size_t j = 0; j < k; j++) {
+            out[n++] = '\\';
+            out[n++] = 'x';
+            out[n++] = hex[p[j] >> 4];
+            out[n++] = hex[p[j] & 15];
+        }
+        p += k - 1;
+    }
+    out[n] = '\0';
+    return out;
+}
+
 _Noreturn void lector__assert_fail(const char *expr, const char *file, int line) {
     fprintf(stderr, "lector: internal assertion failed: %s (%s:%d)\n", expr, file, line);
     abort();

@@ -42,6 +42,8 @@ int cli_model_inputs_open(const char *dir, const char *cmd, enum lector_pooling 
         return cli_error("%s: this checkpoint has no pooler; use --pooling cls, mean or max", dir);
     }
     if (lector_tokenizer_open(dir, &mi->tok, &err) != LECTOR_STATUS_OK ||
+        lector_encoder_check_n_vocab(mi->enc, lector_tokenizer_n_vocab(mi->tok), dir,
+                                     lector_tokenizer_source(mi->tok), &err) != LECTOR_STATUS_OK ||
         lector_encoder_state_init(mi->enc, &mi->st, &err) != LECTOR_STATUS_OK) {
         cli_model_inputs_close(mi);
         return cli_lib_error(&err);

@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <utf8proc.h>
 
 #include "cli/cli.h"
+#include "base/base_impl.h"
 #include "cli/cli_data.h"
 #include "lector/classifier.h"
 
@@ -22,7 +24,10 @@ static const char classify_help[] =
     "per file. With no file or '-', each stdin line is one text and LABEL<TAB>PROBABILITY is\n"
     "printed per line, in input order, flushed as soon as a batch is done (so interactive pipes\n"
     "answer at once), in bounded memory however long the input. A bad line (invalid UTF-8) is\n"
-    "reported on stderr and gives an empty output line; the exit status is then 1.\n"
+    "reported on stderr and gives an empty output line; the exit status is then 1. In tsv and\n"
+    "csv, a file name or id holding a control character (TAB, newline, ESC, ...) is reported\n"
+    "and skipped: use --format jsonl, which escapes it (a name that is not UTF-8 gets U+FFFD\n"
+    "and its bytes in hex under file_hex or id_hex). Only regular files are read.\n"
     "\n"
     "  -m, --model MODEL      model file written by 'lector train'\n"
     "  -e, --encoder DIR      use this encoder directory instead of the one the model names\n"
@@ -43,11 +48,15 @@ static const char classify_help[] =
     "                         bf16 needs a CPU with AVX-512 BF16, int8 one with AVX-512 VNNI\n"
     "                         [fp32]\n"
     "      --strict           stop at the first bad line or file\n"
+    "      --max-file-size N  refuse a file larger than N bytes (suffix K, M or G) [64M]\n"
     "      --progress         show items/s on stderr even when it is not a terminal\n"
     "  -q, --quiet            print only errors on stderr\n"
     "  -h, --help             show this help\n";
 
 enum out_format { FMT_TSV, FMT_JSONL, FMT_CSV };
+
+// The default --max-file-size: a document far larger than any text worth one label.
+#define CLASSIFY_MAX_FILE_SIZE ((int64_t)64 << 20)
 
 struct classify_opts {
     enum out_format format;
@@ -58,6 +67,7 @@ struct classify_opts {
     bool strict;
     int64_t shard_i, shard_n;
     int64_t batch;
+    int64_t max_file_size; /* bytes */
 };
 
 struct classify_ctx {
@@ -85,6 +95,62 @@ static void csv_field(const char *s) {
         cli_out(p, 1);
     }
     cli_out("\"", 1);
+}
+
+// The file name or id of a result in jsonl. jansson takes UTF-8 only: a name that is not is
+// written with U+FFFD for each bad byte, and its exact bytes as hex under "<name>_hex"
+// (e.g. "file_hex"), so the key is never silently dropped.
+static void set_key(json_t *obj, const char *name, const char *key) {
+    json_t *v = json_string(key);
+    if (v) {
+        json_object_set_new(obj, name, v);
+        return;
+    }
+    size_t n = strlen(key);
+    char *lossy = malloc(3 * n + 1), *hex = malloc(2 * n + 1);
+    if (!lossy || !hex) {
+        free(lossy);
+        free(hex);
+        return;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)key + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (k > 0) {
+            memcpy(lossy + m, key + i, (size_t)k);
+            m += (size_t)k;
+            i += (size_t)k;
+        } else {
+            memcpy(lossy + m, "\xEF\xBF\xBD", 3);
+            m += 3;
+            i++;
+        }
+    }
+    lossy[m] = '\0';
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        hex[2 * i] = digits[(unsigned char)key[i] >> 4];
+        hex[2 * i + 1] = digits[(unsigned char)key[i] & 15];
+    }
+    hex[2 * n] = '\0';
+    char hex_name[16];
+    snprintf(hex_name, sizeof hex_name, "%s_hex", name);
+    json_object_set_new(obj, name, json_string(lossy));
+    json_object_set_new(obj, hex_name, json_string(hex));
+    free(lossy);
+    free(hex);
+}
+
+// TSV and CSV put a result on one line of fields: a file name or id holding a control
+// character (TAB, newline, ESC, ...) would forge fields or lines, or drive a terminal. It is
+// refused there (jsonl escapes it). what: "FILE" or "stdin:LINE", already safe to print.
+static bool key_fits(const struct classify_opts *o, const char *what, const char *key) {
+    if (o->format == FMT_JSONL || !key || lector__find_control(key) < 0) return true;
+    cli_error("%s: the %s holds a control character, which %s output cannot carry on one line; "
+              "use --format jsonl",
+              what, o->id_column ? "id" : "file name", o->format == FMT_CSV ? "CSV" : "TSV");
+    return false;
 }
 
 // Labels sorted by descending probability (stable: ties keep model order).
@@ -118,7 +184,7 @@ static void print_result(struct classify_ctx *c, const char *key, const float *p
     }
     if (multi && o->format == FMT_JSONL) {
         json_t *obj = json_object(), *labels = json_array(), *scores = json_object();
-        if (key) json_object_set_new(obj, c->o->id_column ? "id" : "file", json_string(key));
+        if (key) set_key(obj, c->o->id_column ? "id" : "file", key);
         for (int64_t i = 0; i < c->K; i++) {
             int64_t k = c->order[i];
             const bool reached = p[k] >= ex->thresholds[k];
@@ -137,7 +203,7 @@ static void print_result(struct classify_ctx *c, const char *key, const float *p
     }
     if (o->format == FMT_JSONL) {
         json_t *obj = json_object();
-        if (key) json_object_set_new(obj, c->o->id_column ? "id" : "file", json_string(key));
+        if (key) set_key(obj, c->o->id_column ? "id" : "file", key);
         json_object_set_new(obj, "label", json_string(lector_classifier_label(c->clf, c->order[0])));
         if (!o->label_only) {
             json_object_set_new(obj, "prob", json_real(p[c->order[0]]));
@@ -180,7 +246,7 @@ static void print_result(struct classify_ctx *c, const char *key, const float *p
 static void print_empty(struct classify_ctx *c, const char *key) {
     if (c->o->format == FMT_JSONL) {
         json_t *obj = json_object();
-        if (key) json_object_set_new(obj, c->o->id_column ? "id" : "file", json_string(key));
+        if (key) set_key(obj, c->o->id_column ? "id" : "file", key);
         json_object_set_new(obj, "label", json_null());
         char *s = json_dumps(obj, JSON_COMPACT);
         json_decref(obj);
@@ -212,6 +278,7 @@ static int classify_stdin(struct classify_ctx *c) {
     int64_t *line_nos = calloc((size_t)B, sizeof *line_nos);
     float *probs = malloc((size_t)B * (size_t)K * sizeof *probs);
     enum lector_status *bad = malloc((size_t)B * sizeof *bad);
+    bool *skip = calloc((size_t)B, sizeof *skip); // lines already reported as bad
     struct cli_lines in;
     cli_lines_init(&in, 0);
     int got = 1;
@@ -238,7 +305,29 @@ static int classify_stdin(struct classify_ctx *c) {
                 keys[n][klen] = '\0';
                 line = tab ? tab + 1 : line + len;
                 len = tab ? len - klen - 1 : 0;
+                char where[32];
+                snprintf(where, sizeof where, "stdin:%lld", (long long)in.line_no);
+                bool no_tab = !tab || !key_fits(o, where, keys[n]);
+                if (!tab)
+                    cli_error("%s: --id-column expects ID<TAB>TEXT, but the line has no TAB", where);
+                if (no_tab) {
+                    // Reported: the line keeps its place with an empty output line.
+                    free(keys[n]);
+                    c->rc = CLI_ERROR;
+                    if (o->strict) {
+                        stop = true;
+                        break;
+                    }
+                    keys[n] = NULL;
+                    texts[n] = calloc(1, 1); // classified as empty text, printed as an empty line
+                    lens[n] = 0;
+                    line_nos[n] = in.line_no;
+                    skip[n++] = true;
+                    if (!cli_lines_ready(&in)) break;
+                    continue;
+                }
             }
+            skip[n] = false;
             texts[n] = malloc(len + 1);
             memcpy(texts[n], line, len);
             texts[n][len] = '\0';
@@ -254,6 +343,10 @@ static int classify_stdin(struct classify_ctx *c) {
             stop = true;
         } else {
             for (int64_t i = 0; i < n; i++) {
+                if (skip[i]) {
+                    print_empty(c, NULL);
+                    continue;
+                }
                 if (bad[i] != LECTOR_STATUS_OK) {
                     // Re-run the tokenizer alone for the message (it names the byte offset).
                     int32_t one[2];
@@ -286,6 +379,7 @@ static int classify_stdin(struct classify_ctx *c) {
     }
     if (got < 0 && c->rc == CLI_OK) c->rc = CLI_ERROR;
     cli_lines_free(&in);
+    free(skip);
     free(bad);
     free(probs);
     free(line_nos);
@@ -333,9 +427,12 @@ static int walk_dir(const char *dir, struct file_list *out) {
         char *p = malloc(len);
         snprintf(p, len, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", names.paths[i]);
         struct stat sb;
-        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        if (lstat(p, &sb) != 0) {
+            // Every path that cannot be looked at is reported (one longer than PATH_MAX too).
+            rc = cli_error("%s: cannot read: %s", p, strerror(errno));
+        } else if (S_ISDIR(sb.st_mode)) {
             if (walk_dir(p, out) != CLI_OK) rc = CLI_ERROR;
-        } else if (lstat(p, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        } else if (S_ISREG(sb.st_mode)) {
             list_add(out, p);
         }
         free(p);
@@ -345,46 +442,74 @@ static int walk_dir(const char *dir, struct file_list *out) {
     return rc;
 }
 
-static int read_whole(const char *path, char **data, size_t *n) {
-    FILE *fp = fopen(path, "rb");
+// A file given to classify: a regular file of at most max_size bytes, read whole. It is
+// looked at before any byte is read, so a FIFO, a device such as /dev/zero or a huge file is
+// refused at once (O_NONBLOCK: opening a FIFO does not wait for a writer).
+static int read_whole(const char *path, int64_t max_size, char **data, size_t *n) {
     *data = NULL;
     *n = 0;
-    if (!fp) return cli_error("%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 0;
-    char buf[1 << 16];
-    size_t got;
-    while ((got = fread(buf, 1, sizeof buf, fp)) > 0) {
-        if (*n + got + 1 > cap) {
-            cap = (*n + got + 1) * 2;
-            char *nd = realloc(*data, cap);
-            if (!nd) {
-                fclose(fp);
-                free(*data);
-                *data = NULL;
-                return cli_error("%s: out of memory", path);
-            }
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return cli_error("%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return cli_error("%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return cli_error("%s: not a regular file (a FIFO, device, socket or folder); classify reads "
+                         "regular files, and streams on stdin", path);
+    }
+    if (sb.st_size > max_size) {
+        close(fd);
+        return cli_error("%s: %lld bytes, over the --max-file-size limit of %lld bytes", path,
+                         (long long)sb.st_size, (long long)max_size);
+    }
+    // The file may grow while it is read: never read more than the limit.
+    size_t cap = (size_t)sb.st_size + 1, limit = (size_t)max_size;
+    *data = malloc(cap + 1);
+    if (!*data) {
+        close(fd);
+        return cli_error("%s: out of memory", path);
+    }
+    for (;;) {
+        if (*n + 1 > cap) {
+            cap = cap * 2 < limit + 2 ? cap * 2 : limit + 2;
+            char *nd = realloc(*data, cap + 1);
+            if (!nd) break;
             *data = nd;
         }
-        memcpy(*data + *n, buf, got);
-        *n += got;
+        ssize_t got = read(fd, *data + *n, cap - *n);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            bool failed = got < 0;
+            int e = errno;
+            close(fd);
+            if (failed) {
+                free(*data);
+                *data = NULL;
+                return cli_error("%s: read failed: %s", path, strerror(e));
+            }
+            (*data)[*n] = '\0';
+            return CLI_OK;
+        }
+        *n += (size_t)got;
+        if (*n > limit) break;
     }
-    bool bad = ferror(fp);
-    fclose(fp);
-    if (bad) {
-        free(*data);
-        *data = NULL;
-        return cli_error("%s: read failed", path);
-    }
-    if (!*data) *data = calloc(1, 1);
-    (*data)[*n] = '\0';
-    return CLI_OK;
+    close(fd);
+    free(*data);
+    *data = NULL;
+    return cli_error("%s: grew past the --max-file-size limit of %lld bytes while read, or out of memory", path,
+                     (long long)max_size);
 }
 
 static int classify_one_file(struct classify_ctx *c, const char *path, float *probs) {
     struct lector_error err;
     char *data;
     size_t n;
-    if (read_whole(path, &data, &n) != CLI_OK) return CLI_ERROR;
+    if (!key_fits(c->o, path, path)) return CLI_ERROR;
+    if (read_whole(path, c->o->max_file_size, &data, &n) != CLI_OK) return CLI_ERROR;
     const char *text = data;
     if (n >= 2 && ((unsigned char)data[0] == 0xFF || (unsigned char)data[0] == 0xFE) &&
         (unsigned char)data[1] == ((unsigned char)data[0] ^ 0x01)) {
@@ -437,7 +562,7 @@ static int classify_files(struct classify_ctx *c, struct file_list *files) {
 // ---------------------------------------------------------------------------------------
 
 int cmd_classify(int argc, char **argv) {
-    enum { O_STRICT = 256, O_ALL, O_LABEL_ONLY, O_ID, O_FILES_FROM, O_SHARD, O_PROGRESS,
+    enum { O_MAX_FILE = 300, O_STRICT = 256, O_ALL, O_LABEL_ONLY, O_ID, O_FILES_FROM, O_SHARD, O_PROGRESS,
            O_PRECISION };
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},
                                          {"encoder", required_argument, 0, 'e'},
@@ -453,12 +578,13 @@ int cmd_classify(int argc, char **argv) {
                                          {"threads", required_argument, 0, 't'},
                                          {"precision", required_argument, 0, O_PRECISION},
                                          {"strict", no_argument, 0, O_STRICT},
+                                         {"max-file-size", required_argument, 0, O_MAX_FILE},
                                          {"progress", no_argument, 0, O_PROGRESS},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *model = NULL, *enc_dir = NULL, *files_from = NULL;
-    struct classify_opts o = {FMT_TSV, 1, false, false, false, false, 0, 1, 32};
+    struct classify_opts o = {FMT_TSV, 1, false, false, false, false, 0, 1, 32, CLASSIFY_MAX_FILE_SIZE};
     bool all_scores = false;
     int64_t threads = 0;
     enum lector_precision precision = LECTOR_PRECISION_FP32;
@@ -501,6 +627,15 @@ int cmd_classify(int argc, char **argv) {
             if (!cli_parse_precision("classify", optarg, &precision)) return CLI_USAGE;
             break;
         case O_STRICT: o.strict = true; break;
+        case O_MAX_FILE:
+        {
+            uint64_t v;
+            if (!cli_parse_size("classify", "--max-file-size", optarg, &v)) return CLI_USAGE;
+            if (v < 1 || v > (uint64_t)INT64_MAX)
+                return cli_usage("classify", "--max-file-size must be at least 1 byte, got '%s'", optarg);
+            o.max_file_size = (int64_t)v;
+            break;
+        }
         case O_PROGRESS: cli_progress = true; break;
         case 'q': cli_quiet = true; break;
         case 'h': fputs(classify_help, stdout); return CLI_OK;

@@ -190,7 +190,7 @@ int cmd_tokenize(int argc, char **argv) {
     if (got < 0) rc = CLI_ERROR;
     cli_flush();
     if (n_replaced_total > 0)
-        cli_info("note: replaced %lld invalid UTF-8 sequence%s with U+FFFD in %lld line%s\n",
+        cli_info("note: replaced %lld invalid UTF-8 sequence%s with U+FFFD in %lld line%s",
                 (long long)n_replaced_total, n_replaced_total == 1 ? "" : "s",
                 (long long)n_lines_replaced, n_lines_replaced == 1 ? "" : "s");
     cli_lines_free(&in);
@@ -365,7 +365,9 @@ int cmd_embed(int argc, char **argv) {
         goto out;
     }
     if (lector_encoder_state_init(enc, &st, &err) != LECTOR_STATUS_OK ||
-        (!ids_mode && lector_tokenizer_open(dir, &tok, &err) != LECTOR_STATUS_OK)) {
+        (!ids_mode && (lector_tokenizer_open(dir, &tok, &err) != LECTOR_STATUS_OK ||
+                       lector_encoder_check_n_vocab(enc, lector_tokenizer_n_vocab(tok), dir,
+                                                    lector_tokenizer_source(tok), &err) != LECTOR_STATUS_OK))) {
         rc = cli_lib_error(&err);
         goto out;
     }

@@ -403,6 +403,11 @@ int cmd_train(int argc, char **argv) {
                        train_path, label_col, all.n_labels ? all.labels[0] : "");
         goto out;
     }
+    if (lector_classifier_check_labels((const char *const *)all.labels, all.n_labels, train_path, &err) !=
+        LECTOR_STATUS_OK) {
+        rc = cli_lib_error(&err);
+        goto out;
+    }
     const int64_t C = use_enc ? lector_encoder_get_config(mi.enc)->n_embd : 0;
     if (tp.n_hidden > 0 && !use_enc) {
         rc = cli_usage("train", "--hidden needs encoder features (--features encoder or both)");

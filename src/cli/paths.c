@@ -94,12 +94,12 @@ static bool dir_holds(const char *dir, const struct ident *out, int depth, char 
 
 static int refuse(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int refuse(const char *cmd, const char *fmt, ...) {
+    char msg[3 * PATH_MAX];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "lector: error: %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    cli_error("%s: %s", cmd, msg);
     return CLI_USAGE;
 }
 

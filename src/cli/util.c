@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -11,17 +12,47 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/base_impl.h"
+
 bool cli_quiet = false;
 bool cli_progress = false;
 volatile int cli_interrupted = 0;
 static bool progress_open = false;
 
+// One message on stderr: prefix, the formatted text with every control character (a file name
+// holding ESC or a newline, a label from a hostile model) written as \xNN, so a message is
+// always one line and never drives the terminal.
+static void emit(const char *prefix, const char *fmt, va_list ap) {
+    char small[1024], esc[4 * sizeof small + 8];
+    va_list aq;
+    va_copy(aq, ap);
+    int n = vsnprintf(small, sizeof small, fmt, aq);
+    va_end(aq);
+    char *text = small, *out = esc;
+    size_t cap = sizeof esc;
+    if (n >= (int)sizeof small) {
+        text = malloc((size_t)n + 1);
+        out = malloc(4 * (size_t)n + 8);
+        cap = 4 * (size_t)n + 8;
+        if (!text || !out) {
+            free(text);
+            free(out);
+            text = small, out = esc, cap = sizeof esc;
+        } else {
+            vsnprintf(text, (size_t)n + 1, fmt, ap);
+        }
+    }
+    fputs(prefix, stderr);
+    fputs(n < 0 ? fmt : lector__escape(text, out, cap), stderr);
+    if (text != small) free(text);
+    if (out != esc) free(out);
+}
+
 int cli_error(const char *fmt, ...) {
     cli_progress_done();
     va_list ap;
     va_start(ap, fmt);
-    fputs("lector: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    emit("lector: error: ", fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
     return CLI_ERROR;
@@ -35,8 +66,7 @@ int cli_usage(const char *cmd, const char *fmt, ...) {
     cli_progress_done();
     va_list ap;
     va_start(ap, fmt);
-    fputs("lector: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    emit("lector: error: ", fmt, ap);
     va_end(ap);
     if (cmd)
         fprintf(stderr, "\ntry 'lector %s --help'\n", cmd);
@@ -49,8 +79,7 @@ void cli_warn(const char *fmt, ...) {
     cli_progress_done();
     va_list ap;
     va_start(ap, fmt);
-    fputs("lector: warning: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    emit("lector: warning: ", fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
 }
@@ -60,8 +89,7 @@ void cli_info(const char *fmt, ...) {
     cli_progress_done();
     va_list ap;
     va_start(ap, fmt);
-    fputs("lector: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    emit("lector: ", fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
 }

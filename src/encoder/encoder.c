@@ -432,6 +432,17 @@ const char *lector_encoder_checksum(const struct lector_encoder *enc) {
 
 const char *lector_encoder_dir(const struct lector_encoder *enc) { return enc ? enc->dir : NULL; }
 
+enum lector_status lector_encoder_check_n_vocab(const struct lector_encoder *enc, int64_t n_tokens,
+                                                const char *dir, const char *file,
+                                                struct lector_error *err) {
+    const int64_t V = enc->cfg.n_vocab;
+    if (n_tokens <= V) return LECTOR_STATUS_OK;
+    return lector__error(err, LECTOR_STATUS_MISMATCH,
+                         "%s/%s: %lld tokens, but the encoder's vocab_size is %lld (%s/config.json): "
+                         "ids from %lld on would have no embedding",
+                         dir, file, (long long)n_tokens, (long long)V, enc->dir, (long long)V);
+}
+
 int64_t lector_encoder_n_params(const struct lector_encoder *enc) {
     return enc ? enc->n_params : 0;
 }

@@ -72,6 +72,54 @@ const char *lector_classifier_label(const struct lector_classifier *clf, int64_t
 }
 
 // ---------------------------------------------------------------------------------------
+// labels and values a model may hold
+
+static int cmp_label(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+enum lector_status lector_classifier_check_labels(const char *const *labels, int64_t n_labels,
+                                                  const char *what, struct lector_error *err) {
+    char esc[96];
+    for (int64_t k = 0; k < n_labels; k++) {
+        int64_t at = lector__find_control(labels[k]);
+        if (at >= 0)
+            return lector__error(err, LECTOR_STATUS_FORMAT,
+                                 "%s: label '%s' holds a control character (byte 0x%02x at offset "
+                                 "%lld): labels are printed one per field of a line, so TAB, "
+                                 "newline, ESC and other control characters are refused",
+                                 what, lector__escape(labels[k], esc, sizeof esc),
+                                 (unsigned)(unsigned char)labels[k][at], (long long)at);
+    }
+    if (n_labels < 2) return LECTOR_STATUS_OK;
+    const char **sorted = lector__malloc((size_t)n_labels * sizeof *sorted);
+    if (!sorted) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", what);
+    memcpy(sorted, labels, (size_t)n_labels * sizeof *sorted);
+    qsort(sorted, (size_t)n_labels, sizeof *sorted, cmp_label);
+    enum lector_status st = LECTOR_STATUS_OK;
+    for (int64_t k = 1; k < n_labels && st == LECTOR_STATUS_OK; k++)
+        if (!strcmp(sorted[k - 1], sorted[k]))
+            st = lector__error(err, LECTOR_STATUS_FORMAT, "%s: label '%s' appears twice", what,
+                               lector__escape(sorted[k], esc, sizeof esc));
+    lector_free(sorted);
+    return st;
+}
+
+// A NaN or an infinity in a head makes every prediction a silent wrong answer.
+static enum lector_status check_finite(const struct lector_tensor *t, const char *path,
+                                       struct lector_error *err) {
+    if (t->dtype != LECTOR_DTYPE_F32) return LECTOR_STATUS_OK;
+    const float *v = t->data;
+    const int64_t n = lector_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return lector__error(err, LECTOR_STATUS_FORMAT,
+                                 "%s: tensor '%s' holds a non-finite value (%s) at element %lld",
+                                 path, t->name, isnan(v[i]) ? "nan" : "inf", (long long)i);
+    return LECTOR_STATUS_OK;
+}
+
+// ---------------------------------------------------------------------------------------
 // save
 
 enum lector_status lector_classifier_save(const char *path, const struct lector_encoder *enc,
@@ -98,6 +146,8 @@ enum lector_status lector_classifier_save_extra(const char *path, const struct l
     if (K != n_labels)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG, "%s: head has %lld classes but %lld labels",
                              path, (long long)K, (long long)n_labels);
+    enum lector_status cs = lector_classifier_check_labels(labels, n_labels, path, err);
+    if (cs != LECTOR_STATUS_OK) return cs;
     if ((S > 0) != (ng != NULL) || (ng && lector_ngrams_n_features(ng) != S) ||
         (extra->no_encoder != 0) != (C == 0))
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
@@ -128,6 +178,9 @@ enum lector_status lector_classifier_save_extra(const char *path, const struct l
         t[n_t++] = (struct lector_tensor){LECTOR_DTYPE_F32, 1, {S, 1, 1, 1}, {1, 1, 1, 1},
                                           (void *)lector_ngrams_idf(ng), "ngram.idf"};
     }
+
+    for (int64_t i = 0; i < n_t; i++)
+        if ((cs = check_finite(&t[i], path, err)) != LECTOR_STATUS_OK) return cs;
 
     json_t *jl = json_array();
     for (int64_t i = 0; i < n_labels; i++) json_array_append_new(jl, json_string(labels[i]));
@@ -318,6 +371,12 @@ enum lector_status lector_classifier_load(const char *path, const char *encoder_
         }
         if (!(clf->labels[i] = lector__strdup(l))) goto nomem;
     }
+    s = lector_classifier_check_labels((const char *const *)clf->labels, clf->n_labels, path, err);
+    if (s != LECTOR_STATUS_OK) goto fail;
+    // Every tensor, not only the ones this version reads: a model is refused whole.
+    for (int64_t i = 0; i < lector_checkpoint_n_tensors(ck); i++)
+        if ((s = check_finite(lector_checkpoint_tensor(ck, i), path, err)) != LECTOR_STATUS_OK) goto fail;
+    s = LECTOR_STATUS_FORMAT;
 
     const char *features = lector_checkpoint_metadata(ck, "features");
     if (!features) features = "encoder";
@@ -456,6 +515,9 @@ enum lector_status lector_classifier_load(const char *path, const char *encoder_
         goto fail;
     }
     s = lector_tokenizer_open(dir, &clf->tok, err);
+    if (s != LECTOR_STATUS_OK) goto fail;
+    s = lector_encoder_check_n_vocab(clf->enc, lector_tokenizer_n_vocab(clf->tok), dir,
+                                     lector_tokenizer_source(clf->tok), err);
     if (s != LECTOR_STATUS_OK) goto fail;
     if (strcmp(lector_tokenizer_hash(clf->tok), tok_sha) != 0) {
         s = lector__error(err, LECTOR_STATUS_MISMATCH,
