@@ -83,6 +83,8 @@ struct lector_window_params {
     int64_t batch_size;   /* encoder rows per batch (windows are sorted by length; a batch
                              also holds at most max(max_len, min(batch_size x max_len,
                              1024)) padded tokens); 0 = 32 */
+    int64_t *n_cut;       /* may be NULL: incremented once for each text whose windows were
+                             cut at max_windows (the rest of that text is not read) */
 };
 /*
  * Tokenize and encode n texts into out (n, C), windows as wp says. A text that fails to
@@ -173,6 +175,11 @@ LECTOR_API enum lector_status lector_classifier_check_labels(const char *const *
                                                              int64_t n_labels, const char *what,
                                                              struct lector_error *err);
 LECTOR_API int64_t lector_classifier_n_labels(const struct lector_classifier *clf);
+/* Long texts read as windows: at most n windows per text (0: no limit, the default of a loaded
+ * model). Set before predicting; not thread-safe against a running predict. */
+LECTOR_API void lector_classifier_set_max_windows(struct lector_classifier *clf, int64_t n);
+/* How many texts predict has cut at max_windows since load (thread-safe). */
+LECTOR_API int64_t lector_classifier_n_cut(const struct lector_classifier *clf);
 LECTOR_API const char *lector_classifier_label(const struct lector_classifier *clf, int64_t k);
 
 /*

@@ -23,6 +23,7 @@ int cli_model_inputs_open(const char *dir, const char *cmd, enum lector_pooling 
                           int64_t max_len, bool max_len_given, struct cli_model_inputs *mi) {
     struct lector_error err;
     memset(mi, 0, sizeof *mi);
+    mi->max_windows = CLI_MAX_WINDOWS;
     mi->owned = true;
     mi->pooling = pooling;
     if (lector_encoder_open(dir, &mi->enc, &err) != LECTOR_STATUS_OK) return cli_lib_error(&err);
@@ -58,8 +59,8 @@ int cli_model_inputs_open_cache(struct cli_model_inputs *mi, const char *dir) {
                       lector_encoder_checksum(mi->enc), lector_tokenizer_hash(mi->tok),
                       lector_pooling_name(mi->pooling), (long long)mi->max_len);
     if (mi->doc_pooling != LECTOR_DOC_TRUNCATE && kn > 0 && (size_t)kn < sizeof key)
-        snprintf(key + kn, sizeof key - (size_t)kn, " doc_pooling=%s stride=%lld",
-                 lector_doc_pooling_name(mi->doc_pooling), (long long)mi->stride);
+        snprintf(key + kn, sizeof key - (size_t)kn, " doc_pooling=%s stride=%lld max_windows=%lld",
+                 lector_doc_pooling_name(mi->doc_pooling), (long long)mi->stride, (long long)mi->max_windows);
     if (lector_feature_cache_open(dir, key, lector_encoder_get_config(mi->enc)->n_embd, &mi->cache, &err) !=
         LECTOR_STATUS_OK) {
         // The cache only saves time: go on without it.
@@ -82,6 +83,17 @@ const char *cli_default_cache_dir(char *buf, size_t cap) {
     else
         return NULL;
     return buf;
+}
+
+bool cli_parse_max_windows(const char *cmd, const char *s, int64_t *out) {
+    return cli_parse_i64(cmd, "--max-windows", s, 0, INT32_MAX, out);
+}
+
+void cli_note_cut(const char *where, int64_t n_cut, int64_t max_windows) {
+    if (n_cut > 0)
+        cli_warn("%s: %lld text%s longer than %lld windows cut there (--max-windows); the rest %s not read",
+                 where, (long long)n_cut, n_cut == 1 ? "" : "s", (long long)max_windows,
+                 n_cut == 1 ? "is" : "are");
 }
 
 void cli_model_inputs_close(struct cli_model_inputs *mi) {
@@ -449,7 +461,8 @@ labels_done:
             goto out;
         }
         int64_t m = n_miss - i < chunk ? n_miss - i : chunk;
-        const struct lector_window_params wp = {T, mi->stride, mi->doc_pooling, 0, 0};
+        int64_t n_cut = 0;
+        const struct lector_window_params wp = {T, mi->stride, mi->doc_pooling, mi->max_windows, 0, &n_cut};
         for (int64_t j = 0; j < m; j++) {
             mtexts[j] = ds->texts[miss[i + j]];
             mlens[j] = ds->text_lens[miss[i + j]];
@@ -461,6 +474,7 @@ labels_done:
             goto out;
         }
         n_windows += n_win;
+        cli_note_cut(path, n_cut, mi->max_windows);
         for (int64_t j = 0; j < m; j++) {
             int64_t r = miss[i + j];
             memcpy(out->X + r * C, mbuf + j * C, (size_t)C * sizeof *mbuf);

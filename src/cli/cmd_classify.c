@@ -49,6 +49,8 @@ static const char classify_help[] =
     "                         [fp32]\n"
     "      --strict           stop at the first bad line or file\n"
     "      --max-file-size N  refuse a file larger than N bytes (suffix K, M or G) [64M]\n"
+    "      --max-windows N    read at most N windows of a long text (models trained with\n"
+    "                         windows); a text cut there is reported (0: no limit) [128]\n"
     "      --progress         show items/s on stderr even when it is not a terminal\n"
     "  -q, --quiet            print only errors on stderr\n"
     "  -h, --help             show this help\n";
@@ -68,6 +70,7 @@ struct classify_opts {
     int64_t shard_i, shard_n;
     int64_t batch;
     int64_t max_file_size; /* bytes */
+    int64_t max_windows;   /* windows per text at most, 0: no limit */
 };
 
 struct classify_ctx {
@@ -337,11 +340,16 @@ static int classify_stdin(struct classify_ctx *c) {
             if (!cli_lines_ready(&in)) break;
         }
         if (n == 0) continue;
+        const int64_t cut_before = lector_classifier_n_cut(c->clf);
         if (lector_classifier_predict(c->clf, c->st, (const char *const *)texts, lens, n, probs, bad, &err) !=
             LECTOR_STATUS_OK) {
             c->rc = cli_lib_error(&err);
             stop = true;
         } else {
+            char where[64];
+            snprintf(where, sizeof where, n > 1 ? "stdin:%lld-%lld" : "stdin:%lld", (long long)line_nos[0],
+                     (long long)line_nos[n - 1]);
+            cli_note_cut(where, lector_classifier_n_cut(c->clf) - cut_before, o->max_windows);
             for (int64_t i = 0; i < n; i++) {
                 if (skip[i]) {
                     print_empty(c, NULL);
@@ -525,6 +533,7 @@ static int classify_one_file(struct classify_ctx *c, const char *path, float *pr
     }
     enum lector_status bad;
     int rc = CLI_OK;
+    const int64_t cut_before = lector_classifier_n_cut(c->clf);
     if (lector_classifier_predict(c->clf, c->st, &text, &n, 1, probs, &bad, &err) != LECTOR_STATUS_OK) {
         rc = cli_lib_error(&err);
     } else if (bad != LECTOR_STATUS_OK) {
@@ -533,6 +542,7 @@ static int classify_one_file(struct classify_ctx *c, const char *path, float *pr
         lector_tokenizer_encode(lector_classifier_tokenizer(c->clf), text, n, 2, one, &m, NULL, &err);
         rc = cli_error("%s: %s", path, err.msg);
     } else {
+        cli_note_cut(path, lector_classifier_n_cut(c->clf) - cut_before, c->o->max_windows);
         print_result(c, path, probs);
     }
     free(data);
@@ -579,12 +589,13 @@ int cmd_classify(int argc, char **argv) {
                                          {"precision", required_argument, 0, O_PRECISION},
                                          {"strict", no_argument, 0, O_STRICT},
                                          {"max-file-size", required_argument, 0, O_MAX_FILE},
+                                         {"max-windows", required_argument, 0, 400},
                                          {"progress", no_argument, 0, O_PROGRESS},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *model = NULL, *enc_dir = NULL, *files_from = NULL;
-    struct classify_opts o = {FMT_TSV, 1, false, false, false, false, 0, 1, 32, CLASSIFY_MAX_FILE_SIZE};
+    struct classify_opts o = {FMT_TSV, 1, false, false, false, false, 0, 1, 32, CLASSIFY_MAX_FILE_SIZE, CLI_MAX_WINDOWS};
     bool all_scores = false;
     int64_t threads = 0;
     enum lector_precision precision = LECTOR_PRECISION_FP32;
@@ -627,6 +638,9 @@ int cmd_classify(int argc, char **argv) {
             if (!cli_parse_precision("classify", optarg, &precision)) return CLI_USAGE;
             break;
         case O_STRICT: o.strict = true; break;
+        case 400:
+            if (!cli_parse_max_windows("classify", optarg, &o.max_windows)) return CLI_USAGE;
+            break;
         case O_MAX_FILE:
         {
             uint64_t v;
@@ -694,6 +708,7 @@ int cmd_classify(int argc, char **argv) {
         rc = cli_lib_error(&err);
         goto out_files;
     }
+    lector_classifier_set_max_windows(clf, o.max_windows);
     if (precision != LECTOR_PRECISION_FP32 &&
         lector_classifier_set_precision(clf, precision, &err) != LECTOR_STATUS_OK) {
         rc = cli_lib_error(&err);

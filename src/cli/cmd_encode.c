@@ -58,6 +58,8 @@ static const char embed_help[] =
     "      --stride N        texts longer than --max-len are split into windows that overlap\n"
     "                        by N tokens, and the windows' vectors pooled [32, or a quarter\n"
     "                        of a smaller window]\n"
+    "      --max-windows N   read at most N windows of a long text; a text cut there is\n"
+    "                        reported on stderr (0: no limit) [128]\n"
     "      --doc-pooling P   pool the windows by mean or max [mean]\n"
     "      --truncate        keep only the first --max-len tokens of a text instead\n"
     "      --progress        show texts/s on stderr\n"
@@ -280,6 +282,7 @@ int cmd_embed(int argc, char **argv) {
                                          {"strict", no_argument, 0, 'S'},
                                          {"progress", no_argument, 0, 'P'},
                                          {"stride", required_argument, 0, 'W'},
+                                         {"max-windows", required_argument, 0, 400},
                                          {"doc-pooling", required_argument, 0, 'D'},
                                          {"truncate", no_argument, 0, 'T'},
                                          {"quiet", no_argument, 0, 'q'},
@@ -288,6 +291,7 @@ int cmd_embed(int argc, char **argv) {
     const char *enc_opt = NULL;
     int64_t max_len = 128, batch = 32, threads = 0;
     int64_t stride = -1; // 32, or a quarter of the window when that is smaller
+    int64_t max_windows = CLI_MAX_WINDOWS, n_cut = 0;
     enum lector_doc_pooling doc_pooling = LECTOR_DOC_MEAN;
     bool truncate_docs = false;
     cli_progress = false;
@@ -322,6 +326,9 @@ int cmd_embed(int argc, char **argv) {
         case 'I': ids_mode = true; break;
         case 'S': strict = true; break;
         case 'P': cli_progress = true; break;
+        case 400:
+            if (!cli_parse_max_windows("embed", optarg, &max_windows)) return CLI_USAGE;
+            break;
         case 'W':
             if (!cli_parse_i64("embed", "--stride", optarg, 0, 1 << 20, &stride)) return CLI_USAGE;
             break;
@@ -374,7 +381,8 @@ int cmd_embed(int argc, char **argv) {
 
     const int64_t C = cfg->n_embd;
     // Long texts: windows of max_len tokens overlapping by stride, pooled (or truncation).
-    struct lector_window_params wp = {max_len, 0, truncate_docs ? LECTOR_DOC_TRUNCATE : doc_pooling, 0, batch};
+    struct lector_window_params wp = {max_len, 0, truncate_docs ? LECTOR_DOC_TRUNCATE : doc_pooling, max_windows,
+                                      batch, &n_cut};
     if (tok) {
         const int64_t window = max_len - lector_tokenizer_n_added(tok);
         if (stride < 0) stride = window / 4 < 32 ? window / 4 : 32;
@@ -450,8 +458,15 @@ int cmd_embed(int argc, char **argv) {
             if (!cli_lines_ready(&in)) break;
         }
         if (n_lines == 0) continue;
+        const int64_t cut_before = n_cut;
         bool failed = lector_embed_texts(enc, st, tok, pooling, &wp, (const char *const *)texts, lens, n_rows,
                                          feats, bad, NULL, &err) != LECTOR_STATUS_OK;
+        if (n_rows > 0) {
+            char where[64];
+            snprintf(where, sizeof where, n_rows > 1 ? "stdin:%lld-%lld" : "stdin:%lld", (long long)line_nos[0],
+                     (long long)line_nos[n_rows - 1]);
+            cli_note_cut(where, n_cut - cut_before, max_windows);
+        }
         if (failed) {
             rc = cli_lib_error(&err);
             got = 0;

@@ -31,6 +31,8 @@ static const char eval_help[] =
     "      --cache-max-size SIZE bytes of all files in the cache directory (K, M, G suffixes;\n"
     "                            0: no cap); least recently used files go first [4G]\n"
     "  -f, --format F            text or json [text]\n"
+    "      --max-windows N       read at most N windows of a long text (models trained with\n"
+    "                            windows); a text cut there is reported (0: no limit) [128]\n"
     "      --report FILE         also write a self-contained HTML report: confusion-matrix heat\n"
     "                            map, per-class bars, reliability diagram, training curves\n"
     "  -t, --threads N           threads for the matrix products [all cores]\n"
@@ -55,6 +57,7 @@ int cmd_eval(int argc, char **argv) {
                                          {"no-cache", no_argument, 0, O_NOCACHE},
                                          {"cache-max-size", required_argument, 0, O_CACHEMAX},
                                          {"report", required_argument, 0, O_REPORT},
+                                         {"max-windows", required_argument, 0, 400},
                                          {"precision", required_argument, 0, O_PRECISION},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
@@ -64,7 +67,7 @@ int cmd_eval(int argc, char **argv) {
     const char *cache_dir = NULL, *report = NULL;
     char cache_buf[4096];
     uint64_t cache_max_size = LECTOR_FEATURE_CACHE_MAX_SIZE_DEFAULT;
-    int64_t threads = 0;
+    int64_t threads = 0, max_windows = CLI_MAX_WINDOWS;
     enum lector_precision precision = LECTOR_PRECISION_FP32;
     cli_progress = isatty(2);
     int c;
@@ -93,6 +96,9 @@ int cmd_eval(int argc, char **argv) {
             if (!cli_parse_size("eval", "--cache-max-size", optarg, &cache_max_size)) return CLI_USAGE;
             break;
         case O_REPORT: report = optarg; break;
+        case 400:
+            if (!cli_parse_max_windows("eval", optarg, &max_windows)) return CLI_USAGE;
+            break;
         case O_PRECISION:
             if (!cli_parse_precision("eval", optarg, &precision)) return CLI_USAGE;
             break;
@@ -133,7 +139,7 @@ int cmd_eval(int argc, char **argv) {
     struct cli_model_inputs mi = {(struct lector_encoder *)lector_classifier_encoder(clf),
                                   (struct lector_tokenizer *)lector_classifier_tokenizer(clf),
                                   NULL, info->pooling, info->max_len, false, NULL,
-                                  LECTOR_DOC_TRUNCATE, 0, 0};
+                                  LECTOR_DOC_TRUNCATE, 0, 0, max_windows};
     struct cli_featurized space = {0}, f = {0};
     struct lector_metrics m;
     memset(&m, 0, sizeof m);

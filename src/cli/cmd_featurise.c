@@ -25,6 +25,8 @@ static const char usage[] =
     "  -n, --max-len N           tokens per text including special tokens [128]\n"
     "      --stride N            window overlap for longer texts [32, or a quarter of a\n"
     "                            smaller window]\n"
+    "      --max-windows N       read at most N windows of a long text; a text cut there is\n"
+    "                            reported on stderr (0: no limit) [128]\n"
     "      --doc-pooling P       pool the windows' vectors by mean or max [mean]\n"
     "      --truncate            keep only the first --max-len tokens of a text instead\n"
     "      --shard I/N           only rows I, I+N, I+2N, ... of each file (0 <= I < N)\n"
@@ -48,7 +50,8 @@ static int featurise_file(struct cli_model_inputs *mi, const char *path, const c
     float *X = malloc((size_t)chunk * (size_t)C * sizeof *X), *v = malloc((size_t)C * sizeof *v);
     int rc = texts && lens && X && v ? CLI_OK : cli_error("%s: out of memory", path);
     int64_t n_shard = 0, n_cached = 0, n_encoded = 0, n_windows = 0;
-    const struct lector_window_params wp = {mi->max_len, mi->stride, mi->doc_pooling, 0, 0};
+    int64_t n_cut = 0;
+    const struct lector_window_params wp = {mi->max_len, mi->stride, mi->doc_pooling, mi->max_windows, 0, &n_cut};
     double t0 = cli_now();
     for (int64_t i = shard_i; rc == CLI_OK; i += shard_n) {
         // Gather up to a chunk of rows the cache lacks, then encode them in one call.
@@ -82,6 +85,7 @@ static int featurise_file(struct cli_model_inputs *mi, const char *path, const c
         cli_progress_line("encoding %s: %lld texts", path, (long long)n_encoded);
     }
     cli_progress_done();
+    cli_note_cut(path, n_cut, mi->max_windows);
     // Keep what was encoded, also when interrupted.
     if (lector_feature_cache_save(mi->cache, &err) != LECTOR_STATUS_OK) {
         if (rc == CLI_OK) rc = cli_lib_error(&err);
@@ -107,6 +111,7 @@ int cmd_featurise(int argc, char **argv) {
                                          {"pooling", required_argument, 0, 'p'},
                                          {"max-len", required_argument, 0, 'n'},
                                          {"stride", required_argument, 0, O_STRIDE},
+                                         {"max-windows", required_argument, 0, 400},
                                          {"doc-pooling", required_argument, 0, O_DOCPOOL},
                                          {"truncate", no_argument, 0, O_TRUNCATE},
                                          {"shard", required_argument, 0, O_SHARD},
@@ -119,7 +124,7 @@ int cmd_featurise(int argc, char **argv) {
                                          {0, 0, 0, 0}};
     const char *enc_opt = NULL, *text_col = "text", *cache_dir = NULL;
     char cache_buf[4096];
-    int64_t max_len = 128, stride = -1, threads = 0, shard_i = 0, shard_n = 1;
+    int64_t max_len = 128, stride = -1, threads = 0, shard_i = 0, shard_n = 1, max_windows = CLI_MAX_WINDOWS;
     bool max_len_given = false, truncate_docs = false;
     enum lector_pooling pooling = LECTOR_POOLING_MEAN;
     enum lector_doc_pooling doc_pooling = LECTOR_DOC_MEAN;
@@ -138,6 +143,9 @@ int cmd_featurise(int argc, char **argv) {
         case 'n':
             if (!cli_parse_i64("featurise", "--max-len", optarg, 2, 1 << 20, &max_len)) return CLI_USAGE;
             max_len_given = true;
+            break;
+        case 400:
+            if (!cli_parse_max_windows("featurise", optarg, &max_windows)) return CLI_USAGE;
             break;
         case O_STRIDE:
             if (!cli_parse_i64("featurise", "--stride", optarg, 0, 1 << 20, &stride)) return CLI_USAGE;
@@ -182,6 +190,7 @@ int cmd_featurise(int argc, char **argv) {
     if (stride < 0) stride = window / 4 < 32 ? window / 4 : 32;
     mi.doc_pooling = truncate_docs ? LECTOR_DOC_TRUNCATE : doc_pooling;
     mi.stride = stride;
+    mi.max_windows = max_windows;
     mi.cache_max_size = cache_max_size;
     if (mi.doc_pooling != LECTOR_DOC_TRUNCATE && stride >= window) {
         cli_model_inputs_close(&mi);

@@ -39,6 +39,8 @@ static const char train_help[] =
     "  -n, --max-len N           tokens per text including special tokens [128]\n"
     "      --stride N            texts longer than --max-len are split into windows that\n"
     "                            overlap by N tokens [32, or a quarter of a smaller window]\n"
+    "      --max-windows N       read at most N windows of a long text; a text cut there is\n"
+    "                            reported on stderr (0: no limit) [128]\n"
     "      --doc-pooling P       pool the windows' vectors by mean or max [mean]\n"
     "      --truncate            keep only the first --max-len tokens of a text instead\n"
     "      --cache DIR           feature cache: pooled vectors are reused across runs\n"
@@ -152,6 +154,7 @@ int cmd_train(int argc, char **argv) {
                                          {"lr-ngrams", required_argument, 0, O_LRNG},
                                          {"hidden", required_argument, 0, O_HIDDEN},
                                          {"stride", required_argument, 0, O_STRIDE},
+                                         {"max-windows", required_argument, 0, 400},
                                          {"doc-pooling", required_argument, 0, O_DOCPOOL},
                                          {"truncate", no_argument, 0, O_TRUNCATE},
                                          {"multi-label", no_argument, 0, O_MULTI},
@@ -182,6 +185,7 @@ int cmd_train(int argc, char **argv) {
     np.weighting = LECTOR_NGRAM_IDF_NB; // the library default is the unsupervised idf
     tp.dropout = 0.1f;
     int64_t stride = -1; // 32, or a quarter of the window when that is smaller
+    int64_t max_windows = CLI_MAX_WINDOWS;
     enum lector_doc_pooling doc_pooling = LECTOR_DOC_MEAN;
     bool truncate_docs = false, multi = false;
     cli_progress = isatty(2);
@@ -277,6 +281,9 @@ int cmd_train(int argc, char **argv) {
                 return cli_usage("train", "--calibrate must be temperature or none, got '%s'", optarg);
             break;
         case O_CACHE: cache_dir = optarg; break;
+        case 400:
+            if (!cli_parse_max_windows("train", optarg, &max_windows)) return CLI_USAGE;
+            break;
         case O_STRIDE:
             if (!cli_parse_i64("train", "--stride", optarg, 0, 1 << 20, &stride)) return CLI_USAGE;
             break;
@@ -389,6 +396,7 @@ int cmd_train(int argc, char **argv) {
     if (stride < 0) stride = window / 4 < 32 ? window / 4 : 32;
     mi.doc_pooling = doc_pooling;
     mi.stride = stride;
+    mi.max_windows = max_windows;
     if (doc_pooling != LECTOR_DOC_TRUNCATE && stride >= window) {
         cli_model_inputs_close(&mi);
         return cli_usage("train", "--stride %lld must be smaller than the %lld tokens of a window", (long long)stride,

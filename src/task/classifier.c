@@ -27,6 +27,8 @@ struct lector_classifier {
     struct lector_ngrams *ng;
     struct lector_classifier_extra extra;
     float *thresholds;
+    int64_t max_windows;       // 0: no limit
+    _Atomic int64_t n_cut;     // texts cut at max_windows so far (predict may run on threads)
 };
 
 void lector_classifier_free(struct lector_classifier *clf) {
@@ -51,6 +53,10 @@ enum lector_status lector_classifier_set_precision(struct lector_classifier *clf
     if (!clf || !clf->enc) return LECTOR_STATUS_OK;
     return lector_encoder_set_precision(clf->enc, p, err);
 }
+void lector_classifier_set_max_windows(struct lector_classifier *clf, int64_t n) {
+    if (clf) clf->max_windows = n > 0 ? n : 0;
+}
+int64_t lector_classifier_n_cut(const struct lector_classifier *clf) { return clf ? clf->n_cut : 0; }
 const struct lector_tokenizer *lector_classifier_tokenizer(const struct lector_classifier *clf) {
     return clf->tok;
 }
@@ -594,9 +600,12 @@ enum lector_status lector_classifier_predict(const struct lector_classifier *clf
         goto done;
     }
     if (!clf->extra.no_encoder) {
-        const struct lector_window_params wp = {T, clf->extra.stride, clf->extra.doc_pooling, 0, 0};
+        int64_t n_cut = 0;
+        const struct lector_window_params wp = {T, clf->extra.stride, clf->extra.doc_pooling,
+                                                clf->max_windows, 0, &n_cut};
         s = lector_embed_texts(clf->enc, st, clf->tok, clf->info.pooling, &wp, texts, lens, n, feats,
                                st_all, NULL, err);
+        ((struct lector_classifier *)clf)->n_cut += n_cut; // atomic: the counter alone changes
         if (s != LECTOR_STATUS_OK) goto done;
     } else {
         // The tokenizer also validates the UTF-8, so n-gram-only models reject the same lines.

@@ -110,7 +110,10 @@ enum lector_status lector_embed_texts(const struct lector_encoder *enc,
             if (pre == n_added) pre = 0; // cannot happen for a consistent tokenizer
             const int64_t step = W - wp->stride;
             n_win = np <= W ? 1 : 1 + (np - W + step - 1) / step;
-            if (wp->max_windows > 0 && n_win > wp->max_windows) n_win = wp->max_windows;
+            if (wp->max_windows > 0 && n_win > wp->max_windows) {
+                n_win = wp->max_windows;
+                if (wp->n_cut) ++*wp->n_cut;
+            }
             for (int64_t w = 0; w < n_win; w++) {
                 int64_t a = w * step, len = np - a < W ? np - a : W;
                 if (!rows_reserve(&row_off, &row_len, &rows_cap, n_rows)) goto nomem;

@@ -175,6 +175,21 @@ else
   echo "note: no private mount namespace (needs root and unshare -m): device node case not run"
 fi
 
+# --- windows per text are bounded ----------------------------------------------------------
+"$bin" train --quiet --encoder "$enc" --train "$demo/train.csv" --epochs 1 --max-len 32 --doc-pooling mean \
+  -o "$tmp/w.lector" || bad "cannot train a windowed model"
+"$py" -c "print(' '.join(['a good film'] * 400))" >"$tmp/in"
+run 0 "classify a long line with --max-windows 3" "stdin:1: 1 text longer than 3 windows cut there \(--max-windows\)" \
+  "$bin" classify -m "$tmp/w.lector" --max-windows 3
+cp "$tmp/out" "$tmp/cut.out"
+run 0 "classify a long line without a limit" "" "$bin" classify -m "$tmp/w.lector" --max-windows 0
+! cmp -s "$tmp/out" "$tmp/cut.out" && [ ! -s "$tmp/err" ] && ok || bad "--max-windows 3 did not change the result or --max-windows 0 warned"
+run 0 "classify a long line under the default" "" "$bin" classify -m "$tmp/w.lector"
+cmp -s "$tmp/out" "$tmp/cut.out" && bad "the default cut a text of 1,200 tokens" || ok
+run 0 "embed a long line with --max-windows 2" "stdin:1: 1 text longer than 2 windows cut there" \
+  "$bin" embed -e "$enc" --max-len 32 --max-windows 2
+run 2 "a negative --max-windows" "--max-windows must be between 0 and" "$bin" classify -m "$tmp/w.lector" --max-windows -1
+
 # --- a vocab.txt larger than vocab_size --------------------------------------------------------
 cp -r "$enc" "$tmp/enc-big-vocab"
 for i in $(seq 1 50); do echo "extra$i"; done >>"$tmp/enc-big-vocab/vocab.txt"
