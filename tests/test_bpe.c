@@ -15,6 +15,7 @@
 
 #include "lector/tokenizer.h"
 #include "testutil.h"
+#include "tokgolden.h"
 
 // ---------------------------------------------------------------------------------------------
 // a small byte-level vocabulary
@@ -327,60 +328,11 @@ static void test_bpe_tokenizer_json(void **state) {
 // ---------------------------------------------------------------------------------------------
 // parity with Hugging Face (shared/)
 
-static void print_tokens(const char *label, const struct lector_tokenizer *tok, const int32_t *ids,
-                         int64_t n) {
-    fprintf(stderr, "    %s:", label);
-    for (int64_t i = 0; i < n; i++) {
-        const char *t = lector_tokenizer_token(tok, ids[i]);
-        fprintf(stderr, " %s", t ? t : "<?>");
-    }
-    fprintf(stderr, "\n");
-}
-
 // Every case of fixtures/tokenizers/roberta-base/cases.jsonl through encode; returns the
 // number identical.
 static int run_cases(const struct lector_tokenizer *tok, int *n_cases) {
-    size_t n = 0;
-    char *data = test_read_file(test_shared_path("fixtures/tokenizers/roberta-base/cases.jsonl"), &n);
-    assert_non_null(data);
-    int n_same = 0, n_bad = 0;
-    *n_cases = 0;
-    for (char *line = data; line && *line;) {
-        char *nl = strchr(line, '\n');
-        if (nl) *nl = '\0';
-        json_error_t je;
-        json_t *c = json_loads(line, 0, &je);
-        assert_non_null(c);
-        const char *text = json_string_value(json_object_get(c, "text"));
-        json_t *jids = json_object_get(c, "ids");
-        size_t n_want = json_array_size(jids);
-        int64_t n_max = (int64_t)n_want + 1;
-        int32_t *got = calloc((size_t)n_max, sizeof *got);
-        int32_t *want = calloc(n_want + 1, sizeof *want);
-        for (size_t i = 0; i < n_want; i++) want[i] = (int32_t)json_integer_value(json_array_get(jids, i));
-        int64_t n_got = 0;
-        int truncated = -1;
-        struct lector_error err = {0};
-        enum lector_status st =
-            lector_tokenizer_encode(tok, text, strlen(text), n_max, got, &n_got, &truncated, &err);
-        bool same = st == LECTOR_STATUS_OK && !truncated && n_got == (int64_t)n_want &&
-                    memcmp(got, want, n_want * sizeof *want) == 0;
-        if (same) {
-            n_same++;
-        } else if (n_bad++ < 5) {
-            fprintf(stderr, "  roberta-base %s: status %s (%s)\n",
-                    json_string_value(json_object_get(c, "src")), lector_status_str(st), err.msg);
-            print_tokens("want", tok, want, (int64_t)n_want);
-            print_tokens("got ", tok, got, n_got);
-        }
-        (*n_cases)++;
-        free(want);
-        free(got);
-        json_decref(c);
-        line = nl ? nl + 1 : NULL;
-    }
-    free(data);
-    return n_same;
+    return golden_run(test_shared_path("fixtures/tokenizers/roberta-base/cases.jsonl"), "roberta-base", tok,
+                      false, n_cases);
 }
 
 static void check_parity(struct lector_tokenizer *tok, const char *label) {
@@ -451,7 +403,7 @@ static void test_parity_roberta_tiny_encoder_dir(void **state) {
             same = strcmp(lector_tokenizer_token(tok, ids[i]),
                           json_string_value(json_array_get(want, (size_t)i))) == 0;
         if (same) n_same++;
-        else print_tokens("got", tok, ids, n_ids);
+        else golden_print_ids("got", tok, ids, n_ids);
     }
     printf("roberta-tiny (encoder dir): %d/%d identical\n", n_same, n_rows);
     assert_int_equal(n_same, n_rows);

@@ -15,69 +15,13 @@
 
 #include "lector/tokenizer.h"
 #include "testutil.h"
-
-// Print at most this many disagreements per vocabulary, with both token lists.
-#define N_REPORT_MAX 5
-
-static void print_tokens(const char *label, const struct lector_tokenizer *tok, const int32_t *ids,
-                         int64_t n) {
-    fprintf(stderr, "    %s:", label);
-    for (int64_t i = 0; i < n; i++) {
-        const char *t = lector_tokenizer_token(tok, ids[i]);
-        fprintf(stderr, " %s", t ? t : "<?>");
-    }
-    fprintf(stderr, "\n");
-}
+#include "tokgolden.h"
 
 // Run every case of fixtures/tokenizers/<name>/cases.jsonl; returns the number identical.
 static int run_cases(const char *name, const struct lector_tokenizer *tok, int *n_cases) {
     char rel[256];
     snprintf(rel, sizeof rel, "fixtures/tokenizers/%s/cases.jsonl", name);
-    size_t n = 0;
-    char *data = test_read_file(test_shared_path(rel), &n);
-    assert_non_null(data);
-    int n_same = 0, n_bad = 0;
-    *n_cases = 0;
-    for (char *line = data; line && *line;) {
-        char *nl = strchr(line, '\n');
-        if (nl) *nl = '\0';
-        json_error_t je;
-        json_t *c = json_loads(line, 0, &je);
-        assert_non_null(c);
-        const char *text = json_string_value(json_object_get(c, "text"));
-        json_t *jids = json_object_get(c, "ids");
-        assert_non_null(text);
-        size_t n_want = json_array_size(jids);
-        // Without truncation: n_max is one more than the golden length, so a longer result
-        // would show up as a mismatch rather than be cut off.
-        int64_t n_max = (int64_t)n_want + 1;
-        int32_t *got = calloc((size_t)n_max, sizeof *got);
-        int32_t *want = calloc(n_want + 1, sizeof *want);
-        for (size_t i = 0; i < n_want; i++)
-            want[i] = (int32_t)json_integer_value(json_array_get(jids, i));
-        int64_t n_got = 0;
-        int truncated = -1;
-        struct lector_error err = {0};
-        enum lector_status st =
-            lector_tokenizer_encode(tok, text, strlen(text), n_max, got, &n_got, &truncated, &err);
-        bool same = st == LECTOR_STATUS_OK && !truncated && n_got == (int64_t)n_want &&
-                    memcmp(got, want, n_want * sizeof *want) == 0;
-        if (same) {
-            n_same++;
-        } else if (n_bad++ < N_REPORT_MAX) {
-            fprintf(stderr, "  %s %s: status %s (%s)\n", name,
-                    json_string_value(json_object_get(c, "src")), lector_status_str(st), err.msg);
-            print_tokens("want", tok, want, (int64_t)n_want);
-            print_tokens("got ", tok, got, n_got);
-        }
-        (*n_cases)++;
-        free(want);
-        free(got);
-        json_decref(c);
-        line = nl ? nl + 1 : NULL;
-    }
-    free(data);
-    return n_same;
+    return golden_run(test_shared_path(rel), name, tok, false, n_cases);
 }
 
 static struct lector_tokenizer *open_with_config(const char *name) {
@@ -256,7 +200,7 @@ static void check_encoder_dir(const char *name) {
             n_same++;
         } else {
             fprintf(stderr, "  %s row %d differs (truncated=%d)\n", name, b, truncated);
-            print_tokens("got", tok, ids, n_ids);
+            golden_print_ids("got", tok, ids, n_ids);
         }
     }
     printf("%s (encoder dir): %d/%d identical\n", name, n_same, n_rows);

@@ -38,6 +38,16 @@ bool cli_parse_precision(const char *cmd, const char *s, enum lector_precision *
 /* The encoder directory: --encoder value, else $LECTOR_ENCODER, else NULL. */
 const char *cli_encoder_dir(const char *opt_value);
 
+/* The vocab/ folder of standard vocabularies ($LECTOR_VOCAB_DIR, else the installed prefix
+ * beside the executable, else the configured install and source locations), or NULL; tried
+ * (may be NULL) gets the places looked at. */
+const char *cli_vocab_root(char *tried, size_t n_tried);
+/* --vocab NAME|DIR -> a tokenizer directory in out; CLI_OK, else the exit status after
+ * printing the error. */
+int cli_vocab_resolve(const char *cmd, const char *value, char *out, size_t n);
+/* True when every vocabulary file of some vocab/NAME is in dir byte for byte; NAME in name. */
+bool cli_vocab_match(const char *dir, char *name, size_t n);
+
 /* Progress/log settings shared by all commands. */
 extern bool cli_quiet;
 extern bool cli_progress;

@@ -14,7 +14,7 @@
 #include "lector/tokenizer.h"
 
 static const char tokenize_help[] =
-    "usage: lector tokenize --encoder DIR [options] < texts.txt\n"
+    "usage: lector tokenize --encoder DIR|--vocab NAME|DIR [options] < texts.txt\n"
     "\n"
     "Tokenize each stdin line with the encoder's tokenizer and print one JSON object per line:\n"
     "{\"ids\":[...],\"tokens\":[...]} (special tokens included).\n"
@@ -25,6 +25,11 @@ static const char tokenize_help[] =
     "\n"
     "  -e, --encoder DIR       encoder directory [$LECTOR_ENCODER]\n"
     "      --tokenizer PATH    use this tokenizer file or directory instead of the encoder's\n"
+    "      --vocab NAME|DIR    a standard vocabulary from vocab/ (bert-base-uncased,\n"
+    "                          bert-base-cased, bert-base-multilingual-cased, bert-base-chinese,\n"
+    "                          roberta-base, xlnet-base-cased) or a tokenizer folder; no encoder\n"
+    "                          is needed. vocab/ is $LECTOR_VOCAB_DIR, else share/lector/vocab\n"
+    "                          of the installation, else the source tree's\n"
     "  -n, --max-len N         at most N ids per text, special tokens included, longer texts\n"
     "                          are truncated [128, at most the encoder's max positions]\n"
     "      --invalid-utf8 M    error: report a line that is not UTF-8 (line and byte offset);\n"
@@ -82,16 +87,17 @@ static bool resolve_max_len(const char *cmd, int64_t requested, bool given, int6
 }
 
 int cmd_tokenize(int argc, char **argv) {
-    enum { OPT_TOKENIZER = 1000, OPT_INVALID_UTF8 };
+    enum { OPT_TOKENIZER = 1000, OPT_INVALID_UTF8, OPT_VOCAB };
     static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
                                          {"tokenizer", required_argument, 0, OPT_TOKENIZER},
+                                         {"vocab", required_argument, 0, OPT_VOCAB},
                                          {"max-len", required_argument, 0, 'n'},
                                          {"invalid-utf8", required_argument, 0, OPT_INVALID_UTF8},
                                          {"strict", no_argument, 0, 'S'},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *enc_opt = NULL, *tok_opt = NULL;
+    const char *enc_opt = NULL, *tok_opt = NULL, *vocab_opt = NULL;
     int64_t max_len = 128;
     bool max_len_given = false, strict = false, replace = false;
     int c;
@@ -101,6 +107,7 @@ int cmd_tokenize(int argc, char **argv) {
         switch (c) {
         case 'e': enc_opt = optarg; break;
         case OPT_TOKENIZER: tok_opt = optarg; break;
+        case OPT_VOCAB: vocab_opt = optarg; break;
         case 'n':
             if (!cli_parse_i64("tokenize", "--max-len", optarg, 1, 1 << 20, &max_len)) return CLI_USAGE;
             max_len_given = true;
@@ -118,9 +125,17 @@ int cmd_tokenize(int argc, char **argv) {
         }
     }
     if (optind < argc) return cli_usage("tokenize", "unexpected argument '%s'", argv[optind]);
+    if (vocab_opt && tok_opt) return cli_usage("tokenize", "give --vocab or --tokenizer, not both");
+    char vocab_dir[4096];
+    if (vocab_opt) {
+        int vrc = cli_vocab_resolve("tokenize", vocab_opt, vocab_dir, sizeof vocab_dir);
+        if (vrc != CLI_OK) return vrc;
+        tok_opt = vocab_dir;
+    }
     const char *dir = (tok_opt && !enc_opt) ? NULL : cli_encoder_dir(enc_opt);
     if (!dir && !tok_opt)
-        return cli_usage("tokenize", "no encoder: give --encoder DIR (or --tokenizer PATH) or set LECTOR_ENCODER");
+        return cli_usage("tokenize", "no encoder: give --encoder DIR, --vocab NAME|DIR (e.g. "
+                         "--vocab bert-base-uncased) or --tokenizer PATH, or set LECTOR_ENCODER");
 
     struct lector_error err;
     struct lector_tokenizer *tok = NULL;

@@ -70,6 +70,9 @@ static json_t *encoder_json(const struct lector_encoder *enc, const struct lecto
     if (tok && *lector_tokenizer_source_note(tok))
         json_object_set_new(o, "tokenizer_note", json_string(lector_tokenizer_source_note(tok)));
     if (tok_error) json_object_set_new(o, "tokenizer_error", json_string(tok_error));
+    char vname[256];
+    if (cli_vocab_match(lector_encoder_dir(enc), vname, sizeof vname))
+        json_object_set_new(o, "vocab_same_as", json_string(vname));
     json_object_set_new(o, "pooler", json_boolean(lector_encoder_has_pooler(enc)));
     json_object_set_new(o, "default_pooling", json_string(lector_pooling_name(lector_encoder_default_pooling(enc))));
     json_object_set_new(o, "sha256", json_string(lector_encoder_checksum(enc)));
@@ -98,6 +101,9 @@ static void print_encoder_text(const struct lector_encoder *enc, const struct le
              tok ? " from " : "", tok ? lector_tokenizer_source(tok) : "", tok_error ? ": " : "",
              tok_error ? tok_error : "");
     if (tok && *lector_tokenizer_source_note(tok)) cli_outf("                 %s\n", lector_tokenizer_source_note(tok));
+    char vname[256];
+    if (cli_vocab_match(lector_encoder_dir(enc), vname, sizeof vname))
+        cli_outf("                 byte-identical to vocab/%s (lector tokenize --vocab %s)\n", vname, vname);
     cli_outf("pooling          default %s%s\n", lector_pooling_name(lector_encoder_default_pooling(enc)),
              lector_encoder_has_pooler(enc) ? "; pooler available" : "");
     if (lector_encoder_pooling_note(enc)) cli_outf("                 %s\n", lector_encoder_pooling_note(enc));

@@ -1241,8 +1241,11 @@ static enum lector_status open_spm(const char *model_path, enum lector_spm_famil
     lector_tokenizer_set_split_specials(tok, 0);
 
     // AlbertTokenizer / XLNetTokenizer prepare the text; their defaults, then the config's.
+    // A folder whose model has XLNet's <cls> gets XLNet's preparation with no config naming
+    // the class, as Hugging Face's XLNet tokenizers do.
     bool prep_family = family == LECTOR_SPM_FAMILY_ALBERT || family == LECTOR_SPM_FAMILY_XLNET;
-    if (s && prep_family && family_given != LECTOR_SPM_FAMILY_AUTO) {
+    bool prep = family_given != LECTOR_SPM_FAMILY_AUTO ? prep_family : family == LECTOR_SPM_FAMILY_XLNET;
+    if (s && prep) {
         tok->spm_prep.on = true;
         tok->spm_prep.lowercase = s->spm_lower >= 0 ? s->spm_lower != 0 : family == LECTOR_SPM_FAMILY_ALBERT;
         tok->spm_prep.remove_space = s->remove_space != 0;

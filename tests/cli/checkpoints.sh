@@ -18,6 +18,7 @@ src=${LECTOR_SOURCE_DIR:?}
 mk=${LECTOR_MAKE_TINY:?}
 shared=${LECTOR_SHARED:-${LECTOR_SHARED_DEFAULT:-}}
 tmp=$(mktemp -d)
+export XDG_CACHE_HOME=$tmp/cache # keep the feature cache inside the test
 trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0 skipped=0
 ok() { pass=$((pass + 1)); }

@@ -13,9 +13,22 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null || fail "cmake --install"
-for f in bin/lector include/lector/classifier.h share/man/man1/lector.1; do
+for f in bin/lector include/lector/classifier.h share/man/man1/lector.1 \
+         share/lector/vocab/README.md share/lector/vocab/bert-base-uncased/vocab.txt \
+         share/lector/vocab/roberta-base/merges.txt share/lector/vocab/xlnet-base-cased/spiece.model; do
   [ -e "$tmp/prefix/$f" ] || fail "not installed: $f"
 done
+# vocab/ at run time: the installed binary looks in <prefix>/share/lector/vocab first (a
+# folder only there is found), and LECTOR_VOCAB_DIR wins over it.
+cp -r "$tmp/prefix/share/lector/vocab/bert-base-cased" "$tmp/prefix/share/lector/vocab/only-installed"
+got=$(printf 'Hello\n' | env -u LECTOR_VOCAB_DIR "$tmp/prefix/bin/lector" tokenize --vocab only-installed 2>&1)
+case "$got" in *'"ids":[101,8667,102]'*) ;; *) fail "installed vocab/ not found: $got" ;; esac
+mkdir -p "$tmp/v/other" && cp "$src/vocab/bert-base-uncased/"* "$tmp/v/other/"
+got=$(printf 'Hello\n' | LECTOR_VOCAB_DIR=$tmp/v "$tmp/prefix/bin/lector" tokenize --vocab other 2>&1)
+case "$got" in *'"ids":[101,7592,102]'*) ;; *) fail "LECTOR_VOCAB_DIR not used: $got" ;; esac
+printf 'Hello\n' | LECTOR_VOCAB_DIR=$tmp/v "$tmp/prefix/bin/lector" tokenize --vocab only-installed >/dev/null 2>&1 &&
+  fail "LECTOR_VOCAB_DIR set, yet the installed vocab/ was searched too"
+
 lib=$(find "$tmp/prefix" -name liblector.a | head -n 1)
 [ -n "$lib" ] || fail "liblector.a not installed"
 pcdir=$(dirname "$(find "$tmp/prefix" -name lector.pc | head -n 1)")

@@ -12,6 +12,9 @@ if [ -z "$shared" ] || [ ! -d "$shared/fixtures/encoders" ]; then
   echo "skipped: shared/ not found"; exit 77
 fi
 if ! "$py" -c 'import numpy' 2>/dev/null; then echo "skipped: python3-numpy not installed"; exit 77; fi
+tmp=$(mktemp -d)
+export XDG_CACHE_HOME=$tmp/cache # keep any feature cache inside the test
+trap 'rm -rf "$tmp"' EXIT
 "$py" - "$bin" "$shared/fixtures/encoders" <<'PY'
 import json, os, struct, subprocess, sys
 import numpy as np

@@ -8,6 +8,7 @@ bin=${LECTOR_BIN:?LECTOR_BIN not set}
 src=${LECTOR_SOURCE_DIR:?}
 mk=${LECTOR_MAKE_TINY:?}
 tmp=$(mktemp -d)
+export XDG_CACHE_HOME=$tmp/cache # keep the feature cache inside the test
 trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }

@@ -7,6 +7,7 @@ py=${LECTOR_PYTHON:-$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo 
 bin=${LECTOR_BIN:?LECTOR_BIN not set}
 mk=${LECTOR_MAKE_TINY:?}
 tmp=$(mktemp -d)
+export XDG_CACHE_HOME=$tmp/cache # keep the feature cache inside the test
 trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }
