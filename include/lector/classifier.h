@@ -16,7 +16,9 @@
  *   format "lector-classifier", format_version "1", lector_version, labels (JSON array of
  *   strings, index = class id), pooling, max_len, encoder_dir, encoder_sha256 (SHA-256 of
  *   config.json + weight files), tokenizer_sha256, n_train, valid_accuracy, history (JSON),
- *   and optionally temperature (softmax temperature, default 1), valid_macro_f1, features.
+ *   and optionally temperature (softmax temperature, default 1), valid_macro_f1, features,
+ *   encoder_dir_given (the encoder path as given at training) and encoder_dir_relative (its
+ *   path relative to the model file's folder).
  * Format version 2 (written only when the head has an n-gram part) adds features ("ngrams"
  * or "both"), ngram_params (JSON: buckets, word_order, char_min, char_max, sublinear_tf,
  * min_df, and when set boundaries and weighting ("nb" or "idf-nb")) and the tensors
@@ -128,10 +130,21 @@ struct lector_classifier_extra {
 };
 
 /* Load a model file and open the encoder it names (or encoder_dir when not NULL), checking
- * the encoder checksum. The classifier owns the encoder, tokenizer and head. */
+ * the encoder checksum. The classifier owns the encoder, tokenizer and head. Without
+ * encoder_dir this is lector_classifier_load_search with no hint. */
 LECTOR_API enum lector_status lector_classifier_load(const char *path, const char *encoder_dir,
                                                      struct lector_classifier **out,
                                                      struct lector_error *err);
+/* The same, finding the encoder: encoder_dir when not NULL (its checksum must match: else
+ * LECTOR_STATUS_MISMATCH); else the first folder whose checksum matches the recorded one
+ * among encoder_hint (may be NULL; the command line passes $LECTOR_ENCODER), the absolute path
+ * recorded at training, the path as it was given at training, and the recorded path relative
+ * to the model file's folder (so a model and its encoder moved together are found). None:
+ * LECTOR_STATUS_NOT_FOUND, the message naming the model and each path tried. */
+LECTOR_API enum lector_status lector_classifier_load_search(const char *path, const char *encoder_dir,
+                                                            const char *encoder_hint,
+                                                            struct lector_classifier **out,
+                                                            struct lector_error *err);
 LECTOR_API void lector_classifier_free(struct lector_classifier *clf);
 
 /* Save head + labels + info for an encoder/tokenizer pair, atomically. */

@@ -704,7 +704,7 @@ int cmd_classify(int argc, char **argv) {
     struct lector_error err;
     struct lector_classifier *clf = NULL;
     struct lector_encoder_state *st = NULL;
-    if (lector_classifier_load(model, enc_dir, &clf, &err) != LECTOR_STATUS_OK) {
+    if (lector_classifier_load_search(model, enc_dir, getenv("LECTOR_ENCODER"), &clf, &err) != LECTOR_STATUS_OK) {
         rc = cli_lib_error(&err);
         goto out_files;
     }

@@ -116,7 +116,8 @@ int cmd_eval(int argc, char **argv) {
 
     struct lector_error err;
     struct lector_classifier *clf = NULL;
-    if (lector_classifier_load(model, enc_dir, &clf, &err) != LECTOR_STATUS_OK) return cli_lib_error(&err);
+    if (lector_classifier_load_search(model, enc_dir, getenv("LECTOR_ENCODER"), &clf, &err) != LECTOR_STATUS_OK)
+        return cli_lib_error(&err);
     if (precision != LECTOR_PRECISION_FP32) {
         if (lector_classifier_set_precision(clf, precision, &err) != LECTOR_STATUS_OK) {
             lector_classifier_free(clf);

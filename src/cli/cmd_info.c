@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "lector/checkpoint.h"
 #include "lector/classifier.h"
 #include "lector/encoder.h"
 #include "lector/tokenizer.h"
@@ -18,8 +19,11 @@ static const char info_help[] =
     "For an encoder directory: family, weight format and dtype, parameter count, layers,\n"
     "hidden size, heads, FFN width, max positions, vocabulary and tokenizer kind, default\n"
     "pooling, and any tensors present but ignored. For a model file written by 'lector train':\n"
-    "a model card with the labels, the encoder and its checksum, pooling, max length, training\n"
-    "data size and validation figures, followed by the encoder's description.\n"
+    "a model card with the labels, the encoder it records (path and checksum) and where it\n"
+    "was found (--encoder is not taken: $LECTOR_ENCODER, the recorded path, the path as given\n"
+    "at training, the path relative to the model file), pooling, max length, training data\n"
+    "size and validation figures, followed by the encoder's description. When the encoder is\n"
+    "not found, the recorded encoder is printed and the exit status is 1.\n"
     "\n"
     "  -f, --format F   text or json [text]\n"
     "  -h, --help       show this help\n";
@@ -135,10 +139,61 @@ static int info_encoder(const char *dir, bool json) {
     return CLI_OK;
 }
 
+// The encoder a model file records, read from its metadata alone (so that it can be shown
+// when the encoder is not found).
+struct recorded_encoder {
+    char dir[4096], given[4096], sha[80];
+    bool ok;
+};
+
+static void read_recorded(const char *path, struct recorded_encoder *r) {
+    memset(r, 0, sizeof *r);
+    struct lector_checkpoint *ck = NULL;
+    struct lector_error err;
+    if (lector_checkpoint_open(path, &ck, &err) != LECTOR_STATUS_OK) return;
+    const char *d = lector_checkpoint_metadata(ck, "encoder_dir");
+    const char *g = lector_checkpoint_metadata(ck, "encoder_dir_given");
+    const char *h = lector_checkpoint_metadata(ck, "encoder_sha256");
+    if (d && h) {
+        snprintf(r->dir, sizeof r->dir, "%s", d);
+        snprintf(r->given, sizeof r->given, "%s", g ? g : "");
+        snprintf(r->sha, sizeof r->sha, "%s", h);
+        r->ok = true;
+    }
+    lector_checkpoint_close(ck);
+}
+
+static void print_recorded(const struct recorded_encoder *r, const char *found) {
+    cli_outf("encoder recorded %s", r->dir);
+    if (r->given[0] && strcmp(r->given, r->dir) != 0) cli_outf(" (given as %s)", r->given);
+    cli_outf(", sha256 %.12s...\n", r->sha);
+    if (found) cli_outf("encoder found    %s\n", found);
+    else cli_outf("encoder found    no: give --encoder DIR or set LECTOR_ENCODER to it\n");
+}
+
 static int info_model(const char *path, bool json) {
     struct lector_error err;
     struct lector_classifier *clf = NULL;
-    if (lector_classifier_load(path, NULL, &clf, &err) != LECTOR_STATUS_OK) return cli_lib_error(&err);
+    struct recorded_encoder rec;
+    read_recorded(path, &rec);
+    if (lector_classifier_load_search(path, NULL, getenv("LECTOR_ENCODER"), &clf, &err) != LECTOR_STATUS_OK) {
+        // The model is readable but its encoder is not found: say what it records.
+        if (err.code == LECTOR_STATUS_NOT_FOUND && rec.ok) {
+            if (json) {
+                json_t *o = json_pack("{s:s, s:{s:s, s:s, s:s, s:b}}", "model", path, "encoder", "dir",
+                                      rec.dir, "given", rec.given, "sha256", rec.sha, "found", 0);
+                char *js = o ? json_dumps(o, JSON_COMPACT) : NULL;
+                cli_outf("%s\n", js ? js : "{}");
+                free(js);
+                json_decref(o);
+            } else {
+                cli_outf("model            %s\n", path);
+                print_recorded(&rec, NULL);
+            }
+            cli_flush();
+        }
+        return cli_lib_error(&err);
+    }
     const struct lector_classifier_info *info = lector_classifier_get_info(clf);
     const struct lector_encoder *enc = lector_classifier_encoder(clf);
     const struct lector_tokenizer *tok = lector_classifier_tokenizer(clf);
@@ -154,7 +209,11 @@ static int info_model(const char *path, bool json) {
         json_object_set_new(o, "n_train", json_integer(info->n_train));
         if (info->valid_accuracy >= 0) json_object_set_new(o, "valid_accuracy", json_real(info->valid_accuracy));
         if (hist) json_object_set(o, "history", hist);
-        json_object_set_new(o, "encoder", encoder_json(enc, tok, NULL));
+        json_t *ej = encoder_json(enc, tok, NULL);
+        json_object_set_new(ej, "recorded", json_string(rec.dir));
+        json_object_set_new(ej, "given", json_string(rec.given));
+        json_object_set_new(ej, "found", json_true());
+        json_object_set_new(o, "encoder", ej);
         char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
         cli_outf("%s\n", s ? s : "{}");
         free(s);
@@ -179,6 +238,7 @@ static int info_model(const char *path, bool json) {
             }
             cli_outf("  (train loss/valid accuracy)\n");
         }
+        if (rec.ok) print_recorded(&rec, lector_encoder_dir(enc));
         cli_out("\n", 1);
         print_encoder_text(enc, tok, NULL);
     }

@@ -137,6 +137,47 @@ enum lector_status lector_classifier_save(const char *path, const struct lector_
     return lector_classifier_save_extra(path, enc, tok, head, labels, n_labels, info, NULL, err);
 }
 
+// The path of the directory abs_dir relative to the folder of the model file path (both
+// with symbolic links resolved), or NULL when that folder cannot be resolved. malloc'd.
+static char *relative_to_model(const char *path, const char *abs_dir) {
+    size_t n_path = strlen(path);
+    char *folder = malloc(n_path + 2);
+    if (!folder) return NULL;
+    memcpy(folder, path, n_path + 1);
+    char *slash = strrchr(folder, '/');
+    if (!slash) snprintf(folder, n_path + 2, ".");
+    else if (slash == folder) slash[1] = '\0';
+    else *slash = '\0';
+    char *from = realpath(folder, NULL);
+    free(folder);
+    if (!from) return NULL;
+    // The longest common run of whole components.
+    size_t common = 0;
+    for (size_t i = 0;; i++) {
+        char a = from[i], b = abs_dir[i];
+        if ((a == '\0' || a == '/') && (b == '\0' || b == '/')) {
+            common = i;
+            if (a == '\0' || b == '\0') break;
+        }
+        if (a != b || a == '\0') break;
+    }
+    size_t n_up = 0;
+    for (const char *q = from + common; *q; q++)
+        if (*q != '/' && (q == from + common || q[-1] == '/')) n_up++;
+    const char *rest = abs_dir + common;
+    while (*rest == '/') rest++;
+    char *out = malloc(n_up * 3 + strlen(rest) + 2);
+    if (out) {
+        size_t k = 0;
+        for (size_t u = 0; u < n_up; u++) k += (size_t)sprintf(out + k, "../");
+        if (*rest) k += (size_t)sprintf(out + k, "%s", rest);
+        else if (k) out[--k] = '\0';  // "../.." rather than "../../"
+        if (!k) sprintf(out, ".");
+    }
+    free(from);
+    return out;
+}
+
 enum lector_status lector_classifier_save_extra(const char *path, const struct lector_encoder *enc,
                                                 const struct lector_tokenizer *tok,
                                                 const struct lector_head *head,
@@ -219,8 +260,10 @@ enum lector_status lector_classifier_save_extra(const char *path, const struct l
         }
     }
 
-    // Record the encoder directory as an absolute path so the model works from any cwd.
+    // Record the encoder directory as an absolute path so the model works from any cwd, as
+    // given, and relative to the model file's folder (found again when both move together).
     char *abs_dir = realpath(lector_encoder_dir(enc), NULL);
+    char *rel_dir = abs_dir ? relative_to_model(path, abs_dir) : NULL;
     char fv[16], max_len[32], n_train[32], vacc[32], temp[32], vf1[32], stride[32];
     // Version 1 readers can load an encoder-only head (they ignore the temperature).
     const bool windows = extra->doc_pooling != LECTOR_DOC_TRUNCATE;
@@ -243,6 +286,12 @@ enum lector_status lector_classifier_save_extra(const char *path, const struct l
                               vacc, info->history_json ? info->history_json : "[]", temp, vf1,
                               C == 0 ? "ngrams" : ng ? "both" : "encoder"};
     int64_t n_meta = 15;
+    keys[n_meta] = "encoder_dir_given";
+    values[n_meta++] = lector_encoder_dir(enc);
+    if (rel_dir) {
+        keys[n_meta] = "encoder_dir_relative";
+        values[n_meta++] = rel_dir;
+    }
     if (ng) {
         keys[n_meta] = "ngram_params";
         values[n_meta++] = ngram_json;
@@ -269,6 +318,7 @@ enum lector_status lector_classifier_save_extra(const char *path, const struct l
     enum lector_status s = lector_safetensors_write(path, t, n_t, keys, values, n_meta, err);
     free(thr_json);
     free(ngram_json);
+    free(rel_dir);
     free(abs_dir);
     free(labels_json);
     return s;
@@ -294,9 +344,110 @@ static bool parse_i64(const char *s, int64_t *out) {
     return true;
 }
 
+// A model file is safetensors: an 8-byte little-endian header length, then '{'. A file that
+// starts with text instead (a CSV or text file given as the model) is named as such.
+static enum lector_status sniff_text(const char *path, struct lector_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return LECTOR_STATUS_OK;  // the reader reports it
+    unsigned char head[64];
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    if (n < 9 || head[8] == '{') return LECTOR_STATUS_OK;
+    for (size_t i = 0; i < n; i++)
+        if (head[i] < 0x20 && head[i] != '\t' && head[i] != '\n' && head[i] != '\r') return LECTOR_STATUS_OK;
+    return lector__error(err, LECTOR_STATUS_FORMAT,
+                         "%s: this looks like a CSV/text file, not a lector model (a model is the "
+                         "file 'lector train --output' writes)",
+                         path);
+}
+
+// Append "what (why)" to a ", "-separated list in buf.
+static void note_tried(char *buf, size_t n, const char *what, const char *why) {
+    size_t used = strlen(buf);
+    if (used + 1 < n && snprintf(buf + used, n - used, "%s%s (%s)", used ? ", " : "", what, why) < 0)
+        buf[used] = '\0';
+}
+
+// The encoder of a model: encoder_dir when given (it must match), else the first of
+// encoder_hint, the recorded absolute path, the path as given at training and the path
+// relative to the model file whose checksum matches the recorded one.
+static enum lector_status find_encoder(const char *path, const struct lector_checkpoint *ck,
+                                       const char *recorded, const char *sha,
+                                       const char *encoder_dir, const char *encoder_hint,
+                                       struct lector_encoder **out, struct lector_error *err) {
+    enum lector_status s;
+    if (encoder_dir) {
+        s = lector_encoder_open(encoder_dir, out, err);
+        if (s != LECTOR_STATUS_OK) return s;
+        if (strcmp(lector_encoder_checksum(*out), sha) != 0) {
+            s = lector__error(err, LECTOR_STATUS_MISMATCH,
+                              "%s: trained for an encoder with checksum %.12s..., but %s has %.12s...; "
+                              "retrain the head or point --encoder at the original encoder",
+                              path, sha, encoder_dir, lector_encoder_checksum(*out));
+            lector_encoder_close(*out);
+            *out = NULL;
+        }
+        return s;
+    }
+    const char *given = lector_checkpoint_metadata(ck, "encoder_dir_given");
+    const char *rel = lector_checkpoint_metadata(ck, "encoder_dir_relative");
+    char *beside = NULL;
+    if (rel) {
+        const char *slash = strrchr(path, '/');
+        int n_folder = slash ? (int)(slash - path) : 1;
+        size_t n = (size_t)n_folder + strlen(rel) + 2;
+        beside = malloc(n);
+        if (beside) snprintf(beside, n, "%.*s/%s", n_folder, slash ? path : ".", rel);
+    }
+    const char *cands[4] = {encoder_hint, recorded, given, beside};
+    static const char *const labels[4] = {"$LECTOR_ENCODER", "recorded", "as given at training",
+                                          "relative to the model"};
+    char tried[LECTOR_ERROR_MSG_LEN] = "";
+    s = LECTOR_STATUS_NOT_FOUND;
+    for (int k = 0; k < 4 && s != LECTOR_STATUS_OK; k++) {
+        const char *c = cands[k];
+        if (!c || !*c) continue;
+        bool seen = false;
+        for (int j = 0; j < k; j++) seen |= cands[j] && strcmp(cands[j], c) == 0;
+        if (seen) continue;
+        char what[LECTOR_ERROR_MSG_LEN];
+        if (snprintf(what, sizeof what, "%s %s", labels[k], c) < 0) what[0] = '\0';
+        if (!lector__dir_exists(c)) {
+            note_tried(tried, sizeof tried, what, "no such directory");
+            continue;
+        }
+        struct lector_error e = {0};
+        if (lector_encoder_open(c, out, &e) != LECTOR_STATUS_OK) {
+            note_tried(tried, sizeof tried, what, "cannot open");
+            continue;
+        }
+        if (strcmp(lector_encoder_checksum(*out), sha) != 0) {
+            note_tried(tried, sizeof tried, what, "a different encoder");
+            lector_encoder_close(*out);
+            *out = NULL;
+            continue;
+        }
+        s = LECTOR_STATUS_OK;
+    }
+    free(beside);
+    if (s != LECTOR_STATUS_OK)
+        lector__error(err, LECTOR_STATUS_NOT_FOUND,
+                      "%s: its encoder (sha256 %.12s...) was not found; tried %s; give --encoder DIR "
+                      "(or set LECTOR_ENCODER) with the encoder it was trained with",
+                      path, sha, tried);
+    return s;
+}
+
 enum lector_status lector_classifier_load(const char *path, const char *encoder_dir,
                                           struct lector_classifier **out,
                                           struct lector_error *err) {
+    return lector_classifier_load_search(path, encoder_dir, NULL, out, err);
+}
+
+enum lector_status lector_classifier_load_search(const char *path, const char *encoder_dir,
+                                                 const char *encoder_hint,
+                                                 struct lector_classifier **out,
+                                                 struct lector_error *err) {
     *out = NULL;
     enum lector_status s;
     struct lector_checkpoint *ck = NULL;
@@ -310,6 +461,7 @@ enum lector_status lector_classifier_load(const char *path, const char *encoder_
                           path);
         goto fail;
     }
+    if ((s = sniff_text(path, err)) != LECTOR_STATUS_OK) goto fail;
     s = lector_checkpoint_open(path, &ck, err);
     if (s != LECTOR_STATUS_OK) goto fail;
     const char *v;
@@ -498,16 +650,9 @@ enum lector_status lector_classifier_load(const char *path, const char *encoder_
         clf->extra.ngrams = clf->ng;
     }
 
-    const char *dir = encoder_dir ? encoder_dir : enc_dir;
-    s = lector_encoder_open(dir, &clf->enc, err);
+    s = find_encoder(path, ck, enc_dir, enc_sha, encoder_dir, encoder_hint, &clf->enc, err);
     if (s != LECTOR_STATUS_OK) goto fail;
-    if (strcmp(lector_encoder_checksum(clf->enc), enc_sha) != 0) {
-        s = lector__error(err, LECTOR_STATUS_MISMATCH,
-                          "%s: trained for an encoder with checksum %.12s..., but %s has %.12s...; "
-                          "retrain the head or point --encoder at the original encoder",
-                          path, enc_sha, dir, lector_encoder_checksum(clf->enc));
-        goto fail;
-    }
+    const char *dir = lector_encoder_dir(clf->enc);
     const int64_t C = use_enc ? lector_encoder_get_config(clf->enc)->n_embd : 0;
     if (use_enc && (W1 ? W1->shape[1] : W->shape[1]) != C) {
         s = lector__error(err, LECTOR_STATUS_MISMATCH, "%s: the head has %lld inputs, encoder has C=%lld",
