@@ -139,6 +139,114 @@ static void test_xlnet_folder_prepares_text(void **state) {
     lector_tokenizer_free(folder);
 }
 
+// ---------------------------------------------------------------------------------------------
+// settings users set (each on the case of the project that has it)
+
+// A folder with the given files (NULL-terminated name, content pairs); returns its path.
+static char *folder_with(const char *const *files) {
+    char *dir = test_mkdtemp();
+    for (int i = 0; files[i]; i += 2) free(test_write_file(dir, files[i], files[i + 1], strlen(files[i + 1])));
+    return dir;
+}
+
+static void expect_refused(const char *const *files, const char *name) {
+    char *dir = folder_with(files);
+    struct lector_tokenizer *tok = NULL;
+    struct lector_error err = {0};
+    enum lector_status st = lector_tokenizer_open(dir, &tok, &err);
+    if (st != LECTOR_STATUS_UNSUPPORTED || !strstr(err.msg, name) || !strstr(err.msg, "so the ids would"))
+        fail_msg("%s: status %s, message '%s'", name, lector_status_str(st), err.msg);
+    lector_tokenizer_free(tok);
+    test_rmtree(dir);
+    free(dir);
+}
+
+// transformers' BERT tokenizer test vocabulary. With the basic tokenizer (the default),
+// "unwanted running" is un ##want ##ed runn ##ing; BertTokenizer(do_basic_tokenize=False)
+// gives [UNK] runn ##ing for "unwanted, running", which lector cannot do: refused by name.
+static const char TOY_VOCAB[] = "[UNK]\n[CLS]\n[SEP]\nwant\n##want\n##ed\nwa\nun\nrunn\n##ing\n,\nlow\nlowest\n";
+
+static void test_do_basic_tokenize_false_refused(void **state) {
+    (void)state;
+    const char *const plain[] = {"vocab.txt", TOY_VOCAB, NULL};
+    char *dir = folder_with(plain);
+    struct lector_tokenizer *tok = NULL;
+    struct lector_error err = {0};
+    if (lector_tokenizer_open(dir, &tok, &err) != LECTOR_STATUS_OK) fail_msg("open: %s", err.msg);
+    char got[256];
+    pieces_of(tok, "unwanted running", got, sizeof got);
+    assert_string_equal(got, "un ##want ##ed runn ##ing");
+    pieces_of(tok, "unwanted, running", got, sizeof got);
+    assert_string_equal(got, "un ##want ##ed , runn ##ing");
+    lector_tokenizer_free(tok);
+    test_rmtree(dir);
+    free(dir);
+    const char *const off[] = {"vocab.txt", TOY_VOCAB, "tokenizer_config.json",
+                               "{\"do_lower_case\": true, \"do_basic_tokenize\": false}", NULL};
+    expect_refused(off, "do_basic_tokenize");
+}
+
+// tokenizer.json settings from huggingface/tokenizers' tests: BertNormalizer(clean_text=False),
+// Unigram(byte_fallback=True), AddedToken(single_word=True).
+static void test_tokenizer_json_settings_refused(void **state) {
+    (void)state;
+    const char *const clean[] = {
+        "tokenizer.json",
+        "{\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {\"[UNK]\": 0, "
+        "\"[CLS]\": 1, \"[SEP]\": 2, \"a\": 3}}, \"normalizer\": {\"type\": \"BertNormalizer\", "
+        "\"clean_text\": false, \"lowercase\": true}, \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"}}",
+        NULL};
+    expect_refused(clean, "clean_text");
+    const char *const fallback[] = {
+        "tokenizer.json",
+        "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"byte_fallback\": true, \"vocab\": "
+        "[[\"<unk>\", 0.0], [\"<0x41>\", -1.0], [\"a\", -2.0]]}}",
+        NULL};
+    expect_refused(fallback, "byte_fallback");
+    const char *const single[] = {
+        "tokenizer.json",
+        "{\"added_tokens\": [{\"id\": 3, \"content\": \"a\", \"single_word\": true, \"lstrip\": false, "
+        "\"rstrip\": false, \"normalized\": false, \"special\": false}], \"model\": {\"type\": "
+        "\"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {\"[UNK]\": 0, \"[CLS]\": 1, \"[SEP]\": 2, "
+        "\"a\": 3}}, \"normalizer\": null, \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"}}",
+        NULL};
+    expect_refused(single, "single_word");
+}
+
+// A vocab.json + merges.txt folder whose tokenizer_config.json names only unk_token (as
+// transformers' RoBERTa and GPT-2 tests write it): RoBERTa's <s> and </s> stay.
+static void test_bpe_config_with_unk_only(void **state) {
+    (void)state;
+    char *dir = test_mkdtemp();
+    static const char *const names[] = {"vocab.json", "merges.txt"};
+    for (int i = 0; i < 2; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/roberta-base/%s", vocab_root(), names[i]);
+        size_t n = 0;
+        char *data = test_read_file(path, &n);
+        assert_non_null(data);
+        free(test_write_file(dir, names[i], data, n));
+        free(data);
+    }
+    const char *cfg = "{\"unk_token\": \"<unk>\"}";
+    free(test_write_file(dir, "tokenizer_config.json", cfg, strlen(cfg)));
+    struct lector_tokenizer *tok = NULL;
+    struct lector_error err = {0};
+    if (lector_tokenizer_open(dir, &tok, &err) != LECTOR_STATUS_OK) fail_msg("open: %s", err.msg);
+    assert_int_equal(lector_tokenizer_cls_id(tok), 0);
+    assert_int_equal(lector_tokenizer_sep_id(tok), 2);
+    assert_int_equal(lector_tokenizer_unk_id(tok), 3);
+    int32_t ids[8];
+    int64_t n = 0;
+    assert_int_equal(lector_tokenizer_encode(tok, "Hello, world!", 13, 8, ids, &n, NULL, &err), LECTOR_STATUS_OK);
+    const int32_t want[] = {0, 31414, 6, 232, 328, 2};  // roberta-base.jsonl, strings.json#0
+    assert_int_equal(n, 6);
+    assert_memory_equal(ids, want, sizeof want);
+    lector_tokenizer_free(tok);
+    test_rmtree(dir);
+    free(dir);
+}
+
 // vocab/README.md names each file with its size and SHA-256 on one table row:
 // | `name/file` | bytes | sha256 | ...
 static void test_readme_checksums(void **state) {
@@ -196,6 +304,9 @@ int main(void) {
         cmocka_unit_test(test_roberta_base),
         cmocka_unit_test(test_xlnet_base_cased),
         cmocka_unit_test(test_xlnet_folder_prepares_text),
+        cmocka_unit_test(test_do_basic_tokenize_false_refused),
+        cmocka_unit_test(test_tokenizer_json_settings_refused),
+        cmocka_unit_test(test_bpe_config_with_unk_only),
         cmocka_unit_test(test_readme_checksums),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

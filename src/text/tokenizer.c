@@ -34,6 +34,7 @@ struct settings {
     // SentencePiece preparation (AlbertTokenizer / XLNetTokenizer): -1 = the class default.
     int spm_lower, remove_space, keep_accents;
     int add_prefix_space;  // BPE: -1 unset
+    int basic_tokenize;    // BertTokenizer's do_basic_tokenize: -1 unset
     char tokenizer_class[64];
     char model_type[64];  // config.json
 };
@@ -53,6 +54,7 @@ static void settings_default(struct settings *s) {
     snprintf(s->eos, sizeof s->eos, "</s>");
     s->spm_lower = s->remove_space = s->keep_accents = -1;
     s->add_prefix_space = -1;
+    s->basic_tokenize = -1;
     s->tokenizer_class[0] = '\0';
     s->model_type[0] = '\0';
 }
@@ -138,6 +140,8 @@ static enum lector_status read_config(const char *path, struct settings *s,
     if ((st = json_flag(root, "do_lower_case", -2, &lower, path, err)) != LECTOR_STATUS_OK ||
         (st = json_flag(root, "strip_accents", -1, &s->strip_accents, path, err)) != LECTOR_STATUS_OK ||
         (st = json_flag(root, "tokenize_chinese_chars", -2, &cjk, path, err)) != LECTOR_STATUS_OK)
+        goto fail;
+    if ((st = json_flag(root, "do_basic_tokenize", -1, &s->basic_tokenize, path, err)) != LECTOR_STATUS_OK)
         goto fail;
     int prefix_space = s->add_prefix_space;
     if ((st = json_flag(root, "add_prefix_space", -1, &prefix_space, path, err)) != LECTOR_STATUS_OK)
@@ -283,6 +287,13 @@ static enum lector_status open_vocab_txt(const char *vocab_path, const struct se
     char *data = NULL;
     size_t n = 0;
     struct lector_tokenizer *tok = NULL;
+    if (s->basic_tokenize == 0)
+        return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
+                             "%s: tokenizer_config.json: do_basic_tokenize: false is not "
+                             "supported: lector always runs BERT's basic tokenizer (lowercasing, "
+                             "punctuation and CJK splitting) before WordPiece, so the ids would "
+                             "differ",
+                             vocab_path);
     enum lector_status st = lector__read_file(vocab_path, VOCAB_BYTES_MAX, &data, &n, err);
     if (st != LECTOR_STATUS_OK) goto fail;
     tok = lector__calloc(1, sizeof *tok);
@@ -335,7 +346,8 @@ static enum lector_status read_added_tokens(const json_t *added, struct lector_t
         if (json_is_true(json_object_get(a, "single_word")))
             return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
                                  "%s: added_tokens[%zu] (\"%s\"): \"single_word\": true is not "
-                                 "supported",
+                                 "supported: lector matches an added token anywhere in the text, "
+                                 "also inside a word, so the ids would differ",
                                  path, i, json_string_value(content));
         n_bytes += json_string_length(content) + 1;
     }
@@ -741,7 +753,10 @@ static enum lector_status json_wordpiece(const char *path, json_t *root, struct 
             return st;
         if (!clean)
             return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
-                                 "%s: normalizer.clean_text: expected true, found false", path);
+                                 "%s: normalizer.clean_text: false is not supported: lector's "
+                                 "BERT normaliser always drops control characters and turns other "
+                                 "whitespace into spaces, so the ids would differ",
+                                 path);
         s->lowercase = lower;
         s->isolate_cjk = cjk;
     } else {
@@ -779,7 +794,9 @@ static enum lector_status json_bpe(const char *path, json_t *root, struct lector
                                  path, empty_keys[k]);
     }
     if (json_is_true(json_object_get(model, "byte_fallback")))
-        return lector__error(err, LECTOR_STATUS_UNSUPPORTED, "%s: model BPE: byte_fallback is not supported",
+        return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
+                             "%s: model BPE: byte_fallback is not supported: lector has no <0xNN> "
+                             "byte pieces, so the ids would differ for unknown characters",
                              path);
     if ((st = vocab_from_object(json_object_get(model, "vocab"), &tok->vocab, path, "model.vocab",
                                 err)) != LECTOR_STATUS_OK)
@@ -839,7 +856,9 @@ static enum lector_status json_unigram(const char *path, json_t *root, struct le
     tok->kind = LECTOR__KIND_UNIGRAM;
     if (json_is_true(json_object_get(model, "byte_fallback")))
         return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
-                             "%s: model Unigram: byte_fallback is not supported", path);
+                             "%s: model Unigram: byte_fallback is not supported: lector has no "
+                             "<0xNN> byte pieces, so the ids would differ for unknown characters",
+                             path);
     json_t *vocab = json_object_get(model, "vocab");
     if (!json_is_array(vocab))
         return lector__error(err, LECTOR_STATUS_FORMAT,
@@ -1035,11 +1054,13 @@ static enum lector_status open_bpe_files(const char *vocab_path, const char *mer
     tok->pipe.pre[0] = (struct lector__pre_op){.type = LECTOR__PRE_BYTE_LEVEL,
                                                .add_prefix_space = s->add_prefix_space > 0,
                                                .use_regex = true};
-    // RoBERTa's names unless tokenizer_config.json gave its own.
-    const char *bos = s->names_given ? s->cls : "<s>";
-    const char *eos = s->names_given ? s->sep : "</s>";
-    const char *names[5] = {bos, eos, s->names_given ? s->unk : "<unk>",
-                            s->names_given ? s->pad : "<pad>", s->names_given ? s->mask : "<mask>"};
+    // RoBERTa's names, each unless tokenizer_config.json gave its own (a config naming only
+    // unk_token keeps <s> and </s>).
+    const char *bos = (s->names_set & NAME_CLS) ? s->cls : "<s>";
+    const char *eos = (s->names_set & NAME_SEP) ? s->sep : "</s>";
+    const char *names[5] = {bos, eos, (s->names_set & NAME_UNK) ? s->unk : "<unk>",
+                            (s->names_set & NAME_PAD) ? s->pad : "<pad>",
+                            (s->names_set & NAME_MASK) ? s->mask : "<mask>"};
     for (int k = 0; k < 5; k++) {
         int32_t id = lector__vocab_find(&tok->vocab, names[k], strlen(names[k]));
         if (id >= 0)
