@@ -23,6 +23,10 @@ int cli_lib_error(const struct lector_error *err);
 /* "lector: error: <msg>" + "try 'lector CMD --help'"; returns CLI_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An unknown option: the usage error, with "did you mean --NAME?" when one of opts is a
+ * close spelling of it; returns CLI_USAGE. */
+struct option;
+int cli_unknown_option(const char *cmd, const char *arg, const struct option *opts);
 
 /* Parse option values; on failure print a usage error and return false. */
 bool cli_parse_i64(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi,

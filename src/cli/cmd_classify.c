@@ -28,10 +28,15 @@ static const char classify_help[] =
     "csv, a file name or id holding a control character (TAB, newline, ESC, ...) is reported\n"
     "and skipped: use --format jsonl, which escapes it (a name that is not UTF-8 gets U+FFFD\n"
     "and its bytes in hex under file_hex or id_hex). Only regular files are read.\n"
+    "An empty or blank text (line or file) gets no label: its output line keeps its place\n"
+    "with the label field empty (\"label\":null in jsonl), and the first one is reported on\n"
+    "stderr. A binary file (a NUL byte in its first 8 KiB) is skipped and counted on stderr;\n"
+    "with --strict it is an error. Reading a terminal, classify says so on stderr.\n"
     "\n"
     "  -m, --model MODEL      model file written by 'lector train'\n"
-    "  -e, --encoder DIR      use this encoder directory instead of the one the model names\n"
-    "                         (its checksum must match)\n"
+    "  -e, --encoder DIR      the encoder to use (its checksum must match the model's); else\n"
+    "                         $LECTOR_ENCODER if its checksum matches, else the path the\n"
+    "                         model records, as given at training, or relative to the model\n"
     "  -f, --format F         tsv, jsonl or csv [tsv]\n"
     "  -k, --top-k K          print the K most probable labels with their probabilities [1]\n"
     "      --all-scores       print every label's probability (most probable first)\n"
@@ -82,6 +87,8 @@ struct classify_ctx {
     int64_t n_done;
     double t0;
     int rc;
+    bool warned_empty;        /* the empty-text warning was given */
+    int64_t n_binary_skipped; /* binary files skipped (not with --strict) */
 };
 
 // ---------------------------------------------------------------------------------------
@@ -261,6 +268,25 @@ static void print_empty(struct classify_ctx *c, const char *key) {
     cli_out("\n", 1);
 }
 
+// An empty (or all-whitespace) text gets no label: its output line keeps its place with the
+// label field empty, and the first one is reported once on stderr.
+static bool is_blank(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!strchr(" \t\r\n\v\f", s[i])) return false;
+    return true;
+}
+
+static void print_blank(struct classify_ctx *c, const char *where, int64_t line_no, const char *key) {
+    if (!c->warned_empty) {
+        if (line_no > 0) cli_warn("%s:%lld: empty text: no label (the output line is left empty; "
+                                  "later empty texts are not reported)", where, (long long)line_no);
+        else cli_warn("%s: empty text: no label (the output line has no label; later empty texts "
+                      "are not reported)", where);
+        c->warned_empty = true;
+    }
+    print_empty(c, key);
+}
+
 static void progress(struct classify_ctx *c) {
     double dt = cli_now() - c->t0;
     cli_progress_line("%lld items, %.0f/s", (long long)c->n_done, dt > 0 ? (double)c->n_done / dt : 0.0);
@@ -368,6 +394,10 @@ static int classify_stdin(struct classify_ctx *c) {
                         break;
                     }
                     print_empty(c, keys[i]);
+                    continue;
+                }
+                if (is_blank(texts[i], lens[i])) {
+                    print_blank(c, "stdin", line_nos[i], keys[i]);
                     continue;
                 }
                 print_result(c, keys[i], probs + i * K);
@@ -527,7 +557,14 @@ static int classify_one_file(struct classify_ctx *c, const char *path, float *pr
     if (n >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) text += 3, n -= 3;
     // A NUL byte in the first 8 KiB marks a binary file: skip it rather than label noise.
     if (memchr(text, '\0', n < 8192 ? n : 8192)) {
+        free(data);
+        if (c->o->strict) return cli_error("%s: binary file (a NUL byte in its first 8 KiB)", path);
         cli_warn("%s: binary file skipped", path);
+        c->n_binary_skipped++;
+        return CLI_OK;
+    }
+    if (is_blank(text, n)) {
+        print_blank(c, path, 0, path);
         free(data);
         return CLI_OK;
     }
@@ -566,6 +603,9 @@ static int classify_files(struct classify_ctx *c, struct file_list *files) {
     }
     cli_flush();
     free(probs);
+    if (c->n_binary_skipped > 0)
+        cli_warn("%lld binary file%s skipped, with no output line (--strict makes this an error)",
+                 (long long)c->n_binary_skipped, c->n_binary_skipped == 1 ? "" : "s");
     return c->rc;
 }
 
@@ -654,7 +694,7 @@ int cmd_classify(int argc, char **argv) {
         case 'q': cli_quiet = true; break;
         case 'h': fputs(classify_help, stdout); return CLI_OK;
         case ':': return cli_usage("classify", "option %s needs a value", argv[optind - 1]);
-        default: return cli_usage("classify", "unknown option '%s'", argv[optind - 1]);
+        default: return cli_unknown_option("classify", argv[optind - 1], opts);
         }
     }
     if (!model) return cli_usage("classify", "--model MODEL is required");
@@ -723,7 +763,10 @@ int cmd_classify(int argc, char **argv) {
     const int64_t K = lector_classifier_n_labels(clf);
     if (all_scores) o.top_k = K;
     cli_install_signal_handlers();
-    struct classify_ctx ctx = {clf, st, &o, K, malloc((size_t)K * sizeof(int64_t)), 0, cli_now(), rc};
+    struct classify_ctx ctx = {clf, st, &o, K, malloc((size_t)K * sizeof(int64_t)), 0, cli_now(), rc, false, 0};
+    if (use_stdin && isatty(STDIN_FILENO))
+        cli_info("reading texts from the terminal, one per line; end with Ctrl-D (or give "
+                 "files to label)");
     rc = use_stdin ? classify_stdin(&ctx) : classify_files(&ctx, &files);
     cli_progress_done();
     free(ctx.order);

@@ -50,8 +50,9 @@ static const char embed_help[] =
     "\n"
     "  -e, --encoder DIR     encoder directory (config.json, weights, tokenizer) [$LECTOR_ENCODER]\n"
     "  -p, --pooling P       cls, mean, max, pooler or none [mean]\n"
-    "  -n, --max-len N       tokens per text including special tokens; longer texts are\n"
-    "                        truncated [128, at most the encoder's max positions]\n"
+    "  -n, --max-len N       tokens per window including special tokens; longer texts are\n"
+    "                        split into windows (see --stride) unless --truncate, or cut with\n"
+    "                        --pooling none [128, at most the encoder's max positions]\n"
     "  -b, --batch-size N    texts per encoder batch [32]\n"
     "      --ids             each line is a JSON array of token ids (special tokens included) or\n"
     "                        {\"ids\":[...],\"token_type_ids\":[...]}; no tokenizer is used\n"
@@ -61,8 +62,9 @@ static const char embed_help[] =
     "                        the outputs slightly [fp32]\n"
     "      --strict          stop at the first bad line instead of reporting and going on\n"
     "      --stride N        texts longer than --max-len are split into windows that overlap\n"
-    "                        by N tokens, and the windows' vectors pooled [32, or a quarter\n"
-    "                        of a smaller window]\n"
+    "                        by N tokens, and the windows' vectors pooled [a quarter of the\n"
+    "                        window's text tokens, at most 32: 31 at --max-len 128 with 2\n"
+    "                        special tokens]\n"
     "      --max-windows N   read at most N windows of a long text; a text cut there is\n"
     "                        reported on stderr (0: no limit) [128]\n"
     "      --doc-pooling P   pool the windows by mean or max [mean]\n"
@@ -121,7 +123,7 @@ int cmd_tokenize(int argc, char **argv) {
         case 'q': cli_quiet = true; break;
         case 'h': fputs(tokenize_help, stdout); return CLI_OK;
         case ':': return cli_usage("tokenize", "option %s needs a value", argv[optind - 1]);
-        default: return cli_usage("tokenize", "unknown option '%s'", argv[optind - 1]);
+        default: return cli_unknown_option("tokenize", argv[optind - 1], opts);
         }
     }
     if (optind < argc) return cli_usage("tokenize", "unexpected argument '%s'", argv[optind]);
@@ -358,7 +360,7 @@ int cmd_embed(int argc, char **argv) {
         case 'q': cli_quiet = true; break;
         case 'h': fputs(embed_help, stdout); return CLI_OK;
         case ':': return cli_usage("embed", "option %s needs a value", argv[optind - 1]);
-        default: return cli_usage("embed", "unknown option '%s'", argv[optind - 1]);
+        default: return cli_unknown_option("embed", argv[optind - 1], opts);
         }
     }
     if (optind < argc) return cli_usage("embed", "unexpected argument '%s'", argv[optind]);

@@ -24,7 +24,9 @@ static const char eval_help[] =
     "  -d, --data FILE           CSV file with a header row\n"
     "      --text-column NAME    column holding the text [text]\n"
     "      --label-column NAME   column holding the label [label]\n"
-    "  -e, --encoder DIR         use this encoder directory instead of the model's\n"
+    "  -e, --encoder DIR         the encoder to use (its checksum must match the model's);\n"
+    "                            else $LECTOR_ENCODER if it matches, else the model's recorded\n"
+    "                            path, as given at training, or relative to the model file\n"
     "      --cache DIR           feature cache, as for 'lector train'\n"
     "                            [$XDG_CACHE_HOME/lector/features or ~/.cache/lector/features]\n"
     "      --no-cache            neither read nor write the feature cache\n"
@@ -105,7 +107,7 @@ int cmd_eval(int argc, char **argv) {
         case 'q': cli_quiet = true; break;
         case 'h': fputs(eval_help, stdout); return CLI_OK;
         case ':': return cli_usage("eval", "option %s needs a value", argv[optind - 1]);
-        default: return cli_usage("eval", "unknown option '%s'", argv[optind - 1]);
+        default: return cli_unknown_option("eval", argv[optind - 1], opts);
         }
     }
     if (optind < argc) return cli_usage("eval", "unexpected argument '%s'", argv[optind]);

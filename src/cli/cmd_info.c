@@ -265,7 +265,7 @@ int cmd_info(int argc, char **argv) {
             break;
         case 'h': fputs(info_help, stdout); return CLI_OK;
         case ':': return cli_usage("info", "option %s needs a value", argv[optind - 1]);
-        default: return cli_usage("info", "unknown option '%s'", argv[optind - 1]);
+        default: return cli_unknown_option("info", argv[optind - 1], opts);
         }
     }
     if (argc - optind != 1) return cli_usage("info", "expected one encoder directory or model file");

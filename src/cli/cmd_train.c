@@ -36,9 +36,11 @@ static const char train_help[] =
     "  -o, --output MODEL        model file to write\n"
     "      --features F          encoder, ngrams or both (wide-and-deep) [both]\n"
     "  -p, --pooling P           cls, mean, max or pooler [mean]\n"
-    "  -n, --max-len N           tokens per text including special tokens [128]\n"
+    "  -n, --max-len N           tokens per window including special tokens; longer texts\n"
+    "                            are split into windows (see --stride) unless --truncate [128]\n"
     "      --stride N            texts longer than --max-len are split into windows that\n"
-    "                            overlap by N tokens [32, or a quarter of a smaller window]\n"
+    "                            overlap by N tokens [a quarter of the window's text tokens,\n"
+    "                            at most 32: 31 at --max-len 128 with 2 special tokens]\n"
     "      --max-windows N       read at most N windows of a long text; a text cut there is\n"
     "                            reported on stderr (0: no limit) [128]\n"
     "      --doc-pooling P       pool the windows' vectors by mean or max [mean]\n"
@@ -357,7 +359,7 @@ int cmd_train(int argc, char **argv) {
             fputs(train_help2, stdout);
             return CLI_OK;
         case ':': return cli_usage("train", "option %s needs a value", argv[optind - 1]);
-        default: return cli_usage("train", "unknown option '%s'", argv[optind - 1]);
+        default: return cli_unknown_option("train", argv[optind - 1], opts);
         }
     }
     if (optind < argc) return cli_usage("train", "unexpected argument '%s'", argv[optind]);

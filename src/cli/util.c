@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdint.h>
 #include <math.h>
 #include <poll.h>
@@ -73,6 +74,52 @@ int cli_usage(const char *cmd, const char *fmt, ...) {
     else
         fputs("\ntry 'lector --help'\n", stderr);
     return CLI_USAGE;
+}
+
+// Edit distance between a and b (at most 64 bytes each are compared).
+static size_t edit_distance(const char *a, const char *b) {
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 64) n = 64;
+    if (m > 64) m = 64;
+    size_t row[65];
+    for (size_t j = 0; j <= m; j++) row[j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[m];
+}
+
+int cli_unknown_option(const char *cmd, const char *arg, const struct option *opts) {
+    // The option's name without dashes and without "=value".
+    const char *name = arg;
+    while (*name == '-') name++;
+    char key[65];
+    size_t k = strcspn(name, "=");
+    if (k > 64) k = 64;
+    memcpy(key, name, k);
+    key[k] = '\0';
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    for (const struct option *o = opts; o && o->name; o++) {
+        size_t d = edit_distance(key, o->name);
+        if (d < best_d) {
+            best_d = d;
+            best = o->name;
+        }
+    }
+    // Close enough: at most 2 edits, and fewer than half the name's length.
+    if (best && k > 1 && best_d <= 2 && best_d * 2 < strlen(best))
+        return cli_usage(cmd, "unknown option '%s'; did you mean --%s?", arg, best);
+    return cli_usage(cmd, "unknown option '%s'", arg);
 }
 
 void cli_warn(const char *fmt, ...) {
