@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Write corpora/demo-sentiment/{train,test}.csv: a small, synthetic sentiment corpus.
+"""Write corpora/demo-sentiment/{train,test}.csv: a small, synthetic sentiment corpus, and
+corpora/demo-reviews/{train,valid,test}.csv: a larger and harder one for the quick start.
 
 The sentences are built from hand-written templates and word lists about films, books,
 restaurants, products and hotels, so the corpus is ours to ship and small enough for a demo.
@@ -68,5 +69,55 @@ def main():
     write(os.path.join(out, "test.csv"), rows[300:])
 
 
+# demo-reviews: more rows, and sentences whose label is not given by one word. A "but" clause
+# decides ("the staff was rude, but the room was lovely" is positive), a negated adjective
+# turns ("the pasta was not bad" is positive), and the test split uses adjectives that occur
+# in no training or validation row, so only features that know those words score there.
+HELD_OUT_POSITIVE = ["splendid", "stunning", "flawless", "heartfelt"]
+HELD_OUT_NEGATIVE = ["dreadful", "shoddy", "lifeless", "grating"]
+MILD_NEGATIONS = {True: ["bad", "awful", "boring", "disappointing"],   # "not bad": positive
+                  False: ["great", "good", "impressive", "memorable"]}  # "not great": negative
+
+
+def review(rng, positive, held_out):
+    kind = rng.choice(sorted(SUBJECTS))
+    s, s2 = rng.sample(SUBJECTS[kind], 2)
+    pos = HELD_OUT_POSITIVE if held_out else POSITIVE
+    neg = HELD_OUT_NEGATIVE if held_out else NEGATIVE
+    a = rng.choice(pos if positive else neg)
+    other = rng.choice(neg if positive else pos)
+    t = rng.choice(POS_TAILS if positive else NEG_TAILS)
+    form = rng.randrange(4)
+    if form == 0:
+        return rng.choice(TEMPLATES).format(s=s, S=s[0].upper() + s[1:], a=a,
+                                            a2=rng.choice(pos if positive else neg),
+                                            A=a[0].upper() + a[1:], t=t)
+    if form == 1:
+        return f"{s2[0].upper() + s2[1:]} was {other}, but {s} was {a}."
+    if form == 2:
+        return f"I expected {s} to be {other}, and it was {a} {t}."
+    return f"{s[0].upper() + s[1:]} was not {rng.choice(MILD_NEGATIONS[positive])}, {t}."
+
+
+def reviews():
+    rng = random.Random(20261207)
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "corpora", "demo-reviews")
+    os.makedirs(out, exist_ok=True)
+    seen = set()
+    splits = {"train": 1600, "valid": 400, "test": 400}
+    for name, n in splits.items():
+        rows = []
+        while len(rows) < n:
+            positive = len(rows) % 2 == 0
+            text = review(rng, positive, held_out=name == "test" and len(rows) % 4 < 2)
+            if text in seen:
+                continue
+            seen.add(text)
+            rows.append((text, "positive" if positive else "negative"))
+        rng.shuffle(rows)
+        write(os.path.join(out, name + ".csv"), rows)
+
+
 if __name__ == "__main__":
     main()
+    reviews()
