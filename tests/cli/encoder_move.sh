@@ -4,17 +4,9 @@
 # checked by checksum; when none matches, the error names the model, the paths tried and the
 # option. info MODEL shows the recorded encoder and whether it is found. A CSV given as the
 # model is named as such.
-set -uo pipefail
-bin=${LECTOR_BIN:?}
-src=${LECTOR_SOURCE_DIR:?}
-mk=${LECTOR_MAKE_TINY:?}
-tmp=$(mktemp -d)
-export XDG_CACHE_HOME=$tmp/cache # keep the feature cache inside the test
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=lib/common.bash
+. "$(dirname "$0")/lib/common.bash"
 unset LECTOR_ENCODER
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
 demo=$src/corpora/demo-sentiment
 lines=$'a wonderful film\ndull and boring'
 

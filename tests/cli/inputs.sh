@@ -3,18 +3,9 @@
 # reported once; a binary file named explicitly is an error with --strict and counted in a
 # summary without it; a mistyped option gets a "did you mean"; classify reading a terminal
 # says so.
-set -uo pipefail
-bin=${LECTOR_BIN:?}
-src=${LECTOR_SOURCE_DIR:?}
-mk=${LECTOR_MAKE_TINY:?}
-py=${LECTOR_PYTHON:-$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)}
-tmp=$(mktemp -d)
-export XDG_CACHE_HOME=$tmp/cache # keep the feature cache inside the test
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=lib/common.bash
+. "$(dirname "$0")/lib/common.bash"
 unset LECTOR_ENCODER
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
 
 mkdir -p "$tmp/enc" && "$mk" "$tmp/enc" 5 >/dev/null || exit 1
 m=$tmp/m.lector

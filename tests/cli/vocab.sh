@@ -3,17 +3,9 @@
 # NAME|DIR` for each tokenizer kind (ids from tests/data/tokenizers/, made by Hugging Face
 # tokenizers and sentencepiece), the errors for an unknown name and a missing vocab/, and
 # `lector info` naming the vocab/ vocabulary an encoder's files are byte-identical to.
-set -uo pipefail
-bin=${LECTOR_BIN:?}
-src=${LECTOR_SOURCE_DIR:?}
-mk=${LECTOR_MAKE_TINY:?}
-tmp=$(mktemp -d)
-export XDG_CACHE_HOME=$tmp/cache # keep the feature cache inside the test
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=lib/common.bash
+. "$(dirname "$0")/lib/common.bash"
 unset LECTOR_ENCODER LECTOR_VOCAB_DIR
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
 
 # The ids of "Hello, world!" (strings.json#0) in each golden file.
 golden_ids() { grep -m1 '"src":"strings.json#0"' "$src/tests/data/tokenizers/$1.jsonl" | sed 's/.*"ids":\(\[[^]]*\]\).*/\1/'; }
