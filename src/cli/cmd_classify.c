@@ -269,7 +269,8 @@ static void print_empty(struct classify_ctx *c, const char *key) {
 }
 
 // An empty (or all-whitespace) text gets no label: its output line keeps its place with the
-// label field empty, and the first one is reported once on stderr.
+// label field empty (an empty line on stdin, KEY<TAB> with a file name or an id), and the
+// first one is reported once on stderr.
 static bool is_blank(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (!strchr(" \t\r\n\v\f", s[i])) return false;
@@ -284,7 +285,14 @@ static void print_blank(struct classify_ctx *c, const char *where, int64_t line_
                       "are not reported)", where);
         c->warned_empty = true;
     }
-    print_empty(c, key);
+    if (!key || c->o->format == FMT_JSONL) {
+        print_empty(c, key);
+        return;
+    }
+    // KEY<TAB> (or KEY,): the key, then an empty label field.
+    if (c->o->format == FMT_CSV) csv_field(key);
+    else cli_outf("%s", key);
+    cli_out(c->o->format == FMT_CSV ? ",\n" : "\t\n", 2);
 }
 
 static void progress(struct classify_ctx *c) {

@@ -18,6 +18,8 @@ rc=$?
 [ -z "$(sed -n 2p "$tmp/out")" ] && [ -z "$(sed -n 3p "$tmp/out")" ] && [ -n "$(sed -n 4p "$tmp/out")" ] && ok ||
   bad "empty lines got labels: $(cat "$tmp/out")"
 [ "$(grep -c "empty text" "$tmp/err")" -eq 1 ] && grep -q "stdin:2:" "$tmp/err" && ok || bad "empty lines warning: $(cat "$tmp/err")"
+printf 'a\tfine\nb\t\n' | "$bin" classify --model "$m" --id-column >"$tmp/out" 2>/dev/null
+[ "$(sed -n 2p "$tmp/out")" = "b"$'\t' ] && ok || bad "--id-column empty text: $(cat "$tmp/out")"
 printf '\n' | "$bin" classify --model "$m" --format jsonl >"$tmp/out" 2>/dev/null
 grep -q '"label":null' "$tmp/out" && ok || bad "jsonl empty line: $(cat "$tmp/out")"
 
@@ -26,7 +28,7 @@ grep -q '"label":null' "$tmp/out" && ok || bad "jsonl empty line: $(cat "$tmp/ou
 echo "a wonderful film" >"$tmp/good.txt"
 "$bin" classify --model "$m" "$tmp/empty.txt" "$tmp/good.txt" >"$tmp/out" 2>"$tmp/err"
 rc=$?
-[ $rc -eq 0 ] && [ "$(sed -n 1p "$tmp/out")" = "$tmp/empty.txt" ] && [ "$(wc -l <"$tmp/out")" -eq 2 ] && ok ||
+[ $rc -eq 0 ] && [ "$(sed -n 1p "$tmp/out")" = "$tmp/empty.txt"$'\t' ] && [ "$(wc -l <"$tmp/out")" -eq 2 ] && ok ||
   bad "empty file: rc $rc, $(cat "$tmp/out")"
 grep -q "$tmp/empty.txt: empty text" "$tmp/err" && ok || bad "empty file warning: $(cat "$tmp/err")"
 
