@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-COMMANDS = ["tokenize", "embed", "train", "classify", "eval", "info"]
+COMMANDS = ["tokenize", "embed", "train", "classify", "eval", "info", "featurise", "cache"]
 BEGIN, END = '.\\" BEGIN OPTIONS', '.\\" END OPTIONS'
 
 

@@ -171,7 +171,7 @@ int cmd_featurise(int argc, char **argv) {
         case O_PROGRESS: cli_progress = true; break;
         case 'q': cli_quiet = true; break;
         case 'h': fputs(usage, stdout); return CLI_OK;
-        default: return cli_usage("featurise", "unknown option");
+        default: return cli_unknown_option("featurise", argv[optind - 1], opts);
         }
     }
     const char *dir = cli_encoder_dir(enc_opt);

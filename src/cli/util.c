@@ -116,6 +116,8 @@ int cli_unknown_option(const char *cmd, const char *arg, const struct option *op
             best = o->name;
         }
     }
+    // The option itself (getopt without a leading ':' reports a missing value this way).
+    if (best && best_d == 0) return cli_usage(cmd, "option '%s' needs a value", arg);
     // Close enough: at most 2 edits, and fewer than half the name's length.
     if (best && k > 1 && best_d <= 2 && best_d * 2 < strlen(best))
         return cli_usage(cmd, "unknown option '%s'; did you mean --%s?", arg, best);
