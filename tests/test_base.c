@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/base_impl.h"
@@ -143,6 +146,63 @@ static void test_afile_refuses_non_regular(void **state) {
     free(dir);
 }
 
+// Leftovers of killed writers of the same file are removed; anything that may still be in use,
+// or is not ours to remove, stays.
+static void touch_old(const char *dir, const char *name, long age) {
+    char *p = test_write_file(dir, name, "x", 1);
+    struct timespec ts[2] = {{time(NULL) - age, 0}, {time(NULL) - age, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+    free(p);
+}
+
+static bool exists_in(const char *dir, const char *name) {
+    char p[4200];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return lstat(p, &sb) == 0;
+}
+
+static void test_afile_removes_stale_temp_files(void **state) {
+    (void)state;
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) _exit(0);
+    assert_int_equal(waitpid(child, NULL, 0), child);
+    char *dir = test_mkdtemp();
+    char dead_old[64], dead_new[64], live_old[64], other[64], link_name[64], target[4200], link_path[4200];
+    snprintf(dead_old, sizeof dead_old, "model.bin.tmp.%ld", (long)child);
+    snprintf(dead_new, sizeof dead_new, "model.bin.tmp.%ld", (long)child + 1000000);
+    snprintf(live_old, sizeof live_old, "model.bin.tmp.%ld", (long)getppid());
+    snprintf(other, sizeof other, "other.bin.tmp.%ld", (long)child);
+    touch_old(dir, dead_old, 3600);
+    touch_old(dir, dead_new, 10);     // too recent: may be a writer on another host
+    touch_old(dir, live_old, 3600);   // its process runs
+    touch_old(dir, other, 3600);      // another file's leftover
+    touch_old(dir, "model.bin.tmp.12ab", 3600);
+    snprintf(target, sizeof target, "%s/keep", dir);
+    touch_old(dir, "keep", 3600);
+    snprintf(link_name, sizeof link_name, "model.bin.tmp.%ld", (long)child + 2000000);
+    snprintf(link_path, sizeof link_path, "%s/%s", dir, link_name);
+    assert_int_equal(symlink(target, link_path), 0);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/model.bin", dir);
+    struct lector__afile af;
+    struct lector_error err;
+    assert_int_equal(lector__afile_open(&af, path, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector__afile_write(&af, "new", 3, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector__afile_commit(&af, &err), LECTOR_STATUS_OK);
+    assert_false(exists_in(dir, dead_old));
+    assert_true(exists_in(dir, dead_new));
+    assert_true(exists_in(dir, live_old));
+    assert_true(exists_in(dir, other));
+    assert_true(exists_in(dir, "model.bin.tmp.12ab"));
+    assert_true(exists_in(dir, link_name));
+    assert_true(exists_in(dir, "keep"));
+    assert_true(exists_in(dir, "model.bin"));
+    test_rmtree(dir);
+    free(dir);
+}
+
 static void test_checked_mul_detects_overflow(void **state) {
     (void)state;
     size_t r;
@@ -186,6 +246,7 @@ int main(void) {
         cmocka_unit_test(test_afile_abort_keeps_old_file),
         cmocka_unit_test(test_afile_missing_directory_fails),
         cmocka_unit_test(test_afile_refuses_non_regular),
+        cmocka_unit_test(test_afile_removes_stale_temp_files),
         cmocka_unit_test(test_checked_mul_detects_overflow),
         cmocka_unit_test(test_shape_numel_any_order),
         cmocka_unit_test(test_status_str_names_every_code),

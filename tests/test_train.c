@@ -91,6 +91,31 @@ static int setup(void **state) {
     return 0;
 }
 
+// The head's memory is estimated by hand here, and a budget below it refuses before training.
+static void test_train_head_memory_budget(void **state) {
+    (void)state;
+    struct lector_train_params p = lector_train_default_params();
+    // (K x C + K) parameters, 21 bytes each (params, grads, best copy, m, v, decay mask)
+    assert_int_equal(lector_train_head_memory(384, 0, 20000, &p), (uint64_t)(20000 * 384 + 20000) * 21);
+    // plus S x K n-gram weights and 16 bytes of bookkeeping per n-gram row
+    assert_int_equal(lector_train_head_memory(C, S, K, &p), (uint64_t)(K * C + K + S * K) * 21 + S * 16);
+    assert_int_equal(lector_train_head_memory(INT64_MAX, INT64_MAX, INT64_MAX, &p), UINT64_MAX);
+    struct lector_sparse_rows sp = {N, S, OFF, COLS, VALS};
+    struct lector_train_set tr = {X, &sp, Y, N, NULL};
+    struct lector_train_result r;
+    memset(&r, 0, sizeof r);
+    struct lector_error err;
+    p.n_epochs = 1;
+    p.max_memory = lector_train_head_memory(C, S, K, &p) - 1;
+    assert_int_equal(lector_train_head(&tr, NULL, C, K, &p, &r, &err), LECTOR_STATUS_NOMEM);
+    assert_non_null(strstr(err.msg, "K=3 labels, C=6 dense inputs, H=0 hidden units, S=9 n-gram features"));
+    assert_non_null(strstr(err.msg, "over the memory budget"));
+    assert_null(r.head);
+    p.max_memory += 1;
+    assert_int_equal(lector_train_head(&tr, NULL, C, K, &p, &r, &err), LECTOR_STATUS_OK);
+    lector_train_result_free(&r);
+}
+
 static void test_train_dense_and_sparse_reproducible(void **state) {
     (void)state;
     struct lector_sparse_rows sp = {N, S, OFF, COLS, VALS}, spv = {NV, S, OFFV, COLSV, VALSV};
@@ -379,6 +404,7 @@ int main(void) {
         cmocka_unit_test(test_train_schedule_factors),
         cmocka_unit_test(test_train_split_is_stratified),
         cmocka_unit_test(test_train_dense_and_sparse_reproducible),
+        cmocka_unit_test(test_train_head_memory_budget),
         cmocka_unit_test(test_train_sparse_only),
         cmocka_unit_test(test_train_selection_min_delta),
         cmocka_unit_test(test_train_early_stopping),

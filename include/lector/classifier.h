@@ -390,8 +390,18 @@ struct lector_train_params {
     /* Polled between steps; when it becomes non-zero training stops with
      * LECTOR_STATUS_INTERRUPTED and no head. */
     const volatile int *cancel;
+    /* Refuse (LECTOR_STATUS_NOMEM, before allocating) a head whose parameters and optimiser
+     * state, as lector_train_head_memory estimates them, exceed this many bytes; 0 = no
+     * limit [0] */
+    uint64_t max_memory;
 };
 LECTOR_API struct lector_train_params lector_train_default_params(void);
+/* Bytes lector_train_head allocates for a head of C dense and S sparse inputs and K classes
+ * (with p->n_hidden hidden units): the parameters, their gradients, the best epoch's copy,
+ * the weight-decay mask and AdamW's moments (and running maxima with amsgrad), plus the
+ * per-row bookkeeping of the sparse part. Saturates at UINT64_MAX; never overflows. */
+LECTOR_API uint64_t lector_train_head_memory(int64_t C, int64_t S, int64_t K,
+                                             const struct lector_train_params *p);
 
 /* One split of the training data: dense X (n, C) (NULL when C = 0), sparse rows sp (n rows,
  * may be NULL when S = 0) and labels y (n) in [0, K). */

@@ -2,11 +2,14 @@
 #define _POSIX_C_SOURCE 200809L
 #include "base/base_impl.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char *dir_of(const char *path) {
@@ -15,6 +18,51 @@ static char *dir_of(const char *path) {
     if (slash == path) return lector__strdup("/");
     return lector__strndup(path, (size_t)(slash - path));
 }
+
+// ----------------------------------------------------------------------------
+// leftovers of killed writers
+
+// A writer killed between open and rename (SIGKILL, power loss) leaves "<name>.tmp.<pid>".
+// Before writing <name>, such files are removed when all of these hold: the name is exactly
+// <name>.tmp.<digits>, the pid is not ours and no process of that pid runs here (kill(pid, 0)
+// fails with ESRCH), the file is a regular file (never a link) owned by us, and it was last
+// modified over STALE_SECONDS ago, so a writer on another host sharing the folder (whose pid
+// means nothing here) is never disturbed in the middle of its write.
+#define STALE_SECONDS (10 * 60)
+
+static bool stale_pid(const char *digits) {
+    if (!*digits || strlen(digits) > 9) return false;
+    for (const char *p = digits; *p; p++)
+        if (*p < '0' || *p > '9') return false;
+    long pid = strtol(digits, NULL, 10);
+    if (pid <= 0 || pid == (long)getpid()) return false;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+static void remove_stale(const char *path) {
+    char *dir = dir_of(path);
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    size_t nb = strlen(base);
+    DIR *d = dir ? opendir(dir) : NULL;
+    free(dir);
+    if (!d) return;
+    const time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, base, nb) != 0 || strncmp(e->d_name + nb, ".tmp.", 5) != 0 ||
+            !stale_pid(e->d_name + nb + 5))
+            continue;
+        struct stat sb;
+        if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode) ||
+            sb.st_uid != geteuid() || now - sb.st_mtime < STALE_SECONDS)
+            continue;
+        (void)unlinkat(dirfd(d), e->d_name, 0); // best effort: another cleaner may have won
+    }
+    closedir(d);
+}
+
+// ----------------------------------------------------------------------------
+// the write
 
 enum lector_status lector__afile_open(struct lector__afile *af, const char *path,
                                       struct lector_error *err) {
@@ -37,6 +85,7 @@ enum lector_status lector__afile_open(struct lector__afile *af, const char *path
         lector__afile_abort(af);
         return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
     }
+    remove_stale(path);
     snprintf(af->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
     // O_EXCL: never follow or clobber a file someone else put at the temp name.
     int fd = open(af->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);

@@ -48,6 +48,8 @@ static const char train_help[] =
     "      --cache DIR           feature cache: pooled vectors are reused across runs\n"
     "                            [$XDG_CACHE_HOME/lector/features or ~/.cache/lector/features]\n"
     "      --no-cache            neither read nor write the feature cache\n"
+    "      --max-memory SIZE     refuse a head whose parameters and optimiser state would need\n"
+    "                            more (K, M, G suffixes) [3/4 of the physical memory]\n"
     "      --cache-max-size SIZE bytes of all files in the cache directory (K, M, G suffixes;\n"
     "                            0: no cap); least recently used files go first [4G]\n"
     "      --ngram-order N       word n-grams of order 1..N [2]\n"
@@ -119,6 +121,23 @@ static int on_epoch(void *user, const struct lector_epoch_info *e) {
 
 enum features { FEAT_ENCODER = 1, FEAT_NGRAMS = 2, FEAT_BOTH = 3 };
 
+// The default --max-memory: three quarters of the physical memory (4 GB when unknown).
+static uint64_t default_max_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || size <= 0) return (uint64_t)4 << 30;
+    return (uint64_t)pages / 4 * 3 * (uint64_t)size;
+}
+
+static int check_head_memory(const char *path, const struct lector_train_params *tp, int64_t C, int64_t S,
+                             int64_t K) {
+    const uint64_t need = lector_train_head_memory(C, S, K, tp);
+    if (need <= tp->max_memory) return CLI_OK;
+    return cli_error("%s: the head for %lld labels (C=%lld dense inputs, H=%lld hidden units, S=%lld n-gram "
+                     "features) and its optimiser state need %.1f MB, over the --max-memory budget of %.1f MB",
+                     path, (long long)K, (long long)C, (long long)tp->n_hidden, (long long)S, (double)need / 1e6,
+                     (double)tp->max_memory / 1e6);
+}
+
 int cmd_train(int argc, char **argv) {
     enum { O_TRAIN = 256, O_VALID, O_TEXT, O_LABEL, O_EPOCHS, O_LR, O_WD, O_SEED, O_PROGRESS,
            O_VFRAC, O_FEATURES, O_ORDER, O_CHARS, O_BOUNDARIES, O_WEIGHTING, O_BUCKETS, O_MINDF, O_SCHEDULE, O_WARMUP,
@@ -157,6 +176,7 @@ int cmd_train(int argc, char **argv) {
                                          {"hidden", required_argument, 0, O_HIDDEN},
                                          {"stride", required_argument, 0, O_STRIDE},
                                          {"max-windows", required_argument, 0, 400},
+                                         {"max-memory", required_argument, 0, 401},
                                          {"doc-pooling", required_argument, 0, O_DOCPOOL},
                                          {"truncate", no_argument, 0, O_TRUNCATE},
                                          {"multi-label", no_argument, 0, O_MULTI},
@@ -179,7 +199,7 @@ int cmd_train(int argc, char **argv) {
     const char *html_report = NULL;
     const char *cache_dir = NULL;
     char cache_buf[4096];
-    uint64_t cache_max_size = LECTOR_FEATURE_CACHE_MAX_SIZE_DEFAULT;
+    uint64_t cache_max_size = LECTOR_FEATURE_CACHE_MAX_SIZE_DEFAULT, max_memory = 0;
     int features = FEAT_BOTH;
     enum lector_pooling pooling = LECTOR_POOLING_MEAN;
     struct lector_train_params tp = lector_train_default_params();
@@ -285,6 +305,10 @@ int cmd_train(int argc, char **argv) {
         case O_CACHE: cache_dir = optarg; break;
         case 400:
             if (!cli_parse_max_windows("train", optarg, &max_windows)) return CLI_USAGE;
+            break;
+        case 401:
+            if (!cli_parse_size("train", "--max-memory", optarg, &max_memory) || max_memory == 0)
+                return max_memory == 0 ? cli_usage("train", "--max-memory must be above 0") : CLI_USAGE;
             break;
         case O_STRIDE:
             if (!cli_parse_i64("train", "--stride", optarg, 0, 1 << 20, &stride)) return CLI_USAGE;
@@ -450,6 +474,10 @@ int cmd_train(int argc, char **argv) {
         tr = all;
         memset(&all, 0, sizeof all);
     }
+    // The head and its optimiser state are estimated before anything is allocated: first the
+    // dense part (the n-gram fit itself takes time in proportion to the labels).
+    tp.max_memory = max_memory ? max_memory : default_max_memory();
+    if ((rc = check_head_memory(train_path, &tp, C, 0, tr.n_labels)) != CLI_OK) goto out;
     if (use_ng) {
         double t1 = cli_now();
         if (lector_ngrams_fit_labeled(&np, tr.texts, tr.lens, tr.n, tr.y, multi ? tr.Y : NULL, tr.n_labels,
@@ -462,6 +490,10 @@ int cmd_train(int argc, char **argv) {
         cli_info("n-grams: %lld features from %lld texts in %.2f s", (long long)lector_ngrams_n_features(ng),
                  (long long)tr.n, cli_now() - t1);
     }
+    // With the n-gram columns known, the whole head again.
+    if ((rc = check_head_memory(train_path, &tp, C, use_ng ? lector_ngrams_n_features(ng) : 0, tr.n_labels)) !=
+        CLI_OK)
+        goto out;
     struct epoch_ctx ctx = {tp.n_epochs, cli_now(), 0.0};
     tp.on_epoch = on_epoch;
     tp.on_step = on_step;

@@ -33,6 +33,19 @@ struct lector_train_params lector_train_default_params(void) {
     return p;
 }
 
+uint64_t lector_train_head_memory(int64_t C, int64_t S, int64_t K, const struct lector_train_params *p) {
+    // In long double: 20k labels times a million n-gram buckets must not wrap around.
+    const long double H = p->n_hidden > 0 && C > 0 ? (long double)p->n_hidden : 0.0L;
+    const long double D = H > 0 ? H : (long double)C;
+    const long double n_params = (long double)K * D + (long double)K + H * (long double)C + H +
+                                 (long double)S * (long double)K;
+    // params, grads, best copy, m and v: 4 bytes each; the decay mask 1; vmax 4 with amsgrad
+    long double per = 21.0L;
+    if (p->adamw.amsgrad || p->adamw_sparse.amsgrad) per += 4.0L;
+    const long double bytes = n_params * per + (long double)S * 16.0L; // row stamps, touched list
+    return bytes >= 18446744073709551615.0L ? UINT64_MAX : (uint64_t)bytes;
+}
+
 void lector_train_result_free(struct lector_train_result *r) {
     if (!r) return;
     lector_head_free(r->head);
@@ -310,6 +323,16 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
                                  "validation label %d of row %lld outside [0, %lld)", valid->y[i],
                                  (long long)i, (long long)K);
 
+    // Refused before any allocation: 20k labels over a million n-gram buckets would otherwise
+    // ask for hundreds of GB before anything is said.
+    const uint64_t need = lector_train_head_memory(C, S, K, p);
+    if (p->max_memory > 0 && need > p->max_memory)
+        return lector__error(err, LECTOR_STATUS_NOMEM,
+                             "the head (K=%lld labels, C=%lld dense inputs, H=%lld hidden units, S=%lld "
+                             "n-gram features) and its optimiser state need %.1f MB, over the memory budget "
+                             "of %.1f MB",
+                             (long long)K, (long long)C, (long long)p->n_hidden, (long long)S,
+                             (double)need / 1e6, (double)p->max_memory / 1e6);
     enum lector_status s = LECTOR_STATUS_OK;
     const int64_t Bmax = p->batch_size;
     float *mu = NULL, *sd = NULL, *Z = NULL, *Zv = NULL, *xb = NULL, *vlogits = NULL, *best = NULL;

@@ -190,6 +190,23 @@ run 0 "embed a long line with --max-windows 2" "stdin:1: 1 text longer than 2 wi
   "$bin" embed -e "$enc" --max-len 32 --max-windows 2
 run 2 "a negative --max-windows" "--max-windows must be between 0 and" "$bin" classify -m "$tmp/w.lector" --max-windows -1
 
+# --- the head's memory is estimated before it is allocated ----------------------------------
+"$py" - "$demo/train.csv" "$tmp/labels20k.csv" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))[1:]
+with open(sys.argv[2], "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["text", "label"])
+    for i in range(20000):
+        w.writerow([f"{rows[i % len(rows)][0]} {i}", f"label{i}"])
+PY
+# 20,000 labels x (32 inputs + 1 bias) x 21 bytes = 13.86 MB
+run 1 "20,000 labels over --max-memory" "labels20k\.csv: the head for 20000 labels \(C=32 dense inputs, H=0 hidden units, S=0 n-gram features\) and its optimiser state need 13\.9 MB, over the --max-memory budget of 10\.5 MB" \
+  "$bin" train --quiet -e "$enc" --train "$tmp/labels20k.csv" --features encoder --valid-fraction 0 --no-cache \
+  --max-memory 10M -o "$tmp/k.lector"
+[ ! -e "$tmp/k.lector" ] && ok || bad "a model was written over --max-memory"
+run 2 "a bad --max-memory" "--max-memory" "$bin" train --quiet -e "$enc" --train "$demo/train.csv" --max-memory 0 -o "$tmp/k.lector"
+
 # --- a vocab.txt larger than vocab_size --------------------------------------------------------
 cp -r "$enc" "$tmp/enc-big-vocab"
 for i in $(seq 1 50); do echo "extra$i"; done >>"$tmp/enc-big-vocab/vocab.txt"
