@@ -50,6 +50,7 @@ static void byte_level(const char *s, char *out) {
 static const char *const MERGES[][2] = {
     {"a", "a"}, {"aa", "aa"}, {" ", "t"}, {"h", "e"}, {" t", "he"}, {"l", "l"}, {"o", "n"},
     {"'", "s"}, {"d", "on"}, {"'", "t"}, {" ", "w"}, {" w", "on"}, {"1", "2"}, {" ", "!"},
+    {"x", "y"}, {"w", "x"}, // ranks 14 and 15: in "wxy" the right pair, of lower rank, goes first
 };
 #define N_MERGES ((int)(sizeof MERGES / sizeof MERGES[0]))
 
@@ -175,6 +176,8 @@ static void test_bpe_merge_order(void **state) {
     // Lowest rank first, leftmost first among equal ranks.
     EXPECT(tok, "aaa", "aa", "a");
     EXPECT(tok, "aaaaa", "aaaa", "a");
+    // Rank decides before position: "x y" (rank 14) before "w x" (rank 15).
+    EXPECT(tok, "wxy", "w", "xy");
     // Long words take the heap path; the result must be the same.
     char big[302];
     memset(big, 'a', 301);
