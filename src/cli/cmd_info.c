@@ -7,11 +7,22 @@
 
 #include <jansson.h>
 
+#include "base/base_impl.h"
 #include "cli/cli.h"
 #include "lector/checkpoint.h"
 #include "lector/classifier.h"
 #include "lector/encoder.h"
 #include "lector/tokenizer.h"
+
+// A name from outside (a path, a tensor name from a checkpoint) for the text output: control
+// characters as \xNN, so no ESC sequence reaches the terminal. Four buffers in turn: up to four
+// such names in one printf.
+static const char *esc(const char *s) {
+    static char bufs[4][4 * 4096 + 8];
+    static int next;
+    char *b = bufs[next++ & 3];
+    return lector__escape(s ? s : "", b, sizeof bufs[0]);
+}
 
 static const char info_help[] =
     "usage: lector info [--format text|json] DIR|MODEL\n"
@@ -90,11 +101,11 @@ static json_t *encoder_json(const struct lector_encoder *enc, const struct lecto
 static void print_encoder_text(const struct lector_encoder *enc, const struct lector_tokenizer *tok,
                                const char *tok_error) {
     const struct lector_encoder_config *c = lector_encoder_get_config(enc);
-    cli_outf("encoder          %s\n", lector_encoder_dir(enc));
+    cli_outf("encoder          %s\n", esc(lector_encoder_dir(enc)));
     cli_outf("family           %s\n", lector_encoder_family(enc));
     cli_outf("format           %s (", lector_encoder_format(enc));
     for (int64_t i = 0; i < lector_encoder_n_files(enc); i++)
-        cli_outf("%s%s", i ? ", " : "", lector_encoder_file(enc, i));
+        cli_outf("%s%s", i ? ", " : "", esc(lector_encoder_file(enc, i)));
     cli_outf(")\n");
     cli_outf("dtype            %s (computed in F32)\n", lector_encoder_dtype(enc));
     cli_outf("parameters       %lld\n", (long long)lector_encoder_n_params(enc));
@@ -102,9 +113,9 @@ static void print_encoder_text(const struct lector_encoder *enc, const struct le
              (long long)c->n_embd, (long long)c->n_head, (long long)c->n_ff, act_name(c->act));
     cli_outf("max positions    %lld (%lld tokens per text)\n", (long long)c->n_pos, (long long)c->n_tokens_max);
     cli_outf("vocabulary       %lld, tokenizer %s%s%s%s%s\n", (long long)c->n_vocab, tokenizer_kind_name(tok),
-             tok ? " from " : "", tok ? lector_tokenizer_source(tok) : "", tok_error ? ": " : "",
-             tok_error ? tok_error : "");
-    if (tok && *lector_tokenizer_source_note(tok)) cli_outf("                 %s\n", lector_tokenizer_source_note(tok));
+             tok ? " from " : "", tok ? esc(lector_tokenizer_source(tok)) : "", tok_error ? ": " : "",
+             tok_error ? esc(tok_error) : "");
+    if (tok && *lector_tokenizer_source_note(tok)) cli_outf("                 %s\n", esc(lector_tokenizer_source_note(tok)));
     char vname[256];
     if (cli_vocab_match(lector_encoder_dir(enc), vname, sizeof vname))
         cli_outf("                 byte-identical to vocab/%s (lector tokenize --vocab %s)\n", vname, vname);
@@ -114,7 +125,7 @@ static void print_encoder_text(const struct lector_encoder *enc, const struct le
     cli_outf("sha256           %s\n", lector_encoder_checksum(enc));
     int64_t n_ign = lector_encoder_n_ignored(enc);
     cli_outf("ignored tensors  %lld%s", (long long)n_ign, n_ign ? ":" : "\n");
-    for (int64_t i = 0; i < n_ign; i++) cli_outf("%s%s", i ? ", " : " ", lector_encoder_ignored(enc, i));
+    for (int64_t i = 0; i < n_ign; i++) cli_outf("%s%s", i ? ", " : " ", esc(lector_encoder_ignored(enc, i)));
     if (n_ign) cli_out("\n", 1);
 }
 
@@ -164,10 +175,10 @@ static void read_recorded(const char *path, struct recorded_encoder *r) {
 }
 
 static void print_recorded(const struct recorded_encoder *r, const char *found) {
-    cli_outf("encoder recorded %s", r->dir);
-    if (r->given[0] && strcmp(r->given, r->dir) != 0) cli_outf(" (given as %s)", r->given);
+    cli_outf("encoder recorded %s", esc(r->dir));
+    if (r->given[0] && strcmp(r->given, r->dir) != 0) cli_outf(" (given as %s)", esc(r->given));
     cli_outf(", sha256 %.12s...\n", r->sha);
-    if (found) cli_outf("encoder found    %s\n", found);
+    if (found) cli_outf("encoder found    %s\n", esc(found));
     else cli_outf("encoder found    no: give --encoder DIR or set LECTOR_ENCODER to it\n");
 }
 
@@ -187,7 +198,7 @@ static int info_model(const char *path, bool json) {
                 free(js);
                 json_decref(o);
             } else {
-                cli_outf("model            %s\n", path);
+                cli_outf("model            %s\n", esc(path));
                 print_recorded(&rec, NULL);
             }
             cli_flush();
@@ -219,7 +230,7 @@ static int info_model(const char *path, bool json) {
         free(s);
         json_decref(o);
     } else {
-        cli_outf("model            %s\n", path);
+        cli_outf("model            %s\n", esc(path));
         cli_outf("labels           %lld:", (long long)K);
         for (int64_t k = 0; k < K; k++) cli_outf(" %s", lector_classifier_label(clf, k));
         cli_outf("\npooling          %s, max length %lld tokens\n", lector_pooling_name(info->pooling),

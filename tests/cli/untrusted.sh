@@ -100,6 +100,25 @@ for t in nan:head.bias inf:head.weight; do
   [ ! -s "$tmp/out" ] && ok || bad "eval printed figures for a model with $t"
 done
 
+# An encoder folder and a tensor name holding ESC: `info` prints both escaped.
+evil="$tmp/enc${esc}[31m"
+cp -r "$enc" "$evil"
+"$py" - "$enc/model.safetensors" "$evil/model.safetensors" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+data = b[8 + n:]
+h["evil\x1b[2J"] = {"dtype": "F32", "shape": [1], "data_offsets": [len(data), len(data) + 4]}
+data += struct.pack("<f", 1.0)
+j = json.dumps(h).encode()
+j += b" " * (-len(j) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(j)) + j + data)
+PY
+: >"$tmp/in"
+run 0 "info on names holding ESC" "" "$bin" info "$evil"
+grep -q 'enc\\x1b\[31m' "$tmp/out" && grep -q 'evil\\x1b\[2J' "$tmp/out" && ok || bad "info: names not escaped: $(cat -v "$tmp/out")"
+
 # --- file names and ids ---------------------------------------------------------------------
 docs=$tmp/docs
 mkdir -p "$docs"
