@@ -10,7 +10,7 @@
 set -euo pipefail
 runtime=(build-essential cmake pkg-config
          libutf8proc-dev libopenblas-dev libjansson-dev libcsv-dev libzip-dev
-         libsentencepiece-dev
+         libsentencepiece-dev libssl-dev
          python3 python3-numpy)
 testing=(libcmocka-dev curl valgrind parallel python3-distributed)
 case "${1:-}" in

@@ -263,6 +263,15 @@ LECTOR_API enum lector_status lector_encoder_pool(const struct lector_encoder *e
  * set once, before any forward. <= 0 = all. Results do not depend on it. */
 LECTOR_API void lector_set_n_threads(int n_threads);
 
+/* lector_encoder_open checks an encoder by the SHA-256 of config.json and its weight files
+ * (lector_encoder_checksum). The digest is cached per set of files in
+ * $XDG_CACHE_HOME/lector/checksums (else $HOME/.cache/lector/checksums), keyed by each
+ * file's device, inode, size, modification and status-change times, so an unchanged encoder
+ * is not read again; docs/formats.md says what the cache trusts. With verify nonzero (or
+ * LECTOR_VERIFY_CHECKSUM=1 in the environment) every open hashes the files in full and
+ * rewrites the entry. Set before opening encoders; not thread-safe against a concurrent open. */
+LECTOR_API void lector_set_verify_checksum(int verify);
+
 #ifdef __cplusplus
 }
 #endif

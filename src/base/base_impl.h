@@ -105,21 +105,42 @@ enum lector_status lector__afile_write(struct lector__afile *af, const void *dat
 enum lector_status lector__afile_commit(struct lector__afile *af, struct lector_error *err);
 void lector__afile_abort(struct lector__afile *af);
 
-/* SHA-256 (FIPS 180-4). */
+/* SHA-256 (FIPS 180-4) through libcrypto. init allocates the context and final releases
+ * it, so every init is paired with a final. A failed init or update makes final return
+ * an error with a zero digest (update is then a no-op). */
 struct lector__sha256 {
-    uint32_t h[8];
-    uint64_t n_bytes;
-    uint8_t buf[64];
-    size_t n_buf;
+    struct evp_md_ctx_st *ctx; /* libcrypto's EVP_MD_CTX */
 };
-void lector__sha256_init(struct lector__sha256 *s);
+enum lector_status lector__sha256_init(struct lector__sha256 *s);
 void lector__sha256_update(struct lector__sha256 *s, const void *data, size_t n);
-void lector__sha256_final(struct lector__sha256 *s, uint8_t digest[32]);
+enum lector_status lector__sha256_final(struct lector__sha256 *s, uint8_t digest[32]);
 /* Hex form of a digest into out (65 bytes incl. NUL). */
 void lector__sha256_hex(const uint8_t digest[32], char out[65]);
 /* Hash a file's contents into s (streamed, not mapped). */
 enum lector_status lector__sha256_file(struct lector__sha256 *s, const char *path,
                                        struct lector_error *err);
+
+/* mkdir -p: every missing directory of path, created with mode (less the umask). */
+enum lector_status lector__mkdir_p(const char *path, int mode, struct lector_error *err);
+
+/*
+ * The SHA-256 of files[0..n_files) read one after another (their concatenation), through the
+ * checksum cache in cache_dir (NULL: no cache). An entry is keyed by every file's device,
+ * inode, size, modification and status-change times (ns); on a hit the stored digest is
+ * returned without reading the files. On a miss (or with verify) the files are hashed and
+ * the entry written atomically, unless a file changed while it was read or was changed less
+ * than settle_ns before hashing began (its timestamps may not yet tell a later write
+ * apart). A cache that cannot be read or written only costs the hashing: it is never an
+ * error. *hit (may be NULL) tells whether the digest came from the cache.
+ */
+#define LECTOR__CHECKSUM_SETTLE_NS 1000000000LL
+enum lector_status lector__sha256_files_cached(const char *const *files, int64_t n_files,
+                                               const char *cache_dir, bool verify,
+                                               int64_t settle_ns, char out[65], bool *hit,
+                                               struct lector_error *err);
+/* The checksum cache directory: $XDG_CACHE_HOME/lector/checksums, else
+ * $HOME/.cache/lector/checksums, into buf; NULL when neither is set or buf is too small. */
+const char *lector__checksum_cache_dir(char *buf, size_t cap);
 
 /* Little-endian readers/writers for file formats. */
 static inline uint32_t lector__read_u32_le(const uint8_t *p) {

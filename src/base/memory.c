@@ -97,3 +97,25 @@ double lector__now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+enum lector_status lector__mkdir_p(const char *path, int mode, struct lector_error *err) {
+    if (!*path) return lector__error(err, LECTOR_STATUS_INVALID_ARG, "empty directory name");
+    char *p = lector__strdup(path);
+    if (!p) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
+    enum lector_status st = LECTOR_STATUS_OK;
+    for (char *q = p + 1;; q++) {
+        if (*q != '/' && *q != '\0') continue;
+        char save = *q;
+        *q = '\0';
+        if (mkdir(p, (mode_t)mode) != 0 && errno != EEXIST) {
+            int e = errno;
+            st = lector__error(err, LECTOR_STATUS_IO, "cannot create directory %s: %s", p,
+                               strerror(e));
+            break;
+        }
+        *q = save;
+        if (!save) break;
+    }
+    lector_free(p);
+    return st;
+}

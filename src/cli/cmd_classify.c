@@ -57,6 +57,8 @@ static const char classify_help[] =
     "      --max-windows N    read at most N windows of a long text (models trained with\n"
     "                         windows); a text cut there is reported (0: no limit) [128]\n"
     "      --progress         show items/s on stderr even when it is not a terminal\n"
+    "      --verify-checksum  hash the encoder's files in full, not trusting the checksum\n"
+    "                         cache (also LECTOR_VERIFY_CHECKSUM=1)\n"
     "  -q, --quiet            print only errors on stderr\n"
     "  -h, --help             show this help\n";
 
@@ -635,6 +637,7 @@ int cmd_classify(int argc, char **argv) {
                                          {"batch-size", required_argument, 0, 'b'},
                                          {"threads", required_argument, 0, 't'},
                                          {"precision", required_argument, 0, O_PRECISION},
+                                         {"verify-checksum", no_argument, 0, 'V'},
                                          {"strict", no_argument, 0, O_STRICT},
                                          {"max-file-size", required_argument, 0, O_MAX_FILE},
                                          {"max-windows", required_argument, 0, 400},
@@ -699,6 +702,7 @@ int cmd_classify(int argc, char **argv) {
             break;
         }
         case O_PROGRESS: cli_progress = true; break;
+        case 'V': lector_set_verify_checksum(1); break;
         case 'q': cli_quiet = true; break;
         case 'h': fputs(classify_help, stdout); return CLI_OK;
         case ':': return cli_usage("classify", "option %s needs a value", argv[optind - 1]);

@@ -70,6 +70,8 @@ static const char embed_help[] =
     "      --doc-pooling P   pool the windows by mean or max [mean]\n"
     "      --truncate        keep only the first --max-len tokens of a text instead\n"
     "      --progress        show texts/s on stderr\n"
+    "      --verify-checksum hash the encoder's files in full, not trusting the checksum\n"
+    "                        cache (also LECTOR_VERIFY_CHECKSUM=1)\n"
     "  -q, --quiet           print only errors on stderr\n"
     "  -h, --help            show this help\n";
 
@@ -295,6 +297,7 @@ int cmd_embed(int argc, char **argv) {
                                          {"batch-size", required_argument, 0, 'b'},
                                          {"threads", required_argument, 0, 't'},
                                          {"precision", required_argument, 0, 'R'},
+                                         {"verify-checksum", no_argument, 0, 'V'},
                                          {"ids", no_argument, 0, 'I'},
                                          {"strict", no_argument, 0, 'S'},
                                          {"progress", no_argument, 0, 'P'},
@@ -357,6 +360,7 @@ int cmd_embed(int argc, char **argv) {
             break;
         }
         case 'T': truncate_docs = true; break;
+        case 'V': lector_set_verify_checksum(1); break;
         case 'q': cli_quiet = true; break;
         case 'h': fputs(embed_help, stdout); return CLI_OK;
         case ':': return cli_usage("embed", "option %s needs a value", argv[optind - 1]);

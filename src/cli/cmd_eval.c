@@ -42,6 +42,8 @@ static const char eval_help[] =
     "                            products, as for 'lector classify'; bf16 and int8 compute\n"
     "                            every feature afresh (the cache holds fp32 features) [fp32]\n"
     "      --progress            show progress on stderr even when it is not a terminal\n"
+    "      --verify-checksum     hash the encoder's files in full, not trusting the checksum\n"
+    "                            cache (also LECTOR_VERIFY_CHECKSUM=1)\n"
     "  -q, --quiet               print only errors on stderr\n"
     "  -h, --help                show this help\n";
 
@@ -61,6 +63,7 @@ int cmd_eval(int argc, char **argv) {
                                          {"report", required_argument, 0, O_REPORT},
                                          {"max-windows", required_argument, 0, 400},
                                          {"precision", required_argument, 0, O_PRECISION},
+                                         {"verify-checksum", no_argument, 0, 'V'},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -104,6 +107,7 @@ int cmd_eval(int argc, char **argv) {
         case O_PRECISION:
             if (!cli_parse_precision("eval", optarg, &precision)) return CLI_USAGE;
             break;
+        case 'V': lector_set_verify_checksum(1); break;
         case 'q': cli_quiet = true; break;
         case 'h': fputs(eval_help, stdout); return CLI_OK;
         case ':': return cli_usage("eval", "option %s needs a value", argv[optind - 1]);

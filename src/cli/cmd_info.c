@@ -25,7 +25,7 @@ static const char *esc(const char *s) {
 }
 
 static const char info_help[] =
-    "usage: lector info [--format text|json] DIR|MODEL\n"
+    "usage: lector info [--format text|json] [--verify-checksum] DIR|MODEL\n"
     "\n"
     "For an encoder directory: family, weight format and dtype, parameter count, layers,\n"
     "hidden size, heads, FFN width, max positions, vocabulary and tokenizer kind, default\n"
@@ -36,8 +36,11 @@ static const char info_help[] =
     "size and validation figures, followed by the encoder's description. When the encoder is\n"
     "not found, the recorded encoder is printed and the exit status is 1.\n"
     "\n"
-    "  -f, --format F   text or json [text]\n"
-    "  -h, --help       show this help\n";
+    "  -f, --format F      text or json [text]\n"
+    "      --verify-checksum\n"
+    "                      hash the encoder's files in full, not trusting the checksum cache\n"
+    "                      (also LECTOR_VERIFY_CHECKSUM=1)\n"
+    "  -h, --help          show this help\n";
 
 static const char *tokenizer_kind_name(const struct lector_tokenizer *tok) {
     if (!tok) return "none";
@@ -260,6 +263,7 @@ static int info_model(const char *path, bool json) {
 
 int cmd_info(int argc, char **argv) {
     static const struct option opts[] = {{"format", required_argument, 0, 'f'},
+                                         {"verify-checksum", no_argument, 0, 'V'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     bool json = false;
@@ -274,6 +278,7 @@ int cmd_info(int argc, char **argv) {
             else if (strcmp(optarg, "text"))
                 return cli_usage("info", "--format must be text or json, got '%s'", optarg);
             break;
+        case 'V': lector_set_verify_checksum(1); break;
         case 'h': fputs(info_help, stdout); return CLI_OK;
         case ':': return cli_usage("info", "option %s needs a value", argv[optind - 1]);
         default: return cli_unknown_option("info", argv[optind - 1], opts);

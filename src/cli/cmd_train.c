@@ -88,6 +88,8 @@ static const char train_help2[] =
     "      --seed N              initialisation, split and shuffling seed [42]\n"
     "  -t, --threads N           threads for the encoder's matrix products [all cores]\n"
     "      --progress            show progress on stderr even when it is not a terminal\n"
+    "      --verify-checksum     hash the encoder's files in full, not trusting the checksum\n"
+    "                            cache (also LECTOR_VERIFY_CHECKSUM=1)\n"
     "  -q, --quiet               print only errors on stderr\n"
     "  -h, --help                show this help\n";
 
@@ -187,6 +189,7 @@ int cmd_train(int argc, char **argv) {
                                          {"batch-size", required_argument, 0, 'b'},
                                          {"seed", required_argument, 0, O_SEED},
                                          {"threads", required_argument, 0, 't'},
+                                         {"verify-checksum", no_argument, 0, 'V'},
                                          {"progress", no_argument, 0, O_PROGRESS},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
@@ -377,6 +380,7 @@ int cmd_train(int argc, char **argv) {
             if (!cli_parse_i64("train", "--threads", optarg, 1, 1024, &threads)) return CLI_USAGE;
             break;
         case O_PROGRESS: cli_progress = true; break;
+        case 'V': lector_set_verify_checksum(1); break;
         case 'q': cli_quiet = true; break;
         case 'h':
             fputs(train_help, stdout);

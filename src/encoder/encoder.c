@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/base_impl.h"
@@ -18,18 +19,31 @@
 // ----------------------------------------------------------------------------
 // open / close
 
+static bool verify_checksum_always;
+
+void lector_set_verify_checksum(int verify) { verify_checksum_always = verify != 0; }
+
+// LECTOR_VERIFY_CHECKSUM set to anything but "" or "0" forces a full hash as well.
+static bool verify_checksum(void) {
+    const char *v = getenv("LECTOR_VERIFY_CHECKSUM");
+    return verify_checksum_always || (v && *v && strcmp(v, "0") != 0);
+}
+
+// SHA-256 of config.json followed by every weight file, through the checksum cache.
 static enum lector_status compute_checksum(struct lector_encoder *enc, const char *config_path,
                                            struct lector_error *err) {
-    struct lector__sha256 s;
-    lector__sha256_init(&s);
-    enum lector_status st = lector__sha256_file(&s, config_path, err);
-    for (int64_t i = 0; st == LECTOR_STATUS_OK && i < lector_checkpoint_n_files(enc->ck); i++)
-        st = lector__sha256_file(&s, lector_checkpoint_file(enc->ck, i), err);
-    if (st != LECTOR_STATUS_OK) return st;
-    uint8_t digest[32];
-    lector__sha256_final(&s, digest);
-    lector__sha256_hex(digest, enc->checksum);
-    return LECTOR_STATUS_OK;
+    int64_t n_files = lector_checkpoint_n_files(enc->ck) + 1;
+    const char **files = lector__calloc((size_t)n_files, sizeof *files);
+    if (!files)
+        return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", config_path);
+    files[0] = config_path;
+    for (int64_t i = 1; i < n_files; i++) files[i] = lector_checkpoint_file(enc->ck, i - 1);
+    char buf[4096];
+    enum lector_status st = lector__sha256_files_cached(
+        files, n_files, lector__checksum_cache_dir(buf, sizeof buf), verify_checksum(),
+        LECTOR__CHECKSUM_SETTLE_NS, enc->checksum, NULL, err);
+    lector_free(files);
+    return st;
 }
 
 // The next n floats of *mem, which then moves past them to the next 64-byte boundary.
