@@ -35,6 +35,8 @@ static const char usage[] =
     "      --cache-max-size SIZE as for 'lector train' [4G]\n"
     "  -t, --threads N           threads for the encoder's matrix products [all cores]\n"
     "      --progress            show a progress line on stderr\n"
+    "      --verify-checksum     hash the encoder's files in full, not trusting the checksum\n"
+    "                            cache (also LECTOR_VERIFY_CHECKSUM=1)\n"
     "  -q, --quiet               no information lines on stderr\n"
     "  -h, --help                this help\n";
 
@@ -119,6 +121,7 @@ int cmd_featurise(int argc, char **argv) {
                                          {"cache-max-size", required_argument, 0, O_CACHEMAX},
                                          {"threads", required_argument, 0, 't'},
                                          {"progress", no_argument, 0, O_PROGRESS},
+                                         {"verify-checksum", no_argument, 0, 'V'},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -165,6 +168,7 @@ int cmd_featurise(int argc, char **argv) {
         case O_CACHEMAX:
             if (!cli_parse_size("featurise", "--cache-max-size", optarg, &cache_max_size)) return CLI_USAGE;
             break;
+        case 'V': lector_set_verify_checksum(1); break;
         case 't':
             if (!cli_parse_i64("featurise", "--threads", optarg, 1, 1024, &threads)) return CLI_USAGE;
             break;
