@@ -54,11 +54,16 @@ def parse(lines):
         yield "block", block
 
 
-def run(cmd_lines, work, env):
+def run(cmd_lines, work, env, encoder):
     script = "\n".join(cmd_lines)[2:]
     p = subprocess.run(["bash", "-c", "set -o pipefail; " + script], cwd=work, env=env,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return p.stdout.replace(work + "/", "").rstrip("\n").split("\n") if p.stdout.strip() else []
+    # No path of this machine in the page: the temporary folder goes, the encoder's folder
+    # is written as under $LECTOR_SHARED.
+    out = p.stdout.replace(work + "/", "")
+    for path in {encoder, os.path.realpath(encoder)}:
+        out = out.replace(path, "$LECTOR_SHARED/models/mini-mlm-uncased")
+    return out.rstrip("\n").split("\n") if out.strip() else []
 
 
 NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:e-?[0-9]+)?")
@@ -102,7 +107,7 @@ def main():
                 if not cmd:
                     new += out
                     continue
-                new += cmd + run(cmd, work, env)
+                new += cmd + run(cmd, work, env, encoder)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if check:
