@@ -115,20 +115,23 @@ static enum lector_status word_flush(const struct lector_tokenizer *tok, struct 
         int32_t id = -1;
         size_t end = 0;
         char save0 = 0, save1 = 0;
-        if (start > 0) {
-            save0 = s[start - 2];
-            save1 = s[start - 1];
-            s[start - 2] = '#';
-            s[start - 1] = '#';
+        // The "##" prefix is written over the two bytes before start: buf has two bytes of
+        // headroom (mem + 2), so p may point before buf when start is 1.
+        char *p = start > 0 ? w->mem + start : NULL;
+        if (p) {
+            save0 = p[0];
+            save1 = p[1];
+            p[0] = '#';
+            p[1] = '#';
         }
         for (int k = n_cand - 1; k >= 0 && id < 0; k--) {
-            id = lector__vocab_find_hashed(v, s + start - n_prefix, ends[k] - start + n_prefix,
+            id = lector__vocab_find_hashed(v, w->mem + 2 + start - n_prefix, ends[k] - start + n_prefix,
                                            hashes[k]);
             end = ends[k];
         }
-        if (start > 0) {
-            s[start - 2] = save0;
-            s[start - 1] = save1;
+        if (p) {
+            p[0] = save0;
+            p[1] = save1;
         }
         if (id < 0) break;
         pieces[n_pieces++] = id;
