@@ -145,7 +145,7 @@ enum lector_status lector__enc_train_init(const struct lector_encoder *enc, int6
                              "(inner_group_num is %lld): an untied copy of a group of several "
                              "layers is not implemented",
                              enc->dir, (long long)cfg->n_group_layer);
-    if (n_unfreeze < 1 || n_unfreeze > enc->n_layer_run)
+    if (n_unfreeze < 0 || n_unfreeze > enc->n_layer_run)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "cannot unfreeze %lld layers: the encoder has %lld",
                              (long long)n_unfreeze, (long long)enc->n_layer_run);
@@ -172,12 +172,14 @@ enum lector_status lector__enc_train_init(const struct lector_encoder *enc, int6
     tr->eps = cfg->ln_eps;
     tr->layer_size = 4 * C * C + 2 * C * F + 9 * C + F;
     tr->n_params = n_unfreeze * tr->layer_size + (with_pooler ? C * C + C : 0);
-    size_t bytes = (size_t)tr->n_params * sizeof(float);
+    size_t bytes = (size_t)(tr->n_params > 0 ? tr->n_params : 1) * sizeof(float);
     tr->params = lector__aligned_alloc(bytes);
     tr->grads = lector__aligned_alloc(bytes);
-    tr->decay = lector__calloc((size_t)tr->n_params, 1);
+    tr->decay = lector__calloc((size_t)(tr->n_params > 0 ? tr->n_params : 1), 1);
     tr->tensors = lector__calloc((size_t)(16 * n_unfreeze + 2), sizeof *tr->tensors);
     tr->h = lector__calloc((size_t)(13 * (n_unfreeze + 1)), sizeof *tr->h);
+    // n_unfreeze 0: the frozen encoder's output goes straight to the pooling (and the pooler,
+    // trainable with pooling 'pooler')
     if (!tr->params || !tr->grads || !tr->decay || !tr->tensors || !tr->h) goto nomem;
     memset(tr->grads, 0, bytes);
     float **slots = tr->h + n_unfreeze + 1;

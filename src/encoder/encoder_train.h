@@ -56,7 +56,7 @@ struct lector__enc_dropout {
     uint64_t seed;
 };
 
-/* A training state for the top n_unfreeze (1 .. the number of layers) layers, plus the
+/* A training state for the top n_unfreeze (0 .. the number of layers) layers, plus the
  * pooler when pooling is LECTOR_POOLING_POOLER. INVALID_ARG for a count out of range or
  * pooling NONE; UNSUPPORTED for pooling 'pooler' without a pooler in the checkpoint, for
  * ALBERT groups of several inner layers, and for a reduced-precision encoder. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/base_impl.h"
+#include "task/task_impl.h"
 
 struct row_order {
     int64_t n;
@@ -37,18 +38,13 @@ enum lector_status lector_embed_rows(const struct lector_encoder *enc,
     float *hidden = NULL, *pooled = NULL;
 
     int64_t T_max = 0;
+    s = lector__token_rows_check(cfg, rows, n, &T_max, err);
+    if (s != LECTOR_STATUS_OK) goto fail;
     order = lector__malloc((size_t)n * sizeof *order);
     if (!order) goto nomem;
     for (int64_t i = 0; i < n; i++) {
-        if (rows[i].n <= 0 || rows[i].n > cfg->n_tokens_max) {
-            s = lector__error(err, LECTOR_STATUS_RANGE,
-                              "row %lld has %lld tokens; the encoder takes 1 to %lld",
-                              (long long)i, (long long)rows[i].n, (long long)cfg->n_tokens_max);
-            goto fail;
-        }
         order[i].n = rows[i].n;
         order[i].index = i;
-        if (rows[i].n > T_max) T_max = rows[i].n;
     }
     qsort(order, (size_t)n, sizeof *order, cmp_len);
 
@@ -102,4 +98,19 @@ done:
     free(ids);
     free(order);
     return s;
+}
+
+enum lector_status lector__token_rows_check(const struct lector_encoder_config *cfg,
+                                            const struct lector_token_row *rows, int64_t n,
+                                            int64_t *T_max, struct lector_error *err) {
+    *T_max = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (rows[i].n <= 0 || rows[i].n > cfg->n_tokens_max)
+            return lector__error(err, LECTOR_STATUS_RANGE,
+                                 "row %lld has %lld tokens; the encoder takes 1 to %lld",
+                                 (long long)i, (long long)rows[i].n,
+                                 (long long)cfg->n_tokens_max);
+        if (rows[i].n > *T_max) *T_max = rows[i].n;
+    }
+    return LECTOR_STATUS_OK;
 }

@@ -1,0 +1,506 @@
+// Fine-tuning the top layers with a linear head: boundary states computed once, AdamW
+// parameter groups, the epoch loop and best-epoch selection (finetune.h).
+#define _POSIX_C_SOURCE 200809L
+#include "task/finetune.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "base/base_impl.h"
+#include "encoder/encoder_impl.h"
+#include "kernels/backward.h"
+#include "task/task_impl.h"
+
+struct lector__finetune_params lector__finetune_default_params(void) {
+    struct lector__finetune_params p;
+    memset(&p, 0, sizeof p);
+    p.n_unfreeze = 1;
+    p.n_epochs = 3;
+    p.batch_size = 16;
+    p.seed = 42;
+    p.lr_head = 1e-3f;
+    p.lr_encoder = 1e-4f;
+    p.layer_lr_decay = 1.0f;
+    p.weight_decay = 0.01f;
+    p.warmup = 0.06f;
+    p.schedule = LECTOR_SCHEDULE_LINEAR;
+    p.clip_norm = 1.0f;
+    p.encoder_dropout = 0.1f;
+    p.pooled_dropout = 0.1f;
+    p.pooling = LECTOR_POOLING_MEAN;
+    p.min_delta = 0.005f;
+    p.memory_budget = (size_t)1 << 30;
+    return p;
+}
+
+// ----------------------------------------------------------------------------
+// boundary states: the hidden states entering the first trainable layer, per text
+
+struct boundary {
+    float *data;   // (sum of row lengths, C)
+    int64_t *off;  // (n + 1) row starts, in tokens
+    size_t bytes;
+    int mapped;    // data is a mapping of an unlinked temporary file
+};
+
+static void boundary_free(struct boundary *b) {
+    if (b->mapped) munmap(b->data, b->bytes);
+    else lector_free(b->data);
+    lector_free(b->off);
+    memset(b, 0, sizeof *b);
+}
+
+// Room for the states: malloc within the budget, else a mapping of a temporary file in
+// $TMPDIR (or /tmp), unlinked at once so it goes away with the process.
+static enum lector_status boundary_alloc(struct boundary *b, size_t bytes, size_t budget,
+                                         struct lector_error *err) {
+    b->bytes = bytes ? bytes : 1;
+    if (b->bytes <= budget) {
+        b->data = lector__malloc(b->bytes);
+        if (!b->data)
+            return lector__error(err, LECTOR_STATUS_NOMEM,
+                                 "cannot allocate %zu bytes of boundary states", b->bytes);
+        return LECTOR_STATUS_OK;
+    }
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/lector-boundary-XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return lector__error(err, LECTOR_STATUS_IO, "%s: cannot create: %s", path,
+                             strerror(errno));
+    unlink(path);
+    if (ftruncate(fd, (off_t)b->bytes) != 0) {
+        int e = errno;
+        close(fd);
+        return lector__error(err, LECTOR_STATUS_IO,
+                             "cannot size a %zu-byte file for the boundary states: %s",
+                             b->bytes, strerror(e));
+    }
+    void *m = mmap(NULL, b->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int e = errno;
+    close(fd);
+    if (m == MAP_FAILED)
+        return lector__error(err, LECTOR_STATUS_IO, "cannot map %zu bytes of boundary states: %s",
+                             b->bytes, strerror(e));
+    b->data = m;
+    b->mapped = 1;
+    return LECTOR_STATUS_OK;
+}
+
+struct row_len {
+    int64_t n, index;
+};
+
+static int cmp_row_len(const void *a, const void *b) {
+    const struct row_len *x = a, *y = b;
+    if (x->n != y->n) return x->n < y->n ? -1 : 1;
+    return x->index < y->index ? -1 : (x->index > y->index);
+}
+
+// The frozen layers over every row, in length-sorted batches of at most 32 rows and 4096
+// padded tokens; each row's first n states are kept.
+static enum lector_status boundary_compute(const struct lector_encoder *enc, int64_t n_run,
+                                           const struct lector_token_row *rows, int64_t n,
+                                           size_t budget, struct boundary *b,
+                                           struct lector_error *err) {
+    const struct lector_encoder_config *cfg = &enc->cfg;
+    int64_t C = cfg->n_embd, T_max = 1, total = 0;
+    enum lector_status s = LECTOR_STATUS_OK;
+    struct row_len *order = NULL;
+    int32_t *ids = NULL, *mask = NULL;
+    float *hidden = NULL;
+    struct lector_encoder_state *st = NULL;
+    s = lector__token_rows_check(cfg, rows, n, &T_max, err);
+    if (s != LECTOR_STATUS_OK) goto fail;
+    b->off = lector__malloc((size_t)(n + 1) * sizeof *b->off);
+    order = lector__malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
+    if (!b->off || !order) goto nomem;
+    for (int64_t i = 0; i < n; i++) {
+        b->off[i] = total;
+        total += rows[i].n;
+        order[i] = (struct row_len){rows[i].n, i};
+    }
+    b->off[n] = total;
+    s = boundary_alloc(b, (size_t)total * (size_t)C * sizeof(float), budget, err);
+    if (s != LECTOR_STATUS_OK) goto fail;
+    qsort(order, (size_t)n, sizeof *order, cmp_row_len);
+    const int64_t rows_max = 32, tokens_max = 4096;
+    int64_t cap = rows_max * (T_max > 0 ? T_max : 1);
+    ids = lector__malloc((size_t)cap * sizeof *ids);
+    mask = lector__malloc((size_t)cap * sizeof *mask);
+    hidden = lector__malloc((size_t)cap * (size_t)C * sizeof *hidden);
+    if (!ids || !mask || !hidden) goto nomem;
+    s = lector_encoder_state_init(enc, &st, err);
+    if (s != LECTOR_STATUS_OK) goto fail;
+    for (int64_t start = 0; start < n;) {
+        int64_t end = start + 1;
+        while (end < n && end - start < rows_max && (end - start + 1) * order[end].n <= tokens_max)
+            end++;
+        int64_t B = end - start, T = order[end - 1].n;
+        for (int64_t r = 0; r < B; r++) {
+            const struct lector_token_row *row = &rows[order[start + r].index];
+            for (int64_t t = 0; t < T; t++) {
+                ids[r * T + t] = t < row->n ? row->ids[t] : cfg->pad_token_id;
+                mask[r * T + t] = t < row->n;
+            }
+        }
+        s = lector__encoder_forward_layers(enc, st, ids, NULL, mask, B, T, n_run, hidden, err);
+        if (s != LECTOR_STATUS_OK) goto fail;
+        for (int64_t r = 0; r < B; r++) {
+            int64_t i = order[start + r].index;
+            memcpy(b->data + b->off[i] * C, hidden + r * T * C,
+                   (size_t)(rows[i].n * C) * sizeof(float));
+        }
+        start = end;
+    }
+    goto done;
+nomem:
+    s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory computing boundary states");
+fail:
+    boundary_free(b);
+done:
+    lector_encoder_state_free(st);
+    lector_free(hidden);
+    lector_free(mask);
+    lector_free(ids);
+    lector_free(order);
+    return s;
+}
+
+// x (B, T, C) and mask (B, T) of rows idx[0..B), T their longest; padding zero.
+static int64_t boundary_gather(const struct boundary *b, const int64_t *idx, int64_t B,
+                               int64_t C, float *x, int32_t *mask) {
+    int64_t T = 1;
+    for (int64_t r = 0; r < B; r++) {
+        int64_t len = b->off[idx[r] + 1] - b->off[idx[r]];
+        T = len > T ? len : T;
+    }
+    for (int64_t r = 0; r < B; r++) {
+        int64_t len = b->off[idx[r] + 1] - b->off[idx[r]];
+        memcpy(x + r * T * C, b->data + b->off[idx[r]] * C, (size_t)(len * C) * sizeof(float));
+        memset(x + (r * T + len) * C, 0, (size_t)((T - len) * C) * sizeof(float));
+        for (int64_t t = 0; t < T; t++) mask[r * T + t] = t < len;
+    }
+    return T;
+}
+
+// ----------------------------------------------------------------------------
+// AdamW parameter groups
+
+struct pgroup {
+    float *params;
+    float *grads;
+    const uint8_t *decay;
+    int64_t n;
+    float lr; // peak learning rate
+    struct lector_adamw *opt;
+};
+
+struct pgroups {
+    struct pgroup g[66];
+    int n;
+};
+
+static enum lector_status pgroup_add(struct pgroups *gs, float *params, float *grads,
+                                     const uint8_t *decay, int64_t n, float lr, float wd,
+                                     struct lector_error *err) {
+    LECTOR_ASSERT(gs->n < (int)(sizeof gs->g / sizeof gs->g[0]));
+    struct lector_adamw_params ap = lector_adamw_default_params();
+    ap.lr = lr;
+    ap.weight_decay = wd;
+    struct pgroup *g = &gs->g[gs->n];
+    *g = (struct pgroup){params, grads, decay, n, lr, NULL};
+    enum lector_status s = lector_adamw_init(n, &ap, &g->opt, err);
+    if (s == LECTOR_STATUS_OK) gs->n++;
+    return s;
+}
+
+static void pgroups_free(struct pgroups *gs) {
+    for (int i = 0; i < gs->n; i++) lector_adamw_free(gs->g[i].opt);
+    gs->n = 0;
+}
+
+// One step of every group at factor times its peak rate, after clipping the global norm of
+// all their gradients (summed in double, in group order) to clip (0: no clipping).
+static void pgroups_step(struct pgroups *gs, double factor, float clip) {
+    if (clip > 0.0f) {
+        double ss = 0.0;
+        for (int i = 0; i < gs->n; i++)
+            for (int64_t k = 0; k < gs->g[i].n; k++)
+                ss += (double)gs->g[i].grads[k] * (double)gs->g[i].grads[k];
+        double norm = sqrt(ss);
+        if (norm > (double)clip) {
+            float scale = (float)((double)clip / norm);
+            for (int i = 0; i < gs->n; i++)
+                for (int64_t k = 0; k < gs->g[i].n; k++) gs->g[i].grads[k] *= scale;
+        }
+    }
+    for (int i = 0; i < gs->n; i++) {
+        lector_adamw_set_lr(gs->g[i].opt, (float)((double)gs->g[i].lr * factor));
+        lector_adamw_step(gs->g[i].opt, gs->g[i].params, gs->g[i].grads, gs->g[i].decay);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// training
+
+static uint64_t next_u64(uint64_t *s) {
+    uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+// Logits (n, K) of the stored rows through the trainable layers (no dropout) and the head.
+static enum lector_status logits_of(struct lector__enc_train *tr, const struct lector_head *head,
+                                    const struct boundary *b, int64_t n, int64_t C, int64_t K,
+                                    int64_t batch, float *x, int32_t *mask, float *pooled,
+                                    int64_t *idx, float *logits, struct lector_error *err) {
+    for (int64_t start = 0; start < n; start += batch) {
+        int64_t B = n - start < batch ? n - start : batch;
+        for (int64_t r = 0; r < B; r++) idx[r] = start + r;
+        int64_t T = boundary_gather(b, idx, B, C, x, mask);
+        enum lector_status s = lector__enc_train_forward(tr, x, mask, B, T, NULL, pooled, err);
+        if (s != LECTOR_STATUS_OK) return s;
+        lector_head_forward(head, pooled, B, logits + start * K);
+    }
+    return LECTOR_STATUS_OK;
+}
+
+// accuracy, macro-F1 and mean cross-entropy of logits (n, K) against y
+static void scores(const float *logits, const int32_t *y, int64_t n, int64_t K, double *acc,
+                   double *f1, double *loss) {
+    int64_t *tp = calloc((size_t)K * 3, sizeof *tp), correct = 0;
+    double l = 0.0;
+    LECTOR_ASSERT(tp);
+    for (int64_t i = 0; i < n; i++) {
+        const float *z = logits + i * K;
+        int64_t best = 0;
+        double mx = z[0], sum = 0.0;
+        for (int64_t k = 1; k < K; k++)
+            if (z[k] > z[best]) best = k;
+        mx = z[best];
+        for (int64_t k = 0; k < K; k++) sum += exp((double)z[k] - mx);
+        l += log(sum) - ((double)z[y[i]] - mx);
+        correct += best == y[i];
+        if (best == y[i]) tp[best]++;
+        else tp[K + best]++, tp[2 * K + y[i]]++; // false positive, false negative
+    }
+    double f = 0.0;
+    for (int64_t k = 0; k < K; k++) {
+        double d = (double)(2 * tp[k] + tp[K + k] + tp[2 * K + k]);
+        f += d > 0.0 ? 2.0 * (double)tp[k] / d : 0.0;
+    }
+    *acc = n ? (double)correct / (double)n : 0.0;
+    *f1 = K ? f / (double)K : 0.0;
+    *loss = n ? l / (double)n : 0.0;
+    free(tp);
+}
+
+void lector__finetune_result_free(struct lector__finetune_result *r) {
+    if (!r) return;
+    lector_head_free(r->head);
+    lector__enc_train_free(r->tr);
+    memset(r, 0, sizeof *r);
+}
+
+enum lector_status lector__finetune(const struct lector_encoder *enc,
+                                    const struct lector_token_row *train, const int32_t *y,
+                                    int64_t n, const struct lector_token_row *valid,
+                                    const int32_t *y_valid, int64_t n_valid, int64_t K,
+                                    const struct lector__finetune_params *p,
+                                    struct lector__finetune_result *r, struct lector_error *err) {
+    memset(r, 0, sizeof *r);
+    if (!enc || !train || !y || n <= 0 || K < 2 || !p || p->batch_size <= 0 || p->n_epochs <= 0)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "lector__finetune: bad arguments");
+    for (int64_t i = 0; i < n; i++)
+        if (y[i] < 0 || y[i] >= K)
+            return lector__error(err, LECTOR_STATUS_RANGE, "label %d of row %lld outside [0, %lld)",
+                                 (int)y[i], (long long)i, (long long)K);
+    r->enc = enc;
+    int64_t C = enc->cfg.n_embd, Bm = p->batch_size;
+    enum lector_status s;
+    struct boundary bt = {0}, bv = {0};
+    struct pgroups gs = {.n = 0};
+    float *x = NULL, *pooled = NULL, *dpooled = NULL, *vlogits = NULL, *best_enc = NULL,
+          *best_head = NULL;
+    int32_t *mask = NULL, *yb = NULL;
+    int64_t *order = NULL, *idx = NULL;
+
+    s = lector__enc_train_init(enc, p->n_unfreeze, p->pooling, &r->tr, err);
+    if (s != LECTOR_STATUS_OK) goto fail;
+    s = lector_head_init(C, K, p->seed, &r->head, err);
+    if (s != LECTOR_STATUS_OK) goto fail;
+    struct lector__enc_train *tr = r->tr;
+    int64_t L0 = lector__enc_train_first_layer(tr);
+
+    double t0 = lector__now();
+    s = boundary_compute(enc, L0, train, n, p->memory_budget, &bt, err);
+    if (s == LECTOR_STATUS_OK && n_valid > 0)
+        s = boundary_compute(enc, L0, valid, n_valid,
+                             p->memory_budget > bt.bytes ? p->memory_budget - bt.bytes : 0, &bv,
+                             err);
+    if (s != LECTOR_STATUS_OK) goto fail;
+    r->seconds_frozen = lector__now() - t0;
+    r->boundary_bytes = bt.bytes + bv.bytes;
+    r->boundary_mapped = bt.mapped || bv.mapped;
+    if (p->on_start) p->on_start(p->user);
+
+    int64_t T_max = 1;
+    for (int64_t i = 0; i < n; i++) T_max = train[i].n > T_max ? train[i].n : T_max;
+    for (int64_t i = 0; i < n_valid; i++) T_max = valid[i].n > T_max ? valid[i].n : T_max;
+    x = lector__malloc((size_t)(Bm * T_max * C) * sizeof *x);
+    mask = lector__malloc((size_t)(Bm * T_max) * sizeof *mask);
+    pooled = lector__malloc((size_t)(Bm * C) * sizeof *pooled);
+    dpooled = lector__malloc((size_t)(Bm * C) * sizeof *dpooled);
+    yb = lector__malloc((size_t)Bm * sizeof *yb);
+    order = lector__malloc((size_t)n * sizeof *order);
+    idx = lector__malloc((size_t)Bm * sizeof *idx);
+    vlogits = lector__malloc((size_t)((n_valid > 0 ? n_valid : 1) * K) * sizeof *vlogits);
+    best_enc = lector__malloc((size_t)lector__enc_train_n_params(tr) * sizeof *best_enc);
+    best_head = lector__malloc((size_t)lector_head_n_params(r->head) * sizeof *best_head);
+    if (!x || !mask || !pooled || !dpooled || !yb || !order || !idx || !vlogits || !best_enc ||
+        !best_head) {
+        s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory for fine-tuning buffers");
+        goto fail;
+    }
+
+    // parameter groups: the head, then each trainable layer from the top down, the pooler
+    int64_t n_unf = lector__enc_train_n_unfreeze(tr);
+    s = pgroup_add(&gs, lector_head_params(r->head), lector_head_grads(r->head),
+                   lector_head_decay_mask(r->head), lector_head_n_params(r->head), p->lr_head,
+                   p->weight_decay, err);
+    for (int64_t g = n_unf; s == LECTOR_STATUS_OK && g >= 0; g--) {
+        int64_t off, cnt;
+        lector__enc_train_group_range(tr, g, &off, &cnt);
+        if (cnt == 0) continue;
+        int64_t depth = g == n_unf ? 0 : n_unf - 1 - g; // the pooler goes with the top layer
+        float lr = (float)((double)p->lr_encoder * pow((double)p->layer_lr_decay, (double)depth));
+        s = pgroup_add(&gs, lector__enc_train_params(tr) + off, lector__enc_train_grads(tr) + off,
+                       lector__enc_train_decay_mask(tr) + off, cnt, lr, p->weight_decay, err);
+    }
+    if (s != LECTOR_STATUS_OK) goto fail;
+
+    int64_t steps_per_epoch = (n + Bm - 1) / Bm, n_steps = steps_per_epoch * p->n_epochs;
+    int64_t n_warmup = (int64_t)((double)p->warmup * (double)n_steps);
+    double best_f1 = -1.0, best_loss = HUGE_VAL;
+    uint64_t rng = p->seed ^ UINT64_C(0x5DEECE66D);
+    int64_t step = 0;
+    for (int64_t i = 0; i < n; i++) order[i] = i;
+    for (int64_t epoch = 1; epoch <= p->n_epochs; epoch++) {
+        double te = lector__now(), train_loss = 0.0;
+        for (int64_t i = n - 1; i > 0; i--) { // Fisher-Yates from the seed
+            int64_t j = (int64_t)(next_u64(&rng) % (uint64_t)(i + 1));
+            int64_t t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        for (int64_t start = 0; start < n; start += Bm, step++) {
+            int64_t B = n - start < Bm ? n - start : Bm;
+            for (int64_t r2 = 0; r2 < B; r2++) {
+                idx[r2] = order[start + r2];
+                yb[r2] = y[idx[r2]];
+            }
+            int64_t T = boundary_gather(&bt, idx, B, C, x, mask);
+            struct lector__enc_dropout drop = {p->encoder_dropout, p->encoder_dropout,
+                                               next_u64(&rng)};
+            uint64_t pooled_seed = next_u64(&rng);
+            lector_head_zero_grad(r->head);
+            lector__enc_train_zero_grad(tr);
+            s = lector__enc_train_forward(tr, x, mask, B, T, &drop, pooled, err);
+            if (s != LECTOR_STATUS_OK) goto fail;
+            lector_dropout_forward(pooled, B * C, p->pooled_dropout, pooled_seed);
+            float loss;
+            lector_head_loss_backward_dx(r->head, pooled, NULL, yb, B, NULL, &loss, x);
+            // x (no longer needed) holds d(loss)/d(dropped pooled); back through the dropout
+            memset(dpooled, 0, (size_t)(B * C) * sizeof *dpooled);
+            lector_dropout_backward(dpooled, x, B * C, p->pooled_dropout, pooled_seed);
+            lector__enc_train_backward(tr, dpooled);
+            pgroups_step(&gs, lector_schedule_factor(p->schedule, step, n_steps, n_warmup),
+                         p->clip_norm);
+            train_loss += (double)loss * (double)B;
+        }
+        train_loss /= (double)n;
+        double acc = -1.0, f1 = -1.0, vloss = 0.0;
+        if (n_valid > 0) {
+            s = logits_of(tr, r->head, &bv, n_valid, C, K, Bm, x, mask, pooled, idx, vlogits, err);
+            if (s != LECTOR_STATUS_OK) goto fail;
+            scores(vlogits, y_valid, n_valid, K, &acc, &f1, &vloss);
+        }
+        double secs = lector__now() - te;
+        r->seconds_epochs += secs;
+        r->n_epochs_run = epoch;
+        if (p->on_epoch) p->on_epoch(p->user, epoch, secs, acc, f1, train_loss);
+        bool better = n_valid == 0 || f1 > best_f1 + (double)p->min_delta ||
+                      (f1 >= best_f1 - (double)p->min_delta && vloss < best_loss);
+        if (better) {
+            r->best_epoch = epoch;
+            r->valid_accuracy = acc;
+            r->valid_macro_f1 = f1;
+            if (f1 > best_f1) best_f1 = f1;
+            best_loss = vloss;
+            memcpy(best_enc, lector__enc_train_params(tr),
+                   (size_t)lector__enc_train_n_params(tr) * sizeof *best_enc);
+            memcpy(best_head, lector_head_params(r->head),
+                   (size_t)lector_head_n_params(r->head) * sizeof *best_head);
+        }
+    }
+    memcpy(lector__enc_train_params(tr), best_enc,
+           (size_t)lector__enc_train_n_params(tr) * sizeof *best_enc);
+    memcpy(lector_head_params(r->head), best_head,
+           (size_t)lector_head_n_params(r->head) * sizeof *best_head);
+    s = LECTOR_STATUS_OK;
+    goto done;
+fail:
+    lector__finetune_result_free(r);
+done:
+    pgroups_free(&gs);
+    boundary_free(&bt);
+    boundary_free(&bv);
+    lector_free(x);
+    lector_free(mask);
+    lector_free(pooled);
+    lector_free(dpooled);
+    lector_free(yb);
+    lector_free(order);
+    lector_free(idx);
+    lector_free(vlogits);
+    lector_free(best_enc);
+    lector_free(best_head);
+    return s;
+}
+
+enum lector_status lector__finetune_predict(const struct lector__finetune_result *r,
+                                            const struct lector_token_row *rows, int64_t n,
+                                            float *logits, struct lector_error *err) {
+    if (!r || !r->tr || !r->head || !rows || !logits)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "lector__finetune_predict: bad arguments");
+    if (n <= 0) return LECTOR_STATUS_OK;
+    int64_t C = r->enc->cfg.n_embd, K = lector_head_n_classes(r->head), Bm = 32, T_max = 1;
+    for (int64_t i = 0; i < n; i++) T_max = rows[i].n > T_max ? rows[i].n : T_max;
+    struct boundary b = {0};
+    enum lector_status s = boundary_compute(r->enc, lector__enc_train_first_layer(r->tr), rows,
+                                            n, (size_t)1 << 30, &b, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    float *x = lector__malloc((size_t)(Bm * T_max * C) * sizeof *x);
+    float *pooled = lector__malloc((size_t)(Bm * C) * sizeof *pooled);
+    int32_t *mask = lector__malloc((size_t)(Bm * T_max) * sizeof *mask);
+    int64_t *idx = lector__malloc((size_t)Bm * sizeof *idx);
+    if (!x || !pooled || !mask || !idx)
+        s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory predicting");
+    else
+        s = logits_of(r->tr, r->head, &b, n, C, K, Bm, x, mask, pooled, idx, logits, err);
+    lector_free(x);
+    lector_free(pooled);
+    lector_free(mask);
+    lector_free(idx);
+    boundary_free(&b);
+    return s;
+}

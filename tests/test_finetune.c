@@ -1,0 +1,205 @@
+// Fine-tuning the top layers end to end (src/task/finetune.c) on a tiny random BERT:
+// the recipe learns a separable toy task; the same seed gives bit-identical weights for 1
+// and 3 kernel threads, and with the boundary states in memory or spilled to a mapped
+// file; AdamW parameter groups (layer-wise decay, no decay on biases and LayerNorm);
+// bad arguments are refused by name. (The numerics against PyTorch are
+// test_finetune_golden's.)
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels_impl.h"
+#include "task/finetune.h"
+#include "testutil.h"
+#include "tinyenc.h"
+
+enum { N_ROWS = 48, LEN = 9 };
+
+struct data {
+    char *dir;
+    struct lector_encoder *enc;
+    int32_t ids[N_ROWS][LEN];
+    struct lector_token_row rows[N_ROWS];
+    int32_t y[N_ROWS];
+};
+
+// Label 1 texts contain token 20 a few times, label 0 texts token 21: separable by mean pooling.
+static int setup(void **state) {
+    struct data *d = calloc(1, sizeof *d);
+    if (!d) return -1;
+    d->dir = test_mkdtemp();
+    if (!d->dir || test_make_tiny_encoder(d->dir, 7) != 0) return -1;
+    struct lector_error err = {0};
+    if (lector_encoder_open(d->dir, &d->enc, &err) != LECTOR_STATUS_OK) return -1;
+    uint64_t rng = 99;
+    for (int i = 0; i < N_ROWS; i++) {
+        int n = 4 + i % (LEN - 4);
+        d->y[i] = i % 2;
+        for (int t = 0; t < n; t++) {
+            float u = test_rand_uniform(&rng);
+            d->ids[i][t] = u > -0.5f ? (d->y[i] ? 20 : 21) : 30 + (int32_t)(10.0f * (u + 1.0f));
+        }
+        d->rows[i] = (struct lector_token_row){d->ids[i], n};
+    }
+    *state = d;
+    return 0;
+}
+
+static int teardown(void **state) {
+    struct data *d = *state;
+    lector_encoder_close(d->enc);
+    test_rmtree(d->dir);
+    free(d->dir);
+    free(d);
+    return 0;
+}
+
+static struct lector__finetune_params params(int64_t n_unfreeze) {
+    struct lector__finetune_params p = lector__finetune_default_params();
+    p.n_unfreeze = n_unfreeze;
+    p.n_epochs = 6;
+    p.batch_size = 8;
+    p.lr_head = 1e-2f;
+    p.lr_encoder = 1e-3f;
+    p.layer_lr_decay = 0.5f;
+    return p;
+}
+
+static void run(struct data *d, const struct lector__finetune_params *p,
+                struct lector__finetune_result *r) {
+    struct lector_error err = {0};
+    if (lector__finetune(d->enc, d->rows, d->y, 32, d->rows + 32, d->y + 32, N_ROWS - 32, 2, p,
+                         r, &err) != LECTOR_STATUS_OK)
+        fail_msg("finetune: %s", err.msg);
+}
+
+static void test_learns_toy_task(void **state) {
+    struct data *d = *state;
+    struct lector__finetune_params p = params(2);
+    struct lector__finetune_result r;
+    run(d, &p, &r);
+    printf("  best epoch %lld, valid accuracy %.3f\n", (long long)r.best_epoch, r.valid_accuracy);
+    assert_true(r.valid_accuracy >= 0.9);
+    float logits[N_ROWS * 2];
+    struct lector_error err = {0};
+    assert_int_equal(lector__finetune_predict(&r, d->rows, N_ROWS, logits, &err), LECTOR_STATUS_OK);
+    int correct = 0;
+    for (int i = 0; i < N_ROWS; i++) correct += (logits[2 * i + 1] > logits[2 * i]) == d->y[i];
+    assert_true(correct >= N_ROWS - 4);
+    // the trainable copy moved away from the checkpoint's values (a fresh copy)
+    struct lector__enc_train *fresh = NULL;
+    assert_int_equal(lector__enc_train_init(d->enc, 2, LECTOR_POOLING_MEAN, &fresh, &err),
+                     LECTOR_STATUS_OK);
+    const struct lector__train_tensor *t =
+        lector__enc_train_find(r.tr, "encoder.layer.1.output.dense.weight");
+    assert_non_null(t);
+    assert_true(test_max_abs_diff(lector__enc_train_params(r.tr) + t->offset,
+                                  lector__enc_train_params(fresh) + t->offset, t->numel) > 1e-4f);
+    lector__enc_train_free(fresh);
+    lector__finetune_result_free(&r);
+}
+
+// Weights of a run: the head's then the encoder's parameters.
+static float *weights_of(struct lector__finetune_result *r, int64_t *n) {
+    int64_t nh = lector_head_n_params(r->head), ne = lector__enc_train_n_params(r->tr);
+    float *w = malloc((size_t)(nh + ne) * sizeof *w);
+    assert_non_null(w);
+    memcpy(w, lector_head_params(r->head), (size_t)nh * sizeof *w);
+    memcpy(w + nh, lector__enc_train_params(r->tr), (size_t)ne * sizeof *w);
+    *n = nh + ne;
+    return w;
+}
+
+static void test_bit_identical_threads_and_spill(void **state) {
+    struct data *d = *state;
+    struct lector__finetune_params p = params(1);
+    float *first = NULL;
+    int64_t n_first = 0;
+    for (int variant = 0; variant < 3; variant++) {
+        // 0: 1 thread in memory, 1: 3 threads in memory, 2: 1 thread spilled to a file
+        lector__kernels_set_n_threads(variant == 1 ? 3 : 1);
+        p.memory_budget = variant == 2 ? 0 : (size_t)1 << 30;
+        struct lector__finetune_result r;
+        run(d, &p, &r);
+        assert_int_equal(r.boundary_mapped, variant == 2);
+        int64_t n;
+        float *w = weights_of(&r, &n);
+        if (!first) {
+            first = w;
+            n_first = n;
+        } else {
+            assert_int_equal(n, n_first);
+            assert_memory_equal(first, w, (size_t)n * sizeof *w);
+            free(w);
+        }
+        lector__finetune_result_free(&r);
+    }
+    lector__kernels_set_n_threads(0);
+    free(first);
+}
+
+static void test_groups_and_decay_mask(void **state) {
+    struct data *d = *state;
+    struct lector__enc_train *tr = NULL;
+    struct lector_error err = {0};
+    assert_int_equal(lector__enc_train_init(d->enc, 2, LECTOR_POOLING_POOLER, &tr, &err),
+                     LECTOR_STATUS_OK);
+    // 16 tensors a layer, 2 for the pooler; decay on matrices only
+    assert_int_equal(lector__enc_train_n_tensors(tr), 34);
+    const uint8_t *decay = lector__enc_train_decay_mask(tr);
+    for (int64_t i = 0; i < lector__enc_train_n_tensors(tr); i++) {
+        const struct lector__train_tensor *t = lector__enc_train_tensor(tr, i);
+        assert_int_equal(t->decay, t->n_dims == 2);
+        for (int64_t k = 0; k < t->numel; k++) assert_int_equal(decay[t->offset + k], t->decay);
+        bool layer_norm = strstr(t->name, "LayerNorm") != NULL;
+        if (layer_norm || strstr(t->name, ".bias")) assert_false(t->decay);
+    }
+    // groups tile the parameters: layer 0, layer 1, then the pooler
+    int64_t at = 0;
+    for (int64_t g = 0; g <= 2; g++) {
+        int64_t off, n;
+        lector__enc_train_group_range(tr, g, &off, &n);
+        assert_int_equal(off, at);
+        at += n;
+    }
+    assert_int_equal(at, lector__enc_train_n_params(tr));
+    lector__enc_train_free(tr);
+}
+
+static void test_bad_arguments(void **state) {
+    struct data *d = *state;
+    struct lector__finetune_params p = params(3); // the tiny encoder has 2 layers
+    struct lector__finetune_result r;
+    struct lector_error err = {0};
+    assert_int_equal(lector__finetune(d->enc, d->rows, d->y, 32, NULL, NULL, 0, 2, &p, &r, &err),
+                     LECTOR_STATUS_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "unfreeze 3 layers"));
+    p = params(1);
+    int32_t bad[32];
+    memcpy(bad, d->y, sizeof bad);
+    bad[5] = 2;
+    assert_int_equal(lector__finetune(d->enc, d->rows, bad, 32, NULL, NULL, 0, 2, &p, &r, &err),
+                     LECTOR_STATUS_RANGE);
+    assert_non_null(strstr(err.msg, "row 5"));
+    struct lector_token_row empty[1] = {{d->ids[0], 0}};
+    int32_t y1[1] = {0};
+    assert_int_equal(lector__finetune(d->enc, empty, y1, 1, NULL, NULL, 0, 2, &p, &r, &err),
+                     LECTOR_STATUS_RANGE);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_learns_toy_task),
+        cmocka_unit_test(test_bit_identical_threads_and_spill),
+        cmocka_unit_test(test_groups_and_decay_mask),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    return test_status(cmocka_run_group_tests(tests, setup, teardown));
+}
