@@ -59,9 +59,12 @@ def main():
     w.add_pooling_type(gguf.PoolingType.MEAN if a.pooling == "mean" else gguf.PoolingType.CLS)
     w.add_file_type(gguf.LlamaFileType.ALL_F32)
     w.add_tokenizer_model("bert")
-    w.add_token_list(tokens)
-    types = [gguf.TokenType.CONTROL if t.startswith("[") and t.endswith("]") else gguf.TokenType.NORMAL
-             for t in tokens]
+    control = [t.startswith("[") and t.endswith("]") for t in tokens]
+    # llama.cpp's WordPiece vocabulary marks word starts with U+2581 and continuations bare,
+    # where vocab.txt marks continuations with "##".
+    w.add_token_list([t if c else t[2:] if t.startswith("##") else "\u2581" + t
+                      for t, c in zip(tokens, control)])
+    types = [gguf.TokenType.CONTROL if c else gguf.TokenType.NORMAL for c in control]
     w.add_token_types(types)
     w.add_token_type_count(cfg.get("type_vocab_size", 2))
     ids = {t: i for i, t in enumerate(tokens)}
