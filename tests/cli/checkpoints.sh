@@ -215,7 +215,11 @@ def run(args, rows):
 gold = load(os.path.join(fixture, "golden.safetensors"))
 cases = json.load(open(os.path.join(fixture, "golden.json")))["cases"]
 worst = 0.0
+# Under the sanitizers (several times slower) only the short cases (T <= 64) run.
+light = os.environ.get("LECTOR_SANITIZED") == "ON"
 for case in cases:
+    if light and case["T"] > 64:
+        continue
     k = case["k"]
     ids, mask = gold[f"case_{k}_input_ids"], gold[f"case_{k}_attention_mask"]
     tt = gold.get(f"case_{k}_token_type_ids")
