@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lector/classifier.h"
+#include "task/task_impl.h"
 #include "testutil.h"
 #include "tinyenc.h"
 
@@ -78,15 +79,16 @@ static void test_threads_share_one_classifier(void **state) {
     struct lector_classifier_info info = {LECTOR_POOLING_MEAN, 32, 0, -1.0, NULL};
     char model[4200];
     snprintf(model, sizeof model, "%s/m.lector", dir);
-    assert_int_equal(lector_classifier_save(model, enc, tok, head, labels, K, &info, &err), LECTOR_STATUS_OK);
     // The head's logits for one input, to compare with the loaded classifier's head.
     float *x1 = malloc((size_t)C * sizeof *x1), logits0[3], logits1[3];
     assert_non_null(x1);
     for (int64_t c = 0; c < C; c++) x1[c] = (float)(c % 7) * 0.25f - 0.75f;
     lector_head_forward(head, x1, 1, logits0);
-    lector_head_free(head);
-    lector_tokenizer_free(tok);
-    lector_encoder_close(enc);
+    struct lector_classifier *made = NULL;
+    assert_int_equal(lector__classifier_new(enc, tok, head, labels, K, &info, NULL, NULL, &made, &err),
+                     LECTOR_STATUS_OK);
+    assert_int_equal(lector_classifier_save(made, model, &err), LECTOR_STATUS_OK);
+    lector_classifier_free(made);
 
     struct lector_classifier *clf = NULL;
     assert_int_equal(lector_classifier_load(model, NULL, &clf, &err), LECTOR_STATUS_OK);

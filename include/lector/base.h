@@ -64,6 +64,11 @@ LECTOR_API const char *lector_status_str(enum lector_status status);
 /* Release memory that a lector function returned. NULL is a no-op. */
 LECTOR_API void lector_free(void *ptr);
 
+/* Write n bytes to path atomically: they go to a temporary file beside it that is synced and
+ * renamed over path, so an interruption leaves any old file intact. */
+LECTOR_API enum lector_status lector_write_file_atomic(const char *path, const void *data,
+                                                       size_t n, struct lector_error *err);
+
 /* The library version, e.g. "0.1.0". */
 LECTOR_API const char *lector_version(void);
 

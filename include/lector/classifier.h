@@ -147,24 +147,9 @@ LECTOR_API enum lector_status lector_classifier_load_search(const char *path, co
                                                             struct lector_error *err);
 LECTOR_API void lector_classifier_free(struct lector_classifier *clf);
 
-/* Save head + labels + info for an encoder/tokenizer pair, atomically. */
-LECTOR_API enum lector_status lector_classifier_save(const char *path,
-                                                     const struct lector_encoder *enc,
-                                                     const struct lector_tokenizer *tok,
-                                                     const struct lector_head *head,
-                                                     const char *const *labels, int64_t n_labels,
-                                                     const struct lector_classifier_info *info,
-                                                     struct lector_error *err);
-/* The same with the extra fields (extra may be NULL). */
-LECTOR_API enum lector_status lector_classifier_save_extra(const char *path,
-                                                           const struct lector_encoder *enc,
-                                                           const struct lector_tokenizer *tok,
-                                                           const struct lector_head *head,
-                                                           const char *const *labels,
-                                                           int64_t n_labels,
-                                                           const struct lector_classifier_info *info,
-                                                           const struct lector_classifier_extra *extra,
-                                                           struct lector_error *err);
+/* Write the classifier's model file atomically (see the format above). */
+LECTOR_API enum lector_status lector_classifier_save(const struct lector_classifier *clf,
+                                                     const char *path, struct lector_error *err);
 
 LECTOR_API const struct lector_encoder *lector_classifier_encoder(const struct lector_classifier *clf);
 /* lector_encoder_set_precision on the classifier's encoder (same rules: after load, before

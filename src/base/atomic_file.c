@@ -185,3 +185,15 @@ void lector__afile_abort(struct lector__afile *af) {
     free(af->tmp_path);
     memset(af, 0, sizeof *af);
 }
+
+enum lector_status lector_write_file_atomic(const char *path, const void *data, size_t n,
+                                            struct lector_error *err) {
+    struct lector__afile af;
+    enum lector_status s = lector__afile_open(&af, path, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    if ((s = lector__afile_write(&af, data, n, err)) != LECTOR_STATUS_OK) {
+        lector__afile_abort(&af);
+        return s;
+    }
+    return lector__afile_commit(&af, err);
+}

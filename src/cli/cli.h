@@ -39,6 +39,15 @@ bool cli_parse_size(const char *cmd, const char *opt, const char *s, uint64_t *o
 bool cli_parse_shard(const char *cmd, char *s, int64_t *i, int64_t *n);
 bool cli_parse_precision(const char *cmd, const char *s, enum lector_precision *out);
 
+/* A library field (as in "max_len: ..." messages) and the option that sets it. */
+struct cli_option_name {
+    const char *field, *option;
+};
+/* err->msg without a leading "field: " and with the option that sets the field after it
+ * ("... (--max-len)"); the message as it is when no entry of names (ended by a NULL field)
+ * matches. The result lives until the next call. */
+const char *cli_option_advice(const struct lector_error *err, const struct cli_option_name *names);
+
 /* The encoder directory: --encoder value, else $LECTOR_ENCODER, else NULL. */
 const char *cli_encoder_dir(const char *opt_value);
 

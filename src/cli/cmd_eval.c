@@ -5,13 +5,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "cli/cli.h"
 #include "cli/cli_data.h"
 #include "cli/report.h"
 #include "lector/classifier.h"
 #include "lector/data.h"
+#include "lector/eval.h"
 
 static const char eval_help[] =
     "usage: lector eval --model MODEL --data FILE.csv [options]\n"
@@ -48,7 +47,7 @@ static const char eval_help[] =
     "  -h, --help                show this help\n";
 
 int cmd_eval(int argc, char **argv) {
-    enum { O_TEXT = 256, O_LABEL, O_PROGRESS, O_CACHE, O_NOCACHE, O_CACHEMAX, O_REPORT, O_PRECISION };
+    enum { O_TEXT = 256, O_LABEL, O_PROGRESS, O_CACHE, O_NOCACHE, O_CACHEMAX, O_MAXWIN, O_REPORT, O_PRECISION };
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},
                                          {"data", required_argument, 0, 'd'},
                                          {"text-column", required_argument, 0, O_TEXT},
@@ -61,7 +60,7 @@ int cmd_eval(int argc, char **argv) {
                                          {"no-cache", no_argument, 0, O_NOCACHE},
                                          {"cache-max-size", required_argument, 0, O_CACHEMAX},
                                          {"report", required_argument, 0, O_REPORT},
-                                         {"max-windows", required_argument, 0, 400},
+                                         {"max-windows", required_argument, 0, O_MAXWIN},
                                          {"precision", required_argument, 0, O_PRECISION},
                                          {"verify-checksum", no_argument, 0, 'V'},
                                          {"quiet", no_argument, 0, 'q'},
@@ -71,8 +70,8 @@ int cmd_eval(int argc, char **argv) {
     bool json = false, no_cache = false;
     const char *cache_dir = NULL, *report = NULL;
     char cache_buf[4096];
-    uint64_t cache_max_size = LECTOR_FEATURE_CACHE_MAX_SIZE_DEFAULT;
     int64_t threads = 0, max_windows = CLI_MAX_WINDOWS;
+    uint64_t cache_max_size = LECTOR_FEATURE_CACHE_MAX_SIZE_DEFAULT;
     enum lector_precision precision = LECTOR_PRECISION_FP32;
     cli_progress = isatty(2);
     int c;
@@ -100,10 +99,10 @@ int cmd_eval(int argc, char **argv) {
         case O_CACHEMAX:
             if (!cli_parse_size("eval", "--cache-max-size", optarg, &cache_max_size)) return CLI_USAGE;
             break;
-        case O_REPORT: report = optarg; break;
-        case 400:
+        case O_MAXWIN:
             if (!cli_parse_max_windows("eval", optarg, &max_windows)) return CLI_USAGE;
             break;
+        case O_REPORT: report = optarg; break;
         case O_PRECISION:
             if (!cli_parse_precision("eval", optarg, &precision)) return CLI_USAGE;
             break;
@@ -124,13 +123,12 @@ int cmd_eval(int argc, char **argv) {
     struct lector_classifier *clf = NULL;
     if (lector_classifier_load_search(model, enc_dir, getenv("LECTOR_ENCODER"), &clf, &err) != LECTOR_STATUS_OK)
         return cli_lib_error(&err);
-    if (precision != LECTOR_PRECISION_FP32) {
-        if (lector_classifier_set_precision(clf, precision, &err) != LECTOR_STATUS_OK) {
-            lector_classifier_free(clf);
-            return cli_lib_error(&err);
-        }
-        no_cache = true; // cached features are fp32 ones
+    if (precision != LECTOR_PRECISION_FP32 &&
+        lector_classifier_set_precision(clf, precision, &err) != LECTOR_STATUS_OK) {
+        lector_classifier_free(clf);
+        return cli_lib_error(&err);
     }
+    if (precision != LECTOR_PRECISION_FP32) no_cache = true; // cached features are fp32 ones
     if (!cache_dir && !no_cache) cache_dir = cli_default_cache_dir(cache_buf, sizeof cache_buf);
     const struct cli_io io = {"eval",
                               {{"--report", report}},
@@ -142,63 +140,34 @@ int cmd_eval(int argc, char **argv) {
         lector_classifier_free(clf);
         return CLI_USAGE;
     }
-    const struct lector_classifier_info *info = lector_classifier_get_info(clf);
-    struct cli_model_inputs mi = {(struct lector_encoder *)lector_classifier_encoder(clf),
-                                  (struct lector_tokenizer *)lector_classifier_tokenizer(clf),
-                                  NULL, info->pooling, info->max_len, false, NULL,
-                                  LECTOR_DOC_TRUNCATE, 0, 0, max_windows};
-    struct cli_featurized space = {0}, f = {0};
-    struct lector_metrics m;
-    memset(&m, 0, sizeof m);
-    float *probs = NULL;
-    int rc = CLI_ERROR;
-    const int64_t K = lector_classifier_n_labels(clf);
-    if (lector_encoder_state_init(mi.enc, &mi.st, &err) != LECTOR_STATUS_OK) {
+    struct lector_eval_options o;
+    lector_eval_options_init(&o);
+    o.corpus.text_column = text_col;
+    o.corpus.label_column = label_col;
+    o.corpus.label_names = ""; // names files are not read yet
+    o.featurizer.cache_dir = no_cache ? NULL : cache_dir;
+    o.featurizer.cache_max_size = cache_max_size;
+    o.featurizer.max_windows = max_windows;
+    o.on_event = cli_on_event;
+    o.cancel = &cli_interrupted;
+    struct lector_eval_report rep;
+    int rc = CLI_OK;
+    enum lector_status s = lector_evaluate(clf, data, &o, &rep, &err);
+    if (s == LECTOR_STATUS_INTERRUPTED || cli_interrupted) {
+        rc = cli_interrupted_status();
+    } else if (s != LECTOR_STATUS_OK) {
         rc = cli_lib_error(&err);
-        goto out;
+    } else {
+        // With the HTML report on stdout, the figures go to stderr.
+        cli_print_report(&rep.metrics, rep.labels, json, report && !strcmp(report, "-"));
+        cli_flush();
+        if (report) {
+            char title[1024];
+            snprintf(title, sizeof title, "%s on %s", model, data);
+            rc = cli_report_write_eval(report, title, &rep);
+        }
     }
-    mi.doc_pooling = lector_classifier_get_extra(clf)->doc_pooling;
-    mi.stride = lector_classifier_get_extra(clf)->stride;
-    mi.cache_max_size = cache_max_size;
-    if (!lector_classifier_get_extra(clf)->no_encoder && cache_dir && !no_cache)
-        cli_model_inputs_open_cache(&mi, cache_dir);
-    space.n_labels = K;
-    space.labels = calloc((size_t)K, sizeof *space.labels);
-    for (int64_t k = 0; k < K; k++) space.labels[k] = strdup(lector_classifier_label(clf, k));
-    const struct lector_classifier_extra *ex = lector_classifier_get_extra(clf);
-    rc = cli_featurize_csv(&mi, data, text_col, label_col, &space, !ex->no_encoder, ex->multi_label != 0, &f);
-    if (rc != CLI_OK) goto out;
-    if (lector_classifier_ngrams(clf) && (rc = cli_featurized_ngrams(&f, lector_classifier_ngrams(clf))) != CLI_OK)
-        goto out;
-    probs = malloc((size_t)(f.n ? f.n : 1) * (size_t)K * sizeof *probs);
-    if (!probs) {
-        rc = cli_error("out of memory");
-        goto out;
-    }
-    lector_classifier_probs(clf, f.X, &f.sp, f.n, probs);
-    if ((ex->multi_label ? lector_metrics_compute_multi(f.Y, probs, ex->thresholds, f.n, K, &m, &err)
-                         : lector_metrics_compute_probs(f.y, probs, f.n, K, &m, &err)) != LECTOR_STATUS_OK) {
-        rc = cli_lib_error(&err);
-        goto out;
-    }
-    // With the HTML report on stdout, the figures go to stderr.
-    cli_print_report(&m, f.labels, json, report && !strcmp(report, "-"));
-    cli_flush();
-    rc = CLI_OK;
-    if (report) {
-        char title[1024];
-        snprintf(title, sizeof title, "%s on %s", model, data);
-        const struct lector_classifier_info *ci = lector_classifier_get_info(clf);
-        // Multi-label models have no single predicted class per text: no reliability diagram.
-        rc = cli_report_write_probs(report, title, f.labels, &m, ex->multi_label ? NULL : probs,
-                                    ex->multi_label ? NULL : f.y, f.n, K, ci->history_json);
-    }
-out:
-    lector_metrics_free(&m);
-    free(probs);
-    cli_featurized_free(&f);
-    cli_featurized_free(&space);
-    cli_model_inputs_close(&mi);
+    lector_eval_report_free(&rep);
     lector_classifier_free(clf);
     return rc;
 }

@@ -41,26 +41,29 @@ static const char usage[] =
     "  -h, --help                this help\n";
 
 // Encode the shard's rows of path that the cache lacks, and save them.
-static int featurise_file(struct cli_model_inputs *mi, const char *path, const char *text_col, int64_t shard_i,
+static int featurise_file(struct lector_featurizer *fz, const char *path, const char *text_col, int64_t shard_i,
                           int64_t shard_n) {
     struct lector_error err;
+    const struct lector_encoder *enc = lector_featurizer_encoder(fz);
+    const struct lector_featurizer_options *fo = lector_featurizer_get_options(fz);
+    struct lector_feature_cache *cache = lector_featurizer_cache(fz);
     struct lector_dataset *ds = NULL;
     if (lector_dataset_read_csv(path, text_col, NULL, &ds, &err) != LECTOR_STATUS_OK) return cli_lib_error(&err);
-    const int64_t C = lector_encoder_get_config(mi->enc)->n_embd, chunk = 512;
+    const int64_t C = lector_encoder_get_config(enc)->n_embd, chunk = 512;
     const char **texts = malloc((size_t)chunk * sizeof *texts);
     size_t *lens = malloc((size_t)chunk * sizeof *lens);
     float *X = malloc((size_t)chunk * (size_t)C * sizeof *X), *v = malloc((size_t)C * sizeof *v);
     int rc = texts && lens && X && v ? CLI_OK : cli_error("%s: out of memory", path);
     int64_t n_shard = 0, n_cached = 0, n_encoded = 0, n_windows = 0;
     int64_t n_cut = 0;
-    const struct lector_window_params wp = {mi->max_len, mi->stride, mi->doc_pooling, mi->max_windows, 0, &n_cut};
+    const struct lector_window_params wp = {fo->max_len, fo->stride, fo->doc_pooling, fo->max_windows, 0, &n_cut};
     double t0 = cli_now();
     for (int64_t i = shard_i; rc == CLI_OK; i += shard_n) {
         // Gather up to a chunk of rows the cache lacks, then encode them in one call.
         int64_t m = 0;
         for (; i < ds->n_rows; i += shard_n) {
             n_shard++;
-            if (lector_feature_cache_get(mi->cache, ds->texts[i], ds->text_lens[i], v)) {
+            if (lector_feature_cache_get(cache, ds->texts[i], ds->text_lens[i], v)) {
                 n_cached++;
                 continue;
             }
@@ -74,25 +77,25 @@ static int featurise_file(struct cli_model_inputs *mi, const char *path, const c
             break;
         }
         int64_t n_win = 0;
-        if (lector_embed_texts(mi->enc, mi->st, mi->tok, mi->pooling, &wp, texts, lens, m, X, NULL, &n_win, &err) !=
+        if (lector_embed_texts(enc, lector_featurizer_state(fz), lector_featurizer_tokenizer(fz), fo->pooling, &wp, texts, lens, m, X, NULL, &n_win, &err) !=
             LECTOR_STATUS_OK) {
             rc = cli_lib_error(&err);
             break;
         }
         for (int64_t j = 0; rc == CLI_OK && j < m; j++)
-            if (lector_feature_cache_put(mi->cache, texts[j], lens[j], X + j * C, &err) != LECTOR_STATUS_OK)
+            if (lector_feature_cache_put(cache, texts[j], lens[j], X + j * C, &err) != LECTOR_STATUS_OK)
                 rc = cli_lib_error(&err);
         n_encoded += m;
         n_windows += n_win;
         cli_progress_line("encoding %s: %lld texts", path, (long long)n_encoded);
     }
     cli_progress_done();
-    cli_note_cut(path, n_cut, mi->max_windows);
+    cli_note_cut(path, n_cut, fo->max_windows);
     // Keep what was encoded, also when interrupted.
-    if (lector_feature_cache_save(mi->cache, &err) != LECTOR_STATUS_OK) {
+    if (lector_feature_cache_save(cache, &err) != LECTOR_STATUS_OK) {
         if (rc == CLI_OK) rc = cli_lib_error(&err);
-    } else if (lector_feature_cache_note(mi->cache)) {
-        cli_info("feature cache %s", lector_feature_cache_note(mi->cache));
+    } else if (lector_feature_cache_note(cache)) {
+        cli_info("feature cache %s", lector_feature_cache_note(cache));
     }
     if (rc == CLI_OK)
         cli_info("%s: %lld texts in this shard, %lld cached before, encoded %lld (%lld windows) in %.1f s", path,
@@ -127,7 +130,7 @@ int cmd_featurise(int argc, char **argv) {
                                          {0, 0, 0, 0}};
     const char *enc_opt = NULL, *text_col = "text", *cache_dir = NULL;
     char cache_buf[4096];
-    int64_t max_len = 128, stride = -1, threads = 0, shard_i = 0, shard_n = 1, max_windows = CLI_MAX_WINDOWS;
+    int64_t max_len = 0, stride = -1, threads = 0, shard_i = 0, shard_n = 1, max_windows = CLI_MAX_WINDOWS;
     bool max_len_given = false, truncate_docs = false;
     enum lector_pooling pooling = LECTOR_POOLING_MEAN;
     enum lector_doc_pooling doc_pooling = LECTOR_DOC_MEAN;
@@ -186,24 +189,26 @@ int cmd_featurise(int argc, char **argv) {
     if (threads > 0) lector_set_n_threads((int)threads);
     cli_install_signal_handlers();
 
-    struct cli_model_inputs mi;
-    int rc = cli_model_inputs_open(dir, "featurise", pooling, max_len, max_len_given, &mi);
-    if (rc != CLI_OK) return rc;
+    struct lector_featurizer_options fo;
+    lector_featurizer_options_init(&fo);
     // The window settings make part of the cache key: resolved as 'lector train' does.
-    const int64_t window = mi.max_len - lector_tokenizer_n_added(mi.tok);
-    if (stride < 0) stride = window / 4 < 32 ? window / 4 : 32;
-    mi.doc_pooling = truncate_docs ? LECTOR_DOC_TRUNCATE : doc_pooling;
-    mi.stride = stride;
-    mi.max_windows = max_windows;
-    mi.cache_max_size = cache_max_size;
-    if (mi.doc_pooling != LECTOR_DOC_TRUNCATE && stride >= window) {
-        cli_model_inputs_close(&mi);
-        return cli_usage("featurise", "--stride %lld must be smaller than the %lld tokens of a window",
-                         (long long)stride, (long long)window);
-    }
-    cli_model_inputs_open_cache(&mi, cache_dir);
-    if (!mi.cache) rc = cli_error("%s: the feature cache cannot be used, nothing to fill", cache_dir);
-    for (int i = optind; rc == CLI_OK && i < argc; i++) rc = featurise_file(&mi, argv[i], text_col, shard_i, shard_n);
-    cli_model_inputs_close(&mi);
+    fo.pooling = pooling;
+    fo.max_len = max_len_given ? max_len : 0;
+    fo.doc_pooling = truncate_docs ? LECTOR_DOC_TRUNCATE : doc_pooling;
+    fo.stride = stride;
+    fo.max_windows = max_windows;
+    fo.cache_dir = cache_dir;
+    fo.cache_max_size = cache_max_size;
+    fo.on_event = cli_on_event;
+    fo.cancel = &cli_interrupted;
+    struct lector_featurizer *fz = NULL;
+    struct lector_error err;
+    enum lector_status s = lector_featurizer_open(dir, &fo, &fz, &err);
+    if (s == LECTOR_STATUS_INVALID_ARG) return cli_usage("featurise", "%s", cli_option_advice(&err, cli_featurizer_options));
+    if (s != LECTOR_STATUS_OK) return cli_lib_error(&err);
+    int rc = CLI_OK;
+    if (!lector_featurizer_cache(fz)) rc = cli_error("%s: the feature cache cannot be used, nothing to fill", cache_dir);
+    for (int i = optind; rc == CLI_OK && i < argc; i++) rc = featurise_file(fz, argv[i], text_col, shard_i, shard_n);
+    lector_featurizer_free(fz);
     return rc;
 }

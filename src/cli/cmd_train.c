@@ -12,6 +12,8 @@
 #include "cli/report.h"
 #include "lector/classifier.h"
 #include "lector/data.h"
+#include "lector/eval.h"
+#include "lector/train.h"
 
 static const char train_help[] =
     "usage: lector train --encoder DIR --train FILE.csv --output MODEL [options]\n"
@@ -93,57 +95,18 @@ static const char train_help2[] =
     "  -q, --quiet               print only errors on stderr\n"
     "  -h, --help                show this help\n";
 
-struct epoch_ctx {
-    int64_t n_epochs;
-    double t0, last;
+// The options of the library's option fields, for its messages.
+static const struct cli_option_name train_advice[] = {
+    {"max_len", "--max-len"},          {"stride", "--stride"},
+    {"head.n_hidden", "--hidden"},     {"valid_fraction", "--valid-fraction"},
+    {"features", "--features"},        {"head.max_memory", "--max-memory"},
+    {NULL, NULL},
 };
-
-// Progress within the run: epoch, step, loss and the time left, at most five times a second.
-static void on_step(void *user, int64_t epoch, int64_t step, int64_t n_steps, double loss) {
-    struct epoch_ctx *ctx = user;
-    double now = cli_now();
-    if (step < n_steps && now - ctx->last < 0.2) return;
-    ctx->last = now;
-    double eta = (now - ctx->t0) / (double)step * (double)(n_steps - step);
-    cli_progress_line("epoch %lld/%lld, step %lld/%lld, loss %.4f, ETA %.0f s", (long long)epoch,
-                      (long long)ctx->n_epochs, (long long)step, (long long)n_steps, loss, eta);
-}
-
-static int on_epoch(void *user, const struct lector_epoch_info *e) {
-    struct epoch_ctx *ctx = user;
-    if (e->valid_accuracy >= 0)
-        cli_info("epoch %lld/%lld: train loss %.4f, valid loss %.4f, accuracy %.4f, macro-F1 %.4f%s",
-                 (long long)e->epoch, (long long)ctx->n_epochs, e->train_loss, e->valid_loss,
-                 e->valid_accuracy, e->valid_macro_f1, e->is_best ? " (best)" : "");
-    else
-        cli_info("epoch %lld/%lld: train loss %.4f", (long long)e->epoch, (long long)ctx->n_epochs,
-                 e->train_loss);
-    return 0;
-}
-
-enum features { FEAT_ENCODER = 1, FEAT_NGRAMS = 2, FEAT_BOTH = 3 };
-
-// The default --max-memory: three quarters of the physical memory (4 GB when unknown).
-static uint64_t default_max_memory(void) {
-    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-    if (pages <= 0 || size <= 0) return (uint64_t)4 << 30;
-    return (uint64_t)pages / 4 * 3 * (uint64_t)size;
-}
-
-static int check_head_memory(const char *path, const struct lector_train_params *tp, int64_t C, int64_t S,
-                             int64_t K) {
-    const uint64_t need = lector_train_head_memory(C, S, K, tp);
-    if (need <= tp->max_memory) return CLI_OK;
-    return cli_error("%s: the head for %lld labels (C=%lld dense inputs, H=%lld hidden units, S=%lld n-gram "
-                     "features) and its optimiser state need %.1f MB, over the --max-memory budget of %.1f MB",
-                     path, (long long)K, (long long)C, (long long)tp->n_hidden, (long long)S, (double)need / 1e6,
-                     (double)tp->max_memory / 1e6);
-}
 
 int cmd_train(int argc, char **argv) {
     enum { O_TRAIN = 256, O_VALID, O_TEXT, O_LABEL, O_EPOCHS, O_LR, O_WD, O_SEED, O_PROGRESS,
            O_VFRAC, O_FEATURES, O_ORDER, O_CHARS, O_BOUNDARIES, O_WEIGHTING, O_BUCKETS, O_MINDF, O_SCHEDULE, O_WARMUP,
-           O_CLIP, O_CW, O_LS, O_PATIENCE, O_MINDELTA, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_CACHEMAX, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT, O_STRIDE, O_DOCPOOL, O_TRUNCATE, O_MULTI, O_HTML };
+           O_CLIP, O_CW, O_LS, O_PATIENCE, O_MINDELTA, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_CACHEMAX, O_MAXWIN, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT, O_STRIDE, O_DOCPOOL, O_TRUNCATE, O_MULTI, O_HTML };
     static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
                                          {"train", required_argument, 0, O_TRAIN},
                                          {"valid", required_argument, 0, O_VALID},
@@ -177,42 +140,34 @@ int cmd_train(int argc, char **argv) {
                                          {"lr-ngrams", required_argument, 0, O_LRNG},
                                          {"hidden", required_argument, 0, O_HIDDEN},
                                          {"stride", required_argument, 0, O_STRIDE},
-                                         {"max-windows", required_argument, 0, 400},
                                          {"max-memory", required_argument, 0, 401},
+                                         {"verify-checksum", no_argument, 0, 'V'},
+                                         {"max-windows", required_argument, 0, O_MAXWIN},
+                                         {"cache-max-size", required_argument, 0, O_CACHEMAX},
                                          {"doc-pooling", required_argument, 0, O_DOCPOOL},
                                          {"truncate", no_argument, 0, O_TRUNCATE},
                                          {"multi-label", no_argument, 0, O_MULTI},
                                          {"dropout", required_argument, 0, O_DROPOUT},
                                          {"weight-decay-ngrams", required_argument, 0, O_WDNG},
                                          {"no-cache", no_argument, 0, O_NOCACHE},
-                                         {"cache-max-size", required_argument, 0, O_CACHEMAX},
                                          {"batch-size", required_argument, 0, 'b'},
                                          {"seed", required_argument, 0, O_SEED},
                                          {"threads", required_argument, 0, 't'},
-                                         {"verify-checksum", no_argument, 0, 'V'},
                                          {"progress", no_argument, 0, O_PROGRESS},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *enc_opt = NULL, *train_path = NULL, *valid_path = NULL, *out_path = NULL;
-    const char *text_col = "text", *label_col = "label";
-    int64_t max_len = 128, threads = 0, seed = 42, i64 = 0;
-    float valid_fraction = 0.1f;
-    bool max_len_given = false, report_json = false, no_cache = false;
+    const char *enc_opt = NULL, *out_path = NULL;
+    int64_t threads = 0, seed = 42, i64 = 0;
+    bool report_json = false, no_cache = false, truncate_docs = false;
     const char *html_report = NULL;
-    const char *cache_dir = NULL;
     char cache_buf[4096];
-    uint64_t cache_max_size = LECTOR_FEATURE_CACHE_MAX_SIZE_DEFAULT, max_memory = 0;
-    int features = FEAT_BOTH;
-    enum lector_pooling pooling = LECTOR_POOLING_MEAN;
-    struct lector_train_params tp = lector_train_default_params();
-    struct lector_ngram_params np = lector_ngram_default_params();
-    np.weighting = LECTOR_NGRAM_IDF_NB; // the library default is the unsupervised idf
-    tp.dropout = 0.1f;
-    int64_t stride = -1; // 32, or a quarter of the window when that is smaller
-    int64_t max_windows = CLI_MAX_WINDOWS;
-    enum lector_doc_pooling doc_pooling = LECTOR_DOC_MEAN;
-    bool truncate_docs = false, multi = false;
+    struct lector_train_options o;
+    lector_train_options_init(&o);
+    o.corpus.label_names = ""; // names files are not read yet
+    struct lector_train_params *tp = &o.head;
+    struct lector_ngram_params *np = &o.ngrams;
+    struct lector_featurizer_options *fo = &o.featurizer;
     cli_progress = isatty(2);
     int c;
     optind = 1;
@@ -220,35 +175,31 @@ int cmd_train(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, ":e:o:p:n:b:t:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'e': enc_opt = optarg; break;
-        case O_TRAIN: train_path = optarg; break;
-        case O_VALID: valid_path = optarg; break;
+        case O_TRAIN: o.train_path = optarg; break;
+        case O_VALID: o.valid_path = optarg; break;
         case O_VFRAC:
-            if (!cli_parse_f32("train", "--valid-fraction", optarg, 0.0, 0.9, &valid_fraction))
+            if (!cli_parse_f32("train", "--valid-fraction", optarg, 0.0, 0.9, &o.valid_fraction))
                 return CLI_USAGE;
             break;
-        case O_TEXT: text_col = optarg; break;
-        case O_LABEL: label_col = optarg; break;
+        case O_TEXT: o.corpus.text_column = optarg; break;
+        case O_LABEL: o.corpus.label_column = optarg; break;
         case 'o': out_path = optarg; break;
-        case O_FEATURES:
-            if (!strcmp(optarg, "encoder"))
-                features = FEAT_ENCODER;
-            else if (!strcmp(optarg, "ngrams"))
-                features = FEAT_NGRAMS;
-            else if (!strcmp(optarg, "both"))
-                features = FEAT_BOTH;
-            else
-                return cli_usage("train", "--features must be encoder, ngrams or both, got '%s'", optarg);
+        case O_FEATURES: {
+            int f = lector_features_parse(optarg);
+            if (f < 0) return cli_usage("train", "--features must be encoder, ngrams or both, got '%s'", optarg);
+            o.features = (enum lector_feature_set)f;
             break;
+        }
         case O_ORDER:
             if (!cli_parse_i64("train", "--ngram-order", optarg, 1, 4, &i64)) return CLI_USAGE;
-            np.word_order = (int32_t)i64;
+            np->word_order = (int32_t)i64;
             break;
         case O_BOUNDARIES:
-            np.boundaries = 1;
+            np->boundaries = 1;
             break;
         case O_WEIGHTING:
-            np.weighting = lector_ngram_weighting_parse(optarg);
-            if (np.weighting < 0)
+            np->weighting = lector_ngram_weighting_parse(optarg);
+            if (np->weighting < 0)
                 return cli_usage("train", "--ngram-weighting must be idf, nb or idf-nb, got '%s'", optarg);
             break;
         case O_CHARS: {
@@ -256,91 +207,87 @@ int cmd_train(int argc, char **argv) {
             if (sscanf(optarg, "%d-%d%n", &a, &b, &used) != 2 || optarg[used] || a < 1 || b < a || b > 8)
                 return cli_usage("train", "--char-ngrams expects MIN-MAX with 1 <= MIN <= MAX <= 8, got '%s'",
                                  optarg);
-            np.char_min = a;
-            np.char_max = b;
+            np->char_min = a;
+            np->char_max = b;
             break;
         }
         case O_BUCKETS:
-            if (!cli_parse_i64("train", "--ngram-buckets", optarg, 2, INT64_C(1) << 30, &np.n_buckets))
+            if (!cli_parse_i64("train", "--ngram-buckets", optarg, 2, INT64_C(1) << 30, &np->n_buckets))
                 return CLI_USAGE;
             break;
         case O_MINDF:
-            if (!cli_parse_i64("train", "--min-df", optarg, 1, INT64_C(1) << 40, &np.min_df)) return CLI_USAGE;
+            if (!cli_parse_i64("train", "--min-df", optarg, 1, INT64_C(1) << 40, &np->min_df)) return CLI_USAGE;
             break;
         case O_SCHEDULE: {
             int sc = lector_schedule_parse(optarg);
             if (sc < 0) return cli_usage("train", "--schedule must be constant, linear or cosine, got '%s'", optarg);
-            tp.schedule = (enum lector_schedule)sc;
+            tp->schedule = (enum lector_schedule)sc;
             break;
         }
         case O_WARMUP:
-            if (!cli_parse_f32("train", "--warmup", optarg, 0.0, 0.9, &tp.warmup)) return CLI_USAGE;
+            if (!cli_parse_f32("train", "--warmup", optarg, 0.0, 0.9, &tp->warmup)) return CLI_USAGE;
             break;
         case O_CLIP:
-            if (!cli_parse_f32("train", "--clip-norm", optarg, 0.0, 1e9, &tp.clip_norm)) return CLI_USAGE;
+            if (!cli_parse_f32("train", "--clip-norm", optarg, 0.0, 1e9, &tp->clip_norm)) return CLI_USAGE;
             break;
         case O_CW:
             if (!strcmp(optarg, "balanced"))
-                tp.class_weight_balanced = 1;
+                tp->class_weight_balanced = 1;
             else if (!strcmp(optarg, "none"))
-                tp.class_weight_balanced = 0;
+                tp->class_weight_balanced = 0;
             else
                 return cli_usage("train", "--class-weight must be balanced or none, got '%s'", optarg);
             break;
         case O_LS:
-            if (!cli_parse_f32("train", "--label-smoothing", optarg, 0.0, 0.99, &tp.label_smoothing))
+            if (!cli_parse_f32("train", "--label-smoothing", optarg, 0.0, 0.99, &tp->label_smoothing))
                 return CLI_USAGE;
             break;
         case O_MINDELTA:
-            if (!cli_parse_f32("train", "--min-delta", optarg, 0.0, 0.5, &tp.min_delta)) return CLI_USAGE;
+            if (!cli_parse_f32("train", "--min-delta", optarg, 0.0, 0.5, &tp->min_delta)) return CLI_USAGE;
             break;
         case O_PATIENCE:
-            if (!cli_parse_i64("train", "--patience", optarg, 0, 1000000, &tp.patience)) return CLI_USAGE;
+            if (!cli_parse_i64("train", "--patience", optarg, 0, 1000000, &tp->patience)) return CLI_USAGE;
             break;
         case O_CALIB:
             if (!strcmp(optarg, "temperature"))
-                tp.calibrate = 1;
+                tp->calibrate = 1;
             else if (!strcmp(optarg, "none"))
-                tp.calibrate = 0;
+                tp->calibrate = 0;
             else
                 return cli_usage("train", "--calibrate must be temperature or none, got '%s'", optarg);
             break;
-        case O_CACHE: cache_dir = optarg; break;
-        case 400:
-            if (!cli_parse_max_windows("train", optarg, &max_windows)) return CLI_USAGE;
-            break;
-        case 401:
-            if (!cli_parse_size("train", "--max-memory", optarg, &max_memory) || max_memory == 0)
-                return max_memory == 0 ? cli_usage("train", "--max-memory must be above 0") : CLI_USAGE;
-            break;
+        case O_CACHE: fo->cache_dir = optarg; break;
         case O_STRIDE:
-            if (!cli_parse_i64("train", "--stride", optarg, 0, 1 << 20, &stride)) return CLI_USAGE;
+            if (!cli_parse_i64("train", "--stride", optarg, 0, 1 << 20, &fo->stride)) return CLI_USAGE;
             break;
         case O_DOCPOOL: {
             int dp = lector_doc_pooling_parse(optarg);
             if (dp != LECTOR_DOC_MEAN && dp != LECTOR_DOC_MAX)
                 return cli_usage("train", "--doc-pooling must be mean or max, got '%s'", optarg);
-            doc_pooling = (enum lector_doc_pooling)dp;
+            fo->doc_pooling = (enum lector_doc_pooling)dp;
             break;
         }
         case O_TRUNCATE: truncate_docs = true; break;
-        case O_MULTI: multi = true; break;
+        case O_MULTI: o.corpus.multi_label = 1; break;
         case O_HIDDEN:
-            if (!cli_parse_i64("train", "--hidden", optarg, 0, 65536, &tp.n_hidden)) return CLI_USAGE;
+            if (!cli_parse_i64("train", "--hidden", optarg, 0, 65536, &tp->n_hidden)) return CLI_USAGE;
             break;
         case O_DROPOUT:
-            if (!cli_parse_f32("train", "--dropout", optarg, 0.0, 0.95, &tp.dropout)) return CLI_USAGE;
+            if (!cli_parse_f32("train", "--dropout", optarg, 0.0, 0.95, &tp->dropout)) return CLI_USAGE;
             break;
         case O_LRNG:
-            if (!cli_parse_f32("train", "--lr-ngrams", optarg, 1e-12, 10.0, &tp.adamw_sparse.lr)) return CLI_USAGE;
+            if (!cli_parse_f32("train", "--lr-ngrams", optarg, 1e-12, 10.0, &tp->adamw_sparse.lr)) return CLI_USAGE;
             break;
         case O_WDNG:
-            if (!cli_parse_f32("train", "--weight-decay-ngrams", optarg, 0.0, 10.0, &tp.adamw_sparse.weight_decay))
+            if (!cli_parse_f32("train", "--weight-decay-ngrams", optarg, 0.0, 10.0, &tp->adamw_sparse.weight_decay))
                 return CLI_USAGE;
             break;
         case O_NOCACHE: no_cache = true; break;
         case O_CACHEMAX:
-            if (!cli_parse_size("train", "--cache-max-size", optarg, &cache_max_size)) return CLI_USAGE;
+            if (!cli_parse_size("train", "--cache-max-size", optarg, &fo->cache_max_size)) return CLI_USAGE;
+            break;
+        case O_MAXWIN:
+            if (!cli_parse_max_windows("train", optarg, &fo->max_windows)) return CLI_USAGE;
             break;
         case O_HTML: html_report = optarg; break;
         case O_REPORT:
@@ -353,25 +300,24 @@ int cmd_train(int argc, char **argv) {
             int p = lector_pooling_parse(optarg);
             if (p < 0 || p == LECTOR_POOLING_NONE)
                 return cli_usage("train", "--pooling must be cls, mean, max or pooler, got '%s'", optarg);
-            pooling = (enum lector_pooling)p;
+            fo->pooling = (enum lector_pooling)p;
             break;
         }
         case 'n':
-            if (!cli_parse_i64("train", "--max-len", optarg, 2, 1 << 20, &max_len)) return CLI_USAGE;
-            max_len_given = true;
+            if (!cli_parse_i64("train", "--max-len", optarg, 2, 1 << 20, &fo->max_len)) return CLI_USAGE;
             break;
         case O_EPOCHS:
-            if (!cli_parse_i64("train", "--epochs", optarg, 1, 100000, &tp.n_epochs)) return CLI_USAGE;
+            if (!cli_parse_i64("train", "--epochs", optarg, 1, 100000, &tp->n_epochs)) return CLI_USAGE;
             break;
         case O_LR:
-            if (!cli_parse_f32("train", "--lr", optarg, 1e-12, 10.0, &tp.adamw.lr)) return CLI_USAGE;
+            if (!cli_parse_f32("train", "--lr", optarg, 1e-12, 10.0, &tp->adamw.lr)) return CLI_USAGE;
             break;
         case O_WD:
-            if (!cli_parse_f32("train", "--weight-decay", optarg, 0.0, 10.0, &tp.adamw.weight_decay))
+            if (!cli_parse_f32("train", "--weight-decay", optarg, 0.0, 10.0, &tp->adamw.weight_decay))
                 return CLI_USAGE;
             break;
         case 'b':
-            if (!cli_parse_i64("train", "--batch-size", optarg, 1, 1 << 20, &tp.batch_size)) return CLI_USAGE;
+            if (!cli_parse_i64("train", "--batch-size", optarg, 1, 1 << 20, &tp->batch_size)) return CLI_USAGE;
             break;
         case O_SEED:
             if (!cli_parse_i64("train", "--seed", optarg, 0, INT64_MAX, &seed)) return CLI_USAGE;
@@ -381,6 +327,10 @@ int cmd_train(int argc, char **argv) {
             break;
         case O_PROGRESS: cli_progress = true; break;
         case 'V': lector_set_verify_checksum(1); break;
+        case 401:
+            if (!cli_parse_size("train", "--max-memory", optarg, &tp->max_memory) || tp->max_memory == 0)
+                return tp->max_memory == 0 ? cli_usage("train", "--max-memory must be above 0") : CLI_USAGE;
+            break;
         case 'q': cli_quiet = true; break;
         case 'h':
             fputs(train_help, stdout);
@@ -391,187 +341,67 @@ int cmd_train(int argc, char **argv) {
         }
     }
     if (optind < argc) return cli_usage("train", "unexpected argument '%s'", argv[optind]);
-    if (!train_path) return cli_usage("train", "--train FILE is required");
+    if (!o.train_path) return cli_usage("train", "--train FILE is required");
     if (!out_path) return cli_usage("train", "--output MODEL is required");
-    const char *dir = cli_encoder_dir(enc_opt);
-    if (!dir) return cli_usage("train", "no encoder: give --encoder DIR or set LECTOR_ENCODER");
+    if (!(o.encoder_dir = cli_encoder_dir(enc_opt)))
+        return cli_usage("train", "no encoder: give --encoder DIR or set LECTOR_ENCODER");
+    if (tp->n_hidden > 0 && !(o.features & LECTOR_FEATURES_ENCODER))
+        return cli_usage("train", "--hidden needs encoder features (--features encoder or both)");
+    tp->seed = (uint64_t)seed;
+    if (truncate_docs) fo->doc_pooling = LECTOR_DOC_TRUNCATE;
     if (!strcmp(out_path, "-")) return cli_usage("train", "--output -: a model is written to a file, not to stdout");
-    if (!cache_dir && !no_cache) cache_dir = cli_default_cache_dir(cache_buf, sizeof cache_buf);
+    if (no_cache)
+        fo->cache_dir = NULL;
+    else if (!fo->cache_dir)
+        fo->cache_dir = cli_default_cache_dir(cache_buf, sizeof cache_buf);
     const struct cli_io io = {"train",
                               {{"--output", out_path}, {"--report", html_report}},
-                              {{"--train", train_path}, {"--valid", valid_path}},
-                              {{"--encoder", dir}, {"--cache", no_cache ? NULL : cache_dir}},
+                              {{"--train", o.train_path}, {"--valid", o.valid_path}},
+                              {{"--encoder", o.encoder_dir}, {"--cache", fo->cache_dir}},
                               2, 2, 2};
     if (cli_check_outputs(&io) != CLI_OK) return CLI_USAGE;
-    tp.seed = (uint64_t)seed;
     if (threads > 0) lector_set_n_threads((int)threads);
     cli_install_signal_handlers();
-    tp.cancel = &cli_interrupted;
+    struct cli_events ev = {tp->n_epochs, (double)o.valid_fraction, 0.0, 0.0};
+    o.on_event = cli_on_event;
+    o.user = &ev;
+    o.cancel = &cli_interrupted;
 
-    int rc = CLI_ERROR;
     struct lector_error err;
-    struct cli_model_inputs mi;
-    struct cli_featurized all = {0}, tr = {0}, va = {0};
-    struct lector_train_result res = {0};
-    struct lector_ngrams *ng = NULL;
-    struct lector_metrics m;
-    memset(&m, 0, sizeof m);
-    int64_t *idx = NULL;
-    float *probs = NULL;
-    const bool use_enc = features & FEAT_ENCODER, use_ng = features & FEAT_NGRAMS;
-    if (truncate_docs) doc_pooling = LECTOR_DOC_TRUNCATE;
-    rc = cli_model_inputs_open(dir, "train", pooling, max_len, max_len_given, &mi);
-    if (rc != CLI_OK) return rc;
-    const int64_t window = mi.max_len - lector_tokenizer_n_added(mi.tok);
-    if (stride < 0) stride = window / 4 < 32 ? window / 4 : 32;
-    mi.doc_pooling = doc_pooling;
-    mi.stride = stride;
-    mi.max_windows = max_windows;
-    if (doc_pooling != LECTOR_DOC_TRUNCATE && stride >= window) {
-        cli_model_inputs_close(&mi);
-        return cli_usage("train", "--stride %lld must be smaller than the %lld tokens of a window", (long long)stride,
-                         (long long)window);
-    }
-    mi.cache_max_size = cache_max_size;
-    if (use_enc && cache_dir && !no_cache) cli_model_inputs_open_cache(&mi, cache_dir);
-    rc = cli_featurize_csv(&mi, train_path, text_col, label_col, NULL, use_enc, multi, &all);
-    if (rc != CLI_OK) goto out;
-    if (all.n_labels < (multi ? 1 : 2)) {
-        rc = cli_error("%s: column '%s' has only one distinct label ('%s'); a classifier needs at least 2",
-                       train_path, label_col, all.n_labels ? all.labels[0] : "");
-        goto out;
-    }
-    if (lector_classifier_check_labels((const char *const *)all.labels, all.n_labels, train_path, &err) !=
-        LECTOR_STATUS_OK) {
-        rc = cli_lib_error(&err);
-        goto out;
-    }
-    const int64_t C = use_enc ? lector_encoder_get_config(mi.enc)->n_embd : 0;
-    if (tp.n_hidden > 0 && !use_enc) {
-        rc = cli_usage("train", "--hidden needs encoder features (--features encoder or both)");
-        goto out;
-    }
-    if (valid_path) {
-        rc = cli_featurize_csv(&mi, valid_path, text_col, label_col, &all, use_enc, multi, &va);
-        if (rc != CLI_OK) goto out;
-        tr = all;
-        memset(&all, 0, sizeof all);
-    } else if (valid_fraction > 0.0f) {
-        idx = malloc(2 * (size_t)all.n * sizeof *idx);
-        if (!idx) {
-            rc = cli_error("out of memory");
-            goto out;
-        }
-        int64_t n_tr = 0, n_va = 0;
-        // Multi-label rows all carry class id 0 in y: the split is then a plain seeded one.
-        if (lector_split_stratified(all.y, all.n, all.n_labels, (double)valid_fraction, (uint64_t)seed,
-                                    idx, &n_tr, idx + all.n, &n_va, &err) != LECTOR_STATUS_OK) {
-            rc = cli_lib_error(&err);
-            goto out;
-        }
-        if ((rc = cli_featurized_subset(&all, idx, n_tr, C, &tr)) != CLI_OK ||
-            (rc = cli_featurized_subset(&all, idx + all.n, n_va, C, &va)) != CLI_OK)
-            goto out;
-        cli_info("holding out %lld of %lld rows (stratified, --valid-fraction %g) for validation",
-                 (long long)n_va, (long long)all.n, (double)valid_fraction);
-    } else {
-        tr = all;
-        memset(&all, 0, sizeof all);
-    }
-    // The head and its optimiser state are estimated before anything is allocated: first the
-    // dense part (the n-gram fit itself takes time in proportion to the labels).
-    tp.max_memory = max_memory ? max_memory : default_max_memory();
-    if ((rc = check_head_memory(train_path, &tp, C, 0, tr.n_labels)) != CLI_OK) goto out;
-    if (use_ng) {
-        double t1 = cli_now();
-        if (lector_ngrams_fit_labeled(&np, tr.texts, tr.lens, tr.n, tr.y, multi ? tr.Y : NULL, tr.n_labels,
-                                      &ng, &err) != LECTOR_STATUS_OK) {
-            rc = cli_lib_error(&err);
-            goto out;
-        }
-        if ((rc = cli_featurized_ngrams(&tr, ng)) != CLI_OK) goto out;
-        if (va.n > 0 && (rc = cli_featurized_ngrams(&va, ng)) != CLI_OK) goto out;
-        cli_info("n-grams: %lld features from %lld texts in %.2f s", (long long)lector_ngrams_n_features(ng),
-                 (long long)tr.n, cli_now() - t1);
-    }
-    // With the n-gram columns known, the whole head again.
-    if ((rc = check_head_memory(train_path, &tp, C, use_ng ? lector_ngrams_n_features(ng) : 0, tr.n_labels)) !=
-        CLI_OK)
-        goto out;
-    struct epoch_ctx ctx = {tp.n_epochs, cli_now(), 0.0};
-    tp.on_epoch = on_epoch;
-    tp.on_step = on_step;
-    tp.user = &ctx;
-    double t0 = cli_now();
-    struct lector_train_set ts = {tr.X, use_ng ? &tr.sp : NULL, tr.y, tr.n, tr.Y};
-    struct lector_train_set vs = {va.X, use_ng ? &va.sp : NULL, va.y, va.n, va.Y};
-    enum lector_status s = lector_train_head(&ts, va.n > 0 ? &vs : NULL, C, tr.n_labels, &tp, &res, &err);
+    struct lector_classifier *clf = NULL;
+    struct lector_eval_report rep;
+    enum lector_status s = lector_train(&o, &clf, &rep, &err);
     if (s == LECTOR_STATUS_INTERRUPTED || cli_interrupted) {
+        lector_classifier_free(clf);
+        lector_eval_report_free(&rep);
         cli_error("interrupted: %s was not written", out_path);
-        rc = cli_interrupted_status();
-        goto out;
+        return cli_interrupted_status();
     }
-    if (s != LECTOR_STATUS_OK) {
+    if (s == LECTOR_STATUS_INVALID_ARG) return cli_usage("train", "%s", cli_option_advice(&err, train_advice));
+    if (s != LECTOR_STATUS_OK) return cli_error("%s", cli_option_advice(&err, train_advice));
+    int rc = CLI_OK;
+    if (lector_classifier_save(clf, out_path, &err) != LECTOR_STATUS_OK) {
         rc = cli_lib_error(&err);
         goto out;
     }
-    cli_info("trained head in %.2f s (%lld epochs; best epoch %lld; temperature %.3f)", cli_now() - t0,
-             (long long)res.n_epochs_run, (long long)res.best_epoch, (double)res.temperature);
-    struct lector_classifier_info info = {pooling, mi.max_len, tr.n, res.valid_accuracy, res.history};
-    struct lector_classifier_extra extra = {!use_enc, ng, res.temperature, res.valid_macro_f1,
-                                            doc_pooling, stride, multi, res.thresholds};
-    if (lector_classifier_save_extra(out_path, mi.enc, mi.tok, res.head, (const char *const *)tr.labels,
-                                     tr.n_labels, &info, &extra, &err) != LECTOR_STATUS_OK) {
-        rc = cli_lib_error(&err);
-        goto out;
-    }
-    cli_info("saved %s (%lld labels, %lld training examples)", out_path, (long long)tr.n_labels,
-             (long long)tr.n);
-    if (va.n > 0 && (!cli_quiet || html_report)) {
+    cli_info("saved %s (%lld labels, %lld training examples)", out_path, (long long)lector_classifier_n_labels(clf),
+             (long long)lector_classifier_get_info(clf)->n_train);
+    if (rep.n > 0 && !cli_quiet) {
         // The same figures 'lector eval' prints for this model on the validation set.
-        probs = malloc((size_t)va.n * (size_t)tr.n_labels * sizeof *probs);
-        if (!probs) {
-            rc = cli_error("out of memory");
-            goto out;
-        }
-        enum lector_status ms;
-        if (multi) {
-            lector_head_probs_multi(res.head, va.X, use_ng ? &va.sp : NULL, va.n, probs);
-            ms = lector_metrics_compute_multi(va.Y, probs, res.thresholds, va.n, tr.n_labels, &m, &err);
-        } else {
-            lector_head_probs(res.head, va.X, use_ng ? &va.sp : NULL, va.n, res.temperature, probs);
-            ms = lector_metrics_compute_probs(va.y, probs, va.n, tr.n_labels, &m, &err);
-        }
-        if (ms != LECTOR_STATUS_OK) {
-            rc = cli_lib_error(&err);
-            goto out;
-        }
-        if (!cli_quiet) {
-            cli_info("validation report:");
-            cli_print_report(&m, tr.labels, report_json, true);
-        }
+        cli_info("validation report:");
+        cli_print_report(&rep.metrics, rep.labels, report_json, true);
     }
     if (html_report) {
-        if (va.n == 0) {
+        if (rep.n == 0) {
             rc = cli_error("%s: no validation set to report on (--valid-fraction 0)", html_report);
             goto out;
         }
         char title[1024];
         snprintf(title, sizeof title, "%s: validation set", out_path);
-        rc = cli_report_write_probs(html_report, title, tr.labels, &m, multi ? NULL : probs,
-                                    multi ? NULL : va.y, va.n, tr.n_labels, res.history);
-        if (rc != CLI_OK) goto out;
+        rc = cli_report_write_eval(html_report, title, &rep);
     }
-    rc = CLI_OK;
 out:
-    lector_metrics_free(&m);
-    free(probs);
-    free(idx);
-    lector_ngrams_free(ng);
-    lector_train_result_free(&res);
-    cli_featurized_free(&va);
-    cli_featurized_free(&tr);
-    cli_featurized_free(&all);
-    cli_model_inputs_close(&mi);
+    lector_eval_report_free(&rep);
+    lector_classifier_free(clf);
     return rc;
 }

@@ -10,7 +10,6 @@
 
 #include <jansson.h>
 
-#include "base/base_impl.h"
 #include "cli/cli.h"
 
 // A growable string buffer.
@@ -281,30 +280,27 @@ enum lector_status cli_report_write(const char *path, const struct cli_report *r
     }
     json_decref(hist);
     SB_LIT(&b, "</body></html>\n");
+    enum lector_status s = LECTOR_STATUS_NOMEM;
     if (b.oom) {
-        free(b.s);
-        return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory building the report", path);
-    }
-    if (!strcmp(path, "-")) { // stdout
+        err->code = s;
+        snprintf(err->msg, sizeof err->msg, "%s: out of memory building the report", path);
+    } else if (!strcmp(path, "-")) { // stdout
         cli_out(b.s, b.n);
         cli_flush();
-        free(b.s);
-        return LECTOR_STATUS_OK;
+        s = LECTOR_STATUS_OK;
+    } else {
+        s = lector_write_file_atomic(path, b.s, b.n, err);
     }
-    struct lector__afile af;
-    enum lector_status s = lector__afile_open(&af, path, err);
-    if (s == LECTOR_STATUS_OK) s = lector__afile_write(&af, b.s, b.n, err);
-    if (s == LECTOR_STATUS_OK)
-        s = lector__afile_commit(&af, err);
-    else
-        lector__afile_abort(&af);
     free(b.s);
     return s;
 }
 
-int cli_report_write_probs(const char *path, const char *title, char *const *labels,
-                           const struct lector_metrics *m, const float *probs, const int32_t *y_true,
-                           int64_t n, int64_t K, const char *history_json) {
+int cli_report_write_eval(const char *path, const char *title, const struct lector_eval_report *rep) {
+    // Multi-label models have no single predicted class per text: no reliability diagram.
+    const float *probs = rep->multi_label ? NULL : rep->probs;
+    const int32_t *y_true = rep->multi_label ? NULL : rep->y;
+    const int64_t n = rep->n, K = rep->n_labels;
+    const struct lector_metrics *m = &rep->metrics;
     float *conf = NULL;
     int32_t *pred = NULL;
     if (probs && y_true && n > 0) {
@@ -323,7 +319,8 @@ int cli_report_write_probs(const char *path, const char *title, char *const *lab
             conf[i] = probs[i * K + best];
         }
     }
-    struct cli_report r = {title, (const char *const *)labels, m, conf, y_true, pred, conf ? n : 0, history_json};
+    struct cli_report r = {title, (const char *const *)rep->labels, m, conf, y_true, pred, conf ? n : 0,
+                           rep->history_json};
     struct lector_error err;
     enum lector_status s = cli_report_write(path, &r, &err);
     free(conf);

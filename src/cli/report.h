@@ -11,6 +11,7 @@
 
 #include "lector/base.h"
 #include "lector/data.h"
+#include "lector/eval.h"
 
 struct cli_report {
     const char *title;          /* e.g. "sentiment.lector on test.csv" */
@@ -23,12 +24,10 @@ struct cli_report {
     const char *history_json;   /* [{"epoch":..,"train_loss":..,"valid_accuracy":..},...] or NULL */
 };
 
-/* Write the report for single-label probabilities probs (n, K) and true classes y_true (n):
- * predictions and confidences are the argmax and its probability. Returns a CLI exit code
- * (the error printed). */
-int cli_report_write_probs(const char *path, const char *title, char *const *labels,
-                           const struct lector_metrics *m, const float *probs, const int32_t *y_true,
-                           int64_t n, int64_t K, const char *history_json);
+/* Write the report of an evaluation (a reliability diagram for single-label models): the
+ * predictions and confidences are the argmax of each row and its probability. Returns a CLI
+ * exit code (the error printed). */
+int cli_report_write_eval(const char *path, const char *title, const struct lector_eval_report *rep);
 
 /* Write the report to path atomically; on failure err says why. */
 enum lector_status cli_report_write(const char *path, const struct cli_report *r, struct lector_error *err);

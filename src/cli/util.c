@@ -389,3 +389,17 @@ void cli_out_floats(const float *v, int64_t n) {
     for (int64_t i = 0; i < n; i++) cli_outf(i ? ",%.9g" : "%.9g", (double)v[i]);
     cli_out("]", 1);
 }
+
+const char *cli_option_advice(const struct lector_error *err, const struct cli_option_name *names) {
+    static char buf[LECTOR_ERROR_MSG_LEN + 64];
+    for (; names->field; names++) {
+        size_t n = strlen(names->field);
+        if (!strncmp(err->msg, names->field, n) && err->msg[n] == ':') {
+            const char *rest = err->msg + n + 1;
+            while (*rest == ' ') rest++;
+            snprintf(buf, sizeof buf, "%s (%s)", rest, names->option);
+            return buf;
+        }
+    }
+    return err->msg;
+}

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "base/base_impl.h"
+#include "task/task_impl.h"
 #include "lector/checkpoint.h"
 
 #define CLASSIFIER_FORMAT "lector-classifier"
@@ -128,15 +129,6 @@ static enum lector_status check_finite(const struct lector_tensor *t, const char
 // ---------------------------------------------------------------------------------------
 // save
 
-enum lector_status lector_classifier_save(const char *path, const struct lector_encoder *enc,
-                                          const struct lector_tokenizer *tok,
-                                          const struct lector_head *head,
-                                          const char *const *labels, int64_t n_labels,
-                                          const struct lector_classifier_info *info,
-                                          struct lector_error *err) {
-    return lector_classifier_save_extra(path, enc, tok, head, labels, n_labels, info, NULL, err);
-}
-
 // The path of the directory abs_dir relative to the folder of the model file path (both
 // with symbolic links resolved), or NULL when that folder cannot be resolved. malloc'd.
 static char *relative_to_model(const char *path, const char *abs_dir) {
@@ -178,17 +170,15 @@ static char *relative_to_model(const char *path, const char *abs_dir) {
     return out;
 }
 
-enum lector_status lector_classifier_save_extra(const char *path, const struct lector_encoder *enc,
-                                                const struct lector_tokenizer *tok,
-                                                const struct lector_head *head,
-                                                const char *const *labels, int64_t n_labels,
-                                                const struct lector_classifier_info *info,
-                                                const struct lector_classifier_extra *extra,
-                                                struct lector_error *err) {
+// The model file of a head with its labels, encoder, tokenizer and the fields of info and extra.
+static enum lector_status write_model(const char *path, const struct lector_encoder *enc,
+                                      const struct lector_tokenizer *tok,
+                                      const struct lector_head *head, const char *const *labels,
+                                      int64_t n_labels, const struct lector_classifier_info *info,
+                                      const struct lector_classifier_extra *extra,
+                                      struct lector_error *err) {
     const int64_t K = lector_head_n_classes(head), C = lector_head_n_in(head);
     const int64_t S = lector_head_n_sparse(head);
-    static const struct lector_classifier_extra no_extra = {0, NULL, 1.0f, -1.0, LECTOR_DOC_TRUNCATE, 0, 0, NULL};
-    if (!extra) extra = &no_extra;
     const struct lector_ngrams *ng = extra->ngrams;
     if (K != n_labels)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG, "%s: head has %lld classes but %lld labels",
@@ -324,6 +314,58 @@ enum lector_status lector_classifier_save_extra(const char *path, const struct l
     return s;
 }
 
+enum lector_status lector_classifier_save(const struct lector_classifier *clf, const char *path,
+                                          struct lector_error *err) {
+    return write_model(path, clf->enc, clf->tok, clf->head, (const char *const *)clf->labels, clf->n_labels,
+                       &clf->info, &clf->extra, err);
+}
+
+enum lector_status lector__classifier_new(struct lector_encoder *enc, struct lector_tokenizer *tok,
+                                          struct lector_head *head, const char *const *labels,
+                                          int64_t n_labels, const struct lector_classifier_info *info,
+                                          const struct lector_classifier_extra *extra,
+                                          struct lector_ngrams *ng, struct lector_classifier **out,
+                                          struct lector_error *err) {
+    *out = NULL;
+    struct lector_classifier *clf = lector__calloc(1, sizeof *clf);
+    if (!clf) goto nomem;
+    clf->enc = enc;
+    clf->tok = tok;
+    clf->head = head;
+    clf->ng = ng;
+    clf->info = *info;
+    clf->extra = extra ? *extra : (struct lector_classifier_extra){0, NULL, 1.0f, -1.0, LECTOR_DOC_TRUNCATE, 0, 0, NULL};
+    clf->extra.ngrams = ng;
+    clf->info.history_json = NULL;
+    clf->extra.thresholds = NULL;
+    if (info->history_json && !(clf->history = lector__strdup(info->history_json))) goto nomem_clf;
+    clf->info.history_json = clf->history;
+    if (extra && extra->thresholds) {
+        clf->thresholds = lector__malloc((size_t)n_labels * sizeof *clf->thresholds);
+        if (!clf->thresholds) goto nomem_clf;
+        memcpy(clf->thresholds, extra->thresholds, (size_t)n_labels * sizeof *clf->thresholds);
+        clf->extra.thresholds = clf->thresholds;
+    }
+    clf->labels = lector__calloc((size_t)(n_labels ? n_labels : 1), sizeof *clf->labels);
+    if (!clf->labels) goto nomem_clf;
+    for (int64_t k = 0; k < n_labels; k++) {
+        if (!(clf->labels[k] = lector__strdup(labels[k]))) goto nomem_clf;
+        clf->n_labels = k + 1;
+    }
+    clf->n_labels = n_labels;
+    *out = clf;
+    return LECTOR_STATUS_OK;
+nomem_clf:
+    lector_classifier_free(clf); // frees what it was given too
+    return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory building the classifier");
+nomem:
+    lector_ngrams_free(ng);
+    lector_head_free(head);
+    lector_tokenizer_free(tok);
+    lector_encoder_close(enc);
+    return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory building the classifier");
+}
+
 // ---------------------------------------------------------------------------------------
 // load
 
@@ -457,7 +499,7 @@ enum lector_status lector_classifier_load_search(const char *path, const char *e
 
     if (lector__dir_exists(path)) {
         s = lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                          "%s: is a directory; --model takes a model file written by 'lector train'",
+                          "%s: is a directory, not a model file",
                           path);
         goto fail;
     }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/base_impl.h"
+#include "task/task_impl.h"
 
 int lector_doc_pooling_parse(const char *name) {
     if (!strcmp(name, "truncate")) return LECTOR_DOC_TRUNCATE;
@@ -54,14 +55,15 @@ static bool rows_reserve(int64_t **off, int64_t **len, int64_t *cap, int64_t n) 
 
 #define TOKEN_BUDGET 1024 // padded tokens per encoder batch (at least one full window)
 
-enum lector_status lector_embed_texts(const struct lector_encoder *enc,
-                                      struct lector_encoder_state *st,
-                                      const struct lector_tokenizer *tok,
-                                      enum lector_pooling pooling,
-                                      const struct lector_window_params *wp,
-                                      const char *const *texts, const size_t *lens, int64_t n,
-                                      float *out, enum lector_status *bad, int64_t *n_windows,
-                                      struct lector_error *err) {
+enum lector_status lector__embed_tokenized(const struct lector_encoder *enc,
+                                           struct lector_encoder_state *st,
+                                           const struct lector_tokenizer *tok,
+                                           enum lector_pooling pooling,
+                                           const struct lector_window_params *wp,
+                                           const char *const *texts, const size_t *lens,
+                                           const struct lector__tokenized *tk, int64_t n,
+                                           float *out, int64_t *n_windows,
+                                           struct lector_error *err) {
     const int64_t C = lector_encoder_get_config(enc)->n_embd, T = wp->max_len;
     const int64_t n_added = lector_tokenizer_n_added(tok);
     const int64_t W = T - n_added; // pieces per window
@@ -74,29 +76,18 @@ enum lector_status lector_embed_texts(const struct lector_encoder *enc,
     enum lector_status s = LECTOR_STATUS_OK;
     struct ibuf ids = {0};
     int64_t *row_off = NULL, *row_len = NULL, *doc_first = NULL, n_rows = 0, rows_cap = 0;
-    int32_t *head = lector__malloc((size_t)T * sizeof *head), *pieces = NULL;
+    int32_t *pieces = NULL;
     struct lector_token_row *rows = NULL;
     float *feats = NULL;
     doc_first = lector__malloc((size_t)(n + 1) * sizeof *doc_first);
-    if (!head || !doc_first) goto nomem;
+    if (!doc_first) goto nomem;
 
     for (int64_t i = 0; i < n; i++) {
         doc_first[i] = n_rows;
-        if (bad) bad[i] = LECTOR_STATUS_OK;
-        int64_t m = 0;
-        int truncated = 0;
-        struct lector_error e;
-        enum lector_status ts =
-            lector_tokenizer_encode(tok, texts[i], lens[i], T, head, &m, &truncated, &e);
-        if (ts != LECTOR_STATUS_OK) {
-            if (!bad) {
-                if (err) *err = e;
-                s = ts;
-                goto done;
-            }
-            bad[i] = ts;
-            continue;
-        }
+        if (tk->status && tk->status[i] != LECTOR_STATUS_OK) continue;
+        const int32_t *head = tk->ids + tk->row[i] * T;
+        const int64_t m = tk->n_ids[tk->row[i]];
+        const int truncated = tk->truncated[tk->row[i]];
         int64_t n_win = 1;
         if (truncated && split) {
             int64_t np = 0;
@@ -179,10 +170,54 @@ done:
     lector_free(feats);
     lector_free(rows);
     lector_free(pieces);
-    lector_free(head);
     lector_free(doc_first);
     lector_free(row_len);
     lector_free(row_off);
     lector_free(ids.v);
+    return s;
+}
+
+enum lector_status lector_embed_texts(const struct lector_encoder *enc,
+                                      struct lector_encoder_state *st,
+                                      const struct lector_tokenizer *tok,
+                                      enum lector_pooling pooling,
+                                      const struct lector_window_params *wp,
+                                      const char *const *texts, const size_t *lens, int64_t n,
+                                      float *out, enum lector_status *bad, int64_t *n_windows,
+                                      struct lector_error *err) {
+    const int64_t T = wp->max_len;
+    if (T < 1) return lector__error(err, LECTOR_STATUS_INVALID_ARG, "windows: max length %lld", (long long)T);
+    struct lector__tokenized tk = {0};
+    enum lector_status s = LECTOR_STATUS_OK;
+    int32_t *ids = lector__malloc((size_t)(n ? n : 1) * (size_t)T * sizeof *ids);
+    tk.ids = ids;
+    tk.n_ids = lector__malloc((size_t)(n ? n : 1) * sizeof *tk.n_ids);
+    tk.truncated = lector__malloc((size_t)(n ? n : 1));
+    tk.row = lector__malloc((size_t)(n ? n : 1) * sizeof *tk.row);
+    tk.status = bad;
+    if (!ids || !tk.n_ids || !tk.truncated || !tk.row) {
+        s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory encoding %lld texts", (long long)n);
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int truncated = 0;
+        struct lector_error e;
+        tk.row[i] = i;
+        enum lector_status ts = lector_tokenizer_encode(tok, texts[i], lens[i], T, ids + i * T, &tk.n_ids[i],
+                                                        &truncated, &e);
+        tk.truncated[i] = truncated != 0;
+        if (bad) bad[i] = ts;
+        if (ts != LECTOR_STATUS_OK && !bad) {
+            if (err) *err = e;
+            s = ts;
+            goto done;
+        }
+    }
+    s = lector__embed_tokenized(enc, st, tok, pooling, wp, texts, lens, &tk, n, out, n_windows, err);
+done:
+    lector_free(tk.row);
+    lector_free(tk.truncated);
+    lector_free(tk.n_ids);
+    lector_free(ids);
     return s;
 }

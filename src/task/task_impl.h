@@ -13,4 +13,43 @@ enum lector_status lector__token_rows_check(const struct lector_encoder_config *
                                             const struct lector_token_row *rows, int64_t n,
                                             int64_t *T_max, struct lector_error *err);
 
+
+// Texts already tokenized to their first max_len tokens: text i is row row[i] of ids (rows of
+// max_len ids), n_ids[row[i]] of them used, truncated[row[i]] when the text is longer. With
+// status (may be NULL), texts whose status is not OK are skipped (a row of zeros).
+struct lector__tokenized {
+    const int32_t *ids;
+    int64_t *n_ids;
+    uint8_t *truncated;
+    int64_t *row;
+    enum lector_status *status;
+};
+
+// lector_embed_texts on texts already tokenized (a window split tokenizes a long text again,
+// whole).
+enum lector_status lector__embed_tokenized(const struct lector_encoder *enc,
+                                           struct lector_encoder_state *st,
+                                           const struct lector_tokenizer *tok,
+                                           enum lector_pooling pooling,
+                                           const struct lector_window_params *wp,
+                                           const char *const *texts, const size_t *lens,
+                                           const struct lector__tokenized *tk, int64_t n,
+                                           float *out, int64_t *n_windows,
+                                           struct lector_error *err);
+
+// A classifier in memory that takes ownership of enc, tok, head and ng (also on failure);
+// labels, info's history and extra's thresholds are copied (extra's ngrams is ng).
+enum lector_status lector__classifier_new(struct lector_encoder *enc, struct lector_tokenizer *tok,
+                                          struct lector_head *head, const char *const *labels,
+                                          int64_t n_labels, const struct lector_classifier_info *info,
+                                          const struct lector_classifier_extra *extra,
+                                          struct lector_ngrams *ng, struct lector_classifier **out,
+                                          struct lector_error *err);
+
+struct lector_featurizer;
+// Hand the featurizer's encoder and tokenizer to the caller (the featurizer then only borrows
+// them: free it first).
+void lector__featurizer_release(struct lector_featurizer *fz, struct lector_encoder **enc,
+                                struct lector_tokenizer **tok);
+
 #endif /* LECTOR_TASK_IMPL_H */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `cmake --install` into a temporary prefix, then build docs/examples/classify.c against the
 # installed library twice (pkg-config, and CMake's find_package), run it on a model trained
-# by the installed CLI, and check it is valgrind-clean when valgrind is there.
+# by the installed CLI, and check it is valgrind-clean when valgrind is there; build and run
+# docs/examples/train.c, whose model must equal the CLI's byte for byte.
 set -uo pipefail
 build=${LECTOR_BUILD_DIR:?}
 src=${LECTOR_SOURCE_DIR:?}
@@ -37,6 +38,9 @@ export PKG_CONFIG_PATH=$pcdir
 # shellcheck disable=SC2046
 cc -std=c11 -Wall -Wextra -Werror "$src/docs/examples/classify.c" \
    $(pkg-config --cflags --libs --static lector) -o "$tmp/classify_pc" || fail "example does not build with pkg-config"
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Wextra -Werror "$src/docs/examples/train.c" \
+   $(pkg-config --cflags --libs --static lector) -o "$tmp/train_pc" || fail "train example does not build"
 
 mkdir -p "$tmp/cm"
 cat >"$tmp/cm/CMakeLists.txt" <<CM
@@ -58,11 +62,26 @@ cli=$(printf 'a wonderful film\ndull and boring\n' | "$tmp/prefix/bin/lector" cl
 [ "$out" = "$cli" ] || fail "example and CLI disagree: '$out' vs '$cli'"
 "$tmp/cm/build/classify_cm" "$tmp/m.lector" "a wonderful film" >/dev/null || fail "find_package example run"
 
+# the training example and the CLI with the same options write the same model bytes
+demo=$src/corpora/demo-sentiment
+"$tmp/train_pc" "$tmp/enc" "$demo/train.csv" "$demo/test.csv" "$tmp/ex.lector" 3 >"$tmp/ex.out" 2>"$tmp/ex.err" ||
+  fail "train example run: $(cat "$tmp/ex.err")"
+grep -q "^test accuracy" "$tmp/ex.out" || fail "train example output: $(cat "$tmp/ex.out")"
+[ "$(grep -c '^epoch' "$tmp/ex.err")" -eq 3 ] || fail "train example events: $(cat "$tmp/ex.err")"
+"$tmp/prefix/bin/lector" train --quiet --encoder "$tmp/enc" --train "$demo/train.csv" --epochs 3 --no-cache \
+  --output "$tmp/cli.lector" || fail "CLI train without cache"
+cmp -s "$tmp/ex.lector" "$tmp/cli.lector" || fail "train example and CLI models differ"
+cmp -s "$tmp/m.lector" "$tmp/cli.lector" || fail "the feature cache changed the model"
+
 if command -v valgrind >/dev/null; then
   valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,indirect \
     "$tmp/classify_pc" "$tmp/m.lector" "a wonderful film" >/dev/null 2>"$tmp/vg"
   rc=$?
   [ $rc -eq 0 ] || fail "valgrind reports errors (exit $rc): $(head -c 2000 "$tmp/vg")"
+  valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+    "$tmp/train_pc" "$tmp/enc" "$demo/train.csv" "$demo/test.csv" "$tmp/vg.lector" 1 >/dev/null 2>"$tmp/vg"
+  rc=$?
+  [ $rc -eq 0 ] || fail "valgrind reports errors in the train example (exit $rc): $(head -c 2000 "$tmp/vg")"
   echo "valgrind: clean"
 else
   echo "valgrind not installed: leak check not run"

@@ -220,7 +220,7 @@ with open(sys.argv[2], "w", newline="") as f:
         w.writerow([f"{rows[i % len(rows)][0]} {i}", f"label{i}"])
 PY
 # 20,000 labels x (32 inputs + 1 bias) x 21 bytes = 13.86 MB
-run 1 "20,000 labels over --max-memory" "labels20k\.csv: the head for 20000 labels \(C=32 dense inputs, H=0 hidden units, S=0 n-gram features\) and its optimiser state need 13\.9 MB, over the --max-memory budget of 10\.5 MB" \
+run 1 "20,000 labels over --max-memory" "labels20k\.csv: the head for 20000 labels \(C=32 dense inputs, H=0 hidden units, S=0 n-gram features\) and its optimiser state need 13\.9 MB, over the budget of 10\.5 MB \(--max-memory\)" \
   "$bin" train --quiet -e "$enc" --train "$tmp/labels20k.csv" --features encoder --valid-fraction 0 --no-cache \
   --max-memory 10M -o "$tmp/k.lector"
 [ ! -e "$tmp/k.lector" ] && ok || bad "a model was written over --max-memory"

@@ -1,0 +1,199 @@
+/*
+ * lector/train.h: from a labelled CSV file to a trained classifier, as `lector train` does it.
+ *
+ * Usage (the whole pipeline):
+ *     struct lector_train_options o;
+ *     lector_train_options_init(&o);                  // every default lives here
+ *     o.encoder_dir = "models/mini-mlm-uncased";
+ *     o.train_path = "train.csv";                     // o.valid_path: a held-out CSV, or NULL
+ *     struct lector_classifier *clf = NULL;
+ *     struct lector_eval_report rep;                  // the validation report (may be NULL)
+ *     if (lector_train(&o, &clf, &rep, &err) == LECTOR_STATUS_OK)
+ *         lector_classifier_save(clf, "model.lector", &err);
+ *
+ * The steps, each also callable alone: lector_corpus_read_csv (lector/dataset.h) reads the
+ * label space and the texts; lector_featurizer_open + lector_featurize tokenize every text
+ * once, reuse cached vectors and encode the rest in chunks; lector_split_stratified holds out
+ * a validation share when there is no validation file; the n-gram columns are fitted on the
+ * training rows (lector_ngrams_fit); lector_train_head trains the head; the result is a
+ * classifier in memory (it owns the encoder and tokenizer) that predicts and saves.
+ *
+ * Progress: nothing is printed. Each step reports through o->on_event (may be NULL); events
+ * carry figures, not advice, so a program words them as it likes.
+ *
+ * Thread safety: a featurizer is used by one thread at a time; lector_train is reentrant.
+ */
+#ifndef LECTOR_TRAIN_H
+#define LECTOR_TRAIN_H
+
+#include "lector/classifier.h"
+#include "lector/dataset.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Which inputs the head reads: the encoder's pooled vectors, hashed TF-IDF n-grams, or both
+ * (wide-and-deep). */
+struct lector_eval_report; /* lector/eval.h */
+
+enum lector_feature_set {
+    LECTOR_FEATURES_ENCODER = 1,
+    LECTOR_FEATURES_NGRAMS = 2,
+    LECTOR_FEATURES_BOTH = 3,
+};
+/* "encoder", "ngrams", "both"; -1 for anything else. */
+LECTOR_API int lector_features_parse(const char *name);
+
+/* What a step reports. Fields not listed for a kind are 0 or NULL. */
+enum lector_event_kind {
+    LECTOR_EVENT_LONG_TEXTS,    /* path: count of total texts are longer than max_len tokens
+                                   (truncated, or split into windows: see doc_pooling) */
+    LECTOR_EVENT_CACHE_HITS,    /* path: count of total texts found in the feature cache */
+    LECTOR_EVENT_ENCODING,      /* path: count of total texts encoded so far, in seconds */
+    LECTOR_EVENT_ENCODED,       /* path: count texts (windows encoder rows) in seconds */
+    LECTOR_EVENT_CACHE_FAILED,  /* message: the cache could not be opened or saved; the run
+                                   goes on without it */
+    LECTOR_EVENT_CACHE_NOTE,    /* message: what the cache repaired or evicted */
+    LECTOR_EVENT_CUT,           /* path: count texts cut at `windows` windows (max_windows):
+                                   the rest of each is not read */
+    LECTOR_EVENT_HELD_OUT,      /* path: count of total rows held out for validation */
+    LECTOR_EVENT_NGRAMS,        /* count n-gram columns fitted on total texts in seconds */
+    LECTOR_EVENT_STEP,          /* step: an optimiser step (epoch, step of total, loss) */
+    LECTOR_EVENT_EPOCH,         /* epoch: an epoch's figures */
+    LECTOR_EVENT_TRAINED,       /* the head: seconds, epoch = the best epoch's figures */
+};
+struct lector_event {
+    enum lector_event_kind kind;
+    const char *path;
+    int64_t count, total, windows;
+    double seconds;
+    const char *message;
+    enum lector_doc_pooling doc_pooling; /* LONG_TEXTS */
+    int64_t max_len, stride;             /* LONG_TEXTS */
+    const struct lector_epoch_info *epoch; /* EPOCH */
+    int64_t step_epoch;                  /* STEP */
+    double loss;                         /* STEP */
+    const struct lector_train_result *result; /* TRAINED */
+};
+typedef void (*lector_event_fn)(void *user, const struct lector_event *e);
+
+/* ---- featurisation ---------------------------------------------------------------------- */
+
+struct lector_featurizer_options {
+    enum lector_pooling pooling;         /* [LECTOR_POOLING_MEAN] */
+    int64_t max_len;                     /* tokens per text including the special tokens;
+                                            0: 128, or the encoder's positions when fewer
+                                            [0]; more than the positions is an error */
+    enum lector_doc_pooling doc_pooling; /* longer texts: windows pooled by mean or max, or
+                                            truncated [LECTOR_DOC_MEAN] */
+    int64_t stride;                      /* window overlap in tokens; -1: 32, or a quarter of
+                                            a smaller window [-1] */
+    int64_t max_windows;                 /* read at most this many windows of a long text
+                                            (0: no limit) [128] */
+    const char *cache_dir;               /* feature cache directory; NULL: none [NULL] */
+    uint64_t cache_max_size;             /* cap on the cache directory's bytes (0: none)
+                                            [LECTOR_FEATURE_CACHE_MAX_SIZE_DEFAULT] */
+    lector_event_fn on_event;            /* progress, from the cache's opening on (may be
+                                            NULL) [NULL] */
+    void *user;
+    const volatile int *cancel;          /* polled between encoder chunks (may be NULL) */
+};
+/* The defaults above. */
+LECTOR_API void lector_featurizer_options_init(struct lector_featurizer_options *o);
+
+struct lector_featurizer;
+/* Open dir's encoder and tokenizer (and the cache, when the options name one). */
+LECTOR_API enum lector_status lector_featurizer_open(const char *encoder_dir,
+                                                     const struct lector_featurizer_options *o,
+                                                     struct lector_featurizer **out,
+                                                     struct lector_error *err);
+/* A featurizer that borrows clf's encoder and tokenizer and uses its pooling, max length and
+ * windows (close it before clf); of o only max_windows and the cache fields are read. The
+ * cache is used only at fp32 precision (it holds fp32 vectors). */
+LECTOR_API enum lector_status lector_featurizer_for_classifier(const struct lector_classifier *clf,
+                                                               const struct lector_featurizer_options *o,
+                                                               struct lector_featurizer **out,
+                                                               struct lector_error *err);
+LECTOR_API void lector_featurizer_free(struct lector_featurizer *fz); /* NULL: no-op */
+LECTOR_API const struct lector_encoder *lector_featurizer_encoder(const struct lector_featurizer *fz);
+LECTOR_API const struct lector_tokenizer *lector_featurizer_tokenizer(const struct lector_featurizer *fz);
+/* The options in force (max length and stride resolved). */
+LECTOR_API const struct lector_featurizer_options *lector_featurizer_get_options(const struct lector_featurizer *fz);
+/* The featurizer's encoder state and feature cache (NULL without one), for a program that
+ * encodes texts itself (lector_embed_texts) and keeps them in the same cache. */
+LECTOR_API struct lector_encoder_state *lector_featurizer_state(struct lector_featurizer *fz);
+LECTOR_API struct lector_feature_cache *lector_featurizer_cache(struct lector_featurizer *fz);
+/* The inputs of a head for n texts. Released by lector_features_free. */
+struct lector_features {
+    int64_t n;
+    int64_t C;                    /* encoder width, 0 without encoder features */
+    float *X;                     /* (n, C) pooled vectors, or NULL */
+    struct lector_sparse_rows sp; /* n-gram rows (lector_features_add_ngrams), else empty */
+    int64_t max_len;              /* T */
+    int32_t *ids;                 /* (n, T) token ids of each text's first max_len tokens */
+    int64_t *n_ids;               /* (n) ids used in each row */
+};
+/*
+ * Tokenize every text of c once (an invalid text is an error naming its line) and, with
+ * encode, fill X: vectors from the cache where it has them, the rest encoded in chunks of
+ * 512 texts (each chunk added to the cache). Returns LECTOR_STATUS_INTERRUPTED when the
+ * cancel flag is raised (what was encoded stays cached).
+ */
+LECTOR_API enum lector_status lector_featurize(struct lector_featurizer *fz,
+                                               const struct lector_corpus *c, int encode,
+                                               struct lector_features *out,
+                                               struct lector_error *err);
+/* The rows idx[0..n) of in as a new set (n-gram rows are not copied). */
+LECTOR_API enum lector_status lector_features_subset(const struct lector_features *in,
+                                                     const int64_t *idx, int64_t n,
+                                                     struct lector_features *out,
+                                                     struct lector_error *err);
+/* Fill f->sp with ng's rows of c's texts (c the corpus f was made from). */
+LECTOR_API enum lector_status lector_features_add_ngrams(struct lector_features *f,
+                                                         const struct lector_corpus *c,
+                                                         const struct lector_ngrams *ng,
+                                                         struct lector_error *err);
+LECTOR_API void lector_features_free(struct lector_features *f); /* zeroes *f */
+
+/* ---- the training pipeline -------------------------------------------------------------- */
+
+struct lector_train_options {
+    const char *encoder_dir;      /* required */
+    const char *train_path;       /* training CSV, required */
+    const char *valid_path;       /* validation CSV; NULL: hold out valid_fraction [NULL] */
+    float valid_fraction;         /* stratified share of train held out when there is no
+                                     valid_path; 0 trains on all and keeps the last epoch [0.1] */
+    struct lector_corpus_options corpus;         /* columns, multi-label, label names */
+    enum lector_feature_set features;               /* [LECTOR_FEATURES_BOTH] */
+    struct lector_featurizer_options featurizer; /* pooling, max_len, windows, cache */
+    struct lector_ngram_params ngrams;           /* [word 1-2 grams, 2^20 buckets, idf-nb] */
+    struct lector_train_params head;             /* the head and its optimiser [dropout 0.1;
+                                                    see lector_train_params] */
+    int64_t unfreeze;             /* top encoder layers trained with the head; 0 = a frozen
+                                     encoder (the only value implemented) [0] */
+    lector_event_fn on_event;     /* progress (may be NULL) */
+    void *user;
+    const volatile int *cancel;   /* polled; non-zero stops with LECTOR_STATUS_INTERRUPTED */
+};
+/* Every default of the pipeline (the values in brackets above and in the nested structs). */
+LECTOR_API void lector_train_options_init(struct lector_train_options *o);
+
+/*
+ * Read, featurise, split, fit the n-grams and train, as described at the top. *out receives
+ * the trained classifier (save it with lector_classifier_save). valid_report (may be NULL)
+ * receives the validation report, the same figures lector_evaluate gives on the validation
+ * rows (n = 0 without validation). Errors: INVALID_ARG for option values (err->msg names the
+ * field, e.g. "max_len"), FORMAT for the data (a single class: at least 2 are needed),
+ * INTERRUPTED when cancelled (no classifier), and those of each step.
+ */
+LECTOR_API enum lector_status lector_train(const struct lector_train_options *o,
+                                           struct lector_classifier **out,
+                                           struct lector_eval_report *valid_report,
+                                           struct lector_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LECTOR_TRAIN_H */

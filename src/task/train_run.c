@@ -1,0 +1,254 @@
+// The training pipeline: CSV -> corpus -> features (encoder and/or n-grams) -> split -> head
+// -> classifier in memory, with the validation report.
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <unistd.h>
+
+#include "base/base_impl.h"
+#include "lector/eval.h"
+#include "lector/train.h"
+#include "task/task_impl.h"
+
+int lector_features_parse(const char *name) {
+    if (!strcmp(name, "encoder")) return LECTOR_FEATURES_ENCODER;
+    if (!strcmp(name, "ngrams")) return LECTOR_FEATURES_NGRAMS;
+    if (!strcmp(name, "both")) return LECTOR_FEATURES_BOTH;
+    return -1;
+}
+
+void lector_train_options_init(struct lector_train_options *o) {
+    memset(o, 0, sizeof *o);
+    o->valid_fraction = 0.1f;
+    lector_corpus_options_init(&o->corpus);
+    o->features = LECTOR_FEATURES_BOTH;
+    lector_featurizer_options_init(&o->featurizer);
+    o->ngrams = lector_ngram_default_params();
+    o->ngrams.weighting = LECTOR_NGRAM_IDF_NB;
+    o->head = lector_train_default_params();
+    o->head.dropout = 0.1f;
+    // Three quarters of the physical memory (4 GB when unknown).
+    const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    o->head.max_memory = pages > 0 && size > 0 ? (uint64_t)pages / 4 * 3 * (uint64_t)size : (uint64_t)4 << 30;
+}
+
+struct run {
+    const struct lector_train_options *o;
+    struct lector_featurizer *fz;
+    struct lector_corpus *all, *tr, *va;
+    struct lector_features f_all, f_tr, f_va;
+    struct lector_ngrams *ng;
+    struct lector_train_result res;
+    int64_t *idx;
+};
+
+static void emit(const struct lector_train_options *o, const struct lector_event *e) {
+    if (o->on_event) o->on_event(o->user, e);
+}
+
+static void on_step(void *user, int64_t epoch, int64_t step, int64_t n_steps, double loss) {
+    const struct lector_train_options *o = user;
+    emit(o, &(struct lector_event){.kind = LECTOR_EVENT_STEP, .step_epoch = epoch, .count = step,
+                                   .total = n_steps, .loss = loss});
+    if (o->head.on_step) o->head.on_step(o->head.user, epoch, step, n_steps, loss);
+}
+
+static int on_epoch(void *user, const struct lector_epoch_info *e) {
+    const struct lector_train_options *o = user;
+    emit(o, &(struct lector_event){.kind = LECTOR_EVENT_EPOCH, .epoch = e});
+    return o->head.on_epoch ? o->head.on_epoch(o->head.user, e) : 0;
+}
+
+static enum lector_status check_options(const struct lector_train_options *o, struct lector_error *err) {
+    if (!o->encoder_dir) return lector__error(err, LECTOR_STATUS_INVALID_ARG, "encoder_dir: no encoder directory");
+    if (!o->train_path) return lector__error(err, LECTOR_STATUS_INVALID_ARG, "train_path: no training file");
+    if (!(o->features & LECTOR_FEATURES_BOTH) || (o->features & ~LECTOR_FEATURES_BOTH))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "features: %d is not encoder, ngrams or both",
+                             (int)o->features);
+    if (o->head.n_hidden > 0 && !(o->features & LECTOR_FEATURES_ENCODER))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "head.n_hidden: an MLP head needs encoder features (encoder or both)");
+    if (!(o->valid_fraction >= 0.0f && o->valid_fraction <= 0.9f))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "valid_fraction: %g is outside [0, 0.9]",
+                             (double)o->valid_fraction);
+    if (o->unfreeze != 0)
+        return lector__error(err, LECTOR_STATUS_UNSUPPORTED, "unfreeze: only a frozen encoder (0) is implemented");
+    return LECTOR_STATUS_OK;
+}
+
+// The labels and texts of the training and validation files, before anything is encoded.
+static enum lector_status read_data(struct run *r, struct lector_error *err) {
+    const struct lector_train_options *o = r->o;
+    const bool multi = o->corpus.multi_label != 0;
+    enum lector_status s = lector_corpus_read_csv(o->train_path, &o->corpus, NULL, 0, &r->all, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    if (r->all->n_labels < (multi ? 1 : 2))
+        return lector__error(err, LECTOR_STATUS_FORMAT,
+                             "%s: column '%s' has only one distinct label ('%s'); a classifier needs at least 2",
+                             o->train_path, o->corpus.label_column, r->all->n_labels ? r->all->labels[0] : "");
+    s = lector_classifier_check_labels((const char *const *)r->all->labels, r->all->n_labels, o->train_path, err);
+    if (s != LECTOR_STATUS_OK || !o->valid_path) return s;
+    return lector_corpus_read_csv(o->valid_path, &o->corpus, (const char *const *)r->all->labels,
+                                  r->all->n_labels, &r->va, err);
+}
+
+// Training and validation rows: the validation file, a stratified share of the training
+// file, or none.
+static enum lector_status split(struct run *r, struct lector_error *err) {
+    const struct lector_train_options *o = r->o;
+    struct lector_corpus *all = r->all;
+    if (o->valid_path || o->valid_fraction <= 0.0f) {
+        r->tr = all;
+        r->f_tr = r->f_all;
+        r->all = NULL;
+        memset(&r->f_all, 0, sizeof r->f_all);
+        return LECTOR_STATUS_OK;
+    }
+    r->idx = lector__malloc(2 * (size_t)all->n * sizeof *r->idx);
+    if (!r->idx) return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
+    int64_t n_tr = 0, n_va = 0;
+    // Multi-label rows all carry class id 0 in y: the split is then a plain seeded one.
+    enum lector_status s = lector_split_stratified(all->y, all->n, all->n_labels, (double)o->valid_fraction,
+                                                   o->head.seed, r->idx, &n_tr, r->idx + all->n, &n_va, err);
+    if (s == LECTOR_STATUS_OK) s = lector_corpus_subset(all, r->idx, n_tr, &r->tr, err);
+    if (s == LECTOR_STATUS_OK) s = lector_corpus_subset(all, r->idx + all->n, n_va, &r->va, err);
+    if (s == LECTOR_STATUS_OK) s = lector_features_subset(&r->f_all, r->idx, n_tr, &r->f_tr, err);
+    if (s == LECTOR_STATUS_OK) s = lector_features_subset(&r->f_all, r->idx + all->n, n_va, &r->f_va, err);
+    if (s == LECTOR_STATUS_OK)
+        emit(o, &(struct lector_event){.kind = LECTOR_EVENT_HELD_OUT, .path = o->train_path, .count = n_va,
+                                       .total = all->n});
+    return s;
+}
+
+// The head and its optimiser state estimated before anything is allocated (S = 0: before the
+// n-gram fit, whose own time grows with the labels).
+static enum lector_status check_memory(const struct run *r, int64_t S, struct lector_error *err) {
+    const struct lector_train_params *p = &r->o->head;
+    const int64_t K = r->tr->n_labels, C = r->f_tr.C;
+    const uint64_t need = lector_train_head_memory(C, S, K, p);
+    if (p->max_memory == 0 || need <= p->max_memory) return LECTOR_STATUS_OK;
+    return lector__error(err, LECTOR_STATUS_NOMEM,
+                         "head.max_memory: %s: the head for %lld labels (C=%lld dense inputs, H=%lld hidden units, "
+                         "S=%lld n-gram features) and its optimiser state need %.1f MB, over the budget of %.1f MB",
+                         r->o->train_path, (long long)K, (long long)C, (long long)p->n_hidden, (long long)S,
+                         (double)need / 1e6, (double)p->max_memory / 1e6);
+}
+
+static enum lector_status fit_ngrams(struct run *r, struct lector_error *err) {
+    const double t0 = lector__now();
+    const struct lector_corpus *tr = r->tr;
+    enum lector_status s = lector_ngrams_fit_labeled(&r->o->ngrams, tr->texts, tr->lens, tr->n, tr->y,
+                                                     tr->multi_label ? tr->Y : NULL, tr->n_labels, &r->ng, err);
+    if (s == LECTOR_STATUS_OK) s = lector_features_add_ngrams(&r->f_tr, tr, r->ng, err);
+    if (s == LECTOR_STATUS_OK && r->va && r->va->n > 0) s = lector_features_add_ngrams(&r->f_va, r->va, r->ng, err);
+    if (s == LECTOR_STATUS_OK)
+        emit(r->o, &(struct lector_event){.kind = LECTOR_EVENT_NGRAMS, .count = lector_ngrams_n_features(r->ng),
+                                          .total = tr->n, .seconds = lector__now() - t0});
+    return s;
+}
+
+// The validation report of the trained head (the figures lector_evaluate gives).
+static enum lector_status valid_report(const struct run *r, struct lector_eval_report *rep, struct lector_error *err) {
+    const struct lector_corpus *va = r->va;
+    const struct lector_features *f = &r->f_va;
+    const bool use_ng = r->ng != NULL, multi = va->multi_label != 0;
+    const int64_t K = r->tr->n_labels;
+    rep->n = va->n;
+    rep->n_labels = K;
+    rep->multi_label = multi;
+    rep->probs = lector__malloc((size_t)va->n * (size_t)K * sizeof *rep->probs);
+    rep->labels = lector__calloc((size_t)K, sizeof *rep->labels);
+    if (!multi) rep->y = lector__malloc((size_t)va->n * sizeof *rep->y);
+    if (r->res.history) rep->history_json = lector__strdup(r->res.history);
+    if (!rep->probs || !rep->labels || (!multi && !rep->y) || (r->res.history && !rep->history_json))
+        return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
+    for (int64_t k = 0; k < K; k++)
+        if (!(rep->labels[k] = lector__strdup(r->tr->labels[k])))
+            return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
+    if (multi) {
+        lector_head_probs_multi(r->res.head, f->X, use_ng ? &f->sp : NULL, va->n, rep->probs);
+        return lector_metrics_compute_multi(va->Y, rep->probs, r->res.thresholds, va->n, K, &rep->metrics, err);
+    }
+    memcpy(rep->y, va->y, (size_t)va->n * sizeof *rep->y);
+    lector_head_probs(r->res.head, f->X, use_ng ? &f->sp : NULL, va->n, r->res.temperature, rep->probs);
+    return lector_metrics_compute_probs(va->y, rep->probs, va->n, K, &rep->metrics, err);
+}
+
+static enum lector_status train_head(struct run *r, struct lector_error *err) {
+    const struct lector_train_options *o = r->o;
+    const bool use_ng = r->ng != NULL;
+    struct lector_train_params tp = o->head;
+    tp.on_step = on_step;
+    tp.on_epoch = on_epoch;
+    tp.user = (void *)o;
+    if (!tp.cancel) tp.cancel = o->cancel;
+    const struct lector_train_set ts = {r->f_tr.X, use_ng ? &r->f_tr.sp : NULL, r->tr->y, r->tr->n,
+                                        r->tr->multi_label ? r->tr->Y : NULL};
+    const int64_t n_va = r->va ? r->va->n : 0;
+    const struct lector_train_set vs = {r->f_va.X, use_ng ? &r->f_va.sp : NULL, n_va ? r->va->y : NULL, n_va,
+                                        n_va && r->va->multi_label ? r->va->Y : NULL};
+    const double t0 = lector__now();
+    enum lector_status s =
+        lector_train_head(&ts, n_va > 0 ? &vs : NULL, r->f_tr.C, r->tr->n_labels, &tp, &r->res, err);
+    if (s == LECTOR_STATUS_OK && o->cancel && *o->cancel) {
+        lector_train_result_free(&r->res);
+        s = lector__error(err, LECTOR_STATUS_INTERRUPTED, "interrupted");
+    }
+    if (s == LECTOR_STATUS_OK)
+        emit(o, &(struct lector_event){.kind = LECTOR_EVENT_TRAINED, .seconds = lector__now() - t0,
+                                       .result = &r->res});
+    return s;
+}
+
+enum lector_status lector_train(const struct lector_train_options *o, struct lector_classifier **out,
+                                struct lector_eval_report *rep, struct lector_error *err) {
+    *out = NULL;
+    if (rep) memset(rep, 0, sizeof *rep);
+    enum lector_status s = check_options(o, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    const bool use_enc = o->features & LECTOR_FEATURES_ENCODER;
+    struct run r = {.o = o};
+    struct lector_featurizer_options fo = o->featurizer;
+    if (!use_enc) fo.cache_dir = NULL; // n-grams alone never read the cache
+    fo.on_event = o->on_event;
+    fo.user = o->user;
+    fo.cancel = o->cancel;
+    if ((s = lector_featurizer_open(o->encoder_dir, &fo, &r.fz, err)) != LECTOR_STATUS_OK) goto out;
+    if ((s = read_data(&r, err)) != LECTOR_STATUS_OK ||
+        (s = lector_featurize(r.fz, r.all, use_enc, &r.f_all, err)) != LECTOR_STATUS_OK ||
+        (r.va && (s = lector_featurize(r.fz, r.va, use_enc, &r.f_va, err)) != LECTOR_STATUS_OK) ||
+        (s = split(&r, err)) != LECTOR_STATUS_OK || (s = check_memory(&r, 0, err)) != LECTOR_STATUS_OK ||
+        ((o->features & LECTOR_FEATURES_NGRAMS) && (s = fit_ngrams(&r, err)) != LECTOR_STATUS_OK) ||
+        (r.ng && (s = check_memory(&r, lector_ngrams_n_features(r.ng), err)) != LECTOR_STATUS_OK) ||
+        (s = train_head(&r, err)) != LECTOR_STATUS_OK)
+        goto out;
+    if (rep && r.va && r.va->n > 0 && (s = valid_report(&r, rep, err)) != LECTOR_STATUS_OK) goto out;
+
+    const struct lector_featurizer_options *fr = lector_featurizer_get_options(r.fz);
+    const struct lector_classifier_info info = {fr->pooling, fr->max_len, r.tr->n, r.res.valid_accuracy,
+                                                r.res.history};
+    const struct lector_classifier_extra extra = {!use_enc, r.ng, r.res.temperature, r.res.valid_macro_f1,
+                                                  fr->doc_pooling, fr->stride, o->corpus.multi_label != 0,
+                                                  r.res.thresholds};
+    struct lector_encoder *enc = NULL;
+    struct lector_tokenizer *tok = NULL;
+    lector__featurizer_release(r.fz, &enc, &tok);
+    s = lector__classifier_new(enc, tok, r.res.head, (const char *const *)r.tr->labels, r.tr->n_labels, &info,
+                               &extra, r.ng, out, err);
+    r.res.head = NULL; // owned by the classifier now, as are enc, tok and ng
+    r.ng = NULL;
+out:
+    if (s != LECTOR_STATUS_OK && rep) lector_eval_report_free(rep);
+    lector_free(r.idx);
+    lector_ngrams_free(r.ng);
+    lector_train_result_free(&r.res);
+    lector_features_free(&r.f_va);
+    lector_features_free(&r.f_tr);
+    lector_features_free(&r.f_all);
+    lector_corpus_free(r.va);
+    lector_corpus_free(r.tr);
+    lector_corpus_free(r.all);
+    lector_featurizer_free(r.fz);
+    return s;
+}
