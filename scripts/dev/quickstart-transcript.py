@@ -86,7 +86,9 @@ def main():
         sys.exit("usage: quickstart-transcript.py BUILD_DIR [--check]")
     build, check = os.path.abspath(sys.argv[1]), "--check" in sys.argv[2:]
     shared = os.environ.get("LECTOR_SHARED") or os.path.join(ROOT, "..", "shared")
-    encoder = os.path.join(shared, "models", "mini-mlm-uncased")
+    # Resolved, so the path given to lector is the one it records (no "given as" note that
+    # depends on how the shared folder was reached).
+    encoder = os.path.realpath(os.path.join(shared, "models", "mini-mlm-uncased"))
     if not os.path.isfile(os.path.join(encoder, "config.json")):
         print(f"skipped: {encoder} not found (set LECTOR_SHARED)")
         sys.exit(77)
