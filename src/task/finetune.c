@@ -257,18 +257,52 @@ static uint64_t next_u64(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
-// Logits (n, K) of the stored rows through the trainable layers (no dropout) and the head.
+// Batches of similar lengths, so that little of a batch is padding: order[0, n) is cut into
+// chunks of `chunk` rows (a multiple of the batch size), each chunk sorted by row length
+// (ties: the earlier place first), so its batches are runs of similar lengths. start
+// receives each batch's first place in order (steps_per_epoch of them), in the order the
+// batches run: shuffled from rng when it is non-NULL, else in order. work: (n) row_len.
+static void length_batches(int64_t *order, const int64_t *off, int64_t n, int64_t batch,
+                           int64_t chunk, struct row_len *work, int64_t *start, uint64_t *rng) {
+    for (int64_t c0 = 0; c0 < n; c0 += chunk) {
+        int64_t m = n - c0 < chunk ? n - c0 : chunk;
+        for (int64_t i = 0; i < m; i++) {
+            int64_t row = order[c0 + i];
+            work[i] = (struct row_len){off[row + 1] - off[row], c0 + i};
+        }
+        qsort(work, (size_t)m, sizeof *work, cmp_row_len);
+        for (int64_t i = 0; i < m; i++) work[i].n = order[work[i].index];
+        for (int64_t i = 0; i < m; i++) order[c0 + i] = work[i].n;
+    }
+    int64_t n_batch = (n + batch - 1) / batch;
+    for (int64_t k = 0; k < n_batch; k++) start[k] = k * batch;
+    if (!rng) return;
+    for (int64_t k = n_batch - 1; k > 0; k--) {
+        int64_t j = (int64_t)(next_u64(rng) % (uint64_t)(k + 1)), t = start[k];
+        start[k] = start[j];
+        start[j] = t;
+    }
+}
+
+// Logits (n, K) of the stored rows through the trainable layers (no dropout) and the head,
+// in batches of similar lengths (a row's logits do not depend on its batch). order: (n)
+// scratch, batch_start: ((n + batch - 1) / batch), work: (n).
 static enum lector_status logits_of(struct lector__enc_train *tr, const struct lector_head *head,
                                     const struct boundary *b, int64_t n, int64_t C, int64_t K,
                                     int64_t batch, float *x, int32_t *mask, float *pooled,
-                                    int64_t *idx, float *logits, struct lector_error *err) {
-    for (int64_t start = 0; start < n; start += batch) {
-        int64_t B = n - start < batch ? n - start : batch;
-        for (int64_t r = 0; r < B; r++) idx[r] = start + r;
+                                    int64_t *order, int64_t *batch_start, struct row_len *work,
+                                    float *logits, float *blogits, struct lector_error *err) {
+    for (int64_t i = 0; i < n; i++) order[i] = i;
+    length_batches(order, b->off, n, batch, n, work, batch_start, NULL);
+    for (int64_t k = 0; k * batch < n; k++) {
+        int64_t start = batch_start[k], B = n - start < batch ? n - start : batch;
+        const int64_t *idx = order + start;
         int64_t T = boundary_gather(b, idx, B, C, x, mask);
         enum lector_status s = lector__enc_train_forward(tr, x, mask, B, T, NULL, pooled, err);
         if (s != LECTOR_STATUS_OK) return s;
-        lector_head_forward(head, pooled, B, logits + start * K);
+        lector_head_forward(head, pooled, B, blogits);
+        for (int64_t r = 0; r < B; r++)
+            memcpy(logits + idx[r] * K, blogits + r * K, (size_t)K * sizeof *logits);
     }
     return LECTOR_STATUS_OK;
 }
@@ -331,7 +365,9 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
     float *x = NULL, *pooled = NULL, *dpooled = NULL, *vlogits = NULL, *best_enc = NULL,
           *best_head = NULL;
     int32_t *mask = NULL, *yb = NULL;
-    int64_t *order = NULL, *idx = NULL;
+    int64_t *order = NULL, *idx = NULL, *vorder = NULL, *batch_start = NULL;
+    struct row_len *work = NULL;
+    float *blogits = NULL;
 
     s = lector__enc_train_init(enc, p->n_unfreeze, p->pooling, &r->tr, err);
     if (s != LECTOR_STATUS_OK) goto fail;
@@ -362,11 +398,16 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
     yb = lector__malloc((size_t)Bm * sizeof *yb);
     order = lector__malloc((size_t)n * sizeof *order);
     idx = lector__malloc((size_t)Bm * sizeof *idx);
+    int64_t n_most = n > n_valid ? n : n_valid;
+    vorder = lector__malloc((size_t)(n_valid > 0 ? n_valid : 1) * sizeof *vorder);
+    batch_start = lector__malloc((size_t)((n_most + Bm - 1) / Bm) * sizeof *batch_start);
+    work = lector__malloc((size_t)n_most * sizeof *work);
+    blogits = lector__malloc((size_t)(Bm * K) * sizeof *blogits);
     vlogits = lector__malloc((size_t)((n_valid > 0 ? n_valid : 1) * K) * sizeof *vlogits);
     best_enc = lector__malloc((size_t)lector__enc_train_n_params(tr) * sizeof *best_enc);
     best_head = lector__malloc((size_t)lector_head_n_params(r->head) * sizeof *best_head);
-    if (!x || !mask || !pooled || !dpooled || !yb || !order || !idx || !vlogits || !best_enc ||
-        !best_head) {
+    if (!x || !mask || !pooled || !dpooled || !yb || !order || !idx || !vorder || !batch_start ||
+        !work || !blogits || !vlogits || !best_enc || !best_head) {
         s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory for fine-tuning buffers");
         goto fail;
     }
@@ -401,8 +442,10 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
             order[i] = order[j];
             order[j] = t;
         }
-        for (int64_t start = 0; start < n; start += Bm, step++) {
-            int64_t B = n - start < Bm ? n - start : Bm;
+        // batches of similar lengths within chunks of 50 batches, in a shuffled order
+        length_batches(order, bt.off, n, Bm, 50 * Bm, work, batch_start, &rng);
+        for (int64_t k = 0; k < steps_per_epoch; k++, step++) {
+            int64_t start = batch_start[k], B = n - start < Bm ? n - start : Bm;
             for (int64_t r2 = 0; r2 < B; r2++) {
                 idx[r2] = order[start + r2];
                 yb[r2] = y[idx[r2]];
@@ -429,7 +472,8 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
         train_loss /= (double)n;
         double acc = -1.0, f1 = -1.0, vloss = 0.0;
         if (n_valid > 0) {
-            s = logits_of(tr, r->head, &bv, n_valid, C, K, Bm, x, mask, pooled, idx, vlogits, err);
+            s = logits_of(tr, r->head, &bv, n_valid, C, K, Bm, x, mask, pooled, vorder,
+                          batch_start, work, vlogits, blogits, err);
             if (s != LECTOR_STATUS_OK) goto fail;
             scores(vlogits, y_valid, n_valid, K, &acc, &f1, &vloss);
         }
@@ -470,6 +514,10 @@ done:
     lector_free(yb);
     lector_free(order);
     lector_free(idx);
+    lector_free(vorder);
+    lector_free(batch_start);
+    lector_free(work);
+    lector_free(blogits);
     lector_free(vlogits);
     lector_free(best_enc);
     lector_free(best_head);
@@ -492,15 +540,22 @@ enum lector_status lector__finetune_predict(const struct lector__finetune_result
     float *x = lector__malloc((size_t)(Bm * T_max * C) * sizeof *x);
     float *pooled = lector__malloc((size_t)(Bm * C) * sizeof *pooled);
     int32_t *mask = lector__malloc((size_t)(Bm * T_max) * sizeof *mask);
-    int64_t *idx = lector__malloc((size_t)Bm * sizeof *idx);
-    if (!x || !pooled || !mask || !idx)
+    int64_t *order = lector__malloc((size_t)n * sizeof *order);
+    int64_t *batch_start = lector__malloc((size_t)((n + Bm - 1) / Bm) * sizeof *batch_start);
+    struct row_len *work = lector__malloc((size_t)n * sizeof *work);
+    float *blogits = lector__malloc((size_t)(Bm * K) * sizeof *blogits);
+    if (!x || !pooled || !mask || !order || !batch_start || !work || !blogits)
         s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory predicting");
     else
-        s = logits_of(r->tr, r->head, &b, n, C, K, Bm, x, mask, pooled, idx, logits, err);
+        s = logits_of(r->tr, r->head, &b, n, C, K, Bm, x, mask, pooled, order, batch_start, work,
+                      logits, blogits, err);
     lector_free(x);
     lector_free(pooled);
     lector_free(mask);
-    lector_free(idx);
+    lector_free(order);
+    lector_free(batch_start);
+    lector_free(work);
+    lector_free(blogits);
     boundary_free(&b);
     return s;
 }
