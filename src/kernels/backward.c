@@ -16,8 +16,7 @@
 
 struct bwd_table {
     const char *name;
-    void (*gemm_acc)(float *c, int64_t ldc, const float *a, int64_t rs, int64_t ks,
-                     const float *b, int64_t ldb, int64_t M, int64_t K, int64_t j0, int64_t j1);
+    const struct lector__gemm_core *gemm; // the forward's sgemm core of the same width
     void (*col_sum_acc)(float *out, const float *x, int64_t N, int64_t C);
     void (*attention_lse_head)(float *out, float *lse, const float *qkv, const int32_t *mask,
                                float *scratch, int64_t b, int64_t h, int64_t T, int64_t C,
@@ -44,7 +43,7 @@ struct bwd_table {
 
 #define BWD_TABLE(sfx)                                                                     \
     {                                                                                      \
-        .name = #sfx, .gemm_acc = lector__gemm_acc_##sfx,                                  \
+        .name = #sfx, .gemm = &lector__gemm_core_##sfx,                                    \
         .col_sum_acc = lector__col_sum_acc_##sfx,                                          \
         .attention_lse_head = lector__attention_lse_head_##sfx,                            \
         .attention_backward_head = lector__attention_backward_head_##sfx,                  \
@@ -112,6 +111,17 @@ void lector_dropout_backward(float *dx, const float *dout, int64_t n, float p, u
 // ----------------------------------------------------------------------------
 // linear
 
+// c (M, J) += A (M, K) b (K, J), A(m, k) = a[m rs + k ks], sums in double
+static void product_acc_ref(float *c, const float *a, int64_t rs, int64_t ks, const float *b,
+                            int64_t M, int64_t K, int64_t J) {
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t j = 0; j < J; j++) {
+            double sum = 0.0;
+            for (int64_t k = 0; k < K; k++) sum += (double)a[m * rs + k * ks] * (double)b[k * J + j];
+            c[m * J + j] += (float)sum;
+        }
+}
+
 void lector_linear_backward_ref(float *dinp,         // (N, IC) or NULL
                                 float *dweight,      // (OC, IC) or NULL
                                 float *dbias,        // (OC) or NULL
@@ -119,22 +129,10 @@ void lector_linear_backward_ref(float *dinp,         // (N, IC) or NULL
                                 const float *inp,    // (N, IC)
                                 const float *weight, // (OC, IC)
                                 int64_t N, int64_t IC, int64_t OC) {
-    if (dinp)
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t i = 0; i < IC; i++) {
-                double s = 0.0;
-                for (int64_t o = 0; o < OC; o++)
-                    s += (double)dout[n * OC + o] * (double)weight[o * IC + i];
-                dinp[n * IC + i] += (float)s;
-            }
-    if (dweight)
-        for (int64_t o = 0; o < OC; o++)
-            for (int64_t i = 0; i < IC; i++) {
-                double s = 0.0;
-                for (int64_t n = 0; n < N; n++)
-                    s += (double)dout[n * OC + o] * (double)inp[n * IC + i];
-                dweight[o * IC + i] += (float)s;
-            }
+    // dinp (N, IC) += dout (N, OC) weight (OC, IC)
+    if (dinp) product_acc_ref(dinp, dout, OC, 1, weight, N, OC, IC);
+    // dweight (OC, IC) += dout^T (OC, N) inp (N, IC)
+    if (dweight) product_acc_ref(dweight, dout, 1, OC, inp, OC, N, IC);
     if (dbias)
         for (int64_t o = 0; o < OC; o++) {
             double s = 0.0;
@@ -143,48 +141,36 @@ void lector_linear_backward_ref(float *dinp,         // (N, IC) or NULL
         }
 }
 
-// Columns go to threads in chunks of this many (a multiple of both variants' 2-vector panel).
-#define COL_CHUNK 64
-
-struct gemm_job {
-    const struct bwd_table *t;
-    float *c;
-    int64_t ldc, rs, ks, ldb, M, K, ncol;
-    const float *a, *b;
-};
-
-static void gemm_worker(void *arg, int ith, int nth) {
-    const struct gemm_job *j = arg;
-    int64_t n_chunk = (j->ncol + COL_CHUNK - 1) / COL_CHUNK, lo, hi;
-    lector__split(n_chunk, ith, nth, &lo, &hi);
-    if (lo >= hi) return;
-    int64_t j0 = lo * COL_CHUNK, j1 = hi * COL_CHUNK < j->ncol ? hi * COL_CHUNK : j->ncol;
-    j->t->gemm_acc(j->c, j->ldc, j->a, j->rs, j->ks, j->b, j->ldb, j->M, j->K, j0, j1);
-}
-
-static void gemm_run(const struct bwd_table *t, float *c, int64_t ldc, const float *a,
-                     int64_t rs, int64_t ks, const float *b, int64_t ldb, int64_t M, int64_t K,
-                     int64_t ncol) {
-    struct gemm_job j = {t, c, ldc, rs, ks, ldb, M, K, ncol, a, b};
-    int64_t n_chunk = (ncol + COL_CHUNK - 1) / COL_CHUNK;
-    // small products stay on the caller's thread
-    int n_max = M * K * ncol < (int64_t)1 << 18 ? 1 : (int)(n_chunk < 64 ? n_chunk : 64);
-    lector__parallel_run(gemm_worker, &j, n_max);
+// dst (C, N) <- src (N, C), in 16 x 16 blocks
+static void transpose(float *restrict dst, const float *restrict src, int64_t N, int64_t C) {
+    for (int64_t n0 = 0; n0 < N; n0 += 16)
+        for (int64_t c0 = 0; c0 < C; c0 += 16) {
+            int64_t n1 = n0 + 16 < N ? n0 + 16 : N, c1 = c0 + 16 < C ? c0 + 16 : C;
+            for (int64_t c = c0; c < c1; c++)
+                for (int64_t n = n0; n < n1; n++) dst[c * N + n] = src[n * C + c];
+        }
 }
 
 void lector_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                             const float *inp, const float *weight, int64_t N, int64_t IC,
                             int64_t OC) {
     const struct bwd_table *t = table();
-    if (!t) {
-        lector_linear_backward_ref(dinp, dweight, dbias, dout, inp, weight, N, IC, OC);
-        return;
+    // both products on the forward's sgemm, accumulating: weight (OC, IC) is already the
+    // k-major right operand of dinp's, and inp (N, IC) of dweight's
+    bool done_x = !dinp, done_w = !dweight;
+    if (t && dinp) done_x = lector__gemm_acc_kmajor(t->gemm, dinp, dout, weight, IC, N, OC, IC);
+    float *dout_t = t && dweight ? lector__aligned_alloc((size_t)(N * OC) * sizeof(float) + 64)
+                                 : NULL;
+    if (dout_t) {
+        transpose(dout_t, dout, N, OC);
+        done_w = lector__gemm_acc_kmajor(t->gemm, dweight, dout_t, inp, IC, OC, N, IC);
+        lector__aligned_free(dout_t);
     }
-    // dinp (N, IC) += dout (N, OC) weight (OC, IC)
-    if (dinp) gemm_run(t, dinp, IC, dout, OC, 1, weight, IC, N, OC, IC);
-    // dweight (OC, IC) += dout^T (OC, N) inp (N, IC): A(o, n) = dout[n OC + o]
-    if (dweight) gemm_run(t, dweight, IC, dout, 1, OC, inp, IC, OC, N, IC);
-    if (dbias) t->col_sum_acc(dbias, dout, N, OC);
+    if (t && dbias) t->col_sum_acc(dbias, dout, N, OC);
+    // no SIMD variant, or no memory for the operands: the reference does the rest
+    if (!done_x || !done_w || (!t && dbias))
+        lector_linear_backward_ref(done_x ? NULL : dinp, done_w ? NULL : dweight,
+                                   t ? NULL : dbias, dout, inp, weight, N, IC, OC);
 }
 
 // ----------------------------------------------------------------------------

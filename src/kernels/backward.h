@@ -65,8 +65,9 @@ void lector_dropout_backward(float *dx, const float *dout, int64_t n, float p, u
  *   dout:   (N, OC)
  *   inp:    (N, IC)
  *   weight: (OC, IC)
- * The fast version runs both products on a register-tiled micro-kernel (6 rows x 2
- * vectors, depth blocks of 256), columns split over the kernel threads. */
+ * The fast version runs both products on the forward's packed sgemm (kernels_impl.h,
+ * lector__gemm_acc_kmajor: weight and inp are already its k-major right operands, dout is
+ * transposed for dweight's), panels split over the kernel threads. */
 void lector_linear_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout,
                                 const float *inp, const float *weight, int64_t N, int64_t IC,
                                 int64_t OC);
@@ -193,12 +194,7 @@ void lector_pool_pooler_backward(float *dh, float *dW, float *dbias, const float
 // ----------------------------------------------------------------------------
 // SIMD variants (same contracts; tests call each one the CPU can run)
 
-/* C (M, cols [j0, j1)) += A (M, K) B (K, ldb-wide rows), A(i, k) = A[i rs + k ks]:
- * the micro-kernel both products of lector_linear_backward run on. */
 #define LECTOR__BWD_DECLARE(sfx)                                                             \
-    void lector__gemm_acc_##sfx(float *c, int64_t ldc, const float *a, int64_t rs,          \
-                                int64_t ks, const float *b, int64_t ldb, int64_t M,         \
-                                int64_t K, int64_t j0, int64_t j1);                         \
     void lector__col_sum_acc_##sfx(float *out, const float *x, int64_t N, int64_t C);       \
     void lector__attention_lse_head_##sfx(float *out, float *lse, const float *qkv,         \
                                           const int32_t *mask, float *scratch, int64_t b,   \

@@ -24,58 +24,7 @@ static inline void st_n(float *p, vf x, int64_t n) {
 }
 
 // ----------------------------------------------------------------------------
-// the product micro-kernel: C (M, [j0, j1)) += A (M, K) B (K, .)
-
-#define MR 6
-#define KC 256
-
-void SIMD_SUFFIX(lector__gemm_acc)(float *c, int64_t ldc, const float *a, int64_t rs,
-                                   int64_t ks, const float *b, int64_t ldb, int64_t M,
-                                   int64_t K, int64_t j0, int64_t j1) {
-    for (int64_t k0 = 0; k0 < K; k0 += KC) {
-        int64_t kc = K - k0 < KC ? K - k0 : KC;
-        for (int64_t j = j0; j < j1; j += 2 * VL) {
-            int64_t nj = j1 - j;
-            for (int64_t i0 = 0; i0 < M; i0 += MR) {
-                int64_t m = M - i0 < MR ? M - i0 : MR;
-                // rows past M repeat the last one: computed, never stored
-                const float *ar[MR];
-                for (int r = 0; r < MR; r++)
-                    ar[r] = a + (i0 + (r < m ? r : m - 1)) * rs + k0 * ks;
-                vf acc[MR][2];
-                for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = v_zero();
-                const float *bp = b + k0 * ldb + j;
-                if (nj >= 2 * VL) {
-                    for (int64_t k = 0; k < kc; k++, bp += ldb) {
-                        vf b0 = v_load(bp), b1 = v_load(bp + VL);
-                        for (int r = 0; r < MR; r++) {
-                            vf av = v_set1(ar[r][k * ks]);
-                            acc[r][0] = v_fma(av, b0, acc[r][0]);
-                            acc[r][1] = v_fma(av, b1, acc[r][1]);
-                        }
-                    }
-                } else {
-                    for (int64_t k = 0; k < kc; k++, bp += ldb) {
-                        vf b0 = ld_n(bp, nj), b1 = ld_n(bp + VL, nj - VL);
-                        for (int r = 0; r < MR; r++) {
-                            vf av = v_set1(ar[r][k * ks]);
-                            acc[r][0] = v_fma(av, b0, acc[r][0]);
-                            acc[r][1] = v_fma(av, b1, acc[r][1]);
-                        }
-                    }
-                }
-                for (int64_t r = 0; r < m; r++) {
-                    float *cr = c + (i0 + r) * ldc + j;
-                    st_n(cr, v_add(ld_n(cr, nj), acc[r][0]), nj);
-                    st_n(cr + VL, v_add(ld_n(cr + VL, nj - VL), acc[r][1]), nj - VL);
-                }
-            }
-        }
-    }
-}
-
-#undef MR
-#undef KC
+// bias gradient
 
 // out[c] += sum over rows n of x[n, c], rows in order
 void SIMD_SUFFIX(lector__col_sum_acc)(float *out, const float *x, int64_t N, int64_t C) {

@@ -112,7 +112,8 @@ static void tile(int m, int64_t kc, const float *a, int64_t lda, const float *b,
 // out[:, 16 p0 .. min(16 p1, OC)) from packed panels [p0, p1)
 static void panels_run(float *out, const float *inp, const float *packed, const float *bias,
                        int64_t N, int64_t IC, int64_t OC, int64_t p0, int64_t p1,
-                       enum lector__act act) {
+                       enum lector__act act, int accumulate) {
+    if (IC == 0 && accumulate) return;
     if (IC == 0) { // no products: out is act(bias) (or act(0))
         for (int64_t r = 0; r < N; r++)
             for (int64_t p = p0; p < p1; p++) {
@@ -126,7 +127,7 @@ static void panels_run(float *out, const float *inp, const float *packed, const 
         int64_t mc = N - ic < MC ? N - ic : MC;
         for (int64_t pc = 0; pc < IC; pc += KC) {
             int64_t kc = IC - pc < KC ? IC - pc : KC;
-            int first = pc == 0, last = pc + kc == IC;
+            int first = pc == 0 && !accumulate, last = pc + kc == IC;
             for (int64_t p = p0; p < p1; p++) {
                 int n = OC - p * NR < NR ? (int)(OC - p * NR) : NR;
                 const float *b = packed + p * IC * NR + pc * NR;

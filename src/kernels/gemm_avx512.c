@@ -81,6 +81,7 @@ static void kernel_6x64(int64_t kc, const float *a, int64_t lda, int m,
 
 void lector__gemm_tiles_run_avx512(const struct lector__gemm_tiles *t, int64_t p0, int64_t p1) {
     int64_t N = t->N, OC = t->OC;
+    if (t->depth == 0 && t->accumulate) return;
     if (t->depth == 0) { // no products: out is act(bias) (or act(0))
         for (int64_t r = 0; r < N; r++) {
             for (int64_t o = p0 * NR; o < p1 * NR && o < OC; o += 16) {
@@ -99,7 +100,7 @@ void lector__gemm_tiles_run_avx512(const struct lector__gemm_tiles *t, int64_t p
         int64_t mc = N - ic < MC ? N - ic : MC;
         for (int64_t pc = 0; pc < t->depth; pc += t->kc_max) {
             int64_t kc = t->depth - pc < t->kc_max ? t->depth - pc : t->kc_max;
-            int first = pc == 0, last = pc + kc == t->depth;
+            int first = pc == 0 && !t->accumulate, last = pc + kc == t->depth;
             for (int64_t p = p0; p < p1; p++)
                 for (int64_t ir = 0; ir < mc; ir += MR)
                     t->tile(t, ic + ir, mc - ir < MR ? (int)(mc - ir) : MR, p, pc, kc, first,
@@ -126,9 +127,9 @@ static void tile_f32(const struct lector__gemm_tiles *t, int64_t r0, int m, int6
 // out[:, 64 p0 .. min(64 p1, OC)) from packed panels [p0, p1)
 static void panels_run(float *out, const float *inp, const float *packed, const float *bias,
                        int64_t N, int64_t IC, int64_t OC, int64_t p0, int64_t p1,
-                       enum lector__act act) {
+                       enum lector__act act, int accumulate) {
     struct operands x = {inp, packed, IC};
-    struct lector__gemm_tiles t = {out, bias, N, OC, IC, KC, 0, act, tile_f32, &x};
+    struct lector__gemm_tiles t = {out, bias, N, OC, IC, KC, 0, act, tile_f32, &x, accumulate};
     lector__gemm_tiles_run_avx512(&t, p0, p1);
 }
 

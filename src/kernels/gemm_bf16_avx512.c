@@ -151,7 +151,7 @@ static void panels_run(float *out, const uint16_t *a, const uint16_t *packed, co
                        int64_t N, int64_t IC, int64_t OC, int64_t p0, int64_t p1,
                        enum lector__act act) {
     struct operands x = {a, packed, even_up(IC)};
-    struct lector__gemm_tiles t = {out, bias, N, OC, even_up(IC), KC, 0, act, tile_bf16, &x};
+    struct lector__gemm_tiles t = {out, bias, N, OC, even_up(IC), KC, 0, act, tile_bf16, &x, 0};
     lector__gemm_tiles_run_avx512(&t, p0, p1);
 }
 

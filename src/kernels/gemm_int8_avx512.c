@@ -250,7 +250,8 @@ static void panels_run(float *out, const uint8_t *a, const int32_t *zp, const fl
     const int32_t *sums = (const int32_t *)(packed + panels_bytes(IC, OC));
     struct operands x = {a, zp, sa, packed, sums, (const float *)(sums + n_panels_of(OC) * NR),
                          four_up(IC)};
-    struct lector__gemm_tiles t = {out, bias, N, OC, four_up(IC), KC, MC_INT8, act, tile_int8, &x};
+    struct lector__gemm_tiles t = {out, bias, N, OC, four_up(IC), KC, MC_INT8, act, tile_int8,
+                                   &x, 0};
     lector__gemm_tiles_run_avx512(&t, p0, p1);
 }
 

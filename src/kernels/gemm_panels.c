@@ -4,6 +4,8 @@
 // any -m flag: nothing here is vector code.
 #include "kernels/kernels_impl.h"
 
+#include <string.h>
+
 #include "base/base_impl.h"
 
 size_t lector__gemm_packed_size(int64_t nr, int64_t IC, int64_t OC) {
@@ -46,14 +48,29 @@ void lector__gemm_pack_rows(int64_t nr, float *packed, const float *rows, int64_
     }
 }
 
+// Panels [p0, p1) of packed (ceil(OC / nr), K, nr) <- b (K, OC), rows ldb apart
+static void pack_kmajor(int64_t nr, float *restrict packed, const float *restrict b,
+                        int64_t ldb, int64_t K, int64_t OC, int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++) {
+        float *dst = packed + p * K * nr;
+        int64_t ncol = OC - p * nr < nr ? OC - p * nr : nr;
+        for (int64_t k = 0; k < K; k++) {
+            memcpy(dst + k * nr, b + k * ldb + p * nr, (size_t)ncol * sizeof *dst);
+            if (ncol < nr) memset(dst + k * nr + ncol, 0, (size_t)(nr - ncol) * sizeof *dst);
+        }
+    }
+}
+
 struct gemm_job {
     const struct lector__gemm_core *core;
     float *out;
     const float *inp, *packed, *bias;
     const float *weight; // non-NULL: pack each thread's panels from it into pack_dst first
+    const float *kmajor; // non-NULL: the same from a k-major operand (ldb apart)
     float *pack_dst;     // then the same buffer as packed
-    int64_t N, IC, OC;
+    int64_t N, IC, OC, ldb;
     enum lector__act act;
+    int accumulate;
 };
 
 static void gemm_worker(void *arg, int ith, int nth) {
@@ -62,7 +79,9 @@ static void gemm_worker(void *arg, int ith, int nth) {
     lector__split(n_panels, ith, nth, &lo, &hi);
     if (lo == hi) return;
     if (j->weight) pack_panels(nr, j->pack_dst, j->weight, j->IC, j->OC, lo, hi);
-    j->core->panels(j->out, j->inp, j->packed, j->bias, j->N, j->IC, j->OC, lo, hi, j->act);
+    if (j->kmajor) pack_kmajor(nr, j->pack_dst, j->kmajor, j->ldb, j->IC, j->OC, lo, hi);
+    j->core->panels(j->out, j->inp, j->packed, j->bias, j->N, j->IC, j->OC, lo, hi, j->act,
+                    j->accumulate);
 }
 
 static void run(struct gemm_job *j) {
@@ -78,7 +97,7 @@ void lector__gemm_packed(const struct lector__gemm_core *core, float *out, const
                          int64_t OC, enum lector__act act) {
     LECTOR_ASSERT(N >= 0 && IC >= 0 && OC >= 0);
     if (N == 0 || OC == 0) return;
-    struct gemm_job j = {core, out, inp, packed, bias, NULL, NULL, N, IC, OC, act};
+    struct gemm_job j = {core, out, inp, packed, bias, NULL, NULL, NULL, N, IC, OC, 0, act, 0};
     run(&j);
 }
 
@@ -93,9 +112,24 @@ void lector__gemm_unpacked(const struct lector__gemm_core *core, float *out, con
         lector_matmul_ref(out, inp, weight, bias, N, IC, OC);
         return;
     }
-    struct gemm_job j = {core, out, inp, packed, bias, weight, packed, N, IC, OC, LECTOR__ACT_NONE};
+    struct gemm_job j = {core, out,    inp, packed, bias, weight, NULL,
+                         packed, N, IC, OC, 0, LECTOR__ACT_NONE, 0};
     run(&j);
     lector__aligned_free(packed);
+}
+
+bool lector__gemm_acc_kmajor(const struct lector__gemm_core *core, float *out, const float *inp,
+                             const float *b, int64_t ldb, int64_t N, int64_t K, int64_t OC) {
+    LECTOR_ASSERT(N >= 0 && K >= 0 && OC >= 0 && ldb >= OC);
+    if (N == 0 || OC == 0 || K == 0) return true;
+    size_t n_packed = lector__gemm_packed_size(core->nr, K, OC);
+    float *packed = lector__aligned_alloc(n_packed * sizeof(float));
+    if (!packed) return false;
+    struct gemm_job j = {core, out, inp, packed, NULL, NULL, b, packed, N, K, OC, ldb,
+                         LECTOR__ACT_NONE, 1};
+    run(&j);
+    lector__aligned_free(packed);
+    return true;
 }
 
 void lector__gemm_cols(const struct lector__gemm_core *core, float *out, const float *inp,
@@ -108,7 +142,7 @@ void lector__gemm_cols(const struct lector__gemm_core *core, float *out, const f
     LECTOR_ASSERT(packed); // test helper only
     int64_t p0 = o0 / nr, p1 = (o1 + nr - 1) / nr;
     pack_panels(nr, packed, weight, IC, OC, p0, p1);
-    core->panels(out, inp, packed, bias, N, IC, OC, p0, p1, LECTOR__ACT_NONE);
+    core->panels(out, inp, packed, bias, N, IC, OC, p0, p1, LECTOR__ACT_NONE, 0);
     lector__aligned_free(packed);
 }
 

@@ -81,10 +81,11 @@ void lector__residual_layernorm_avx512(float *out, const float *x, const float *
  * thread computes which panel. */
 struct lector__gemm_core {
     int64_t nr; // panel width
-    // out[:, nr p0 .. min(nr p1, OC)) = act(inp packed[p0, p1)^T + bias), single-threaded
+    // out[:, nr p0 .. min(nr p1, OC)) = act(inp packed[p0, p1)^T + bias), single-threaded;
+    // accumulate: out[:, those columns] += inp packed^T instead (bias NULL, act NONE)
     void (*panels)(float *out, const float *inp, const float *packed, const float *bias,
                    int64_t N, int64_t IC, int64_t OC, int64_t p0, int64_t p1,
-                   enum lector__act act);
+                   enum lector__act act, int accumulate);
 };
 size_t lector__gemm_packed_size(int64_t nr, int64_t IC, int64_t OC);
 void lector__gemm_pack_rows(int64_t nr, float *packed, const float *rows, int64_t IC,
@@ -96,6 +97,13 @@ void lector__gemm_packed(const struct lector__gemm_core *core, float *out, const
 void lector__gemm_unpacked(const struct lector__gemm_core *core, float *out, const float *inp,
                            const float *weight, const float *bias, int64_t N, int64_t IC,
                            int64_t OC);
+/* out (N, OC) += inp (N, K) b (K, OC), b row-major with rows ldb apart (b[k][o] at
+ * b[k ldb + o]): the training products (kernels/backward.c), whose right operand is already
+ * k-major, so each thread's panels are a plain copy of b into a temporary. The same
+ * operations whatever the thread count. false (out untouched) when the temporary cannot be
+ * allocated. */
+bool lector__gemm_acc_kmajor(const struct lector__gemm_core *core, float *out, const float *inp,
+                             const float *b, int64_t ldb, int64_t N, int64_t K, int64_t OC);
 /* Single-threaded over output columns [o0, o1) (o0 a multiple of nr, o1 too or OC); the
  * tests check that the column split does not change any value. */
 void lector__gemm_cols(const struct lector__gemm_core *core, float *out, const float *inp,
@@ -136,6 +144,7 @@ struct lector__gemm_tiles {
     void (*tile)(const struct lector__gemm_tiles *t, int64_t r0, int m, int64_t p, int64_t pc,
                  int64_t kc, int first, int last);
     const void *ctx; // the variant's operands
+    int accumulate;  // out += the product (no depth block is the first; bias NULL)
 };
 void lector__gemm_tiles_run_avx512(const struct lector__gemm_tiles *t, int64_t p0, int64_t p1);
 
