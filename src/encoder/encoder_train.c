@@ -358,13 +358,9 @@ static uint64_t site_seed(uint64_t seed, int64_t j, int site) {
     return z * UINT64_C(0x9E3779B97F4A7C15);
 }
 
-static void act_forward(enum lector__act act, float *x, int64_t n) {
-    switch (act) {
-    case LECTOR__ACT_GELU: lector_bias_act(x, NULL, 1, n, LECTOR__ACT_GELU); return;
-    case LECTOR__ACT_GELU_NEW: lector_bias_act(x, NULL, 1, n, LECTOR__ACT_GELU_NEW); return;
-    case LECTOR__ACT_RELU: lector_bias_act(x, NULL, 1, n, LECTOR__ACT_RELU); return;
-    case LECTOR__ACT_NONE: return;
-    }
+// x (N, F) in place; rows go to the kernel threads
+static void act_forward(enum lector__act act, float *x, int64_t N, int64_t F) {
+    if (act != LECTOR__ACT_NONE) lector_bias_act(x, NULL, N, F, act);
 }
 
 static void act_backward(enum lector__act act, float *dinp, const float *dout, const float *inp,
@@ -394,7 +390,7 @@ static void layer_forward(struct lector__enc_train *tr, int64_t j) {
                            v.t[P_LN1_B], N, C, tr->eps);
     lector_matmul(tr->ffpre[j], tr->h1[j], v.t[P_FI_W], v.t[P_FI_B], N, C, F);
     memcpy(tr->ffact[j], tr->ffpre[j], (size_t)(N * F) * sizeof(float));
-    act_forward(tr->act, tr->ffact[j], N * F);
+    act_forward(tr->act, tr->ffact[j], N, F);
     lector_matmul(tmp, tr->ffact[j], v.t[P_FO_W], v.t[P_FO_B], N, F, C);
     lector_dropout_forward(tmp, N * C, d->hidden, site_seed(d->seed, j, 2));
     memcpy(tr->y2[j], tr->h1[j], (size_t)(N * C) * sizeof(float));

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/base_impl.h"
+#include "kernels/kernels_impl.h"
 
 struct lector_adamw {
     struct lector_adamw_params p;
@@ -173,13 +174,31 @@ static void update(struct lector_adamw *opt, const struct step_consts *k, float 
     }
 }
 
+struct update_job {
+    struct lector_adamw *opt;
+    const struct step_consts *k;
+    float *params;
+    const float *grads;
+    const uint8_t *decay_mask;
+};
+
+// each element's update is its own: the split over threads changes no bit
+static void update_worker(void *arg, int ith, int nth) {
+    const struct update_job *j = arg;
+    int64_t lo, hi;
+    lector__split(j->opt->n_params, ith, nth, &lo, &hi);
+    update(j->opt, j->k, j->params, j->grads, j->decay_mask, lo, hi);
+}
+
 void lector_adamw_step(struct lector_adamw *opt, float *params, const float *grads,
                        const uint8_t *decay_mask) {
     LECTOR_ASSERT(opt && params && grads);
     LECTOR_ASSERT(!opt->row_t); // an optimiser takes lazy row steps or full steps, not both
     opt->t++;
     const struct step_consts k = step_consts(opt);
-    update(opt, &k, params, grads, decay_mask, 0, opt->n_params);
+    struct update_job j = {opt, &k, params, grads, decay_mask};
+    // below ~64K parameters waking a thread costs more than it saves
+    lector__parallel_run(update_worker, &j, opt->n_params < (int64_t)1 << 16 ? 1 : 64);
 }
 
 // ----------------------------------------------------------------------------

@@ -17,7 +17,7 @@
 struct bwd_table {
     const char *name;
     const struct lector__gemm_core *gemm; // the forward's sgemm core of the same width
-    void (*col_sum_acc)(float *out, const float *x, int64_t N, int64_t C);
+    void (*col_sum_acc)(float *out, const float *x, int64_t N, int64_t C, int64_t ld);
     void (*attention_lse_head)(float *out, float *lse, const float *qkv, const int32_t *mask,
                                float *scratch, int64_t b, int64_t h, int64_t T, int64_t C,
                                int64_t H, float p, uint64_t seed);
@@ -87,14 +87,65 @@ void lector__backward_force(const char *forced) {
 }
 
 // ----------------------------------------------------------------------------
+// element-wise work over the kernel threads
+
+struct range_job {
+    void (*body)(const void *arg, int64_t i0, int64_t i1);
+    const void *arg;
+    int64_t n, grain;
+};
+
+static void range_worker(void *arg, int ith, int nth) {
+    const struct range_job *j = arg;
+    int64_t n_piece = (j->n + j->grain - 1) / j->grain, lo, hi;
+    lector__split(n_piece, ith, nth, &lo, &hi);
+    if (lo >= hi) return;
+    j->body(j->arg, lo * j->grain, hi * j->grain < j->n ? hi * j->grain : j->n);
+}
+
+// body(arg, i0, i1) over [0, n) in runs of whole pieces of `grain` items (a multiple of every
+// variant's vector width), on the kernel threads when there are at least `min_items`;
+// every item's result is the same whatever the split.
+static void parallel_range(void (*body)(const void *arg, int64_t i0, int64_t i1),
+                           const void *arg, int64_t n, int64_t grain, int64_t min_items) {
+    if (n <= 0) return;
+    struct range_job j = {body, arg, n, grain};
+    int64_t n_piece = (n + grain - 1) / grain;
+    int n_max = n < min_items ? 1 : n_piece < 64 ? (int)n_piece : 64;
+    lector__parallel_run(range_worker, &j, n_max);
+}
+
+// below this many elements, waking a thread costs more than it saves
+#define EW_MIN ((int64_t)1 << 15)
+#define EW_GRAIN 4096
+
+// ----------------------------------------------------------------------------
 // dropout
+
+struct dropout_args {
+    float *x;
+    const float *dout;
+    uint32_t thr;
+    float scale;
+    uint64_t seed;
+};
+
+static void dropout_forward_body(const void *arg, int64_t i0, int64_t i1) {
+    const struct dropout_args *a = arg;
+    for (int64_t i = i0; i < i1; i++)
+        a->x[i] = lector__dropout_keep(a->seed, (uint64_t)i, a->thr) ? a->x[i] * a->scale : 0.0f;
+}
+
+static void dropout_backward_body(const void *arg, int64_t i0, int64_t i1) {
+    const struct dropout_args *a = arg;
+    for (int64_t i = i0; i < i1; i++)
+        if (lector__dropout_keep(a->seed, (uint64_t)i, a->thr)) a->x[i] += a->dout[i] * a->scale;
+}
 
 void lector_dropout_forward(float *x, int64_t n, float p, uint64_t seed) {
     if (!(p > 0.0f)) return;
-    uint32_t thr = lector__dropout_threshold(p);
-    float scale = 1.0f / (1.0f - p);
-    for (int64_t i = 0; i < n; i++)
-        x[i] = lector__dropout_keep(seed, (uint64_t)i, thr) ? x[i] * scale : 0.0f;
+    struct dropout_args a = {x, NULL, lector__dropout_threshold(p), 1.0f / (1.0f - p), seed};
+    parallel_range(dropout_forward_body, &a, n, EW_GRAIN, EW_MIN);
 }
 
 void lector_dropout_backward(float *dx, const float *dout, int64_t n, float p, uint64_t seed) {
@@ -102,10 +153,8 @@ void lector_dropout_backward(float *dx, const float *dout, int64_t n, float p, u
         lector_residual_backward(dx, NULL, dout, n);
         return;
     }
-    uint32_t thr = lector__dropout_threshold(p);
-    float scale = 1.0f / (1.0f - p);
-    for (int64_t i = 0; i < n; i++)
-        if (lector__dropout_keep(seed, (uint64_t)i, thr)) dx[i] += dout[i] * scale;
+    struct dropout_args a = {dx, dout, lector__dropout_threshold(p), 1.0f / (1.0f - p), seed};
+    parallel_range(dropout_backward_body, &a, n, EW_GRAIN, EW_MIN);
 }
 
 // ----------------------------------------------------------------------------
@@ -141,14 +190,32 @@ void lector_linear_backward_ref(float *dinp,         // (N, IC) or NULL
         }
 }
 
-// dst (C, N) <- src (N, C), in 16 x 16 blocks
-static void transpose(float *restrict dst, const float *restrict src, int64_t N, int64_t C) {
-    for (int64_t n0 = 0; n0 < N; n0 += 16)
-        for (int64_t c0 = 0; c0 < C; c0 += 16) {
-            int64_t n1 = n0 + 16 < N ? n0 + 16 : N, c1 = c0 + 16 < C ? c0 + 16 : C;
-            for (int64_t c = c0; c < c1; c++)
-                for (int64_t n = n0; n < n1; n++) dst[c * N + n] = src[n * C + c];
-        }
+struct transpose_args {
+    float *dst;
+    const float *src;
+    int64_t N, C;
+};
+
+// columns [c0, c1) of dst (C, N) <- src (N, C), 16 rows at a time
+static void transpose_body(const void *arg, int64_t c0, int64_t c1) {
+    const struct transpose_args *a = arg;
+    for (int64_t n0 = 0; n0 < a->N; n0 += 16) {
+        int64_t n1 = n0 + 16 < a->N ? n0 + 16 : a->N;
+        for (int64_t c = c0; c < c1; c++)
+            for (int64_t n = n0; n < n1; n++) a->dst[c * a->N + n] = a->src[n * a->C + c];
+    }
+}
+
+struct col_sum_args {
+    void (*fn)(float *out, const float *x, int64_t N, int64_t C, int64_t ld);
+    float *out;
+    const float *x;
+    int64_t N, C;
+};
+
+static void col_sum_body(const void *arg, int64_t c0, int64_t c1) {
+    const struct col_sum_args *a = arg;
+    a->fn(a->out + c0, a->x + c0, a->N, c1 - c0, a->C);
 }
 
 void lector_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -162,11 +229,15 @@ void lector_linear_backward(float *dinp, float *dweight, float *dbias, const flo
     float *dout_t = t && dweight ? lector__aligned_alloc((size_t)(N * OC) * sizeof(float) + 64)
                                  : NULL;
     if (dout_t) {
-        transpose(dout_t, dout, N, OC);
+        struct transpose_args ta = {dout_t, dout, N, OC};
+        parallel_range(transpose_body, &ta, OC, 16, EW_MIN / (N > 0 ? N : 1));
         done_w = lector__gemm_acc_kmajor(t->gemm, dweight, dout_t, inp, IC, OC, N, IC);
         lector__aligned_free(dout_t);
     }
-    if (t && dbias) t->col_sum_acc(dbias, dout, N, OC);
+    if (t && dbias) { // each column summed over the rows in order, by one thread
+        struct col_sum_args ca = {t->col_sum_acc, dbias, dout, N, OC};
+        parallel_range(col_sum_body, &ca, OC, 64, EW_MIN / (N > 0 ? N : 1));
+    }
     // no SIMD variant, or no memory for the operands: the reference does the rest
     if (!done_x || !done_w || (!t && dbias))
         lector_linear_backward_ref(done_x ? NULL : dinp, done_w ? NULL : dweight,
@@ -373,7 +444,7 @@ void lector_layernorm_backward_ref(float *dinp, float *dgamma, float *dbeta, con
                                    const float *gamma, int64_t N, int64_t C) {
     for (int64_t n = 0; n < N; n++) {
         const float *dy = dout + n * C, *x = inp + n * C;
-        double m = mean[n], r = rstd[n], mg = 0.0, mgx = 0.0;
+        double m = (double)mean[n], r = (double)rstd[n], mg = 0.0, mgx = 0.0;
         for (int64_t c = 0; c < C; c++) {
             double xh = ((double)x[c] - m) * r, g = (double)dy[c] * (double)gamma[c];
             mg += g;
@@ -429,11 +500,11 @@ static double gelu_new_grad(double x) {
 }
 
 void lector_gelu_backward_ref(float *dinp, const float *dout, const float *inp, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dinp[i] += (float)((double)dout[i] * gelu_grad(inp[i]));
+    for (int64_t i = 0; i < n; i++) dinp[i] += (float)((double)dout[i] * gelu_grad((double)inp[i]));
 }
 
 void lector_gelu_new_backward_ref(float *dinp, const float *dout, const float *inp, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dinp[i] += (float)((double)dout[i] * gelu_new_grad(inp[i]));
+    for (int64_t i = 0; i < n; i++) dinp[i] += (float)((double)dout[i] * gelu_new_grad((double)inp[i]));
 }
 
 void lector_relu_backward_ref(float *dinp, const float *dout, const float *inp, int64_t n) {
@@ -448,20 +519,50 @@ void lector_residual_backward_ref(float *dx, float *dr, const float *dout, int64
     }
 }
 
+struct act_args {
+    void (*fn)(float *dinp, const float *dout, const float *inp, int64_t n);
+    float *dinp;
+    const float *dout, *inp;
+};
+
+static void act_body(const void *arg, int64_t i0, int64_t i1) {
+    const struct act_args *a = arg;
+    a->fn(a->dinp + i0, a->dout + i0, a->inp + i0, i1 - i0);
+}
+
 #define FAST_ELEMENTWISE(op)                                                               \
     void lector_##op(float *dinp, const float *dout, const float *inp, int64_t n) {        \
         const struct bwd_table *t = table();                                               \
-        if (t) t->op(dinp, dout, inp, n);                                                  \
-        else lector_##op##_ref(dinp, dout, inp, n);                                        \
+        if (!t) {                                                                          \
+            lector_##op##_ref(dinp, dout, inp, n);                                         \
+            return;                                                                        \
+        }                                                                                  \
+        struct act_args a = {t->op, dinp, dout, inp};                                      \
+        parallel_range(act_body, &a, n, EW_GRAIN, EW_MIN);                                 \
     }
 FAST_ELEMENTWISE(gelu_backward)
 FAST_ELEMENTWISE(gelu_new_backward)
 FAST_ELEMENTWISE(relu_backward)
 
+struct residual_args {
+    void (*fn)(float *dx, float *dr, const float *dout, int64_t n);
+    float *dx, *dr;
+    const float *dout;
+};
+
+static void residual_body(const void *arg, int64_t i0, int64_t i1) {
+    const struct residual_args *a = arg;
+    a->fn(a->dx ? a->dx + i0 : NULL, a->dr ? a->dr + i0 : NULL, a->dout + i0, i1 - i0);
+}
+
 void lector_residual_backward(float *dx, float *dr, const float *dout, int64_t n) {
     const struct bwd_table *t = table();
-    if (t) t->residual_backward(dx, dr, dout, n);
-    else lector_residual_backward_ref(dx, dr, dout, n);
+    if (!t) {
+        lector_residual_backward_ref(dx, dr, dout, n);
+        return;
+    }
+    struct residual_args a = {t->residual_backward, dx, dr, dout};
+    parallel_range(residual_body, &a, n, EW_GRAIN, EW_MIN);
 }
 
 // ----------------------------------------------------------------------------

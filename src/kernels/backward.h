@@ -195,7 +195,8 @@ void lector_pool_pooler_backward(float *dh, float *dW, float *dbias, const float
 // SIMD variants (same contracts; tests call each one the CPU can run)
 
 #define LECTOR__BWD_DECLARE(sfx)                                                             \
-    void lector__col_sum_acc_##sfx(float *out, const float *x, int64_t N, int64_t C);       \
+    void lector__col_sum_acc_##sfx(float *out, const float *x, int64_t N, int64_t C,        \
+                                   int64_t ld);                                             \
     void lector__attention_lse_head_##sfx(float *out, float *lse, const float *qkv,         \
                                           const int32_t *mask, float *scratch, int64_t b,   \
                                           int64_t h, int64_t T, int64_t C, int64_t H,       \

@@ -26,11 +26,12 @@ static inline void st_n(float *p, vf x, int64_t n) {
 // ----------------------------------------------------------------------------
 // bias gradient
 
-// out[c] += sum over rows n of x[n, c], rows in order
-void SIMD_SUFFIX(lector__col_sum_acc)(float *out, const float *x, int64_t N, int64_t C) {
+// out[c] += sum over rows n of x[n, c] (rows ld apart), rows in order
+void SIMD_SUFFIX(lector__col_sum_acc)(float *out, const float *x, int64_t N, int64_t C,
+                                      int64_t ld) {
     for (int64_t c = 0; c < C; c += VL) {
         vf acc = v_zero();
-        for (int64_t n = 0; n < N; n++) acc = v_add(acc, ld_n(x + n * C + c, C - c));
+        for (int64_t n = 0; n < N; n++) acc = v_add(acc, ld_n(x + n * ld + c, C - c));
         st_n(out + c, v_add(ld_n(out + c, C - c), acc), C - c);
     }
 }

@@ -316,10 +316,10 @@ static void scores(const float *logits, const int32_t *y, int64_t n, int64_t K, 
     for (int64_t i = 0; i < n; i++) {
         const float *z = logits + i * K;
         int64_t best = 0;
-        double mx = z[0], sum = 0.0;
+        double mx, sum = 0.0;
         for (int64_t k = 1; k < K; k++)
             if (z[k] > z[best]) best = k;
-        mx = z[best];
+        mx = (double)z[best];
         for (int64_t k = 0; k < K; k++) sum += exp((double)z[k] - mx);
         l += log(sum) - ((double)z[y[i]] - mx);
         correct += best == y[i];
