@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "lector/head.h"
+#include "head/head_impl.h"
 #include "testutil.h"
 
 #define N_MAX 64
@@ -87,7 +88,7 @@ static void run_case(const json_t *c) {
 
     struct lector_adamw *opt = NULL;
     struct lector_error err = {0};
-    assert_int_equal(lector_adamw_init(n, &hp, &opt, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_adamw_new(n, &hp, &opt, &err), LECTOR_STATUS_OK);
 
     const json_t *steps = json_object_get(c, "steps");
     assert_true(json_array_size(steps) > 0);
@@ -106,18 +107,18 @@ static void run_case(const json_t *c) {
         d = check("params", label, step, params, want, n);
         if (d > worst_p) worst_p = d;
         read_params(c, json_object_get(st, "exp_avg"), want);
-        d = check("exp_avg", label, step, lector_adamw_m(opt), want, n);
+        d = check("exp_avg", label, step, lector__adamw_m(opt), want, n);
         if (d > worst_m) worst_m = d;
         read_params(c, json_object_get(st, "exp_avg_sq"), want);
-        d = check("exp_avg_sq", label, step, lector_adamw_v(opt), want, n);
+        d = check("exp_avg_sq", label, step, lector__adamw_v(opt), want, n);
         if (d > worst_v) worst_v = d;
         if (hp.amsgrad) {
-            assert_non_null(lector_adamw_vmax(opt));
+            assert_non_null(lector__adamw_vmax(opt));
             read_params(c, json_object_get(st, "max_exp_avg_sq"), want);
-            d = check("max_exp_avg_sq", label, step, lector_adamw_vmax(opt), want, n);
+            d = check("max_exp_avg_sq", label, step, lector__adamw_vmax(opt), want, n);
             if (d > worst_vmax) worst_vmax = d;
         } else {
-            assert_null(lector_adamw_vmax(opt));
+            assert_null(lector__adamw_vmax(opt));
         }
     }
     printf("%-22s max |diff| params %.3g, exp_avg %.3g, exp_avg_sq %.3g", label, (double)worst_p,
@@ -141,7 +142,7 @@ static void test_adamw_decay_mask_skips_masked_params(void **state) {
     hp.lr = 0.1f;
     hp.weight_decay = 0.5f;
     struct lector_adamw *opt = NULL;
-    assert_int_equal(lector_adamw_init(2, &hp, &opt, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_adamw_new(2, &hp, &opt, NULL), LECTOR_STATUS_OK);
     float p[2] = {1.0f, 1.0f}, g[2] = {0.0f, 0.0f};
     const uint8_t mask[2] = {1, 0};
     lector_adamw_step(opt, p, g, mask);
@@ -156,14 +157,14 @@ static void test_adamw_rejects_bad_hyperparameters(void **state) {
     struct lector_adamw *opt = NULL;
     struct lector_error err = {0};
     hp.beta2 = 1.0f;
-    assert_int_equal(lector_adamw_init(4, &hp, &opt, &err), LECTOR_STATUS_INVALID_ARG);
+    assert_int_equal(lector_adamw_new(4, &hp, &opt, &err), LECTOR_STATUS_INVALID_ARG);
     assert_null(opt);
     assert_non_null(strstr(err.msg, "betas"));
     hp = lector_adamw_default_params();
     hp.lr = NAN;
-    assert_int_equal(lector_adamw_init(4, &hp, &opt, &err), LECTOR_STATUS_INVALID_ARG);
+    assert_int_equal(lector_adamw_new(4, &hp, &opt, &err), LECTOR_STATUS_INVALID_ARG);
     hp = lector_adamw_default_params();
-    assert_int_equal(lector_adamw_init(0, &hp, &opt, &err), LECTOR_STATUS_INVALID_ARG);
+    assert_int_equal(lector_adamw_new(0, &hp, &opt, &err), LECTOR_STATUS_INVALID_ARG);
     lector_adamw_free(NULL);
 }
 

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lector/classifier.h"
+#include "lector/cache.h"
 #include "testutil.h"
 
 enum { C = 5 };

@@ -244,7 +244,7 @@ static void run_case(const struct golden *g, json_t *c, const char *variant) {
         fail_msg("%s: frozen forward: %s", cname, err.msg);
 
     struct lector_head *head = NULL;
-    assert_int_equal(lector_head_init_from(C, K, hw->data, hb->data, &head, &err),
+    assert_int_equal(test_head_from(C, K, hw->data, hb->data, &head, &err),
                      LECTOR_STATUS_OK);
     struct lector_adamw_params ap = lector_adamw_default_params();
     ap.beta1 = (float)json_number_value(json_array_get(json_object_get(opt, "betas"), 0));
@@ -253,10 +253,10 @@ static void run_case(const struct golden *g, json_t *c, const char *variant) {
     ap.weight_decay = (float)json_number_value(json_object_get(opt, "weight_decay"));
     struct lector_adamw *opt_head = NULL, *opt_enc = NULL;
     ap.lr = lr_head;
-    assert_int_equal(lector_adamw_init(lector_head_n_params(head), &ap, &opt_head, &err),
+    assert_int_equal(lector_adamw_new(lector_head_n_params(head), &ap, &opt_head, &err),
                      LECTOR_STATUS_OK);
     ap.lr = lr_enc;
-    assert_int_equal(lector_adamw_init(lector__enc_train_n_params(tr), &ap, &opt_enc, &err),
+    assert_int_equal(lector_adamw_new(lector__enc_train_n_params(tr), &ap, &opt_enc, &err),
                      LECTOR_STATUS_OK);
 
     double worst = 0.0;
@@ -297,7 +297,7 @@ static void run_case(const struct golden *g, json_t *c, const char *variant) {
             LECTOR_STATUS_OK)
             fail_msg("%s: %s", cname, err.msg);
         float loss;
-        lector_head_loss_backward_dx(head, pooled, NULL, labels->data, B, NULL, &loss, dpooled);
+        lector_head_loss_backward(head, pooled, NULL, labels->data, B, NULL, &loss, dpooled);
         lector__enc_train_backward(tr, dpooled);
         for (size_t i = 0; i < n_train; i++) {
             int64_t n;
@@ -307,7 +307,7 @@ static void run_case(const struct golden *g, json_t *c, const char *variant) {
             noise_max[i] = m > noise_max[i] ? m : noise_max[i];
         }
         if (step > 0) continue;
-        lector_head_forward(head, pooled, B, logits);
+        lector_head_forward(head, pooled, NULL, B, logits, NULL);
         const struct lector_tensor *want_loss = gfind(g, cname, "loss");
         double dl = fabs((double)loss - (double)((const float *)want_loss->data)[0]);
         printf("  %-6s %-18s loss %.7f max|diff| %.3g (tol %.3g)\n", variant, cname,

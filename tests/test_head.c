@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "lector/head.h"
+#include "head/head_impl.h"
 #include "testutil.h"
 
 // A test-local generator (not the library's), uniform in [-1, 1).
@@ -43,7 +44,7 @@ static void test_head_gradient_matches_finite_differences(void **state) {
     (void)state;
     enum { C = 7, K = 3, B = 5, P = K * C + K };
     struct lector_head *head = NULL;
-    assert_int_equal(lector_head_init(C, K, 7, &head, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_head_new(&(struct lector_head_shape){C, 0, 0, K}, 7, &head, NULL), LECTOR_STATUS_OK);
     assert_int_equal(lector_head_n_params(head), P);
     float *params = lector_head_params(head);
     // Random weights and a nonzero bias, so every term of the gradient is exercised.
@@ -54,7 +55,7 @@ static void test_head_gradient_matches_finite_differences(void **state) {
 
     float loss = 0.0f;
     lector_head_zero_grad(head);
-    lector_head_loss_backward(head, x, y, B, &loss);
+    lector_head_loss_backward(head, x, NULL, y, B, NULL, &loss, NULL);
     const float *grads = lector_head_grads(head);
 
     double p[P];
@@ -85,7 +86,7 @@ static void test_head_gradient_matches_finite_differences(void **state) {
     // Gradients accumulate until zero_grad.
     float g0[P];
     memcpy(g0, grads, sizeof g0);
-    lector_head_loss_backward(head, x, y, B, NULL);
+    lector_head_loss_backward(head, x, NULL, y, B, NULL, NULL, NULL);
     for (int j = 0; j < P; j++) assert_float_equal(grads[j], 2.0f * g0[j], 1e-6f);
     lector_head_zero_grad(head);
     for (int j = 0; j < P; j++) assert_true(grads[j] == 0.0f);
@@ -119,10 +120,10 @@ static void test_head_softmax_of_large_logits(void **state) {
     // The loss stays finite when the true class's probability underflows.
     const float W[2] = {1e4f, -1e4f};
     struct lector_head *head = NULL;
-    assert_int_equal(lector_head_init_from(1, 2, W, NULL, &head, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(test_head_from(1, 2, W, NULL, &head, NULL), LECTOR_STATUS_OK);
     float x = 1.0f, loss = 0.0f;
     int32_t y = 1;
-    lector_head_loss_backward(head, &x, &y, 1, &loss);
+    lector_head_loss_backward(head, &x, NULL, &y, 1, NULL, &loss, NULL);
     assert_float_equal(loss, 2e4f, 1.0f);
     assert_float_equal(lector_head_grads(head)[0], 1.0f, 1e-6f);
     assert_float_equal(lector_head_grads(head)[1], -1.0f, 1e-6f);
@@ -133,9 +134,9 @@ static void test_head_init_is_deterministic(void **state) {
     (void)state;
     enum { C = 5, K = 4 };
     struct lector_head *a = NULL, *b = NULL, *c = NULL;
-    assert_int_equal(lector_head_init(C, K, 42, &a, NULL), LECTOR_STATUS_OK);
-    assert_int_equal(lector_head_init(C, K, 42, &b, NULL), LECTOR_STATUS_OK);
-    assert_int_equal(lector_head_init(C, K, 43, &c, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_head_new(&(struct lector_head_shape){C, 0, 0, K}, 42, &a, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_head_new(&(struct lector_head_shape){C, 0, 0, K}, 42, &b, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_head_new(&(struct lector_head_shape){C, 0, 0, K}, 43, &c, NULL), LECTOR_STATUS_OK);
     const float *pa = lector_head_params_const(a);
     size_t bytes = (size_t)lector_head_n_params(a) * sizeof(float);
     assert_memory_equal(pa, lector_head_params_const(b), bytes);
@@ -169,12 +170,12 @@ static void test_head_forward_and_arguments(void **state) {
     const float bias[2] = {0.25f, -1};
     struct lector_head *head = NULL;
     struct lector_error err = {0};
-    assert_int_equal(lector_head_init_from(3, 2, W, bias, &head, &err), LECTOR_STATUS_OK);
+    assert_int_equal(test_head_from(3, 2, W, bias, &head, &err), LECTOR_STATUS_OK);
     assert_int_equal(lector_head_n_in(head), 3);
     assert_int_equal(lector_head_n_classes(head), 2);
     const float x[2 * 3] = {1, 1, 1, 2, 0, -2};
     float logits[4];
-    lector_head_forward(head, x, 2, logits);
+    assert_int_equal(lector_head_forward(head, x, NULL, 2, logits, NULL), LECTOR_STATUS_OK);
     assert_float_equal(logits[0], 6.25f, 0.0f);   // 1+2+3 + 0.25
     assert_float_equal(logits[1], -1.5f, 0.0f);   // -1+0+0.5 - 1
     assert_float_equal(logits[2], -3.75f, 0.0f);  // 2-6 + 0.25
@@ -182,10 +183,10 @@ static void test_head_forward_and_arguments(void **state) {
     lector_head_free(head);
 
     head = NULL;
-    assert_int_equal(lector_head_init(0, 2, 1, &head, &err), LECTOR_STATUS_INVALID_ARG);
+    assert_int_equal(lector_head_new(&(struct lector_head_shape){0, 0, 0, 2}, 1, &head, &err), LECTOR_STATUS_INVALID_ARG);
     assert_null(head);
     assert_non_null(strstr(err.msg, "C=0"));
-    assert_int_equal(lector_head_init(INT64_MAX / 2, 4, 1, &head, &err), LECTOR_STATUS_NOMEM);
+    assert_int_equal(lector_head_new(&(struct lector_head_shape){INT64_MAX / 2, 0, 0, 4}, 1, &head, &err), LECTOR_STATUS_NOMEM);
     assert_null(head);
     lector_head_free(NULL);
 }
@@ -203,23 +204,23 @@ static void test_head_trains_to_full_accuracy(void **state) {
         for (int c = 0; c < C; c++) x[i * C + c] = centre[y[i]][c] + (float)(0.5 * rnd());
     }
     struct lector_head *head = NULL;
-    assert_int_equal(lector_head_init(C, K, 2024, &head, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_head_new(&(struct lector_head_shape){C, 0, 0, K}, 2024, &head, NULL), LECTOR_STATUS_OK);
     struct lector_adamw_params hp = lector_adamw_default_params();
     hp.lr = 0.05f;
     struct lector_adamw *opt = NULL;
-    assert_int_equal(lector_adamw_init(lector_head_n_params(head), &hp, &opt, NULL),
+    assert_int_equal(lector_adamw_new(lector_head_n_params(head), &hp, &opt, NULL),
                      LECTOR_STATUS_OK);
     float first = 0.0f, loss = 0.0f;
     for (int step = 0; step < 200; step++) {
         lector_head_zero_grad(head);
-        lector_head_loss_backward(head, x, y, B, &loss);
+        lector_head_loss_backward(head, x, NULL, y, B, NULL, &loss, NULL);
         if (step == 0) first = loss;
         lector_adamw_step(opt, lector_head_params(head), lector_head_grads(head),
                           lector_head_decay_mask(head));
     }
     assert_true(loss < 0.1f * first);
     float logits[B * K];
-    lector_head_forward(head, x, B, logits);
+    assert_int_equal(lector_head_forward(head, x, NULL, B, logits, NULL), LECTOR_STATUS_OK);
     int correct = 0;
     for (int i = 0; i < B; i++) {
         int best = 0;
@@ -242,8 +243,8 @@ static void test_adamw_rows_all_listed_is_dense(void **state) {
     hp.lr = 0.05f;
     hp.weight_decay = 0.1f;
     struct lector_adamw *a = NULL, *b = NULL;
-    assert_int_equal(lector_adamw_init(N, &hp, &a, NULL), LECTOR_STATUS_OK);
-    assert_int_equal(lector_adamw_init(N, &hp, &b, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_adamw_new(N, &hp, &a, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_adamw_new(N, &hp, &b, NULL), LECTOR_STATUS_OK);
     float pa[N], pb[N], g[N];
     uint8_t mask[N];
     int64_t rows[R];
@@ -259,8 +260,8 @@ static void test_adamw_rows_all_listed_is_dense(void **state) {
     }
     lector_adamw_sync_rows(b, pb, mask);
     assert_memory_equal(pa, pb, sizeof pa);
-    assert_memory_equal(lector_adamw_m(a), lector_adamw_m(b), sizeof pa);
-    assert_memory_equal(lector_adamw_v(a), lector_adamw_v(b), sizeof pa);
+    assert_memory_equal(lector__adamw_m(a), lector__adamw_m(b), sizeof pa);
+    assert_memory_equal(lector__adamw_v(a), lector__adamw_v(b), sizeof pa);
     lector_adamw_free(a);
     lector_adamw_free(b);
 }
@@ -275,8 +276,8 @@ static void test_adamw_rows_match_dense(void **state) {
     struct lector_adamw_params hp = lector_adamw_default_params();
     hp.weight_decay = 0.3f;
     struct lector_adamw *lazy = NULL, *dense = NULL;
-    assert_int_equal(lector_adamw_init(N, &hp, &lazy, NULL), LECTOR_STATUS_OK);
-    assert_int_equal(lector_adamw_init(N, &hp, &dense, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_adamw_new(N, &hp, &lazy, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_adamw_new(N, &hp, &dense, NULL), LECTOR_STATUS_OK);
     float pl[N], pd[N], g[N];
     uint8_t mask[N];
     for (int i = 0; i < N; i++) pl[i] = pd[i] = (float)rnd(), mask[i] = (uint8_t)(i % 5 != 1);
@@ -299,8 +300,8 @@ static void test_adamw_rows_match_dense(void **state) {
             lector_adamw_sync_rows(lazy, pl, mask);
             for (int i = 0; i < N; i++) {
                 assert_close(pl[i], pd[i], 2e-5 * (1.0 + fabs((double)pd[i])));
-                assert_close(lector_adamw_m(lazy)[i], lector_adamw_m(dense)[i], 1e-6);
-                assert_close(lector_adamw_v(lazy)[i], lector_adamw_v(dense)[i], 1e-7);
+                assert_close(lector__adamw_m(lazy)[i], lector__adamw_m(dense)[i], 1e-6);
+                assert_close(lector__adamw_v(lazy)[i], lector__adamw_v(dense)[i], 1e-7);
             }
         }
     }
@@ -312,14 +313,14 @@ static void test_adamw_rows_arguments(void **state) {
     (void)state;
     struct lector_adamw_params hp = lector_adamw_default_params();
     struct lector_adamw *opt = NULL;
-    assert_int_equal(lector_adamw_init(6, &hp, &opt, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_adamw_new(6, &hp, &opt, NULL), LECTOR_STATUS_OK);
     float p[6] = {0}, g[6] = {0};
     int64_t bad = 3, dup[3] = {1, 1, 0};
     struct lector_error err = {0};
     struct lector_adamw_params ams = hp;
     ams.amsgrad = 1;
     struct lector_adamw *opt_ams = NULL;
-    assert_int_equal(lector_adamw_init(6, &ams, &opt_ams, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_adamw_new(6, &ams, &opt_ams, NULL), LECTOR_STATUS_OK);
     assert_int_equal(lector_adamw_step_rows(opt_ams, p, g, NULL, dup, 3, 2, &err),
                      LECTOR_STATUS_INVALID_ARG);
     lector_adamw_free(opt_ams);

@@ -63,7 +63,7 @@ static double loss_ref(const double *p, const struct lector_head_layout *L, cons
 static void test_head_mlp_gradient(void **state) {
     (void)state;
     struct lector_head *head = NULL;
-    assert_int_equal(lector_head_init_mlp(C, H, S, K, 5, &head, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_head_new(&(struct lector_head_shape){C, H, S, K}, 5, &head, NULL), LECTOR_STATUS_OK);
     const struct lector_head_layout L = lector_head_get_layout(head);
     assert_int_equal(L.D, H);
     assert_int_equal(lector_head_n_hidden(head), H);
@@ -82,14 +82,14 @@ static void test_head_mlp_gradient(void **state) {
     struct lector_sparse_rows sp = {B, S, offsets, cols, vals};
     float loss = 0.0f;
     lector_head_zero_grad(head);
-    lector_head_loss_backward_ex(head, x, &sp, y, B, NULL, &loss);
+    lector_head_loss_backward(head, x, &sp, y, B, NULL, &loss, NULL);
     double *p = malloc((size_t)P * sizeof *p);
     for (int j = 0; j < P; j++) p[j] = (double)params[j];
     assert_true(fabs((double)loss - loss_ref(p, &L, x, y)) < 1e-5);
     // The forward pass (prediction) gives the same logits, sparse part included: rows 0 and
     // 1 have n-grams, whose V terms are of order 1 here.
     float logits[B * K];
-    lector_head_forward_wide(head, x, &sp, B, logits);
+    assert_int_equal(lector_head_forward(head, x, &sp, B, logits, NULL), LECTOR_STATUS_OK);
     for (int i = 0; i < B; i++) {
         double z[K];
         logits_ref(p, &L, x, i, z);
@@ -119,7 +119,7 @@ static void test_head_mlp_gradient(void **state) {
 static void test_head_mlp_dropout_gradient(void **state) {
     (void)state;
     struct lector_head *head = NULL;
-    assert_int_equal(lector_head_init_mlp(C, H, 0, K, 9, &head, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_head_new(&(struct lector_head_shape){C, H, 0, K}, 9, &head, NULL), LECTOR_STATUS_OK);
     const int P = (int)lector_head_n_params(head);
     float *params = lector_head_params(head);
     for (int j = 0; j < P; j++) params[j] = (float)rnd();
@@ -129,15 +129,15 @@ static void test_head_mlp_dropout_gradient(void **state) {
     struct lector_loss_params lp = {NULL, 0.0f, 0.5f, 1234, NULL};
     float loss = 0.0f, loss2 = 0.0f;
     lector_head_zero_grad(head);
-    lector_head_loss_backward_ex(head, x, NULL, y, B, &lp, &loss);
+    lector_head_loss_backward(head, x, NULL, y, B, &lp, &loss, NULL);
     float *g = malloc((size_t)P * sizeof *g);
     memcpy(g, lector_head_grads(head), (size_t)P * sizeof *g);
     // The same seed gives the same mask; another seed another loss.
     lector_head_zero_grad(head);
-    lector_head_loss_backward_ex(head, x, NULL, y, B, &lp, &loss2);
+    lector_head_loss_backward(head, x, NULL, y, B, &lp, &loss2, NULL);
     assert_true(loss == loss2);
     lp.dropout_seed = 99;
-    lector_head_loss_backward_ex(head, x, NULL, y, B, &lp, &loss2);
+    lector_head_loss_backward(head, x, NULL, y, B, &lp, &loss2, NULL);
     assert_true(loss != loss2);
     lp.dropout_seed = 1234;
     double max_err = 0.0;
@@ -145,9 +145,9 @@ static void test_head_mlp_dropout_gradient(void **state) {
         const float h = 1e-2f;
         float save = params[j], lpl, lmi;
         params[j] = save + h;
-        lector_head_loss_backward_ex(head, x, NULL, y, B, &lp, &lpl);
+        lector_head_loss_backward(head, x, NULL, y, B, &lp, &lpl, NULL);
         params[j] = save - h;
-        lector_head_loss_backward_ex(head, x, NULL, y, B, &lp, &lmi);
+        lector_head_loss_backward(head, x, NULL, y, B, &lp, &lmi, NULL);
         params[j] = save;
         double e = fabs(((double)lpl - (double)lmi) / (2.0 * (double)h) - (double)g[j]);
         if (e > max_err) max_err = e;
@@ -156,7 +156,7 @@ static void test_head_mlp_dropout_gradient(void **state) {
     free(g);
     lector_head_free(head);
     struct lector_error err;
-    assert_int_equal(lector_head_init_mlp(0, 4, 3, 2, 1, &head, &err), LECTOR_STATUS_INVALID_ARG);
+    assert_int_equal(lector_head_new(&(struct lector_head_shape){0, 4, 3, 2}, 1, &head, &err), LECTOR_STATUS_INVALID_ARG);
 }
 
 int main(void) {

@@ -55,7 +55,7 @@ static double loss_ref(const double *p, const float *x, const int32_t *y, const 
 
 static void check_gradient(const float *cw, float eps) {
     struct lector_head *head = NULL;
-    assert_int_equal(lector_head_init_wide(C, S, K, 3, &head, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_head_new(&(struct lector_head_shape){C, 0, S, K}, 3, &head, NULL), LECTOR_STATUS_OK);
     assert_int_equal(lector_head_n_params(head), P);
     assert_int_equal(lector_head_n_sparse(head), S);
     float *params = lector_head_params(head);
@@ -67,7 +67,7 @@ static void check_gradient(const float *cw, float eps) {
     struct lector_loss_params lp = {cw, eps, 0.0f, 0, NULL};
     float loss = 0.0f;
     lector_head_zero_grad(head);
-    lector_head_loss_backward_ex(head, x, &sp, y, B, &lp, &loss);
+    lector_head_loss_backward(head, x, &sp, y, B, &lp, &loss, NULL);
     double p[P];
     for (int j = 0; j < P; j++) p[j] = (double)params[j];
     assert_true(fabs((double)loss - loss_ref(p, x, y, cw, (double)eps)) < 1e-5);
@@ -119,7 +119,7 @@ static double bce_ref(const double *p, const float *x, const uint8_t *T, const f
 static void test_head_wide_gradient_multi_label(void **state) {
     (void)state;
     struct lector_head *head = NULL;
-    assert_int_equal(lector_head_init_wide(C, S, K, 4, &head, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_head_new(&(struct lector_head_shape){C, 0, S, K}, 4, &head, NULL), LECTOR_STATUS_OK);
     float *params = lector_head_params(head);
     for (int j = 0; j < P; j++) params[j] = (float)rnd();
     float x[B * C];
@@ -130,7 +130,7 @@ static void test_head_wide_gradient_multi_label(void **state) {
     struct lector_loss_params lp = {cw, 0.1f, 0.0f, 0, T};
     float loss = 0.0f;
     lector_head_zero_grad(head);
-    lector_head_loss_backward_ex(head, x, &sp, NULL, B, &lp, &loss);
+    lector_head_loss_backward(head, x, &sp, NULL, B, &lp, &loss, NULL);
     double p[P];
     for (int j = 0; j < P; j++) p[j] = (double)params[j];
     assert_true(fabs((double)loss - bce_ref(p, x, T, cw, 0.1)) < 1e-5);
@@ -149,8 +149,8 @@ static void test_head_wide_gradient_multi_label(void **state) {
     }
     assert_true(max_err < 1e-5);
     float probs[B * K], logits[B * K];
-    lector_head_probs_multi(head, x, &sp, B, probs);
-    lector_head_forward_wide(head, x, &sp, B, logits);
+    assert_int_equal(lector_head_probs_multi(head, x, &sp, B, probs, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_head_forward(head, x, &sp, B, logits, NULL), LECTOR_STATUS_OK);
     for (int j = 0; j < B * K; j++) assert_true(fabs((double)probs[j] - 1.0 / (1.0 + exp(-(double)logits[j]))) < 1e-6);
     lector_head_free(head);
 }
@@ -159,8 +159,8 @@ static void test_head_wide_sparse_only_and_decay_mask(void **state) {
     (void)state;
     struct lector_head *head = NULL;
     struct lector_error err;
-    assert_int_equal(lector_head_init_wide(0, 0, 2, 1, &head, &err), LECTOR_STATUS_INVALID_ARG);
-    assert_int_equal(lector_head_init_wide(0, S, K, 1, &head, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_head_new(&(struct lector_head_shape){0, 0, 0, 2}, 1, &head, &err), LECTOR_STATUS_INVALID_ARG);
+    assert_int_equal(lector_head_new(&(struct lector_head_shape){0, 0, S, K}, 1, &head, NULL), LECTOR_STATUS_OK);
     assert_int_equal(lector_head_n_params(head), K + S * K);
     const uint8_t *mask = lector_head_decay_mask(head);
     for (int k = 0; k < K; k++) assert_int_equal(mask[k], 0); // bias
@@ -168,12 +168,26 @@ static void test_head_wide_sparse_only_and_decay_mask(void **state) {
     // V starts at zero: every class equally likely.
     struct lector_sparse_rows sp = {B, S, offsets, cols, vals};
     float probs[B * K];
-    lector_head_probs(head, NULL, &sp, B, 1.0f, probs);
+    assert_int_equal(lector_head_probs(head, NULL, &sp, B, 1.0f, probs, NULL), LECTOR_STATUS_OK);
     for (int j = 0; j < B * K; j++) assert_true(fabsf(probs[j] - 1.0f / K) < 1e-6f);
     lector_head_free(head);
 }
 
 // A wide head from given weights: logits = W x + b + (sparse row) V, worked out by hand.
+// A wide head holding the weights W (K, C), b (K; NULL: zeros) and V (S, K), written into the
+// parameters of a new head.
+static enum lector_status wide_from(int64_t nc, int64_t ns, int64_t nk, const float *W, const float *b, const float *V,
+                                    struct lector_head **out) {
+    enum lector_status s = lector_head_new(&(struct lector_head_shape){nc, 0, ns, nk}, 0, out, NULL);
+    if (s != LECTOR_STATUS_OK) return s;
+    float *p = lector_head_params(*out);
+    const struct lector_head_layout lay = lector_head_get_layout(*out);
+    memcpy(p + lay.W, W, (size_t)(nk * nc) * sizeof *p);
+    for (int64_t k = 0; k < nk; k++) p[lay.b + k] = b ? b[k] : 0.0f;
+    memcpy(p + lay.V, V, (size_t)(ns * nk) * sizeof *p);
+    return s;
+}
+
 static void test_head_init_wide_from_by_hand(void **state) {
     (void)state;
     // C = 2 dense inputs, S = 3 n-gram columns, K = 2 classes.
@@ -185,10 +199,10 @@ static void test_head_init_wide_from_by_hand(void **state) {
     float val[3] = {0.5f, 1.0f, 2.0f};
     struct lector_sparse_rows sp = {2, 3, off, col, val};
     struct lector_head *head = NULL;
-    assert_int_equal(lector_head_init_wide_from(2, 3, 2, W, b, V, &head, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(wide_from(2, 3, 2, W, b, V, &head), LECTOR_STATUS_OK);
     assert_int_equal(lector_head_n_params(head), 2 * 2 + 2 + 3 * 2);
     float z[2 * 2];
-    lector_head_forward_wide(head, x, &sp, 2, z);
+    lector_head_forward(head, x, &sp, 2, z, NULL);
     // row 0: W x = (3, -0.5); + b = (3.25, -1); + 0.5 V[0] + 1 V[2] = (0.5 + 3, 0 + 1)
     // row 1: W x = (0, -2.5); + b = (0.25, -3); + 2 V[1] = (0, -4)
     const float want[4] = {6.75f, 0.0f, 0.25f, -7.0f};
@@ -197,9 +211,9 @@ static void test_head_init_wide_from_by_hand(void **state) {
     lector_head_free(head);
     // b NULL: zeros; the weights are copied, not kept
     float W2[2 * 2] = {1, 0, 0, 1};
-    assert_int_equal(lector_head_init_wide_from(2, 3, 2, W2, NULL, V, &head, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(wide_from(2, 3, 2, W2, NULL, V, &head), LECTOR_STATUS_OK);
     W2[0] = 100.0f;
-    lector_head_forward_wide(head, x, NULL, 1, z);
+    lector_head_forward(head, x, NULL, 1, z, NULL);
     assert_true(z[0] == 1.0f && z[1] == 1.0f);
     lector_head_free(head);
 }
@@ -208,11 +222,11 @@ static void test_head_probs_temperature(void **state) {
     (void)state;
     const float W[2 * 2] = {1, 0, 0, 1}, b[2] = {0, 0};
     struct lector_head *head = NULL;
-    assert_int_equal(lector_head_init_from(2, 2, W, b, &head, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(test_head_from(2, 2, W, b, &head, NULL), LECTOR_STATUS_OK);
     const float x[2] = {2.0f, 0.0f};
     float p1[2], p2[2];
-    lector_head_probs(head, x, NULL, 1, 1.0f, p1);
-    lector_head_probs(head, x, NULL, 1, 2.0f, p2);
+    assert_int_equal(lector_head_probs(head, x, NULL, 1, 1.0f, p1, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_head_probs(head, x, NULL, 1, 2.0f, p2, NULL), LECTOR_STATUS_OK);
     assert_true(fabs((double)p1[0] - 1.0 / (1.0 + exp(-2.0))) < 1e-6);
     assert_true(fabs((double)p2[0] - 1.0 / (1.0 + exp(-1.0))) < 1e-6);
     lector_head_free(head);

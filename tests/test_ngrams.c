@@ -25,10 +25,10 @@ static void test_ngrams_fit_transform(void **state) {
     (void)state;
     size_t lens[4];
     for (int i = 0; i < 4; i++) lens[i] = lens_of(train[i]);
-    struct lector_ngram_params p = lector_ngram_default_params();
+    struct lector_ngram_params p = test_ngram_params();
     struct lector_ngrams *ng = NULL;
     struct lector_error err;
-    assert_int_equal(lector_ngrams_fit(&p, train, lens, 4, &ng, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_ngrams_fit(&p, train, lens, 4, NULL, NULL, 0, &ng, &err), LECTOR_STATUS_OK);
     // Unigrams: a good film bad , acting ! dull = 8; bigrams: "a good" "good film" "a bad"
     // "bad film" "good ," ", good" "good acting" "acting !" = 8 (no collisions expected among
     // 16 keys in 2^20 buckets).
@@ -72,10 +72,10 @@ static void test_ngrams_idf_and_tf(void **state) {
     // "x" occurs in both texts (idf 1), "y" in one (idf ln(3/2) + 1); sublinear tf 1 + ln 2.
     const char *const t[] = {"x y y", "x"};
     size_t l[2] = {5, 1};
-    struct lector_ngram_params p = lector_ngram_default_params();
+    struct lector_ngram_params p = test_ngram_params();
     p.word_order = 1;
     struct lector_ngrams *ng = NULL;
-    assert_int_equal(lector_ngrams_fit(&p, t, l, 2, &ng, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_ngrams_fit(&p, t, l, 2, NULL, NULL, 0, &ng, NULL), LECTOR_STATUS_OK);
     assert_int_equal(lector_ngrams_n_features(ng), 2);
     struct lector_sparse_rows sp;
     assert_int_equal(lector_ngrams_transform(ng, t, l, 1, &sp, NULL), LECTOR_STATUS_OK);
@@ -91,22 +91,22 @@ static void test_ngrams_chars_and_errors(void **state) {
     (void)state;
     const char *const t[] = {"caf\xc3\xa9 ok"};
     size_t l[1] = {8};
-    struct lector_ngram_params p = lector_ngram_default_params();
+    struct lector_ngram_params p = test_ngram_params();
     p.word_order = 0;
     p.char_min = 3;
     p.char_max = 3;
     struct lector_ngrams *ng = NULL;
     // "<café>" has 6 characters -> 4 trigrams; "<ok>" -> 2. UTF-8 is not split.
-    assert_int_equal(lector_ngrams_fit(&p, t, l, 1, &ng, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_ngrams_fit(&p, t, l, 1, NULL, NULL, 0, &ng, NULL), LECTOR_STATUS_OK);
     assert_int_equal(lector_ngrams_n_features(ng), 6);
     lector_ngrams_free(ng);
     struct lector_error err;
     p.char_max = 0;
-    assert_int_equal(lector_ngrams_fit(&p, t, l, 1, &ng, &err), LECTOR_STATUS_INVALID_ARG);
+    assert_int_equal(lector_ngrams_fit(&p, t, l, 1, NULL, NULL, 0, &ng, &err), LECTOR_STATUS_INVALID_ARG);
     assert_null(ng);
-    p = lector_ngram_default_params();
+    p = test_ngram_params();
     p.min_df = 5;
-    assert_int_equal(lector_ngrams_fit(&p, t, l, 1, &ng, &err), LECTOR_STATUS_INVALID_ARG);
+    assert_int_equal(lector_ngrams_fit(&p, t, l, 1, NULL, NULL, 0, &ng, &err), LECTOR_STATUS_INVALID_ARG);
     const int32_t buckets[2] = {5, 3};
     const float idf[2] = {1, 1};
     assert_int_equal(lector_ngrams_init_from(&p, buckets, idf, 2, &ng, &err), LECTOR_STATUS_FORMAT);
@@ -119,13 +119,13 @@ static void test_ngrams_boundaries(void **state) {
     (void)state;
     const char *const t[] = {"a good film", "dull", ""};
     size_t l[3] = {11, 4, 0};
-    struct lector_ngram_params p = lector_ngram_default_params();
+    struct lector_ngram_params p = test_ngram_params();
     struct lector_ngrams *ng = NULL;
-    assert_int_equal(lector_ngrams_fit(&p, t, l, 3, &ng, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_ngrams_fit(&p, t, l, 3, NULL, NULL, 0, &ng, NULL), LECTOR_STATUS_OK);
     assert_int_equal(lector_ngrams_n_features(ng), 6);
     lector_ngrams_free(ng);
     p.boundaries = 1;
-    assert_int_equal(lector_ngrams_fit(&p, t, l, 3, &ng, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_ngrams_fit(&p, t, l, 3, NULL, NULL, 0, &ng, NULL), LECTOR_STATUS_OK);
     assert_int_equal(lector_ngrams_n_features(ng), 10); // + <s> a, film </s>, <s> dull, dull </s>
     struct lector_sparse_rows sp;
     assert_int_equal(lector_ngrams_transform(ng, t, l, 3, &sp, NULL), LECTOR_STATUS_OK);
@@ -136,12 +136,12 @@ static void test_ngrams_boundaries(void **state) {
     // unigrams only: boundaries change nothing
     p.word_order = 1;
     lector_ngrams_free(ng);
-    assert_int_equal(lector_ngrams_fit(&p, t, l, 3, &ng, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_ngrams_fit(&p, t, l, 3, NULL, NULL, 0, &ng, NULL), LECTOR_STATUS_OK);
     assert_int_equal(lector_ngrams_n_features(ng), 4);
     lector_ngrams_free(ng);
     struct lector_error err;
     p.boundaries = 2;
-    assert_int_equal(lector_ngrams_fit(&p, t, l, 3, &ng, &err), LECTOR_STATUS_INVALID_ARG);
+    assert_int_equal(lector_ngrams_fit(&p, t, l, 3, NULL, NULL, 0, &ng, &err), LECTOR_STATUS_INVALID_ARG);
 }
 
 // The column that transform gives the one-word text w.
@@ -163,21 +163,21 @@ static void test_ngrams_nb_weights(void **state) {
     const int32_t y[] = {1, 1, 0, 0};
     size_t l[4];
     for (int i = 0; i < 4; i++) l[i] = strlen(t[i]);
-    struct lector_ngram_params p = lector_ngram_default_params();
+    struct lector_ngram_params p = test_ngram_params();
     p.word_order = 1;
     struct lector_ngrams *ng = NULL;
     struct lector_error err;
     // Without labels a supervised weighting is refused, by fit and by fit_labeled.
     p.weighting = LECTOR_NGRAM_NB;
-    assert_int_equal(lector_ngrams_fit(&p, t, l, 4, &ng, &err), LECTOR_STATUS_INVALID_ARG);
+    assert_int_equal(lector_ngrams_fit(&p, t, l, 4, NULL, NULL, 0, &ng, &err), LECTOR_STATUS_INVALID_ARG);
     assert_null(ng);
-    assert_int_equal(lector_ngrams_fit_labeled(&p, t, l, 4, NULL, NULL, 2, &ng, &err),
+    assert_int_equal(lector_ngrams_fit(&p, t, l, 4, NULL, NULL, 2, &ng, &err),
                      LECTOR_STATUS_INVALID_ARG);
     const int32_t bad_y[] = {1, 1, 2, 0};
-    assert_int_equal(lector_ngrams_fit_labeled(&p, t, l, 4, bad_y, NULL, 2, &ng, &err),
+    assert_int_equal(lector_ngrams_fit(&p, t, l, 4, bad_y, NULL, 2, &ng, &err),
                      LECTOR_STATUS_INVALID_ARG);
     p.weighting = 7;
-    assert_int_equal(lector_ngrams_fit_labeled(&p, t, l, 4, y, NULL, 2, &ng, &err),
+    assert_int_equal(lector_ngrams_fit(&p, t, l, 4, y, NULL, 2, &ng, &err),
                      LECTOR_STATUS_INVALID_ARG);
 
     // Columns good movie film bad plot (S = 5); each class holds 4 presences, so both
@@ -188,7 +188,7 @@ static void test_ngrams_nb_weights(void **state) {
     const double df[] = {2, 2, 1, 2, 1};
     for (int mode = LECTOR_NGRAM_IDF; mode <= LECTOR_NGRAM_IDF_NB; mode++) {
         p.weighting = mode;
-        assert_int_equal(lector_ngrams_fit_labeled(&p, t, l, 4, y, NULL, 2, &ng, &err), LECTOR_STATUS_OK);
+        assert_int_equal(lector_ngrams_fit(&p, t, l, 4, y, NULL, 2, &ng, &err), LECTOR_STATUS_OK);
         assert_int_equal(lector_ngrams_n_features(ng), 5);
         assert_int_equal(lector_ngrams_get_params(ng)->weighting, mode);
         const float *cw = lector_ngrams_idf(ng);
@@ -206,7 +206,7 @@ static void test_ngrams_nb_weights(void **state) {
     const int32_t y3[] = {0, 0, 1, 2};
     for (int i = 0; i < 4; i++) l[i] = strlen(t3[i]);
     p.weighting = LECTOR_NGRAM_NB;
-    assert_int_equal(lector_ngrams_fit_labeled(&p, t3, l, 4, y3, NULL, 3, &ng, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_ngrams_fit(&p, t3, l, 4, y3, NULL, 3, &ng, &err), LECTOR_STATUS_OK);
     // Presences per class: class 0 {a:2, b:1} (3), class 1 {b:1, d:1} (2), class 2 {c:1, d:1} (2);
     // all: a 2, b 2, c 1, d 2 (7). S = 4.
     const char *const w3[] = {"a", "b", "c", "d"};
@@ -226,8 +226,8 @@ static void test_ngrams_nb_weights(void **state) {
     // then ignored.
     const uint8_t Y3[] = {1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1};
     struct lector_ngrams *ng2 = NULL;
-    assert_int_equal(lector_ngrams_fit_labeled(&p, t3, l, 4, y3, NULL, 3, &ng, &err), LECTOR_STATUS_OK);
-    assert_int_equal(lector_ngrams_fit_labeled(&p, t3, l, 4, NULL, Y3, 3, &ng2, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_ngrams_fit(&p, t3, l, 4, y3, NULL, 3, &ng, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_ngrams_fit(&p, t3, l, 4, NULL, Y3, 3, &ng2, &err), LECTOR_STATUS_OK);
     assert_memory_equal(lector_ngrams_idf(ng), lector_ngrams_idf(ng2), 4 * sizeof(float));
     lector_ngrams_free(ng);
     lector_ngrams_free(ng2);

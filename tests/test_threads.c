@@ -74,7 +74,7 @@ static void test_threads_share_one_classifier(void **state) {
     assert_int_equal(lector_encoder_open(dir, &enc, &err), LECTOR_STATUS_OK);
     assert_int_equal(lector_tokenizer_open(dir, &tok, &err), LECTOR_STATUS_OK);
     const int64_t K = 3, C = lector_encoder_get_config(enc)->n_embd;
-    assert_int_equal(lector_head_init(C, K, 11, &head, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_head_new(&(struct lector_head_shape){C, 0, 0, K}, 11, &head, &err), LECTOR_STATUS_OK);
     const char *labels[] = {"a", "b", "c"};
     struct lector_classifier_info info = {LECTOR_POOLING_MEAN, 32, 0, -1.0, NULL};
     char model[4200];
@@ -83,7 +83,7 @@ static void test_threads_share_one_classifier(void **state) {
     float *x1 = malloc((size_t)C * sizeof *x1), logits0[3], logits1[3];
     assert_non_null(x1);
     for (int64_t c = 0; c < C; c++) x1[c] = (float)(c % 7) * 0.25f - 0.75f;
-    lector_head_forward(head, x1, 1, logits0);
+    lector_head_forward(head, x1, NULL, 1, logits0, NULL);
     struct lector_classifier *made = NULL;
     assert_int_equal(lector__classifier_new(enc, tok, head, labels, K, &info, NULL, NULL, &made, &err),
                      LECTOR_STATUS_OK);
@@ -94,7 +94,7 @@ static void test_threads_share_one_classifier(void **state) {
     assert_int_equal(lector_classifier_load(model, NULL, &clf, &err), LECTOR_STATUS_OK);
     assert_non_null(lector_classifier_head(clf));
     assert_int_equal(lector_head_n_classes(lector_classifier_head(clf)), K);
-    lector_head_forward(lector_classifier_head(clf), x1, 1, logits1);
+    lector_head_forward(lector_classifier_head(clf), x1, NULL, 1, logits1, NULL);
     assert_memory_equal(logits0, logits1, sizeof logits0);
     free(x1);
     float *expected = malloc(sizeof(float) * N_TEXTS * (size_t)K);

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lector/classifier.h"
+#include "lector/train.h"
 #include "testutil.h"
 
 static uint64_t rng_state = 2024;
@@ -94,7 +94,7 @@ static int setup(void **state) {
 // The head's memory is estimated by hand here, and a budget below it refuses before training.
 static void test_train_head_memory_budget(void **state) {
     (void)state;
-    struct lector_train_params p = lector_train_default_params();
+    struct lector_train_params p = test_train_params();
     // (K x C + K) parameters, 21 bytes each (params, grads, best copy, m, v, decay mask)
     assert_int_equal(lector_train_head_memory(384, 0, 20000, &p), (uint64_t)(20000 * 384 + 20000) * 21);
     // plus S x K n-gram weights and 16 bytes of bookkeeping per n-gram row
@@ -120,7 +120,7 @@ static void test_train_dense_and_sparse_reproducible(void **state) {
     (void)state;
     struct lector_sparse_rows sp = {N, S, OFF, COLS, VALS}, spv = {NV, S, OFFV, COLSV, VALSV};
     struct lector_train_set tr = {X, &sp, Y, N, NULL}, va = {XV, &spv, YV, NV, NULL};
-    struct lector_train_params p = lector_train_default_params();
+    struct lector_train_params p = test_train_params();
     p.n_epochs = 5;
     p.adamw.lr = 0.01f;
     p.class_weight_balanced = 1;
@@ -154,7 +154,7 @@ static void test_train_sparse_only(void **state) {
     (void)state;
     struct lector_sparse_rows sp = {N, S, OFF, COLS, VALS}, spv = {NV, S, OFFV, COLSV, VALSV};
     struct lector_train_set tr = {NULL, &sp, Y, N, NULL}, va = {NULL, &spv, YV, NV, NULL};
-    struct lector_train_params p = lector_train_default_params();
+    struct lector_train_params p = test_train_params();
     p.n_epochs = 5;
     p.adamw.lr = 0.05f;
     struct lector_train_result r;
@@ -167,7 +167,7 @@ static void test_train_sparse_only(void **state) {
 // Accuracy of a returned head on the raw (unstandardised) validation features.
 static double raw_accuracy(const struct lector_head *h, const struct lector_sparse_rows *sp) {
     float logits[NV * K];
-    lector_head_forward_wide(h, lector_head_n_in(h) ? XV : NULL, sp, NV, logits);
+    assert_int_equal(lector_head_forward(h, lector_head_n_in(h) ? XV : NULL, sp, NV, logits, NULL), LECTOR_STATUS_OK);
     int correct = 0;
     for (int i = 0; i < NV; i++) {
         int b = 0;
@@ -181,7 +181,7 @@ static double raw_accuracy(const struct lector_head *h, const struct lector_spar
 static void test_train_mlp_folds_standardisation(void **state) {
     (void)state;
     struct lector_train_set tr = {X, NULL, Y, N, NULL}, va = {XV, NULL, YV, NV, NULL};
-    struct lector_train_params p = lector_train_default_params();
+    struct lector_train_params p = test_train_params();
     p.n_epochs = 8;
     p.adamw.lr = 0.01f;
     p.n_hidden = 8;
@@ -218,7 +218,7 @@ static int count_epochs(void *user, const struct lector_epoch_info *e) {
 static void test_train_early_stopping(void **state) {
     (void)state;
     struct lector_train_set tr = {X, NULL, Y, N, NULL}, va = {XV, NULL, YV, NV, NULL};
-    struct lector_train_params p = lector_train_default_params();
+    struct lector_train_params p = test_train_params();
     p.n_epochs = 50;
     p.adamw.lr = 0.05f;
     p.patience = 2;
@@ -254,7 +254,7 @@ static void test_train_selection_min_delta(void **state) {
     struct lector_train_set tr = {X, NULL, Y, N, NULL}, va = {XV, NULL, YV, NV, NULL};
     const float deltas[3] = {0.0f, 0.005f, 0.2f};
     for (int d = 0; d < 3; d++) {
-        struct lector_train_params p = lector_train_default_params();
+        struct lector_train_params p = test_train_params();
         p.n_epochs = 12;
         p.adamw.lr = 0.02f;
         p.min_delta = deltas[d];
@@ -284,7 +284,7 @@ static void test_train_selection_min_delta(void **state) {
         }
         lector_train_result_free(&r);
     }
-    struct lector_train_params p = lector_train_default_params();
+    struct lector_train_params p = test_train_params();
     struct lector_train_result r;
     p.min_delta = -0.1f;
     assert_int_equal(lector_train_head(&tr, &va, C, K, &p, &r, NULL), LECTOR_STATUS_INVALID_ARG);
@@ -296,7 +296,7 @@ static void test_train_divergence_saves_nothing(void **state) {
     memcpy(bad, X, sizeof bad);
     bad[5] = NAN;
     struct lector_train_set tr = {bad, NULL, Y, N, NULL};
-    struct lector_train_params p = lector_train_default_params();
+    struct lector_train_params p = test_train_params();
     struct lector_train_result r;
     struct lector_error err;
     assert_int_equal(lector_train_head(&tr, NULL, C, K, &p, &r, &err), LECTOR_STATUS_RANGE);
@@ -337,13 +337,13 @@ static void test_train_class_weights_balanced(void **state) {
     struct lector_train_set tr = {x, NULL, y, NB, NULL};
     double mean_p1[2];
     for (int balanced = 0; balanced < 2; balanced++) {
-        struct lector_train_params p = lector_train_default_params();
+        struct lector_train_params p = test_train_params();
         p.n_epochs = 40;
         p.adamw.lr = 0.05f;
         p.class_weight_balanced = balanced;
         struct lector_train_result r;
         assert_int_equal(lector_train_head(&tr, NULL, 1, 2, &p, &r, NULL), LECTOR_STATUS_OK);
-        lector_head_probs(r.head, x, NULL, NB, 1.0f, probs);
+        lector_head_probs(r.head, x, NULL, NB, 1.0f, probs, NULL);
         mean_p1[balanced] = 0.0;
         for (int i = 0; i < NB; i++) mean_p1[balanced] += (double)probs[2 * i + 1] / NB;
         lector_train_result_free(&r);

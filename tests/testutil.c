@@ -1,5 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
+#include "lector/head.h"
+#include "lector/train.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -111,4 +113,32 @@ float *test_rand_array(uint64_t *state, int64_t n) {
     if (!x) abort();
     for (int64_t i = 0; i < n; i++) x[i] = test_rand_uniform(state);
     return x;
+}
+
+int test_head_from(int64_t C, int64_t K, const float *W, const float *b, struct lector_head **out,
+                   struct lector_error *err) {
+    enum lector_status s = lector_head_new(&(struct lector_head_shape){C, 0, 0, K}, 0, out, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    float *p = lector_head_params(*out);
+    const struct lector_head_layout lay = lector_head_get_layout(*out);
+    memcpy(p + lay.W, W, (size_t)(C * K) * sizeof *p);
+    if (b)
+        memcpy(p + lay.b, b, (size_t)K * sizeof *p);
+    else
+        memset(p + lay.b, 0, (size_t)K * sizeof *p);
+    return s;
+}
+
+struct lector_ngram_params test_ngram_params(void) {
+    struct lector_train_options o;
+    lector_train_options_init(&o);
+    o.ngrams.weighting = LECTOR_NGRAM_IDF;
+    return o.ngrams;
+}
+
+struct lector_train_params test_train_params(void) {
+    struct lector_train_options o;
+    lector_train_options_init(&o);
+    o.head.dropout = 0.0f;
+    return o.head;
 }

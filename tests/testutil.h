@@ -40,4 +40,17 @@ extern int test_n_skipped;
  * any, else 77 (ctest's SKIP_RETURN_CODE) when a test called test_skip(), else 0. */
 int test_status(int n_failed);
 
+struct lector_head;
+struct lector_error;
+struct lector_ngram_params;
+struct lector_train_params;
+/* A linear head with C inputs and K classes holding the weights W (K, C) and b (K; NULL:
+ * zeros). Returns lector_head_new's status. */
+int test_head_from(int64_t C, int64_t K, const float *W, const float *b, struct lector_head **out,
+                   struct lector_error *err);
+/* lector_train_options_init's n-gram settings with the unsupervised idf weighting. */
+struct lector_ngram_params test_ngram_params(void);
+/* lector_train_options_init's head settings with dropout 0. */
+struct lector_train_params test_train_params(void);
+
 #endif

@@ -3,18 +3,18 @@
  *
  * Usage (one training step on a mini-batch of pooled features x (B, C) and labels y (B)):
  *     struct lector_head *head = NULL;
- *     lector_head_init(C, K, seed, &head, &err);
+ *     lector_head_new(&(struct lector_head_shape){C, 0, 0, K}, seed, &head, &err);
  *     struct lector_adamw *opt = NULL;
- *     lector_adamw_init(lector_head_n_params(head), &(struct lector_adamw_params){...}, &opt, &err);
+ *     lector_adamw_new(lector_head_n_params(head), &(struct lector_adamw_params){...}, &opt, &err);
  *     float loss;
  *     lector_head_zero_grad(head);
- *     lector_head_loss_backward(head, x, y, B, &loss);   // accumulates grads, mean over B
+ *     lector_head_loss_backward(head, x, NULL, y, B, NULL, &loss, NULL); // adds grads
  *     lector_adamw_step(opt, lector_head_params(head), lector_head_grads(head), lector_head_decay_mask(head));
  *
  * A linear softmax head: logits = x W^T + b with W (K, C), b (K). Parameters live in one
  * contiguous float array [W | b] (so the optimiser sees one vector), gradients likewise.
  *
- * A wide-and-deep head (lector_head_init_wide) adds S sparse inputs (hashed n-grams) with
+ * A wide-and-deep head (n_sparse > 0) adds S sparse inputs (hashed n-grams) with
  * their own weights V (S, K): logits = x W^T + b + s V for a sparse row s. The parameter
  * array is then [W (K, C) | b (K) | V (S, K)] (see struct lector_head_layout). V is stored input-major so that one sparse
  * entry touches K neighbouring floats. C may be 0 (n-grams only) when S > 0.
@@ -33,37 +33,23 @@ extern "C" {
 
 struct lector_head;
 
-/* A new head with C = n_in inputs and K = n_classes classes. W is drawn uniformly from
- * [-1/sqrt(C), 1/sqrt(C)) (the bound torch's nn.Linear uses) by a splitmix64 generator
- * seeded with `seed`, so the same seed gives bit-identical weights on every machine; b = 0.
- * Returns LECTOR_STATUS_INVALID_ARG for C < 1 or K < 1, NOMEM if the sizes overflow or
- * allocation fails. Free with lector_head_free. */
-LECTOR_API enum lector_status lector_head_init(int64_t n_in, int64_t n_classes, uint64_t seed,
-                                               struct lector_head **out, struct lector_error *err);
-/* Build from existing weights W (K, C) and b (K) (copied; b may be NULL for zeros). */
-LECTOR_API enum lector_status lector_head_init_from(int64_t n_in, int64_t n_classes,
-                                                    const float *W, const float *b,
-                                                    struct lector_head **out,
-                                                    struct lector_error *err);
-/* A head with C dense inputs, S sparse inputs and K classes: W as lector_head_init draws it
- * (from `seed`), b = 0, V = 0. C >= 0, S >= 0, C + S >= 1, K >= 1. */
-LECTOR_API enum lector_status lector_head_init_wide(int64_t n_in, int64_t n_sparse,
-                                                    int64_t n_classes, uint64_t seed,
-                                                    struct lector_head **out,
-                                                    struct lector_error *err);
-/* Build from existing weights W (K, C), b (K) (NULL: zeros) and V (S, K) (copied). */
-LECTOR_API enum lector_status lector_head_init_wide_from(int64_t n_in, int64_t n_sparse,
-                                                         int64_t n_classes, const float *W,
-                                                         const float *b, const float *V,
-                                                         struct lector_head **out,
-                                                         struct lector_error *err);
-/* An MLP head: one hidden layer of H GELU units on the C dense inputs (a = GELU(W1 x + b1),
- * logits = a W^T + b + s V). H = 0 is lector_head_init_wide. W1 (H, C) and W (K, H) are
- * drawn as lector_head_init draws W (W first), biases and V start at 0. C >= 1 when H > 0. */
-LECTOR_API enum lector_status lector_head_init_mlp(int64_t n_in, int64_t n_hidden,
-                                                   int64_t n_sparse, int64_t n_classes,
-                                                   uint64_t seed, struct lector_head **out,
-                                                   struct lector_error *err);
+/* The sizes of a head: C dense inputs, H hidden GELU units (0: linear), S sparse inputs, K
+ * classes. C >= 0, S >= 0, C + S >= 1, K >= 1, and C >= 1 when H > 0. */
+struct lector_head_shape {
+    int64_t n_in;      /* C */
+    int64_t n_hidden;  /* H */
+    int64_t n_sparse;  /* S */
+    int64_t n_classes; /* K */
+};
+
+/* A new head. W (and W1 for an MLP: a = GELU(W1 x + b1), logits = a W^T + b + s V) is drawn
+ * uniformly from [-1/sqrt(fan_in), 1/sqrt(fan_in)) (the bound torch's nn.Linear uses) by a
+ * splitmix64 generator seeded with `seed`, W first, so the same seed gives bit-identical
+ * weights on every machine; the biases and V are 0. To start from given weights, write them
+ * into lector_head_params. INVALID_ARG for a shape outside the rules above, NOMEM if the
+ * sizes overflow or allocation fails. Free with lector_head_free. */
+LECTOR_API enum lector_status lector_head_new(const struct lector_head_shape *shape, uint64_t seed,
+                                              struct lector_head **out, struct lector_error *err);
 /* NULL is a no-op. */
 LECTOR_API void lector_head_free(struct lector_head *head);
 
@@ -88,10 +74,6 @@ LECTOR_API float *lector_head_grads(struct lector_head *head);
 /* 1 where weight decay applies (W, V), 0 where not (b); n_params entries. */
 LECTOR_API const uint8_t *lector_head_decay_mask(const struct lector_head *head);
 
-/* logits (B, K) = x (B, C) W^T + b. Dot products accumulate in double, in index order,
- * so results do not depend on the machine. Safe to call from several threads at once. */
-LECTOR_API void lector_head_forward(const struct lector_head *head, const float *x, int64_t B,
-                                    float *logits);
 /* Sparse rows in compressed-row form: row i holds the entries offsets[i] .. offsets[i+1]-1
  * with column ids cols[] in [0, n_cols) and values vals[]. A view: whoever fills it owns the
  * arrays (lector_sparse_rows_free releases ones the library allocated). */
@@ -105,36 +87,34 @@ struct lector_sparse_rows {
 /* Frees the arrays of a library-built sparse matrix and zeroes *sp. NULL is a no-op. */
 LECTOR_API void lector_sparse_rows_free(struct lector_sparse_rows *sp);
 
-/* logits (B, K) for a wide head: dense rows x (B, C) (may be NULL when C = 0) and sparse rows
- * sp (B rows; may be NULL when S = 0, or to leave the sparse part out). Safe from several
- * threads at once. */
-LECTOR_API void lector_head_forward_wide(const struct lector_head *head, const float *x,
-                                         const struct lector_sparse_rows *sp, int64_t B,
-                                         float *logits);
+/* logits (B, K) from dense rows x (B, C) (may be NULL when C = 0) and sparse rows sp (B rows;
+ * may be NULL when S = 0, or to leave the sparse part out). Dot products accumulate in
+ * double, in index order, so results do not depend on the machine. Safe from several threads
+ * at once. NOMEM when the per-call scratch (K + 2H doubles) cannot be allocated. */
+LECTOR_API enum lector_status lector_head_forward(const struct lector_head *head, const float *x,
+                                                  const struct lector_sparse_rows *sp, int64_t B,
+                                                  float *logits, struct lector_error *err);
 
-/* probs (B, K) = softmax(logits / temperature) of lector_head_forward_wide; temperature <= 0
- * is read as 1. */
-LECTOR_API void lector_head_probs(const struct lector_head *head, const float *x,
-                                  const struct lector_sparse_rows *sp, int64_t B,
-                                  float temperature, float *probs);
+/* probs (B, K) = softmax(logits / temperature) of lector_head_forward; temperature <= 0 is
+ * read as 1. */
+LECTOR_API enum lector_status lector_head_probs(const struct lector_head *head, const float *x,
+                                                const struct lector_sparse_rows *sp, int64_t B,
+                                                float temperature, float *probs,
+                                                struct lector_error *err);
 
-/* probs (B, K) = sigmoid(logits) of lector_head_forward_wide: one independent probability per
+/* probs (B, K) = sigmoid(logits) of lector_head_forward: one independent probability per
  * label (multi-label heads). */
-LECTOR_API void lector_head_probs_multi(const struct lector_head *head, const float *x,
-                                        const struct lector_sparse_rows *sp, int64_t B,
-                                        float *probs);
+LECTOR_API enum lector_status lector_head_probs_multi(const struct lector_head *head,
+                                                      const float *x,
+                                                      const struct lector_sparse_rows *sp,
+                                                      int64_t B, float *probs,
+                                                      struct lector_error *err);
 
 /* Softmax in place over rows of logits (B, K), subtracting the row max, so large logits
  * stay finite. A row that is entirely -INFINITY becomes all zeros (not NaN). */
 LECTOR_API void lector_softmax_rows(float *logits, int64_t B, int64_t K);
 
 LECTOR_API void lector_head_zero_grad(struct lector_head *head);
-/* Mean softmax cross-entropy over the batch; adds d(loss)/d(params) to the grads.
- * x (B, C), labels (B) in [0, K) (a label out of range is a programmer error: it asserts).
- * Returns the loss in *loss (loss may be NULL). The gradient is accumulated row by row in
- * batch order, so the same inputs always give bit-identical grads. */
-LECTOR_API void lector_head_loss_backward(struct lector_head *head, const float *x,
-                                          const int32_t *labels, int64_t B, float *loss);
 
 /* Loss options. class_weights (K) scale each example's loss by the weight of its true class,
  * and the batch loss is the weighted mean sum_i w[y_i] l_i / sum_i w[y_i] (torch's
@@ -151,22 +131,18 @@ struct lector_loss_params {
      * scale each label's terms. */
     const uint8_t *targets;
 };
-/* The general loss: dense x (B, C) and/or sparse sp (B rows), labels (B) (NULL with
- * lp->targets), lp may be NULL (plain mean cross-entropy). Adds the gradient to the grads; the loss goes to *loss (may be NULL).
- * lector_head_loss_backward(h, x, y, B, loss) is lector_head_loss_backward_ex(h, x, NULL, y, B,
- * NULL, loss). Deterministic: rows are accumulated in batch order. */
-LECTOR_API void lector_head_loss_backward_ex(struct lector_head *head, const float *x,
-                                             const struct lector_sparse_rows *sp,
-                                             const int32_t *labels, int64_t B,
-                                             const struct lector_loss_params *lp, float *loss);
-/* lector_head_loss_backward_ex that also writes (overwrites) dx (B, C) = d(loss)/d(x) for
- * the dense input, so the gradient can flow on into the encoder layers that made x
- * (fine-tuning). dx NULL is lector_head_loss_backward_ex. */
-LECTOR_API void lector_head_loss_backward_dx(struct lector_head *head, const float *x,
-                                             const struct lector_sparse_rows *sp,
-                                             const int32_t *labels, int64_t B,
-                                             const struct lector_loss_params *lp, float *loss,
-                                             float *dx);
+/* Mean loss over the batch (softmax cross-entropy, or with lp->targets binary cross-entropy
+ * per label); adds d(loss)/d(params) to the grads. Dense x (B, C) and/or sparse sp (B rows),
+ * labels (B) in [0, K) (NULL with lp->targets; a label out of range is a programmer error:
+ * it asserts); lp may be NULL (plain mean cross-entropy); the loss goes to *loss (may be
+ * NULL). dx (B, C) (may be NULL) is overwritten with d(loss)/d(x), so the gradient can flow
+ * on into the encoder layers that made x (fine-tuning). Deterministic: rows are accumulated
+ * in batch order, so the same inputs always give bit-identical grads. */
+LECTOR_API void lector_head_loss_backward(struct lector_head *head, const float *x,
+                                          const struct lector_sparse_rows *sp,
+                                          const int32_t *labels, int64_t B,
+                                          const struct lector_loss_params *lp, float *loss,
+                                          float *dx);
 
 /* AdamW (decoupled weight decay, bias correction) in torch.optim.AdamW's order of operations
  * (torch 1.13, foreach=False), float32 state:
@@ -189,7 +165,7 @@ struct lector_adamw;
 /* Optimiser state for n_params parameters (m, v, and vmax with amsgrad, all zero).
  * Returns LECTOR_STATUS_INVALID_ARG for n_params < 1, lr/eps/weight_decay negative or not
  * finite, or a beta outside [0, 1). Free with lector_adamw_free (NULL is a no-op). */
-LECTOR_API enum lector_status lector_adamw_init(int64_t n_params,
+LECTOR_API enum lector_status lector_adamw_new(int64_t n_params,
                                                 const struct lector_adamw_params *p,
                                                 struct lector_adamw **out,
                                                 struct lector_error *err);
@@ -227,11 +203,6 @@ LECTOR_API void lector_adamw_sync_rows(struct lector_adamw *opt, float *params,
 /* Change the learning rate for the next steps (schedules). */
 LECTOR_API void lector_adamw_set_lr(struct lector_adamw *opt, float lr);
 LECTOR_API int64_t lector_adamw_n_steps(const struct lector_adamw *opt);
-/* State access, for tests against reference trajectories: m and v (n_params each), owned
- * by the optimiser. vmax (torch's max_exp_avg_sq) is NULL unless amsgrad is on. */
-LECTOR_API const float *lector_adamw_m(const struct lector_adamw *opt);
-LECTOR_API const float *lector_adamw_v(const struct lector_adamw *opt);
-LECTOR_API const float *lector_adamw_vmax(const struct lector_adamw *opt);
 
 #ifdef __cplusplus
 }

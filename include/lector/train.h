@@ -26,6 +26,7 @@
 #ifndef LECTOR_TRAIN_H
 #define LECTOR_TRAIN_H
 
+#include "lector/cache.h"
 #include "lector/classifier.h"
 #include "lector/dataset.h"
 
@@ -77,6 +78,136 @@ struct lector_event {
     const struct lector_train_result *result; /* TRAINED */
 };
 typedef void (*lector_event_fn)(void *user, const struct lector_event *e);
+
+/* ---- training a head on features ------------------------------------------------------ */
+
+/* Learning-rate schedule after the linear warm-up: constant, linear decay to 0, or cosine
+ * decay to 0, over all steps of all epochs. */
+enum lector_schedule {
+    LECTOR_SCHEDULE_CONSTANT = 0,
+    LECTOR_SCHEDULE_LINEAR,
+    LECTOR_SCHEDULE_COSINE,
+};
+/* "constant", "linear", "cosine"; -1 for anything else. */
+LECTOR_API int lector_schedule_parse(const char *name);
+/* lr factor in [0, 1] at step t of n_steps (t from 0) with n_warmup warm-up steps. */
+LECTOR_API double lector_schedule_factor(enum lector_schedule s, int64_t t, int64_t n_steps,
+                                         int64_t n_warmup);
+
+/* What the training loop reports after each epoch. valid_* are -1 without validation data. */
+struct lector_epoch_info {
+    int64_t epoch;          /* from 1 */
+    double train_loss;      /* mean batch loss of the epoch */
+    double valid_loss;      /* mean cross-entropy on validation (unweighted, unsmoothed) */
+    double valid_accuracy;
+    double valid_macro_f1;  /* the selection criterion */
+    double lr;              /* learning rate of the epoch's last step */
+    int is_best;
+};
+
+/* The head's training settings; the defaults in brackets are set by
+ * lector_train_options_init (its `head` member). */
+struct lector_train_params {
+    int64_t n_epochs;        /* 10 */
+    int64_t batch_size;      /* 32 */
+    uint64_t seed;           /* 42 */
+    struct lector_adamw_params adamw;        /* W and b (the dense part) [lr 0.003] */
+    struct lector_adamw_params adamw_sparse; /* V, the n-gram weights: its own optimiser, as
+                                                sparse TF-IDF inputs want a larger step
+                                                [lr 0.03, weight decay 0.01] */
+    enum lector_schedule schedule; /* LECTOR_SCHEDULE_LINEAR */
+    float warmup;            /* fraction of all steps spent in linear warm-up [0.06] */
+    float clip_norm;         /* clip the global gradient L2 norm to this; 0 = off [1.0] */
+    int class_weight_balanced; /* weight class k by n / (K n_k) [0] */
+    float label_smoothing;   /* [0] */
+    int64_t patience;        /* stop after this many epochs without a better valid macro-F1;
+                                0 = never [0] */
+    float min_delta;         /* macro-F1 differences up to this are noise: see lector_train
+                                [0.005] */
+    int calibrate;           /* fit a softmax temperature on the validation set [1] */
+    int64_t n_hidden;        /* H > 0: an MLP head with one GELU hidden layer on the dense
+                                features [0: linear] */
+    float dropout;           /* dropout on the hidden units while training (MLP only) [0.1] */
+    /* Called after each epoch (may be NULL); a non-zero return stops training. */
+    int (*on_epoch)(void *user, const struct lector_epoch_info *e);
+    /* Called after each optimiser step (may be NULL), for progress: step counts from 1 over
+     * the whole run, of n_steps; loss is the step's batch loss. */
+    void (*on_step)(void *user, int64_t epoch, int64_t step, int64_t n_steps, double loss);
+    void *user;
+    /* Polled between steps; when it becomes non-zero training stops with
+     * LECTOR_STATUS_INTERRUPTED and no head. */
+    const volatile int *cancel;
+    /* Refuse (LECTOR_STATUS_NOMEM, before allocating) a head whose parameters and optimiser
+     * state, as lector_train_head_memory estimates them, exceed this many bytes; 0 = no
+     * limit [three quarters of the physical memory, 4 GB when unknown] */
+    uint64_t max_memory;
+};
+/* Bytes lector_train_head allocates for a head of C dense and S sparse inputs and K classes
+ * (with p->n_hidden hidden units): the parameters, their gradients, the best epoch's copy,
+ * the weight-decay mask and AdamW's moments (and running maxima with amsgrad), plus the
+ * per-row bookkeeping of the sparse part. Saturates at UINT64_MAX; never overflows. */
+LECTOR_API uint64_t lector_train_head_memory(int64_t C, int64_t S, int64_t K,
+                                             const struct lector_train_params *p);
+
+/* One split of the training data: dense X (n, C) (NULL when C = 0), sparse rows sp (n rows,
+ * may be NULL when S = 0) and labels y (n) in [0, K). */
+struct lector_train_set {
+    const float *X;
+    const struct lector_sparse_rows *sp;
+    const int32_t *y;
+    int64_t n;
+    const uint8_t *Y; /* multi-label: (n, K) targets in {0, 1} instead of y (y may be NULL) */
+};
+
+struct lector_train_result {
+    struct lector_head *head;  /* owned; applies to raw (unstandardised) features */
+    int64_t best_epoch;
+    int64_t n_epochs_run;
+    double valid_accuracy;     /* of the best epoch; -1 without validation */
+    double valid_macro_f1;     /* of the best epoch; -1 without validation */
+    float temperature;         /* softmax temperature fitted on validation; 1 if none (and
+                                  for multi-label) */
+    float *thresholds;         /* multi-label: (K) per-label decision thresholds tuned for F1
+                                  on validation (0.5 without); NULL for single-label */
+    char *history;             /* per-epoch JSON (lector_free), or NULL */
+};
+/* Frees head and history and zeroes *r. NULL is a no-op. */
+LECTOR_API void lector_train_result_free(struct lector_train_result *r);
+
+/*
+ * Train a (wide) linear or MLP softmax head on C dense and S sparse inputs (S = train->sp ?
+ * train->sp->n_cols : 0). With validation rows (valid may be NULL), the head of the epoch with
+ * the best validation macro-F1 is returned and training stops after `patience` epochs
+ * without improvement; without, the last. On a small validation set a few examples move the
+ * macro-F1 from epoch to epoch, so an epoch becomes the best when its macro-F1 beats the
+ * best one by more than min_delta, or when it is within min_delta of both the best one and
+ * the highest seen so far and has a lower validation loss (min_delta 0: a higher macro-F1,
+ * or the same with a lower loss). Dense features are standardised
+ * internally and the scaling is folded back into the head. Everything is single-threaded and
+ * in a fixed order, so the same seed gives a bit-identical head on any machine and thread
+ * count. A non-finite loss stops training with LECTOR_STATUS_RANGE and no head.
+ * With train->Y (multi-label) the head is trained with a sigmoid per label, selected on the
+ * validation macro-F1 at threshold 0.5, and each label's threshold is then tuned on validation.
+ */
+LECTOR_API enum lector_status lector_train_head(const struct lector_train_set *train,
+                                                const struct lector_train_set *valid, int64_t C,
+                                                int64_t K, const struct lector_train_params *p,
+                                                struct lector_train_result *out,
+                                                struct lector_error *err);
+
+/* A stratified split: for each class, a seeded shuffle of its rows sends round(fraction *
+ * n_k) of them (at least 1 when n_k >= 2, never all) to validation. idx_train and idx_valid
+ * (n entries of room each) receive ascending row numbers. */
+LECTOR_API enum lector_status lector_split_stratified(const int32_t *y, int64_t n, int64_t K,
+                                                      double fraction, uint64_t seed,
+                                                      int64_t *idx_train, int64_t *n_train,
+                                                      int64_t *idx_valid, int64_t *n_valid,
+                                                      struct lector_error *err);
+
+/* The temperature T > 0 minimising the mean cross-entropy of softmax(logits / T) over n rows
+ * (golden-section search on ln T in [ln 0.05, ln 20]). Returns 1 for n = 0. */
+LECTOR_API float lector_fit_temperature(const float *logits, const int32_t *y, int64_t n,
+                                        int64_t K);
 
 /* ---- featurisation ---------------------------------------------------------------------- */
 

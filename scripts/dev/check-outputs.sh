@@ -36,7 +36,7 @@ for c in trec rt-polarity sst2-sentences; do
     [ -f "$d/dev.csv" ] && valid=(--valid "$d/dev.csv")
     for f in both encoder; do
         m=$work/$c.$f.lector
-        "$lector" train -q -e "$enc" --train "$d/train.csv" "${valid[@]}" --features "$f" \
+        "$lector" train -e "$enc" --train "$d/train.csv" "${valid[@]}" --features "$f" \
             "${common[@]}" --report-format json -o "$m" 2> "$work/stderr" \
             || { cat "$work/stderr" >&2; exit 1; }
         tail -n 1 "$work/stderr" > "$out/train.$c.$f.json"

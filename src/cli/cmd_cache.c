@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
-#include "lector/classifier.h"
+#include "lector/cache.h"
 
 static const char usage[] =
     "usage: lector cache merge OUT IN...\n"

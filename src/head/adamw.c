@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/base_impl.h"
+#include "head/head_impl.h"
 #include "kernels/kernels_impl.h"
 
 struct lector_adamw {
@@ -57,7 +58,7 @@ struct lector_adamw_params lector_adamw_default_params(void) {
     return p;
 }
 
-enum lector_status lector_adamw_init(int64_t n_params, const struct lector_adamw_params *p,
+enum lector_status lector_adamw_new(int64_t n_params, const struct lector_adamw_params *p,
                                      struct lector_adamw **out, struct lector_error *err) {
     struct lector_adamw *opt = NULL;
     size_t n_bytes = 0;
@@ -121,9 +122,9 @@ void lector_adamw_set_lr(struct lector_adamw *opt, float lr) {
 }
 
 int64_t lector_adamw_n_steps(const struct lector_adamw *opt) { return opt->t; }
-const float *lector_adamw_m(const struct lector_adamw *opt) { return opt->m; }
-const float *lector_adamw_v(const struct lector_adamw *opt) { return opt->v; }
-const float *lector_adamw_vmax(const struct lector_adamw *opt) { return opt->vmax; }
+const float *lector__adamw_m(const struct lector_adamw *opt) { return opt->m; }
+const float *lector__adamw_v(const struct lector_adamw *opt) { return opt->v; }
+const float *lector__adamw_vmax(const struct lector_adamw *opt) { return opt->vmax; }
 
 // The factors of step opt->t (already incremented) at the current learning rate.
 struct step_consts {

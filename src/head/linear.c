@@ -114,10 +114,10 @@ static void init_uniform(float *w, int64_t n, int64_t fan_in, uint64_t *state) {
     for (int64_t i = 0; i < n; i++) w[i] = (2.0f * uniform01(state) - 1.0f) * bound;
 }
 
-enum lector_status lector_head_init_mlp(int64_t n_in, int64_t n_hidden, int64_t n_sparse,
-                                        int64_t n_classes, uint64_t seed,
-                                        struct lector_head **out, struct lector_error *err) {
-    enum lector_status st = head_alloc(n_in, n_hidden, n_sparse, n_classes, out, err);
+enum lector_status lector_head_new(const struct lector_head_shape *shape, uint64_t seed,
+                                   struct lector_head **out, struct lector_error *err) {
+    const int64_t n_in = shape->n_in, n_hidden = shape->n_hidden, n_classes = shape->n_classes;
+    enum lector_status st = head_alloc(n_in, n_hidden, shape->n_sparse, n_classes, out, err);
     if (st != LECTOR_STATUS_OK) return st;
     struct lector_head *h = *out;
     if (n_in == 0) return LECTOR_STATUS_OK;
@@ -127,48 +127,6 @@ enum lector_status lector_head_init_mlp(int64_t n_in, int64_t n_hidden, int64_t 
     if (n_hidden > 0) init_uniform(h->params + h->lay.W1, n_hidden * n_in, n_in, &state);
     // The biases and V stay 0 (calloc): the sparse part starts from "no opinion".
     return LECTOR_STATUS_OK;
-}
-
-enum lector_status lector_head_init_wide(int64_t n_in, int64_t n_sparse, int64_t n_classes,
-                                         uint64_t seed, struct lector_head **out,
-                                         struct lector_error *err) {
-    return lector_head_init_mlp(n_in, 0, n_sparse, n_classes, seed, out, err);
-}
-
-enum lector_status lector_head_init(int64_t n_in, int64_t n_classes, uint64_t seed,
-                                    struct lector_head **out, struct lector_error *err) {
-    if (n_in < 1)
-        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                             "head: expected at least 1 input and 1 class, got C=%lld, K=%lld",
-                             (long long)n_in, (long long)n_classes);
-    return lector_head_init_wide(n_in, 0, n_classes, seed, out, err);
-}
-
-enum lector_status lector_head_init_wide_from(int64_t n_in, int64_t n_sparse, int64_t n_classes,
-                                              const float *W, const float *b, const float *V,
-                                              struct lector_head **out, struct lector_error *err) {
-    if ((n_in > 0 && !W) || (n_sparse > 0 && !V))
-        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "head: W or V is NULL");
-    enum lector_status st = head_alloc(n_in, 0, n_sparse, n_classes, out, err);
-    if (st != LECTOR_STATUS_OK) return st;
-    struct lector_head *h = *out;
-    int64_t n_w = n_in * n_classes;
-    if (n_w) memcpy(h->params, W, (size_t)n_w * sizeof(float));
-    if (b) memcpy(h->params + h->lay.b, b, (size_t)n_classes * sizeof(float));
-    if (n_sparse)
-        memcpy(h->params + h->lay.V, V, (size_t)(n_sparse * n_classes) * sizeof(float));
-    return LECTOR_STATUS_OK;
-}
-
-enum lector_status lector_head_init_from(int64_t n_in, int64_t n_classes, const float *W,
-                                         const float *b, struct lector_head **out,
-                                         struct lector_error *err) {
-    if (!W) return lector__error(err, LECTOR_STATUS_INVALID_ARG, "head: W is NULL");
-    if (n_in < 1)
-        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                             "head: expected at least 1 input and 1 class, got C=%lld, K=%lld",
-                             (long long)n_in, (long long)n_classes);
-    return lector_head_init_wide_from(n_in, 0, n_classes, W, b, NULL, out, err);
 }
 
 void lector_head_free(struct lector_head *head) {
@@ -251,15 +209,19 @@ static void row_logits_d(const struct lector_head *h, const float *x, const doub
     }
 }
 
-void lector_head_forward_wide(const struct lector_head *head, const float *x,
-                              const struct lector_sparse_rows *sp, int64_t B, float *logits) {
+enum lector_status lector_head_forward(const struct lector_head *head, const float *x,
+                                       const struct lector_sparse_rows *sp, int64_t B, float *logits,
+                                       struct lector_error *err) {
     LECTOR_ASSERT(head && B >= 0 && (B == 0 || logits));
     LECTOR_ASSERT(head->n_in == 0 || B == 0 || x);
     LECTOR_ASSERT(!sp || sp->n_rows == B);
     const int64_t K = head->n_classes, H = head->n_hidden;
-    // Scratch per call (not in the head), so that several threads may call this at once.
-    double *z = lector__malloc((size_t)(K + 2 * H) * sizeof *z);
-    LECTOR_ASSERT(z);
+    // Scratch per call (not in the head), so that several threads may call this at once; on
+    // the stack when it is small.
+    double small[256], *z = small;
+    if (K + 2 * H > 256 && !(z = lector__malloc((size_t)(K + 2 * H) * sizeof *z)))
+        return lector__error(err, LECTOR_STATUS_NOMEM, "head: out of memory for %lld classes",
+                             (long long)K);
     double *pre = z + K, *act = pre + H;
     for (int64_t i = 0; i < B; i++) {
         const float *xi = head->n_in > 0 ? x + i * head->n_in : NULL;
@@ -267,34 +229,34 @@ void lector_head_forward_wide(const struct lector_head *head, const float *x,
         row_logits_d(head, xi, H > 0 ? act : NULL, sp, i, z);
         for (int64_t k = 0; k < K; k++) logits[i * K + k] = (float)z[k];
     }
-    lector_free(z);
+    if (z != small) lector_free(z);
+    return LECTOR_STATUS_OK;
 }
 
-void lector_head_probs(const struct lector_head *head, const float *x,
-                       const struct lector_sparse_rows *sp, int64_t B, float temperature,
-                       float *probs) {
-    lector_head_forward_wide(head, x, sp, B, probs);
+enum lector_status lector_head_probs(const struct lector_head *head, const float *x,
+                                     const struct lector_sparse_rows *sp, int64_t B, float temperature,
+                                     float *probs, struct lector_error *err) {
+    enum lector_status s = lector_head_forward(head, x, sp, B, probs, err);
+    if (s != LECTOR_STATUS_OK) return s;
     const int64_t K = head->n_classes;
     if (temperature > 0.0f && temperature != 1.0f) {
         const float inv_t = 1.0f / temperature;
         for (int64_t i = 0; i < B * K; i++) probs[i] *= inv_t;
     }
     lector_softmax_rows(probs, B, K);
+    return LECTOR_STATUS_OK;
 }
 
-void lector_head_probs_multi(const struct lector_head *head, const float *x,
-                             const struct lector_sparse_rows *sp, int64_t B, float *probs) {
-    lector_head_forward_wide(head, x, sp, B, probs);
+enum lector_status lector_head_probs_multi(const struct lector_head *head, const float *x,
+                                           const struct lector_sparse_rows *sp, int64_t B, float *probs,
+                                           struct lector_error *err) {
+    enum lector_status s = lector_head_forward(head, x, sp, B, probs, err);
+    if (s != LECTOR_STATUS_OK) return s;
     for (int64_t i = 0; i < B * head->n_classes; i++) {
         const float z = probs[i];
         probs[i] = z >= 0.0f ? 1.0f / (1.0f + expf(-z)) : expf(z) / (1.0f + expf(z));
     }
-}
-
-void lector_head_forward(const struct lector_head *head, const float *x, int64_t B,
-                         float *logits) {
-    LECTOR_ASSERT(head && (B == 0 || (x && logits)) && B >= 0);
-    lector_head_forward_wide(head, x, NULL, B, logits);
+    return LECTOR_STATUS_OK;
 }
 
 void lector_softmax_rows(float *logits, int64_t B, int64_t K) {
@@ -336,16 +298,10 @@ static double keep_draw(uint64_t seed, int64_t i, int64_t j) {
 // dL/dW[k, :] += dz_i[k] u_i,  dL/db[k] += dz_i[k],  dL/dV[c, k] += dz_i[k] s_i[c],
 // and for an MLP (u = dropout(GELU(pre)), pre = W1 x + b1):
 // dL/du = W^T dz, dL/dpre = dL/du * mask / (1 - p) * GELU'(pre), dL/dW1 += dL/dpre x^T.
-void lector_head_loss_backward_ex(struct lector_head *head, const float *x,
-                                  const struct lector_sparse_rows *sp, const int32_t *labels,
-                                  int64_t B, const struct lector_loss_params *lp, float *loss) {
-    lector_head_loss_backward_dx(head, x, sp, labels, B, lp, loss, NULL);
-}
-
-void lector_head_loss_backward_dx(struct lector_head *head, const float *x,
-                                  const struct lector_sparse_rows *sp, const int32_t *labels,
-                                  int64_t B, const struct lector_loss_params *lp, float *loss,
-                                  float *dx) {
+void lector_head_loss_backward(struct lector_head *head, const float *x,
+                               const struct lector_sparse_rows *sp, const int32_t *labels,
+                               int64_t B, const struct lector_loss_params *lp, float *loss,
+                               float *dx) {
     LECTOR_ASSERT(head && B >= 1 && (labels || (lp && lp->targets)));
     LECTOR_ASSERT(head->n_in == 0 || x);
     LECTOR_ASSERT(!sp || sp->n_rows == B);
@@ -463,10 +419,4 @@ void lector_head_loss_backward_dx(struct lector_head *head, const float *x,
         }
     }
     if (loss) *loss = (float)(total * inv_w);
-}
-
-void lector_head_loss_backward(struct lector_head *head, const float *x, const int32_t *labels,
-                               int64_t B, float *loss) {
-    LECTOR_ASSERT(head && B >= 1 && x && labels);
-    lector_head_loss_backward_ex(head, x, NULL, labels, B, NULL, loss);
 }

@@ -18,7 +18,7 @@
 // cap. Files are opened with O_NOFOLLOW | O_NONBLOCK and must be regular files owned by the
 // user and not writable by group or others: anything else is refused with a message.
 #define _GNU_SOURCE
-#include "lector/classifier.h"
+#include "lector/cache.h"
 
 #include <dirent.h>
 #include <errno.h>

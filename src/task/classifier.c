@@ -662,7 +662,9 @@ enum lector_status lector_classifier_load_search(const char *path, const char *e
                               "ngram.idf [S] and metadata ngram_params", path, (long long)K);
             goto fail;
         }
-        struct lector_ngram_params np = lector_ngram_default_params();
+        // What a model file without the key means (the format's defaults, not options).
+        struct lector_ngram_params np = {.n_buckets = INT64_C(1) << 20, .word_order = 2, .sublinear_tf = 1,
+                                          .min_df = 1, .weighting = LECTOR_NGRAM_IDF};
         json_t *jp = json_loads(np_s, 0, &jerr);
         json_int_t jb = 0, jmd = 1;
         int wo = 0, cmin = 0, cmax = 0, sub = 0, bnd = 0;
@@ -717,7 +719,7 @@ enum lector_status lector_classifier_load_search(const char *path, const char *e
                           "%s: trained with a different tokenizer than the one in %s", path, dir);
         goto fail;
     }
-    s = lector_head_init_mlp(C, H, V ? V->shape[0] : 0, K, 0, &clf->head, err);
+    s = lector_head_new(&(struct lector_head_shape){C, H, V ? V->shape[0] : 0, K}, 0, &clf->head, err);
     if (s != LECTOR_STATUS_OK) goto fail;
     {
         float *q = lector_head_params(clf->head);
@@ -747,15 +749,14 @@ fail:
 // ---------------------------------------------------------------------------------------
 // predict
 
-void lector_classifier_probs(const struct lector_classifier *clf, const float *X,
-                             const struct lector_sparse_rows *sp, int64_t n, float *probs) {
-    if (clf->extra.multi_label) {
-        lector_head_probs_multi(clf->head, clf->extra.no_encoder ? NULL : X, clf->ng ? sp : NULL, n,
-                                probs);
-        return;
-    }
-    lector_head_probs(clf->head, clf->extra.no_encoder ? NULL : X, clf->ng ? sp : NULL, n,
-                      clf->extra.temperature, probs);
+enum lector_status lector_classifier_probs(const struct lector_classifier *clf, const float *X,
+                                           const struct lector_sparse_rows *sp, int64_t n, float *probs,
+                                           struct lector_error *err) {
+    if (clf->extra.multi_label)
+        return lector_head_probs_multi(clf->head, clf->extra.no_encoder ? NULL : X, clf->ng ? sp : NULL, n,
+                                       probs, err);
+    return lector_head_probs(clf->head, clf->extra.no_encoder ? NULL : X, clf->ng ? sp : NULL, n,
+                             clf->extra.temperature, probs, err);
 }
 
 enum lector_status lector_classifier_predict(const struct lector_classifier *clf,
@@ -816,7 +817,8 @@ enum lector_status lector_classifier_predict(const struct lector_classifier *clf
         s = lector_ngrams_transform(clf->ng, gtexts, glens, n_good, &sp, err);
         if (s != LECTOR_STATUS_OK) goto done;
     }
-    lector_classifier_probs(clf, gfeats, clf->ng ? &sp : NULL, n_good, gprobs);
+    s = lector_classifier_probs(clf, gfeats, clf->ng ? &sp : NULL, n_good, gprobs, err);
+    if (s != LECTOR_STATUS_OK) goto done;
     for (int64_t j = 0; j < n_good; j++)
         memcpy(probs + good[j] * K, gprobs + j * K, (size_t)K * sizeof *probs);
 done:

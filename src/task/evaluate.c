@@ -69,7 +69,7 @@ enum lector_status lector_evaluate(const struct lector_classifier *clf, const ch
         s = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
         goto out;
     }
-    lector_classifier_probs(clf, f.X, &f.sp, f.n, rep->probs);
+    if ((s = lector_classifier_probs(clf, f.X, &f.sp, f.n, rep->probs, err)) != LECTOR_STATUS_OK) goto out;
     if (ex->multi_label) {
         s = lector_metrics_compute_multi(c->Y, rep->probs, ex->thresholds, c->n, K, &rep->metrics, err);
     } else {

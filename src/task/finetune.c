@@ -216,7 +216,7 @@ static enum lector_status pgroup_add(struct pgroups *gs, float *params, float *g
     ap.weight_decay = wd;
     struct pgroup *g = &gs->g[gs->n];
     *g = (struct pgroup){params, grads, decay, n, lr, NULL};
-    enum lector_status s = lector_adamw_init(n, &ap, &g->opt, err);
+    enum lector_status s = lector_adamw_new(n, &ap, &g->opt, err);
     if (s == LECTOR_STATUS_OK) gs->n++;
     return s;
 }
@@ -300,7 +300,8 @@ static enum lector_status logits_of(struct lector__enc_train *tr, const struct l
         int64_t T = boundary_gather(b, idx, B, C, x, mask);
         enum lector_status s = lector__enc_train_forward(tr, x, mask, B, T, NULL, pooled, err);
         if (s != LECTOR_STATUS_OK) return s;
-        lector_head_forward(head, pooled, B, blogits);
+        s = lector_head_forward(head, pooled, NULL, B, blogits, err);
+        if (s != LECTOR_STATUS_OK) return s;
         for (int64_t r = 0; r < B; r++)
             memcpy(logits + idx[r] * K, blogits + r * K, (size_t)K * sizeof *logits);
     }
@@ -371,7 +372,7 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
 
     s = lector__enc_train_init(enc, p->n_unfreeze, p->pooling, &r->tr, err);
     if (s != LECTOR_STATUS_OK) goto fail;
-    s = lector_head_init(C, K, p->seed, &r->head, err);
+    s = lector_head_new(&(struct lector_head_shape){C, 0, 0, K}, p->seed, &r->head, err);
     if (s != LECTOR_STATUS_OK) goto fail;
     struct lector__enc_train *tr = r->tr;
     int64_t L0 = lector__enc_train_first_layer(tr);
@@ -460,7 +461,7 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
             if (s != LECTOR_STATUS_OK) goto fail;
             lector_dropout_forward(pooled, B * C, p->pooled_dropout, pooled_seed);
             float loss;
-            lector_head_loss_backward_dx(r->head, pooled, NULL, yb, B, NULL, &loss, x);
+            lector_head_loss_backward(r->head, pooled, NULL, yb, B, NULL, &loss, x);
             // x (no longer needed) holds d(loss)/d(dropped pooled); back through the dropout
             memset(dpooled, 0, (size_t)(B * C) * sizeof *dpooled);
             lector_dropout_backward(dpooled, x, B * C, p->pooled_dropout, pooled_seed);

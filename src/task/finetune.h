@@ -27,6 +27,7 @@
 #include "lector/classifier.h"
 #include "lector/encoder.h"
 #include "lector/head.h"
+#include "lector/train.h"
 
 #include <stddef.h>
 #include <stdint.h>

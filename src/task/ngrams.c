@@ -28,14 +28,6 @@ struct lector_ngrams {
     int32_t *col_of;    // (n_buckets) column of each bucket, -1 if unused
 };
 
-struct lector_ngram_params lector_ngram_default_params(void) {
-    struct lector_ngram_params p = {
-        .n_buckets = INT64_C(1) << 20, .word_order = 2, .char_min = 0, .char_max = 0,
-        .sublinear_tf = 1, .min_df = 1, .boundaries = 0, .weighting = LECTOR_NGRAM_IDF,
-    };
-    return p;
-}
-
 // Indexed by enum lector_ngram_weighting.
 static const char *const weighting_names[] = {"idf", "nb", "idf-nb"};
 
@@ -217,16 +209,13 @@ static enum lector_status build_col_map(struct lector_ngrams *ng, struct lector_
     return LECTOR_STATUS_OK;
 }
 
-enum lector_status lector_ngrams_fit(const struct lector_ngram_params *p,
-                                     const char *const *texts, const size_t *lens, int64_t n,
-                                     struct lector_ngrams **out, struct lector_error *err) {
+// The columns and their idf (p->weighting is not read).
+static enum lector_status fit_idf(const struct lector_ngram_params *p, const char *const *texts,
+                                  const size_t *lens, int64_t n, struct lector_ngrams **out,
+                                  struct lector_error *err) {
     *out = NULL;
     enum lector_status s = check_params(p, err);
     if (s != LECTOR_STATUS_OK) return s;
-    if (p->weighting != LECTOR_NGRAM_IDF)
-        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                             "ngrams: naive Bayes weights need the training labels "
-                             "(lector_ngrams_fit_labeled)");
     struct lector_ngrams *ng = lector__calloc(1, sizeof *ng);
     int32_t *df = lector__calloc((size_t)p->n_buckets, sizeof *df);
     struct keys k = {0};
@@ -440,7 +429,7 @@ static enum lector_status nb_weights(struct lector_ngrams *ng, const struct lect
     return LECTOR_STATUS_OK;
 }
 
-enum lector_status lector_ngrams_fit_labeled(const struct lector_ngram_params *p,
+enum lector_status lector_ngrams_fit(const struct lector_ngram_params *p,
                                              const char *const *texts, const size_t *lens,
                                              int64_t n, const int32_t *y, const uint8_t *Y,
                                              int64_t n_classes, struct lector_ngrams **out,
@@ -460,7 +449,7 @@ enum lector_status lector_ngrams_fit_labeled(const struct lector_ngram_params *p
     struct lector_ngram_params unsup = *p;
     unsup.weighting = LECTOR_NGRAM_IDF;
     struct lector_ngrams *ng = NULL;
-    s = lector_ngrams_fit(&unsup, texts, lens, n, &ng, err);
+    s = fit_idf(&unsup, texts, lens, n, &ng, err);
     if (s != LECTOR_STATUS_OK || p->weighting == LECTOR_NGRAM_IDF) {
         *out = ng;
         return s;

@@ -1,7 +1,7 @@
 // Training a (wide) linear head on frozen features: shuffled mini-batches, AdamW with warm-up
 // and decay, gradient clipping, class weights, label smoothing, best-epoch selection on
 // validation macro-F1 with early stopping, and temperature scaling.
-#include "lector/classifier.h"
+#include "lector/train.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -12,26 +12,6 @@
 
 #include "base/base_impl.h"
 #include "lector/data.h"
-
-struct lector_train_params lector_train_default_params(void) {
-    struct lector_train_params p;
-    memset(&p, 0, sizeof p);
-    p.n_epochs = 10;
-    p.batch_size = 32;
-    p.seed = 42;
-    // Peak learning rates measured on the shared corpora (docs/accuracy.md): frozen features
-    // on a linear head take larger steps than fine-tuning does.
-    p.adamw = lector_adamw_default_params();
-    p.adamw.lr = 3e-3f;
-    p.adamw_sparse = lector_adamw_default_params();
-    p.adamw_sparse.lr = 0.03f;
-    p.schedule = LECTOR_SCHEDULE_LINEAR;
-    p.warmup = 0.06f;
-    p.clip_norm = 1.0f;
-    p.calibrate = 1;
-    p.min_delta = 0.005f;
-    return p;
-}
 
 uint64_t lector_train_head_memory(int64_t C, int64_t S, int64_t K, const struct lector_train_params *p) {
     // In long double: 20k labels times a million n-gram buckets must not wrap around.
@@ -270,17 +250,19 @@ static struct lector_sparse_rows sparse_slice(const struct lector_sparse_rows *s
 }
 
 // Logits of the head for all rows of a standardised split (Z (n, C), sparse sp).
-static void all_logits(const struct lector_head *head, const float *Z,
-                       const struct lector_sparse_rows *sp, int64_t n, int64_t C, int64_t K,
-                       float *logits) {
+static enum lector_status all_logits(const struct lector_head *head, const float *Z,
+                                     const struct lector_sparse_rows *sp, int64_t n, int64_t C, int64_t K,
+                                     float *logits, struct lector_error *err) {
     const int64_t chunk = 256;
     for (int64_t i = 0; i < n; i += chunk) {
         int64_t m = n - i < chunk ? n - i : chunk;
         struct lector_sparse_rows v;
         if (sp) v = sparse_slice(sp, i, m);
-        lector_head_forward_wide(head, C > 0 ? Z + i * C : NULL, sp ? &v : NULL, m,
-                                 logits + i * K);
+        enum lector_status s =
+            lector_head_forward(head, C > 0 ? Z + i * C : NULL, sp ? &v : NULL, m, logits + i * K, err);
+        if (s != LECTOR_STATUS_OK) return s;
     }
+    return LECTOR_STATUS_OK;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -409,16 +391,16 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
     struct lector_loss_params lp = {p->class_weight_balanced && !multi ? cw : NULL,
                                     p->label_smoothing, p->dropout, 0, multi ? Yb : NULL};
 
-    s = lector_head_init_mlp(C, p->n_hidden, S, K, p->seed, &head, err);
+    s = lector_head_new(&(struct lector_head_shape){C, p->n_hidden, S, K}, p->seed, &head, err);
     if (s != LECTOR_STATUS_OK) goto fail;
     const int64_t n_params = lector_head_n_params(head);
     const struct lector_head_layout lay = lector_head_get_layout(head);
     // Two parameter groups over the one parameter array: [W | b | W1 | b1] and V.
     const int64_t n_dense = lay.V;
-    s = lector_adamw_init(n_dense, &p->adamw, &opt, err);
+    s = lector_adamw_new(n_dense, &p->adamw, &opt, err);
     if (s != LECTOR_STATUS_OK) goto fail;
     if (S > 0) {
-        s = lector_adamw_init(n_params - n_dense, &p->adamw_sparse, &opt_sp, err);
+        s = lector_adamw_new(n_params - n_dense, &p->adamw_sparse, &opt_sp, err);
         if (s != LECTOR_STATUS_OK) goto fail;
     }
     best = lector__malloc((size_t)n_params * sizeof *best);
@@ -465,8 +447,8 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
             lp.dropout_seed = p->seed ^ ((uint64_t)step * UINT64_C(0x9e3779b97f4a7c15));
             // grads are zero here: all of them at the start, then the dense part and the
             // touched rows after each step (the only ones a step writes)
-            lector_head_loss_backward_ex(head, C > 0 ? xb : NULL, S > 0 ? &spb : NULL, yb, B, &lp,
-                                         &loss);
+            lector_head_loss_backward(head, C > 0 ? xb : NULL, S > 0 ? &spb : NULL, yb, B, &lp,
+                                         &loss, NULL);
             if (!isfinite(loss)) {
                 s = lector__error(err, LECTOR_STATUS_RANGE,
                                   "training diverged: loss is %s in epoch %lld; try a smaller --lr",
@@ -514,7 +496,7 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
         if (opt_sp) lector_adamw_sync_rows(opt_sp, params + n_dense, mask + n_dense);
         struct lector_epoch_info e = {epoch, loss_sum / (double)n_batches, -1.0, -1.0, -1.0, lr, 0};
         if (n_valid > 0) {
-            all_logits(head, Zv, valid->sp, n_valid, C, K, vlogits);
+            if ((s = all_logits(head, Zv, valid->sp, n_valid, C, K, vlogits, err)) != LECTOR_STATUS_OK) goto done;
             struct lector_metrics m;
             if (multi) {
                 for (int64_t i = 0; i < n_valid * K; i++) vprobs[i] = sigmoidf(vlogits[i]);
@@ -566,7 +548,7 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
     // Fold the standardisation into the best parameters of the layer that reads x:
     // W' = W / sd, b' = b - W' mu (W1 and b1 for an MLP).
     {
-        s = lector_head_init_mlp(C, p->n_hidden, S, K, p->seed, &out->head, err);
+        s = lector_head_new(&(struct lector_head_shape){C, p->n_hidden, S, K}, p->seed, &out->head, err);
         if (s != LECTOR_STATUS_OK) goto fail;
         float *q = lector_head_params(out->head);
         memcpy(q, best, (size_t)n_params * sizeof *q);
@@ -588,7 +570,8 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
     if (n_valid > 0 && (p->calibrate || multi)) {
         // The returned head's logits on the raw validation features: its temperature, or
         // (multi-label) its per-label thresholds.
-        all_logits(out->head, valid->X, valid->sp, n_valid, C, K, vlogits);
+        if ((s = all_logits(out->head, valid->X, valid->sp, n_valid, C, K, vlogits, err)) != LECTOR_STATUS_OK)
+            goto done;
         if (!multi) out->temperature = lector_fit_temperature(vlogits, valid->y, n_valid, K);
     }
     if (multi) {

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <unistd.h>
 
 #include "base/base_impl.h"
 #include "lector/eval.h"
@@ -24,13 +23,29 @@ void lector_train_options_init(struct lector_train_options *o) {
     lector_corpus_options_init(&o->corpus);
     o->features = LECTOR_FEATURES_BOTH;
     lector_featurizer_options_init(&o->featurizer);
-    o->ngrams = lector_ngram_default_params();
-    o->ngrams.weighting = LECTOR_NGRAM_IDF_NB;
-    o->head = lector_train_default_params();
-    o->head.dropout = 0.1f;
+    o->ngrams = (struct lector_ngram_params){
+        .n_buckets = INT64_C(1) << 20, .word_order = 2, .char_min = 0, .char_max = 0,
+        .sublinear_tf = 1, .min_df = 1, .boundaries = 0, .weighting = LECTOR_NGRAM_IDF_NB,
+    };
+    struct lector_train_params *p = &o->head;
+    p->n_epochs = 10;
+    p->batch_size = 32;
+    p->seed = 42;
+    // Peak learning rates measured on the shared corpora (docs/accuracy.md): frozen features
+    // on a linear head take larger steps than fine-tuning does.
+    p->adamw = lector_adamw_default_params();
+    p->adamw.lr = 3e-3f;
+    p->adamw_sparse = lector_adamw_default_params();
+    p->adamw_sparse.lr = 0.03f;
+    p->schedule = LECTOR_SCHEDULE_LINEAR;
+    p->warmup = 0.06f;
+    p->clip_norm = 1.0f;
+    p->calibrate = 1;
+    p->min_delta = 0.005f;
+    p->dropout = 0.1f;
     // Three quarters of the physical memory (4 GB when unknown).
     const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-    o->head.max_memory = pages > 0 && size > 0 ? (uint64_t)pages / 4 * 3 * (uint64_t)size : (uint64_t)4 << 30;
+    p->max_memory = pages > 0 && size > 0 ? (uint64_t)pages / 4 * 3 * (uint64_t)size : (uint64_t)4 << 30;
 }
 
 struct run {
@@ -138,7 +153,7 @@ static enum lector_status check_memory(const struct run *r, int64_t S, struct le
 static enum lector_status fit_ngrams(struct run *r, struct lector_error *err) {
     const double t0 = lector__now();
     const struct lector_corpus *tr = r->tr;
-    enum lector_status s = lector_ngrams_fit_labeled(&r->o->ngrams, tr->texts, tr->lens, tr->n, tr->y,
+    enum lector_status s = lector_ngrams_fit(&r->o->ngrams, tr->texts, tr->lens, tr->n, tr->y,
                                                      tr->multi_label ? tr->Y : NULL, tr->n_labels, &r->ng, err);
     if (s == LECTOR_STATUS_OK) s = lector_features_add_ngrams(&r->f_tr, tr, r->ng, err);
     if (s == LECTOR_STATUS_OK && r->va && r->va->n > 0) s = lector_features_add_ngrams(&r->f_va, r->va, r->ng, err);
@@ -167,11 +182,14 @@ static enum lector_status valid_report(const struct run *r, struct lector_eval_r
         if (!(rep->labels[k] = lector__strdup(r->tr->labels[k])))
             return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
     if (multi) {
-        lector_head_probs_multi(r->res.head, f->X, use_ng ? &f->sp : NULL, va->n, rep->probs);
+        enum lector_status s = lector_head_probs_multi(r->res.head, f->X, use_ng ? &f->sp : NULL, va->n, rep->probs, err);
+        if (s != LECTOR_STATUS_OK) return s;
         return lector_metrics_compute_multi(va->Y, rep->probs, r->res.thresholds, va->n, K, &rep->metrics, err);
     }
     memcpy(rep->y, va->y, (size_t)va->n * sizeof *rep->y);
-    lector_head_probs(r->res.head, f->X, use_ng ? &f->sp : NULL, va->n, r->res.temperature, rep->probs);
+    enum lector_status s =
+        lector_head_probs(r->res.head, f->X, use_ng ? &f->sp : NULL, va->n, r->res.temperature, rep->probs, err);
+    if (s != LECTOR_STATUS_OK) return s;
     return lector_metrics_compute_probs(va->y, rep->probs, va->n, K, &rep->metrics, err);
 }
 

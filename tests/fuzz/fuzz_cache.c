@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lector/classifier.h"
+#include "lector/cache.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
