@@ -168,7 +168,7 @@ static void test_bpe_pretokenize_gpt2_pattern(void **state) {
     EXPECT(tok, "a1b", "a", "1", "b");
     // Non-ASCII letters are letters (é is two bytes, each its own symbol).
     EXPECT(tok, " \xc3\xa9t\xc3\xa9", " ", "\xc3", "\xa9", "t", "\xc3", "\xa9");
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 static void test_bpe_merge_order(void **state) {
@@ -190,14 +190,14 @@ static void test_bpe_merge_order(void **state) {
     for (int64_t i = 0; i < 75; i++) assert_string_equal(lector_tokenizer_token(tok, ids[i]), "aaaa");
     assert_string_equal(lector_tokenizer_token(tok, ids[75]), "a");
     lector_free(ids);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 static void test_bpe_prefix_space_and_specials(void **state) {
     struct lector_tokenizer *tok = open_tok(state, 1);
     EXPECT(tok, "the", " the");
     EXPECT(tok, " the", " the");
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     tok = open_tok(state, 0);
     EXPECT(tok, "the", "t", "he");
     // Specials in the text; <mask> swallows the whitespace before it, not after.
@@ -205,7 +205,7 @@ static void test_bpe_prefix_space_and_specials(void **state) {
     EXPECT(tok, "won  <mask> the", "w", "on", "<mask>", " the");
     lector_tokenizer_set_split_specials(tok, 1);
     EXPECT(tok, "<s>", "<", "s", ">");
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 static void test_bpe_encode_specials_and_truncation(void **state) {
@@ -231,7 +231,7 @@ static void test_bpe_encode_specials_and_truncation(void **state) {
     assert_int_equal(truncated, 0);
     assert_int_equal(lector_tokenizer_encode(tok, "x", 1, 1, ids, &n, NULL, &err),
                      LECTOR_STATUS_INVALID_ARG);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 static void test_bpe_invalid_utf8_error_and_replace(void **state) {
@@ -251,7 +251,7 @@ static void test_bpe_invalid_utf8_error_and_replace(void **state) {
                      LECTOR_STATUS_OK);
     assert_int_equal(info.n_replaced, 2);
     EXPECT(tok, "a\xe4\xb8", "a", "\xef", "\xbf", "\xbd");
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 static void test_bpe_bad_merges(void **state) {
@@ -319,7 +319,7 @@ static void test_bpe_tokenizer_json(void **state) {
     assert_int_equal(n_ids, 3);
     assert_int_equal(ids[0], 0);
     assert_int_equal(ids[2], 2);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     test_rmtree(dir);
     free(dir);
     free(text);
@@ -362,7 +362,7 @@ static void test_parity_roberta_vocab_merges(void **state) {
     assert_int_equal(lector_tokenizer_sep_id(tok), 2);
     assert_int_equal(lector_tokenizer_unk_id(tok), 3);
     check_parity(tok, "vocab.json + merges.txt");
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 static void test_parity_roberta_tokenizer_json(void **state) {
@@ -374,7 +374,7 @@ static void test_parity_roberta_tokenizer_json(void **state) {
                                    &tok, &err) != LECTOR_STATUS_OK)
         fail_msg("open: %s", err.msg);
     check_parity(tok, "tokenizer.json");
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 // The roberta-tiny encoder directory: golden.json's text batch (case 0), truncated to T with
@@ -412,7 +412,7 @@ static void test_parity_roberta_tiny_encoder_dir(void **state) {
     assert_int_equal(n_same, n_rows);
     free(ids);
     json_decref(golden);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 int main(void) {

@@ -47,7 +47,7 @@ static void test_cache_round_trip_and_keys(void **state) {
     }
     assert_int_equal(lector_feature_cache_save(c, &err), LECTOR_STATUS_OK);
     char *path = strdup(lector_feature_cache_path(c));
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
 
     assert_int_equal(lector_feature_cache_open(sub, "key one", C, &c, &err), LECTOR_STATUS_OK);
     assert_int_equal(lector_feature_cache_n_records(c), 3002);
@@ -61,13 +61,13 @@ static void test_cache_round_trip_and_keys(void **state) {
     vec(v, 2999.0f);
     assert_memory_equal(got, v, sizeof v);
     assert_false(lector_feature_cache_get(c, "hell", 4, got));
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
 
     // Another key (other encoder or settings) sees nothing.
     assert_int_equal(lector_feature_cache_open(sub, "key two", C, &c, &err), LECTOR_STATUS_OK);
     assert_int_equal(lector_feature_cache_n_records(c), 0);
     assert_false(lector_feature_cache_get(c, "hello", 5, got));
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
 
     // A file cut in the middle of a record keeps the whole records before the cut.
     struct stat st;
@@ -75,14 +75,14 @@ static void test_cache_round_trip_and_keys(void **state) {
     assert_int_equal(truncate(path, st.st_size - 7), 0);
     assert_int_equal(lector_feature_cache_open(sub, "key one", C, &c, &err), LECTOR_STATUS_OK);
     assert_int_equal(lector_feature_cache_n_records(c), 3001);
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     // Garbage reads as empty.
     FILE *fp = fopen(path, "wb");
     fputs("not a cache", fp);
     fclose(fp);
     assert_int_equal(lector_feature_cache_open(sub, "key one", C, &c, &err), LECTOR_STATUS_OK);
     assert_int_equal(lector_feature_cache_n_records(c), 0);
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     free(path);
     test_rmtree(dir);
     free(dir);
@@ -101,12 +101,12 @@ static void test_cache_concurrent_handles_merge(void **state) {
     assert_int_equal(lector_feature_cache_put(b, "from b", 6, v, NULL), LECTOR_STATUS_OK);
     assert_int_equal(lector_feature_cache_save(a, NULL), LECTOR_STATUS_OK);
     assert_int_equal(lector_feature_cache_save(b, NULL), LECTOR_STATUS_OK); // merges a's record
-    lector_feature_cache_free(a);
-    lector_feature_cache_free(b);
+    lector_feature_cache_close(a);
+    lector_feature_cache_close(b);
     assert_int_equal(lector_feature_cache_open(dir, "k", C, &a, NULL), LECTOR_STATUS_OK);
     assert_true(lector_feature_cache_get(a, "from a", 6, got));
     assert_true(lector_feature_cache_get(a, "from b", 6, got));
-    lector_feature_cache_free(a);
+    lector_feature_cache_close(a);
     // Bad arguments.
     struct lector_error err;
     assert_int_equal(lector_feature_cache_open(dir, "k", 0, &a, &err), LECTOR_STATUS_INVALID_ARG);
@@ -135,7 +135,7 @@ static char *make_cache(const char *dir, const char *key, int n) {
     }
     assert_int_equal(lector_feature_cache_save(c, NULL), LECTOR_STATUS_OK);
     char *path = strdup(lector_feature_cache_path(c));
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     return path;
 }
 
@@ -188,13 +188,13 @@ static void test_cache_swapped_vectors_detected_and_repaired(void **state) {
     vec(v, 2.0f);
     assert_int_equal(lector_feature_cache_put(c, "t2", 2, v, NULL), LECTOR_STATUS_OK);
     assert_int_equal(lector_feature_cache_save(c, NULL), LECTOR_STATUS_OK);
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     assert_int_equal(lector_feature_cache_open(dir, "k", C, &c, NULL), LECTOR_STATUS_OK);
     assert_int_equal(lector_feature_cache_n_discarded(c), 0);
     assert_null(lector_feature_cache_note(c));
     assert_int_equal(n_correct(c, 10, &bad), 9);
     assert_int_equal(bad, 0);
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     free(path);
     test_rmtree(dir);
     free(dir);
@@ -224,7 +224,7 @@ static void test_cache_flipped_bit_and_non_finite(void **state) {
     v[2] = INFINITY;
     assert_int_equal(lector_feature_cache_put(c, "inf", 3, v, NULL), LECTOR_STATUS_OK);
     assert_false(lector_feature_cache_get(c, "inf", 3, v));
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     free(path);
     test_rmtree(dir);
     free(dir);
@@ -243,7 +243,7 @@ static void test_cache_record_from_another_key_rejected(void **state) {
     assert_int_equal(lector_feature_cache_put(c, "t1", 2, v, NULL), LECTOR_STATUS_OK);
     assert_int_equal(lector_feature_cache_save(c, NULL), LECTOR_STATUS_OK);
     char *pb = strdup(lector_feature_cache_path(c));
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     // Graft key b's record of "t1" (digest, vector and check) over key a's record 1.
     size_t n = (size_t)record_bytes();
     uint8_t *rec = malloc(n);
@@ -253,7 +253,7 @@ static void test_cache_record_from_another_key_rejected(void **state) {
     float got[C];
     assert_false(lector_feature_cache_get(c, "t1", 2, got));
     assert_int_equal(lector_feature_cache_n_discarded(c), 1);
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     free(rec);
     free(pa);
     free(pb);
@@ -267,7 +267,7 @@ static char *cache_path_for(const char *dir, const char *key) {
     struct lector_feature_cache *c = NULL;
     assert_int_equal(lector_feature_cache_open(dir, key, C, &c, NULL), LECTOR_STATUS_OK);
     char *path = strdup(lector_feature_cache_path(c));
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     return path;
 }
 
@@ -306,7 +306,7 @@ static void test_cache_refuses_fifo_symlink_and_untrusted(void **state) {
     }
     assert_int_equal(lector_feature_cache_open(dir, "k", C, &c, &err), LECTOR_STATUS_OK);
     assert_int_equal(lector_feature_cache_n_records(c), 2);
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     // A FIFO as a file to merge: refused too.
     char fifo[512];
     snprintf(fifo, sizeof fifo, "%s/f.lfc", dir);
@@ -338,14 +338,14 @@ static void test_cache_old_format_not_read_and_replaced(void **state) {
     vec(v, 1.0f);
     assert_int_equal(lector_feature_cache_put(c, "a", 1, v, NULL), LECTOR_STATUS_OK);
     assert_int_equal(lector_feature_cache_save(c, NULL), LECTOR_STATUS_OK);
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_size, header_bytes("k") + record_bytes());
     assert_int_equal(lector_feature_cache_open(dir, "k", C, &c, NULL), LECTOR_STATUS_OK);
     assert_null(lector_feature_cache_note(c));
     assert_int_equal(lector_feature_cache_n_records(c), 1);
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     // Merging refuses it with a message.
     struct lector_error err;
     free(test_write_file(dir, "old.lfc", buf, sizeof buf));
@@ -376,7 +376,7 @@ static void test_cache_appends_only_what_it_adds(void **state) {
     assert_int_equal(lector_feature_cache_put(c, "new", 3, v, NULL), LECTOR_STATUS_OK);
     assert_int_equal(lector_feature_cache_put(c, "t3", 2, v, NULL), LECTOR_STATUS_OK); // held
     assert_int_equal(lector_feature_cache_save(c, NULL), LECTOR_STATUS_OK);
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     // Same file (inode), one record longer, the old bytes untouched.
     assert_int_equal(stat(path, &after), 0);
     assert_int_equal(after.st_ino, before.st_ino);
@@ -392,13 +392,13 @@ static void test_cache_appends_only_what_it_adds(void **state) {
     assert_int_equal(lector_feature_cache_n_records(c), 51);
     assert_int_equal(lector_feature_cache_put(c, "newer", 5, v, NULL), LECTOR_STATUS_OK);
     assert_int_equal(lector_feature_cache_save(c, NULL), LECTOR_STATUS_OK);
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     assert_int_equal(stat(path, &after), 0);
     assert_int_equal(after.st_size, header_bytes("k") + 52 * record_bytes());
     assert_int_equal(lector_feature_cache_open(dir, "k", C, &c, NULL), LECTOR_STATUS_OK);
     assert_int_equal(lector_feature_cache_n_records(c), 52);
     assert_int_equal(lector_feature_cache_n_discarded(c), 0);
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     free(bytes0);
     free(bytes1);
     free(path);
@@ -422,8 +422,8 @@ static void test_cache_concurrent_same_text_stored_once(void **state) {
     struct stat st;
     assert_int_equal(stat(lector_feature_cache_path(a), &st), 0);
     assert_int_equal(st.st_size, header_bytes("k") + 2 * record_bytes());
-    lector_feature_cache_free(a);
-    lector_feature_cache_free(b);
+    lector_feature_cache_close(a);
+    lector_feature_cache_close(b);
     test_rmtree(dir);
     free(dir);
 }
@@ -450,7 +450,7 @@ static void test_cache_size_cap_evicts(void **state) {
     assert_int_equal(lector_feature_cache_save(c, NULL), LECTOR_STATUS_OK);
     assert_non_null(strstr(lector_feature_cache_note(c), "removed 1 older cache files"));
     char *path = strdup(lector_feature_cache_path(c));
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     struct stat st;
     assert_int_not_equal(stat(old, &st), 0);
     assert_int_equal(stat(mid, &st), 0);
@@ -462,7 +462,7 @@ static void test_cache_size_cap_evicts(void **state) {
     vec(v, 50.0f);
     assert_int_equal(lector_feature_cache_put(c, "fresh", 5, v, NULL), LECTOR_STATUS_OK);
     assert_int_equal(lector_feature_cache_save(c, NULL), LECTOR_STATUS_OK);
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     assert_int_not_equal(stat(mid, &st), 0);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_size, header_bytes("new key") + 3 * record_bytes());
@@ -471,7 +471,7 @@ static void test_cache_size_cap_evicts(void **state) {
     assert_true(lector_feature_cache_get(c, "n9", 2, v));
     assert_true(lector_feature_cache_get(c, "fresh", 5, v));
     assert_false(lector_feature_cache_get(c, "n5", 2, v));
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     free(path);
     free(old);
     free(mid);
@@ -502,28 +502,28 @@ static void test_cache_merge(void **state) {
     assert_int_equal(n_added, 6);
     // A read-only handle is not saved.
     assert_int_equal(lector_feature_cache_save(src, &err), LECTOR_STATUS_INVALID_ARG);
-    lector_feature_cache_free(src);
+    lector_feature_cache_close(src);
     assert_int_equal(lector_feature_cache_open_file(p2, &src, &err), LECTOR_STATUS_OK);
     assert_int_equal(lector_feature_cache_merge(dst, src, &n_added, &err), LECTOR_STATUS_OK);
     assert_int_equal(n_added, 3);
-    lector_feature_cache_free(src);
+    lector_feature_cache_close(src);
     assert_int_equal(lector_feature_cache_open_file(p3, &src, &err), LECTOR_STATUS_OK);
     assert_int_equal(lector_feature_cache_merge(dst, src, &n_added, &err), LECTOR_STATUS_MISMATCH);
-    lector_feature_cache_free(src);
+    lector_feature_cache_close(src);
     assert_int_equal(lector_feature_cache_save(dst, &err), LECTOR_STATUS_OK);
-    lector_feature_cache_free(dst);
+    lector_feature_cache_close(dst);
     assert_int_equal(lector_feature_cache_open(out, "k", C, &dst, NULL), LECTOR_STATUS_OK);
     int bad;
     assert_int_equal(n_correct(dst, 9, &bad), 9);
     assert_int_equal(bad, 0);
-    lector_feature_cache_free(dst);
+    lector_feature_cache_close(dst);
     // Damaged records of an input are dropped, not merged.
     uint8_t byte = 0xff;
     file_rw(p2, header_bytes("k") + 40, &byte, 1, true);
     assert_int_equal(lector_feature_cache_open_file(p2, &src, &err), LECTOR_STATUS_OK);
     assert_int_equal(lector_feature_cache_n_discarded(src), 1);
     assert_int_equal(lector_feature_cache_n_records(src), 8);
-    lector_feature_cache_free(src);
+    lector_feature_cache_close(src);
     // Not a cache file; a missing one.
     char *junk = test_write_file(dir, "junk.lfc", "LECTORFC\2", 9);
     assert_int_equal(lector_feature_cache_open_file(junk, &src, &err), LECTOR_STATUS_FORMAT);
@@ -557,8 +557,8 @@ static void test_cache_widest_vectors(void **state) {
     assert_int_equal(lector_feature_cache_n_dims(f), W);
     assert_true(lector_feature_cache_get(f, "a", 1, got));
     assert_memory_equal(got, v, (size_t)W * sizeof *v);
-    lector_feature_cache_free(f);
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(f);
+    lector_feature_cache_close(c);
     free(v);
     free(got);
     test_rmtree(dir);

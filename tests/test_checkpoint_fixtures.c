@@ -162,7 +162,7 @@ static void test_fixture_encoders_open(void **state) {
         // are also checked against the shapes the config implies.
         snprintf(rel, sizeof rel, "fixtures/encoders/%s/config.json", encoders[m]);
         struct lector_encoder_config cfg;
-        st = lector_encoder_config_load(test_shared_path(rel), &cfg, &err);
+        st = lector_encoder_config_read(test_shared_path(rel), &cfg, &err);
         const char *model_type = json_string_value(json_object_get(golden, "model_type"));
         assert_int_equal(st, LECTOR_STATUS_OK);
         assert_string_equal(cfg.model_type, model_type);
@@ -246,7 +246,7 @@ static void test_mini_model(void **state) {
                      LECTOR_STATUS_OK);
     assert_int_equal(lector_checkpoint_n_tensors(ck), 71);
     struct lector_encoder_config cfg;
-    assert_int_equal(lector_encoder_config_load(
+    assert_int_equal(lector_encoder_config_read(
                          test_shared_path("models/mini-mlm-uncased/config.json"), &cfg, &err),
                      LECTOR_STATUS_OK);
     assert_int_equal(cfg.n_layer, 4);

@@ -34,7 +34,7 @@ static enum lector_status load_text(const char *text, struct lector_encoder_conf
                                     struct lector_error *err) {
     char *dir = test_mkdtemp();
     char *path = test_write_file(dir, "config.json", text, strlen(text));
-    enum lector_status st = lector_encoder_config_load(path, cfg, err);
+    enum lector_status st = lector_encoder_config_read(path, cfg, err);
     free(path);
     test_rmtree(dir);
     free(dir);
@@ -352,7 +352,7 @@ static void test_config_not_json(void **state) {
                    "duplicate");
     struct lector_encoder_config cfg;
     struct lector_error err;
-    assert_int_equal(lector_encoder_config_load("/nonexistent-dir/config.json", &cfg, &err),
+    assert_int_equal(lector_encoder_config_read("/nonexistent-dir/config.json", &cfg, &err),
                      LECTOR_STATUS_IO);
     assert_non_null(strstr(err.msg, "/nonexistent-dir/config.json"));
 }

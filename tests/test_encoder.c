@@ -294,7 +294,7 @@ static void test_open_strips_prefix_and_ignores_extras(void **state) {
     assert_false(lector_encoder_has_pooler(enc));
 
     struct lector_encoder_state *st = NULL;
-    assert_int_equal(lector_encoder_state_init(enc, &st, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_encoder_state_new(enc, &st, NULL), LECTOR_STATUS_OK);
     int32_t ids[4] = {2, 7, 9, 3};
     float h[4 * C], pooled[C];
     assert_int_equal(lector_encoder_forward(enc, st, ids, NULL, NULL, 1, 4, h, NULL),
@@ -362,7 +362,7 @@ static void forward_dir(const char *dir, const int32_t *ids, const int32_t *type
     struct lector_encoder *enc = open_ok(dir);
     struct lector_encoder_state *st = NULL;
     struct lector_error err = {0};
-    assert_int_equal(lector_encoder_state_init(enc, &st, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_encoder_state_new(enc, &st, &err), LECTOR_STATUS_OK);
     if (lector_encoder_forward(enc, st, ids, types, mask, B, T, out, &err) != LECTOR_STATUS_OK)
         fail_msg("forward: %s", err.msg);
     lector_encoder_state_free(st);
@@ -414,7 +414,7 @@ static void test_family_roberta_positions(void **state) {
     assert_true(lector_encoder_has_pooler(enc));
     // 16 real tokens fit, 17 do not (the table has 18 rows, the first two are not for them)
     struct lector_encoder_state *st = NULL;
-    assert_int_equal(lector_encoder_state_init(enc, &st, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_encoder_state_new(enc, &st, NULL), LECTOR_STATUS_OK);
     int32_t many[NPOS + 1];
     for (int t = 0; t < NPOS + 1; t++) many[t] = 3 + t;
     float *big = malloc((size_t)(NPOS + 1) * C * sizeof *big);
@@ -527,7 +527,7 @@ static void test_family_distilbert_names(void **state) {
     assert_int_equal(lector_encoder_n_params(enc), n);
     // no token types: only type 0 (or NULL) is accepted
     struct lector_encoder_state *st = NULL;
-    assert_int_equal(lector_encoder_state_init(enc, &st, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_encoder_state_new(enc, &st, NULL), LECTOR_STATUS_OK);
     const int32_t ids3[3] = {2, 7, 3}, types3[3] = {0, 1, 0};
     float h3[3 * C];
     assert_int_equal(lector_encoder_forward(enc, st, ids3, types3, NULL, 1, 3, h3, NULL),
@@ -772,7 +772,7 @@ static int setup(void **state) {
     build_model(&f->m, "", 1);
     f->dir = make_dir(&f->m);
     if (lector_encoder_open(f->dir, &f->enc, NULL) != LECTOR_STATUS_OK) return -1;
-    if (lector_encoder_state_init(f->enc, &f->st, NULL) != LECTOR_STATUS_OK) return -1;
+    if (lector_encoder_state_new(f->enc, &f->st, NULL) != LECTOR_STATUS_OK) return -1;
     *state = f;
     return 0;
 }
@@ -817,7 +817,7 @@ static void test_forward_padded_rows_match_rows_alone(void **state) {
         float alone[T * C];
         // a fresh state too, so growth from small to large is exercised
         struct lector_encoder_state *st1 = NULL;
-        assert_int_equal(lector_encoder_state_init(f->enc, &st1, NULL), LECTOR_STATUS_OK);
+        assert_int_equal(lector_encoder_state_new(f->enc, &st1, NULL), LECTOR_STATUS_OK);
         assert_int_equal(lector_encoder_forward(f->enc, st1, ids + b * T, types + b * T, NULL, 1,
                                                 lens[b], alone, NULL),
                          LECTOR_STATUS_OK);
@@ -976,7 +976,7 @@ static void test_forward_bit_identical_batch_and_threads(void **state) {
     char *dir = make_dir_cfg(&m, wide_config_json);
     struct lector_encoder *enc = open_ok(dir);
     struct lector_encoder_state *st = NULL;
-    assert_int_equal(lector_encoder_state_init(enc, &st, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_encoder_state_new(enc, &st, NULL), LECTOR_STATUS_OK);
     bool exact = lector_matmul_packed_size(WC, WC) > 0;
 
     int32_t *ids = calloc(B * T, sizeof *ids), *mask = calloc(B * T, sizeof *mask);

@@ -65,7 +65,7 @@ static void run_fixture(const char *model) {
     enum lector_status st = lector_encoder_open(dir, &enc, &err);
     if (st != LECTOR_STATUS_OK) fail_msg("%s: open failed (%d): %s", model, (int)st, err.msg);
     struct lector_encoder_state *state = NULL;
-    assert_int_equal(lector_encoder_state_init(enc, &state, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_encoder_state_new(enc, &state, &err), LECTOR_STATUS_OK);
     int64_t C = lector_encoder_n_embd(enc);
 
     json_error_t jerr;
@@ -175,7 +175,7 @@ static void test_masked_positions_do_not_matter(void **state) {
     struct lector_error err = {0};
     if (lector_encoder_open(dir, &enc, &err) != LECTOR_STATUS_OK) fail_msg("%s", err.msg);
     struct lector_encoder_state *st = NULL;
-    assert_int_equal(lector_encoder_state_init(enc, &st, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_encoder_state_new(enc, &st, &err), LECTOR_STATUS_OK);
     enum { B = 2, T = 10 };
     const int64_t C = lector_encoder_n_embd(enc);
     int32_t ids[B * T], mask[B * T];
@@ -207,7 +207,7 @@ static void test_mini_mlm_smoke(void **state) {
         fail_msg("mini-mlm-uncased: %s", err.msg);
     assert_int_equal(lector_encoder_n_params(enc), 11072256);
     struct lector_encoder_state *st = NULL;
-    assert_int_equal(lector_encoder_state_init(enc, &st, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_encoder_state_new(enc, &st, &err), LECTOR_STATUS_OK);
     enum { B = 2, T = 8 };
     // [CLS] the movie was great [SEP] / [CLS] bad [SEP] + padding
     const int32_t ids[B * T] = {101, 1996, 3185, 2001, 2307, 102, 0, 0,

@@ -232,7 +232,7 @@ static void run_case(const struct golden *g, json_t *c, const char *variant) {
 
     // the frozen part, once
     struct lector_encoder_state *st = NULL;
-    assert_int_equal(lector_encoder_state_init(enc, &st, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_encoder_state_new(enc, &st, &err), LECTOR_STATUS_OK);
     float *x = malloc((size_t)(B * T * C) * sizeof *x);
     float *pooled = malloc((size_t)(B * C) * sizeof *pooled);
     float *dpooled = malloc((size_t)(B * C) * sizeof *dpooled);

@@ -52,7 +52,7 @@ static void test_ngrams_fit_transform(void **state) {
 
     // A model rebuilt from its stored columns gives the same rows.
     struct lector_ngrams *ng2 = NULL;
-    assert_int_equal(lector_ngrams_init_from(lector_ngrams_get_params(ng), lector_ngrams_buckets(ng),
+    assert_int_equal(lector_ngrams_new(lector_ngrams_get_params(ng), lector_ngrams_buckets(ng),
                                              lector_ngrams_idf(ng), lector_ngrams_n_features(ng), &ng2,
                                              &err),
                      LECTOR_STATUS_OK);
@@ -109,7 +109,7 @@ static void test_ngrams_chars_and_errors(void **state) {
     assert_int_equal(lector_ngrams_fit(&p, t, l, 1, NULL, NULL, 0, &ng, &err), LECTOR_STATUS_INVALID_ARG);
     const int32_t buckets[2] = {5, 3};
     const float idf[2] = {1, 1};
-    assert_int_equal(lector_ngrams_init_from(&p, buckets, idf, 2, &ng, &err), LECTOR_STATUS_FORMAT);
+    assert_int_equal(lector_ngrams_new(&p, buckets, idf, 2, &ng, &err), LECTOR_STATUS_FORMAT);
 }
 
 // Boundaries add the start and end words to orders >= 2 only: "a good film" gets 3
@@ -167,7 +167,7 @@ static void test_ngrams_nb_weights(void **state) {
     p.word_order = 1;
     struct lector_ngrams *ng = NULL;
     struct lector_error err;
-    // Without labels a supervised weighting is refused, by fit and by fit_labeled.
+    // Without labels a supervised weighting is refused.
     p.weighting = LECTOR_NGRAM_NB;
     assert_int_equal(lector_ngrams_fit(&p, t, l, 4, NULL, NULL, 0, &ng, &err), LECTOR_STATUS_INVALID_ARG);
     assert_null(ng);

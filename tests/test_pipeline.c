@@ -198,7 +198,7 @@ static void test_train_and_evaluate(void **state) {
     snprintf(model, sizeof model, "%s/m.lector", dir);
     assert_int_equal(lector_classifier_save(clf, model, &err), LECTOR_STATUS_OK);
     struct lector_classifier *loaded = NULL;
-    assert_int_equal(lector_classifier_load(model, NULL, &loaded, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_classifier_open(model, NULL, NULL, &loaded, &err), LECTOR_STATUS_OK);
     struct lector_eval_report a, b;
     assert_int_equal(lector_evaluate(clf, test, NULL, &a, &err), LECTOR_STATUS_OK);
     assert_int_equal(lector_evaluate(loaded, test, NULL, &b, &err), LECTOR_STATUS_OK);
@@ -208,8 +208,8 @@ static void test_train_and_evaluate(void **state) {
     assert_non_null(a.history_json);
     lector_eval_report_free(&a);
     lector_eval_report_free(&b);
-    lector_classifier_free(loaded);
-    lector_classifier_free(clf);
+    lector_classifier_close(loaded);
+    lector_classifier_close(clf);
 
     // options the library refuses, naming the field
     lector_train_options_init(&o);

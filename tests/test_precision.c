@@ -65,7 +65,7 @@ static void forward(const struct lector_encoder *enc, const int32_t *ids, const 
                     const int32_t *mask, int64_t B, int64_t T, float *out) {
     struct lector_error err = {0};
     struct lector_encoder_state *st = NULL;
-    assert_int_equal(lector_encoder_state_init(enc, &st, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_encoder_state_new(enc, &st, &err), LECTOR_STATUS_OK);
     enum lector_status s = lector_encoder_forward(enc, st, ids, types, mask, B, T, out, &err);
     if (s != LECTOR_STATUS_OK) fail_msg("forward (%d): %s", (int)s, err.msg);
     lector_encoder_state_free(st);

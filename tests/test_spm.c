@@ -75,7 +75,7 @@ static void test_spm_missing_file_and_null_args(void **state) {
     assert_int_equal(lector_spm_find(NULL, "a", 1), -1);
     assert_int_equal(lector_spm_piece_type(NULL, 0), LECTOR_SPM_PIECE_INVALID);
     assert_int_equal(lector_spm_unk_id(NULL), -1);
-    lector_spm_free(NULL);
+    lector_spm_close(NULL);
     struct lector_tokenizer *tok = NULL;
     assert_int_equal(lector_tokenizer_open_spm("/nonexistent/spiece.model", LECTOR_SPM_FAMILY_AUTO, &tok, &err),
                      LECTOR_STATUS_IO);
@@ -161,7 +161,7 @@ static void test_parity_xlnet_raw_spm(void **state) {
     printf("xlnet-base-cased (lector_spm_encode): %d/%d identical\n", n_same, n_cases);
     assert_int_equal(n_cases, 250);
     assert_int_equal(n_same, n_cases);
-    lector_spm_free(spm);
+    lector_spm_close(spm);
 }
 
 static void test_parity_xlnet_tokenizer_pieces(void **state) {
@@ -179,7 +179,7 @@ static void test_parity_xlnet_tokenizer_pieces(void **state) {
     printf("xlnet-base-cased (lector_tokenizer_encode_pieces): %d/%d identical\n", n_same, n_cases);
     assert_int_equal(n_cases, 250);
     assert_int_equal(n_same, n_cases);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 // XLNet: x <sep> <cls>, truncation keeps both; special text in the input is matched.
@@ -220,7 +220,7 @@ static void test_spm_xlnet_specials(void **state) {
     for (int64_t i = 0; i < n_ids; i++) has_sep |= p[i] == sep;
     assert_true(has_sep);
     lector_free(p);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 
     // ALBERT's specials are [CLS]/[SEP]: this model has none, which is an error, not a guess.
     assert_int_equal(lector_tokenizer_open_spm(xlnet_model(), LECTOR_SPM_FAMILY_ALBERT, &tok, &err),
@@ -269,7 +269,7 @@ static void test_spm_xlmr_offset(void **state) {
     // <mask> in the text, with the whitespace before it.
     assert_int_equal(lector_tokenizer_encode(tok, "a <mask>", 8, 16, ids, &n_ids, NULL, &err), LECTOR_STATUS_OK);
     assert_int_equal(ids[n_ids - 2], 32001);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     free(model);
     test_rmtree(dir);
     free(dir);

@@ -136,7 +136,7 @@ static int64_t raw_ids(const char *text, int32_t *out, int64_t cap) {
     assert_true(n <= cap);
     memcpy(out, ids, (size_t)n * sizeof *ids);
     lector_free(ids);
-    lector_spm_free(spm);
+    lector_spm_close(spm);
     return n;
 }
 
@@ -214,7 +214,7 @@ static void test_fallback_albert_folder(void **state) {
     struct lector_tokenizer *tok2 = NULL;
     assert_int_equal(lector_tokenizer_open_path(path, &tok2, &err), LECTOR_STATUS_UNSUPPORTED);
     assert_null(tok2);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     remove_dir(dir);
 }
 
@@ -242,7 +242,7 @@ static void test_albert_config_switches(void **state) {
         assert_string_equal(lector_tokenizer_source(tok), "spiece.model");
         assert_string_equal(lector_tokenizer_source_note(tok), "");
         expect_pieces_of(tok, cases[c].text, cases[c].prepared);
-        lector_tokenizer_free(tok);
+        lector_tokenizer_close(tok);
         remove_dir(dir);
     }
 }
@@ -263,8 +263,8 @@ static void test_xlnet_defaults_and_hash(void **state) {
     assert_string_not_equal(lector_tokenizer_hash(tok), lector_tokenizer_hash(raw));
     // The explicit API gives the raw model: accents reach SentencePiece.
     expect_pieces_of(raw, "Caf\xc3\xa9", "Caf\xc3\xa9");
-    lector_tokenizer_free(raw);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(raw);
+    lector_tokenizer_close(tok);
     remove_dir(dir);
 }
 
@@ -300,7 +300,7 @@ static void test_camembert_ids(void **state) {
     for (int64_t i = 1; i + 1 < n; i++) has_unk |= ids[i] == 3;
     assert_true(has_unk);
     assert_int_equal(ids[n - 2], 32004);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     remove_dir(dir);
 }
 
@@ -324,7 +324,7 @@ static void test_t5_eos_from_config(void **state) {
     const int32_t want[] = {17, 11368, 19, 185, 136, eod};
     assert_int_equal(n, 6);
     assert_memory_equal(ids, want, sizeof want);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     remove_dir(dir);
 }
 

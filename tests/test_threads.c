@@ -49,7 +49,7 @@ static void *run_worker(void *arg) {
     struct worker *w = arg;
     struct lector_encoder_state *st = NULL;
     struct lector_error err;
-    if (lector_encoder_state_init(lector_classifier_encoder(w->sh->clf), &st, &err) != LECTOR_STATUS_OK) {
+    if (lector_encoder_state_new(lector_classifier_encoder(w->sh->clf), &st, &err) != LECTOR_STATUS_OK) {
         w->errors++;
         return NULL;
     }
@@ -88,10 +88,10 @@ static void test_threads_share_one_classifier(void **state) {
     assert_int_equal(lector__classifier_new(enc, tok, head, labels, K, &info, NULL, NULL, &made, &err),
                      LECTOR_STATUS_OK);
     assert_int_equal(lector_classifier_save(made, model, &err), LECTOR_STATUS_OK);
-    lector_classifier_free(made);
+    lector_classifier_close(made);
 
     struct lector_classifier *clf = NULL;
-    assert_int_equal(lector_classifier_load(model, NULL, &clf, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_classifier_open(model, NULL, NULL, &clf, &err), LECTOR_STATUS_OK);
     assert_non_null(lector_classifier_head(clf));
     assert_int_equal(lector_head_n_classes(lector_classifier_head(clf)), K);
     lector_head_forward(lector_classifier_head(clf), x1, NULL, 1, logits1, NULL);
@@ -99,7 +99,7 @@ static void test_threads_share_one_classifier(void **state) {
     free(x1);
     float *expected = malloc(sizeof(float) * N_TEXTS * (size_t)K);
     struct lector_encoder_state *st = NULL;
-    assert_int_equal(lector_encoder_state_init(lector_classifier_encoder(clf), &st, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_encoder_state_new(lector_classifier_encoder(clf), &st, &err), LECTOR_STATUS_OK);
     int errors = 0;
     classify_all(clf, st, expected, K, &errors);
     assert_int_equal(errors, 0);
@@ -118,7 +118,7 @@ static void test_threads_share_one_classifier(void **state) {
         assert_int_equal(w[i].mismatches, 0);
     }
     free(expected);
-    lector_classifier_free(clf);
+    lector_classifier_close(clf);
     test_rmtree(dir);
     free(dir);
 }

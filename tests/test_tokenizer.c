@@ -122,8 +122,8 @@ static void test_open_special_ids_by_name(void **state) {
     assert_string_equal(lector_tokenizer_token(tok, 5), "hello");
     assert_null(lector_tokenizer_token(tok, N_VOCAB));
     assert_null(lector_tokenizer_token(tok, -1));
-    lector_tokenizer_free(tok);
-    lector_tokenizer_free(NULL);
+    lector_tokenizer_close(tok);
+    lector_tokenizer_close(NULL);
 }
 
 static void test_encode_lowercase_and_accents(void **state) {
@@ -143,7 +143,7 @@ static void test_encode_lowercase_and_accents(void **state) {
            "##\xf0\x9d\x85\xa5\xf0\x9d\x85\xad");
     // Σ lowercases to σ everywhere (per character, no final-sigma rule).
     EXPECT(tok, "ΣΣ", "σ", "##σ");
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 
     // Cased: nothing is lowercased or stripped.
     tok = open_tok(state, 0, -1, 1);
@@ -151,7 +151,7 @@ static void test_encode_lowercase_and_accents(void **state) {
     EXPECT(tok, "CAFÉ", "[UNK]");
     // No NFD without strip_accents, so no reordering either.
     EXPECT(tok, "x\xf0\x9d\x85\xad\xf0\x9d\x85\xa5", "[UNK]");
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 static void test_encode_sharp_s_and_dotted_i(void **state) {
@@ -161,22 +161,22 @@ static void test_encode_sharp_s_and_dotted_i(void **state) {
     EXPECT(tok, "ß", "ß");
     // Stripping first: İ -> I + U+0307, the mark goes, then i.
     EXPECT(tok, "İstanbul", "istanbul");
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     // Lowercase without stripping: İ -> i + U+0307 (the full mapping, two code points).
     tok = open_tok(state, 1, 0, 1);
     EXPECT(tok, "İ", "i", "##\xcc\x87");
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 static void test_encode_cjk_isolation(void **state) {
     struct lector_tokenizer *tok = open_tok(state, 1, -1, 1);
     EXPECT(tok, "中国", "中", "国");
     EXPECT(tok, "x中x", "x", "中", "x");
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     // Without isolation 中国 is one word, and 国 has no ## piece.
     tok = open_tok(state, 1, -1, 0);
     EXPECT(tok, "中国", "[UNK]");
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 static void test_encode_punctuation_split(void **state) {
@@ -188,7 +188,7 @@ static void test_encode_punctuation_split(void **state) {
     EXPECT(tok, "\xe2\x80\x9cx\xe2\x80\x9d", "\xe2\x80\x9c", "x", "\xe2\x80\x9d");
     // A punctuation character missing from the vocabulary is [UNK] on its own.
     EXPECT(tok, "x#x", "x", "[UNK]", "x");
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 static void test_encode_control_chars(void **state) {
@@ -206,7 +206,7 @@ static void test_encode_control_chars(void **state) {
     EXPECT(tok, "hello\xc2\x85world", "[UNK]");
     EXPECT_NONE(tok, "");
     EXPECT_NONE(tok, " \t\x01 ");
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 static void test_encode_long_and_unknown_words(void **state) {
@@ -234,7 +234,7 @@ static void test_encode_long_and_unknown_words(void **state) {
     EXPECT(tok, "ab", "a", "##b");
     EXPECT(tok, "abq", "[UNK]");
     EXPECT(tok, "abq hello", "[UNK]", "hello");
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 static void test_encode_special_tokens_in_text(void **state) {
@@ -242,7 +242,7 @@ static void test_encode_special_tokens_in_text(void **state) {
     // Written special tokens are matched verbatim before lowercasing, like HF added tokens.
     EXPECT(tok, "[CLS]hello [SEP] [MASK]", "[CLS]", "hello", "[SEP]", "[MASK]");
     EXPECT(tok, "[cls]", "[UNK]", "[UNK]", "[UNK]");
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 static void test_encode_truncation(void **state) {
@@ -281,7 +281,7 @@ static void test_encode_truncation(void **state) {
     assert_int_equal(lector_tokenizer_encode(tok, bad, strlen(bad), 3, ids, &n, &truncated, &err),
                      LECTOR_STATUS_INVALID_UTF8);
     assert_int_equal(err.col, 18);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 static void expect_bad_utf8(const struct lector_tokenizer *tok, const char *text, size_t len,
@@ -317,7 +317,7 @@ static void test_encode_invalid_utf8(void **state) {
     expect_bad_utf8(tok, "a\xe4\xb8" "b", 4, 1);              // truncated by ASCII
     expect_bad_utf8(tok, "hello \xc3", 7, 6);                 // truncated 2-byte
     expect_bad_utf8(tok, "中\xe4\xb8\xe4\xb8\xad", 9, 3);     // truncated then valid
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 static void test_open_missing_unk(void **state) {
@@ -357,7 +357,7 @@ static void test_open_crlf_vocab(void **state) {
     assert_int_equal(lector_tokenizer_n_vocab(tok), N_VOCAB);
     assert_string_equal(lector_tokenizer_token(tok, 5), "hello");
     EXPECT(tok, "Hello, World!", "hello", ",", "world", "!");
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     test_rmtree(dir);
     free(dir);
 }
@@ -384,7 +384,7 @@ static void test_open_duplicates_and_no_final_newline(void **state) {
     assert_int_equal(ids[0], 6);
     assert_int_equal(ids[1], 7);
     lector_free(ids);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     // A vocabulary that is not UTF-8 is refused with its line number.
     const char *bad = "[UNK]\n[CLS]\nab\xff\n[SEP]\n";
     free(test_write_file(dir, "vocab.txt", bad, strlen(bad)));
@@ -403,7 +403,7 @@ static void test_open_dir_config_and_not_found(void **state) {
     EXPECT(tok, "Hello", "hello");
     char hash_uncased[65];
     snprintf(hash_uncased, sizeof hash_uncased, "%s", lector_tokenizer_hash(tok));
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 
     const char *cfg = "{\"do_lower_case\": false, \"strip_accents\": null}";
     char *cfg_path = test_write_file(f->dir, "tokenizer_config.json", cfg, strlen(cfg));
@@ -411,7 +411,7 @@ static void test_open_dir_config_and_not_found(void **state) {
     EXPECT(tok, "Hello café", "Hello", "café");
     assert_int_equal(strlen(lector_tokenizer_hash(tok)), 64);
     assert_string_not_equal(lector_tokenizer_hash(tok), hash_uncased);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 
     const char *bad_cfg = "{\"do_lower_case\": \"yes\"}";
     free(test_write_file(f->dir, "tokenizer_config.json", bad_cfg, strlen(bad_cfg)));
@@ -423,7 +423,7 @@ static void test_open_dir_config_and_not_found(void **state) {
     // The same settings give the same hash.
     assert_int_equal(lector_tokenizer_open(f->dir, &tok, &err), LECTOR_STATUS_OK);
     assert_string_equal(lector_tokenizer_hash(tok), hash_uncased);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 
     char *empty = test_mkdtemp();
     assert_int_equal(lector_tokenizer_open(empty, &tok, &err), LECTOR_STATUS_NOT_FOUND);
@@ -462,7 +462,7 @@ static void test_open_tokenizer_json(void **state) {
     assert_int_equal(ids[1], 6);
     assert_int_equal(ids[2], 3);
     lector_free(ids);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 
     // A component lector does not implement is refused by name, never ignored.
     const char *pre = "{\"normalizer\": {\"type\": \"Precompiled\", \"precompiled_charsmap\": \"\"},"

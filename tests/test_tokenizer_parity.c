@@ -65,7 +65,7 @@ static int check_tokenizer_json(const char *name, int *n_cases) {
     if (st != LECTOR_STATUS_OK) fprintf(stderr, "open %s tokenizer.json: %s\n", name, err.msg);
     assert_int_equal(st, LECTOR_STATUS_OK);
     int n_same = run_cases(name, tok, n_cases);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     test_rmtree(dir);
     free(dir);
     return n_same;
@@ -84,7 +84,7 @@ static void check_vocab(const char *name) {
     assert_int_equal(n_same, n_cases);
     assert_int_equal(n_cases_json, 250);
     assert_int_equal(n_same_json, n_cases_json);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 // Every vocabulary entry of the greatest byte length (the longest-match window) that is a
@@ -134,7 +134,7 @@ static void check_longest_words_whole(const char *name) {
     printf("%s: %d longest words (%zu bytes) whole\n", name, n_checked, longest);
     assert_true(n_checked > 0);
     free(data);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 static void test_longest_words_whole(void **state) {
@@ -208,7 +208,7 @@ static void check_encoder_dir(const char *name) {
     assert_int_equal(n_same, n_rows);
     free(ids);
     json_decref(golden);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 static void test_parity_encoder_bert_tiny_uncased(void **state) {

@@ -44,7 +44,7 @@ static void check_folder(const char *name) {
     fflush(stdout);
     assert_true(n_cases >= 200);
     assert_int_equal(n_same, n_cases);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 static void test_bert_base_uncased(void **state) {
@@ -85,7 +85,7 @@ static void test_xlnet_base_cased(void **state) {
     fflush(stdout);
     assert_true(n_cases >= 200);
     assert_int_equal(n_same, n_cases);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
 }
 
 // The pieces of text as a string, joined by spaces.
@@ -135,8 +135,8 @@ static void test_xlnet_folder_prepares_text(void **state) {
     assert_true(n >= 3);
     assert_int_equal(ids[n - 2], lector_tokenizer_find(folder, "<sep>"));
     assert_int_equal(ids[n - 1], lector_tokenizer_find(folder, "<cls>"));
-    lector_tokenizer_free(raw);
-    lector_tokenizer_free(folder);
+    lector_tokenizer_close(raw);
+    lector_tokenizer_close(folder);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -156,7 +156,7 @@ static void expect_refused(const char *const *files, const char *name) {
     enum lector_status st = lector_tokenizer_open(dir, &tok, &err);
     if (st != LECTOR_STATUS_UNSUPPORTED || !strstr(err.msg, name) || !strstr(err.msg, "so the ids would"))
         fail_msg("%s: status %s, message '%s'", name, lector_status_str(st), err.msg);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     test_rmtree(dir);
     free(dir);
 }
@@ -178,7 +178,7 @@ static void test_do_basic_tokenize_false_refused(void **state) {
     assert_string_equal(got, "un ##want ##ed runn ##ing");
     pieces_of(tok, "unwanted, running", got, sizeof got);
     assert_string_equal(got, "un ##want ##ed , runn ##ing");
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     test_rmtree(dir);
     free(dir);
     const char *const off[] = {"vocab.txt", TOY_VOCAB, "tokenizer_config.json",
@@ -242,7 +242,7 @@ static void test_bpe_config_with_unk_only(void **state) {
     const int32_t want[] = {0, 31414, 6, 232, 328, 2};  // roberta-base.jsonl, strings.json#0
     assert_int_equal(n, 6);
     assert_memory_equal(ids, want, sizeof want);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     test_rmtree(dir);
     free(dir);
 }

@@ -20,14 +20,14 @@ int main(int argc, char **argv) {
     }
     struct lector_error err;
     struct lector_classifier *clf = NULL;
-    if (lector_classifier_load(argv[1], NULL, &clf, &err) != LECTOR_STATUS_OK) {
+    if (lector_classifier_open(argv[1], NULL, NULL, &clf, &err) != LECTOR_STATUS_OK) {
         fprintf(stderr, "error: %s\n", err.msg);
         return 1;
     }
     struct lector_encoder_state *st = NULL;
-    if (lector_encoder_state_init(lector_classifier_encoder(clf), &st, &err) != LECTOR_STATUS_OK) {
+    if (lector_encoder_state_new(lector_classifier_encoder(clf), &st, &err) != LECTOR_STATUS_OK) {
         fprintf(stderr, "error: %s\n", err.msg);
-        lector_classifier_free(clf);
+        lector_classifier_close(clf);
         return 1;
     }
     const int64_t n = argc - 2, K = lector_classifier_n_labels(clf);
@@ -57,6 +57,6 @@ int main(int argc, char **argv) {
     free(probs);
     free(lens);
     lector_encoder_state_free(st);
-    lector_classifier_free(clf);
+    lector_classifier_close(clf);
     return rc;
 }

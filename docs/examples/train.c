@@ -52,6 +52,6 @@ int main(int argc, char **argv) {
         lector_eval_report_free(&test);
     }
     lector_eval_report_free(&valid);
-    lector_classifier_free(clf);
+    lector_classifier_close(clf);
     return rc;
 }

@@ -35,7 +35,7 @@ LECTOR_API enum lector_status lector_feature_cache_open(const char *dir, const c
 LECTOR_API enum lector_status lector_feature_cache_open_file(const char *path,
                                                              struct lector_feature_cache **out,
                                                              struct lector_error *err);
-LECTOR_API void lector_feature_cache_free(struct lector_feature_cache *c); /* NULL: no-op */
+LECTOR_API void lector_feature_cache_close(struct lector_feature_cache *c); /* NULL: no-op */
 /* True and the vector (C floats) in out when the text is cached. */
 LECTOR_API bool lector_feature_cache_get(const struct lector_feature_cache *c, const char *text,
                                          size_t len, float *out);

@@ -4,13 +4,13 @@
  *
  * Usage (classify):
  *     struct lector_classifier *clf = NULL;
- *     lector_classifier_load("sentiment.lector", NULL, &clf, &err);   // opens its encoder too
+ *     lector_classifier_open("sentiment.lector", NULL, NULL, &clf, &err);   // opens its encoder too
  *     struct lector_encoder_state *st = NULL;
- *     lector_encoder_state_init(lector_classifier_encoder(clf), &st, &err);
+ *     lector_encoder_state_new(lector_classifier_encoder(clf), &st, &err);
  *     float probs[n * K];
  *     lector_classifier_predict(clf, st, texts, lens, n, probs, bad, &err);
  *     ... lector_classifier_label(clf, argmax) ...
- *     lector_encoder_state_free(st); lector_classifier_free(clf);
+ *     lector_encoder_state_free(st); lector_classifier_close(clf);
  *
  * Model file: a safetensors file (see docs/formats.md) with tensors "head.weight" (K, C) and
  * "head.bias" (K), and __metadata__ keys:
@@ -73,23 +73,18 @@ struct lector_classifier_extra {
     const float *thresholds; /* (K) with multi_label, else NULL */
 };
 
-/* Load a model file and open the encoder it names (or encoder_dir when not NULL), checking
- * the encoder checksum. The classifier owns the encoder, tokenizer and head. Without
- * encoder_dir this is lector_classifier_load_search with no hint. */
-LECTOR_API enum lector_status lector_classifier_load(const char *path, const char *encoder_dir,
+/* Load a model file and open its encoder, checking the encoder checksum: encoder_dir when not
+ * NULL (its checksum must match: else LECTOR_STATUS_MISMATCH); else the first folder whose
+ * checksum matches the recorded one among encoder_hint (may be NULL; the command line passes
+ * $LECTOR_ENCODER), the absolute path recorded at training, the path as it was given at
+ * training, and the recorded path relative to the model file's folder (so a model and its
+ * encoder moved together are found). None: LECTOR_STATUS_NOT_FOUND, the message naming the
+ * model and each path tried. The classifier owns the encoder, tokenizer and head. */
+LECTOR_API enum lector_status lector_classifier_open(const char *path, const char *encoder_dir,
+                                                     const char *encoder_hint,
                                                      struct lector_classifier **out,
                                                      struct lector_error *err);
-/* The same, finding the encoder: encoder_dir when not NULL (its checksum must match: else
- * LECTOR_STATUS_MISMATCH); else the first folder whose checksum matches the recorded one
- * among encoder_hint (may be NULL; the command line passes $LECTOR_ENCODER), the absolute path
- * recorded at training, the path as it was given at training, and the recorded path relative
- * to the model file's folder (so a model and its encoder moved together are found). None:
- * LECTOR_STATUS_NOT_FOUND, the message naming the model and each path tried. */
-LECTOR_API enum lector_status lector_classifier_load_search(const char *path, const char *encoder_dir,
-                                                            const char *encoder_hint,
-                                                            struct lector_classifier **out,
-                                                            struct lector_error *err);
-LECTOR_API void lector_classifier_free(struct lector_classifier *clf);
+LECTOR_API void lector_classifier_close(struct lector_classifier *clf);
 
 /* Write the classifier's model file atomically (see the format above). */
 LECTOR_API enum lector_status lector_classifier_save(const struct lector_classifier *clf,

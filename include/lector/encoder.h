@@ -5,7 +5,7 @@
  *     struct lector_encoder *enc = NULL;
  *     struct lector_encoder_state *st = NULL;
  *     lector_encoder_open("models/bert", &enc, &err);      // config.json + weights
- *     lector_encoder_state_init(enc, &st, &err);
+ *     lector_encoder_state_new(enc, &st, &err);
  *     float *h = malloc(B * T * C * sizeof *h);
  *     lector_encoder_forward(enc, st, ids, type_ids, mask, B, T, h, &err);   // (B, T, C)
  *     enum lector_pooling p = lector_encoder_default_pooling(enc);
@@ -95,7 +95,7 @@ struct lector_encoder_config {
  * modernbert, new), a position_embedding_type other than "absolute" or an unknown
  * hidden_act is LECTOR_STATUS_UNSUPPORTED naming the value; a missing or non-positive size
  * is LECTOR_STATUS_FORMAT naming the key. */
-LECTOR_API enum lector_status lector_encoder_config_load(const char *path,
+LECTOR_API enum lector_status lector_encoder_config_read(const char *path,
                                                          struct lector_encoder_config *cfg,
                                                          struct lector_error *err);
 
@@ -223,7 +223,7 @@ LECTOR_API const char *lector_encoder_pooling_note(const struct lector_encoder *
 /* Per-thread scratch memory for the activations, sized from (B, T) and the config and
  * grown only when a call needs more tokens (B*T) than any before. The state must be used
  * with the encoder it was made for, and freed before that encoder is closed. */
-LECTOR_API enum lector_status lector_encoder_state_init(const struct lector_encoder *enc,
+LECTOR_API enum lector_status lector_encoder_state_new(const struct lector_encoder *enc,
                                                         struct lector_encoder_state **out,
                                                         struct lector_error *err);
 LECTOR_API void lector_encoder_state_free(struct lector_encoder_state *st);

@@ -44,7 +44,7 @@ LECTOR_API enum lector_status lector_ngrams_fit(const struct lector_ngram_params
                                                 struct lector_error *err);
 /* Rebuild from stored columns: buckets (S, strictly ascending) and column weights (S: the
  * idf, or what p->weighting made of it), copied. */
-LECTOR_API enum lector_status lector_ngrams_init_from(const struct lector_ngram_params *p,
+LECTOR_API enum lector_status lector_ngrams_new(const struct lector_ngram_params *p,
                                                       const int32_t *buckets, const float *idf,
                                                       int64_t n_features,
                                                       struct lector_ngrams **out,

@@ -10,7 +10,7 @@
  *         ... ids[0..n) are the model's own piece ids, no special tokens ...
  *         lector_free(ids);
  *     }
- *     lector_spm_free(spm);
+ *     lector_spm_close(spm);
  *
  * This is the raw model: the text goes through the model's own normaliser (its
  * NormalizerSpec, e.g. nmt_nfkc with the precompiled character map) and nothing else. The
@@ -47,7 +47,7 @@ enum lector_spm_piece_type {
 };
 
 /* Load a model file. On failure *out is NULL: NOT_FOUND / IO when the file cannot be read,
- * FORMAT when it is not a valid model. Free with lector_spm_free. */
+ * FORMAT when it is not a valid model. Free with lector_spm_close. */
 LECTOR_API enum lector_status lector_spm_open(const char *path, struct lector_spm **out,
                                               struct lector_error *err);
 /* Load a model from the bytes of a model file (data[0..n) is copied as needed and may be
@@ -57,7 +57,7 @@ LECTOR_API enum lector_status lector_spm_open_memory(const void *data, size_t n,
                                                      struct lector_spm **out,
                                                      struct lector_error *err);
 /* NULL is a no-op. */
-LECTOR_API void lector_spm_free(struct lector_spm *spm);
+LECTOR_API void lector_spm_close(struct lector_spm *spm);
 
 /*
  * Encode text[0..len) (UTF-8; need not be NUL-terminated) into piece ids. *ids (free with
@@ -71,7 +71,7 @@ LECTOR_API enum lector_status lector_spm_encode(const struct lector_spm *spm, co
 
 /* The number of pieces (V), or 0 for NULL. */
 LECTOR_API int64_t lector_spm_n_pieces(const struct lector_spm *spm);
-/* The piece string of an id (NUL-terminated, valid until lector_spm_free), or NULL when
+/* The piece string of an id (NUL-terminated, valid until lector_spm_close), or NULL when
  * out of range. */
 LECTOR_API const char *lector_spm_piece(const struct lector_spm *spm, int32_t id);
 /* The id of a piece string, or -1 when the model has no such piece. */

@@ -7,7 +7,7 @@
  *     int32_t ids[128]; int64_t n = 0;
  *     lector_tokenizer_encode(tok, text, strlen(text), 128, ids, &n, NULL, &err);
  *     // ids = [CLS] ... [SEP] (or <s> ... </s>, ... <sep> <cls>: the family's specials)
- *     lector_tokenizer_free(tok);
+ *     lector_tokenizer_close(tok);
  *
  * Four kinds of tokenizer (lector_tokenizer_kind):
  *   - WordPiece (BERT): vocab.txt + tokenizer_config.json, or tokenizer.json with a
@@ -114,7 +114,7 @@ struct lector_encode_info {
  * malformed file or a vocabulary without its [UNK]/[CLS]/[SEP] (<unk>, <s>, </s>), and
  * UNSUPPORTED for a tokenizer.json component lector does not implement, named in the
  * message ("tokenizer.json: normalizer 'Precompiled' is not supported").
- * Free with lector_tokenizer_free. */
+ * Free with lector_tokenizer_close. */
 LECTOR_API enum lector_status lector_tokenizer_open(const char *dir, struct lector_tokenizer **out,
                                                     struct lector_error *err);
 /* Open a WordPiece tokenizer from a vocab.txt path with explicit settings.
@@ -147,7 +147,7 @@ LECTOR_API enum lector_status lector_tokenizer_open_json(const char *path,
                                                          struct lector_tokenizer **out,
                                                          struct lector_error *err);
 /* NULL is a no-op. */
-LECTOR_API void lector_tokenizer_free(struct lector_tokenizer *tok);
+LECTOR_API void lector_tokenizer_close(struct lector_tokenizer *tok);
 
 /* Settings; call before the tokenizer is shared between threads. */
 LECTOR_API void lector_tokenizer_set_invalid_utf8(struct lector_tokenizer *tok,

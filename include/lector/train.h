@@ -246,7 +246,7 @@ LECTOR_API enum lector_status lector_featurizer_for_classifier(const struct lect
                                                                const struct lector_featurizer_options *o,
                                                                struct lector_featurizer **out,
                                                                struct lector_error *err);
-LECTOR_API void lector_featurizer_free(struct lector_featurizer *fz); /* NULL: no-op */
+LECTOR_API void lector_featurizer_close(struct lector_featurizer *fz); /* NULL: no-op */
 LECTOR_API const struct lector_encoder *lector_featurizer_encoder(const struct lector_featurizer *fz);
 LECTOR_API const struct lector_tokenizer *lector_featurizer_tokenizer(const struct lector_featurizer *fz);
 /* The options in force (max length and stride resolved). */

@@ -103,7 +103,7 @@ static int check(const struct inputs *in) {
                  (long long)lector_feature_cache_n_records(c), (long long)lector_feature_cache_n_discarded(c),
                  (long long)lector_feature_cache_n_dims(c), lector_feature_cache_key(c));
         if (lector_feature_cache_n_discarded(c)) rc = CLI_ERROR;
-        lector_feature_cache_free(c);
+        lector_feature_cache_close(c);
     }
     return rc;
 }
@@ -124,7 +124,7 @@ static int merge(const char *out_dir, const struct inputs *in) {
         if (j == n_dst) {
             if (lector_feature_cache_open(out_dir, key, lector_feature_cache_n_dims(src), &dst[j], &err) !=
                 LECTOR_STATUS_OK) {
-                lector_feature_cache_free(src);
+                lector_feature_cache_close(src);
                 rc = cli_lib_error(&err);
                 break;
             }
@@ -139,7 +139,7 @@ static int merge(const char *out_dir, const struct inputs *in) {
         else
             cli_info("%s: %lld records, %lld new", in->paths[i], (long long)lector_feature_cache_n_records(src),
                      (long long)n_added);
-        lector_feature_cache_free(src);
+        lector_feature_cache_close(src);
     }
     for (size_t j = 0; j < n_dst; j++) {
         if (rc == CLI_OK) {
@@ -149,7 +149,7 @@ static int merge(const char *out_dir, const struct inputs *in) {
                 cli_info("%s: %lld records", lector_feature_cache_path(dst[j]),
                          (long long)lector_feature_cache_n_records(dst[j]));
         }
-        lector_feature_cache_free(dst[j]);
+        lector_feature_cache_close(dst[j]);
     }
     free(dst);
     return rc;

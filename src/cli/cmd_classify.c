@@ -756,7 +756,7 @@ int cmd_classify(int argc, char **argv) {
     struct lector_error err;
     struct lector_classifier *clf = NULL;
     struct lector_encoder_state *st = NULL;
-    if (lector_classifier_load_search(model, enc_dir, getenv("LECTOR_ENCODER"), &clf, &err) != LECTOR_STATUS_OK) {
+    if (lector_classifier_open(model, enc_dir, getenv("LECTOR_ENCODER"), &clf, &err) != LECTOR_STATUS_OK) {
         rc = cli_lib_error(&err);
         goto out_files;
     }
@@ -764,12 +764,12 @@ int cmd_classify(int argc, char **argv) {
     if (precision != LECTOR_PRECISION_FP32 &&
         lector_classifier_set_precision(clf, precision, &err) != LECTOR_STATUS_OK) {
         rc = cli_lib_error(&err);
-        lector_classifier_free(clf);
+        lector_classifier_close(clf);
         goto out_files;
     }
-    if (lector_encoder_state_init(lector_classifier_encoder(clf), &st, &err) != LECTOR_STATUS_OK) {
+    if (lector_encoder_state_new(lector_classifier_encoder(clf), &st, &err) != LECTOR_STATUS_OK) {
         rc = cli_lib_error(&err);
-        lector_classifier_free(clf);
+        lector_classifier_close(clf);
         goto out_files;
     }
     const int64_t K = lector_classifier_n_labels(clf);
@@ -783,7 +783,7 @@ int cmd_classify(int argc, char **argv) {
     cli_progress_done();
     free(ctx.order);
     lector_encoder_state_free(st);
-    lector_classifier_free(clf);
+    lector_classifier_close(clf);
 out_files:
     for (int64_t i = 0; i < files.n; i++) free(files.paths[i]);
     free(files.paths);

@@ -153,20 +153,20 @@ int cmd_tokenize(int argc, char **argv) {
         char cfg_path[4096];
         snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
         if (access(cfg_path, F_OK) == 0) {
-            if (lector_encoder_config_load(cfg_path, &cfg, &err) != LECTOR_STATUS_OK) {
-                lector_tokenizer_free(tok);
+            if (lector_encoder_config_read(cfg_path, &cfg, &err) != LECTOR_STATUS_OK) {
+                lector_tokenizer_close(tok);
                 return cli_lib_error(&err);
             }
             n_pos = cfg.n_pos;
         }
     }
     if (!resolve_max_len("tokenize", max_len, max_len_given, n_pos, &max_len)) {
-        lector_tokenizer_free(tok);
+        lector_tokenizer_close(tok);
         return CLI_USAGE;
     }
     if (max_len < lector_tokenizer_n_added(tok) || max_len < 1) {
         int64_t need = lector_tokenizer_n_added(tok);
-        lector_tokenizer_free(tok);
+        lector_tokenizer_close(tok);
         return cli_usage("tokenize", "--max-len %lld leaves no room for the %lld special tokens",
                          (long long)max_len, (long long)need);
     }
@@ -216,7 +216,7 @@ int cmd_tokenize(int argc, char **argv) {
                 (long long)n_lines_replaced, n_lines_replaced == 1 ? "" : "s");
     cli_lines_free(&in);
     free(ids);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     return rc;
 }
 
@@ -392,7 +392,7 @@ int cmd_embed(int argc, char **argv) {
         rc = CLI_USAGE;
         goto out;
     }
-    if (lector_encoder_state_init(enc, &st, &err) != LECTOR_STATUS_OK ||
+    if (lector_encoder_state_new(enc, &st, &err) != LECTOR_STATUS_OK ||
         (!ids_mode && (lector_tokenizer_open(dir, &tok, &err) != LECTOR_STATUS_OK ||
                        lector_encoder_check_n_vocab(enc, lector_tokenizer_n_vocab(tok), dir,
                                                     lector_tokenizer_source(tok), &err) != LECTOR_STATUS_OK))) {
@@ -528,7 +528,7 @@ int cmd_embed(int argc, char **argv) {
     free(lens);
     free(texts);
 out:
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     lector_encoder_state_free(st);
     lector_encoder_close(enc);
     return rc;

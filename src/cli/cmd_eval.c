@@ -121,11 +121,11 @@ int cmd_eval(int argc, char **argv) {
 
     struct lector_error err;
     struct lector_classifier *clf = NULL;
-    if (lector_classifier_load_search(model, enc_dir, getenv("LECTOR_ENCODER"), &clf, &err) != LECTOR_STATUS_OK)
+    if (lector_classifier_open(model, enc_dir, getenv("LECTOR_ENCODER"), &clf, &err) != LECTOR_STATUS_OK)
         return cli_lib_error(&err);
     if (precision != LECTOR_PRECISION_FP32 &&
         lector_classifier_set_precision(clf, precision, &err) != LECTOR_STATUS_OK) {
-        lector_classifier_free(clf);
+        lector_classifier_close(clf);
         return cli_lib_error(&err);
     }
     if (precision != LECTOR_PRECISION_FP32) no_cache = true; // cached features are fp32 ones
@@ -137,7 +137,7 @@ int cmd_eval(int argc, char **argv) {
                                {"--cache", no_cache ? NULL : cache_dir}},
                               1, 2, 2};
     if (cli_check_outputs(&io) != CLI_OK) {
-        lector_classifier_free(clf);
+        lector_classifier_close(clf);
         return CLI_USAGE;
     }
     struct lector_eval_options o;
@@ -168,6 +168,6 @@ int cmd_eval(int argc, char **argv) {
         }
     }
     lector_eval_report_free(&rep);
-    lector_classifier_free(clf);
+    lector_classifier_close(clf);
     return rc;
 }

@@ -209,6 +209,6 @@ int cmd_featurise(int argc, char **argv) {
     int rc = CLI_OK;
     if (!lector_featurizer_cache(fz)) rc = cli_error("%s: the feature cache cannot be used, nothing to fill", cache_dir);
     for (int i = optind; rc == CLI_OK && i < argc; i++) rc = featurise_file(fz, argv[i], text_col, shard_i, shard_n);
-    lector_featurizer_free(fz);
+    lector_featurizer_close(fz);
     return rc;
 }

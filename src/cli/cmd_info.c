@@ -148,7 +148,7 @@ static int info_encoder(const char *dir, bool json) {
     } else {
         print_encoder_text(enc, tok, tok_error);
     }
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     lector_encoder_close(enc);
     return CLI_OK;
 }
@@ -190,7 +190,7 @@ static int info_model(const char *path, bool json) {
     struct lector_classifier *clf = NULL;
     struct recorded_encoder rec;
     read_recorded(path, &rec);
-    if (lector_classifier_load_search(path, NULL, getenv("LECTOR_ENCODER"), &clf, &err) != LECTOR_STATUS_OK) {
+    if (lector_classifier_open(path, NULL, getenv("LECTOR_ENCODER"), &clf, &err) != LECTOR_STATUS_OK) {
         // The model is readable but its encoder is not found: say what it records.
         if (err.code == LECTOR_STATUS_NOT_FOUND && rec.ok) {
             if (json) {
@@ -257,7 +257,7 @@ static int info_model(const char *path, bool json) {
         print_encoder_text(enc, tok, NULL);
     }
     json_decref(hist);
-    lector_classifier_free(clf);
+    lector_classifier_close(clf);
     return CLI_OK;
 }
 

@@ -372,7 +372,7 @@ int cmd_train(int argc, char **argv) {
     struct lector_eval_report rep;
     enum lector_status s = lector_train(&o, &clf, &rep, &err);
     if (s == LECTOR_STATUS_INTERRUPTED || cli_interrupted) {
-        lector_classifier_free(clf);
+        lector_classifier_close(clf);
         lector_eval_report_free(&rep);
         cli_error("interrupted: %s was not written", out_path);
         return cli_interrupted_status();
@@ -402,6 +402,6 @@ int cmd_train(int argc, char **argv) {
     }
 out:
     lector_eval_report_free(&rep);
-    lector_classifier_free(clf);
+    lector_classifier_close(clf);
     return rc;
 }

@@ -359,11 +359,11 @@ static char *bert_config_fallback(const char *path) {
     return alt;
 }
 
-enum lector_status lector_encoder_config_load(const char *path, struct lector_encoder_config *cfg,
+enum lector_status lector_encoder_config_read(const char *path, struct lector_encoder_config *cfg,
                                               struct lector_error *err) {
     if (!path || !cfg)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                             "lector_encoder_config_load: path and cfg must not be NULL");
+                             "lector_encoder_config_read: path and cfg must not be NULL");
     char *data = NULL;
     size_t n = 0;
     char *alt = bert_config_fallback(path);

@@ -228,7 +228,7 @@ enum lector_status lector_encoder_open(const char *dir, struct lector_encoder **
     }
     enc->pooling_default = LECTOR_POOLING_MEAN;
 
-    st = lector_encoder_config_load(config_path, &enc->cfg, err);
+    st = lector_encoder_config_read(config_path, &enc->cfg, err);
     if (st != LECTOR_STATUS_OK) goto fail;
     const struct lector_encoder_config *cfg = &enc->cfg;
     if (cfg->n_head <= 0 || cfg->n_embd % cfg->n_head != 0) {
@@ -565,13 +565,13 @@ struct lector_encoder_state {
     size_t n_mem;
 };
 
-enum lector_status lector_encoder_state_init(const struct lector_encoder *enc,
+enum lector_status lector_encoder_state_new(const struct lector_encoder *enc,
                                              struct lector_encoder_state **out,
                                              struct lector_error *err) {
     if (out) *out = NULL;
     if (!enc || !out)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                             "lector_encoder_state_init: enc and out must not be NULL");
+                             "lector_encoder_state_new: enc and out must not be NULL");
     struct lector_encoder_state *st = lector__calloc(1, sizeof *st);
     if (!st) return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory for encoder state");
     st->enc = enc;

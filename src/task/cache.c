@@ -413,7 +413,7 @@ static struct lector_feature_cache *cache_new(const char *path) {
     c->dir = slash ? lector__strndup(path, (size_t)(slash - path + (slash == path))) : lector__strdup(".");
     c->max_size = LECTOR_FEATURE_CACHE_MAX_SIZE_DEFAULT;
     if (!c->path || !c->dir) {
-        lector_feature_cache_free(c);
+        lector_feature_cache_close(c);
         return NULL;
     }
     return c;
@@ -443,12 +443,12 @@ enum lector_status lector_feature_cache_open(const char *dir, const char *key, i
         memcpy(c->key_digest, d, 32);
     }
     if (!c || !c->key || !grow(c)) {
-        lector_feature_cache_free(c);
+        lector_feature_cache_close(c);
         return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
     }
     s = load(c, err);
     if (s != LECTOR_STATUS_OK) {
-        lector_feature_cache_free(c);
+        lector_feature_cache_close(c);
         return s;
     }
     *out = c;
@@ -466,14 +466,14 @@ enum lector_status lector_feature_cache_open_file(const char *path,
     if (s == LECTOR_STATUS_OK && !c->n_slots && !grow(c))
         s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
     if (s != LECTOR_STATUS_OK) {
-        lector_feature_cache_free(c);
+        lector_feature_cache_close(c);
         return s;
     }
     *out = c;
     return LECTOR_STATUS_OK;
 }
 
-void lector_feature_cache_free(struct lector_feature_cache *c) {
+void lector_feature_cache_close(struct lector_feature_cache *c) {
     if (!c) return;
     lector_free(c->vecs);
     lector_free(c->digests);

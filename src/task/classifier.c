@@ -32,7 +32,7 @@ struct lector_classifier {
     _Atomic int64_t n_cut;     // texts cut at max_windows so far (predict may run on threads)
 };
 
-void lector_classifier_free(struct lector_classifier *clf) {
+void lector_classifier_close(struct lector_classifier *clf) {
     if (!clf) return;
     for (int64_t i = 0; i < clf->n_labels; i++) free(clf->labels[i]);
     free(clf->labels);
@@ -40,7 +40,7 @@ void lector_classifier_free(struct lector_classifier *clf) {
     lector_ngrams_free(clf->ng);
     free(clf->thresholds);
     lector_head_free(clf->head);
-    lector_tokenizer_free(clf->tok);
+    lector_tokenizer_close(clf->tok);
     lector_encoder_close(clf->enc);
     free(clf);
 }
@@ -356,12 +356,12 @@ enum lector_status lector__classifier_new(struct lector_encoder *enc, struct lec
     *out = clf;
     return LECTOR_STATUS_OK;
 nomem_clf:
-    lector_classifier_free(clf); // frees what it was given too
+    lector_classifier_close(clf); // frees what it was given too
     return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory building the classifier");
 nomem:
     lector_ngrams_free(ng);
     lector_head_free(head);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     lector_encoder_close(enc);
     return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory building the classifier");
 }
@@ -480,16 +480,9 @@ static enum lector_status find_encoder(const char *path, const struct lector_che
     return s;
 }
 
-enum lector_status lector_classifier_load(const char *path, const char *encoder_dir,
-                                          struct lector_classifier **out,
+enum lector_status lector_classifier_open(const char *path, const char *encoder_dir,
+                                          const char *encoder_hint, struct lector_classifier **out,
                                           struct lector_error *err) {
-    return lector_classifier_load_search(path, encoder_dir, NULL, out, err);
-}
-
-enum lector_status lector_classifier_load_search(const char *path, const char *encoder_dir,
-                                                 const char *encoder_hint,
-                                                 struct lector_classifier **out,
-                                                 struct lector_error *err) {
     *out = NULL;
     enum lector_status s;
     struct lector_checkpoint *ck = NULL;
@@ -688,7 +681,7 @@ enum lector_status lector_classifier_load_search(const char *path, const char *e
         np.min_df = (int64_t)jmd;
         np.boundaries = bnd;
         np.weighting = wt;
-        s = lector_ngrams_init_from(&np, (const int32_t *)nb->data, (const float *)ni->data,
+        s = lector_ngrams_new(&np, (const int32_t *)nb->data, (const float *)ni->data,
                                     nb->shape[0], &clf->ng, err);
         if (s != LECTOR_STATUS_OK) goto fail;
         clf->extra.ngrams = clf->ng;
@@ -742,7 +735,7 @@ nomem:
 fail:
     json_decref(jl);
     lector_checkpoint_close(ck);
-    lector_classifier_free(clf);
+    lector_classifier_close(clf);
     return s;
 }
 

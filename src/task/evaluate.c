@@ -80,7 +80,7 @@ out:
     if (s != LECTOR_STATUS_OK) lector_eval_report_free(rep);
     lector_features_free(&f);
     lector_corpus_free(c);
-    lector_featurizer_free(fz);
+    lector_featurizer_close(fz);
     lector_free(space);
     return s;
 }

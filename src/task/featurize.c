@@ -22,12 +22,12 @@ static void emit(const struct lector_featurizer *fz, const struct lector_event *
     if (fz->o.on_event) fz->o.on_event(fz->o.user, e);
 }
 
-void lector_featurizer_free(struct lector_featurizer *fz) {
+void lector_featurizer_close(struct lector_featurizer *fz) {
     if (!fz) return;
-    lector_feature_cache_free(fz->cache);
+    lector_feature_cache_close(fz->cache);
     lector_encoder_state_free(fz->st);
     if (fz->owned) {
-        lector_tokenizer_free(fz->tok);
+        lector_tokenizer_close(fz->tok);
         lector_encoder_close(fz->enc);
     }
     free(fz);
@@ -116,14 +116,14 @@ enum lector_status lector_featurizer_open(const char *dir, const struct lector_f
     if ((s = lector_tokenizer_open(dir, &fz->tok, err)) != LECTOR_STATUS_OK ||
         (s = lector_encoder_check_n_vocab(fz->enc, lector_tokenizer_n_vocab(fz->tok), dir,
                                           lector_tokenizer_source(fz->tok), err)) != LECTOR_STATUS_OK ||
-        (s = lector_encoder_state_init(fz->enc, &fz->st, err)) != LECTOR_STATUS_OK ||
+        (s = lector_encoder_state_new(fz->enc, &fz->st, err)) != LECTOR_STATUS_OK ||
         (s = resolve(fz, o->max_len > 0, err)) != LECTOR_STATUS_OK)
         goto fail;
     if (o->cache_dir) open_cache(fz, o->cache_dir, o->cache_max_size);
     *out = fz;
     return LECTOR_STATUS_OK;
 fail:
-    lector_featurizer_free(fz);
+    lector_featurizer_close(fz);
     return s;
 }
 
@@ -140,9 +140,9 @@ enum lector_status lector_featurizer_for_classifier(const struct lector_classifi
     fz->o = (struct lector_featurizer_options){info->pooling, info->max_len, ex->doc_pooling, ex->stride,
                                                o->max_windows, NULL, o->cache_max_size, o->on_event, o->user,
                                                o->cancel};
-    enum lector_status s = lector_encoder_state_init(fz->enc, &fz->st, err);
+    enum lector_status s = lector_encoder_state_new(fz->enc, &fz->st, err);
     if (s != LECTOR_STATUS_OK) {
-        lector_featurizer_free(fz);
+        lector_featurizer_close(fz);
         return s;
     }
     if (o->cache_dir && !ex->no_encoder && lector_encoder_precision(fz->enc) == LECTOR_PRECISION_FP32)

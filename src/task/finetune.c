@@ -136,7 +136,7 @@ static enum lector_status boundary_compute(const struct lector_encoder *enc, int
     mask = lector__malloc((size_t)cap * sizeof *mask);
     hidden = lector__malloc((size_t)cap * (size_t)C * sizeof *hidden);
     if (!ids || !mask || !hidden) goto nomem;
-    s = lector_encoder_state_init(enc, &st, err);
+    s = lector_encoder_state_new(enc, &st, err);
     if (s != LECTOR_STATUS_OK) goto fail;
     for (int64_t start = 0; start < n;) {
         int64_t end = start + 1;

@@ -10,7 +10,7 @@
 // min_df) as the feature columns and computes scikit-learn's smoothed idf,
 // ln((1 + n) / (1 + df)) + 1; transform() weights each row's counts (raw, or 1 + ln tf with
 // sublinear_tf) by the column weight and scales the row to unit L2 norm. The column weight is
-// the idf, or with fit_labeled() and a naive Bayes weighting the idf times (or instead of it)
+// the idf, or with training labels and a naive Bayes weighting the idf times (or instead of it)
 // how strongly the column marks a class (see nb_weights).
 #include "lector/classifier.h"
 
@@ -264,7 +264,7 @@ fail:
     return s;
 }
 
-enum lector_status lector_ngrams_init_from(const struct lector_ngram_params *p,
+enum lector_status lector_ngrams_new(const struct lector_ngram_params *p,
                                            const int32_t *buckets, const float *idf,
                                            int64_t n_features, struct lector_ngrams **out,
                                            struct lector_error *err) {

@@ -267,6 +267,6 @@ out:
     lector_corpus_free(r.va);
     lector_corpus_free(r.tr);
     lector_corpus_free(r.all);
-    lector_featurizer_free(r.fz);
+    lector_featurizer_close(r.fz);
     return s;
 }

@@ -137,7 +137,7 @@ extern "C" enum lector_status lector_spm_open_memory(const void *data, size_t n,
                      [bytes](lector_spm *spm) { return spm->proc.LoadFromSerializedProto(bytes); });
 }
 
-extern "C" void lector_spm_free(struct lector_spm *spm) {
+extern "C" void lector_spm_close(struct lector_spm *spm) {
     try {
         delete spm;
     } catch (...) {

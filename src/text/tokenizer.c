@@ -310,7 +310,7 @@ static enum lector_status open_vocab_txt(const char *vocab_path, const struct se
     *out = tok;
     return LECTOR_STATUS_OK;
 fail:
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     lector_free(data);
     return st;
 }
@@ -1005,7 +1005,7 @@ static enum lector_status open_tokenizer_json(const char *path, struct settings 
     *out = tok;
     return LECTOR_STATUS_OK;
 fail:
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     lector_free(data);
     json_decref(root);
     return st;
@@ -1089,7 +1089,7 @@ static enum lector_status open_bpe_files(const char *vocab_path, const char *mer
     *out = tok;
     return LECTOR_STATUS_OK;
 fail:
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     json_decref(vroot);
     lector_free(mdata);
     lector_free(vdata);
@@ -1290,7 +1290,7 @@ static enum lector_status open_spm(const char *model_path, enum lector_spm_famil
     *out = tok;
     return LECTOR_STATUS_OK;
 fail:
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     lector_free(ids);
     lector_free(tokens);
     lector_free(data);
@@ -1656,13 +1656,13 @@ enum lector_status lector_tokenizer_open_json(const char *path, struct lector_to
     return open_tokenizer_json(path, &s, out, err);
 }
 
-void lector_tokenizer_free(struct lector_tokenizer *tok) {
+void lector_tokenizer_close(struct lector_tokenizer *tok) {
     if (!tok) return;
     lector__vocab_free(&tok->vocab);
     lector__bpe_free(&tok->bpe);
     lector__pipeline_free(&tok->pipe);
     lector_free(tok->uni.scores);
-    lector_spm_free(tok->spm);
+    lector_spm_close(tok->spm);
     lector_free(tok->specials_mem);
     lector_free(tok);
 }

@@ -33,7 +33,7 @@ static void setup(void) {
     struct lector_feature_cache *c = NULL;
     if (lector_feature_cache_open(dir, "k", C, &c, NULL) != LECTOR_STATUS_OK) __builtin_trap();
     path = strdup(lector_feature_cache_path(c));
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     atexit(cleanup);
 }
 
@@ -69,13 +69,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int64_t n_added = 0;
         st = lector_feature_cache_merge(c, f, &n_added, &err);
         if (st != LECTOR_STATUS_OK && st != LECTOR_STATUS_MISMATCH) __builtin_trap();
-        lector_feature_cache_free(f);
+        lector_feature_cache_close(f);
     }
     if (lector_feature_cache_put(c, "added", 5, v, &err) != LECTOR_STATUS_OK ||
         lector_feature_cache_save(c, &err) != LECTOR_STATUS_OK)
         __builtin_trap();
     int64_t n = lector_feature_cache_n_records(c);
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
 
     // Read back: clean, complete.
     if (lector_feature_cache_open(dir, "k", C, &c, &err) != LECTOR_STATUS_OK) __builtin_trap();
@@ -83,6 +83,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         lector_feature_cache_n_records(c) != n || !lector_feature_cache_get(c, "added", 5, got) ||
         memcmp(got, v, sizeof v))
         __builtin_trap();
-    lector_feature_cache_free(c);
+    lector_feature_cache_close(c);
     return 0;
 }

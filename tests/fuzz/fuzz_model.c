@@ -89,10 +89,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fclose(fp);
     struct lector_classifier *clf = NULL;
     struct lector_error err;
-    if (lector_classifier_load(model, dir, &clf, &err) == LECTOR_STATUS_OK) {
+    if (lector_classifier_open(model, dir, NULL, &clf, &err) == LECTOR_STATUS_OK) {
         // A model that loads must classify.
         struct lector_encoder_state *st = NULL;
-        if (lector_encoder_state_init(lector_classifier_encoder(clf), &st, &err) == LECTOR_STATUS_OK) {
+        if (lector_encoder_state_new(lector_classifier_encoder(clf), &st, &err) == LECTOR_STATUS_OK) {
             const char *text = "the good film";
             size_t len = strlen(text);
             float probs[64];
@@ -101,6 +101,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         lector_encoder_state_free(st);
     }
-    lector_classifier_free(clf);
+    lector_classifier_close(clf);
     return 0;
 }

@@ -129,6 +129,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int64_t n = 0;
     if (lector_tokenizer_encode_pieces(tok, "hello the world", 15, &ids, &n, &err) != 0) abort();
     lector_free(ids);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     return 0;
 }

@@ -109,6 +109,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     check_encode(tok, "Hello, world! caf\xc3\xa9 [CLS] <s> ab\xe4\xb8\xad", 33);
     check_encode(tok, (const char *)data, size);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     return 0;
 }

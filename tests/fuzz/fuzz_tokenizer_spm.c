@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (ids[i] < 0 || ids[i] >= lector_spm_n_pieces(spm)) abort();
         }
         lector_free(ids);
-        lector_spm_free(spm);
+        lector_spm_close(spm);
     }
     const struct lector_tokenizer *tok = xlnet();
     if (!tok) return 0;

@@ -56,6 +56,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int64_t i = 0; st == 0 && i < n_ids; i++)
         if (ids[i] < 0 || ids[i] >= n) abort();
     lector_free(ids);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     return 0;
 }

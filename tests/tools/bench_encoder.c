@@ -400,7 +400,7 @@ static int run_e2e(const struct lector_encoder *enc, struct lector_encoder_state
     }
     struct texts tx = {0};
     if (read_texts(texts_path, &tx) != 0) {
-        lector_tokenizer_free(tok);
+        lector_tokenizer_close(tok);
         return 1;
     }
     int rc = 0;
@@ -438,7 +438,7 @@ static int run_e2e(const struct lector_encoder *enc, struct lector_encoder_state
         if (rc) fprintf(stderr, "bench_encoder: cannot write %s\n", save_pooled);
     }
     free(t), free(pooled), free(lens), free(tx.line), free(tx.buf);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     return rc;
 }
 
@@ -529,7 +529,7 @@ int main(int argc, char **argv) {
     if (lector_encoder_open(dir, &enc, &err) != LECTOR_STATUS_OK ||
         lector_encoder_set_precision(enc, (enum lector_precision)precision, &err) !=
             LECTOR_STATUS_OK ||
-        lector_encoder_state_init(enc, &st, &err) != LECTOR_STATUS_OK) {
+        lector_encoder_state_new(enc, &st, &err) != LECTOR_STATUS_OK) {
         fprintf(stderr, "bench_encoder: %s\n", err.msg);
         lector_encoder_close(enc);
         return 1;

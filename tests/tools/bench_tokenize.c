@@ -90,7 +90,7 @@ int main(int argc, char **argv) {
     qsort(seconds, (size_t)runs, sizeof *seconds, cmp_double);
     printf("], \"median_s\": %.6f, \"n_texts\": %zu, \"n_bytes\": %zu, \"n_ids\": %lld}\n",
            seconds[runs / 2], n_texts, n_bytes, n_ids);
-    lector_tokenizer_free(tok);
+    lector_tokenizer_close(tok);
     free(seconds);
     free(lens);
     free(texts);
