@@ -241,7 +241,7 @@ static void test_bpe_invalid_utf8_error_and_replace(void **state) {
     struct lector_error err = {0};
     assert_int_equal(lector_tokenizer_encode_pieces(tok, "ab\xe4\xb8" "c", 5, &ids, &n, &err),
                      LECTOR_STATUS_INVALID_UTF8);
-    assert_int_equal(err.col, 2);
+    assert_int_equal(err.offset, 2);
     assert_non_null(strstr(err.msg, "byte offset 2"));
     lector_tokenizer_set_invalid_utf8(tok, LECTOR_UTF8_REPLACE);
     // One U+FFFD per maximal invalid subsequence: E4 B8 is one, FF another.

@@ -71,7 +71,7 @@ static enum lector_status parse_n(const char *data, size_t n, const char *text,
         assert_int_equal(strncmp(file_err.msg, path, np), 0);
         assert_string_equal(file_err.msg + np, mem_err.msg + strlen("x.csv"));
         assert_int_equal(file_err.line, mem_err.line);
-        assert_int_equal(file_err.col, mem_err.col);
+        assert_int_equal(file_err.column, mem_err.column);
         assert_int_equal(file_err.code, st_file);
     } else {
         assert_same_dataset(mem, *out);
@@ -298,13 +298,13 @@ static void test_csv_stray_quotes(void **state) {
     assert_int_equal(parse("text,label\nab\"c,d\n", "text", "label", &ds, &err),
                      LECTOR_STATUS_FORMAT);
     assert_int_equal(err.line, 2);
-    assert_int_equal(err.col, 3);
+    assert_int_equal(err.column, 3);
     assert_non_null(strstr(err.msg, "x.csv:2:3: expected no '\"' inside an unquoted field"));
 
     assert_int_equal(parse("text,label\n\"a\nb\"c,d\n", "text", "label", &ds, &err),
                      LECTOR_STATUS_FORMAT);
     assert_int_equal(err.line, 3);
-    assert_int_equal(err.col, 3);
+    assert_int_equal(err.column, 3);
     assert_non_null(strstr(err.msg, "found 'c'"));
 }
 

@@ -878,8 +878,8 @@ static void test_forward_rejects_out_of_range_inputs(void **state) {
                      LECTOR_STATUS_RANGE);
     assert_non_null(strstr(err.msg, "row 1, position 2"));
     assert_non_null(strstr(err.msg, "50"));
-    assert_int_equal(err.line, 1);
-    assert_int_equal(err.col, 2);
+    assert_int_equal(err.index, 6); // row 1, position 2 of 4
+    assert_int_equal(err.line, -1);
 
     ids[6] = -1;
     assert_int_equal(lector_encoder_forward(f->enc, f->st, ids, NULL, NULL, 2, 4, hidden, &err),

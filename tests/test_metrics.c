@@ -86,7 +86,7 @@ static void test_metrics_rejects_bad_input(void **state) {
     struct lector_metrics m;
     struct lector_error err = {0};
     assert_int_equal(lector_metrics_compute(y_true, y_pred, 2, 3, &m, &err), LECTOR_STATUS_RANGE);
-    assert_int_equal(err.col, 1);
+    assert_int_equal(err.index, 1);
     assert_non_null(strstr(err.msg, "example 1"));
     assert_null(m.confusion);
     assert_int_equal(lector_metrics_compute(y_true, y_pred, 2, 0, &m, &err),

@@ -55,6 +55,9 @@ static void test_corpus_labels(void **state) {
     c = read_text(dir, "text,label\na,pos\nb,happy\n", &o, space, 2, LECTOR_STATUS_FORMAT, &err);
     assert_null(c);
     assert_non_null(strstr(err.msg, "data.csv:3: label 'happy' was not seen in training"));
+    assert_non_null(strstr(err.path, "data.csv"));
+    assert_int_equal(err.line, 3);
+    assert_int_equal(err.offset, -1);
     // an empty single label
     c = read_text(dir, "text,label\na,\n", &o, NULL, 0, LECTOR_STATUS_FORMAT, &err);
     assert_non_null(strstr(err.msg, "data.csv:2: empty label"));
@@ -116,10 +119,12 @@ static void test_corpus_label_names(void **state) {
     o.label_names = names;
     c = read_text(dir, "text,label\na,1\nb,2\n", &o, NULL, 0, LECTOR_STATUS_FORMAT, &err);
     assert_non_null(strstr(err.msg, "label '2' has no name"));
+    assert_string_equal(err.path, names);
     // a blank name, a missing file
     free(test_write_file(dir, "names.txt", "n\n\np\n", 5));
     c = read_text(dir, "text,label\na,1\n", &o, NULL, 0, LECTOR_STATUS_FORMAT, &err);
     assert_non_null(strstr(err.msg, "names.txt:2: empty label name"));
+    assert_int_equal(err.line, 2);
     o.label_names = "no-such-names.txt";
     c = read_text(dir, "text,label\na,1\n", &o, NULL, 0, LECTOR_STATUS_NOT_FOUND, &err);
     // evaluation: a model's named space finds integer labels by name, or as written
@@ -249,6 +254,16 @@ static void test_train_and_evaluate(void **state) {
     assert_int_equal(lector_train(&o, &clf, NULL, &err), LECTOR_STATUS_FORMAT);
     assert_non_null(strstr(err.msg, "bad.csv:2: label '7'"));
     assert_int_equal(ev.n_encoded, 0);
+    // invalid UTF-8 names its line in the file and its byte offset in the text
+    char *utf = test_write_file(dir, "utf.csv", "text,label\nfine,0\nab\xff,1\n", 23);
+    o.train_path = utf;
+    o.valid_path = NULL;
+    assert_int_equal(lector_train(&o, &clf, NULL, &err), LECTOR_STATUS_INVALID_UTF8);
+    assert_non_null(strstr(err.msg, "utf.csv:3:"));
+    assert_string_equal(err.path, utf);
+    assert_int_equal(err.line, 3);
+    assert_int_equal(err.offset, 2);
+    free(utf);
     free(bad);
     free(one);
     free(train);

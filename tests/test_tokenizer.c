@@ -280,7 +280,7 @@ static void test_encode_truncation(void **state) {
     const char *bad = "hello world hello \x80";
     assert_int_equal(lector_tokenizer_encode(tok, bad, strlen(bad), 3, ids, &n, &truncated, &err),
                      LECTOR_STATUS_INVALID_UTF8);
-    assert_int_equal(err.col, 18);
+    assert_int_equal(err.offset, 18);
     lector_tokenizer_close(tok);
 }
 
@@ -292,13 +292,13 @@ static void expect_bad_utf8(const struct lector_tokenizer *tok, const char *text
     enum lector_status st = lector_tokenizer_encode_pieces(tok, text, len, &ids, &n, &err);
     assert_int_equal(st, LECTOR_STATUS_INVALID_UTF8);
     assert_int_equal(err.code, LECTOR_STATUS_INVALID_UTF8);
-    assert_int_equal(err.col, offset);
+    assert_int_equal(err.offset, offset);
     assert_null(ids);
     assert_non_null(strstr(err.msg, "UTF-8"));
     int32_t buf[16];
     st = lector_tokenizer_encode(tok, text, len, 16, buf, &n, NULL, &err);
     assert_int_equal(st, LECTOR_STATUS_INVALID_UTF8);
-    assert_int_equal(err.col, offset);
+    assert_int_equal(err.offset, offset);
 }
 
 static void test_encode_invalid_utf8(void **state) {

@@ -114,12 +114,12 @@ static void expect_pickle_refusal(const struct pk *p, enum lector_status code, c
     struct lector__pkl_state ps;
     struct lector_error err = {0};
     enum lector_status st = parse(p, &ps, &err);
-    if (st != code || !strstr(err.msg, want) || (at >= 0 && err.col != at))
+    if (st != code || !strstr(err.msg, want) || (at >= 0 && err.offset != at))
         fprintf(stderr, "got %d (col %lld): %s\nwanted %d (col %lld): %s\n", st,
-                (long long)err.col, err.msg, code, (long long)at, want);
+                (long long)err.offset, err.msg, code, (long long)at, want);
     assert_int_equal(st, code);
     assert_non_null(strstr(err.msg, want));
-    if (at >= 0) assert_int_equal(err.col, at);
+    if (at >= 0) assert_int_equal(err.offset, at);
     assert_int_equal(ps.n_tensors, 0);
     lector__pkl_state_free(&ps);
 }

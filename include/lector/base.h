@@ -11,8 +11,8 @@
  *   - Functions return enum lector_status: 0 on success, a negative value on failure.
  *   - Every function that can fail takes a `struct lector_error *err` last; it may be NULL.
  *     On failure err->code is the returned status and err->msg one line naming the object
- *     at fault, what was expected and what was found; err->line / err->col give a line
- *     number or byte offset where that makes sense (-1 otherwise).
+ *     at fault, what was expected and what was found; err->path, line, column, offset
+ *     and index locate it where that makes sense (see struct lector_error).
  *   - Memory returned by the library is released with lector_free(), never free().
  *   - Nothing in the library prints or exits.
  *
@@ -42,7 +42,7 @@ enum lector_status {
     LECTOR_STATUS_FORMAT = -4,        /* a file's contents are malformed */
     LECTOR_STATUS_UNSUPPORTED = -5,   /* well-formed, but a feature lector does not implement */
     LECTOR_STATUS_RANGE = -6,         /* a buffer is too small or a value is out of range */
-    LECTOR_STATUS_INVALID_UTF8 = -7,  /* text is not valid UTF-8 (err->col = byte offset) */
+    LECTOR_STATUS_INVALID_UTF8 = -7,  /* text is not valid UTF-8 (err->offset = byte offset) */
     LECTOR_STATUS_MISMATCH = -8,      /* two inputs disagree (config vs tensors, model vs encoder) */
     LECTOR_STATUS_NOT_FOUND = -9,     /* a named item (tensor, column, file) does not exist */
     LECTOR_STATUS_INTERRUPTED = -10,  /* stopped by a signal or a cancel flag */
@@ -51,11 +51,22 @@ enum lector_status {
 
 #define LECTOR_ERROR_MSG_LEN 512
 
+#define LECTOR_ERROR_PATH_LEN 512
+
+/* Where an error is, for a program to use (msg says the same for a person). Each location
+ * field is -1 (path "") when it does not apply. */
 struct lector_error {
     enum lector_status code;
     char msg[LECTOR_ERROR_MSG_LEN];
-    int64_t line; /* 1-based line number, or -1 */
-    int64_t col;  /* 1-based column or 0-based byte offset (the message says which), or -1 */
+    char path[LECTOR_ERROR_PATH_LEN]; /* the file at fault (cut to fit), or "" */
+    int64_t line;   /* 1-based line in a text file at fault (CSV, JSON, vocab, merges,
+                       label names), counting the line breaks inside quoted CSV fields */
+    int64_t column; /* 1-based byte column on that line */
+    int64_t offset; /* 0-based byte offset: into the binary file at fault (safetensors,
+                       pickle, TensorFlow index), or, with path "", into the text given (a
+                       tokenizer's INVALID_UTF8) */
+    int64_t index;  /* 0-based index of the element at fault in an array argument (an
+                       example of a batch, a column, a token: rows flattened) */
 };
 
 /* A static, human-readable name for a status ("invalid UTF-8", ...). Never NULL. */

@@ -24,13 +24,22 @@
     } while (0)
 _Noreturn void lector__assert_fail(const char *expr, const char *file, int line);
 
-/* Fill *err (if not NULL) and return code. line/col are set to -1. */
+/* Fill *err (if not NULL) and return code; the location fields are cleared (-1, path ""). */
 enum lector_status lector__error(struct lector_error *err, enum lector_status code,
                                  const char *fmt, ...) LECTOR_PRINTF(3, 4);
-/* The same with a line and column/byte offset recorded. */
-enum lector_status lector__error_at(struct lector_error *err, enum lector_status code,
-                                    int64_t line, int64_t col, const char *fmt, ...)
+/* The same at a line (and column, or -1) of the text file path (may be NULL). */
+enum lector_status lector__error_line(struct lector_error *err, enum lector_status code,
+                                      const char *path, int64_t line, int64_t column,
+                                      const char *fmt, ...) LECTOR_PRINTF(6, 7);
+/* The same at a byte offset of the binary file path, or of the text given (path NULL). */
+enum lector_status lector__error_offset(struct lector_error *err, enum lector_status code,
+                                        const char *path, int64_t offset, const char *fmt, ...)
     LECTOR_PRINTF(5, 6);
+/* The same at element `index` of an array argument. */
+enum lector_status lector__error_index(struct lector_error *err, enum lector_status code,
+                                       int64_t index, const char *fmt, ...) LECTOR_PRINTF(4, 5);
+/* Clear the location fields of err (-1, path ""); then set path (may be NULL). */
+void lector__error_locate(struct lector_error *err, const char *path);
 /* Clear an error struct (code OK, empty message). NULL is a no-op. */
 void lector__error_clear(struct lector_error *err);
 /* s made safe to print in a message or on one line: each byte of a control character (below

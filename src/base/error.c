@@ -32,42 +32,71 @@ const char *lector_version(void) { return LECTOR_VERSION_STRING; }
 
 void lector_free(void *ptr) { free(ptr); }
 
-LECTOR_PRINTF(5, 0)
-static enum lector_status verror(struct lector_error *err, enum lector_status code, int64_t line,
-                                 int64_t col, const char *fmt, va_list ap) {
+// The location of an error: path (NULL: none), line, column, offset, index (-1: none).
+struct where {
+    const char *path;
+    int64_t line, column, offset, index;
+};
+
+LECTOR_PRINTF(4, 0)
+static enum lector_status verror(struct lector_error *err, enum lector_status code, struct where w,
+                                 const char *fmt, va_list ap) {
     if (err) {
         err->code = code;
-        err->line = line;
-        err->col = col;
+        snprintf(err->path, sizeof err->path, "%s", w.path ? w.path : "");
+        err->line = w.line;
+        err->column = w.column;
+        err->offset = w.offset;
+        err->index = w.index;
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     }
     return code;
 }
 
+#define VERROR(err, code, w, fmt)                 \
+    do {                                          \
+        va_list ap_;                              \
+        va_start(ap_, fmt);                       \
+        verror(err, code, w, fmt, ap_);           \
+        va_end(ap_);                              \
+    } while (0)
+
 enum lector_status lector__error(struct lector_error *err, enum lector_status code,
                                  const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    verror(err, code, -1, -1, fmt, ap);
-    va_end(ap);
+    VERROR(err, code, ((struct where){NULL, -1, -1, -1, -1}), fmt);
     return code;
 }
 
-enum lector_status lector__error_at(struct lector_error *err, enum lector_status code,
-                                    int64_t line, int64_t col, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    verror(err, code, line, col, fmt, ap);
-    va_end(ap);
+enum lector_status lector__error_line(struct lector_error *err, enum lector_status code,
+                                      const char *path, int64_t line, int64_t column,
+                                      const char *fmt, ...) {
+    VERROR(err, code, ((struct where){path, line, column, -1, -1}), fmt);
     return code;
+}
+
+enum lector_status lector__error_offset(struct lector_error *err, enum lector_status code,
+                                        const char *path, int64_t offset, const char *fmt, ...) {
+    VERROR(err, code, ((struct where){path, -1, -1, offset, -1}), fmt);
+    return code;
+}
+
+enum lector_status lector__error_index(struct lector_error *err, enum lector_status code,
+                                       int64_t index, const char *fmt, ...) {
+    VERROR(err, code, ((struct where){NULL, -1, -1, -1, index}), fmt);
+    return code;
+}
+
+void lector__error_locate(struct lector_error *err, const char *path) {
+    if (!err) return;
+    snprintf(err->path, sizeof err->path, "%s", path ? path : "");
+    err->line = err->column = err->offset = err->index = -1;
 }
 
 void lector__error_clear(struct lector_error *err) {
     if (!err) return;
     err->code = LECTOR_STATUS_OK;
     err->msg[0] = '\0';
-    err->line = -1;
-    err->col = -1;
+    lector__error_locate(err, NULL);
 }
 
 // C0 controls, DEL, and C1 controls as UTF-8 (0xC2 0x80..0x9F): what a terminal or a

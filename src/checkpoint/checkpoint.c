@@ -297,7 +297,7 @@ static enum lector_status open_index(struct lector_checkpoint *ck, const char *i
     json_error_t jerr;
     root = json_loadb(text, n, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        st = lector__error_at(err, LECTOR_STATUS_FORMAT, jerr.line, jerr.column,
+        st = lector__error_line(err, LECTOR_STATUS_FORMAT, index, jerr.line, jerr.column,
                               "%s:%d:%d: invalid JSON: %s", index, jerr.line, jerr.column,
                               jerr.text);
         goto fail;

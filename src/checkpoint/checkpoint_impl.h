@@ -83,7 +83,7 @@ void lector__st_header_free(struct lector__st_header *h);
  * APPEND(S), (LONG_)BINPUT, MEMOIZE, (LONG_)BINGET, GLOBAL, STACK_GLOBAL, STOP) and allows
  * only the globals collections.OrderedDict, torch._utils._rebuild_tensor_v2,
  * torch._utils._rebuild_parameter and torch.<Type>Storage. Anything else is refused with
- * the opcode or global and its byte offset (err->col).
+ * the opcode or global and its byte offset (err->offset).
  */
 struct lector__pkl_tensor {
     char *name;        /* owned */
@@ -245,7 +245,7 @@ struct lector__tf_index {
 };
 
 /* Parse and validate a whole index image buf[0, n) (footer, block CRCs, block structure,
- * key order, header and entry protobufs); name is used in messages, err->col gets the byte
+ * key order, header and entry protobufs); name is used in messages, err->offset gets the byte
  * offset. FORMAT for malformed input, UNSUPPORTED for snappy blocks or big-endian bundles.
  * Release with lector__tf_index_free (also after failure). */
 enum lector_status lector__tf_index_parse(const uint8_t *buf, size_t n, const char *name,

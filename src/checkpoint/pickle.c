@@ -103,7 +103,7 @@ static enum lector_status fail(struct up *u, enum lector_status code, const char
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return lector__error_at(u->err, code, -1, (int64_t)u->op_pos, "%s: byte %zu: %s", u->name,
+    return lector__error_offset(u->err, code, u->name, (int64_t)u->op_pos, "%s: byte %zu: %s", u->name,
                             u->op_pos, what);
 }
 

@@ -294,13 +294,13 @@ enum lector_status lector__safetensors_parse(const uint8_t *buf, size_t n, const
     const uint8_t *hdr = buf + 8;
     size_t bad = lector__utf8_invalid_at(hdr, (size_t)n_header);
     if (bad != n_header)
-        return lector__error_at(err, LECTOR_STATUS_FORMAT, -1, (int64_t)(8 + bad),
+        return lector__error_offset(err, LECTOR_STATUS_FORMAT, name, (int64_t)(8 + bad),
                                 "%s: header is not valid UTF-8 (byte 0x%02x at file offset %zu)",
                                 name, hdr[bad], 8 + bad);
     json_error_t jerr;
     json_t *root = json_loadb((const char *)hdr, (size_t)n_header, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        lector__error_at(err, LECTOR_STATUS_FORMAT, -1, 8 + (int64_t)jerr.position,
+        lector__error_offset(err, LECTOR_STATUS_FORMAT, name, 8 + (int64_t)jerr.position,
                          "%s: header is not valid JSON: %s (file offset %d)", name, jerr.text,
                          8 + jerr.position);
         return LECTOR_STATUS_FORMAT;

@@ -1,7 +1,7 @@
 // TensorFlow tensor bundles (the original Google BERT checkpoints): the table in
 // <prefix>.index, the BundleEntryProto values in it, and the data shards. The layout is
 // described in checkpoint_impl.h. Everything read from the files is bounds-checked; messages
-// name the file, the tensor and the byte offset (err->col).
+// name the file, the tensor and the byte offset (err->offset).
 #define _POSIX_C_SOURCE 200809L
 #include "checkpoint/checkpoint_impl.h"
 
@@ -35,7 +35,7 @@ struct rd {
     struct lector_error *err;
 };
 
-// "<file>: byte <at>: <what>" with err->col = at.
+// "<file>: byte <at>: <what>" with err->offset = at.
 LECTOR_PRINTF(4, 5)
 static enum lector_status bad(const struct rd *r, enum lector_status code, size_t at,
                               const char *fmt, ...) {
@@ -44,7 +44,7 @@ static enum lector_status bad(const struct rd *r, enum lector_status code, size_
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return lector__error_at(r->err, code, -1, (int64_t)at, "%s: byte %zu: %s", r->name, at, what);
+    return lector__error_offset(r->err, code, r->name, (int64_t)at, "%s: byte %zu: %s", r->name, at, what);
 }
 
 // ----------------------------------------------------------------------------
@@ -714,7 +714,7 @@ static enum lector_status load_shard(struct lector_checkpoint *ck, const char *p
         const struct lector__tf_entry *e = kt[i].e;
         if (e->shard_id != s) continue;
         if (e->offset > size || e->size > size - e->offset) {
-            st = lector__error_at(err, LECTOR_STATUS_FORMAT, -1, (int64_t)e->at,
+            st = lector__error_offset(err, LECTOR_STATUS_FORMAT, index_path, (int64_t)e->at,
                                   "%s: tensor '%.100s' (index byte %zu): bytes [%" PRIu64
                                   ", %" PRIu64 ") lie past the end of %s (%zu bytes)",
                                   index_path, e->name, e->at, e->offset, e->offset + e->size,
@@ -724,7 +724,7 @@ static enum lector_status load_shard(struct lector_checkpoint *ck, const char *p
         uint32_t got = lector__crc32c_mask(
             e->size ? lector__crc32c_update(crc, 0, data + e->offset, (size_t)e->size) : 0);
         if (got != e->crc32c) {
-            st = lector__error_at(err, LECTOR_STATUS_FORMAT, -1, (int64_t)e->offset,
+            st = lector__error_offset(err, LECTOR_STATUS_FORMAT, NULL, (int64_t)e->offset,
                                   "%s: tensor '%.100s': CRC-32C mismatch at byte %" PRIu64
                                   " (stored %08" PRIx32 ", computed %08" PRIx32
                                   "): the data file is corrupt",
@@ -821,7 +821,7 @@ enum lector_status lector__ck_add_tf(struct lector_checkpoint *ck, const char *p
         char mapped[512];
         bool transpose;
         if (strlen(e->name) > 400) {
-            st = lector__error_at(err, LECTOR_STATUS_FORMAT, -1, (int64_t)e->at,
+            st = lector__error_offset(err, LECTOR_STATUS_FORMAT, index_path, (int64_t)e->at,
                                   "%s: byte %zu: tensor name of %zu bytes is too long",
                                   index_path, e->at, strlen(e->name));
             goto fail;
@@ -836,7 +836,7 @@ enum lector_status lector__ck_add_tf(struct lector_checkpoint *ck, const char *p
         else if (e->n_dims > LECTOR_MAX_DIMS)
             why = "has more than 4 dimensions";
         if (why) {
-            st = lector__error_at(err, LECTOR_STATUS_UNSUPPORTED, -1, (int64_t)e->at,
+            st = lector__error_offset(err, LECTOR_STATUS_UNSUPPORTED, index_path, (int64_t)e->at,
                                   "%s: tensor '%.100s' (index byte %zu, dtype %" PRId32 "%s) %s",
                                   index_path, e->name, e->at, e->dtype, tf_dtype_name(e->dtype),
                                   why);
@@ -844,7 +844,7 @@ enum lector_status lector__ck_add_tf(struct lector_checkpoint *ck, const char *p
         }
         size_t want;
         if (!lector__mul_size((size_t)e->numel, lector_dtype_size(dt), &want) || want != e->size) {
-            st = lector__error_at(err, LECTOR_STATUS_FORMAT, -1, (int64_t)e->at,
+            st = lector__error_offset(err, LECTOR_STATUS_FORMAT, index_path, (int64_t)e->at,
                                   "%s: tensor '%.100s' (index byte %zu): size %" PRIu64
                                   " bytes, but %" PRId64 " x %s needs %" PRId64 " x %zu",
                                   index_path, e->name, e->at, e->size, e->numel,

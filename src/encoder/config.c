@@ -325,7 +325,7 @@ static enum lector_status config_parse(const char *data, size_t n, const char *n
     json_error_t jerr;
     json_t *root = json_loadb(data, n, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        return lector__error_at(err, LECTOR_STATUS_FORMAT, jerr.line, jerr.column,
+        return lector__error_line(err, LECTOR_STATUS_FORMAT, name, jerr.line, jerr.column,
                                 "%s:%d:%d: invalid JSON: %s", name, jerr.line, jerr.column,
                                 jerr.text);
     enum lector_status st = parse_root(root, name, model_type_default, cfg, err);

@@ -619,19 +619,19 @@ static enum lector_status check_inputs(const struct lector_encoder *enc, const i
         for (int64_t t = 0; t < T; t++) {
             int64_t i = b * T + t;
             if (ids[i] < 0 || ids[i] >= cfg->n_vocab)
-                return lector__error_at(err, LECTOR_STATUS_RANGE, b, t,
+                return lector__error_index(err, LECTOR_STATUS_RANGE, b * T + t,
                                         "token id %d at row %lld, position %lld is out of range "
                                         "[0, %lld)",
                                         (int)ids[i], (long long)b, (long long)t,
                                         (long long)cfg->n_vocab);
             if (type_ids && (type_ids[i] < 0 || type_ids[i] >= n_type))
-                return lector__error_at(err, LECTOR_STATUS_RANGE, b, t,
+                return lector__error_index(err, LECTOR_STATUS_RANGE, b * T + t,
                                         "token type id %d at row %lld, position %lld is out of "
                                         "range [0, %lld)",
                                         (int)type_ids[i], (long long)b, (long long)t,
                                         (long long)n_type);
             if (mask && mask[i] != 0 && mask[i] != 1)
-                return lector__error_at(err, LECTOR_STATUS_RANGE, b, t,
+                return lector__error_index(err, LECTOR_STATUS_RANGE, b * T + t,
                                         "attention mask value %d at row %lld, position %lld is "
                                         "not 0 or 1",
                                         (int)mask[i], (long long)b, (long long)t);

@@ -58,7 +58,7 @@ static enum lector_status read_pooling(struct lector_encoder *enc, const char *d
     json_error_t jerr;
     root = json_loadb(data, n, JSON_REJECT_DUPLICATES, &jerr);
     if (!root || !json_is_object(root)) {
-        st = lector__error_at(err, LECTOR_STATUS_FORMAT, root ? -1 : jerr.line,
+        st = lector__error_line(err, LECTOR_STATUS_FORMAT, cfg_path, root ? -1 : jerr.line,
                               root ? -1 : jerr.column, "%s: expected a JSON object%s%s", cfg_path,
                               root ? "" : ": ", root ? "" : jerr.text);
         goto done;
@@ -131,7 +131,7 @@ enum lector_status lector__encoder_read_modules(struct lector_encoder *enc, cons
     json_error_t jerr;
     root = json_loadb(data, n, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        st = lector__error_at(err, LECTOR_STATUS_FORMAT, jerr.line, jerr.column,
+        st = lector__error_line(err, LECTOR_STATUS_FORMAT, path, jerr.line, jerr.column,
                               "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column,
                               jerr.text);
         goto done;

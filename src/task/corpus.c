@@ -110,7 +110,7 @@ static enum lector_status names_read(const char *csv_path, const char *given, st
     while ((len = getline(&line, &cap, f)) >= 0) {
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
         if (len == 0 || memchr(line, '\0', (size_t)len)) {
-            s = lector__error_at(err, LECTOR_STATUS_FORMAT, nm->n + 1, -1, "%s:%lld: empty label name",
+            s = lector__error_line(err, LECTOR_STATUS_FORMAT, nm->file, nm->n + 1, -1, "%s:%lld: empty label name",
                                  nm->file, (long long)(nm->n + 1));
             break;
         }
@@ -236,7 +236,7 @@ static enum lector_status mark_label(void *p, int64_t row, const char *l) {
     struct lector_corpus *c = x->c;
     const int64_t k = class_of(x, l);
     if (k < 0)
-        return lector__error_at(x->err, LECTOR_STATUS_FORMAT, c->lines[row], -1,
+        return lector__error_line(x->err, LECTOR_STATUS_FORMAT, c->path, c->lines[row], -1,
                                 "%s:%lld: label '%s' was not seen in training (%lld known labels)", c->path,
                                 (long long)c->lines[row], l, (long long)c->n_labels);
     if (c->Y)
@@ -253,8 +253,9 @@ static enum lector_status apply_names(struct lector_corpus *c, const struct name
     for (int64_t k = 0; k < c->n_labels; k++) {
         if (names_get(nm, c->labels[k])) continue;
         if (!nm->given) return LECTOR_STATUS_OK;
-        return lector__error(err, LECTOR_STATUS_FORMAT, "%s: label '%s' has no name in %s (%lld names)", c->path,
-                             c->labels[k], nm->file, (long long)nm->n);
+        return lector__error_line(err, LECTOR_STATUS_FORMAT, nm->file, -1, -1,
+                                  "%s: label '%s' has no name in %s (%lld names)", c->path, c->labels[k], nm->file,
+                                  (long long)nm->n);
     }
     for (int64_t k = 0; k < c->n_labels; k++) {
         char *name = strdup(names_get(nm, c->labels[k]));
@@ -275,7 +276,7 @@ static enum lector_status cell_labels(struct lector_corpus *c, const char *label
     if (!c->labels || !c->y) return nomem(err, c->path);
     for (int64_t i = 0; i < n; i++)
         if (!multi && !*c->ds->labels[i])
-            return lector__error_at(err, LECTOR_STATUS_FORMAT, c->lines[i], -1, "%s:%lld: empty label in column '%s'",
+            return lector__error_line(err, LECTOR_STATUS_FORMAT, c->path, c->lines[i], -1, "%s:%lld: empty label in column '%s'",
                                     c->path, (long long)c->lines[i], label_col);
     enum lector_status s = LECTOR_STATUS_OK;
     if (space) {

@@ -118,8 +118,9 @@ static enum lector_status fail_at(struct csv_reader *r, enum lector_status code,
         vsnprintf(r->err->msg, sizeof r->err->msg, fmt, ap);
         va_end(ap);
         r->err->code = code;
+        lector__error_locate(r->err, r->name);
         r->err->line = line;
-        r->err->col = col;
+        r->err->column = col;
     }
     return code;
 }

@@ -244,9 +244,12 @@ enum lector_status lector_featurize(struct lector_featurizer *fz, const struct l
         int tr = 0;
         s = lector_tokenizer_encode(fz->tok, c->texts[i], c->lens[i], T, f->ids + i * T, &f->n_ids[i], &tr, err);
         if (s != LECTOR_STATUS_OK) {
+            // The text's line in the file; the byte offset stays the one in the text.
             char msg[LECTOR_ERROR_MSG_LEN];
             snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
-            s = lector__error_at(err, s, c->lines[i], -1, "%s:%lld: %s", c->path, (long long)c->lines[i], msg);
+            const int64_t at = err ? err->offset : -1;
+            s = lector__error_line(err, s, c->path, c->lines[i], -1, "%s:%lld: %s", c->path, (long long)c->lines[i], msg);
+            if (err) err->offset = at;
             goto done;
         }
         truncated[i] = tr != 0;

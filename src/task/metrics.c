@@ -25,7 +25,7 @@ enum lector_status lector_metrics_compute(const int32_t *y_true, const int32_t *
                              (long long)K, (long long)n);
     for (int64_t i = 0; i < n; i++) {
         if (y_true[i] < 0 || y_true[i] >= K || y_pred[i] < 0 || y_pred[i] >= K)
-            return lector__error_at(err, LECTOR_STATUS_RANGE, -1, i,
+            return lector__error_index(err, LECTOR_STATUS_RANGE, i,
                                     "metrics: example %lld: expected class ids in [0, %lld), "
                                     "got true %d, predicted %d",
                                     (long long)i, (long long)K, (int)y_true[i], (int)y_pred[i]);

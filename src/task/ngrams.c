@@ -276,7 +276,7 @@ enum lector_status lector_ngrams_new(const struct lector_ngram_params *p,
     for (int64_t j = 0; j < n_features; j++)
         if (buckets[j] < 0 || buckets[j] >= p->n_buckets || (j > 0 && buckets[j] <= buckets[j - 1]) ||
             !isfinite(idf[j]))
-            return lector__error_at(err, LECTOR_STATUS_FORMAT, -1, j,
+            return lector__error_index(err, LECTOR_STATUS_FORMAT, j,
                                     "ngrams: column %lld: expected ascending buckets in [0, %lld) "
                                     "and a finite idf, got bucket %d",
                                     (long long)j, (long long)p->n_buckets, buckets[j]);
@@ -443,7 +443,7 @@ enum lector_status lector_ngrams_fit(const struct lector_ngram_params *p,
     if (!Y && p->weighting != LECTOR_NGRAM_IDF)
         for (int64_t i = 0; i < n; i++)
             if (y[i] < 0 || y[i] >= n_classes)
-                return lector__error_at(err, LECTOR_STATUS_INVALID_ARG, -1, i,
+                return lector__error_index(err, LECTOR_STATUS_INVALID_ARG, i,
                                         "ngrams: label %d of text %lld is not in [0, %lld)", y[i],
                                         (long long)i, (long long)n_classes);
     struct lector_ngram_params unsup = *p;

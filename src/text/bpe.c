@@ -92,7 +92,7 @@ enum lector_status lector__bpe_add_merge(struct lector__bpe *b, const struct lec
         m = lector__vocab_find(v, buf, n_left + n_right);
     }
     if (a < 0 || c < 0 || m < 0)
-        return lector__error_at(err, LECTOR_STATUS_FORMAT, line, -1,
+        return lector__error_line(err, LECTOR_STATUS_FORMAT, origin, line, -1,
                                 "%s:%lld: merge \"%.*s %.*s\": expected both parts and their "
                                 "concatenation in the vocabulary, '%.*s' is not",
                                 origin, (long long)line, (int)n_left, left, (int)n_right, right,
@@ -140,7 +140,7 @@ enum lector_status lector__bpe_parse_merges_txt(struct lector__bpe *b,
         const char *sp = memchr(s, ' ', len);
         if (!sp || sp == s || sp == s + len - 1 || memchr(sp + 1, ' ', len - (size_t)(sp + 1 - s))) {
             lector__bpe_free(b);
-            return lector__error_at(err, LECTOR_STATUS_FORMAT, line, -1,
+            return lector__error_line(err, LECTOR_STATUS_FORMAT, path, line, -1,
                                     "%s:%lld: expected \"left right\" (two tokens and one space), "
                                     "found \"%.*s\"",
                                     path, (long long)line, (int)(len > 80 ? 80 : len), s);

@@ -30,8 +30,8 @@ enum lector_status set_error(struct lector_error *err, enum lector_status code, 
                              ...) {
     if (err) {
         err->code = code;
-        err->line = -1;
-        err->col = -1;
+        err->path[0] = '\0';
+        err->line = err->column = err->offset = err->index = -1;
         va_list ap;
         va_start(ap, fmt);
         std::vsnprintf(err->msg, sizeof err->msg, fmt, ap);

@@ -118,7 +118,7 @@ static enum lector_status load_json(const char *path, json_t **out, struct lecto
     json_t *root = json_loadb(data, n, JSON_REJECT_DUPLICATES, &je);
     lector_free(data);
     if (!root)
-        return lector__error_at(err, LECTOR_STATUS_FORMAT, je.line, je.column,
+        return lector__error_line(err, LECTOR_STATUS_FORMAT, path, je.line, je.column,
                                 "%s:%d:%d: expected JSON, %s", path, je.line, je.column, je.text);
     if (!json_is_object(root)) {
         st = lector__error(err, LECTOR_STATUS_FORMAT, "%s: expected a JSON object, found %s",
@@ -832,7 +832,7 @@ static enum lector_status json_bpe(const char *path, json_t *root, struct lector
             nb = json_string_length(json_array_get(m, 1));
         }
         if (!a || na == 0 || nb == 0)
-            return lector__error_at(err, LECTOR_STATUS_FORMAT, -1, (int64_t)i,
+            return lector__error_index(err, LECTOR_STATUS_FORMAT, (int64_t)i,
                                     "%s[%zu]: expected \"left right\" or [\"left\", \"right\"]", origin, i);
         if ((st = lector__bpe_add_merge(&tok->bpe, &tok->vocab, a, na, b, nb, origin, (int64_t)i,
                                         err)) != LECTOR_STATUS_OK)
@@ -878,7 +878,7 @@ static enum lector_status json_unigram(const char *path, json_t *root, struct le
         json_t *e = json_array_get(vocab, (size_t)i);
         json_t *piece = json_array_get(e, 0), *score = json_array_get(e, 1);
         if (!json_is_string(piece) || !json_is_number(score)) {
-            st = lector__error_at(err, LECTOR_STATUS_FORMAT, -1, i,
+            st = lector__error_index(err, LECTOR_STATUS_FORMAT, i,
                                   "%s: model.vocab[%lld]: expected [piece, score]", path, (long long)i);
             goto done;
         }
@@ -921,7 +921,7 @@ static enum lector_status open_tokenizer_json(const char *path, struct settings 
     if (!root || !json_is_object(root)) {
         st = root ? lector__error(err, LECTOR_STATUS_FORMAT, "%s: expected a JSON object, found %s",
                                   path, json_type_name(root))
-                  : lector__error_at(err, LECTOR_STATUS_FORMAT, je.line, je.column,
+                  : lector__error_line(err, LECTOR_STATUS_FORMAT, path, je.line, je.column,
                                      "%s:%d:%d: expected JSON, %s", path, je.line, je.column, je.text);
         goto fail;
     }
@@ -1030,7 +1030,7 @@ static enum lector_status open_bpe_files(const char *vocab_path, const char *mer
     json_error_t je;
     vroot = json_loadb(vdata, vn, JSON_REJECT_DUPLICATES, &je);
     if (!vroot) {
-        st = lector__error_at(err, LECTOR_STATUS_FORMAT, je.line, je.column,
+        st = lector__error_line(err, LECTOR_STATUS_FORMAT, vocab_path, je.line, je.column,
                               "%s:%d:%d: expected JSON, %s", vocab_path, je.line, je.column, je.text);
         goto fail;
     }
@@ -1459,7 +1459,7 @@ static enum lector_status check_utf8(const char *text, size_t len, struct lector
         const char *why = NULL;
         int k = lector__utf8_decode(s, len, i, &cp, &why);
         if (k == 0)
-            return lector__error_at(err, LECTOR_STATUS_INVALID_UTF8, -1, (int64_t)i,
+            return lector__error_offset(err, LECTOR_STATUS_INVALID_UTF8, NULL, (int64_t)i,
                                     "text: expected UTF-8, found byte 0x%02X at byte offset %zu (%s)",
                                     (unsigned)s[i], i, why);
         i += (size_t)k;

@@ -111,7 +111,7 @@ enum lector_status lector__vocab_parse_txt(struct lector__vocab *v, const char *
             int k = lector__utf8_decode((const uint8_t *)data + pos, len, i, &cp, &why);
             if (k == 0) {
                 lector__vocab_free(v);
-                return lector__error_at(err, LECTOR_STATUS_FORMAT, id + 1, (int64_t)i,
+                return lector__error_line(err, LECTOR_STATUS_FORMAT, path, id + 1, (int64_t)i + 1,
                                         "%s:%lld: expected UTF-8 text, found invalid byte 0x%02X "
                                         "at byte %zu of the line (%s)",
                                         path, (long long)(id + 1), (unsigned)(uint8_t)data[pos + i],

@@ -150,7 +150,7 @@ static enum lector_status word_flush(const struct lector_tokenizer *tok, struct 
 
 static enum lector_status bad_utf8(const uint8_t *s, size_t i, const char *why,
                                    struct lector_error *err) {
-    return lector__error_at(err, LECTOR_STATUS_INVALID_UTF8, -1, (int64_t)i,
+    return lector__error_offset(err, LECTOR_STATUS_INVALID_UTF8, NULL, (int64_t)i,
                             "text: expected UTF-8, found byte 0x%02X at byte offset %zu (%s)",
                             (unsigned)s[i], i, why);
 }

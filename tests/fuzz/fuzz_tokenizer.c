@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int64_t n_pieces = 0;
         int st = lector_tokenizer_encode_pieces(tok, (const char *)data, size, &pieces, &n_pieces,
                                                 &err);
-        if (st != 0 && (st != LECTOR_STATUS_INVALID_UTF8 || err.col < 0 || (size_t)err.col >= size))
+        if (st != 0 && (st != LECTOR_STATUS_INVALID_UTF8 || err.offset < 0 || (size_t)err.offset >= size))
             abort();
         for (int64_t i = 0; i < n_pieces; i++)
             if (pieces[i] < 0 || pieces[i] >= n_vocab) abort();

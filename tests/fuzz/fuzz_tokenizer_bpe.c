@@ -98,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int64_t n_pieces = 0;
         int st = lector_tokenizer_encode_pieces(tok, (const char *)data, size, &pieces, &n_pieces, &err);
         // Replacement mode (k = 1) never fails on bad UTF-8.
-        if (st != 0 && (k == 1 || st != LECTOR_STATUS_INVALID_UTF8 || err.col < 0 || (size_t)err.col >= size))
+        if (st != 0 && (k == 1 || st != LECTOR_STATUS_INVALID_UTF8 || err.offset < 0 || (size_t)err.offset >= size))
             abort();
         // Byte-level BPE loses nothing: valid text gives at least one piece per pre-token.
         if (st == 0 && size > 0 && n_pieces == 0) abort();
