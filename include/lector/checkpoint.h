@@ -21,7 +21,7 @@
  *   - a torch.save zip (pytorch_model.bin, .pt, .pth), also as a directory's last resort.
  *     Only stored entries are read and the state dict pickle is interpreted with an
  *     allowlist of opcodes and globals, never executed (see src/checkpoint/checkpoint_impl.h);
- *     a refused opcode or global names it and its byte offset (err->col). Storages are
+ *     a refused opcode or global names it and its byte offset (err->offset). Storages are
  *     copied into memory (not mapped); every tensor must be a contiguous view inside its
  *     storage. Legacy (pre-1.6, non-zip) files are UNSUPPORTED with advice to re-save.
  *

@@ -30,7 +30,7 @@
  *   LECTOR_STATUS_FORMAT     "train.csv:42: expected 2 columns, got 3" (err->line = line
  *                            where the row starts); an unterminated quote names the line
  *                            where the quoted field starts; a stray quote also gives
- *                            err->col (1-based byte column); an empty file; a UTF-16 BOM;
+ *                            err->column (1-based byte column); an empty file; a UTF-16 BOM;
  *                            a field over 64 MiB; a requested column named twice in the header.
  *   LECTOR_STATUS_NOT_FOUND  "train.csv: no column 'label' (columns: text, sentiment)", or
  *                            the file does not exist.
@@ -89,7 +89,7 @@ struct lector_metrics {
  * precision and recall are both 0. macro_f1 averages over all K classes, present or not.
  * n = 0 gives accuracy 0. The arrays in *out are allocated here; release them with
  * lector_metrics_free (the struct itself is the caller's). Returns LECTOR_STATUS_RANGE for a
- * class id out of range (err->col = its index), INVALID_ARG for K < 1 or n < 0. */
+ * class id out of range (err->index = its index), INVALID_ARG for K < 1 or n < 0. */
 LECTOR_API enum lector_status lector_metrics_compute(const int32_t *y_true, const int32_t *y_pred,
                                                      int64_t n, int64_t K,
                                                      struct lector_metrics *out,

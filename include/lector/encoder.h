@@ -239,7 +239,7 @@ LECTOR_API void lector_encoder_state_free(struct lector_encoder_state *st);
  * keys (for the RoBERTa-style families, padding must use pad_token_id, as their position
  * ids count the ids that are not pad_token_id). An id outside [0, V),
  * a type id outside [0, n_type) or a mask value other than 0/1 is LECTOR_STATUS_RANGE naming
- * the row and position (also in err->line and err->col, both 0-based); nothing is computed
+ * the row and position (also err->index = row x T + position); nothing is computed
  * then. hidden may be uninitialised; it is the only output.
  */
 LECTOR_API enum lector_status lector_encoder_forward(const struct lector_encoder *enc,

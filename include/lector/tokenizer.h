@@ -61,7 +61,7 @@
  * also swallows the whitespace before it (lstrip). lector_tokenizer_set_split_specials
  * turns this off.
  *
- * Invalid UTF-8 is an error (LECTOR_STATUS_INVALID_UTF8, err->col = byte offset) unless
+ * Invalid UTF-8 is an error (LECTOR_STATUS_INVALID_UTF8, err->offset = byte offset) unless
  * lector_tokenizer_set_invalid_utf8(tok, LECTOR_UTF8_REPLACE) was called: then each maximal
  * invalid subsequence becomes U+FFFD (as Python's errors="replace" does) and
  * lector_tokenizer_encode_ex reports how many were replaced.
@@ -166,7 +166,7 @@ LECTOR_API int64_t lector_tokenizer_n_added(const struct lector_tokenizer *tok);
  * n_max: the maximum number of ids including the special tokens (>= n_added, and >= 1);
  * longer inputs are truncated to n_max - n_added pieces, keeping the final special
  * token(s). *truncated (may be NULL) tells whether that happened. ids must hold n_max
- * entries. Invalid UTF-8 returns LECTOR_STATUS_INVALID_UTF8 with err->col = the byte
+ * entries. Invalid UTF-8 returns LECTOR_STATUS_INVALID_UTF8 with err->offset = the byte
  * offset (unless LECTOR_UTF8_REPLACE is set).
  */
 LECTOR_API enum lector_status lector_tokenizer_encode(const struct lector_tokenizer *tok,
