@@ -319,6 +319,55 @@ static void test_safetensors_aligned_f32_used_in_place(void **state) {
     free(dir);
 }
 
+static void test_safetensors_in_place_keeps_float_aligned_f32(void **state) {
+    (void)state;
+    // Data from file offset 196: "a" is aligned for a float there but not to 64 bytes; "c"
+    // follows one byte of U8 and is not even aligned for a float.
+    char json[189];
+    const char *core = "{\"a\":{\"dtype\":\"F32\",\"shape\":[6],\"data_offsets\":[0,24]},"
+                       "\"u\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[24,25]},"
+                       "\"c\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[25,33]}}";
+    size_t nc = strlen(core);
+    assert_true(nc <= 188);
+    memset(json, ' ', 188);
+    memcpy(json, core, nc);
+    json[188] = '\0';
+    uint8_t data[33];
+    memcpy(data, data24, 24);
+    data[24] = 7;
+    memcpy(data + 25, data24 + 4, 8);
+    char *dir = test_mkdtemp();
+    size_t n;
+    uint8_t *b = st_bytes(json, data, sizeof data, &n);
+    char *path = test_write_file(dir, "in.safetensors", b, n);
+    struct lector_checkpoint *ck = NULL;
+    struct lector_error err;
+    assert_int_equal(lector__checkpoint_open_in_place(path, &ck, &err), LECTOR_STATUS_OK);
+    const struct lector_tensor *a = lector_checkpoint_find(ck, "a");
+    assert_ptr_equal(a->data, (const uint8_t *)ck->files[0].base + 196); // not copied
+    assert_memory_equal(a->data, data24, 24);
+    const struct lector_tensor *c = lector_checkpoint_find(ck, "c");
+    assert_int_equal(c->dtype, LECTOR_DTYPE_F32);
+    assert_int_equal((uintptr_t)c->data % 64, 0); // copied
+    assert_true(((const float *)c->data)[0] == 5.0f && ((const float *)c->data)[1] == 6.0f);
+    // Released after use, as the encoder does once it has packed a matrix: the pointer is
+    // forgotten, the other tensors stay.
+    lector_checkpoint_release(ck, a->data);
+    assert_null(lector_checkpoint_find(ck, "a")->data);
+    assert_true(((const float *)c->data)[1] == 6.0f);
+    lector_checkpoint_close(ck);
+    // The public open copies "a" to 64-byte aligned memory.
+    assert_int_equal(lector_checkpoint_open(path, &ck, &err), LECTOR_STATUS_OK);
+    a = lector_checkpoint_find(ck, "a");
+    assert_int_equal((uintptr_t)a->data % 64, 0);
+    assert_memory_equal(a->data, data24, 24);
+    lector_checkpoint_close(ck);
+    free(path);
+    free(b);
+    test_rmtree(dir);
+    free(dir);
+}
+
 // ----------------------------------------------------------------------------
 // half precision
 
@@ -653,6 +702,7 @@ int main(void) {
         cmocka_unit_test(test_dir_sharded_merges_shards),
         cmocka_unit_test(test_dir_sharded_refusals),
         cmocka_unit_test(test_dir_without_weights),
+        cmocka_unit_test(test_safetensors_in_place_keeps_float_aligned_f32),
         cmocka_unit_test(test_dtype_names_and_sizes),
     };
     return test_status(cmocka_run_group_tests(tests, NULL, NULL));

@@ -93,10 +93,11 @@ static int64_t src_numel(const struct lector__ck_src *s) {
     return n;
 }
 
-static bool needs_copy(const struct lector__ck_src *s) {
+static bool needs_copy(const struct lector_checkpoint *ck, const struct lector__ck_src *s) {
     if (src_numel(s) == 0) return false; // gets empty_data below
     if (s->dtype == LECTOR_DTYPE_F16 || s->dtype == LECTOR_DTYPE_BF16) return true;
-    return s->dtype == LECTOR_DTYPE_F32 && (uintptr_t)s->data % 64 != 0;
+    size_t align = ck->f32_in_place ? _Alignof(float) : 64;
+    return s->dtype == LECTOR_DTYPE_F32 && (uintptr_t)s->data % align != 0;
 }
 
 // Drop the whole pages inside [p, p + n) from the resident set. For a read-only file mapping
@@ -137,7 +138,7 @@ enum lector_status lector__ck_add_tensors(struct lector_checkpoint *ck, int64_t 
     // the products below cannot overflow; the sums are still checked.
     size_t arena_size = 0;
     for (int64_t i = 0; i < n; i++) {
-        if (!needs_copy(&src[i])) continue;
+        if (!needs_copy(ck, &src[i])) continue;
         size_t bytes = (size_t)src_numel(&src[i]) * sizeof(float);
         size_t padded = (bytes + 63) / 64 * 64;
         if (padded < bytes || !lector__add_size(arena_size, padded, &arena_size))
@@ -170,7 +171,7 @@ enum lector_status lector__ck_add_tensors(struct lector_checkpoint *ck, int64_t 
             if (d < s->n_dims) stride *= s->shape[d];
         }
         int64_t numel = src_numel(s);
-        if (needs_copy(s)) {
+        if (needs_copy(ck, s)) {
             float *dst = (float *)(arena + used);
             used += ((size_t)numel * sizeof(float) + 63) / 64 * 64;
             const uint8_t *p = s->data;
@@ -197,7 +198,7 @@ enum lector_status lector__ck_add_tensors(struct lector_checkpoint *ck, int64_t 
         ck->file_of[ck->n_tensors] = file_index;
         ck->n_tensors++;
         // The copy made the source pages resident; a mapping's pages are not needed again.
-        if (needs_copy(s) && file->storage == LECTOR__CK_MMAP)
+        if (needs_copy(ck, s) && file->storage == LECTOR__CK_MMAP)
             drop_pages(s->data, (size_t)numel * lector_dtype_size(s->dtype));
     }
     LECTOR_ASSERT(used == arena_size);
@@ -456,8 +457,8 @@ static enum lector_status open_tf_path(struct lector_checkpoint *ck, const char 
     return st;
 }
 
-enum lector_status lector_checkpoint_open(const char *path, struct lector_checkpoint **out,
-                                          struct lector_error *err) {
+static enum lector_status open_path(const char *path, bool f32_in_place,
+                                    struct lector_checkpoint **out, struct lector_error *err) {
     if (!out) return lector__error(err, LECTOR_STATUS_INVALID_ARG, "checkpoint_open: out is NULL");
     *out = NULL;
     if (!path) return lector__error(err, LECTOR_STATUS_INVALID_ARG, "checkpoint_open: path is NULL");
@@ -480,6 +481,7 @@ enum lector_status lector_checkpoint_open(const char *path, struct lector_checkp
     }
     struct lector_checkpoint *ck = lector__ck_new();
     if (!ck) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
+    ck->f32_in_place = f32_in_place;
     enum lector_status st;
     if (tf_prefix) {
         st = open_tf_path(ck, path, strlen(path), err);
@@ -504,6 +506,17 @@ enum lector_status lector_checkpoint_open(const char *path, struct lector_checkp
     }
     *out = ck;
     return LECTOR_STATUS_OK;
+}
+
+enum lector_status lector_checkpoint_open(const char *path, struct lector_checkpoint **out,
+                                          struct lector_error *err) {
+    return open_path(path, false, out, err);
+}
+
+enum lector_status lector__checkpoint_open_in_place(const char *path,
+                                                    struct lector_checkpoint **out,
+                                                    struct lector_error *err) {
+    return open_path(path, true, out, err);
 }
 
 // ----------------------------------------------------------------------------

@@ -146,7 +146,8 @@ struct lector_checkpoint {
     int64_t *file_of;              /* index into files, per tensor */
     int64_t n_tensors, cap_tensors;
     struct lector__ck_name *by_name; /* sorted by name (after lector__ck_finish) */
-    char **meta_keys; /* first file's __metadata__ */
+    bool f32_in_place; /* F32 tensors stay in place when float-aligned (not only 64-byte) */
+    char **meta_keys;  /* first file's __metadata__ */
     char **meta_values;
     int64_t n_meta;
 };
@@ -176,6 +177,14 @@ enum lector_status lector__ck_add_safetensors(struct lector_checkpoint *ck, cons
  * memory ck owns) to ck, named path. */
 enum lector_status lector__ck_add_torchzip(struct lector_checkpoint *ck, const char *path,
                                            const void *buf, size_t n, struct lector_error *err);
+
+/* lector_checkpoint_open, except that an F32 tensor is used in place wherever it is
+ * aligned for a float, not copied to 64-byte aligned memory: for a reader that only copies
+ * the tensors it reads (the encoder, which packs its matrices and reads its vectors with
+ * unaligned loads). Avoids a second copy of the model at open. */
+enum lector_status lector__checkpoint_open_in_place(const char *path,
+                                                    struct lector_checkpoint **out,
+                                                    struct lector_error *err);
 
 /* Map a file read-only (mmap PROT_READ MAP_SHARED, sequential-access hints). Empty files
  * give base NULL, size 0. */

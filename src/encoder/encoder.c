@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/base_impl.h"
+#include "checkpoint/checkpoint_impl.h"
 #include "encoder/encoder_impl.h"
 #include "kernels/kernels.h"
 #include "lector/checkpoint.h"
@@ -61,6 +62,14 @@ static bool add_packed(size_t *total, size_t n) {
     return lector__add_size(*total, padded, total);
 }
 
+// Pack rows [o0, o0 + n) of an (OC, IC) checkpoint matrix into w, then let the checkpoint
+// drop the matrix: the packed copy replaces it.
+static void pack_release(struct lector_encoder *enc, float *w, const float *rows, int64_t IC,
+                         int64_t OC, int64_t o0, int64_t n) {
+    lector_matmul_pack_rows(w, rows, IC, OC, o0, n);
+    lector_checkpoint_release(enc->ck, rows);
+}
+
 /*
  * Lay out every distinct layer's weights for the products of the forward pass, in one
  * 64-byte aligned block (enc->packed): first the QKV biases (n_uniq, 3C), then either
@@ -103,8 +112,10 @@ static enum lector_status pack_weights(struct lector_encoder *enc,
                              "%s: cannot allocate %zu bytes for the packed weights", enc->dir,
                              n_bytes);
     enc->n_packed = total;
-    // zeroed: QKV is packed from three pieces, and the panels' padding columns must be 0
-    memset(enc->packed, 0, n_bytes);
+    // Not zeroed as a whole: packing a whole matrix writes its padding columns; QKV, packed
+    // from three pieces, is zeroed first when it has padding. Each checkpoint matrix is
+    // released as soon as it is packed (its mapped pages dropped, or its copy), so the
+    // model is resident about once during the packing too, not twice.
     float *mem = enc->packed;
     for (size_t i = 0; i < U; i++) {
         struct lector__layer *l = &enc->uniq[i];
@@ -115,20 +126,19 @@ static enum lector_status pack_weights(struct lector_encoder *enc,
         l->qkv_b = bi;
         if (packed) {
             float *w = take(&mem, s_qkv);
-            lector_matmul_pack_rows(w, raw[i].q_w, C, 3 * C, 0, C);
-            lector_matmul_pack_rows(w, raw[i].k_w, C, 3 * C, C, C);
-            lector_matmul_pack_rows(w, raw[i].v_w, C, 3 * C, 2 * C, C);
+            if (s_qkv != n_w) memset(w, 0, s_qkv * sizeof *w);
+            pack_release(enc, w, raw[i].q_w, C, 3 * C, 0, C);
+            pack_release(enc, w, raw[i].k_w, C, 3 * C, C, C);
+            pack_release(enc, w, raw[i].v_w, C, 3 * C, 2 * C, C);
             l->qkv_wp = w;
             l->qkv_w = NULL;
-            w = take(&mem, s_out);
-            lector_matmul_pack_rows(w, l->attn_out_w, C, C, 0, C);
-            l->attn_out_wp = w;
-            w = take(&mem, s_in);
-            lector_matmul_pack_rows(w, l->ff_in_w, C, F, 0, F);
-            l->ff_in_wp = w;
-            w = take(&mem, s_ffo);
-            lector_matmul_pack_rows(w, l->ff_out_w, F, C, 0, C);
-            l->ff_out_wp = w;
+            l->attn_out_wp = w = take(&mem, s_out);
+            pack_release(enc, w, l->attn_out_w, C, C, 0, C);
+            l->ff_in_wp = w = take(&mem, s_in);
+            pack_release(enc, w, l->ff_in_w, C, F, 0, F);
+            l->ff_out_wp = w = take(&mem, s_ffo);
+            pack_release(enc, w, l->ff_out_w, F, C, 0, C);
+            l->attn_out_w = l->ff_in_w = l->ff_out_w = NULL;
         } else {
             float *wi = take(&mem, n_w);
             size_t cc = (size_t)C * (size_t)C;
@@ -138,32 +148,18 @@ static enum lector_status pack_weights(struct lector_encoder *enc,
             l->qkv_w = wi;
         }
     }
+    // emb_proj_w and pooler_w stay set: they also say whether the model has one.
     if (packed && enc->emb_proj_w) {
         float *w = take(&mem, lector_matmul_packed_size(E, C));
-        lector_matmul_pack_rows(w, enc->emb_proj_w, E, C, 0, C);
+        pack_release(enc, w, enc->emb_proj_w, E, C, 0, C);
         enc->emb_proj_wp = w;
     }
     if (packed && enc->pooler_w) {
         float *w = take(&mem, lector_matmul_packed_size(C, C));
-        lector_matmul_pack_rows(w, enc->pooler_w, C, C, 0, C);
+        pack_release(enc, w, enc->pooler_w, C, C, 0, C);
         enc->pooler_wp = w;
     }
     LECTOR_ASSERT((size_t)(mem - enc->packed) == total);
-    if (packed) {
-        // The packed copies replace the checkpoint's matrices: let their memory go, so a
-        // model is resident once, not twice (the file mapping or its aligned copy, plus ours).
-        for (size_t i = 0; i < U; i++) {
-            struct lector__layer *l = &enc->uniq[i];
-            const void *done[] = {raw[i].q_w, raw[i].k_w, raw[i].v_w, l->attn_out_w, l->ff_in_w,
-                                  l->ff_out_w};
-            for (size_t j = 0; j < sizeof done / sizeof done[0]; j++)
-                lector_checkpoint_release(enc->ck, done[j]);
-            l->attn_out_w = l->ff_in_w = l->ff_out_w = NULL;
-        }
-        // emb_proj_w and pooler_w stay set: they also say whether the model has one.
-        if (enc->emb_proj_w) lector_checkpoint_release(enc->ck, enc->emb_proj_w);
-        if (enc->pooler_w) lector_checkpoint_release(enc->ck, enc->pooler_w);
-    }
     return LECTOR_STATUS_OK;
 }
 
@@ -249,7 +245,7 @@ enum lector_status lector_encoder_open(const char *dir, struct lector_encoder **
         goto fail;
     }
 
-    st = lector_checkpoint_open(dir, &enc->ck, err);
+    st = lector__checkpoint_open_in_place(dir, &enc->ck, err);
     if (st != LECTOR_STATUS_OK) goto fail;
     enc->format = weight_format(enc->ck);
 

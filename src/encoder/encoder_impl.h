@@ -29,11 +29,14 @@
 /* One transformer layer (post-LayerNorm, as BERT). Pointers into the checkpoint, except
  * qkv_w / qkv_b and the *_wp, which point into lector_encoder.packed.
  *
- * Where the kernels have a packed sgemm (AVX-512), every matrix is packed once at open into
- * its panel layout (*_wp) and the forward reads only those; qkv_w is then NULL and the
- * checkpoint's matrices are not read again (their pages are left to the kernel to drop).
- * Elsewhere (LECTOR_KERNELS=ref, AVX2) the *_wp are NULL and the plain matrices go to
- * lector_matmul. */
+ * Where the kernels have a packed sgemm (AVX-512, AVX2), every matrix is packed once at open
+ * into its panel layout (*_wp) and the forward reads only those; qkv_w is then NULL and the
+ * checkpoint's matrices are released as soon as they are packed (their mapped pages
+ * dropped). Elsewhere (LECTOR_KERNELS=ref) the *_wp are NULL and the plain matrices go to
+ * lector_matmul. The checkpoint is opened in place (lector__checkpoint_open_in_place): its
+ * F32 tensors point into the file mapping, aligned for a float but not necessarily to 64
+ * bytes, so the forward reads the vectors (biases, LayerNorm, embeddings) with unaligned
+ * loads and the model is not copied before it is packed. */
 struct lector__layer {
     const float *qkv_w;      // (3C, C) rows: query, then key, then value; NULL when packed
     const float *qkv_b;      // (3C)

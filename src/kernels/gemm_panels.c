@@ -12,12 +12,14 @@ size_t lector__gemm_packed_size(int64_t nr, int64_t IC, int64_t OC) {
     return (size_t)((OC + nr - 1) / nr) * (size_t)IC * (size_t)nr;
 }
 
-// Panels [p0, p1) of packed (ceil(OC / nr), IC, nr) <- weight (OC, IC)
-static void pack_panels(int64_t nr, float *restrict packed, const float *restrict weight,
-                        int64_t IC, int64_t OC, int64_t p0, int64_t p1) {
+// Panels [p0, p1) of packed (ceil(OC / nr), IC, nr) <- rows [o0, o1) of a weight (OC, IC),
+// given as rows (o1 - o0, IC); o0 is a multiple of nr, and the panels' columns past o1 are
+// written as 0 (padding when o1 is OC, else the next piece's columns, written after).
+static void pack_panels(int64_t nr, float *restrict packed, const float *restrict rows,
+                        int64_t IC, int64_t o0, int64_t o1, int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; p++) {
         float *dst = packed + p * IC * nr;
-        int64_t ncol = OC - p * nr < nr ? OC - p * nr : nr;
+        int64_t ncol = o1 - p * nr < nr ? o1 - p * nr : nr;
         // 16 k at a time: 64 B read per weight row, writes within a few KB
         for (int64_t k0 = 0; k0 < IC; k0 += 16) {
             int64_t nk = IC - k0 < 16 ? IC - k0 : 16;
@@ -26,18 +28,36 @@ static void pack_panels(int64_t nr, float *restrict packed, const float *restric
                     for (int64_t k = 0; k < nk; k++) dst[(k0 + k) * nr + j] = 0.0f;
                     continue;
                 }
-                const float *src = weight + (p * nr + j) * IC + k0;
+                const float *src = rows + (p * nr + j - o0) * IC + k0;
                 for (int64_t k = 0; k < nk; k++) dst[(k0 + k) * nr + j] = src[k];
             }
         }
     }
 }
 
+struct pack_job {
+    int64_t nr, IC, o0, o1;
+    float *packed;
+    const float *rows;
+};
+
+static void pack_worker(void *arg, int ith, int nth) {
+    const struct pack_job *j = arg;
+    int64_t p0 = j->o0 / j->nr, n = (j->o1 + j->nr - 1) / j->nr - p0, lo, hi;
+    lector__split(n, ith, nth, &lo, &hi);
+    pack_panels(j->nr, j->packed, j->rows, j->IC, j->o0, j->o1, p0 + lo, p0 + hi);
+}
+
 void lector__gemm_pack_rows(int64_t nr, float *packed, const float *rows, int64_t IC,
                             int64_t OC, int64_t o0, int64_t n) {
     LECTOR_ASSERT(o0 >= 0 && n >= 0 && o0 + n <= OC);
-    if (o0 == 0 && n == OC) {
-        pack_panels(nr, packed, rows, IC, OC, 0, (OC + nr - 1) / nr);
+    if (o0 % nr == 0 && (n % nr == 0 || o0 + n == OC)) {
+        // whole panels (the usual case: every matrix, and QKV's pieces when C is a
+        // multiple of nr): copies split over the threads by panel, padding written as 0
+        struct pack_job j = {nr, IC, o0, o0 + n, packed, rows};
+        int64_t n_panels = (n + nr - 1) / nr;
+        int n_max = n * IC < (int64_t)1 << 16 ? 1 : n_panels > 64 ? 64 : (int)n_panels;
+        lector__parallel_run(pack_worker, &j, n_max);
         return;
     }
     for (int64_t r = 0; r < n; r++) {
@@ -78,7 +98,7 @@ static void gemm_worker(void *arg, int ith, int nth) {
     int64_t nr = j->core->nr, n_panels = (j->OC + nr - 1) / nr, lo, hi;
     lector__split(n_panels, ith, nth, &lo, &hi);
     if (lo == hi) return;
-    if (j->weight) pack_panels(nr, j->pack_dst, j->weight, j->IC, j->OC, lo, hi);
+    if (j->weight) pack_panels(nr, j->pack_dst, j->weight, j->IC, 0, j->OC, lo, hi);
     if (j->kmajor) pack_kmajor(nr, j->pack_dst, j->kmajor, j->ldb, j->IC, j->OC, lo, hi);
     j->core->panels(j->out, j->inp, j->packed, j->bias, j->N, j->IC, j->OC, lo, hi, j->act,
                     j->accumulate);
@@ -141,7 +161,7 @@ void lector__gemm_cols(const struct lector__gemm_core *core, float *out, const f
     float *packed = lector__aligned_alloc((n_packed ? n_packed : 1) * sizeof(float));
     LECTOR_ASSERT(packed); // test helper only
     int64_t p0 = o0 / nr, p1 = (o1 + nr - 1) / nr;
-    pack_panels(nr, packed, weight, IC, OC, p0, p1);
+    pack_panels(nr, packed, weight, IC, 0, OC, p0, p1);
     core->panels(out, inp, packed, bias, N, IC, OC, p0, p1, LECTOR__ACT_NONE, 0);
     lector__aligned_free(packed);
 }

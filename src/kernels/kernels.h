@@ -55,7 +55,8 @@ size_t lector_matmul_packed_size(int64_t IC, int64_t OC);
 /* Pack rows [o0, o0 + n) of an (OC, IC) weight, given as rows (n, IC), into packed
  * (lector_matmul_packed_size(IC, OC) floats, 64-byte aligned). Packing all OC rows in one
  * call fills the whole buffer; packing it in pieces (QKV from three matrices) needs the
- * buffer zeroed first, for the padding columns. Only when lector_matmul_packed_size > 0. */
+ * buffer zeroed first, for the padding columns, unless the packed size is IC * OC (no
+ * padding). Only when lector_matmul_packed_size > 0. Runs on the kernels' threads. */
 void lector_matmul_pack_rows(float *packed, const float *rows, int64_t IC, int64_t OC,
                              int64_t o0, int64_t n);
 /* out = act(inp weight^T + bias), weight as packed by lector_matmul_pack_rows. The same bits
