@@ -272,6 +272,66 @@ static void test_train_and_evaluate(void **state) {
     free(dir);
 }
 
+// A corpus featurised in shards fills the cache with the vectors a whole run computes.
+static void test_featurize_shard(void **state) {
+    (void)state;
+    char *dir = test_mkdtemp();
+    assert_int_equal(test_make_tiny_encoder(dir, 4), 0);
+    char *train = write_corpus(dir, "train.csv", 31, 0);
+    char cache_dir[4200];
+    snprintf(cache_dir, sizeof cache_dir, "%s/cache", dir);
+    struct lector_error err;
+    struct lector_featurizer_options fo;
+    lector_featurizer_options_init(&fo);
+    struct lector_featurizer *plain = NULL, *fz = NULL;
+    assert_int_equal(lector_featurizer_open(dir, &fo, &plain, &err), LECTOR_STATUS_OK);
+    struct lector_shard_counts k;
+    // no cache: nothing to fill
+    assert_int_equal(lector_featurize_shard(plain, train, "text", 0, 1, &k, &err), LECTOR_STATUS_INVALID_ARG);
+    fo.cache_dir = cache_dir;
+    assert_int_equal(lector_featurizer_open(dir, &fo, &fz, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_featurize_shard(fz, train, "text", 2, 2, &k, &err), LECTOR_STATUS_INVALID_ARG);
+    assert_int_equal(lector_featurize_shard(fz, train, "text", -1, 2, &k, &err), LECTOR_STATUS_INVALID_ARG);
+    assert_int_equal(lector_featurize_shard(fz, train, "nope", 0, 2, &k, &err), LECTOR_STATUS_NOT_FOUND);
+    char missing[4200];
+    snprintf(missing, sizeof missing, "%s/missing.csv", dir);
+    assert_int_equal(lector_featurize_shard(fz, missing, "text", 0, 2, &k, &err), LECTOR_STATUS_NOT_FOUND);
+    // rows 0, 2, ..., 30 then 1, 3, ..., 29; then the whole file is cached
+    assert_int_equal(lector_featurize_shard(fz, train, "text", 0, 2, &k, &err), LECTOR_STATUS_OK);
+    assert_int_equal(k.rows, 16);
+    assert_int_equal(k.cached, 0);
+    assert_int_equal(k.encoded, 16);
+    assert_int_equal(k.windows, 16);
+    assert_int_equal(lector_featurize_shard(fz, train, "text", 1, 2, &k, &err), LECTOR_STATUS_OK);
+    assert_int_equal(k.rows, 15);
+    assert_int_equal(k.encoded, 15);
+    assert_int_equal(lector_featurize_shard(fz, train, "text", 0, 1, &k, &err), LECTOR_STATUS_OK);
+    assert_int_equal(k.rows, 31);
+    assert_int_equal(k.cached, 31);
+    assert_int_equal(k.encoded, 0);
+    // the cached vectors are those a featurizer without cache computes, bit for bit
+    struct lector_corpus_options co;
+    lector_corpus_options_init(&co);
+    struct lector_corpus *c = NULL;
+    assert_int_equal(lector_corpus_read_csv(train, &co, NULL, 0, &c, &err), LECTOR_STATUS_OK);
+    struct lector_features f;
+    assert_int_equal(lector_featurize(plain, c, 1, &f, &err), LECTOR_STATUS_OK);
+    float v[32];
+    assert_int_equal(f.C, 32);
+    struct lector_feature_cache *cache = lector_featurizer_cache(fz);
+    for (int64_t i = 0; i < c->n; i++) {
+        assert_true(lector_feature_cache_get(cache, c->texts[i], c->lens[i], v));
+        assert_memory_equal(v, f.X + i * f.C, sizeof v);
+    }
+    lector_features_free(&f);
+    lector_corpus_free(c);
+    lector_featurizer_close(fz);
+    lector_featurizer_close(plain);
+    free(train);
+    test_rmtree(dir);
+    free(dir);
+}
+
 static volatile int cancel_flag;
 static void cancel_on_encode(void *user, const struct lector_event *e) {
     (void)user;
@@ -307,6 +367,7 @@ int main(void) {
         cmocka_unit_test(test_corpus_label_names),
         cmocka_unit_test(test_train_and_evaluate),
         cmocka_unit_test(test_train_cancel),
+        cmocka_unit_test(test_featurize_shard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -275,6 +275,27 @@ LECTOR_API enum lector_status lector_featurize(struct lector_featurizer *fz,
                                                const struct lector_corpus *c, int encode,
                                                struct lector_features *out,
                                                struct lector_error *err);
+/* What lector_featurize_shard did with its shard. */
+struct lector_shard_counts {
+    int64_t rows;     /* rows of the shard */
+    int64_t cached;   /* of which the cache held before */
+    int64_t encoded;  /* of which encoded and added to the cache */
+    int64_t windows;  /* encoder windows those took */
+    double seconds;   /* spent encoding */
+};
+/*
+ * Fill fz's cache (required) with the vectors of the rows shard_i, shard_i + shard_n, ... of
+ * text_column in the CSV file at path (0 <= shard_i < shard_n; 0 of 1: every row) that it
+ * lacks: no labels are read, nothing is kept in memory beyond a chunk of 512 texts. Caches
+ * filled by the shards of one corpus on several machines merge into the cache a single run
+ * would fill (lector_feature_cache_merge). The cache is saved at the end, also when the
+ * cancel flag stops the run (LECTOR_STATUS_INTERRUPTED). counts may be NULL.
+ */
+LECTOR_API enum lector_status lector_featurize_shard(struct lector_featurizer *fz, const char *path,
+                                                     const char *text_column, int64_t shard_i,
+                                                     int64_t shard_n,
+                                                     struct lector_shard_counts *counts,
+                                                     struct lector_error *err);
 /* The rows idx[0..n) of in as a new set (n-gram rows are not copied). */
 LECTOR_API enum lector_status lector_features_subset(const struct lector_features *in,
                                                      const int64_t *idx, int64_t n,

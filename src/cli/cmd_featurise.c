@@ -44,69 +44,13 @@ static const char usage[] =
 static int featurise_file(struct lector_featurizer *fz, const char *path, const char *text_col, int64_t shard_i,
                           int64_t shard_n) {
     struct lector_error err;
-    const struct lector_encoder *enc = lector_featurizer_encoder(fz);
-    const struct lector_featurizer_options *fo = lector_featurizer_get_options(fz);
-    struct lector_feature_cache *cache = lector_featurizer_cache(fz);
-    struct lector_dataset *ds = NULL;
-    if (lector_dataset_read_csv(path, text_col, NULL, &ds, &err) != LECTOR_STATUS_OK) return cli_lib_error(&err);
-    const int64_t C = lector_encoder_get_config(enc)->n_embd, chunk = 512;
-    const char **texts = malloc((size_t)chunk * sizeof *texts);
-    size_t *lens = malloc((size_t)chunk * sizeof *lens);
-    float *X = malloc((size_t)chunk * (size_t)C * sizeof *X), *v = malloc((size_t)C * sizeof *v);
-    int rc = texts && lens && X && v ? CLI_OK : cli_error("%s: out of memory", path);
-    int64_t n_shard = 0, n_cached = 0, n_encoded = 0, n_windows = 0;
-    int64_t n_cut = 0;
-    const struct lector_window_params wp = {fo->max_len, fo->stride, fo->doc_pooling, fo->max_windows, 0, &n_cut};
-    double t0 = cli_now();
-    for (int64_t i = shard_i; rc == CLI_OK; i += shard_n) {
-        // Gather up to a chunk of rows the cache lacks, then encode them in one call.
-        int64_t m = 0;
-        for (; i < ds->n_rows; i += shard_n) {
-            n_shard++;
-            if (lector_feature_cache_get(cache, ds->texts[i], ds->text_lens[i], v)) {
-                n_cached++;
-                continue;
-            }
-            texts[m] = ds->texts[i];
-            lens[m++] = ds->text_lens[i];
-            if (m == chunk) break;
-        }
-        if (m == 0) break;
-        if (cli_interrupted) {
-            rc = cli_interrupted_status();
-            break;
-        }
-        int64_t n_win = 0;
-        if (lector_embed_texts(enc, lector_featurizer_state(fz), lector_featurizer_tokenizer(fz), fo->pooling, &wp, texts, lens, m, X, NULL, &n_win, &err) !=
-            LECTOR_STATUS_OK) {
-            rc = cli_lib_error(&err);
-            break;
-        }
-        for (int64_t j = 0; rc == CLI_OK && j < m; j++)
-            if (lector_feature_cache_put(cache, texts[j], lens[j], X + j * C, &err) != LECTOR_STATUS_OK)
-                rc = cli_lib_error(&err);
-        n_encoded += m;
-        n_windows += n_win;
-        cli_progress_line("encoding %s: %lld texts", path, (long long)n_encoded);
-    }
-    cli_progress_done();
-    cli_note_cut(path, n_cut, fo->max_windows);
-    // Keep what was encoded, also when interrupted.
-    if (lector_feature_cache_save(cache, &err) != LECTOR_STATUS_OK) {
-        if (rc == CLI_OK) rc = cli_lib_error(&err);
-    } else if (lector_feature_cache_note(cache)) {
-        cli_info("feature cache %s", lector_feature_cache_note(cache));
-    }
-    if (rc == CLI_OK)
-        cli_info("%s: %lld texts in this shard, %lld cached before, encoded %lld (%lld windows) in %.1f s", path,
-                 (long long)n_shard, (long long)n_cached, (long long)n_encoded, (long long)n_windows,
-                 cli_now() - t0);
-    free(v);
-    free(X);
-    free(lens);
-    free(texts);
-    lector_dataset_free(ds);
-    return rc;
+    struct lector_shard_counts k;
+    const enum lector_status s = lector_featurize_shard(fz, path, text_col, shard_i, shard_n, &k, &err);
+    if (s == LECTOR_STATUS_INTERRUPTED || cli_interrupted) return cli_interrupted_status();
+    if (s != LECTOR_STATUS_OK) return cli_lib_error(&err);
+    cli_info("%s: %lld texts in this shard, %lld cached before, encoded %lld (%lld windows) in %.1f s", path,
+             (long long)k.rows, (long long)k.cached, (long long)k.encoded, (long long)k.windows, k.seconds);
+    return CLI_OK;
 }
 
 int cmd_featurise(int argc, char **argv) {

@@ -160,12 +160,15 @@ void lector_features_free(struct lector_features *f) {
     memset(f, 0, sizeof *f);
 }
 
-// Encode rows miss[0..n_miss) of c in chunks of 512 texts into f->X, each chunk added to the
-// cache.
-static enum lector_status encode_missing(struct lector_featurizer *fz, const struct lector_corpus *c,
-                                         const uint8_t *truncated, const int64_t *miss, int64_t n_miss,
-                                         struct lector_features *f, struct lector_error *err) {
-    const int64_t chunk = 512, C = f->C;
+// Encode rows miss[0..n_miss) of texts in chunks of 512 texts, each chunk added to the cache
+// and, when X is given, to its rows. f, when given, holds the rows' token ids (and truncated
+// their truncation flags); without it the texts are tokenized here. path names the texts in
+// events and messages; *n_windows gets the encoder windows used.
+static enum lector_status encode_missing(struct lector_featurizer *fz, const char *path, const char *const *texts_in,
+                                         const size_t *lens_in, const struct lector_features *f,
+                                         const uint8_t *truncated, const int64_t *miss, int64_t n_miss, float *X,
+                                         int64_t *n_windows_out, struct lector_error *err) {
+    const int64_t chunk = 512, C = lector_encoder_get_config(fz->enc)->n_embd;
     int64_t n_cut = 0;
     const struct lector_window_params wp = {fz->o.max_len, fz->o.stride, fz->o.doc_pooling, fz->o.max_windows, 0,
                                             &n_cut};
@@ -174,48 +177,67 @@ static enum lector_status encode_missing(struct lector_featurizer *fz, const str
     size_t *lens = lector__malloc((size_t)chunk * sizeof *lens);
     enum lector_status s = LECTOR_STATUS_OK;
     if (!buf || !texts || !lens) {
-        s = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", c->path);
+        s = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
         goto done;
     }
     const double t0 = lector__now();
     int64_t n_windows = 0;
     for (int64_t i = 0; i < n_miss; i += chunk) {
         if (fz->o.cancel && *fz->o.cancel) {
-            s = lector__error(err, LECTOR_STATUS_INTERRUPTED, "interrupted while encoding %s", c->path);
+            s = lector__error(err, LECTOR_STATUS_INTERRUPTED, "interrupted while encoding %s", path);
             goto done;
         }
         const int64_t m = n_miss - i < chunk ? n_miss - i : chunk;
         for (int64_t j = 0; j < m; j++) {
-            texts[j] = c->texts[miss[i + j]];
-            lens[j] = c->lens[miss[i + j]];
+            texts[j] = texts_in[miss[i + j]];
+            lens[j] = lens_in[miss[i + j]];
         }
-        const struct lector__tokenized tk = {f->ids, f->n_ids, (uint8_t *)truncated, (int64_t *)(miss + i), NULL};
+        const struct lector__tokenized tk = {f ? f->ids : NULL, f ? f->n_ids : NULL, (uint8_t *)truncated,
+                                             (int64_t *)(miss + i), NULL};
         int64_t n_win = 0;
-        s = lector__embed_tokenized(fz->enc, fz->st, fz->tok, fz->o.pooling, &wp, texts, lens, &tk, m, buf, &n_win,
-                                    err);
+        s = f ? lector__embed_tokenized(fz->enc, fz->st, fz->tok, fz->o.pooling, &wp, texts, lens, &tk, m, buf,
+                                        &n_win, err)
+              : lector_embed_texts(fz->enc, fz->st, fz->tok, fz->o.pooling, &wp, texts, lens, m, buf, NULL, &n_win,
+                                   err);
         if (s != LECTOR_STATUS_OK) goto done;
         n_windows += n_win;
         for (int64_t j = 0; j < m; j++) {
             const int64_t r = miss[i + j];
-            memcpy(f->X + r * C, buf + j * C, (size_t)C * sizeof *buf);
-            if (fz->cache && (s = lector_feature_cache_put(fz->cache, c->texts[r], c->lens[r], buf + j * C, err)) !=
-                                 LECTOR_STATUS_OK)
+            if (X) memcpy(X + r * C, buf + j * C, (size_t)C * sizeof *buf);
+            if (fz->cache &&
+                (s = lector_feature_cache_put(fz->cache, texts[j], lens[j], buf + j * C, err)) != LECTOR_STATUS_OK)
                 goto done;
         }
-        emit(fz, &(struct lector_event){.kind = LECTOR_EVENT_ENCODING, .path = c->path, .count = i + m,
+        emit(fz, &(struct lector_event){.kind = LECTOR_EVENT_ENCODING, .path = path, .count = i + m,
                                         .total = n_miss, .seconds = lector__now() - t0});
     }
     if (n_cut > 0)
-        emit(fz, &(struct lector_event){.kind = LECTOR_EVENT_CUT, .path = c->path, .count = n_cut,
+        emit(fz, &(struct lector_event){.kind = LECTOR_EVENT_CUT, .path = path, .count = n_cut,
                                         .windows = fz->o.max_windows});
     if (n_miss > 0)
-        emit(fz, &(struct lector_event){.kind = LECTOR_EVENT_ENCODED, .path = c->path, .count = n_miss,
+        emit(fz, &(struct lector_event){.kind = LECTOR_EVENT_ENCODED, .path = path, .count = n_miss,
                                         .total = n_miss, .windows = n_windows, .seconds = lector__now() - t0});
+    if (n_windows_out) *n_windows_out = n_windows;
 done:
     lector_free(lens);
     lector_free(texts);
     lector_free(buf);
     return s;
+}
+
+// Save the cache (if any) and report what it repaired or evicted. A cache that cannot be saved
+// is reported as an event; with err it is also the status returned.
+static enum lector_status save_cache(struct lector_featurizer *fz, struct lector_error *err) {
+    struct lector_error ce;
+    if (!fz->cache) return LECTOR_STATUS_OK;
+    const enum lector_status s = lector_feature_cache_save(fz->cache, &ce);
+    if (s != LECTOR_STATUS_OK) {
+        if (err) return lector__error(err, s, "%s", ce.msg);
+        emit(fz, &(struct lector_event){.kind = LECTOR_EVENT_CACHE_FAILED, .message = ce.msg});
+    } else if (lector_feature_cache_note(fz->cache)) {
+        emit(fz, &(struct lector_event){.kind = LECTOR_EVENT_CACHE_NOTE, .message = lector_feature_cache_note(fz->cache)});
+    }
+    return LECTOR_STATUS_OK;
 }
 
 enum lector_status lector_featurize(struct lector_featurizer *fz, const struct lector_corpus *c, int encode,
@@ -268,13 +290,9 @@ enum lector_status lector_featurize(struct lector_featurizer *fz, const struct l
     if (fz->cache)
         emit(fz, &(struct lector_event){.kind = LECTOR_EVENT_CACHE_HITS, .path = c->path, .count = n - n_miss,
                                         .total = n});
-    s = encode_missing(fz, c, truncated, miss, n_miss, f, err);
+    s = encode_missing(fz, c->path, c->texts, c->lens, f, truncated, miss, n_miss, f->X, NULL, err);
     // Keep what was encoded, also when interrupted: the next run starts from there.
-    struct lector_error ce;
-    if (fz->cache && lector_feature_cache_save(fz->cache, &ce) != LECTOR_STATUS_OK)
-        emit(fz, &(struct lector_event){.kind = LECTOR_EVENT_CACHE_FAILED, .message = ce.msg});
-    else if (fz->cache && lector_feature_cache_note(fz->cache))
-        emit(fz, &(struct lector_event){.kind = LECTOR_EVENT_CACHE_NOTE, .message = lector_feature_cache_note(fz->cache)});
+    save_cache(fz, NULL);
 done:
     lector_free(miss);
     lector_free(truncated);
@@ -310,4 +328,55 @@ enum lector_status lector_features_add_ngrams(struct lector_features *f, const s
                                               const struct lector_ngrams *ng, struct lector_error *err) {
     lector_sparse_rows_free(&f->sp);
     return lector_ngrams_transform(ng, c->texts, c->lens, c->n, &f->sp, err);
+}
+
+enum lector_status lector_featurize_shard(struct lector_featurizer *fz, const char *path, const char *text_column,
+                                          int64_t shard_i, int64_t shard_n, struct lector_shard_counts *counts,
+                                          struct lector_error *err) {
+    struct lector_shard_counts k = {0};
+    if (counts) *counts = k;
+    if (!fz->cache)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "%s: no feature cache to fill", path);
+    if (shard_n < 1 || shard_i < 0 || shard_i >= shard_n)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "shard %lld of %lld: needs 0 <= i < n",
+                             (long long)shard_i, (long long)shard_n);
+    struct lector_dataset *ds = NULL;
+    enum lector_status s = lector_dataset_read_csv(path, text_column, NULL, &ds, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    const int64_t C = lector_encoder_get_config(fz->enc)->n_embd;
+    const int64_t n_shard = ds->n_rows > shard_i ? (ds->n_rows - shard_i + shard_n - 1) / shard_n : 0;
+    int64_t *miss = lector__malloc((size_t)(n_shard ? n_shard : 1) * sizeof *miss);
+    float *v = lector__malloc((size_t)C * sizeof *v);
+    if (!miss || !v) {
+        s = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    // The shard's rows the cache lacks, then those encoded in chunks (each chunk cached).
+    for (int64_t i = shard_i; i < ds->n_rows; i += shard_n) {
+        k.rows++;
+        if (lector_feature_cache_get(fz->cache, ds->texts[i], ds->text_lens[i], v))
+            k.cached++;
+        else
+            miss[k.encoded++] = i;
+    }
+    emit(fz, &(struct lector_event){.kind = LECTOR_EVENT_CACHE_HITS, .path = path, .count = k.cached,
+                                    .total = k.rows});
+    const double t0 = lector__now();
+    s = encode_missing(fz, path, (const char *const *)ds->texts, ds->text_lens, NULL, NULL, miss, k.encoded, NULL,
+                       &k.windows, err);
+    k.seconds = lector__now() - t0;
+    if (s != LECTOR_STATUS_OK) k.encoded = 0;
+    // Keep what was encoded, also when interrupted.
+    struct lector_error se;
+    const enum lector_status ss = save_cache(fz, &se);
+    if (ss != LECTOR_STATUS_OK && s == LECTOR_STATUS_OK) {
+        s = ss;
+        if (err) *err = se;
+    }
+done:
+    if (counts) *counts = k;
+    lector_free(v);
+    lector_free(miss);
+    lector_dataset_free(ds);
+    return s;
 }
