@@ -3,15 +3,8 @@
 # the entry under $XDG_CACHE_HOME/lector/checksums (an entry whose digest was replaced is
 # believed), and --verify-checksum or LECTOR_VERIFY_CHECKSUM=1 hash the files again and
 # put the true digest back. The expected digest comes from sha256sum, not from lector.
-set -uo pipefail
-bin=${LECTOR_BIN:?}
-mk=${LECTOR_MAKE_TINY:?}
-tmp=$(mktemp -d)
-export XDG_CACHE_HOME=$tmp/cache # keep the checksum cache inside the test
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
+# shellcheck source=lib/common.bash
+. "$(dirname "$0")/lib/common.bash"
 sha_of() { "$bin" info "$@" "$tmp/enc" | awk '$1 == "sha256" {print $2}'; }
 entries() { find "$XDG_CACHE_HOME/lector/checksums" -type f 2>/dev/null; }
 

@@ -3,16 +3,8 @@
 # running the encoder, and gives the same model file; --no-cache leaves the cache alone.
 # Damaged records, a FIFO or symlink at the cache path, the older format, concurrent runs,
 # appends and the size cap.
-set -uo pipefail
-bin=${LECTOR_BIN:?LECTOR_BIN not set}
-src=${LECTOR_SOURCE_DIR:?}
-mk=${LECTOR_MAKE_TINY:?}
-tmp=$(mktemp -d)
-export XDG_CACHE_HOME=$tmp/cache # keep the feature cache inside the test
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
+# shellcheck source=lib/common.bash
+. "$(dirname "$0")/lib/common.bash"
 enc=$tmp/enc
 mkdir -p "$enc" && "$mk" "$enc" 1 || { echo "cannot make the tiny encoder" >&2; exit 1; }
 demo=$src/corpora/demo-sentiment

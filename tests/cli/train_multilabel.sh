@@ -2,16 +2,8 @@
 # Multi-label training: labels separated by '|', a sigmoid per label with thresholds tuned on
 # validation and stored in the model; eval reports per-label figures; classify prints every
 # label that reaches its threshold.
-set -uo pipefail
-py=${LECTOR_PYTHON:-$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)}
-bin=${LECTOR_BIN:?LECTOR_BIN not set}
-mk=${LECTOR_MAKE_TINY:?}
-tmp=$(mktemp -d)
-export XDG_CACHE_HOME=$tmp/cache # keep the feature cache inside the test
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
+# shellcheck source=lib/common.bash
+. "$(dirname "$0")/lib/common.bash"
 enc=$tmp/enc
 mkdir -p "$enc" && "$mk" "$enc" 1 || { echo "cannot make the tiny encoder" >&2; exit 1; }
 "$py" - "$tmp/train.csv" <<'PY'

@@ -2,16 +2,8 @@
 # Long documents: texts longer than --max-len are split into overlapping windows (--stride)
 # whose vectors are pooled (--doc-pooling), in train, eval and classify alike; --truncate
 # keeps only the first window.
-set -uo pipefail
-py=${LECTOR_PYTHON:-$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)}
-bin=${LECTOR_BIN:?LECTOR_BIN not set}
-mk=${LECTOR_MAKE_TINY:?}
-tmp=$(mktemp -d)
-export XDG_CACHE_HOME=$tmp/cache # keep the feature cache inside the test
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
+# shellcheck source=lib/common.bash
+. "$(dirname "$0")/lib/common.bash"
 enc=$tmp/enc
 mkdir -p "$enc" && "$mk" "$enc" 1 || { echo "cannot make the tiny encoder" >&2; exit 1; }
 # The class is only told at the end of each long text: truncation cannot see it.
