@@ -38,29 +38,21 @@ if [ -z "$encoder" ] && [ -f "$shared/models/mini-mlm-uncased/config.json" ]; th
   echo "quickstart: using the small test encoder $encoder (weak features: a demo only)" >&2
 fi
 
-features=()
 mkdir -p out
+train=(--encoder "$encoder")
 if [ -z "$encoder" ]; then
-  # lector reads its tokenizer from an encoder folder: make a placeholder one from
-  # vocab/bert-base-uncased with tiny random weights, which --features ngrams never uses.
-  encoder=out/ngrams-only-encoder
-  if [ ! -f "$encoder/config.json" ]; then
-    scripts/make-random-encoder.py "$encoder" --layers 1 --hidden 16 --heads 2 --ffn 32 --max-pos 512 \
-      --vocab-from vocab/bert-base-uncased/vocab.txt \
-      --vocab-from vocab/bert-base-uncased/tokenizer_config.json --seed 1 >/dev/null
-  fi
-  features=(--features ngrams)
+  # Word n-grams need no encoder: the model records none, and classify and eval need none.
+  train=(--features ngrams)
   cat >&2 <<MSG
 quickstart: no encoder found, so this run trains on word n-grams only (--features ngrams).
   For encoder features (better on unseen words), get a BERT-style checkpoint and rerun:
       scripts/fetch-model.sh $default_id        # online
       LECTOR_ENCODER=/path/to/checkpoint scripts/quickstart.sh   # any local checkpoint
-  ($encoder only supplies the bert-base-uncased tokenizer; its random weights are unused.)
 MSG
 fi
 
 demo=corpora/demo-reviews
-build/lector train --encoder "$encoder" "${features[@]}" \
+build/lector train "${train[@]}" \
   --train $demo/train.csv --valid $demo/valid.csv --output out/demo-reviews.lector
 echo "quickstart: test split (rows the model never saw):" >&2
 build/lector eval --model out/demo-reviews.lector --data $demo/test.csv

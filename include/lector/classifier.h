@@ -90,6 +90,7 @@ LECTOR_API void lector_classifier_close(struct lector_classifier *clf);
 LECTOR_API enum lector_status lector_classifier_save(const struct lector_classifier *clf,
                                                      const char *path, struct lector_error *err);
 
+/* The model's encoder and tokenizer; NULL for a model of n-gram features with no encoder. */
 LECTOR_API const struct lector_encoder *lector_classifier_encoder(const struct lector_classifier *clf);
 /* lector_encoder_set_precision on the classifier's encoder (same rules: after load, before
  * the classifier is shared between threads); a no-op for a model without an encoder. */
@@ -141,6 +142,11 @@ LECTOR_API enum lector_status lector_classifier_predict(const struct lector_clas
                                                         const size_t *lens, int64_t n,
                                                         float *probs, enum lector_status *bad,
                                                         struct lector_error *err);
+/* The check predict makes of one text (its tokenizer, or the UTF-8 alone for a model with no
+ * encoder): LECTOR_STATUS_OK, or the status with the message (naming the byte offset) in err. */
+LECTOR_API enum lector_status lector_classifier_check_text(const struct lector_classifier *clf,
+                                                           const char *text, size_t len,
+                                                           struct lector_error *err);
 
 #ifdef __cplusplus
 }

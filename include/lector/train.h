@@ -234,7 +234,8 @@ struct lector_featurizer_options {
 LECTOR_API void lector_featurizer_options_init(struct lector_featurizer_options *o);
 
 struct lector_featurizer;
-/* Open dir's encoder and tokenizer (and the cache, when the options name one). */
+/* Open dir's encoder and tokenizer (and the cache, when the options name one). dir NULL: a
+ * featurizer for n-gram features alone, which only checks that each text is UTF-8. */
 LECTOR_API enum lector_status lector_featurizer_open(const char *encoder_dir,
                                                      const struct lector_featurizer_options *o,
                                                      struct lector_featurizer **out,
@@ -311,7 +312,8 @@ LECTOR_API void lector_features_free(struct lector_features *f); /* zeroes *f */
 /* ---- the training pipeline -------------------------------------------------------------- */
 
 struct lector_train_options {
-    const char *encoder_dir;      /* required */
+    const char *encoder_dir;      /* required for encoder features; NULL with
+                                     LECTOR_FEATURES_NGRAMS: a model with no encoder */
     const char *train_path;       /* training CSV, required */
     const char *valid_path;       /* validation CSV; NULL: hold out valid_fraction [NULL] */
     float valid_fraction;         /* stratified share of train held out when there is no

@@ -392,11 +392,8 @@ static int classify_stdin(struct classify_ctx *c) {
                     continue;
                 }
                 if (bad[i] != LECTOR_STATUS_OK) {
-                    // Re-run the tokenizer alone for the message (it names the byte offset).
-                    int32_t one[2];
-                    int64_t m;
-                    lector_tokenizer_encode(lector_classifier_tokenizer(c->clf), texts[i], lens[i], 2, one, &m,
-                                            NULL, &err);
+                    // Re-run the check alone for the message (it names the byte offset).
+                    lector_classifier_check_text(c->clf, texts[i], lens[i], &err);
                     cli_error("stdin:%lld: %s", (long long)line_nos[i], err.msg);
                     c->rc = CLI_ERROR;
                     if (o->strict) {
@@ -584,9 +581,7 @@ static int classify_one_file(struct classify_ctx *c, const char *path, float *pr
     if (lector_classifier_predict(c->clf, c->st, &text, &n, 1, probs, &bad, &err) != LECTOR_STATUS_OK) {
         rc = cli_lib_error(&err);
     } else if (bad != LECTOR_STATUS_OK) {
-        int32_t one[2];
-        int64_t m;
-        lector_tokenizer_encode(lector_classifier_tokenizer(c->clf), text, n, 2, one, &m, NULL, &err);
+        lector_classifier_check_text(c->clf, text, n, &err);
         rc = cli_error("%s: %s", path, err.msg);
     } else {
         cli_note_cut(path, lector_classifier_n_cut(c->clf) - cut_before, c->o->max_windows);
@@ -767,7 +762,8 @@ int cmd_classify(int argc, char **argv) {
         lector_classifier_close(clf);
         goto out_files;
     }
-    if (lector_encoder_state_new(lector_classifier_encoder(clf), &st, &err) != LECTOR_STATUS_OK) {
+    if (lector_classifier_encoder(clf) &&
+        lector_encoder_state_new(lector_classifier_encoder(clf), &st, &err) != LECTOR_STATUS_OK) {
         rc = cli_lib_error(&err);
         lector_classifier_close(clf);
         goto out_files;

@@ -133,7 +133,7 @@ int cmd_eval(int argc, char **argv) {
     const struct cli_io io = {"eval",
                               {{"--report", report}},
                               {{"--model", model}, {"--data", data}},
-                              {{"--encoder", lector_encoder_dir(lector_classifier_encoder(clf))},
+                              {{"--encoder", lector_classifier_encoder(clf) ? lector_encoder_dir(lector_classifier_encoder(clf)) : NULL},
                                {"--cache", no_cache ? NULL : cache_dir}},
                               1, 2, 2};
     if (cli_check_outputs(&io) != CLI_OK) {

@@ -223,11 +223,15 @@ static int info_model(const char *path, bool json) {
         json_object_set_new(o, "n_train", json_integer(info->n_train));
         if (info->valid_accuracy >= 0) json_object_set_new(o, "valid_accuracy", json_real(info->valid_accuracy));
         if (hist) json_object_set(o, "history", hist);
-        json_t *ej = encoder_json(enc, tok, NULL);
-        json_object_set_new(ej, "recorded", json_string(rec.dir));
-        json_object_set_new(ej, "given", json_string(rec.given));
-        json_object_set_new(ej, "found", json_true());
-        json_object_set_new(o, "encoder", ej);
+        if (enc) {
+            json_t *ej = encoder_json(enc, tok, NULL);
+            json_object_set_new(ej, "recorded", json_string(rec.dir));
+            json_object_set_new(ej, "given", json_string(rec.given));
+            json_object_set_new(ej, "found", json_true());
+            json_object_set_new(o, "encoder", ej);
+        } else {
+            json_object_set_new(o, "encoder", json_null()); // n-grams alone: none recorded, none needed
+        }
         char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
         cli_outf("%s\n", s ? s : "{}");
         free(s);
@@ -236,8 +240,11 @@ static int info_model(const char *path, bool json) {
         cli_outf("model            %s\n", esc(path));
         cli_outf("labels           %lld:", (long long)K);
         for (int64_t k = 0; k < K; k++) cli_outf(" %s", lector_classifier_label(clf, k));
-        cli_outf("\npooling          %s, max length %lld tokens\n", lector_pooling_name(info->pooling),
-                 (long long)info->max_len);
+        if (enc)
+            cli_outf("\npooling          %s, max length %lld tokens\n", lector_pooling_name(info->pooling),
+                     (long long)info->max_len);
+        else
+            cli_outf("\nfeatures         word n-grams alone\n");
         cli_outf("training data    %lld examples\n", (long long)info->n_train);
         if (info->valid_accuracy >= 0) cli_outf("valid accuracy   %.4f (best epoch)\n", info->valid_accuracy);
         if (json_is_array(hist) && json_array_size(hist) > 0) {
@@ -252,9 +259,13 @@ static int info_model(const char *path, bool json) {
             }
             cli_outf("  (train loss/valid accuracy)\n");
         }
-        if (rec.ok) print_recorded(&rec, lector_encoder_dir(enc));
-        cli_out("\n", 1);
-        print_encoder_text(enc, tok, NULL);
+        if (!enc) {
+            cli_outf("encoder          none: this model needs no encoder (trained with --features ngrams)\n");
+        } else {
+            if (rec.ok) print_recorded(&rec, lector_encoder_dir(enc));
+            cli_out("\n", 1);
+            print_encoder_text(enc, tok, NULL);
+        }
     }
     json_decref(hist);
     lector_classifier_close(clf);

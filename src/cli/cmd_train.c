@@ -25,7 +25,8 @@ static const char train_help[] =
     "and the validation report is printed on stderr at the end (the same report as\n"
     "'lector eval').\n"
     "\n"
-    "  -e, --encoder DIR         encoder directory [$LECTOR_ENCODER]\n"
+    "  -e, --encoder DIR         encoder directory [$LECTOR_ENCODER]; --features ngrams needs\n"
+    "                            none (the model then records no encoder)\n"
     "      --train FILE          training CSV with a header row\n"
     "      --valid FILE          validation CSV [a stratified --valid-fraction of --train]\n"
     "      --valid-fraction F    share of --train held out for validation when there is no\n"
@@ -343,8 +344,10 @@ int cmd_train(int argc, char **argv) {
     if (optind < argc) return cli_usage("train", "unexpected argument '%s'", argv[optind]);
     if (!o.train_path) return cli_usage("train", "--train FILE is required");
     if (!out_path) return cli_usage("train", "--output MODEL is required");
-    if (!(o.encoder_dir = cli_encoder_dir(enc_opt)))
-        return cli_usage("train", "no encoder: give --encoder DIR or set LECTOR_ENCODER");
+    // n-gram features alone need no encoder: without one, the model records none.
+    if (!(o.encoder_dir = cli_encoder_dir(enc_opt)) && o.features != LECTOR_FEATURES_NGRAMS)
+        return cli_usage("train", "no encoder: give --encoder DIR or set LECTOR_ENCODER (or train on word "
+                                  "n-grams alone, which need none: --features ngrams)");
     if (tp->n_hidden > 0 && !(o.features & LECTOR_FEATURES_ENCODER))
         return cli_usage("train", "--hidden needs encoder features (--features encoder or both)");
     tp->seed = (uint64_t)seed;

@@ -12,10 +12,13 @@
 
 #include "base/base_impl.h"
 #include "task/task_impl.h"
+#include "text/text_impl.h"
 #include "lector/checkpoint.h"
 
 #define CLASSIFIER_FORMAT "lector-classifier"
 #define CLASSIFIER_FORMAT_VERSION 2
+// encoder_sha256 and tokenizer_sha256 of a model of n-gram features with no encoder
+#define NO_ENCODER "none"
 
 struct lector_classifier {
     struct lector_encoder *enc;
@@ -186,7 +189,7 @@ static enum lector_status write_model(const char *path, const struct lector_enco
     enum lector_status cs = lector_classifier_check_labels(labels, n_labels, path, err);
     if (cs != LECTOR_STATUS_OK) return cs;
     if ((S > 0) != (ng != NULL) || (ng && lector_ngrams_n_features(ng) != S) ||
-        (extra->no_encoder != 0) != (C == 0))
+        (extra->no_encoder != 0) != (C == 0) || (!enc && !extra->no_encoder))
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "%s: head inputs (C=%lld, S=%lld) do not match the features", path,
                              (long long)C, (long long)S);
@@ -252,7 +255,9 @@ static enum lector_status write_model(const char *path, const struct lector_enco
 
     // Record the encoder directory as an absolute path so the model works from any cwd, as
     // given, and relative to the model file's folder (found again when both move together).
-    char *abs_dir = realpath(lector_encoder_dir(enc), NULL);
+    // A model of n-gram features alone may have no encoder: it records "none".
+    const char *enc_dir = enc ? lector_encoder_dir(enc) : "";
+    char *abs_dir = enc ? realpath(enc_dir, NULL) : NULL;
     char *rel_dir = abs_dir ? relative_to_model(path, abs_dir) : NULL;
     char fv[16], max_len[32], n_train[32], vacc[32], temp[32], vf1[32], stride[32];
     // Version 1 readers can load an encoder-only head (they ignore the temperature).
@@ -271,13 +276,15 @@ static enum lector_status write_model(const char *path, const struct lector_enco
                             "valid_macro_f1", "features"};
     const char *values[24] = {CLASSIFIER_FORMAT, fv, lector_version(), labels_json,
                               lector_pooling_name(info->pooling), max_len,
-                              abs_dir ? abs_dir : lector_encoder_dir(enc),
-                              lector_encoder_checksum(enc), lector_tokenizer_hash(tok), n_train,
+                              abs_dir ? abs_dir : enc_dir, enc ? lector_encoder_checksum(enc) : NO_ENCODER,
+                              tok ? lector_tokenizer_hash(tok) : NO_ENCODER, n_train,
                               vacc, info->history_json ? info->history_json : "[]", temp, vf1,
                               C == 0 ? "ngrams" : ng ? "both" : "encoder"};
     int64_t n_meta = 15;
-    keys[n_meta] = "encoder_dir_given";
-    values[n_meta++] = lector_encoder_dir(enc);
+    if (enc) {
+        keys[n_meta] = "encoder_dir_given";
+        values[n_meta++] = enc_dir;
+    }
     if (rel_dir) {
         keys[n_meta] = "encoder_dir_relative";
         values[n_meta++] = rel_dir;
@@ -480,6 +487,36 @@ static enum lector_status find_encoder(const char *path, const struct lector_che
     return s;
 }
 
+// The encoder and tokenizer of a model that records them: found, checked against the head
+// (n_in inputs, when use_enc) and the recorded checksums. *C: the encoder's width when use_enc.
+static enum lector_status open_encoder(struct lector_classifier *clf, const char *path,
+                                       const struct lector_checkpoint *ck, const char *enc_dir,
+                                       const char *enc_sha, const char *tok_sha, const char *encoder_dir,
+                                       const char *encoder_hint, bool use_enc, int64_t n_in, int64_t *C,
+                                       struct lector_error *err) {
+    if (clf->info.max_len < 2)
+        return lector__error(err, LECTOR_STATUS_FORMAT, "%s: bad max_len '%lld'", path, (long long)clf->info.max_len);
+    enum lector_status s = find_encoder(path, ck, enc_dir, enc_sha, encoder_dir, encoder_hint, &clf->enc, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    const char *dir = lector_encoder_dir(clf->enc);
+    const struct lector_encoder_config *cfg = lector_encoder_get_config(clf->enc);
+    *C = use_enc ? cfg->n_embd : 0;
+    if (use_enc && n_in != *C)
+        return lector__error(err, LECTOR_STATUS_MISMATCH, "%s: the head has %lld inputs, encoder has C=%lld", path,
+                             (long long)n_in, (long long)*C);
+    if (clf->info.max_len > cfg->n_pos)
+        return lector__error(err, LECTOR_STATUS_FORMAT, "%s: max_len %lld exceeds the encoder's %lld positions",
+                             path, (long long)clf->info.max_len, (long long)cfg->n_pos);
+    if ((s = lector_tokenizer_open(dir, &clf->tok, err)) != LECTOR_STATUS_OK) return s;
+    s = lector_encoder_check_n_vocab(clf->enc, lector_tokenizer_n_vocab(clf->tok), dir,
+                                     lector_tokenizer_source(clf->tok), err);
+    if (s != LECTOR_STATUS_OK) return s;
+    if (strcmp(lector_tokenizer_hash(clf->tok), tok_sha) != 0)
+        return lector__error(err, LECTOR_STATUS_MISMATCH, "%s: trained with a different tokenizer than the one in %s",
+                             path, dir);
+    return LECTOR_STATUS_OK;
+}
+
 enum lector_status lector_classifier_open(const char *path, const char *encoder_dir,
                                           const char *encoder_hint, struct lector_classifier **out,
                                           struct lector_error *err) {
@@ -533,7 +570,7 @@ enum lector_status lector_classifier_open(const char *path, const char *encoder_
         goto fail;
     }
     clf->info.pooling = (enum lector_pooling)pooling;
-    if (!parse_i64(max_len_s, &clf->info.max_len) || clf->info.max_len < 2) {
+    if (!parse_i64(max_len_s, &clf->info.max_len) || clf->info.max_len < 0) {
         s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: bad max_len '%s'", path, max_len_s);
         goto fail;
     }
@@ -687,30 +724,18 @@ enum lector_status lector_classifier_open(const char *path, const char *encoder_
         clf->extra.ngrams = clf->ng;
     }
 
-    s = find_encoder(path, ck, enc_dir, enc_sha, encoder_dir, encoder_hint, &clf->enc, err);
-    if (s != LECTOR_STATUS_OK) goto fail;
-    const char *dir = lector_encoder_dir(clf->enc);
-    const int64_t C = use_enc ? lector_encoder_get_config(clf->enc)->n_embd : 0;
-    if (use_enc && (W1 ? W1->shape[1] : W->shape[1]) != C) {
-        s = lector__error(err, LECTOR_STATUS_MISMATCH, "%s: the head has %lld inputs, encoder has C=%lld",
-                          path, (long long)(W1 ? W1->shape[1] : W->shape[1]), (long long)C);
-        goto fail;
-    }
-    if (clf->info.max_len > lector_encoder_get_config(clf->enc)->n_pos) {
-        s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: max_len %lld exceeds the encoder's %lld positions",
-                          path, (long long)clf->info.max_len,
-                          (long long)lector_encoder_get_config(clf->enc)->n_pos);
-        goto fail;
-    }
-    s = lector_tokenizer_open(dir, &clf->tok, err);
-    if (s != LECTOR_STATUS_OK) goto fail;
-    s = lector_encoder_check_n_vocab(clf->enc, lector_tokenizer_n_vocab(clf->tok), dir,
-                                     lector_tokenizer_source(clf->tok), err);
-    if (s != LECTOR_STATUS_OK) goto fail;
-    if (strcmp(lector_tokenizer_hash(clf->tok), tok_sha) != 0) {
-        s = lector__error(err, LECTOR_STATUS_MISMATCH,
-                          "%s: trained with a different tokenizer than the one in %s", path, dir);
-        goto fail;
+    // n-grams alone and no encoder recorded: nothing to find (an --encoder given is not used).
+    int64_t C = 0;
+    if (!use_enc && !strcmp(enc_sha, NO_ENCODER)) {
+        if (strcmp(tok_sha, NO_ENCODER) != 0) {
+            s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: a model without an encoder names a tokenizer", path);
+            goto fail;
+        }
+        clf->info.max_len = 0;
+    } else {
+        const int64_t n_in = use_enc ? (W1 ? W1->shape[1] : W->shape[1]) : 0;
+        s = open_encoder(clf, path, ck, enc_dir, enc_sha, tok_sha, encoder_dir, encoder_hint, use_enc, n_in, &C, err);
+        if (s != LECTOR_STATUS_OK) goto fail;
     }
     s = lector_head_new(&(struct lector_head_shape){C, H, V ? V->shape[0] : 0, K}, 0, &clf->head, err);
     if (s != LECTOR_STATUS_OK) goto fail;
@@ -742,6 +767,15 @@ fail:
 // ---------------------------------------------------------------------------------------
 // predict
 
+enum lector_status lector_classifier_check_text(const struct lector_classifier *clf, const char *text, size_t len,
+                                                struct lector_error *err) {
+    if (!clf->tok) return lector__utf8_check(text, len, err);
+    int32_t ids[2];
+    int64_t n_ids = 0;
+    struct lector_error e;
+    return lector_tokenizer_encode(clf->tok, text, len, 2, ids, &n_ids, NULL, err ? err : &e);
+}
+
 enum lector_status lector_classifier_probs(const struct lector_classifier *clf, const float *X,
                                            const struct lector_sparse_rows *sp, int64_t n, float *probs,
                                            struct lector_error *err) {
@@ -757,8 +791,8 @@ enum lector_status lector_classifier_predict(const struct lector_classifier *clf
                                              const char *const *texts, const size_t *lens,
                                              int64_t n, float *probs, enum lector_status *bad,
                                              struct lector_error *err) {
-    const int64_t K = clf->n_labels, C = lector_encoder_get_config(clf->enc)->n_embd;
-    const int64_t T = clf->info.max_len;
+    const int64_t K = clf->n_labels, C = clf->enc ? lector_encoder_get_config(clf->enc)->n_embd : 0;
+    const int64_t T = clf->info.max_len > 0 ? clf->info.max_len : 1;
     enum lector_status s = LECTOR_STATUS_OK;
     int32_t *ids = NULL;
     int64_t *good = NULL;
@@ -789,12 +823,10 @@ enum lector_status lector_classifier_predict(const struct lector_classifier *clf
         ((struct lector_classifier *)clf)->n_cut += n_cut; // atomic: the counter alone changes
         if (s != LECTOR_STATUS_OK) goto done;
     } else {
-        // The tokenizer also validates the UTF-8, so n-gram-only models reject the same lines.
-        for (int64_t i = 0; i < n; i++) {
-            int64_t n_ids = 0;
-            struct lector_error e;
-            st_all[i] = lector_tokenizer_encode(clf->tok, texts[i], lens[i], T, ids, &n_ids, NULL, &e);
-        }
+        // The tokenizer also validates the UTF-8, so n-gram-only models reject the same lines
+        // (a model with no encoder checks the UTF-8 alone).
+        for (int64_t i = 0; i < n; i++)
+            st_all[i] = lector_classifier_check_text(clf, texts[i], lens[i], NULL);
     }
     int64_t n_good = 0;
     for (int64_t i = 0; i < n; i++) {

@@ -8,6 +8,7 @@
 #include "base/base_impl.h"
 #include "lector/train.h"
 #include "task/task_impl.h"
+#include "text/text_impl.h"
 
 struct lector_featurizer {
     struct lector_encoder *enc;
@@ -102,6 +103,14 @@ enum lector_status lector_featurizer_open(const char *dir, const struct lector_f
     fz->owned = true;
     fz->o = *o;
     fz->o.cache_dir = NULL;
+    if (!dir) {
+        // n-grams alone: no encoder, no tokenizer; texts are only checked to be UTF-8
+        fz->o.max_len = 0;
+        fz->o.doc_pooling = LECTOR_DOC_TRUNCATE; // no windows either
+        fz->o.stride = 0;
+        *out = fz;
+        return LECTOR_STATUS_OK;
+    }
     enum lector_status s = lector_encoder_open(dir, &fz->enc, err);
     if (s != LECTOR_STATUS_OK) goto fail;
     if (o->max_len > 0 && o->max_len > lector_encoder_get_config(fz->enc)->n_pos) {
@@ -140,7 +149,7 @@ enum lector_status lector_featurizer_for_classifier(const struct lector_classifi
     fz->o = (struct lector_featurizer_options){info->pooling, info->max_len, ex->doc_pooling, ex->stride,
                                                o->max_windows, NULL, o->cache_max_size, o->on_event, o->user,
                                                o->cancel};
-    enum lector_status s = lector_encoder_state_new(fz->enc, &fz->st, err);
+    enum lector_status s = fz->enc ? lector_encoder_state_new(fz->enc, &fz->st, err) : LECTOR_STATUS_OK;
     if (s != LECTOR_STATUS_OK) {
         lector_featurizer_close(fz);
         return s;
@@ -251,20 +260,27 @@ enum lector_status lector_featurize(struct lector_featurizer *fz, const struct l
     f->n = n;
     f->C = C;
     f->max_len = T;
-    f->ids = lector__malloc((size_t)(n ? n : 1) * (size_t)T * sizeof *f->ids);
-    f->n_ids = lector__malloc((size_t)(n ? n : 1) * sizeof *f->n_ids);
+    if (encode && !fz->enc)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "%s: encoder features without an encoder", c->path);
+    if (fz->tok) {
+        f->ids = lector__malloc((size_t)(n ? n : 1) * (size_t)T * sizeof *f->ids);
+        f->n_ids = lector__malloc((size_t)(n ? n : 1) * sizeof *f->n_ids);
+    }
     truncated = lector__malloc((size_t)(n ? n : 1));
     miss = lector__malloc((size_t)(n ? n : 1) * sizeof *miss);
     if (encode) f->X = lector__malloc((size_t)(n ? n : 1) * (size_t)C * sizeof *f->X);
-    if (!f->ids || !f->n_ids || !truncated || !miss || (encode && !f->X)) {
+    if ((fz->tok && (!f->ids || !f->n_ids)) || !truncated || !miss || (encode && !f->X)) {
         s = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory for %lld rows", c->path, (long long)n);
         goto done;
     }
-    // Token ids of every text, once (also the UTF-8 check when the encoder is not run).
+    // Token ids of every text, once (also the UTF-8 check when the encoder is not run; with
+    // no tokenizer, that check alone).
     int64_t n_long = 0;
     for (int64_t i = 0; i < n; i++) {
         int tr = 0;
-        s = lector_tokenizer_encode(fz->tok, c->texts[i], c->lens[i], T, f->ids + i * T, &f->n_ids[i], &tr, err);
+        s = fz->tok ? lector_tokenizer_encode(fz->tok, c->texts[i], c->lens[i], T, f->ids + i * T, &f->n_ids[i], &tr,
+                                              err)
+                    : lector__utf8_check(c->texts[i], c->lens[i], err);
         if (s != LECTOR_STATUS_OK) {
             // The text's line in the file; the byte offset stays the one in the text.
             char msg[LECTOR_ERROR_MSG_LEN];

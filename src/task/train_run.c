@@ -76,7 +76,9 @@ static int on_epoch(void *user, const struct lector_epoch_info *e) {
 }
 
 static enum lector_status check_options(const struct lector_train_options *o, struct lector_error *err) {
-    if (!o->encoder_dir) return lector__error(err, LECTOR_STATUS_INVALID_ARG, "encoder_dir: no encoder directory");
+    if (!o->encoder_dir && (o->features & LECTOR_FEATURES_ENCODER))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "encoder_dir: no encoder directory (n-gram features alone need none)");
     if (!o->train_path) return lector__error(err, LECTOR_STATUS_INVALID_ARG, "train_path: no training file");
     if (!(o->features & LECTOR_FEATURES_BOTH) || (o->features & ~LECTOR_FEATURES_BOTH))
         return lector__error(err, LECTOR_STATUS_INVALID_ARG, "features: %d is not encoder, ngrams or both",

@@ -63,6 +63,25 @@ int lector__utf8_decode(const uint8_t *s, size_t n, size_t i, uint32_t *cp, cons
     return len;
 }
 
+enum lector_status lector__utf8_check(const char *text, size_t len, struct lector_error *err) {
+    const uint8_t *s = (const uint8_t *)text;
+    for (size_t i = 0; i < len;) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        const char *why = NULL;
+        int k = lector__utf8_decode(s, len, i, &cp, &why);
+        if (k == 0)
+            return lector__error_offset(err, LECTOR_STATUS_INVALID_UTF8, NULL, (int64_t)i,
+                                        "text: expected UTF-8, found byte 0x%02X at byte offset %zu (%s)",
+                                        (unsigned)s[i], i, why);
+        i += (size_t)k;
+    }
+    return LECTOR_STATUS_OK;
+}
+
 int lector__utf8_encode(uint32_t cp, char *out) {
     if (cp < 0x80) {
         out[0] = (char)cp;

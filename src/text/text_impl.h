@@ -84,6 +84,9 @@ static inline int32_t lector__vocab_find(const struct lector__vocab *v, const ch
  * U+10FFFF), with *why set to a static description.
  */
 int lector__utf8_decode(const uint8_t *s, size_t n, size_t i, uint32_t *cp, const char **why);
+/* LECTOR_STATUS_OK when text is valid UTF-8, else LECTOR_STATUS_INVALID_UTF8 naming the first
+ * bad byte and its offset (the message the tokenizers give). */
+enum lector_status lector__utf8_check(const char *text, size_t len, struct lector_error *err);
 /* Encode cp into out (4 bytes room); returns the length. */
 int lector__utf8_encode(uint32_t cp, char *out);
 

@@ -1448,25 +1448,6 @@ static enum lector_status replace_invalid(const char *text, size_t len, char **o
     return LECTOR_STATUS_OK;
 }
 
-static enum lector_status check_utf8(const char *text, size_t len, struct lector_error *err) {
-    const uint8_t *s = (const uint8_t *)text;
-    for (size_t i = 0; i < len;) {
-        if (s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        uint32_t cp;
-        const char *why = NULL;
-        int k = lector__utf8_decode(s, len, i, &cp, &why);
-        if (k == 0)
-            return lector__error_offset(err, LECTOR_STATUS_INVALID_UTF8, NULL, (int64_t)i,
-                                    "text: expected UTF-8, found byte 0x%02X at byte offset %zu (%s)",
-                                    (unsigned)s[i], i, why);
-        i += (size_t)k;
-    }
-    return LECTOR_STATUS_OK;
-}
-
 static bool space_at(const char *s, size_t n, size_t i, size_t *len) {
     uint32_t cp;
     const char *why = NULL;
@@ -1556,7 +1537,7 @@ static enum lector_status run(const struct lector_tokenizer *tok, const char *te
         st = lector__wordpiece_run(tok, text, len, sink, err);
         if (st != LECTOR_STATUS_INVALID_UTF8 || tok->utf8_mode != LECTOR_UTF8_REPLACE) return st;
     } else {
-        st = check_utf8(text, len, err);
+        st = lector__utf8_check(text, len, err);
         if (st == LECTOR_STATUS_OK) return run_generic(tok, text, len, sink, err);
         if (tok->utf8_mode != LECTOR_UTF8_REPLACE) return st;
     }
