@@ -212,7 +212,9 @@ with open(sys.argv[1], "w") as f:
 PY
 # ready PID: wait (up to 120 s) until train has written to stderr, which it does only after
 # installing its signal handlers (the feature cache line, then progress), instead of
-# guessing a delay; fails if the process ended first.
+# guessing a delay; fails if the process ended first. $tmp/err is removed before each start:
+# left over from the command before, it would make ready return at once and the signal
+# would reach the forked shell before it runs lector.
 ready() {
   for _ in $(seq 1200); do
     [ -s "$tmp/err" ] && return 0
@@ -221,6 +223,7 @@ ready() {
   done
   return 1
 }
+rm -f "$tmp/err"
 "$bin" train --encoder "$enc" --train "$tmp/big.csv" --output "$model" --progress >/dev/null 2>"$tmp/err" &
 pid=$!
 ready $pid || bad "train on big.csv wrote nothing before it ended: $(cat "$tmp/err")"
@@ -231,6 +234,7 @@ cmp -s "$model" "$tmp/old.lector" && ok || bad "interrupted train changed the ol
 ls "$tmp" | grep -q '\.tmp\.' && bad "interrupted train left a temporary file" || ok
 
 # SIGTERM: the same, with exit status 143
+rm -f "$tmp/err"
 "$bin" train --encoder "$enc" --train "$tmp/big.csv" --output "$model" --progress >/dev/null 2>"$tmp/err" &
 pid=$!
 ready $pid || bad "train on big.csv wrote nothing before it ended: $(cat "$tmp/err")"

@@ -9,7 +9,9 @@ src=${LECTOR_SOURCE_DIR:?}
 mk=${LECTOR_MAKE_TINY:?}
 tmp=$(mktemp -d)
 export XDG_CACHE_HOME=$tmp/cache # keep the feature cache inside the test
-trap 'rm -rf "$tmp"' EXIT
+# Only this shell removes it: a forked child (`cmd &` before it execs cmd) killed by a signal
+# runs the EXIT trap too, which would remove the folder under the test.
+trap 'if [ "$BASHPID" = "$$" ]; then rm -rf "$tmp"; fi' EXIT
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
