@@ -114,10 +114,10 @@ static void test_corpus_label_names(void **state) {
     c = read_text(dir, "text,label\na,1\nb,0\n", &o, NULL, 0, LECTOR_STATUS_OK, &err);
     assert_string_equal(c->labels[1], "1");
     lector_corpus_free(c);
-    // a given names file must name every label
+    // a given names file must name every label (an argument error: the file does not fit)
     char *names = test_write_file(dir, "names.txt", "n\np\n", 4);
     o.label_names = names;
-    c = read_text(dir, "text,label\na,1\nb,2\n", &o, NULL, 0, LECTOR_STATUS_FORMAT, &err);
+    c = read_text(dir, "text,label\na,1\nb,2\n", &o, NULL, 0, LECTOR_STATUS_INVALID_ARG, &err);
     assert_non_null(strstr(err.msg, "label '2' has no name"));
     assert_string_equal(err.path, names);
     // a blank name, a missing file

@@ -21,6 +21,9 @@
  *   - Label names: integer labels k are replaced by line k (from 0) of a names file, one name
  *     per line: label_names when set, else `labels.txt` in the CSV's folder when it exists and
  *     names every integer label found (otherwise it is ignored). label_names = "" disables both.
+ *     A label_names file that cannot be opened is LECTOR_STATUS_NOT_FOUND, an empty line in it
+ *     LECTOR_STATUS_FORMAT, and one that leaves a label of the data unnamed
+ *     LECTOR_STATUS_INVALID_ARG.
  *     With a given label space, a label that is not in it under its name is looked up as it
  *     is written (so a model trained without names still evaluates).
  *

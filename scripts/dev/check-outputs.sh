@@ -42,7 +42,9 @@ for c in trec rt-polarity sst2-sentences; do
         tail -n 1 "$work/stderr" > "$out/train.$c.$f.json"
         sha256sum < "$m" | cut -d' ' -f1 > "$out/train.$c.$f.sha256"
         "$lector" eval -q -m "$m" --data "$d/test.csv" --threads 2 --cache "$cache" \
-            --format json --report "$out/eval.$c.$f.html" > "$out/eval.$c.$f.json"
+            --format json --report "$work/report.html" > "$out/eval.$c.$f.json"
+        # the report's title names the model file: drop the temporary folder
+        sed "s|$work/||g" "$work/report.html" > "$out/eval.$c.$f.html"
         "$lector" eval -q -m "$m" --data "$d/test.csv" --threads 2 --cache "$cache" \
             > "$out/eval.$c.$f.txt"
     done

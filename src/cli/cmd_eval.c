@@ -23,6 +23,8 @@ static const char eval_help[] =
     "  -d, --data FILE           CSV file with a header row\n"
     "      --text-column NAME    column holding the text [text]\n"
     "      --label-column NAME   column holding the label [label]\n"
+    "      --label-names FILE    names of integer labels, line k naming label k, for a model\n"
+    "                            trained with names [labels.txt beside --data; none]\n"
     "  -e, --encoder DIR         the encoder to use (its checksum must match the model's);\n"
     "                            else $LECTOR_ENCODER if it matches, else the model's recorded\n"
     "                            path, as given at training, or relative to the model file\n"
@@ -47,11 +49,12 @@ static const char eval_help[] =
     "  -h, --help                show this help\n";
 
 int cmd_eval(int argc, char **argv) {
-    enum { O_TEXT = 256, O_LABEL, O_PROGRESS, O_CACHE, O_NOCACHE, O_CACHEMAX, O_MAXWIN, O_REPORT, O_PRECISION };
+    enum { O_TEXT = 256, O_LABEL, O_NAMES, O_PROGRESS, O_CACHE, O_NOCACHE, O_CACHEMAX, O_MAXWIN, O_REPORT, O_PRECISION };
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},
                                          {"data", required_argument, 0, 'd'},
                                          {"text-column", required_argument, 0, O_TEXT},
                                          {"label-column", required_argument, 0, O_LABEL},
+                                         {"label-names", required_argument, 0, O_NAMES},
                                          {"encoder", required_argument, 0, 'e'},
                                          {"format", required_argument, 0, 'f'},
                                          {"threads", required_argument, 0, 't'},
@@ -68,7 +71,7 @@ int cmd_eval(int argc, char **argv) {
                                          {0, 0, 0, 0}};
     const char *model = NULL, *data = NULL, *enc_dir = NULL, *text_col = "text", *label_col = "label";
     bool json = false, no_cache = false;
-    const char *cache_dir = NULL, *report = NULL;
+    const char *cache_dir = NULL, *report = NULL, *label_names = NULL;
     char cache_buf[4096];
     int64_t threads = 0, max_windows = CLI_MAX_WINDOWS;
     uint64_t cache_max_size = LECTOR_FEATURE_CACHE_MAX_SIZE_DEFAULT;
@@ -83,6 +86,10 @@ int cmd_eval(int argc, char **argv) {
         case 'd': data = optarg; break;
         case O_TEXT: text_col = optarg; break;
         case O_LABEL: label_col = optarg; break;
+        case O_NAMES:
+            if (!*optarg) return cli_usage("eval", "--label-names needs a file (or none to keep integer labels)");
+            label_names = strcmp(optarg, "none") ? optarg : "";
+            break;
         case 'e': enc_dir = optarg; break;
         case 'f':
             if (!strcmp(optarg, "json"))
@@ -132,10 +139,11 @@ int cmd_eval(int argc, char **argv) {
     if (!cache_dir && !no_cache) cache_dir = cli_default_cache_dir(cache_buf, sizeof cache_buf);
     const struct cli_io io = {"eval",
                               {{"--report", report}},
-                              {{"--model", model}, {"--data", data}},
+                              {{"--model", model}, {"--data", data},
+                               {"--label-names", label_names && *label_names ? label_names : NULL}},
                               {{"--encoder", lector_classifier_encoder(clf) ? lector_encoder_dir(lector_classifier_encoder(clf)) : NULL},
                                {"--cache", no_cache ? NULL : cache_dir}},
-                              1, 2, 2};
+                              1, 3, 2};
     if (cli_check_outputs(&io) != CLI_OK) {
         lector_classifier_close(clf);
         return CLI_USAGE;
@@ -144,7 +152,7 @@ int cmd_eval(int argc, char **argv) {
     lector_eval_options_init(&o);
     o.corpus.text_column = text_col;
     o.corpus.label_column = label_col;
-    o.corpus.label_names = ""; // names files are not read yet
+    o.corpus.label_names = label_names;
     o.featurizer.cache_dir = no_cache ? NULL : cache_dir;
     o.featurizer.cache_max_size = cache_max_size;
     o.featurizer.max_windows = max_windows;

@@ -33,6 +33,9 @@ static const char train_help[] =
     "                            --valid; 0 trains on everything and keeps the last epoch [0.1]\n"
     "      --text-column NAME    column holding the text [text]\n"
     "      --label-column NAME   column holding the label [label]\n"
+    "      --label-names FILE    names of integer labels, line k naming label k, stored in the\n"
+    "                            model [labels.txt beside --train when it names every label;\n"
+    "                            none: keep the integers]\n"
     "      --multi-label         any number of labels per text, separated by '|' in the label\n"
     "                            cell, or one 0/1 column per label with --label-column a,b,c;\n"
     "                            a sigmoid per label with a threshold tuned on validation\n"
@@ -105,7 +108,7 @@ static const struct cli_option_name train_advice[] = {
 };
 
 int cmd_train(int argc, char **argv) {
-    enum { O_TRAIN = 256, O_VALID, O_TEXT, O_LABEL, O_EPOCHS, O_LR, O_WD, O_SEED, O_PROGRESS,
+    enum { O_TRAIN = 256, O_VALID, O_TEXT, O_LABEL, O_NAMES, O_EPOCHS, O_LR, O_WD, O_SEED, O_PROGRESS,
            O_VFRAC, O_FEATURES, O_ORDER, O_CHARS, O_BOUNDARIES, O_WEIGHTING, O_BUCKETS, O_MINDF, O_SCHEDULE, O_WARMUP,
            O_CLIP, O_CW, O_LS, O_PATIENCE, O_MINDELTA, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_CACHEMAX, O_MAXWIN, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT, O_STRIDE, O_DOCPOOL, O_TRUNCATE, O_MULTI, O_HTML };
     static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
@@ -114,6 +117,7 @@ int cmd_train(int argc, char **argv) {
                                          {"valid-fraction", required_argument, 0, O_VFRAC},
                                          {"text-column", required_argument, 0, O_TEXT},
                                          {"label-column", required_argument, 0, O_LABEL},
+                                         {"label-names", required_argument, 0, O_NAMES},
                                          {"output", required_argument, 0, 'o'},
                                          {"features", required_argument, 0, O_FEATURES},
                                          {"pooling", required_argument, 0, 'p'},
@@ -165,7 +169,6 @@ int cmd_train(int argc, char **argv) {
     char cache_buf[4096];
     struct lector_train_options o;
     lector_train_options_init(&o);
-    o.corpus.label_names = ""; // names files are not read yet
     struct lector_train_params *tp = &o.head;
     struct lector_ngram_params *np = &o.ngrams;
     struct lector_featurizer_options *fo = &o.featurizer;
@@ -184,6 +187,10 @@ int cmd_train(int argc, char **argv) {
             break;
         case O_TEXT: o.corpus.text_column = optarg; break;
         case O_LABEL: o.corpus.label_column = optarg; break;
+        case O_NAMES:
+            if (!*optarg) return cli_usage("train", "--label-names needs a file (or none to keep integer labels)");
+            o.corpus.label_names = strcmp(optarg, "none") ? optarg : "";
+            break;
         case 'o': out_path = optarg; break;
         case O_FEATURES: {
             int f = lector_features_parse(optarg);
@@ -359,9 +366,10 @@ int cmd_train(int argc, char **argv) {
         fo->cache_dir = cli_default_cache_dir(cache_buf, sizeof cache_buf);
     const struct cli_io io = {"train",
                               {{"--output", out_path}, {"--report", html_report}},
-                              {{"--train", o.train_path}, {"--valid", o.valid_path}},
+                              {{"--train", o.train_path}, {"--valid", o.valid_path},
+                               {"--label-names", o.corpus.label_names && *o.corpus.label_names ? o.corpus.label_names : NULL}},
                               {{"--encoder", o.encoder_dir}, {"--cache", fo->cache_dir}},
-                              2, 2, 2};
+                              2, 3, 2};
     if (cli_check_outputs(&io) != CLI_OK) return CLI_USAGE;
     if (threads > 0) lector_set_n_threads((int)threads);
     cli_install_signal_handlers();

@@ -253,9 +253,10 @@ static enum lector_status apply_names(struct lector_corpus *c, const struct name
     for (int64_t k = 0; k < c->n_labels; k++) {
         if (names_get(nm, c->labels[k])) continue;
         if (!nm->given) return LECTOR_STATUS_OK;
-        return lector__error_line(err, LECTOR_STATUS_FORMAT, nm->file, -1, -1,
-                                  "%s: label '%s' has no name in %s (%lld names)", c->path, c->labels[k], nm->file,
-                                  (long long)nm->n);
+        // The names file the caller gave does not fit this data: an argument error.
+        return lector__error_line(err, LECTOR_STATUS_INVALID_ARG, nm->file, -1, -1,
+                                  "%s: label '%s' has no name in %s (%lld names, line k naming label k)", c->path,
+                                  c->labels[k], nm->file, (long long)nm->n);
     }
     for (int64_t k = 0; k < c->n_labels; k++) {
         char *name = strdup(names_get(nm, c->labels[k]));

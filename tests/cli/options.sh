@@ -317,5 +317,68 @@ assert len([l for l in strict if l.startswith('{')]) == 1, strict
 " "$tmp/tkerr.out" "$tmp/tkrep.out" "$tmp/tkstrict.out"
 runin 2 tkbadmode "$tmp/hello.txt" "$bin" tokenize --encoder "$enc" --invalid-utf8 ignore
 
+# --label-names: integer labels named by labels.txt beside the CSV (stored in the model, so
+# classify prints names), by a given file, or kept as integers with none
+mkdir -p "$tmp/named"
+"$py" - "$demo/train.csv" "$tmp/named" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+ids = {"negative": "0", "positive": "1"}
+with open(sys.argv[2] + "/train.csv", "w", newline="") as f:
+    w = csv.writer(f); w.writerow(rows[0]); w.writerows([[r[0], ids[r[1]]] for r in rows[1:]])
+open(sys.argv[2] + "/labels.txt", "w").write("negative\npositive\n")
+open(sys.argv[2] + "/other.txt", "w").write("bad\ngood\n")
+PY
+tn=(train --encoder "$enc" --epochs 1 --seed 3 --no-cache --train "$tmp/named/train.csv")
+run 0 nm_auto "$bin" "${tn[@]}" -o "$tmp/nm_auto.lector"
+run 0 nm_none "$bin" "${tn[@]}" --label-names none -o "$tmp/nm_none.lector"
+run 0 nm_file "$bin" "${tn[@]}" --label-names "$tmp/named/other.txt" -o "$tmp/nm_file.lector"
+check "
+assert json.loads(meta(a[0])['labels']) == ['negative', 'positive'], meta(a[0])['labels']
+assert json.loads(meta(a[1])['labels']) == ['0', '1'], meta(a[1])['labels']
+assert json.loads(meta(a[2])['labels']) == ['bad', 'good'], meta(a[2])['labels']
+assert tensor(a[0], 'head.bias') == tensor(a[1], 'head.bias')
+" "$tmp/nm_auto.lector" "$tmp/nm_none.lector" "$tmp/nm_file.lector"
+printf 'a wonderful film\n' >"$tmp/one.txt"
+runin 0 nm_classify "$tmp/one.txt" "$bin" classify --model "$tmp/nm_auto.lector" --label-only
+grep -qxE 'negative|positive' "$tmp/nm_classify.out" && ok || bad "classify prints names: $(cat "$tmp/nm_classify.out")"
+# eval maps the test file's integers through the names, or takes them as written
+run 0 nm_eval "$bin" eval --model "$tmp/nm_auto.lector" --data "$tmp/named/train.csv" --no-cache --format json
+run 0 nm_eval_none "$bin" eval --model "$tmp/nm_none.lector" --data "$tmp/named/train.csv" --no-cache --format json
+has nm_eval.out '"labels":\["negative","positive"\]'
+has nm_eval_none.out '"labels":\["0","1"\]'
+run 1 nm_eval_bad "$bin" eval --model "$tmp/nm_auto.lector" --data "$tmp/named/train.csv" --no-cache \
+  --label-names "$tmp/named/other.txt"
+has nm_eval_bad.err "train.csv:2: label '1' was not seen in training"
+# a named model evaluated with the names turned off: the integers are not its labels
+run 1 nm_eval_off "$bin" eval --model "$tmp/nm_auto.lector" --data "$tmp/named/train.csv" --no-cache --label-names none
+has nm_eval_off.err "train.csv:2: label '1' was not seen in training"
+# bad names files: one that leaves a label unnamed is a usage error (exit 2) naming both
+# files; a missing one and one with an empty line are data errors (exit 1); labels.txt
+# beside the CSV that does not name every label is ignored (the integers are kept)
+printf 'negative\n' >"$tmp/named/short.txt"
+run 2 nm_short "$bin" "${tn[@]}" --label-names "$tmp/named/short.txt" -o "$tmp/nm_x.lector"
+has nm_short.err "train.csv: label '1' has no name in $tmp/named/short.txt (1 names"
+run 1 nm_missing "$bin" "${tn[@]}" --label-names "$tmp/named/nothing.txt" -o "$tmp/nm_x.lector"
+has nm_missing.err "nothing.txt: cannot open the label names"
+printf 'negative\n\npositive\n' >"$tmp/named/gap.txt"
+run 1 nm_gap "$bin" "${tn[@]}" --label-names "$tmp/named/gap.txt" -o "$tmp/nm_x.lector"
+has nm_gap.err "gap.txt:2: empty label name"
+run 2 nm_empty_opt "$bin" "${tn[@]}" --label-names "" -o "$tmp/nm_x.lector"
+[ ! -e "$tmp/nm_x.lector" ] && ok || bad "a refused --label-names wrote a model"
+mkdir -p "$tmp/short"
+cp "$tmp/named/train.csv" "$tmp/short/train.csv"
+printf 'negative\n' >"$tmp/short/labels.txt"
+run 0 nm_short_beside "$bin" train --encoder "$enc" --epochs 1 --seed 3 --no-cache --train "$tmp/short/train.csv" \
+  -o "$tmp/nm_short.lector"
+check "
+assert json.loads(meta(a[0])['labels']) == ['0', '1'], meta(a[0])['labels']
+" "$tmp/nm_short.lector"
+# names with n-grams alone and no encoder: classify prints them too
+run 0 nm_words env -u LECTOR_ENCODER "$bin" train --features ngrams --epochs 3 --no-cache --train "$tmp/named/train.csv" \
+  -o "$tmp/nm_words.lector"
+runin 0 nm_words_classify "$tmp/one.txt" env -u LECTOR_ENCODER "$bin" classify --model "$tmp/nm_words.lector" --label-only
+grep -qxE 'negative|positive' "$tmp/nm_words_classify.out" && ok || bad "n-grams model prints names: $(cat "$tmp/nm_words_classify.out")"
+
 echo "cli options: $pass passed, $fail failed"
 [ $fail -eq 0 ]
