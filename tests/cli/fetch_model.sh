@@ -13,7 +13,14 @@ py=${LECTOR_PYTHON:-$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo 
 command -v curl >/dev/null || { echo "skipped: curl not installed"; exit 77; }
 tmp=$(mktemp -d)
 srv=
-cleanup() { [ -n "$srv" ] && kill "$srv" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+# Only this shell cleans up: a forked child (`cmd &` before it execs cmd) killed by a signal
+# runs the EXIT trap too.
+cleanup() {
+  [ "$BASHPID" = "$$" ] || return 0
+  [ -n "$srv" ] && kill "$srv" 2>/dev/null
+  wait 2>/dev/null
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
