@@ -18,8 +18,9 @@
  *   strings, index = class id), pooling, max_len, encoder_dir, encoder_sha256 (SHA-256 of
  *   config.json + weight files), tokenizer_sha256, n_train, valid_accuracy, history (JSON),
  *   and optionally temperature (softmax temperature, default 1), valid_macro_f1, features,
- *   encoder_dir_given (the encoder path as given at training) and encoder_dir_relative (its
- *   path relative to the model file's folder).
+ *   encoder_dir_given (the encoder path as given at training), encoder_dir_relative (its
+ *   path relative to the model file's folder) and autotune (JSON: the search that chose the
+ *   settings, see lector/train.h).
  * Format version 2 (written only when the head has an n-gram part) adds features ("ngrams"
  * or "both"), ngram_params (JSON: buckets, word_order, char_min, char_max, sublinear_tf,
  * min_df, and when set boundaries and weighting ("nb" or "idf-nb")) and the tensors
@@ -71,6 +72,8 @@ struct lector_classifier_extra {
     int multi_label;       /* 1: a sigmoid per label; a label applies when its probability
                               reaches its threshold */
     const float *thresholds; /* (K) with multi_label, else NULL */
+    const char *autotune_json; /* the autotune search that chose the settings (JSON: settings,
+                                  trial, trials, valid_macro_f1, valid_log_loss, ended), or NULL */
 };
 
 /* Load a model file and open its encoder, checking the encoder checksum: encoder_dir when not

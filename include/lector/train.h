@@ -37,6 +37,7 @@ extern "C" {
 /* Which inputs the head reads: the encoder's pooled vectors, hashed TF-IDF n-grams, or both
  * (wide-and-deep). */
 struct lector_eval_report; /* lector/eval.h */
+struct lector_autotune_trial;
 
 enum lector_feature_set {
     LECTOR_FEATURES_ENCODER = 1,
@@ -63,6 +64,9 @@ enum lector_event_kind {
     LECTOR_EVENT_STEP,          /* step: an optimiser step (epoch, step of total, loss) */
     LECTOR_EVENT_EPOCH,         /* epoch: an epoch's figures */
     LECTOR_EVENT_TRAINED,       /* the head: seconds, epoch = the best epoch's figures */
+    LECTOR_EVENT_TRIAL,         /* autotune: trial (its settings, validation figures, seconds) */
+    LECTOR_EVENT_AUTOTUNED,     /* autotune: count trials in seconds, trial = the chosen one,
+                                   message = why the search stopped */
 };
 struct lector_event {
     enum lector_event_kind kind;
@@ -76,6 +80,7 @@ struct lector_event {
     int64_t step_epoch;                  /* STEP */
     double loss;                         /* STEP */
     const struct lector_train_result *result; /* TRAINED */
+    const struct lector_autotune_trial *trial; /* TRIAL, AUTOTUNED */
 };
 typedef void (*lector_event_fn)(void *user, const struct lector_event *e);
 
@@ -309,6 +314,60 @@ LECTOR_API enum lector_status lector_features_add_ngrams(struct lector_features 
                                                          struct lector_error *err);
 LECTOR_API void lector_features_free(struct lector_features *f); /* zeroes *f */
 
+/* ---- autotune: the head's settings searched on the validation rows ----------------------- */
+
+/*
+ * The settings the search varies; everything else (batch size, schedule, seed, ...) stays as
+ * the options give it. The features are computed once (the encoder runs once, or not at all
+ * with a full feature cache); the n-gram columns are fitted again only when an n-gram setting
+ * changes; so each trial costs one head training.
+ *
+ * The search is a coordinate search in a fixed order, starting from the options as given:
+ * features (within those the options allow: both allows encoder and ngrams too), n-gram
+ * weighting (idf-nb, nb, idf), n-gram learning rate (0.01, 0.03, 0.1, 0.3), n-gram boundaries
+ * (off, on), epochs (5, 10, 20), dense learning rate (0.0003, 0.001, 0.003, 0.01), n-gram
+ * weight decay (0, 0.01, 0.1), word n-gram order (1, 2, 3), character n-grams (none, 2-4),
+ * dense weight decay (0, 0.01, 0.1) and hidden units (0, 256); settings that do not apply
+ * to the current features are skipped. Each value is tried with the others at the best so far,
+ * and kept when it is better on validation by the rule that picks epochs (macro-F1 higher by
+ * more than head.min_delta, or within it and a lower validation log-loss). The passes repeat
+ * until one changes nothing (at most 3); no setting is trained twice. Trials are trained with
+ * head.seed, so a search that ends by itself or at max_trials chooses the same settings and
+ * gives the same model on any machine; one cut by the time budget depends on the machine's
+ * speed (the AUTOTUNED event says which ended it).
+ */
+struct lector_autotune_settings {
+    enum lector_feature_set features;
+    int64_t n_epochs;
+    float lr, weight_decay;               /* head.adamw (the dense part) */
+    float lr_ngrams, weight_decay_ngrams; /* head.adamw_sparse */
+    int64_t n_hidden;                     /* head.n_hidden */
+    int32_t word_order, char_min, char_max, boundaries, weighting; /* ngrams */
+};
+struct lector_autotune_options {
+    int enabled;          /* search instead of training once with the options as given [0] */
+    double budget;        /* seconds: no trial starts when the time spent plus the mean trial
+                             time would exceed it; the first trial always runs [300] */
+    int64_t max_trials;   /* stop after this many trials; 0: no limit [0] */
+};
+struct lector_autotune_trial {
+    int64_t index;                     /* from 1, in the order trained */
+    struct lector_autotune_settings settings;
+    double valid_macro_f1, valid_accuracy, valid_log_loss; /* -1: failed (message says why) */
+    double seconds;                    /* n-gram fit (when redone) and head training */
+    int is_best;                       /* the best so far */
+    const char *message;               /* a failed trial's error, else NULL */
+};
+/*
+ * The settings that apply to their features as one line of name=value pairs, e.g.
+ * "features=ngrams epochs=20 lr_ngrams=0.1 weight_decay_ngrams=0.01 ngram_order=2
+ * char_ngrams=none ngram_boundaries=1 ngram_weighting=nb" (the dense ones, lr, weight_decay
+ * and hidden, appear with encoder features; the n-gram ones with n-grams). This is the form
+ * a model records (metadata "autotune"). Returns the length it needs (snprintf's rule).
+ */
+LECTOR_API int lector_autotune_settings_format(const struct lector_autotune_settings *s, char *buf,
+                                               size_t cap);
+
 /* ---- the training pipeline -------------------------------------------------------------- */
 
 struct lector_train_options {
@@ -326,6 +385,8 @@ struct lector_train_options {
                                                     see lector_train_params] */
     int64_t unfreeze;             /* top encoder layers trained with the head; 0 = a frozen
                                      encoder (the only value implemented) [0] */
+    struct lector_autotune_options autotune; /* search the head's settings on validation
+                                     [off; 300 s; no trial limit] */
     lector_event_fn on_event;     /* progress (may be NULL) */
     void *user;
     const volatile int *cancel;   /* polled; non-zero stops with LECTOR_STATUS_INTERRUPTED */
@@ -337,8 +398,10 @@ LECTOR_API void lector_train_options_init(struct lector_train_options *o);
  * Read, featurise, split, fit the n-grams and train, as described at the top. *out receives
  * the trained classifier (save it with lector_classifier_save). valid_report (may be NULL)
  * receives the validation report, the same figures lector_evaluate gives on the validation
- * rows (n = 0 without validation). Errors: INVALID_ARG for option values (err->msg names the
- * field, e.g. "max_len"), FORMAT for the data (a single class: at least 2 are needed),
+ * rows (n = 0 without validation). With autotune enabled, the head of the best trial is kept
+ * (the model records its settings and the search's figures as metadata "autotune") and the
+ * report is that trial's; the search needs validation rows. Errors: INVALID_ARG for option
+ * values (err->msg names the field, e.g. "max_len"), FORMAT for the data (a single class: at least 2 are needed),
  * INTERRUPTED when cancelled (no classifier), and those of each step.
  */
 LECTOR_API enum lector_status lector_train(const struct lector_train_options *o,

@@ -189,5 +189,46 @@ void cli_on_event(void *user, const struct lector_event *e) {
                  (long long)e->result->n_epochs_run, (long long)e->result->best_epoch,
                  (double)e->result->temperature);
         break;
+    case LECTOR_EVENT_TRIAL: {
+        const struct lector_autotune_trial *t = e->trial;
+        char settings[512];
+        lector_autotune_settings_format(&t->settings, settings, sizeof settings);
+        if (t->message)
+            cli_info("trial %lld: %s: failed in %.1f s: %s", (long long)t->index, settings, t->seconds, t->message);
+        else
+            cli_info("trial %lld: %s: valid macro-F1 %.4f, accuracy %.4f, log-loss %.4f in %.1f s%s",
+                     (long long)t->index, settings, t->valid_macro_f1, t->valid_accuracy, t->valid_log_loss,
+                     t->seconds, t->is_best ? " (best)" : "");
+        break;
+    }
+    case LECTOR_EVENT_AUTOTUNED: {
+        const struct lector_autotune_trial *t = e->trial;
+        const struct lector_autotune_settings *st = &t->settings;
+        char settings[512], flags[512];
+        lector_autotune_settings_format(st, settings, sizeof settings);
+        // The same settings as options of lector train.
+        int n = snprintf(flags, sizeof flags, "--features %s --epochs %lld",
+                         st->features == LECTOR_FEATURES_NGRAMS    ? "ngrams"
+                         : st->features == LECTOR_FEATURES_ENCODER ? "encoder"
+                                                                   : "both",
+                         (long long)st->n_epochs);
+        if (st->features & LECTOR_FEATURES_ENCODER)
+            n += snprintf(flags + n, sizeof flags - (size_t)n, " --lr %g --weight-decay %g --hidden %lld",
+                          (double)st->lr, (double)st->weight_decay, (long long)st->n_hidden);
+        if (st->features & LECTOR_FEATURES_NGRAMS) {
+            n += snprintf(flags + n, sizeof flags - (size_t)n, " --lr-ngrams %g --weight-decay-ngrams %g --ngram-order %d",
+                          (double)st->lr_ngrams, (double)st->weight_decay_ngrams, (int)st->word_order);
+            if (st->char_min > 0)
+                n += snprintf(flags + n, sizeof flags - (size_t)n, " --char-ngrams %d-%d", (int)st->char_min,
+                              (int)st->char_max);
+            if (st->boundaries) n += snprintf(flags + n, sizeof flags - (size_t)n, " --ngram-boundaries");
+            snprintf(flags + n, sizeof flags - (size_t)n, " --ngram-weighting %s",
+                     lector_ngram_weighting_name(st->weighting));
+        }
+        cli_info("autotune: %lld trials in %.1f s (%s); chosen: trial %lld, valid macro-F1 %.4f: %s",
+                 (long long)e->count, e->seconds, e->message, (long long)t->index, t->valid_macro_f1, settings);
+        cli_info("autotune: the same as training with %s", flags);
+        break;
+    }
     }
 }

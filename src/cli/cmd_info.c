@@ -213,6 +213,8 @@ static int info_model(const char *path, bool json) {
     const struct lector_tokenizer *tok = lector_classifier_tokenizer(clf);
     const int64_t K = lector_classifier_n_labels(clf);
     json_t *hist = info->history_json ? json_loads(info->history_json, 0, NULL) : NULL;
+    const char *tuned_json = lector_classifier_get_extra(clf)->autotune_json;
+    json_t *tuned = tuned_json ? json_loads(tuned_json, 0, NULL) : NULL;
     if (json) {
         json_t *o = json_object(), *labels = json_array();
         json_object_set_new(o, "model", json_string(path));
@@ -223,6 +225,7 @@ static int info_model(const char *path, bool json) {
         json_object_set_new(o, "n_train", json_integer(info->n_train));
         if (info->valid_accuracy >= 0) json_object_set_new(o, "valid_accuracy", json_real(info->valid_accuracy));
         if (hist) json_object_set(o, "history", hist);
+        if (tuned) json_object_set(o, "autotune", tuned);
         if (enc) {
             json_t *ej = encoder_json(enc, tok, NULL);
             json_object_set_new(ej, "recorded", json_string(rec.dir));
@@ -259,6 +262,11 @@ static int info_model(const char *path, bool json) {
             }
             cli_outf("  (train loss/valid accuracy)\n");
         }
+        if (json_is_object(tuned))
+            cli_outf("autotune         trial %lld of %lld: %s\n",
+                     (long long)json_integer_value(json_object_get(tuned, "trial")),
+                     (long long)json_integer_value(json_object_get(tuned, "trials")),
+                     esc(json_string_value(json_object_get(tuned, "settings"))));
         if (!enc) {
             cli_outf("encoder          none: this model needs no encoder (trained with --features ngrams)\n");
         } else {
@@ -268,6 +276,7 @@ static int info_model(const char *path, bool json) {
         }
     }
     json_decref(hist);
+    json_decref(tuned);
     lector_classifier_close(clf);
     return CLI_OK;
 }

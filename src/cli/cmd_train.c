@@ -87,6 +87,13 @@ static const char train_help2[] =
     "      --min-delta F         macro-F1 differences up to F count as ties, which the lower\n"
     "                            validation loss breaks [0.005]\n"
     "      --calibrate C         temperature or none [temperature]\n"
+    "      --autotune            search the head's settings (features, learning rates, epochs,\n"
+    "                            n-gram options, hidden units, weight decay) on the validation\n"
+    "                            set, starting from the options given; each trial is printed\n"
+    "                            and the model records the chosen settings (docs/accuracy.md)\n"
+    "      --autotune-budget S   seconds the search may take; no trial starts that would go\n"
+    "                            past it [300]\n"
+    "      --autotune-trials N   stop after N trials: the same choice on any machine [no limit]\n"
     "      --report-format F     the validation report on stderr: text or json [text]\n"
     "      --report FILE         also write a self-contained HTML report of the validation set\n"
     "                            (confusion matrix, per-class bars, reliability, training curves)\n"
@@ -104,13 +111,16 @@ static const struct cli_option_name train_advice[] = {
     {"max_len", "--max-len"},          {"stride", "--stride"},
     {"head.n_hidden", "--hidden"},     {"valid_fraction", "--valid-fraction"},
     {"features", "--features"},        {"head.max_memory", "--max-memory"},
+    {"autotune.budget", "--autotune-budget"}, {"autotune.max_trials", "--autotune-trials"},
+    {"autotune", "--autotune"},
     {NULL, NULL},
 };
 
 int cmd_train(int argc, char **argv) {
     enum { O_TRAIN = 256, O_VALID, O_TEXT, O_LABEL, O_NAMES, O_EPOCHS, O_LR, O_WD, O_SEED, O_PROGRESS,
            O_VFRAC, O_FEATURES, O_ORDER, O_CHARS, O_BOUNDARIES, O_WEIGHTING, O_BUCKETS, O_MINDF, O_SCHEDULE, O_WARMUP,
-           O_CLIP, O_CW, O_LS, O_PATIENCE, O_MINDELTA, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_CACHEMAX, O_MAXWIN, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT, O_STRIDE, O_DOCPOOL, O_TRUNCATE, O_MULTI, O_HTML };
+           O_CLIP, O_CW, O_LS, O_PATIENCE, O_MINDELTA, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_CACHEMAX, O_MAXWIN, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT, O_STRIDE, O_DOCPOOL, O_TRUNCATE, O_MULTI, O_HTML,
+           O_AUTOTUNE, O_AT_BUDGET, O_AT_TRIALS };
     static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
                                          {"train", required_argument, 0, O_TRAIN},
                                          {"valid", required_argument, 0, O_VALID},
@@ -139,6 +149,9 @@ int cmd_train(int argc, char **argv) {
                                          {"patience", required_argument, 0, O_PATIENCE},
                                          {"min-delta", required_argument, 0, O_MINDELTA},
                                          {"calibrate", required_argument, 0, O_CALIB},
+                                         {"autotune", no_argument, 0, O_AUTOTUNE},
+                                         {"autotune-budget", required_argument, 0, O_AT_BUDGET},
+                                         {"autotune-trials", required_argument, 0, O_AT_TRIALS},
                                          {"report-format", required_argument, 0, O_REPORT},
                                          {"report", required_argument, 0, O_HTML},
                                          {"cache", required_argument, 0, O_CACHE},
@@ -165,7 +178,7 @@ int cmd_train(int argc, char **argv) {
     const char *enc_opt = NULL, *out_path = NULL;
     int64_t threads = 0, seed = 42, i64 = 0;
     bool report_json = false, no_cache = false, truncate_docs = false;
-    const char *html_report = NULL;
+    const char *html_report = NULL, *autotune_opt = NULL;
     char cache_buf[4096];
     struct lector_train_options o;
     lector_train_options_init(&o);
@@ -264,6 +277,19 @@ int cmd_train(int argc, char **argv) {
             else
                 return cli_usage("train", "--calibrate must be temperature or none, got '%s'", optarg);
             break;
+        case O_AUTOTUNE: o.autotune.enabled = 1; break;
+        case O_AT_BUDGET: {
+            float b = 0.0f;
+            if (!cli_parse_f32("train", "--autotune-budget", optarg, 0.001, 1e6, &b)) return CLI_USAGE;
+            o.autotune.budget = b;
+            autotune_opt = "--autotune-budget";
+            break;
+        }
+        case O_AT_TRIALS:
+            if (!cli_parse_i64("train", "--autotune-trials", optarg, 1, 1000000, &o.autotune.max_trials))
+                return CLI_USAGE;
+            autotune_opt = "--autotune-trials";
+            break;
         case O_CACHE: fo->cache_dir = optarg; break;
         case O_STRIDE:
             if (!cli_parse_i64("train", "--stride", optarg, 0, 1 << 20, &fo->stride)) return CLI_USAGE;
@@ -349,6 +375,7 @@ int cmd_train(int argc, char **argv) {
         }
     }
     if (optind < argc) return cli_usage("train", "unexpected argument '%s'", argv[optind]);
+    if (autotune_opt && !o.autotune.enabled) return cli_usage("train", "%s needs --autotune", autotune_opt);
     if (!o.train_path) return cli_usage("train", "--train FILE is required");
     if (!out_path) return cli_usage("train", "--output MODEL is required");
     // n-gram features alone need no encoder: without one, the model records none.

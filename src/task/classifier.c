@@ -28,6 +28,7 @@ struct lector_classifier {
     int64_t n_labels;
     struct lector_classifier_info info;
     char *history;
+    char *autotune;
     struct lector_ngrams *ng;
     struct lector_classifier_extra extra;
     float *thresholds;
@@ -40,6 +41,7 @@ void lector_classifier_close(struct lector_classifier *clf) {
     for (int64_t i = 0; i < clf->n_labels; i++) free(clf->labels[i]);
     free(clf->labels);
     free(clf->history);
+    free(clf->autotune);
     lector_ngrams_free(clf->ng);
     free(clf->thresholds);
     lector_head_free(clf->head);
@@ -305,6 +307,10 @@ static enum lector_status write_model(const char *path, const struct lector_enco
         keys[n_meta] = "thresholds";
         values[n_meta++] = thr_json ? thr_json : "[]";
     }
+    if (extra->autotune_json) {
+        keys[n_meta] = "autotune";
+        values[n_meta++] = extra->autotune_json;
+    }
     if (windows) {
         snprintf(stride, sizeof stride, "%lld", (long long)extra->stride);
         keys[n_meta] = "doc_pooling";
@@ -341,11 +347,14 @@ enum lector_status lector__classifier_new(struct lector_encoder *enc, struct lec
     clf->head = head;
     clf->ng = ng;
     clf->info = *info;
-    clf->extra = extra ? *extra : (struct lector_classifier_extra){0, NULL, 1.0f, -1.0, LECTOR_DOC_TRUNCATE, 0, 0, NULL};
+    clf->extra = extra ? *extra : (struct lector_classifier_extra){0, NULL, 1.0f, -1.0, LECTOR_DOC_TRUNCATE, 0, 0, NULL, NULL};
     clf->extra.ngrams = ng;
     clf->info.history_json = NULL;
     clf->extra.thresholds = NULL;
+    clf->extra.autotune_json = NULL;
     if (info->history_json && !(clf->history = lector__strdup(info->history_json))) goto nomem_clf;
+    if (extra && extra->autotune_json && !(clf->autotune = lector__strdup(extra->autotune_json))) goto nomem_clf;
+    clf->extra.autotune_json = clf->autotune;
     clf->info.history_json = clf->history;
     if (extra && extra->thresholds) {
         clf->thresholds = lector__malloc((size_t)n_labels * sizeof *clf->thresholds);
@@ -637,6 +646,13 @@ enum lector_status lector_classifier_open(const char *path, const char *encoder_
         clf->extra.doc_pooling = (enum lector_doc_pooling)dp;
     }
     if ((v = lector_checkpoint_metadata(ck, "valid_macro_f1"))) clf->extra.valid_macro_f1 = atof(v);
+    if ((v = lector_checkpoint_metadata(ck, "autotune"))) {
+        if (!(clf->autotune = lector__strdup(v))) {
+            s = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
+            goto fail;
+        }
+        clf->extra.autotune_json = clf->autotune;
+    }
     const int64_t K = clf->n_labels;
     if ((v = lector_checkpoint_metadata(ck, "multi_label")) && !strcmp(v, "1")) {
         const char *ts = lector_checkpoint_metadata(ck, "thresholds");

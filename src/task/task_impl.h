@@ -52,4 +52,20 @@ struct lector_featurizer;
 void lector__featurizer_release(struct lector_featurizer *fz, struct lector_encoder **enc,
                                 struct lector_tokenizer **tok);
 
+// Autotune's search (autotune.c): the settings of the options and back, the next trial in
+// the fixed order (false when the search is over), the result of a trial (true when it is the
+// best so far; f1 < 0: failed) and the record a model keeps (JSON, free()).
+struct lector_train_options;
+struct lector_autotune_settings;
+struct lector_autotune_trial;
+struct lector__autotune;
+void lector__autotune_settings_get(const struct lector_train_options *o, struct lector_autotune_settings *s);
+void lector__autotune_settings_apply(const struct lector_autotune_settings *s, struct lector_train_options *o);
+struct lector__autotune *lector__autotune_new(const struct lector_train_options *o);
+void lector__autotune_free(struct lector__autotune *a);
+bool lector__autotune_next(struct lector__autotune *a, struct lector_autotune_settings *out);
+bool lector__autotune_report(struct lector__autotune *a, const struct lector_autotune_settings *s, double f1,
+                             double log_loss);
+char *lector__autotune_json(const struct lector_autotune_trial *best, int64_t n_trials, const char *ended);
+
 #endif /* LECTOR_TASK_IMPL_H */

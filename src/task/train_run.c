@@ -46,6 +46,7 @@ void lector_train_options_init(struct lector_train_options *o) {
     // Three quarters of the physical memory (4 GB when unknown).
     const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
     p->max_memory = pages > 0 && size > 0 ? (uint64_t)pages / 4 * 3 * (uint64_t)size : (uint64_t)4 << 30;
+    o->autotune.budget = 300.0;
 }
 
 struct run {
@@ -91,6 +92,18 @@ static enum lector_status check_options(const struct lector_train_options *o, st
                              (double)o->valid_fraction);
     if (o->unfreeze != 0)
         return lector__error(err, LECTOR_STATUS_UNSUPPORTED, "unfreeze: only a frozen encoder (0) is implemented");
+    if (o->autotune.enabled) {
+        if (!(o->autotune.budget > 0.0 && o->autotune.budget <= 1e9))
+            return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                                 "autotune.budget: %g is not a number of seconds above 0", o->autotune.budget);
+        if (o->autotune.max_trials < 0)
+            return lector__error(err, LECTOR_STATUS_INVALID_ARG, "autotune.max_trials: %lld is below 0",
+                                 (long long)o->autotune.max_trials);
+        if (!o->valid_path && o->valid_fraction <= 0.0f)
+            return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                                 "autotune: the search needs validation rows (a validation file, or a held-out "
+                                 "share of the training file)");
+    }
     return LECTOR_STATUS_OK;
 }
 
@@ -142,7 +155,7 @@ static enum lector_status split(struct run *r, struct lector_error *err) {
 // n-gram fit, whose own time grows with the labels).
 static enum lector_status check_memory(const struct run *r, int64_t S, struct lector_error *err) {
     const struct lector_train_params *p = &r->o->head;
-    const int64_t K = r->tr->n_labels, C = r->f_tr.C;
+    const int64_t K = r->tr->n_labels, C = (r->o->features & LECTOR_FEATURES_ENCODER) ? r->f_tr.C : 0;
     const uint64_t need = lector_train_head_memory(C, S, K, p);
     if (p->max_memory == 0 || need <= p->max_memory) return LECTOR_STATUS_OK;
     return lector__error(err, LECTOR_STATUS_NOMEM,
@@ -169,7 +182,8 @@ static enum lector_status fit_ngrams(struct run *r, struct lector_error *err) {
 static enum lector_status valid_report(const struct run *r, struct lector_eval_report *rep, struct lector_error *err) {
     const struct lector_corpus *va = r->va;
     const struct lector_features *f = &r->f_va;
-    const bool use_ng = r->ng != NULL, multi = va->multi_label != 0;
+    const bool use_ng = r->ng && (r->o->features & LECTOR_FEATURES_NGRAMS), multi = va->multi_label != 0;
+    const float *X = (r->o->features & LECTOR_FEATURES_ENCODER) ? f->X : NULL;
     const int64_t K = r->tr->n_labels;
     rep->n = va->n;
     rep->n_labels = K;
@@ -184,33 +198,34 @@ static enum lector_status valid_report(const struct run *r, struct lector_eval_r
         if (!(rep->labels[k] = lector__strdup(r->tr->labels[k])))
             return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
     if (multi) {
-        enum lector_status s = lector_head_probs_multi(r->res.head, f->X, use_ng ? &f->sp : NULL, va->n, rep->probs, err);
+        enum lector_status s = lector_head_probs_multi(r->res.head, X, use_ng ? &f->sp : NULL, va->n, rep->probs, err);
         if (s != LECTOR_STATUS_OK) return s;
         return lector_metrics_compute_multi(va->Y, rep->probs, r->res.thresholds, va->n, K, &rep->metrics, err);
     }
     memcpy(rep->y, va->y, (size_t)va->n * sizeof *rep->y);
     enum lector_status s =
-        lector_head_probs(r->res.head, f->X, use_ng ? &f->sp : NULL, va->n, r->res.temperature, rep->probs, err);
+        lector_head_probs(r->res.head, X, use_ng ? &f->sp : NULL, va->n, r->res.temperature, rep->probs, err);
     if (s != LECTOR_STATUS_OK) return s;
     return lector_metrics_compute_probs(va->y, rep->probs, va->n, K, &rep->metrics, err);
 }
 
 static enum lector_status train_head(struct run *r, struct lector_error *err) {
     const struct lector_train_options *o = r->o;
-    const bool use_ng = r->ng != NULL;
+    const bool use_ng = r->ng && (o->features & LECTOR_FEATURES_NGRAMS);
+    const bool use_enc = o->features & LECTOR_FEATURES_ENCODER;
     struct lector_train_params tp = o->head;
     tp.on_step = on_step;
     tp.on_epoch = on_epoch;
     tp.user = (void *)o;
     if (!tp.cancel) tp.cancel = o->cancel;
-    const struct lector_train_set ts = {r->f_tr.X, use_ng ? &r->f_tr.sp : NULL, r->tr->y, r->tr->n,
+    const struct lector_train_set ts = {use_enc ? r->f_tr.X : NULL, use_ng ? &r->f_tr.sp : NULL, r->tr->y, r->tr->n,
                                         r->tr->multi_label ? r->tr->Y : NULL};
     const int64_t n_va = r->va ? r->va->n : 0;
-    const struct lector_train_set vs = {r->f_va.X, use_ng ? &r->f_va.sp : NULL, n_va ? r->va->y : NULL, n_va,
+    const struct lector_train_set vs = {use_enc ? r->f_va.X : NULL, use_ng ? &r->f_va.sp : NULL, n_va ? r->va->y : NULL, n_va,
                                         n_va && r->va->multi_label ? r->va->Y : NULL};
     const double t0 = lector__now();
     enum lector_status s =
-        lector_train_head(&ts, n_va > 0 ? &vs : NULL, r->f_tr.C, r->tr->n_labels, &tp, &r->res, err);
+        lector_train_head(&ts, n_va > 0 ? &vs : NULL, use_enc ? r->f_tr.C : 0, r->tr->n_labels, &tp, &r->res, err);
     if (s == LECTOR_STATUS_OK && o->cancel && *o->cancel) {
         lector_train_result_free(&r->res);
         s = lector__error(err, LECTOR_STATUS_INTERRUPTED, "interrupted");
@@ -221,6 +236,134 @@ static enum lector_status train_head(struct run *r, struct lector_error *err) {
     return s;
 }
 
+// ---- autotune ---------------------------------------------------------------------------------
+
+static bool same_ngrams(const struct lector_ngram_params *a, const struct lector_ngram_params *b) {
+    return a->word_order == b->word_order && a->char_min == b->char_min && a->char_max == b->char_max &&
+           a->boundaries == b->boundaries && a->weighting == b->weighting;
+}
+
+// Everything the search keeps of its best trial.
+struct tuned {
+    struct lector_train_options o;  // the trial's options
+    struct lector_train_result res; // its head
+    struct lector_ngrams *ng;       // its n-gram columns (may be r->ng), or NULL
+    struct lector_eval_report rep;  // its validation report
+    struct lector_autotune_trial trial;
+    char *record;                   // what the model records (JSON)
+};
+
+// One trial: the n-gram columns fitted again when a setting of theirs changed (*fitted: the
+// settings r->ng was fitted with, NULL for none), the head trained and scored on validation.
+// A head that diverges or does not fit in memory is a failed trial (t->message), not an error.
+static enum lector_status run_trial(struct run *r, const struct tuned *best, struct lector_ngram_params *fitted,
+                                    bool *have_fit, struct lector_autotune_trial *t,
+                                    struct lector_eval_report *rep, struct lector_error *err) {
+    const bool use_ng = r->o->features & LECTOR_FEATURES_NGRAMS;
+    enum lector_status s = LECTOR_STATUS_OK;
+    if (use_ng && !(*have_fit && same_ngrams(fitted, &r->o->ngrams))) {
+        if (r->ng != best->ng) lector_ngrams_free(r->ng);
+        r->ng = NULL;
+        *have_fit = false;
+        if ((s = fit_ngrams(r, err)) != LECTOR_STATUS_OK) return s;
+        *fitted = r->o->ngrams;
+        *have_fit = true;
+    }
+    s = check_memory(r, use_ng ? lector_ngrams_n_features(r->ng) : 0, err);
+    if (s == LECTOR_STATUS_OK) s = train_head(r, err);
+    if (s == LECTOR_STATUS_OK) s = valid_report(r, rep, err);
+    if (s == LECTOR_STATUS_OK) {
+        t->valid_macro_f1 = rep->metrics.macro_f1;
+        t->valid_accuracy = rep->metrics.accuracy;
+        t->valid_log_loss = rep->metrics.log_loss;
+    } else if (s == LECTOR_STATUS_RANGE || s == LECTOR_STATUS_NOMEM) {
+        t->message = err->msg;
+        s = LECTOR_STATUS_OK;
+    }
+    return s;
+}
+
+// The search (see lector/train.h) over r's features; r->res and r->ng receive the best
+// trial's head and columns.
+static enum lector_status autotune(struct run *r, struct tuned *best, struct lector_error *err) {
+    const struct lector_train_options *o = r->o;
+    struct lector__autotune *a = lector__autotune_new(o);
+    if (!a) return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
+    struct lector_train_options to = *o;
+    to.on_event = NULL; // a trial's epochs and n-gram fits are not reported, the trial is
+    struct lector_ngram_params fitted = {0};
+    bool have_fit = false;
+    const char *ended = "every setting tried";
+    enum lector_status s = LECTOR_STATUS_OK;
+    struct lector_autotune_settings cand;
+    struct lector_error te = {0}; // a trial's: a failed trial is not the search's error
+    char last[sizeof te.msg] = "";
+    int64_t n = 0;
+    const double t0 = lector__now();
+    while (s == LECTOR_STATUS_OK && lector__autotune_next(a, &cand)) {
+        const double spent = lector__now() - t0;
+        if (n > 0 && o->autotune.max_trials > 0 && n >= o->autotune.max_trials) {
+            ended = "trial limit";
+            break;
+        }
+        if (n > 0 && spent + spent / (double)n > o->autotune.budget) {
+            ended = "time budget";
+            break;
+        }
+        lector__autotune_settings_apply(&cand, &to);
+        r->o = &to;
+        struct lector_autotune_trial t = {.index = ++n, .settings = cand, .valid_macro_f1 = -1,
+                                          .valid_accuracy = -1, .valid_log_loss = -1};
+        struct lector_eval_report rep = {0};
+        const double t1 = lector__now();
+        s = run_trial(r, best, &fitted, &have_fit, &t, &rep, &te);
+        r->o = o;
+        if (s != LECTOR_STATUS_OK) {
+            if (err) *err = te;
+            lector_eval_report_free(&rep);
+            break;
+        }
+        if (t.message) snprintf(last, sizeof last, "%s", t.message);
+        t.seconds = lector__now() - t1;
+        t.is_best = lector__autotune_report(a, &cand, t.valid_macro_f1, t.valid_log_loss);
+        emit(o, &(struct lector_event){.kind = LECTOR_EVENT_TRIAL, .trial = &t, .count = n,
+                                       .seconds = lector__now() - t0});
+        if (!t.is_best) {
+            lector_train_result_free(&r->res);
+            lector_eval_report_free(&rep);
+            continue;
+        }
+        lector_train_result_free(&best->res);
+        best->res = r->res;
+        memset(&r->res, 0, sizeof r->res);
+        lector_eval_report_free(&best->rep);
+        best->rep = rep;
+        if (best->ng != r->ng) lector_ngrams_free(best->ng);
+        best->ng = (to.features & LECTOR_FEATURES_NGRAMS) ? r->ng : NULL;
+        best->o = to;
+        best->trial = t;
+        best->trial.message = NULL;
+    }
+    lector__autotune_free(a);
+    if (s == LECTOR_STATUS_OK && best->trial.index == 0)
+        s = lector__error(err, LECTOR_STATUS_RANGE, "autotune: every trial failed (the last: %s)", last);
+    if (s == LECTOR_STATUS_OK && !(best->record = lector__autotune_json(&best->trial, n, ended)))
+        s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
+    if (s == LECTOR_STATUS_OK)
+        emit(o, &(struct lector_event){.kind = LECTOR_EVENT_AUTOTUNED, .trial = &best->trial, .count = n,
+                                       .seconds = lector__now() - t0, .message = ended});
+    // r keeps the best trial's head and columns
+    if (r->ng != best->ng) lector_ngrams_free(r->ng);
+    r->ng = best->ng;
+    best->ng = NULL;
+    lector_train_result_free(&r->res);
+    r->res = best->res;
+    memset(&best->res, 0, sizeof best->res);
+    return s;
+}
+
+// ---- the pipeline ----------------------------------------------------------------------------
+
 enum lector_status lector_train(const struct lector_train_options *o, struct lector_classifier **out,
                                 struct lector_eval_report *rep, struct lector_error *err) {
     *out = NULL;
@@ -229,6 +372,7 @@ enum lector_status lector_train(const struct lector_train_options *o, struct lec
     if (s != LECTOR_STATUS_OK) return s;
     const bool use_enc = o->features & LECTOR_FEATURES_ENCODER;
     struct run r = {.o = o};
+    struct tuned best = {0};
     struct lector_featurizer_options fo = o->featurizer;
     if (!use_enc) fo.cache_dir = NULL; // n-grams alone never read the cache
     fo.on_event = o->on_event;
@@ -238,19 +382,29 @@ enum lector_status lector_train(const struct lector_train_options *o, struct lec
     if ((s = read_data(&r, err)) != LECTOR_STATUS_OK ||
         (s = lector_featurize(r.fz, r.all, use_enc, &r.f_all, err)) != LECTOR_STATUS_OK ||
         (r.va && (s = lector_featurize(r.fz, r.va, use_enc, &r.f_va, err)) != LECTOR_STATUS_OK) ||
-        (s = split(&r, err)) != LECTOR_STATUS_OK || (s = check_memory(&r, 0, err)) != LECTOR_STATUS_OK ||
-        ((o->features & LECTOR_FEATURES_NGRAMS) && (s = fit_ngrams(&r, err)) != LECTOR_STATUS_OK) ||
-        (r.ng && (s = check_memory(&r, lector_ngrams_n_features(r.ng), err)) != LECTOR_STATUS_OK) ||
-        (s = train_head(&r, err)) != LECTOR_STATUS_OK)
+        (s = split(&r, err)) != LECTOR_STATUS_OK || (s = check_memory(&r, 0, err)) != LECTOR_STATUS_OK)
         goto out;
-    if (rep && r.va && r.va->n > 0 && (s = valid_report(&r, rep, err)) != LECTOR_STATUS_OK) goto out;
+    if (o->autotune.enabled) {
+        if ((s = autotune(&r, &best, err)) != LECTOR_STATUS_OK) goto out;
+        r.o = &best.o;
+        if (rep) {
+            *rep = best.rep;
+            memset(&best.rep, 0, sizeof best.rep);
+        }
+    } else {
+        if (((o->features & LECTOR_FEATURES_NGRAMS) && (s = fit_ngrams(&r, err)) != LECTOR_STATUS_OK) ||
+            (r.ng && (s = check_memory(&r, lector_ngrams_n_features(r.ng), err)) != LECTOR_STATUS_OK) ||
+            (s = train_head(&r, err)) != LECTOR_STATUS_OK)
+            goto out;
+        if (rep && r.va && r.va->n > 0 && (s = valid_report(&r, rep, err)) != LECTOR_STATUS_OK) goto out;
+    }
 
     const struct lector_featurizer_options *fr = lector_featurizer_get_options(r.fz);
     const struct lector_classifier_info info = {fr->pooling, fr->max_len, r.tr->n, r.res.valid_accuracy,
                                                 r.res.history};
-    const struct lector_classifier_extra extra = {!use_enc, r.ng, r.res.temperature, r.res.valid_macro_f1,
+    const struct lector_classifier_extra extra = {!(r.o->features & LECTOR_FEATURES_ENCODER), r.ng, r.res.temperature, r.res.valid_macro_f1,
                                                   fr->doc_pooling, fr->stride, o->corpus.multi_label != 0,
-                                                  r.res.thresholds};
+                                                  r.res.thresholds, best.record};
     struct lector_encoder *enc = NULL;
     struct lector_tokenizer *tok = NULL;
     lector__featurizer_release(r.fz, &enc, &tok);
@@ -261,6 +415,10 @@ enum lector_status lector_train(const struct lector_train_options *o, struct lec
 out:
     if (s != LECTOR_STATUS_OK && rep) lector_eval_report_free(rep);
     lector_free(r.idx);
+    free(best.record);
+    lector_eval_report_free(&best.rep);
+    lector_ngrams_free(best.ng);
+    lector_train_result_free(&best.res);
     lector_ngrams_free(r.ng);
     lector_train_result_free(&r.res);
     lector_features_free(&r.f_va);

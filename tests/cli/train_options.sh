@@ -4,12 +4,6 @@
 # (same seed -> same model file, whatever the thread count), and the shared eval report.
 # shellcheck source=lib/common.bash
 . "$(dirname "$0")/lib/common.bash"
-expect_rc() {
-  local want=$1; shift
-  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok; else bad "exit $rc (want $want): $* -- $(head -c 300 "$tmp/err")"; fi
-}
 enc=$tmp/enc
 mkdir -p "$enc" && "$mk" "$enc" 1 || { echo "cannot make the tiny encoder" >&2; exit 1; }
 demo=$src/corpora/demo-sentiment

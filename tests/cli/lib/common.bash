@@ -15,3 +15,10 @@ trap 'if [ "$BASHPID" = "$$" ]; then rm -rf "$tmp"; fi' EXIT
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
+# Run a command with stdout in $tmp/out and stderr in $tmp/err; pass when it exits with want.
+expect_rc() {
+  local want=$1; shift
+  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+  local rc=$?
+  if [ "$rc" -eq "$want" ]; then ok; else bad "exit $rc (want $want): $* -- $(head -c 300 "$tmp/err")"; fi
+}

@@ -4,7 +4,7 @@ validation picks: for each corpus and each value of the option, every entry of
 accuracy.py's --features grid is trained and scored on validation and test, and the table
 gives the mean and the range over the grid (docs/accuracy.md, "What the column weights do").
 
-    scripts/accuracy_grid.py --lector build/lector --corpora ../shared/corpora \
+    scripts/accuracy/grid.py --lector build/lector --corpora ../shared/corpora \
         --encoder ../shared/models/mini-mlm-uncased --out DIR \
         [--option --ngram-weighting --values idf,idf-nb,nb] [--features both]
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compare lector's linear head with scikit-learn's LogisticRegression on the same features.
 
-    scripts/compare-sklearn.py --encoder DIR --corpus DIR [--pooling mean] [--lector build/lector]
+    scripts/accuracy/compare_sklearn.py --encoder DIR --corpus DIR [--pooling mean] [--lector build/lector]
 
 The corpus folder holds train.csv, test.csv and optionally dev.csv (columns text,label).
 Features come from `lector embed` (so both sides see identical vectors); LogisticRegression's

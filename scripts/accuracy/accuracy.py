@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
-"""Accuracy tables for docs/accuracy.md: lector (--features encoder, ngrams, both) against
-fastText supervised and TF-IDF + LogisticRegression on the same splits, and lector's linear
-head against scikit-learn's LogisticRegression on the same lector features (parity).
+"""Accuracy tables for docs/accuracy.md: lector (--features encoder, ngrams, both; its plain
+defaults; --autotune) against fastText supervised and TF-IDF + LogisticRegression on the same
+splits, and lector's linear head against scikit-learn's LogisticRegression on the same lector
+features (parity).
 
-    scripts/accuracy.py --lector build/lector --corpora ../shared/corpora \
-        --encoder ../shared/models/mini-mlm-uncased [--corpus sst2-sentences ...] [--out DIR]
+    scripts/accuracy/accuracy.py --lector build/lector --corpora ../shared/corpora \
+        --encoder ../shared/models/mini-mlm-uncased [--corpus sst2-sentences ...] [--out DIR] \
+        [--systems baselines,defaults,autotune,grids,random]
 
 Splits: train.csv and test.csv of each corpus; validation is dev.csv where the corpus has one,
 else a stratified 10% of train.csv (seed 42) written to DIR, which every system uses alike
 (lector gets it with --valid; LogisticRegression tunes C on it; fastText ignores it).
-The random-initialised encoder of the same shape is made with accuracy_random_encoder.py.
+The random-initialised encoder of the same shape is made with random_encoder.py.
 Parity features are read back from lector's feature cache (the vectors lector trains on).
+"defaults" is one `lector train` with no option but the split and --seed; "autotune" the same
+with --autotune, its search bounded by --autotune-trials so that it makes the same choice on
+any machine (the time budget given with it is only a safety net).
 Needs Debian's python3-numpy, python3-sklearn and (for fastText) the fasttext package; run
 with /usr/bin/python3. Prints Markdown tables on stdout and writes DIR/results.json.
 """
@@ -35,7 +40,7 @@ import pickle
 CORPORA = ["sst2-sentences", "rt-polarity", "trec", "ag_news", "imdb"]
 C_GRID = [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100]
 # lector's options tuned on validation macro-F1, like LogisticRegression's C.
-# (the n-gram options without the column weighting, which accuracy_grid.py varies alone)
+# (the n-gram options without the column weighting, which grid.py varies alone)
 GRID_NGRAM_STEPS = [["--lr-ngrams", lr, "--epochs", ep] + b for lr in ("0.01", "0.03", "0.1")
                     for ep in ("10", "20") for b in ([], ["--ngram-boundaries"])]
 GRID_NGRAMS = [g + ["--ngram-weighting", w] for g in GRID_NGRAM_STEPS for w in ("idf-nb", "nb")]
@@ -207,6 +212,32 @@ def lector_run(lector, enc, paths, features, out, tag, cache, grid):
             " ".join(best[4]))
 
 
+def lector_single(lector, enc, paths, out, tag, cache, extra):
+    """One `lector train` (no grid: the defaults, or --autotune, which chooses on validation
+    itself), scored on test. The last column is what was chosen (the autotune line)."""
+    model = os.path.join(out, tag + ".lector")
+    cmd = [lector, "train", "--encoder", enc, "--train", paths["train"], "--valid", paths["valid"], "--cache", cache,
+           "-o", model, "--threads", "2", "--seed", str(SEED)] + list(extra)
+    t0 = time.time()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    dt = time.time() - t0
+    if p.returncode != 0:
+        raise SystemExit("lector train failed: %s\n%s" % (" ".join(cmd), p.stderr))
+    with open(os.path.join(out, tag + ".stderr"), "w") as f:
+        f.write(p.stderr)
+    enc_s = sum(float(l.split(" in ")[1].split(" s")[0]) for l in p.stderr.splitlines() if "encoded" in l)
+    chosen = [l.split("training with ", 1)[1] for l in p.stderr.splitlines() if "autotune: the same as" in l]
+    e = subprocess.run([lector, "eval", "--model", model, "--data", paths["test"], "--format", "json",
+                        "--cache", cache], capture_output=True, text=True, check=True)
+    r = json.loads(e.stdout)
+    return (100 * r["accuracy"], 100 * r["macro_f1"], dt, os.path.getsize(model), enc_s, r["ece"],
+            chosen[0] if chosen else "defaults (--seed %d)" % SEED)
+
+
+# The seed of the defaults and autotune runs.
+SEED = 1
+
+
 def cache_vectors(cache_dir):
     """{sha256(text bytes): vector} from every lector feature cache file in cache_dir."""
     vecs = {}
@@ -256,7 +287,7 @@ def model_meta(path):
 
 
 def follow_up_args(doc):
-    """The options accuracy_grid.py and accuracy_seeds.py share (they rerun parts of a run)."""
+    """The options grid.py and seeds.py share (they rerun parts of a run)."""
     ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--lector", default="build/lector")
     ap.add_argument("--corpora", required=True)
@@ -275,6 +306,12 @@ def main():
     ap.add_argument("--corpus", action="append")
     ap.add_argument("--out", default="accuracy-out")
     ap.add_argument("--no-random", action="store_true")
+    ap.add_argument("--systems", default="baselines,defaults,autotune,grids,random",
+                    help="comma-separated: baselines (fastText, TF-IDF + LR), defaults, autotune, grids "
+                         "(lector --features grids and parity), random (the random-initialised encoder)")
+    ap.add_argument("--autotune-trials", type=int, default=30, help="--autotune-trials of the autotune runs [30]")
+    ap.add_argument("--autotune-budget", type=float, default=1800,
+                    help="--autotune-budget of the autotune runs, seconds [1800]")
     ap.add_argument("--select", choices=("logloss", "f1"), default="f1",
                     help="pick every system's hyperparameters on validation macro-F1 [default] or log-loss")
     ap.add_argument("--from-json", action="append", help="print the tables of saved results.json files")
@@ -283,6 +320,9 @@ def main():
     a = ap.parse_args()
     global SELECT
     SELECT = a.select
+    systems = set(a.systems.split(","))
+    if a.no_random:
+        systems.discard("random")
     if a.from_json:
         results = {}
         for path in a.from_json:
@@ -292,9 +332,9 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     cache = os.path.join(a.out, "cache")
     rnd = a.random_encoder or os.path.join(a.out, "random-encoder")
-    if not a.no_random and not os.path.exists(os.path.join(rnd, "model.safetensors")):
+    if "random" in systems and not os.path.exists(os.path.join(rnd, "model.safetensors")):
         here = os.path.dirname(os.path.abspath(__file__))
-        subprocess.run([sys.executable, os.path.join(here, "accuracy_random_encoder.py"), a.encoder, rnd],
+        subprocess.run([sys.executable, os.path.join(here, "random_encoder.py"), a.encoder, rnd],
                        check=True)
     results, old = {}, {}
     for path in a.baselines_from or []:
@@ -304,17 +344,25 @@ def main():
         r = {}
         if name in old:
             r["tfidf_lr"], r["fasttext"] = old[name]["tfidf_lr"], old[name]["fasttext"]
-        else:
+        elif "baselines" in systems:
             r["tfidf_lr"] = tfidf_lr(tr, va, te)
             r["fasttext"] = fasttext(tr, va, te, a.out, name)
-        r["lector_ngrams"] = lector_run(a.lector, a.encoder, paths, "ngrams", a.out, name + ".ngrams", cache,
-                                        GRID_NGRAMS)
-        r["lector_encoder"] = lector_run(a.lector, a.encoder, paths, "encoder", a.out, name + ".encoder", cache,
-                                         GRID_ENCODER)
-        sha = model_meta(os.path.join(a.out, name + ".encoder.lector"))["encoder_sha256"]
-        r["parity_sklearn_lr"] = parity(cache, sha, tr, va, te)
-        r["lector_both"] = lector_run(a.lector, a.encoder, paths, "both", a.out, name + ".both", cache, GRID_BOTH)
-        if not a.no_random:
+        if "defaults" in systems:
+            r["lector_defaults"] = lector_single(a.lector, a.encoder, paths, a.out, name + ".defaults", cache, [])
+        if "autotune" in systems:
+            r["lector_autotune"] = lector_single(a.lector, a.encoder, paths, a.out, name + ".autotune", cache,
+                                                 ["--autotune", "--autotune-trials", str(a.autotune_trials),
+                                                  "--autotune-budget", str(a.autotune_budget)])
+        if "grids" in systems:
+            r["lector_ngrams"] = lector_run(a.lector, a.encoder, paths, "ngrams", a.out, name + ".ngrams", cache,
+                                            GRID_NGRAMS)
+            r["lector_encoder"] = lector_run(a.lector, a.encoder, paths, "encoder", a.out, name + ".encoder",
+                                             cache, GRID_ENCODER)
+            sha = model_meta(os.path.join(a.out, name + ".encoder.lector"))["encoder_sha256"]
+            r["parity_sklearn_lr"] = parity(cache, sha, tr, va, te)
+            r["lector_both"] = lector_run(a.lector, a.encoder, paths, "both", a.out, name + ".both", cache,
+                                          GRID_BOTH)
+        if "random" in systems:
             r["lector_encoder_random"] = lector_run(a.lector, rnd, paths, "encoder", a.out, name + ".rencoder",
                                                     cache, GRID_ENCODER)
             r["lector_both_random"] = lector_run(a.lector, rnd, paths, "both", a.out, name + ".rboth", cache,
@@ -334,6 +382,8 @@ def print_tables(results):
     print("|---|---|---:|---:|---:|---:|---|")
     labels = [("fasttext", "fastText supervised (5 epochs, bigrams)"),
               ("tfidf_lr", "TF-IDF 1-2-gram + LogisticRegression (C tuned)"),
+              ("lector_defaults", "lector, default options (mini-mlm)"),
+              ("lector_autotune", "lector --autotune (mini-mlm)"),
               ("lector_ngrams", "lector --features ngrams"),
               ("lector_encoder", "lector --features encoder (mini-mlm)"),
               ("lector_both", "lector --features both (mini-mlm)"),
@@ -348,6 +398,17 @@ def print_tables(results):
             tuned = v[6] if k.startswith("lector") else v[4]
             print("| %s | %s | %.1f | %.1f | %.1f | %.2f MB | %s |" % (
                 name, label, v[0], v[1], v[2] - enc_s, v[3] / 1e6, tuned))
+    print()
+    print("| corpus | best baseline | lector --autotune | lector defaults |")
+    print("|---|---:|---:|---:|")
+    for name, r in results.items():
+        base = [(r[k][0], label) for k, label in (("tfidf_lr", "TF-IDF + LR"), ("fasttext", "fastText")) if r.get(k)]
+        if not base:
+            continue
+        b = max(base)
+        cells = ["%.1f (%+.1f)" % (r[k][0], r[k][0] - b[0]) if r.get(k) else "-"
+                 for k in ("lector_autotune", "lector_defaults")]
+        print("| %s | %.1f (%s) | %s | %s |" % (name, b[0], b[1], cells[0], cells[1]))
     print()
     print("| corpus | lector linear head (--features encoder) | scikit-learn LogisticRegression (C tuned) | difference |")
     print("|---|---:|---:|---:|")

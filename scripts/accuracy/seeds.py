@@ -6,7 +6,7 @@ settings accuracy.py chose (read from DIR/results.json) are trained again with s
 accuracy.py uses, which does not). TF-IDF + LogisticRegression (lbfgs) has no seed.
 Prints a Markdown table of test accuracy: median and range (docs/accuracy.md).
 
-    scripts/accuracy_seeds.py --lector build/lector --corpora ../shared/corpora \
+    scripts/accuracy/seeds.py --lector build/lector --corpora ../shared/corpora \
         --encoder ../shared/models/mini-mlm-uncased --out DIR [--seeds 5]
 
 DIR is the directory of an accuracy.py run (splits, fastText files, feature cache and

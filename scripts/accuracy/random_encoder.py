@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Write a random-initialised copy of an encoder directory (same shapes, config and tokenizer).
 
-    scripts/accuracy_random_encoder.py SRC_DIR DST_DIR [--seed 0]
+    scripts/accuracy/random_encoder.py SRC_DIR DST_DIR [--seed 0]
 
 Every F32 tensor of SRC_DIR/model.safetensors is replaced, Hugging Face BERT style: LayerNorm
 weights 1, biases and LayerNorm biases 0, every other tensor N(0, 0.02). The other files
-(config.json, vocab.txt, tokenizer files) are copied. Used by scripts/accuracy.py as the
+(config.json, vocab.txt, tokenizer files) are copied. Used by scripts/accuracy/accuracy.py as the
 "random encoder of the same shape" baseline. Needs Debian's python3-numpy.
 """
 import argparse

@@ -1,0 +1,273 @@
+// lector_train with autotune: the search picks by validation, the model records the chosen
+// trial's settings and equals a plain training with them, the search is reproducible, and
+// bad autotune options are refused; on a tiny random encoder (no timed assertions: the
+// searches here are bounded by their trial count).
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lector/eval.h"
+#include "lector/train.h"
+#include "testutil.h"
+#include "tinyenc.h"
+
+// Two classes told apart by their words alone (the tiny encoder's vectors are noise).
+static char *write_corpus(const char *dir, const char *name, int n, int offset) {
+    size_t cap = 64 + (size_t)n * 64, len = 0;
+    char *s = malloc(cap);
+    len += (size_t)snprintf(s, cap, "text,label\n");
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(s + len, cap - len, "%s %s item %d,%s\n", i % 2 ? "splendid" : "dreadful",
+                                i % 2 ? "lovely" : "awful", i + offset, i % 2 ? "pos" : "neg");
+    char *path = test_write_file(dir, name, s, len);
+    free(s);
+    return path;
+}
+
+#define MAX_SEEN 64
+struct seen {
+    int n_trials, n_autotuned, n_epochs;
+    struct lector_autotune_trial trials[MAX_SEEN];
+    struct lector_autotune_trial chosen;
+    char ended[64];
+};
+static void on_event(void *user, const struct lector_event *e) {
+    struct seen *s = user;
+    if (e->kind == LECTOR_EVENT_EPOCH) s->n_epochs++;
+    if (e->kind == LECTOR_EVENT_TRIAL && s->n_trials < MAX_SEEN) {
+        s->trials[s->n_trials] = *e->trial;
+        s->trials[s->n_trials++].message = NULL;
+    }
+    if (e->kind == LECTOR_EVENT_AUTOTUNED) {
+        s->n_autotuned++;
+        s->chosen = *e->trial;
+        snprintf(s->ended, sizeof s->ended, "%s", e->message);
+    }
+}
+
+static void options(struct lector_train_options *o, const char *dir, const char *train, const char *valid) {
+    lector_train_options_init(o);
+    o->encoder_dir = dir;
+    o->train_path = train;
+    o->valid_path = valid;
+    o->head.n_epochs = 3;
+}
+
+// The probabilities clf gives on the CSV at path.
+static float *probs_of(const struct lector_classifier *clf, const char *path, int64_t *n) {
+    struct lector_eval_report r;
+    struct lector_error err;
+    assert_int_equal(lector_evaluate(clf, path, NULL, &r, &err), LECTOR_STATUS_OK);
+    float *p = malloc((size_t)(r.n * r.n_labels) * sizeof *p);
+    memcpy(p, r.probs, (size_t)(r.n * r.n_labels) * sizeof *p);
+    *n = r.n * r.n_labels;
+    lector_eval_report_free(&r);
+    return p;
+}
+
+static void test_autotune_picks_by_validation(void **state) {
+    (void)state;
+    char *dir = test_mkdtemp();
+    assert_int_equal(test_make_tiny_encoder(dir, 7), 0);
+    char *train = write_corpus(dir, "train.csv", 80, 0), *valid = write_corpus(dir, "valid.csv", 40, 500);
+    struct lector_error err;
+    struct lector_train_options o;
+    options(&o, dir, train, valid);
+    // A start whose n-gram weights cannot move: every trial until the n-gram learning rate
+    // changes is near chance, and one with a usable rate separates the words.
+    o.head.adamw_sparse.lr = 1e-7f;
+    o.head.adamw.lr = 1e-7f;
+    o.autotune.enabled = 1;
+    o.autotune.max_trials = 9;
+    o.autotune.budget = 1e6;
+    struct seen seen = {0};
+    o.on_event = on_event;
+    o.user = &seen;
+    struct lector_classifier *clf = NULL;
+    struct lector_eval_report rep;
+    assert_int_equal(lector_train(&o, &clf, &rep, &err), LECTOR_STATUS_OK);
+    assert_int_equal(seen.n_trials, 9);
+    assert_int_equal(seen.n_autotuned, 1);
+    assert_int_equal(seen.n_epochs, 0); // a trial's epochs are not reported
+    assert_string_equal(seen.ended, "trial limit");
+    // the first trial is the start; the order is the documented one
+    assert_true(seen.trials[0].settings.lr_ngrams == 1e-7f);
+    assert_int_equal(seen.trials[0].settings.features, LECTOR_FEATURES_BOTH);
+    assert_int_equal(seen.trials[1].settings.features, LECTOR_FEATURES_NGRAMS);
+    assert_true(seen.trials[0].valid_macro_f1 < 0.8);
+    // the chosen trial is the best on validation, and it is one with a usable n-gram rate
+    const struct lector_autotune_trial *c = &seen.chosen;
+    assert_true(c->index >= 1 && c->index <= 9);
+    assert_true(c->settings.lr_ngrams >= 0.01f);
+    assert_true(c->valid_macro_f1 > 0.95);
+    for (int i = 0; i < seen.n_trials; i++)
+        assert_true(seen.trials[i].valid_macro_f1 <= c->valid_macro_f1 + (double)o.head.min_delta);
+    assert_memory_equal(&seen.trials[c->index - 1].settings, &c->settings, sizeof c->settings);
+    // the validation report is the chosen trial's
+    assert_true(rep.metrics.macro_f1 == c->valid_macro_f1);
+    lector_eval_report_free(&rep);
+
+    // the model records the chosen settings, in the text form the trials were printed in
+    char want[512], key[600];
+    lector_autotune_settings_format(&c->settings, want, sizeof want);
+    snprintf(key, sizeof key, "\"settings\":\"%s\"", want);
+    const char *rec = lector_classifier_get_extra(clf)->autotune_json;
+    assert_non_null(rec);
+    assert_non_null(strstr(rec, key));
+    assert_non_null(strstr(rec, "\"trials\":9"));
+    char model[4200];
+    snprintf(model, sizeof model, "%s/m.lector", dir);
+    assert_int_equal(lector_classifier_save(clf, model, &err), LECTOR_STATUS_OK);
+    struct lector_classifier *loaded = NULL;
+    assert_int_equal(lector_classifier_open(model, NULL, NULL, &loaded, &err), LECTOR_STATUS_OK);
+    assert_string_equal(lector_classifier_get_extra(loaded)->autotune_json, rec);
+    lector_classifier_close(loaded);
+
+    // trained plainly with those settings, the head is the same: the same probabilities
+    struct lector_train_options p;
+    options(&p, dir, train, valid);
+    p.head.adamw_sparse.lr = 1e-7f;
+    p.head.adamw.lr = 1e-7f;
+    p.features = c->settings.features;
+    p.head.n_epochs = c->settings.n_epochs;
+    p.head.adamw.lr = c->settings.lr;
+    p.head.adamw.weight_decay = c->settings.weight_decay;
+    p.head.adamw_sparse.lr = c->settings.lr_ngrams;
+    p.head.adamw_sparse.weight_decay = c->settings.weight_decay_ngrams;
+    p.head.n_hidden = c->settings.n_hidden;
+    p.ngrams.word_order = c->settings.word_order;
+    p.ngrams.char_min = c->settings.char_min;
+    p.ngrams.char_max = c->settings.char_max;
+    p.ngrams.boundaries = c->settings.boundaries;
+    p.ngrams.weighting = c->settings.weighting;
+    struct lector_classifier *plain = NULL;
+    assert_int_equal(lector_train(&p, &plain, NULL, &err), LECTOR_STATUS_OK);
+    assert_null(lector_classifier_get_extra(plain)->autotune_json);
+    int64_t na = 0, nb = 0;
+    float *pa = probs_of(clf, valid, &na), *pb = probs_of(plain, valid, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(pa, pb, (size_t)na * sizeof *pa);
+    free(pa);
+    free(pb);
+    lector_classifier_close(plain);
+
+    // the same search again: the same trials, choice and record
+    struct seen again = {0};
+    o.user = &again;
+    struct lector_classifier *clf2 = NULL;
+    assert_int_equal(lector_train(&o, &clf2, NULL, &err), LECTOR_STATUS_OK);
+    assert_int_equal(again.n_trials, seen.n_trials);
+    for (int i = 0; i < seen.n_trials; i++) {
+        assert_memory_equal(&again.trials[i].settings, &seen.trials[i].settings, sizeof seen.trials[i].settings);
+        assert_true(again.trials[i].valid_macro_f1 == seen.trials[i].valid_macro_f1);
+        assert_true(again.trials[i].valid_log_loss == seen.trials[i].valid_log_loss);
+    }
+    assert_string_equal(lector_classifier_get_extra(clf2)->autotune_json, rec);
+    lector_classifier_close(clf2);
+    lector_classifier_close(clf);
+    free(train);
+    free(valid);
+    test_rmtree(dir);
+    free(dir);
+}
+
+static void test_autotune_search_space(void **state) {
+    (void)state;
+    char *dir = test_mkdtemp();
+    assert_int_equal(test_make_tiny_encoder(dir, 8), 0);
+    char *train = write_corpus(dir, "train.csv", 40, 0);
+    struct lector_error err;
+    struct lector_train_options o;
+    options(&o, dir, train, NULL);
+    // n-grams alone allow no other features and no dense settings; a held-out share validates
+    o.features = LECTOR_FEATURES_NGRAMS;
+    o.autotune.enabled = 1;
+    o.autotune.max_trials = 12;
+    struct seen seen = {0};
+    o.on_event = on_event;
+    o.user = &seen;
+    struct lector_classifier *clf = NULL;
+    assert_int_equal(lector_train(&o, &clf, NULL, &err), LECTOR_STATUS_OK);
+    assert_int_equal(seen.n_trials, 12);
+    char text[512];
+    for (int i = 0; i < seen.n_trials; i++) {
+        assert_int_equal(seen.trials[i].settings.features, LECTOR_FEATURES_NGRAMS);
+        lector_autotune_settings_format(&seen.trials[i].settings, text, sizeof text);
+        assert_null(strstr(text, " lr="));
+        assert_null(strstr(text, "hidden="));
+        assert_non_null(strstr(text, "ngram_weighting="));
+        for (int j = 0; j < i; j++) { // no setting is trained twice
+            char other[512];
+            lector_autotune_settings_format(&seen.trials[j].settings, other, sizeof other);
+            assert_string_not_equal(text, other);
+        }
+    }
+    // the second trial is the first of the documented order that applies: nb weights
+    assert_int_equal(seen.trials[1].settings.weighting, LECTOR_NGRAM_NB);
+    lector_classifier_close(clf);
+
+    // the text form of the settings
+    const struct lector_autotune_settings st = {.features = LECTOR_FEATURES_BOTH, .n_epochs = 20, .lr = 0.001f,
+                                                .weight_decay = 0.01f, .lr_ngrams = 0.1f,
+                                                .weight_decay_ngrams = 0.0f, .n_hidden = 0, .word_order = 2,
+                                                .char_min = 2, .char_max = 4, .boundaries = 1,
+                                                .weighting = LECTOR_NGRAM_NB};
+    const char *want = "features=both epochs=20 lr=0.001 weight_decay=0.01 hidden=0 lr_ngrams=0.1 "
+                       "weight_decay_ngrams=0 ngram_order=2 char_ngrams=2-4 ngram_boundaries=1 ngram_weighting=nb";
+    assert_int_equal(lector_autotune_settings_format(&st, text, sizeof text), (int)strlen(want));
+    assert_string_equal(text, want);
+    free(train);
+    test_rmtree(dir);
+    free(dir);
+}
+
+static void test_autotune_bad_options(void **state) {
+    (void)state;
+    char *dir = test_mkdtemp();
+    assert_int_equal(test_make_tiny_encoder(dir, 9), 0);
+    char *train = write_corpus(dir, "train.csv", 20, 0);
+    struct lector_error err;
+    struct lector_train_options o;
+    options(&o, dir, train, NULL);
+    // the defaults: off, five minutes, no trial limit
+    assert_int_equal(o.autotune.enabled, 0);
+    assert_true(o.autotune.budget == 300.0);
+    assert_int_equal(o.autotune.max_trials, 0);
+    o.autotune.enabled = 1;
+    struct lector_classifier *clf = NULL;
+    const double budgets[] = {0.0, -5.0, 0.0 / 0.0, 1e300};
+    for (size_t i = 0; i < sizeof budgets / sizeof budgets[0]; i++) {
+        o.autotune.budget = budgets[i];
+        assert_int_equal(lector_train(&o, &clf, NULL, &err), LECTOR_STATUS_INVALID_ARG);
+        assert_non_null(strstr(err.msg, "autotune.budget:"));
+        assert_null(clf);
+    }
+    o.autotune.budget = 10.0;
+    o.autotune.max_trials = -1;
+    assert_int_equal(lector_train(&o, &clf, NULL, &err), LECTOR_STATUS_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "autotune.max_trials:"));
+    // no validation rows to search on
+    o.autotune.max_trials = 0;
+    o.valid_fraction = 0.0f;
+    assert_int_equal(lector_train(&o, &clf, NULL, &err), LECTOR_STATUS_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "autotune: the search needs validation rows"));
+    assert_null(clf);
+    free(train);
+    test_rmtree(dir);
+    free(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_autotune_picks_by_validation),
+        cmocka_unit_test(test_autotune_search_space),
+        cmocka_unit_test(test_autotune_bad_options),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
