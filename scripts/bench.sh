@@ -4,7 +4,7 @@
 # checkpoints, with the same ids and thread count. A benchmark, not a test.
 #
 #   scripts/bench.sh [--threads N] [--repeat R] [--models base,minilm] [--cases LIST]
-#                    [--no-torch] [--precision int8]
+#                    [--no-torch] [--precision int8] [--llama]
 #
 # Builds lector in build-bench/, installs what it needs (Debian python3-torch and
 # python3-onnx, npm onnxruntime-node into scripts/bench/node_modules), writes the
@@ -17,6 +17,13 @@
 # on model.int8.onnx (bench/quantize_onnx.py: dynamic quantisation, as quantize_dynamic),
 # with lector fp32 beside them, the max abs difference and the smallest cosine per token
 # row between the two int8 outputs, and of each against lector's fp32 output.
+#
+# --llama adds llama.cpp as a peer: built once into build-bench/llama by bench/llama.sh
+# (from the sources node-llama-cpp bundles), each checkpoint converted to an f32 GGUF by
+# bench/hf_to_gguf.py, run by bench/llama_run.cpp through libllama on the same ids with the
+# same threads, and a last table per model: sentences/s of lector fp32, ORT fp32 and
+# llama.cpp fp32, the ratios, and each peer's max abs difference from lector (llama.cpp's
+# GELU is a tanh approximation from a table: expect about 1e-3, not 1e-5).
 #
 # OpenBLAS picks its kernels from the CPU (or OPENBLAS_CORETYPE); the table records the
 # core in use. To compare cores, run e.g. `env -u OPENBLAS_CORETYPE scripts/bench.sh`.
@@ -31,6 +38,7 @@ models="base,minilm"
 cases="1x128,8x128,32x32,1x512"
 torch=1
 precision=fp32
+llama=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads="$2"; shift 2 ;;
@@ -39,7 +47,8 @@ while [ $# -gt 0 ]; do
     --cases) cases="$2"; shift 2 ;;
     --no-torch) torch=0; shift ;;
     --precision) precision="$2"; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --llama) llama=1; shift ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -72,6 +81,18 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j "$(nproc)" --target bench_encoder >/dev/null
 bench="$build/tests/bench_encoder"
 
+# --- llama.cpp (optional) --------------------------------------------------------------
+llama_run="$build/llama/llama_run"
+if [ "$llama" = 1 ]; then
+  lsrc="$build/llama/src" lbin="$build/llama/build/bin"
+  [ -f "$lbin/libllama.so" ] || "$here/bench/llama.sh" build >&2
+  if [ ! -x "$llama_run" ] || [ "$here/bench/llama_run.cpp" -nt "$llama_run" ]; then
+    g++ -O2 -std=c++17 "$here/bench/llama_run.cpp" -I "$lsrc/include" -I "$lsrc/ggml/include" \
+      -L "$lbin" -lllama -lggml -lggml-base -Wl,-rpath,"$lbin" -o "$llama_run"
+  fi
+  export LD_LIBRARY_PATH="$lbin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+
 geometry() { # name -> make_checkpoint.py arguments
   case "$1" in
     base) echo "--layers 12 --hidden 768 --heads 12 --ff 3072" ;;
@@ -99,6 +120,12 @@ for model in "${model_list[@]}"; do
   if [ "$torch" = 1 ] && "$py" -c 'import torch' 2>/dev/null; then
     torch_out="$("$py" "$here/bench/torch_run.py" "$dir" "$io" "$threads" "$repeat" "$warmup" \
                  "${case_list[@]}" 2>/dev/null || true)"
+  fi
+  llama_out=""
+  if [ "$llama" = 1 ]; then
+    [ -f "$dir/model-f32.gguf" ] || "$py" "$here/bench/hf_to_gguf.py" "$dir" "$dir/model-f32.gguf" >&2
+    llama_out="$("$llama_run" "$dir/model-f32.gguf" "$io" "$threads" "$repeat" "$warmup" \
+                 "${case_list[@]}")"
   fi
   int8_out=""
   if [ "$precision" = int8 ]; then
@@ -130,6 +157,22 @@ for model in "${model_list[@]}"; do
            "$lsps" "$odiff" "${tdiff:--}"
   done
   echo "lector $(echo "$lector_out" | grep '^rss')"
+  if [ -n "$llama_out" ]; then
+    echo
+    echo "peers, fp32, sentences/s (medians); diffs: max abs against lector's hidden states"
+    printf '%-10s %12s %12s %12s %11s %13s %10s %10s\n' case "lector s/s" "ort s/s" \
+           "llama s/s" "lector/ort" "lector/llama" "diff ort" "diff llama"
+    for c in "${case_list[@]}"; do
+      B="${c%x*}"; T="${c#*x}"
+      lsps="$(echo "$lector_out" | awk -v b="B=$B" -v t="T=$T" '$1=="case" && $2==b && $3==t {print $6}')"
+      read -r osps odiff < <(echo "$ort_out" | awk -v b="$B" -v t="$T" '$2==b && $3==t {print $5, $6}')
+      read -r lmsps lmdiff < <(echo "$llama_out" | awk -v b="$B" -v t="$T" '$2==b && $3==t {print $5, $6}')
+      r_ort="$(awk -v l="$lsps" -v o="$osps" 'BEGIN { if (o > 0) printf "%.2fx", l / o }')"
+      r_llama="$(awk -v l="$lsps" -v o="$lmsps" 'BEGIN { if (o > 0) printf "%.2fx", l / o }')"
+      printf '%-10s %12s %12s %12s %11s %13s %10s %10s\n' "$c" "$lsps" "$osps" "$lmsps" \
+             "$r_ort" "$r_llama" "$odiff" "$lmdiff"
+    done
+  fi
   [ -n "$int8_out" ] || continue
   echo
   echo "int8: lector --precision int8 against ORT on model.int8.onnx; cosines: smallest per token row"
