@@ -120,7 +120,7 @@ int main(int argc, char **argv) {
                 diff = std::max(diff, (double)std::fabs(got[c] - want[(size_t)i * C + c]));
         }
         double m = median(ms);
-        printf("llama %d %d %.1f %.1f %.1e\n", B, T, m, B * 1000.0 / m, diff);
+        printf("llama %d %d %.2f %.3g %.1e\n", B, T, m, B * 1000.0 / m, diff);
         fflush(stdout);
         llama_batch_free(batch);
         llama_free(ctx);
