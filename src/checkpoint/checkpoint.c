@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "base/base_impl.h"
+#include "base/json_impl.h"
 
 // ----------------------------------------------------------------------------
 // tensor table
@@ -288,21 +289,11 @@ static bool shard_name_ok(const char *s) {
 // model.safetensors.index.json: {"metadata": {...}, "weight_map": {tensor: shard file}}.
 static enum lector_status open_index(struct lector_checkpoint *ck, const char *index,
                                      const char *dir, struct lector_error *err) {
-    char *text = NULL;
-    size_t n = 0;
     json_t *root = NULL;
     const char **shards = NULL;
     char *shard_path = NULL;
-    enum lector_status st = lector__read_file(index, (size_t)LECTOR__ST_HEADER_MAX, &text, &n, err);
+    enum lector_status st = lector__json_read(index, (size_t)LECTOR__ST_HEADER_MAX, -1, &root, err);
     if (st != LECTOR_STATUS_OK) goto fail;
-    json_error_t jerr;
-    root = json_loadb(text, n, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        st = lector__error_line(err, LECTOR_STATUS_FORMAT, index, jerr.line, jerr.column,
-                              "%s:%d:%d: invalid JSON: %s", index, jerr.line, jerr.column,
-                              jerr.text);
-        goto fail;
-    }
     const json_t *map = json_is_object(root) ? json_object_get(root, "weight_map") : NULL;
     if (!json_is_object(map) || json_object_size(map) == 0) {
         st = lector__error(err, LECTOR_STATUS_FORMAT,
@@ -385,7 +376,6 @@ fail:
     lector_free(shard_path);
     lector_free(shards);
     json_decref(root);
-    lector_free(text);
     return st;
 }
 

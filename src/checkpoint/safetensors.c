@@ -15,23 +15,10 @@
 #include <jansson.h>
 
 #include "base/base_impl.h"
+#include "base/json_impl.h"
 
 // ----------------------------------------------------------------------------
 // helpers
-
-static const char *json_kind(const json_t *v) {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-    }
-    return "unknown";
-}
 
 size_t lector__utf8_invalid_at(const uint8_t *buf, size_t n) {
     size_t i = 0;
@@ -97,7 +84,7 @@ static enum lector_status parse_metadata(const json_t *meta, const char *name,
                                          struct lector__st_header *h, struct lector_error *err) {
     if (!json_is_object(meta))
         return lector__error(err, LECTOR_STATUS_FORMAT,
-                             "%s: __metadata__ must be an object, got %s", name, json_kind(meta));
+                             "%s: __metadata__ must be an object, got %s", name, lector__json_kind(meta));
     size_t n = json_object_size(meta);
     h->meta_keys = lector__calloc(n, sizeof *h->meta_keys);
     h->meta_values = lector__calloc(n, sizeof *h->meta_values);
@@ -109,7 +96,7 @@ static enum lector_status parse_metadata(const json_t *meta, const char *name,
         if (!json_is_string(val))
             return lector__error(err, LECTOR_STATUS_FORMAT,
                                  "%s: __metadata__ key '%.200s': expected a string, got %s", name,
-                                 key, json_kind(val));
+                                 key, lector__json_kind(val));
         h->meta_keys[h->n_meta] = lector__strdup(key);
         h->meta_values[h->n_meta] = lector__strdup(json_string_value(val));
         h->n_meta++;
@@ -128,7 +115,7 @@ static enum lector_status parse_entry(const char *key, const json_t *val, const 
     if (!json_is_object(val))
         return lector__error(err, LECTOR_STATUS_FORMAT,
                              "%s: tensor '%.200s': expected an object, got %s", name, key,
-                             json_kind(val));
+                             lector__json_kind(val));
     const json_t *jd = json_object_get(val, "dtype");
     const json_t *js = json_object_get(val, "shape");
     const json_t *jo = json_object_get(val, "data_offsets");
@@ -138,7 +125,7 @@ static enum lector_status parse_entry(const char *key, const json_t *val, const 
     if (!json_is_string(jd))
         return lector__error(err, LECTOR_STATUS_FORMAT,
                              "%s: tensor '%.200s': dtype must be a string, got %s", name, key,
-                             json_kind(jd));
+                             lector__json_kind(jd));
     if (!lector__dtype_parse(json_string_value(jd), &e->dtype))
         return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
                              "%s: tensor '%.200s': dtype '%.32s' is not supported (supported: "
@@ -148,7 +135,7 @@ static enum lector_status parse_entry(const char *key, const json_t *val, const 
     if (!json_is_array(js))
         return lector__error(err, LECTOR_STATUS_FORMAT,
                              "%s: tensor '%.200s': shape must be an array, got %s", name, key,
-                             json_kind(js));
+                             lector__json_kind(js));
     size_t n_dims = json_array_size(js);
     if (n_dims > LECTOR_MAX_DIMS)
         return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
@@ -162,7 +149,7 @@ static enum lector_status parse_entry(const char *key, const json_t *val, const 
             return lector__error(err, LECTOR_STATUS_FORMAT,
                                  "%s: tensor '%.200s': shape[%zu] must be a non-negative "
                                  "integer, got %s",
-                                 name, key, i, json_kind(d));
+                                 name, key, i, lector__json_kind(d));
         e->shape[i] = (int64_t)json_integer_value(d);
     }
     int64_t numel = 0;
@@ -251,7 +238,7 @@ static enum lector_status parse_json(const json_t *root, const char *name,
     enum lector_status st;
     if (!json_is_object(root))
         return lector__error(err, LECTOR_STATUS_FORMAT,
-                             "%s: header must be a JSON object, got %s", name, json_kind(root));
+                             "%s: header must be a JSON object, got %s", name, lector__json_kind(root));
     size_t n_keys = json_object_size(root);
     h->entries = lector__calloc(n_keys, sizeof *h->entries);
     if (!h->entries) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", name);

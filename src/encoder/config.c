@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "base/base_impl.h"
+#include "base/json_impl.h"
 
 // ----------------------------------------------------------------------------
 // pooling names
@@ -98,20 +99,6 @@ static const struct activation activations[] = {
 // ----------------------------------------------------------------------------
 // helpers
 
-static const char *json_kind(const json_t *v) {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-    }
-    return "unknown";
-}
-
 // Read an integer key in [lo, hi]. Absent (or null) keys take def when has_def, else fail.
 static enum lector_status get_int(const json_t *root, const char *name, const char *key,
                                   bool has_def, int64_t def, int64_t lo, int64_t hi,
@@ -125,7 +112,7 @@ static enum lector_status get_int(const json_t *root, const char *name, const ch
     }
     if (!json_is_integer(v))
         return lector__error(err, LECTOR_STATUS_FORMAT,
-                             "%s: key '%s' must be an integer, got %s", name, key, json_kind(v));
+                             "%s: key '%s' must be an integer, got %s", name, key, lector__json_kind(v));
     json_int_t x = json_integer_value(v);
     if (x < lo || x > hi)
         return lector__error(err, LECTOR_STATUS_FORMAT,
@@ -147,7 +134,7 @@ static enum lector_status get_string(const json_t *root, const char *name, const
     }
     if (!json_is_string(v))
         return lector__error(err, LECTOR_STATUS_FORMAT, "%s: key '%s' must be a string, got %s",
-                             name, key, json_kind(v));
+                             name, key, lector__json_kind(v));
     *out = json_string_value(v);
     return LECTOR_STATUS_OK;
 }
@@ -164,7 +151,7 @@ static enum lector_status parse_root(const json_t *root, const char *name,
     if (!json_is_object(root))
         return lector__error(err, LECTOR_STATUS_FORMAT,
                              "%s: expected a JSON object at the top level, got %s", name,
-                             json_kind(root));
+                             lector__json_kind(root));
 
     const char *model_type = NULL;
     if ((st = get_string(root, name, "model_type", model_type_default, &model_type, err)))
@@ -266,7 +253,7 @@ static enum lector_status parse_root(const json_t *root, const char *name,
         if (!json_is_number(eps))
             return lector__error(err, LECTOR_STATUS_FORMAT,
                                  "%s: key 'layer_norm_eps' must be a number, got %s", name,
-                                 json_kind(eps));
+                                 lector__json_kind(eps));
         double e = json_number_value(eps);
         // Zero would divide by zero on a constant row; >= 1 is certainly a typo.
         if (!(e > 0.0 && e < 1.0))
@@ -322,13 +309,10 @@ static enum lector_status config_parse(const char *data, size_t n, const char *n
                                        struct lector_encoder_config *cfg,
                                        struct lector_error *err) {
     memset(cfg, 0, sizeof *cfg);
-    json_error_t jerr;
-    json_t *root = json_loadb(data, n, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
-        return lector__error_line(err, LECTOR_STATUS_FORMAT, name, jerr.line, jerr.column,
-                                "%s:%d:%d: invalid JSON: %s", name, jerr.line, jerr.column,
-                                jerr.text);
-    enum lector_status st = parse_root(root, name, model_type_default, cfg, err);
+    json_t *root = NULL;
+    enum lector_status st = lector__json_parse(data, n, name, -1, &root, err);
+    if (st != LECTOR_STATUS_OK) return st;
+    st = parse_root(root, name, model_type_default, cfg, err);
     json_decref(root);
     if (st != LECTOR_STATUS_OK) memset(cfg, 0, sizeof *cfg);
     return st;

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "base/base_impl.h"
+#include "base/json_impl.h"
 
 #define MODULE_PREFIX "sentence_transformers.models."
 
@@ -49,20 +50,10 @@ static enum lector_status read_pooling(struct lector_encoder *enc, const char *d
     enum lector_status st = LECTOR_STATUS_OK;
     char *sub = lector__path_join(dir, path);
     char *cfg_path = sub ? lector__path_join(sub, "config.json") : NULL;
-    char *data = NULL;
     json_t *root = NULL;
     if (!cfg_path) goto nomem;
-    size_t n = 0;
-    st = lector__read_file(cfg_path, (size_t)1 << 20, &data, &n, err);
+    st = lector__json_read(cfg_path, (size_t)1 << 20, JSON_OBJECT, &root, err);
     if (st != LECTOR_STATUS_OK) goto done;
-    json_error_t jerr;
-    root = json_loadb(data, n, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root || !json_is_object(root)) {
-        st = lector__error_line(err, LECTOR_STATUS_FORMAT, cfg_path, root ? -1 : jerr.line,
-                              root ? -1 : jerr.column, "%s: expected a JSON object%s%s", cfg_path,
-                              root ? "" : ": ", root ? "" : jerr.text);
-        goto done;
-    }
     const json_t *dim = json_object_get(root, "word_embedding_dimension");
     if (json_is_integer(dim) && json_integer_value(dim) != enc->cfg.n_embd) {
         st = lector__error(err, LECTOR_STATUS_MISMATCH,
@@ -107,7 +98,6 @@ nomem:
     st = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", dir);
 done:
     json_decref(root);
-    lector_free(data);
     lector_free(cfg_path);
     lector_free(sub);
     return st;
@@ -123,24 +113,9 @@ enum lector_status lector__encoder_read_modules(struct lector_encoder *enc, cons
         return LECTOR_STATUS_OK;
     }
     enum lector_status st = LECTOR_STATUS_OK;
-    char *data = NULL;
     json_t *root = NULL;
-    size_t n = 0;
-    st = lector__read_file(path, (size_t)1 << 20, &data, &n, err);
+    st = lector__json_read(path, (size_t)1 << 20, JSON_ARRAY, &root, err);
     if (st != LECTOR_STATUS_OK) goto done;
-    json_error_t jerr;
-    root = json_loadb(data, n, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        st = lector__error_line(err, LECTOR_STATUS_FORMAT, path, jerr.line, jerr.column,
-                              "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column,
-                              jerr.text);
-        goto done;
-    }
-    if (!json_is_array(root)) {
-        st = lector__error(err, LECTOR_STATUS_FORMAT, "%s: expected a JSON array of modules",
-                           path);
-        goto done;
-    }
     bool pooled = false;
     for (size_t i = 0; i < json_array_size(root); i++) {
         const json_t *m = json_array_get(root, i);
@@ -177,7 +152,6 @@ enum lector_status lector__encoder_read_modules(struct lector_encoder *enc, cons
     }
 done:
     json_decref(root);
-    lector_free(data);
     lector_free(path);
     return st;
 }

@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
+#include "base/json_impl.h"
 #include "lector/spm.h"
 #include "text/text_impl.h"
 
@@ -59,20 +58,6 @@ static void settings_default(struct settings *s) {
     s->model_type[0] = '\0';
 }
 
-static const char *json_type_name(const json_t *j) {
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
-    case JSON_TRUE: return "true";
-    case JSON_FALSE: return "false";
-    case JSON_NULL: return "null";
-    }
-    return "?";
-}
-
 // obj[key] as a boolean: absent keeps *out; null gives null_value, or is an error when
 // null_value is -2.
 static enum lector_status json_flag(const json_t *obj, const char *key, int null_value, int *out,
@@ -88,7 +73,7 @@ static enum lector_status json_flag(const json_t *obj, const char *key, int null
         return LECTOR_STATUS_OK;
     }
     return lector__error(err, LECTOR_STATUS_FORMAT, "%s: \"%s\": expected true or false%s, found %s",
-                         path, key, null_value != -2 ? " or null" : "", json_type_name(j));
+                         path, key, null_value != -2 ? " or null" : "", lector__json_kind(j));
 }
 
 // A special-token name: a string, or an object with "content" (AddedToken form). Returns
@@ -108,33 +93,11 @@ static void json_string_into(const json_t *obj, const char *key, char *out, size
     if (json_is_string(j) && json_string_length(j) < n) snprintf(out, n, "%s", json_string_value(j));
 }
 
-static enum lector_status load_json(const char *path, json_t **out, struct lector_error *err) {
-    *out = NULL;
-    char *data = NULL;
-    size_t n = 0;
-    enum lector_status st = lector__read_file(path, CONFIG_BYTES_MAX, &data, &n, err);
-    if (st != LECTOR_STATUS_OK) return st;
-    json_error_t je;
-    json_t *root = json_loadb(data, n, JSON_REJECT_DUPLICATES, &je);
-    lector_free(data);
-    if (!root)
-        return lector__error_line(err, LECTOR_STATUS_FORMAT, path, je.line, je.column,
-                                "%s:%d:%d: expected JSON, %s", path, je.line, je.column, je.text);
-    if (!json_is_object(root)) {
-        st = lector__error(err, LECTOR_STATUS_FORMAT, "%s: expected a JSON object, found %s",
-                           path, json_type_name(root));
-        json_decref(root);
-        return st;
-    }
-    *out = root;
-    return LECTOR_STATUS_OK;
-}
-
 // tokenizer_config.json (transformers' BertTokenizer arguments).
 static enum lector_status read_config(const char *path, struct settings *s,
                                       struct lector_error *err) {
     json_t *root = NULL;
-    enum lector_status st = load_json(path, &root, err);
+    enum lector_status st = lector__json_read(path, CONFIG_BYTES_MAX, JSON_OBJECT, &root, err);
     if (st != LECTOR_STATUS_OK) return st;
     int lower = s->lowercase, cjk = s->isolate_cjk;
     if ((st = json_flag(root, "do_lower_case", -2, &lower, path, err)) != LECTOR_STATUS_OK ||
@@ -327,7 +290,7 @@ static enum lector_status read_added_tokens(const json_t *added, struct lector_t
     if (!added || json_is_null(added)) return LECTOR_STATUS_OK;
     if (!json_is_array(added))
         return lector__error(err, LECTOR_STATUS_FORMAT, "%s: added_tokens: expected an array, found %s",
-                             path, json_type_name(added));
+                             path, lector__json_kind(added));
     size_t n_bytes = 0, i;
     json_t *a;
     json_array_foreach(added, i, a) {
@@ -623,7 +586,7 @@ static enum lector_status vocab_from_object(const json_t *vocab, struct lector__
     if (!json_is_object(vocab))
         return lector__error(err, LECTOR_STATUS_FORMAT,
                              "%s: %s: expected an object of token: id, found %s", path, what,
-                             vocab ? json_type_name(vocab) : "nothing");
+                             vocab ? lector__json_kind(vocab) : "nothing");
     int64_t n = (int64_t)json_object_size(vocab);
     const char **tokens = lector__calloc((size_t)n + 1, sizeof *tokens);
     int64_t *ids = lector__calloc((size_t)n + 1, sizeof *ids);
@@ -639,7 +602,7 @@ static enum lector_status vocab_from_object(const json_t *vocab, struct lector__
         if (!json_is_integer(val)) {
             st = lector__error(err, LECTOR_STATUS_FORMAT,
                                "%s: %s[\"%s\"]: expected an integer id, found %s", path, what, key,
-                               json_type_name(val));
+                               lector__json_kind(val));
             goto done;
         }
         tokens[i] = key;
@@ -728,7 +691,7 @@ static enum lector_status json_wordpiece(const char *path, json_t *root, struct 
     if (prefix && !(json_is_string(prefix) && strcmp(json_string_value(prefix), "##") == 0))
         return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
                              "%s: model.continuing_subword_prefix: expected \"##\", found %s", path,
-                             json_is_string(prefix) ? json_string_value(prefix) : json_type_name(prefix));
+                             json_is_string(prefix) ? json_string_value(prefix) : lector__json_kind(prefix));
     json_t *chars_max = json_object_get(model, "max_input_chars_per_word");
     if (chars_max) {
         json_int_t m = json_is_integer(chars_max) ? json_integer_value(chars_max) : -1;
@@ -804,7 +767,7 @@ static enum lector_status json_bpe(const char *path, json_t *root, struct lector
     json_t *merges = json_object_get(model, "merges");
     if (!json_is_array(merges))
         return lector__error(err, LECTOR_STATUS_FORMAT, "%s: model.merges: expected an array, found %s",
-                             path, merges ? json_type_name(merges) : "nothing");
+                             path, merges ? lector__json_kind(merges) : "nothing");
     if ((st = lector__bpe_init(&tok->bpe, (int64_t)json_array_size(merges), err)) != LECTOR_STATUS_OK)
         return st;
     size_t i;
@@ -863,7 +826,7 @@ static enum lector_status json_unigram(const char *path, json_t *root, struct le
     if (!json_is_array(vocab))
         return lector__error(err, LECTOR_STATUS_FORMAT,
                              "%s: model.vocab: expected an array of [piece, score], found %s", path,
-                             vocab ? json_type_name(vocab) : "nothing");
+                             vocab ? lector__json_kind(vocab) : "nothing");
     int64_t n = (int64_t)json_array_size(vocab);
     const char **tokens = lector__calloc((size_t)n + 1, sizeof *tokens);
     int64_t *ids = lector__calloc((size_t)n + 1, sizeof *ids);
@@ -916,15 +879,7 @@ static enum lector_status open_tokenizer_json(const char *path, struct settings 
     struct lector_tokenizer *tok = NULL;
     enum lector_status st = lector__read_file(path, CONFIG_BYTES_MAX, &data, &n_data, err);
     if (st != LECTOR_STATUS_OK) return st;
-    json_error_t je;
-    root = json_loadb(data, n_data, JSON_REJECT_DUPLICATES, &je);
-    if (!root || !json_is_object(root)) {
-        st = root ? lector__error(err, LECTOR_STATUS_FORMAT, "%s: expected a JSON object, found %s",
-                                  path, json_type_name(root))
-                  : lector__error_line(err, LECTOR_STATUS_FORMAT, path, je.line, je.column,
-                                     "%s:%d:%d: expected JSON, %s", path, je.line, je.column, je.text);
-        goto fail;
-    }
+    if ((st = lector__json_parse(data, n_data, path, JSON_OBJECT, &root, err)) != LECTOR_STATUS_OK) goto fail;
     json_t *model = json_object_get(root, "model");
     if (!json_is_object(model)) {
         st = lector__error(err, LECTOR_STATUS_FORMAT, "%s: expected \"model\": {...}, not found", path);
@@ -1027,13 +982,8 @@ static enum lector_status open_bpe_files(const char *vocab_path, const char *mer
     if (st != LECTOR_STATUS_OK) goto fail;
     st = lector__read_file(merges_path, VOCAB_BYTES_MAX, &mdata, &mn, err);
     if (st != LECTOR_STATUS_OK) goto fail;
-    json_error_t je;
-    vroot = json_loadb(vdata, vn, JSON_REJECT_DUPLICATES, &je);
-    if (!vroot) {
-        st = lector__error_line(err, LECTOR_STATUS_FORMAT, vocab_path, je.line, je.column,
-                              "%s:%d:%d: expected JSON, %s", vocab_path, je.line, je.column, je.text);
-        goto fail;
-    }
+    st = lector__json_parse(vdata, vn, vocab_path, -1, &vroot, err);
+    if (st != LECTOR_STATUS_OK) goto fail;
     tok = tok_new();
     if (!tok) {
         st = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", vocab_path);
@@ -1303,7 +1253,7 @@ fail:
 static void read_model_type(const char *dir, struct settings *s) {
     char *path = lector__path_join(dir, "config.json");
     json_t *root = NULL;
-    if (path && lector__file_exists(path) && load_json(path, &root, NULL) == LECTOR_STATUS_OK) {
+    if (path && lector__file_exists(path) && lector__json_read(path, CONFIG_BYTES_MAX, JSON_OBJECT, &root, NULL) == LECTOR_STATUS_OK) {
         json_string_into(root, "model_type", s->model_type, sizeof s->model_type);
         json_decref(root);
     }
