@@ -16,6 +16,7 @@
 
 #include "base/base_impl.h"
 #include "checkpoint/checkpoint_impl.h"
+#include "encoder/tf_names.h"
 #include "lector/checkpoint.h"
 #include "testutil.h"
 

@@ -262,13 +262,6 @@ enum lector_status lector__tf_index_parse(const uint8_t *buf, size_t n, const ch
                                           struct lector_error *err);
 void lector__tf_index_free(struct lector__tf_index *ix);
 
-/* What a TF variable becomes: false to ignore it (optimizer slots, global_step, cls/ heads);
- * otherwise its Hugging Face name in out and whether a 2-D kernel is transposed
- * (bert/encoder/layer_0/attention/self/query/kernel (C_in, C_out) becomes
- * encoder.layer.0.attention.self.query.weight (C_out, C_in)). Names outside bert/ keep
- * their TF name. */
-bool lector__tf_map_name(const char *tf_name, char *out, size_t n_out, bool *transpose);
-
 /* Add the tensors of the bundle at prefix (prefix.index and its data shards) to ck under
  * their mapped names: the index file is registered first (no tensors), then each data shard
  * read, its tensors checked against their CRC and copied (kernels transposed) into memory

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "checkpoint/checkpoint_impl.h"
+#include "encoder/tf_names.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
