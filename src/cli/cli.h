@@ -27,6 +27,10 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * close spelling of it; returns CLI_USAGE. */
 struct option;
 int cli_unknown_option(const char *cmd, const char *arg, const struct option *opts);
+/* --max-len against the encoder's n_pos positions (n_pos <= 0: unknown): above them, a usage
+ * error when the option was given (false), else cut to n_pos; the result in *out. */
+bool cli_resolve_max_len(const char *cmd, int64_t requested, bool given, int64_t n_pos,
+                         int64_t *out);
 
 /* Parse option values; on failure print a usage error and return false. */
 bool cli_parse_i64(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi,

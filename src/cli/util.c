@@ -403,3 +403,18 @@ const char *cli_option_advice(const struct lector_error *err, const struct cli_o
     }
     return err->msg;
 }
+
+// Resolve --max-len against the encoder's positions (when its config is at hand).
+bool cli_resolve_max_len(const char *cmd, int64_t requested, bool given, int64_t n_pos,
+                         int64_t *out) {
+    if (n_pos > 0 && requested > n_pos) {
+        if (given) {
+            cli_usage(cmd, "--max-len %lld exceeds the encoder's %lld positions",
+                      (long long)requested, (long long)n_pos);
+            return false;
+        }
+        requested = n_pos;
+    }
+    *out = requested;
+    return true;
+}
