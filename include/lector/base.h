@@ -80,6 +80,9 @@ LECTOR_API void lector_free(void *ptr);
 LECTOR_API enum lector_status lector_write_file_atomic(const char *path, const void *data,
                                                        size_t n, struct lector_error *err);
 
+/* Seconds on a monotonic clock, for measuring durations (progress, timings). */
+LECTOR_API double lector_now(void);
+
 /* The library version, e.g. "0.1.0". */
 LECTOR_API const char *lector_version(void);
 

@@ -162,9 +162,6 @@ static inline void lector__write_u64_le(uint8_t *p, uint64_t v) {
     for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* Monotonic clock in seconds. */
-double lector__now(void);
-
 /* CPU features usable by this process (the instruction set and the OS saving its
  * registers), from cpuid/xgetbv. Cheap but not free: kernels read it once at dispatch. */
 struct lector__cpu {

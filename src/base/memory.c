@@ -92,7 +92,7 @@ enum lector_status lector__read_file(const char *path, size_t n_max, char **data
     return LECTOR_STATUS_OK;
 }
 
-double lector__now(void) {
+double lector_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;

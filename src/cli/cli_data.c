@@ -7,19 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <jansson.h>
 
 #include "cli/cli.h"
 #include "lector/data.h"
 #include "lector/train.h"
-
-double cli_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 const char *cli_default_cache_dir(char *buf, size_t cap) {
     const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
@@ -164,7 +157,7 @@ void cli_on_event(void *user, const struct lector_event *e) {
         break;
     case LECTOR_EVENT_STEP: {
         // Progress within the run: epoch, step, loss and the time left, at most five times a second.
-        double now = cli_now();
+        double now = lector_now();
         if (!ev || (e->count < e->total && now - ev->last < 0.2)) break;
         if (ev->t0 == 0.0) ev->t0 = now;
         ev->last = now;

@@ -40,6 +40,4 @@ void cli_on_event(void *user, const struct lector_event *e);
  * and the confusion matrix, as text or as one JSON line. */
 void cli_print_report(const struct lector_metrics *m, char *const *labels, bool json, bool to_stderr);
 
-double cli_now(void);
-
 #endif

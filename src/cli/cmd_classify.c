@@ -298,7 +298,7 @@ static void print_blank(struct classify_ctx *c, const char *where, int64_t line_
 }
 
 static void progress(struct classify_ctx *c) {
-    double dt = cli_now() - c->t0;
+    double dt = lector_now() - c->t0;
     cli_progress_line("%lld items, %.0f/s", (long long)c->n_done, dt > 0 ? (double)c->n_done / dt : 0.0);
 }
 
@@ -771,7 +771,7 @@ int cmd_classify(int argc, char **argv) {
     const int64_t K = lector_classifier_n_labels(clf);
     if (all_scores) o.top_k = K;
     cli_install_signal_handlers();
-    struct classify_ctx ctx = {clf, st, &o, K, malloc((size_t)K * sizeof(int64_t)), 0, cli_now(), rc, false, 0};
+    struct classify_ctx ctx = {clf, st, &o, K, malloc((size_t)K * sizeof(int64_t)), 0, lector_now(), rc, false, 0};
     if (use_stdin && isatty(STDIN_FILENO))
         cli_info("reading texts from the terminal, one per line; end with Ctrl-D (or give "
                  "files to label)");

@@ -252,7 +252,7 @@ int cmd_embed(int argc, char **argv) {
     size_t len;
     int got = 1;
     int64_t n_done = 0;
-    const double t0 = cli_now();
+    const double t0 = lector_now();
     while (got == 1 && !(strict && rc != CLI_OK)) {
         // Fill a chunk while input is ready; an interactive pipe is answered at once.
         int64_t n_rows = 0, n_lines = 0;
@@ -335,7 +335,7 @@ int cmd_embed(int argc, char **argv) {
         for (int64_t i = 0; i < n_rows; i++) free(texts[i]);
         cli_flush();
         n_done += n_lines;
-        double dt = cli_now() - t0;
+        double dt = lector_now() - t0;
         cli_progress_line("%lld texts, %.0f/s", (long long)n_done, dt > 0 ? (double)n_done / dt : 0.0);
     }
     cli_progress_done();

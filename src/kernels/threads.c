@@ -21,10 +21,10 @@
 // (ThreadSanitizer-clean) without relying on benign races.
 #define _POSIX_C_SOURCE 200809L
 #include "kernels/kernels_impl.h"
+#include "lector/base.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAX_THREADS 64
@@ -63,11 +63,7 @@ int lector__kernels_n_threads(void) {
     return n > MAX_THREADS ? MAX_THREADS : n;
 }
 
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+static int64_t now_ns(void) { return (int64_t)(lector_now() * 1e9); }
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

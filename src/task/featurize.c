@@ -189,7 +189,7 @@ static enum lector_status encode_missing(struct lector_featurizer *fz, const cha
         s = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
         goto done;
     }
-    const double t0 = lector__now();
+    const double t0 = lector_now();
     int64_t n_windows = 0;
     for (int64_t i = 0; i < n_miss; i += chunk) {
         if (fz->o.cancel && *fz->o.cancel) {
@@ -218,14 +218,14 @@ static enum lector_status encode_missing(struct lector_featurizer *fz, const cha
                 goto done;
         }
         emit(fz, &(struct lector_event){.kind = LECTOR_EVENT_ENCODING, .path = path, .count = i + m,
-                                        .total = n_miss, .seconds = lector__now() - t0});
+                                        .total = n_miss, .seconds = lector_now() - t0});
     }
     if (n_cut > 0)
         emit(fz, &(struct lector_event){.kind = LECTOR_EVENT_CUT, .path = path, .count = n_cut,
                                         .windows = fz->o.max_windows});
     if (n_miss > 0)
         emit(fz, &(struct lector_event){.kind = LECTOR_EVENT_ENCODED, .path = path, .count = n_miss,
-                                        .total = n_miss, .windows = n_windows, .seconds = lector__now() - t0});
+                                        .total = n_miss, .windows = n_windows, .seconds = lector_now() - t0});
     if (n_windows_out) *n_windows_out = n_windows;
 done:
     lector_free(lens);
@@ -377,10 +377,10 @@ enum lector_status lector_featurize_shard(struct lector_featurizer *fz, const ch
     }
     emit(fz, &(struct lector_event){.kind = LECTOR_EVENT_CACHE_HITS, .path = path, .count = k.cached,
                                     .total = k.rows});
-    const double t0 = lector__now();
+    const double t0 = lector_now();
     s = encode_missing(fz, path, (const char *const *)ds->texts, ds->text_lens, NULL, NULL, miss, k.encoded, NULL,
                        &k.windows, err);
-    k.seconds = lector__now() - t0;
+    k.seconds = lector_now() - t0;
     if (s != LECTOR_STATUS_OK) k.encoded = 0;
     // Keep what was encoded, also when interrupted.
     struct lector_error se;

@@ -377,14 +377,14 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
     struct lector__enc_train *tr = r->tr;
     int64_t L0 = lector__enc_train_first_layer(tr);
 
-    double t0 = lector__now();
+    double t0 = lector_now();
     s = boundary_compute(enc, L0, train, n, p->memory_budget, &bt, err);
     if (s == LECTOR_STATUS_OK && n_valid > 0)
         s = boundary_compute(enc, L0, valid, n_valid,
                              p->memory_budget > bt.bytes ? p->memory_budget - bt.bytes : 0, &bv,
                              err);
     if (s != LECTOR_STATUS_OK) goto fail;
-    r->seconds_frozen = lector__now() - t0;
+    r->seconds_frozen = lector_now() - t0;
     r->boundary_bytes = bt.bytes + bv.bytes;
     r->boundary_mapped = bt.mapped || bv.mapped;
     if (p->on_start) p->on_start(p->user);
@@ -436,7 +436,7 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
     int64_t step = 0;
     for (int64_t i = 0; i < n; i++) order[i] = i;
     for (int64_t epoch = 1; epoch <= p->n_epochs; epoch++) {
-        double te = lector__now(), train_loss = 0.0;
+        double te = lector_now(), train_loss = 0.0;
         for (int64_t i = n - 1; i > 0; i--) { // Fisher-Yates from the seed
             int64_t j = (int64_t)(next_u64(&rng) % (uint64_t)(i + 1));
             int64_t t = order[i];
@@ -478,7 +478,7 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
             if (s != LECTOR_STATUS_OK) goto fail;
             scores(vlogits, y_valid, n_valid, K, &acc, &f1, &vloss);
         }
-        double secs = lector__now() - te;
+        double secs = lector_now() - te;
         r->seconds_epochs += secs;
         r->n_epochs_run = epoch;
         if (p->on_epoch) p->on_epoch(p->user, epoch, secs, acc, f1, train_loss);

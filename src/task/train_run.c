@@ -166,7 +166,7 @@ static enum lector_status check_memory(const struct run *r, int64_t S, struct le
 }
 
 static enum lector_status fit_ngrams(struct run *r, struct lector_error *err) {
-    const double t0 = lector__now();
+    const double t0 = lector_now();
     const struct lector_corpus *tr = r->tr;
     enum lector_status s = lector_ngrams_fit(&r->o->ngrams, tr->texts, tr->lens, tr->n, tr->y,
                                                      tr->multi_label ? tr->Y : NULL, tr->n_labels, &r->ng, err);
@@ -174,7 +174,7 @@ static enum lector_status fit_ngrams(struct run *r, struct lector_error *err) {
     if (s == LECTOR_STATUS_OK && r->va && r->va->n > 0) s = lector_features_add_ngrams(&r->f_va, r->va, r->ng, err);
     if (s == LECTOR_STATUS_OK)
         emit(r->o, &(struct lector_event){.kind = LECTOR_EVENT_NGRAMS, .count = lector_ngrams_n_features(r->ng),
-                                          .total = tr->n, .seconds = lector__now() - t0});
+                                          .total = tr->n, .seconds = lector_now() - t0});
     return s;
 }
 
@@ -223,7 +223,7 @@ static enum lector_status train_head(struct run *r, struct lector_error *err) {
     const int64_t n_va = r->va ? r->va->n : 0;
     const struct lector_train_set vs = {use_enc ? r->f_va.X : NULL, use_ng ? &r->f_va.sp : NULL, n_va ? r->va->y : NULL, n_va,
                                         n_va && r->va->multi_label ? r->va->Y : NULL};
-    const double t0 = lector__now();
+    const double t0 = lector_now();
     enum lector_status s =
         lector_train_head(&ts, n_va > 0 ? &vs : NULL, use_enc ? r->f_tr.C : 0, r->tr->n_labels, &tp, &r->res, err);
     if (s == LECTOR_STATUS_OK && o->cancel && *o->cancel) {
@@ -231,7 +231,7 @@ static enum lector_status train_head(struct run *r, struct lector_error *err) {
         s = lector__error(err, LECTOR_STATUS_INTERRUPTED, "interrupted");
     }
     if (s == LECTOR_STATUS_OK)
-        emit(o, &(struct lector_event){.kind = LECTOR_EVENT_TRAINED, .seconds = lector__now() - t0,
+        emit(o, &(struct lector_event){.kind = LECTOR_EVENT_TRAINED, .seconds = lector_now() - t0,
                                        .result = &r->res});
     return s;
 }
