@@ -162,6 +162,21 @@ static inline void lector__write_u64_le(uint8_t *p, uint64_t v) {
     for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
+/*
+ * Decode one code point at s[i] (i < n). Returns the byte length (1-4) and sets *cp, or 0
+ * for an invalid sequence (overlong, stray continuation byte, truncated, surrogate, above
+ * U+10FFFF), with *why set to a static description.
+ */
+int lector__utf8_decode(const uint8_t *s, size_t n, size_t i, uint32_t *cp, const char **why);
+/* LECTOR_STATUS_OK when text is valid UTF-8, else LECTOR_STATUS_INVALID_UTF8 naming the first
+ * bad byte and its offset (the message the tokenizers give). */
+enum lector_status lector__utf8_check(const char *text, size_t len, struct lector_error *err);
+/* Encode cp into out (4 bytes room); returns the length. */
+int lector__utf8_encode(uint32_t cp, char *out);
+/* Offset of the first byte of buf that is not valid UTF-8 (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF), or n if all of it is valid. */
+size_t lector__utf8_invalid_at(const uint8_t *buf, size_t n);
+
 /* CPU features usable by this process (the instruction set and the OS saving its
  * registers), from cpuid/xgetbv. Cheap but not free: kernels read it once at dispatch. */
 struct lector__cpu {

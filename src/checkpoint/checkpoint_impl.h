@@ -31,9 +31,6 @@ float lector__bf16_to_f32(uint16_t h);
 /* Parse a safetensors dtype name ("F32", ...); false if unknown. */
 bool lector__dtype_parse(const char *s, enum lector_dtype *out);
 
-/* Offset of the first byte of buf that is not valid UTF-8 (RFC 3629: no overlongs, no
- * surrogates, nothing above U+10FFFF), or n if all of it is valid. */
-size_t lector__utf8_invalid_at(const uint8_t *buf, size_t n);
 
 // ----------------------------------------------------------------------------
 // safetensors header

@@ -20,40 +20,6 @@
 // ----------------------------------------------------------------------------
 // helpers
 
-size_t lector__utf8_invalid_at(const uint8_t *buf, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = buf[i];
-        size_t len;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            len = 2;
-            cp = c & 0x1fu;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            len = 3;
-            cp = c & 0x0fu;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            len = 4;
-            cp = c & 0x07u;
-        } else {
-            return i;
-        }
-        if (n - i < len) return i;
-        for (size_t k = 1; k < len; k++) {
-            if ((buf[i + k] & 0xc0) != 0x80) return i;
-            cp = cp << 6 | (buf[i + k] & 0x3fu);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return i;
-        i += len;
-    }
-    return n;
-}
-
 // "[2, 3]" into buf.
 static void format_shape(char *buf, size_t cap, const int64_t *shape, int32_t n_dims) {
     size_t used = 0;

@@ -76,19 +76,7 @@ static inline int32_t lector__vocab_find(const struct lector__vocab *v, const ch
 }
 
 // ---------------------------------------------------------------------------------------------
-// UTF-8 and character classes (normalize.c)
-
-/*
- * Decode one code point at s[i] (i < n). Returns the byte length (1-4) and sets *cp, or 0
- * for an invalid sequence (overlong, stray continuation byte, truncated, surrogate, above
- * U+10FFFF), with *why set to a static description.
- */
-int lector__utf8_decode(const uint8_t *s, size_t n, size_t i, uint32_t *cp, const char **why);
-/* LECTOR_STATUS_OK when text is valid UTF-8, else LECTOR_STATUS_INVALID_UTF8 naming the first
- * bad byte and its offset (the message the tokenizers give). */
-enum lector_status lector__utf8_check(const char *text, size_t len, struct lector_error *err);
-/* Encode cp into out (4 bytes room); returns the length. */
-int lector__utf8_encode(uint32_t cp, char *out);
+// character classes (normalize.c)
 
 /* What the BERT pipeline does with a normalised character. */
 enum lector__char_class {
