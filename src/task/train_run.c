@@ -299,9 +299,9 @@ static enum lector_status autotune(struct run *r, struct tuned *best, struct lec
     struct lector_error te = {0}; // a trial's: a failed trial is not the search's error
     char last[sizeof te.msg] = "";
     int64_t n = 0;
-    const double t0 = lector__now();
+    const double t0 = lector_now();
     while (s == LECTOR_STATUS_OK && lector__autotune_next(a, &cand)) {
-        const double spent = lector__now() - t0;
+        const double spent = lector_now() - t0;
         if (n > 0 && o->autotune.max_trials > 0 && n >= o->autotune.max_trials) {
             ended = "trial limit";
             break;
@@ -315,7 +315,7 @@ static enum lector_status autotune(struct run *r, struct tuned *best, struct lec
         struct lector_autotune_trial t = {.index = ++n, .settings = cand, .valid_macro_f1 = -1,
                                           .valid_accuracy = -1, .valid_log_loss = -1};
         struct lector_eval_report rep = {0};
-        const double t1 = lector__now();
+        const double t1 = lector_now();
         s = run_trial(r, best, &fitted, &have_fit, &t, &rep, &te);
         r->o = o;
         if (s != LECTOR_STATUS_OK) {
@@ -324,10 +324,10 @@ static enum lector_status autotune(struct run *r, struct tuned *best, struct lec
             break;
         }
         if (t.message) snprintf(last, sizeof last, "%s", t.message);
-        t.seconds = lector__now() - t1;
+        t.seconds = lector_now() - t1;
         t.is_best = lector__autotune_report(a, &cand, t.valid_macro_f1, t.valid_log_loss);
         emit(o, &(struct lector_event){.kind = LECTOR_EVENT_TRIAL, .trial = &t, .count = n,
-                                       .seconds = lector__now() - t0});
+                                       .seconds = lector_now() - t0});
         if (!t.is_best) {
             lector_train_result_free(&r->res);
             lector_eval_report_free(&rep);
@@ -351,7 +351,7 @@ static enum lector_status autotune(struct run *r, struct tuned *best, struct lec
         s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
     if (s == LECTOR_STATUS_OK)
         emit(o, &(struct lector_event){.kind = LECTOR_EVENT_AUTOTUNED, .trial = &best->trial, .count = n,
-                                       .seconds = lector__now() - t0, .message = ended});
+                                       .seconds = lector_now() - t0, .message = ended});
     // r keeps the best trial's head and columns
     if (r->ng != best->ng) lector_ngrams_free(r->ng);
     r->ng = best->ng;
