@@ -119,7 +119,7 @@ static void check_tensor(const struct golden *g, const char *cname, const char *
     if (lector_tensor_numel(want) != n)
         fail_msg("%s %s: %lld elements, golden has %lld", cname, what, (long long)n,
                  (long long)lector_tensor_numel(want));
-    double d = test_max_abs_diff(got, want->data, n);
+    double d = (double)test_max_abs_diff(got, want->data, n);
     double tol = is_grad ? g->tol.grad_atol + g->tol.grad_rtol * max_abs(want->data, n)
                          : g->tol.param;
     if (noise_tol > 0.0) {
@@ -314,7 +314,7 @@ static void run_case(const struct golden *g, json_t *c, const char *variant) {
                (double)loss, dl, g->tol.loss);
         if (!(dl <= g->tol.loss)) fail_msg("%s %s: loss diff %g", variant, cname, dl);
         const struct lector_tensor *want_logits = gfind(g, cname, "logits");
-        double dlog = test_max_abs_diff(logits, want_logits->data, B * K);
+        double dlog = (double)test_max_abs_diff(logits, want_logits->data, B * K);
         printf("  %-6s %-18s logits max|diff| %.3g (tol %.3g)\n", variant, cname, dlog,
                g->tol.loss * 10);
         if (!(dlog <= g->tol.loss * 10)) fail_msg("%s %s: logits diff %g", variant, cname, dlog);
