@@ -67,6 +67,9 @@ enum lector_event_kind {
     LECTOR_EVENT_TRIAL,         /* autotune: trial (its settings, validation figures, seconds) */
     LECTOR_EVENT_AUTOTUNED,     /* autotune: count trials in seconds, trial = the chosen one,
                                    message = why the search stopped */
+    LECTOR_EVENT_FROZEN,        /* unfreeze: the frozen layers' states of count texts
+                                   computed once, in seconds; total = their bytes, windows
+                                   = 1 when they went to a file-backed mapping */
 };
 struct lector_event {
     enum lector_event_kind kind;
@@ -370,6 +373,30 @@ LECTOR_API int lector_autotune_settings_format(const struct lector_autotune_sett
 
 /* ---- the training pipeline -------------------------------------------------------------- */
 
+#define LECTOR_UNFREEZE_ALL (-1)
+
+/*
+ * Fine-tuning the top layers (lector_train_options.unfreeze != 0): the layers below run once
+ * per text, the top ones train with a linear head on the pooled vector (the pooler too with
+ * pooling LECTOR_POOLING_POOLER), texts truncated to max_len. From the head's options come
+ * the weight decay (head.adamw.weight_decay, on weight matrices only, never on biases or
+ * LayerNorm), the warm-up and schedule (one for every parameter group), clip_norm (the
+ * global norm over every trainable tensor), dropout (on the pooled vector), seed, min_delta
+ * and calibrate. The model keeps the trained layers' tensors (lector_classifier_save).
+ */
+struct lector_finetune_options {
+    float lr_encoder;       /* peak learning rate of the top trained layer [1e-4] */
+    float lr_head;          /* the head's, in place of head.adamw.lr [1e-3] */
+    float layer_lr_decay;   /* each layer below the top gets this times the rate of the one
+                               above (discriminative fine-tuning) [1] */
+    float encoder_dropout;  /* hidden and attention dropout in the trained layers, as
+                               Hugging Face's hidden_dropout_prob [0.1] */
+    int64_t batch_size;     /* in place of head.batch_size [16] */
+    int64_t n_epochs;       /* in place of head.n_epochs [3] */
+    uint64_t memory_budget; /* bytes of the frozen layers' output states kept in memory;
+                               past it they go to a file-backed mapping [1 GiB] */
+};
+
 struct lector_train_options {
     const char *encoder_dir;      /* required for encoder features; NULL with
                                      LECTOR_FEATURES_NGRAMS: a model with no encoder */
@@ -383,10 +410,12 @@ struct lector_train_options {
     struct lector_ngram_params ngrams;           /* [word 1-2 grams, 2^20 buckets, idf-nb] */
     struct lector_train_params head;             /* the head and its optimiser [dropout 0.1;
                                                     see lector_train_params] */
-    int64_t unfreeze;             /* top encoder layers trained with the head; 0 = a frozen
-                                     encoder (the only value implemented) [0] */
+    int64_t unfreeze;             /* top encoder layers trained with the head: 0 = a frozen
+                                     encoder, LECTOR_UNFREEZE_ALL = every layer; more than the
+                                     encoder has is INVALID_ARG naming its count [0] */
+    struct lector_finetune_options finetune; /* the recipe when unfreeze != 0 */
     struct lector_autotune_options autotune; /* search the head's settings on validation
-                                     [off; 300 s; no trial limit] */
+                                     [off; 300 s; no trial limit]; not with unfreeze */
     lector_event_fn on_event;     /* progress (may be NULL) */
     void *user;
     const volatile int *cancel;   /* polled; non-zero stops with LECTOR_STATUS_INTERRUPTED */

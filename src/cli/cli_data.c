@@ -169,7 +169,10 @@ void cli_on_event(void *user, const struct lector_event *e) {
     case LECTOR_EVENT_EPOCH: {
         const struct lector_epoch_info *ep = e->epoch;
         const long long n_epochs = ev ? (long long)ev->n_epochs : 0;
-        if (ep->valid_accuracy >= 0)
+        if (ep->valid_accuracy >= 0 && ep->valid_loss < 0) // tuned layers: no validation loss
+            cli_info("epoch %lld/%lld: train loss %.4f, valid accuracy %.4f, macro-F1 %.4f",
+                     (long long)ep->epoch, n_epochs, ep->train_loss, ep->valid_accuracy, ep->valid_macro_f1);
+        else if (ep->valid_accuracy >= 0)
             cli_info("epoch %lld/%lld: train loss %.4f, valid loss %.4f, accuracy %.4f, macro-F1 %.4f%s",
                      (long long)ep->epoch, n_epochs, ep->train_loss, ep->valid_loss, ep->valid_accuracy,
                      ep->valid_macro_f1, ep->is_best ? " (best)" : "");
@@ -177,6 +180,11 @@ void cli_on_event(void *user, const struct lector_event *e) {
             cli_info("epoch %lld/%lld: train loss %.4f", (long long)ep->epoch, n_epochs, ep->train_loss);
         break;
     }
+    case LECTOR_EVENT_FROZEN:
+        cli_info("frozen layers: their output for %lld texts computed once in %.1f s (%.1f MB%s)",
+                 (long long)e->count, e->seconds, (double)e->total / 1e6,
+                 e->windows ? ", in a file-backed mapping" : " in memory");
+        break;
     case LECTOR_EVENT_TRAINED:
         cli_info("trained head in %.2f s (%lld epochs; best epoch %lld; temperature %.3f)", e->seconds,
                  (long long)e->result->n_epochs_run, (long long)e->result->best_epoch,

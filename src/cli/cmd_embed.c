@@ -15,11 +15,15 @@
 
 static const char embed_help[] =
     "usage: lector embed --encoder DIR [options] < texts.txt\n"
+    "       lector embed --model MODEL [options] < texts.txt\n"
     "\n"
     "Print the encoder's pooled vector of each stdin line as {\"embedding\":[...]}, or with\n"
     "--pooling none every token's hidden state as {\"hidden\":[[...],...]}. Floats use %.9g.\n"
     "\n"
     "  -e, --encoder DIR     encoder directory (config.json, weights, tokenizer) [$LECTOR_ENCODER]\n"
+    "  -m, --model MODEL     the encoder of a model file 'lector train' wrote, with the layers\n"
+    "                        it tuned (--unfreeze) in place; its pooling, max length and\n"
+    "                        windows unless given\n"
     "  -p, --pooling P       cls, mean, max, pooler or none [mean]\n"
     "  -n, --max-len N       tokens per window including special tokens; longer texts are\n"
     "                        split into windows (see --stride) unless --truncate, or cut with\n"
@@ -115,6 +119,7 @@ static int embed_one(const struct lector_encoder *enc, struct lector_encoder_sta
 
 int cmd_embed(int argc, char **argv) {
     static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
+                                         {"model", required_argument, 0, 'm'},
                                          {"pooling", required_argument, 0, 'p'},
                                          {"max-len", required_argument, 0, 'n'},
                                          {"batch-size", required_argument, 0, 'b'},
@@ -131,7 +136,8 @@ int cmd_embed(int argc, char **argv) {
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *enc_opt = NULL;
+    const char *enc_opt = NULL, *model = NULL;
+    bool pooling_given = false, doc_given = false;
     int64_t max_len = 128, batch = 32, threads = 0;
     int64_t stride = -1; // 32, or a quarter of the window when that is smaller
     int64_t max_windows = CLI_MAX_WINDOWS, n_cut = 0;
@@ -144,13 +150,15 @@ int cmd_embed(int argc, char **argv) {
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":e:p:n:b:t:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":e:m:p:n:b:t:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'e': enc_opt = optarg; break;
+        case 'm': model = optarg; break;
         case 'p': {
             int p = lector_pooling_parse(optarg);
             if (p < 0) return cli_usage("embed", "--pooling must be cls, mean, max, pooler or none, got '%s'", optarg);
             pooling = (enum lector_pooling)p;
+            pooling_given = true;
             break;
         }
         case 'n':
@@ -180,9 +188,13 @@ int cmd_embed(int argc, char **argv) {
             if (d != LECTOR_DOC_MEAN && d != LECTOR_DOC_MAX)
                 return cli_usage("embed", "--doc-pooling must be mean or max, got '%s'", optarg);
             doc_pooling = (enum lector_doc_pooling)d;
+            doc_given = true;
             break;
         }
-        case 'T': truncate_docs = true; break;
+        case 'T':
+            truncate_docs = true;
+            doc_given = true;
+            break;
         case 'V': lector_set_verify_checksum(1); break;
         case 'q': cli_quiet = true; break;
         case 'h': fputs(embed_help, stdout); return CLI_OK;
@@ -191,15 +203,34 @@ int cmd_embed(int argc, char **argv) {
         }
     }
     if (optind < argc) return cli_usage("embed", "unexpected argument '%s'", argv[optind]);
-    const char *dir = cli_encoder_dir(enc_opt);
-    if (!dir) return cli_usage("embed", "no encoder: give --encoder DIR or set LECTOR_ENCODER");
+    const char *dir = model ? enc_opt : cli_encoder_dir(enc_opt);
+    if (!dir && !model) return cli_usage("embed", "no encoder: give --encoder DIR or set LECTOR_ENCODER");
     if (threads > 0) lector_set_n_threads((int)threads);
 
     struct lector_error err;
     struct lector_encoder *enc = NULL;
     struct lector_encoder_state *st = NULL;
     struct lector_tokenizer *tok = NULL;
-    if (lector_encoder_open(dir, &enc, &err) != LECTOR_STATUS_OK) return cli_lib_error(&err);
+    struct lector_classifier *clf = NULL; // with --model: owns enc and tok
+    if (model) {
+        if (lector_classifier_open(model, enc_opt, getenv("LECTOR_ENCODER"), &clf, &err) != LECTOR_STATUS_OK)
+            return cli_lib_error(&err);
+        const struct lector_classifier_info *info = lector_classifier_get_info(clf);
+        const struct lector_classifier_extra *ex = lector_classifier_get_extra(clf);
+        enc = (struct lector_encoder *)lector_classifier_encoder(clf);
+        dir = lector_encoder_dir(enc);
+        if (!ids_mode) tok = (struct lector_tokenizer *)lector_classifier_tokenizer(clf);
+        if (!pooling_given) pooling = info->pooling;
+        if (!max_len_given) max_len = info->max_len;
+        max_len_given = true;
+        if (!doc_given) {
+            truncate_docs = ex->doc_pooling == LECTOR_DOC_TRUNCATE;
+            if (!truncate_docs) doc_pooling = ex->doc_pooling;
+            if (stride < 0 && !truncate_docs) stride = ex->stride;
+        }
+    } else if (lector_encoder_open(dir, &enc, &err) != LECTOR_STATUS_OK) {
+        return cli_lib_error(&err);
+    }
     const struct lector_encoder_config *cfg = lector_encoder_get_config(enc);
     int rc = CLI_OK;
     if (precision != LECTOR_PRECISION_FP32 &&
@@ -216,7 +247,7 @@ int cmd_embed(int argc, char **argv) {
         goto out;
     }
     if (lector_encoder_state_new(enc, &st, &err) != LECTOR_STATUS_OK ||
-        (!ids_mode && (lector_tokenizer_open(dir, &tok, &err) != LECTOR_STATUS_OK ||
+        (!ids_mode && ((!clf && lector_tokenizer_open(dir, &tok, &err) != LECTOR_STATUS_OK) ||
                        lector_encoder_check_n_vocab(enc, lector_tokenizer_n_vocab(tok), dir,
                                                     lector_tokenizer_source(tok), &err) != LECTOR_STATUS_OK))) {
         rc = cli_lib_error(&err);
@@ -351,8 +382,12 @@ int cmd_embed(int argc, char **argv) {
     free(lens);
     free(texts);
 out:
-    lector_tokenizer_close(tok);
     lector_encoder_state_free(st);
-    lector_encoder_close(enc);
+    if (clf) {
+        lector_classifier_close(clf);
+    } else {
+        lector_tokenizer_close(tok);
+        lector_encoder_close(enc);
+    }
     return rc;
 }

@@ -158,6 +158,8 @@ static int info_encoder(const char *dir, bool json) {
 struct recorded_encoder {
     char dir[4096], given[4096], sha[80];
     bool ok;
+    json_t *tuned; // metadata 'tuned_layers' ({"layers": [...], "pooler": bool, "of": L}), or NULL
+    long long size; // the model file's bytes
 };
 
 static void read_recorded(const char *path, struct recorded_encoder *r) {
@@ -174,6 +176,10 @@ static void read_recorded(const char *path, struct recorded_encoder *r) {
         snprintf(r->sha, sizeof r->sha, "%s", h);
         r->ok = true;
     }
+    const char *tl = lector_checkpoint_metadata(ck, "tuned_layers");
+    r->tuned = tl ? json_loads(tl, 0, NULL) : NULL;
+    struct stat sb;
+    r->size = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
     lector_checkpoint_close(ck);
 }
 
@@ -183,6 +189,23 @@ static void print_recorded(const struct recorded_encoder *r, const char *found) 
     cli_outf(", sha256 %.12s...\n", r->sha);
     if (found) cli_outf("encoder found    %s\n", esc(found));
     else cli_outf("encoder found    no: give --encoder DIR or set LECTOR_ENCODER to it\n");
+}
+
+// Which encoder layers the model tuned (it stores them), and the file's size.
+static void print_tuned(const struct recorded_encoder *r) {
+    json_t *layers = json_object_get(r->tuned, "layers");
+    if (json_is_array(layers) && json_array_size(layers) > 0) {
+        cli_outf("tuned layers     %zu of %lld:", json_array_size(layers),
+                 (long long)json_integer_value(json_object_get(r->tuned, "of")));
+        size_t i;
+        json_t *v;
+        json_array_foreach(layers, i, v) cli_outf("%s %lld", i ? "," : "", (long long)json_integer_value(v));
+        cli_outf("%s (stored in the model; the others are the encoder's)\n",
+                 json_is_true(json_object_get(r->tuned, "pooler")) ? ", and the pooler" : "");
+    } else {
+        cli_outf("tuned layers     none (the encoder is used as it is)\n");
+    }
+    if (r->size >= 0) cli_outf("file size        %lld bytes (%.2f MB)\n", r->size, (double)r->size / 1e6);
 }
 
 static int info_model(const char *path, bool json) {
@@ -206,6 +229,7 @@ static int info_model(const char *path, bool json) {
             }
             cli_flush();
         }
+        json_decref(rec.tuned);
         return cli_lib_error(&err);
     }
     const struct lector_classifier_info *info = lector_classifier_get_info(clf);
@@ -235,6 +259,8 @@ static int info_model(const char *path, bool json) {
         } else {
             json_object_set_new(o, "encoder", json_null()); // n-grams alone: none recorded, none needed
         }
+        json_object_set_new(o, "file_bytes", json_integer(rec.size));
+        json_object_set(o, "tuned_layers", rec.tuned ? rec.tuned : json_null());
         char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
         cli_outf("%s\n", s ? s : "{}");
         free(s);
@@ -271,12 +297,14 @@ static int info_model(const char *path, bool json) {
             cli_outf("encoder          none: this model needs no encoder (trained with --features ngrams)\n");
         } else {
             if (rec.ok) print_recorded(&rec, lector_encoder_dir(enc));
+            print_tuned(&rec);
             cli_out("\n", 1);
             print_encoder_text(enc, tok, NULL);
         }
     }
     json_decref(hist);
     json_decref(tuned);
+    json_decref(rec.tuned);
     lector_classifier_close(clf);
     return CLI_OK;
 }

@@ -105,6 +105,22 @@ static const char train_help2[] =
     "                            cache (also LECTOR_VERIFY_CHECKSUM=1)\n"
     "  -q, --quiet               print only errors on stderr\n"
     "  -h, --help                show this help\n";
+static const char train_help3[] =
+    "\n"
+    "Fine-tuning (the top layers trained with a linear head on the pooled vector):\n"
+    "      --unfreeze N|all      train the top N transformer layers (and the pooler with\n"
+    "                            --pooling pooler) with the head; the layers below run once\n"
+    "                            per text; texts are truncated to --max-len; the model keeps\n"
+    "                            the tuned layers, and --features defaults to encoder [0:\n"
+    "                            the encoder stays frozen]\n"
+    "      --lr-encoder X        peak learning rate of the top tuned layer [0.0001]\n"
+    "      --layer-lr-decay F    each layer below the top gets F times the rate of the one\n"
+    "                            above [1]\n"
+    "      --encoder-dropout P   dropout inside the tuned layers (attention probabilities and\n"
+    "                            after each projection) [0.1]\n"
+    "  With --unfreeze, --lr is the head's rate [0.001], --epochs [3] and --batch-size [16];\n"
+    "  --dropout applies to the pooled vector; weight decay spares biases and LayerNorm, and\n"
+    "  one warm-up/decay schedule and the --clip-norm cover every trained tensor.\n";
 
 // The options of the library's option fields, for its messages.
 static const struct cli_option_name train_advice[] = {
@@ -113,6 +129,12 @@ static const struct cli_option_name train_advice[] = {
     {"features", "--features"},        {"head.max_memory", "--max-memory"},
     {"autotune.budget", "--autotune-budget"}, {"autotune.max_trials", "--autotune-trials"},
     {"autotune", "--autotune"},
+    {"unfreeze", "--unfreeze"},        {"finetune.lr_encoder", "--lr-encoder"},
+    {"finetune.lr_head", "--lr"},      {"finetune.layer_lr_decay", "--layer-lr-decay"},
+    {"finetune.encoder_dropout", "--encoder-dropout"}, {"finetune.batch_size", "--batch-size"},
+    {"finetune.n_epochs", "--epochs"}, {"head.n_hidden", "--hidden"},
+    {"head.class_weight_balanced", "--class-weight"}, {"head.label_smoothing", "--label-smoothing"},
+    {"head.patience", "--patience"},
     {NULL, NULL},
 };
 
@@ -120,7 +142,8 @@ int cmd_train(int argc, char **argv) {
     enum { O_TRAIN = 256, O_VALID, O_TEXT, O_LABEL, O_NAMES, O_EPOCHS, O_LR, O_WD, O_SEED, O_PROGRESS,
            O_VFRAC, O_FEATURES, O_ORDER, O_CHARS, O_BOUNDARIES, O_WEIGHTING, O_BUCKETS, O_MINDF, O_SCHEDULE, O_WARMUP,
            O_CLIP, O_CW, O_LS, O_PATIENCE, O_MINDELTA, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_CACHEMAX, O_MAXWIN, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT, O_STRIDE, O_DOCPOOL, O_TRUNCATE, O_MULTI, O_HTML,
-           O_AUTOTUNE, O_AT_BUDGET, O_AT_TRIALS };
+           O_AUTOTUNE, O_AT_BUDGET, O_AT_TRIALS,
+           O_UNFREEZE, O_LRENC, O_LLRD, O_ENCDROP };
     static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
                                          {"train", required_argument, 0, O_TRAIN},
                                          {"valid", required_argument, 0, O_VALID},
@@ -169,6 +192,10 @@ int cmd_train(int argc, char **argv) {
                                          {"weight-decay-ngrams", required_argument, 0, O_WDNG},
                                          {"no-cache", no_argument, 0, O_NOCACHE},
                                          {"batch-size", required_argument, 0, 'b'},
+                                         {"unfreeze", required_argument, 0, O_UNFREEZE},
+                                         {"lr-encoder", required_argument, 0, O_LRENC},
+                                         {"layer-lr-decay", required_argument, 0, O_LLRD},
+                                         {"encoder-dropout", required_argument, 0, O_ENCDROP},
                                          {"seed", required_argument, 0, O_SEED},
                                          {"threads", required_argument, 0, 't'},
                                          {"progress", no_argument, 0, O_PROGRESS},
@@ -177,7 +204,8 @@ int cmd_train(int argc, char **argv) {
                                          {0, 0, 0, 0}};
     const char *enc_opt = NULL, *out_path = NULL;
     int64_t threads = 0, seed = 42, i64 = 0;
-    bool report_json = false, no_cache = false, truncate_docs = false;
+    bool report_json = false, no_cache = false, truncate_docs = false, features_given = false;
+    bool epochs_given = false, lr_given = false, batch_given = false;
     const char *html_report = NULL, *autotune_opt = NULL;
     char cache_buf[4096];
     struct lector_train_options o;
@@ -209,6 +237,7 @@ int cmd_train(int argc, char **argv) {
             int f = lector_features_parse(optarg);
             if (f < 0) return cli_usage("train", "--features must be encoder, ngrams or both, got '%s'", optarg);
             o.features = (enum lector_feature_set)f;
+            features_given = true;
             break;
         }
         case O_ORDER:
@@ -342,9 +371,29 @@ int cmd_train(int argc, char **argv) {
             break;
         case O_EPOCHS:
             if (!cli_parse_i64("train", "--epochs", optarg, 1, 100000, &tp->n_epochs)) return CLI_USAGE;
+            epochs_given = true;
             break;
         case O_LR:
             if (!cli_parse_f32("train", "--lr", optarg, 1e-12, 10.0, &tp->adamw.lr)) return CLI_USAGE;
+            lr_given = true;
+            break;
+        case O_UNFREEZE:
+            if (!strcmp(optarg, "all"))
+                o.unfreeze = LECTOR_UNFREEZE_ALL;
+            else if (!cli_parse_i64("train", "--unfreeze", optarg, 0, 1 << 20, &o.unfreeze))
+                return CLI_USAGE;
+            break;
+        case O_LRENC:
+            if (!cli_parse_f32("train", "--lr-encoder", optarg, 1e-12, 10.0, &o.finetune.lr_encoder))
+                return CLI_USAGE;
+            break;
+        case O_LLRD:
+            if (!cli_parse_f32("train", "--layer-lr-decay", optarg, 1e-6, 1.0, &o.finetune.layer_lr_decay))
+                return CLI_USAGE;
+            break;
+        case O_ENCDROP:
+            if (!cli_parse_f32("train", "--encoder-dropout", optarg, 0.0, 0.95, &o.finetune.encoder_dropout))
+                return CLI_USAGE;
             break;
         case O_WD:
             if (!cli_parse_f32("train", "--weight-decay", optarg, 0.0, 10.0, &tp->adamw.weight_decay))
@@ -352,6 +401,7 @@ int cmd_train(int argc, char **argv) {
             break;
         case 'b':
             if (!cli_parse_i64("train", "--batch-size", optarg, 1, 1 << 20, &tp->batch_size)) return CLI_USAGE;
+            batch_given = true;
             break;
         case O_SEED:
             if (!cli_parse_i64("train", "--seed", optarg, 0, INT64_MAX, &seed)) return CLI_USAGE;
@@ -369,6 +419,7 @@ int cmd_train(int argc, char **argv) {
         case 'h':
             fputs(train_help, stdout);
             fputs(train_help2, stdout);
+            fputs(train_help3, stdout);
             return CLI_OK;
         case ':': return cli_usage("train", "option %s needs a value", argv[optind - 1]);
         default: return cli_unknown_option("train", argv[optind - 1], opts);
@@ -384,6 +435,15 @@ int cmd_train(int argc, char **argv) {
                                   "n-grams alone, which need none: --features ngrams)");
     if (tp->n_hidden > 0 && !(o.features & LECTOR_FEATURES_ENCODER))
         return cli_usage("train", "--hidden needs encoder features (--features encoder or both)");
+    if (o.unfreeze != 0) {
+        // the fine-tuning recipe's own defaults, unless the options were given
+        if (!features_given) o.features = LECTOR_FEATURES_ENCODER;
+        if (epochs_given) o.finetune.n_epochs = tp->n_epochs;
+        if (lr_given) o.finetune.lr_head = tp->adamw.lr;
+        if (batch_given) o.finetune.batch_size = tp->batch_size;
+        if (o.features == LECTOR_FEATURES_NGRAMS)
+            return cli_usage("train", "--unfreeze with --features ngrams: there are no encoder layers to tune");
+    }
     tp->seed = (uint64_t)seed;
     if (truncate_docs) fo->doc_pooling = LECTOR_DOC_TRUNCATE;
     if (!strcmp(out_path, "-")) return cli_usage("train", "--output -: a model is written to a file, not to stdout");
@@ -400,7 +460,7 @@ int cmd_train(int argc, char **argv) {
     if (cli_check_outputs(&io) != CLI_OK) return CLI_USAGE;
     if (threads > 0) lector_set_n_threads((int)threads);
     cli_install_signal_handlers();
-    struct cli_events ev = {tp->n_epochs, (double)o.valid_fraction, 0.0, 0.0};
+    struct cli_events ev = {o.unfreeze ? o.finetune.n_epochs : tp->n_epochs, (double)o.valid_fraction, 0.0, 0.0};
     o.on_event = cli_on_event;
     o.user = &ev;
     o.cancel = &cli_interrupted;

@@ -165,13 +165,16 @@ static enum lector_status pack_weights(struct lector_encoder *enc,
 
 // The layers in the order they run: step i of L uses group i / (L / n_group), whose
 // n_group_layer layers run in turn (ALBERT's sharing; one distinct layer per step otherwise).
-static void order_layers(struct lector_encoder *enc) {
+// Layers a fine-tuned model substitutes (substitute.c) then take their place.
+void lector__encoder_order_layers(struct lector_encoder *enc) {
     const struct lector_encoder_config *cfg = &enc->cfg;
     int64_t per_group = cfg->n_layer / cfg->n_group, k = 0;
     for (int64_t i = 0; i < cfg->n_layer; i++)
         for (int64_t j = 0; j < cfg->n_group_layer; j++)
             enc->layers[k++] = enc->uniq[(i / per_group) * cfg->n_group_layer + j];
     LECTOR_ASSERT(k == enc->n_layer_run);
+    for (int64_t i = 0; enc->sub_layers && i < enc->n_layer_run; i++)
+        if (enc->sub_layers[i].qkv_b) enc->layers[i] = enc->sub_layers[i];
 }
 
 // "tensorflow" for a TF checkpoint (.index + .data-* shards), "pytorch" when any weight
@@ -260,7 +263,7 @@ enum lector_status lector_encoder_open(const char *dir, struct lector_encoder **
     if (st != LECTOR_STATUS_OK) goto fail;
     st = pack_weights(enc, raw, err);
     if (st != LECTOR_STATUS_OK) goto fail;
-    order_layers(enc);
+    lector__encoder_order_layers(enc);
     st = lector__encoder_read_modules(enc, dir, err);
     if (st != LECTOR_STATUS_OK) goto fail;
     st = compute_checksum(enc, config_path, err);
@@ -284,6 +287,7 @@ void lector_encoder_close(struct lector_encoder *enc) {
     if (!enc) return;
     lector__aligned_free(enc->packed);
     lector__aligned_free(enc->packed_lowp);
+    lector__encoder_substitute_free(enc);
     lector_free(enc->layers);
     lector_free(enc->uniq);
     lector_free(enc->ignored);
@@ -389,6 +393,10 @@ enum lector_status lector_encoder_set_precision(struct lector_encoder *enc,
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "lector_encoder_set_precision: unknown precision %d", (int)p);
     if (p == enc->precision) return LECTOR_STATUS_OK;
+    if (enc->sub_id[0])
+        return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
+                             "precision %s: a model with tuned layers runs at fp32 only",
+                             lector_precision_name(p));
     unsigned char *mem = NULL;
     size_t n = 0;
     if (p != LECTOR_PRECISION_FP32) {
@@ -423,7 +431,7 @@ enum lector_status lector_encoder_set_precision(struct lector_encoder *enc,
         size_t used = lowp_layout(enc, p, mem);
         LECTOR_ASSERT(used == n);
     }
-    order_layers(enc); // layers[] are copies of uniq[]
+    lector__encoder_order_layers(enc); // layers[] are copies of uniq[]
     enc->precision = p;
     return LECTOR_STATUS_OK;
 }

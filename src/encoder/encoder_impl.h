@@ -115,6 +115,16 @@ struct lector_encoder {
     void *packed_lowp;               // every bf16 or int8 panel (64-byte aligned), or NULL
 
     enum lector__act act; // the FFN activation, chosen from cfg.act at open
+
+    // Layers a fine-tuned model puts in place of the checkpoint's (substitute.c): their
+    // weights replace uniq's in layers[] (order_layers), the pooler's replace pooler_*.
+    struct lector__layer *sub_layers; // (n_layer_run) qkv_b NULL where not substituted
+    float *sub_mem;                   // plain copies (what a model file stores)
+    float *sub_packed;                // their packed panels, or NULL
+    struct lector_tensor *sub_tensors; // (n_sub_tensors) views of sub_mem, model-file names
+    char *sub_names;
+    int64_t n_sub_tensors;
+    char sub_id[65];                  // SHA-256 of the substituted tensors; "" without
 };
 
 /* Distinct layers stored: n_group * n_group_layer (L for every family but ALBERT). */
@@ -181,5 +191,35 @@ enum lector_status lector__encoder_forward_layers(const struct lector_encoder *e
                                                   const int32_t *mask, int64_t B, int64_t T,
                                                   int64_t n_run, float *hidden,
                                                   struct lector_error *err);
+
+// ----------------------------------------------------------------------------
+// substituted layers (fine-tuned models)
+
+/* layers[] from uniq[] in run order, then the substituted layers over them. */
+void lector__encoder_order_layers(struct lector_encoder *enc);
+
+/*
+ * Put the tensors t[0..n) in place of the checkpoint's: named as BERT names them without
+ * prefix, whatever the family, encoder.layer.<i>.* (all 16 tensors of layer i, i its index
+ * in the run order, so each depth of ALBERT's shared layer is its own) and pooler.dense.*
+ * (both). The encoder copies them (packed like its own weights where the kernels pack), so
+ * the caller may free t. Once per encoder, at fp32 precision (reduced-precision panels are
+ * built from the checkpoint's weights). FORMAT for an unknown name, a tensor given twice or
+ * a layer given in part; MISMATCH for a shape or dtype other than the encoder's, or a
+ * pooler the encoder does not have. The checksum stays the base encoder's;
+ * lector__encoder_substitution_id tells the variant apart (feature caches key on both).
+ */
+enum lector_status lector__encoder_substitute(struct lector_encoder *enc,
+                                              const struct lector_tensor *t, int64_t n,
+                                              struct lector_error *err);
+void lector__encoder_substitute_free(struct lector_encoder *enc);
+int64_t lector__encoder_n_substituted(const struct lector_encoder *enc); /* tensors */
+/* The i-th substituted tensor (plain, row-major F32), layers from the lowest, then the
+ * pooler; NULL out of range. */
+const struct lector_tensor *lector__encoder_substituted(const struct lector_encoder *enc,
+                                                        int64_t i);
+/* The SHA-256 (hex) of the substituted tensors' names and values, or NULL without. */
+const char *lector__encoder_substitution_id(const struct lector_encoder *enc);
+bool lector__encoder_layer_substituted(const struct lector_encoder *enc, int64_t i);
 
 #endif /* LECTOR_ENCODER_IMPL_H */

@@ -11,12 +11,15 @@
 #include <jansson.h>
 
 #include "base/base_impl.h"
+#include "encoder/encoder_impl.h"
 #include "task/task_impl.h"
 #include "text/text_impl.h"
 #include "lector/checkpoint.h"
 
 #define CLASSIFIER_FORMAT "lector-classifier"
-#define CLASSIFIER_FORMAT_VERSION 2
+// version 3: the tensors of tuned encoder layers (encoder.layer.<i>.*, pooler.dense.*), which a
+// reader of version 2 would ignore and so run the base encoder's instead
+#define CLASSIFIER_FORMAT_VERSION 3
 // encoder_sha256 and tokenizer_sha256 of a model of n-gram features with no encoder
 #define NO_ENCODER "none"
 
@@ -175,6 +178,23 @@ static char *relative_to_model(const char *path, const char *abs_dir) {
     return out;
 }
 
+// {"layers": [the tuned layers' indices], "pooler": true|false} of an encoder with tuned
+// layers (metadata 'tuned_layers', for lector info), or NULL without (or out of memory).
+static char *tuned_layers_json(const struct lector_encoder *enc) {
+    if (!lector__encoder_n_substituted(enc)) return NULL;
+    json_t *a = json_array();
+    const int64_t L = lector_encoder_get_config(enc)->n_layer * lector_encoder_get_config(enc)->n_group_layer;
+    for (int64_t i = 0; a && i < L; i++)
+        if (lector__encoder_layer_substituted(enc, i)) json_array_append_new(a, json_integer(i));
+    bool pooler = false;
+    for (int64_t i = 0; i < lector__encoder_n_substituted(enc); i++)
+        pooler |= !strncmp(lector__encoder_substituted(enc, i)->name, "pooler.", 7);
+    json_t *o = a ? json_pack("{s:o, s:b, s:I}", "layers", a, "pooler", pooler, "of", (json_int_t)L) : NULL;
+    char *js = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return js;
+}
+
 // The model file of a head with its labels, encoder, tokenizer and the fields of info and extra.
 static enum lector_status write_model(const char *path, const struct lector_encoder *enc,
                                       const struct lector_tokenizer *tok,
@@ -198,9 +218,11 @@ static enum lector_status write_model(const char *path, const struct lector_enco
     const float *params = lector_head_params_const(head);
     const struct lector_head_layout lay = lector_head_get_layout(head);
     const int64_t H = lector_head_n_hidden(head), D = lay.D;
-    struct lector_tensor t[7];
+    // the head's tensors, then the tuned layers' (views the encoder owns)
+    const int64_t n_sub = lector__encoder_n_substituted(enc);
+    struct lector_tensor *t = lector__calloc((size_t)(7 + n_sub), sizeof *t);
+    if (!t) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
     int64_t n_t = 0;
-    memset(t, 0, sizeof t);
     if (C > 0)
         t[n_t++] = (struct lector_tensor){LECTOR_DTYPE_F32, 2, {K, D, 1, 1}, {D, 1, 1, 1},
                                           (void *)(params + lay.W), "head.weight"};
@@ -221,15 +243,24 @@ static enum lector_status write_model(const char *path, const struct lector_enco
                                           (void *)lector_ngrams_idf(ng), "ngram.idf"};
     }
 
+    char *tuned_json = tuned_layers_json(enc);
+    for (int64_t i = 0; i < n_sub; i++) t[n_t++] = *lector__encoder_substituted(enc, i);
     for (int64_t i = 0; i < n_t; i++)
-        if ((cs = check_finite(&t[i], path, err)) != LECTOR_STATUS_OK) return cs;
+        if ((cs = check_finite(&t[i], path, err)) != LECTOR_STATUS_OK || (n_sub && !tuned_json)) {
+            free(tuned_json);
+            lector_free(t);
+            return cs != LECTOR_STATUS_OK ? cs : lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
+        }
 
     json_t *jl = json_array();
     for (int64_t i = 0; i < n_labels; i++) json_array_append_new(jl, json_string(labels[i]));
     char *labels_json = json_dumps(jl, JSON_COMPACT);
     json_decref(jl);
-    if (!labels_json)
+    if (!labels_json) {
+        free(tuned_json);
+        lector_free(t);
         return lector__error(err, LECTOR_STATUS_INVALID_ARG, "%s: labels are not valid UTF-8", path);
+    }
     char *ngram_json = NULL;
     if (ng) {
         const struct lector_ngram_params *np = lector_ngrams_get_params(ng);
@@ -250,6 +281,8 @@ static enum lector_status write_model(const char *path, const struct lector_enco
         ngram_json = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         json_decref(o);
         if (!ngram_json) {
+            free(tuned_json);
+            lector_free(t);
             free(labels_json);
             return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
         }
@@ -266,17 +299,17 @@ static enum lector_status write_model(const char *path, const struct lector_enco
     const bool windows = extra->doc_pooling != LECTOR_DOC_TRUNCATE;
     // Windows need no new reader: an older lector would truncate long texts instead.
     snprintf(fv, sizeof fv, "%d",
-             ng || C == 0 || H > 0 || extra->multi_label ? CLASSIFIER_FORMAT_VERSION : 1);
+             n_sub ? CLASSIFIER_FORMAT_VERSION : ng || C == 0 || H > 0 || extra->multi_label ? 2 : 1);
     snprintf(max_len, sizeof max_len, "%lld", (long long)info->max_len);
     snprintf(n_train, sizeof n_train, "%lld", (long long)info->n_train);
     snprintf(vacc, sizeof vacc, "%.6f", info->valid_accuracy);
     snprintf(temp, sizeof temp, "%.9g", extra->temperature > 0.0f ? (double)extra->temperature : 1.0);
     snprintf(vf1, sizeof vf1, "%.6f", extra->valid_macro_f1 != 0.0 ? extra->valid_macro_f1 : -1.0);
-    const char *keys[24] = {"format", "format_version", "lector_version", "labels", "pooling",
+    const char *keys[32] = {"format", "format_version", "lector_version", "labels", "pooling",
                             "max_len", "encoder_dir", "encoder_sha256", "tokenizer_sha256",
                             "n_train", "valid_accuracy", "history", "temperature",
                             "valid_macro_f1", "features"};
-    const char *values[24] = {CLASSIFIER_FORMAT, fv, lector_version(), labels_json,
+    const char *values[32] = {CLASSIFIER_FORMAT, fv, lector_version(), labels_json,
                               lector_pooling_name(info->pooling), max_len,
                               abs_dir ? abs_dir : enc_dir, enc ? lector_encoder_checksum(enc) : NO_ENCODER,
                               tok ? lector_tokenizer_hash(tok) : NO_ENCODER, n_train,
@@ -311,6 +344,10 @@ static enum lector_status write_model(const char *path, const struct lector_enco
         keys[n_meta] = "autotune";
         values[n_meta++] = extra->autotune_json;
     }
+    if (n_sub) {
+        keys[n_meta] = "tuned_layers";
+        values[n_meta++] = tuned_json;
+    }
     if (windows) {
         snprintf(stride, sizeof stride, "%lld", (long long)extra->stride);
         keys[n_meta] = "doc_pooling";
@@ -319,6 +356,8 @@ static enum lector_status write_model(const char *path, const struct lector_enco
         values[n_meta++] = stride;
     }
     enum lector_status s = lector_safetensors_write(path, t, n_t, keys, values, n_meta, err);
+    lector_free(t);
+    free(tuned_json);
     free(thr_json);
     free(ngram_json);
     free(rel_dir);
@@ -524,6 +563,30 @@ static enum lector_status open_encoder(struct lector_classifier *clf, const char
         return lector__error(err, LECTOR_STATUS_MISMATCH, "%s: trained with a different tokenizer than the one in %s",
                              path, dir);
     return LECTOR_STATUS_OK;
+}
+
+// The tuned layers a model stores (encoder.layer.<i>.*, pooler.dense.*) in place of enc's.
+static enum lector_status load_tuned(const char *path, const struct lector_checkpoint *ck,
+                                     struct lector_encoder *enc, struct lector_error *err) {
+    const int64_t n = lector_checkpoint_n_tensors(ck);
+    struct lector_tensor *t = lector__calloc((size_t)(n > 0 ? n : 1), sizeof *t);
+    if (!t) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const struct lector_tensor *v = lector_checkpoint_tensor(ck, i);
+        if (!strncmp(v->name, "encoder.", 8) || !strncmp(v->name, "pooler.", 7)) t[m++] = *v;
+    }
+    const bool recorded = lector_checkpoint_metadata(ck, "tuned_layers") != NULL;
+    struct lector_error e = {0};
+    enum lector_status s = LECTOR_STATUS_OK;
+    if (recorded != (m > 0))
+        s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: %s", path,
+                          m ? "holds encoder tensors but no metadata 'tuned_layers'"
+                            : "metadata 'tuned_layers' names tuned layers, but their tensors are missing");
+    else if (m > 0 && (s = lector__encoder_substitute(enc, t, m, &e)) != LECTOR_STATUS_OK)
+        lector__error(err, s, "%s: %s", path, e.msg);
+    lector_free(t);
+    return s;
 }
 
 enum lector_status lector_classifier_open(const char *path, const char *encoder_dir,
@@ -752,6 +815,7 @@ enum lector_status lector_classifier_open(const char *path, const char *encoder_
         const int64_t n_in = use_enc ? (W1 ? W1->shape[1] : W->shape[1]) : 0;
         s = open_encoder(clf, path, ck, enc_dir, enc_sha, tok_sha, encoder_dir, encoder_hint, use_enc, n_in, &C, err);
         if (s != LECTOR_STATUS_OK) goto fail;
+        if ((s = load_tuned(path, ck, clf->enc, err)) != LECTOR_STATUS_OK) goto fail;
     }
     s = lector_head_new(&(struct lector_head_shape){C, H, V ? V->shape[0] : 0, K}, 0, &clf->head, err);
     if (s != LECTOR_STATUS_OK) goto fail;

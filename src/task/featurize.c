@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/base_impl.h"
+#include "encoder/encoder_impl.h"
 #include "lector/train.h"
 #include "task/task_impl.h"
 #include "text/text_impl.h"
@@ -60,9 +61,12 @@ void lector__featurizer_release(struct lector_featurizer *fz, struct lector_enco
 static void open_cache(struct lector_featurizer *fz, const char *dir, uint64_t max_size) {
     struct lector_error err;
     char key[512];
-    int kn = snprintf(key, sizeof key, "lector-features-v1 encoder=%s tokenizer=%s pooling=%s max_len=%lld",
-                      lector_encoder_checksum(fz->enc), lector_tokenizer_hash(fz->tok),
-                      lector_pooling_name(fz->o.pooling), (long long)fz->o.max_len);
+    // a fine-tuned model's layers make other vectors: its variant is part of the key
+    const char *tuned = lector__encoder_substitution_id(fz->enc);
+    int kn = snprintf(key, sizeof key, "lector-features-v1 encoder=%s%s%s tokenizer=%s pooling=%s max_len=%lld",
+                      lector_encoder_checksum(fz->enc), tuned ? " tuned=" : "", tuned ? tuned : "",
+                      lector_tokenizer_hash(fz->tok), lector_pooling_name(fz->o.pooling),
+                      (long long)fz->o.max_len);
     if (fz->o.doc_pooling != LECTOR_DOC_TRUNCATE && kn > 0 && (size_t)kn < sizeof key)
         snprintf(key + kn, sizeof key - (size_t)kn, " doc_pooling=%s stride=%lld max_windows=%lld",
                  lector_doc_pooling_name(fz->o.doc_pooling), (long long)fz->o.stride, (long long)fz->o.max_windows);

@@ -446,6 +446,10 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
         // batches of similar lengths within chunks of 50 batches, in a shuffled order
         length_batches(order, bt.off, n, Bm, 50 * Bm, work, batch_start, &rng);
         for (int64_t k = 0; k < steps_per_epoch; k++, step++) {
+            if (p->cancel && *p->cancel) {
+                s = lector__error(err, LECTOR_STATUS_INTERRUPTED, "interrupted");
+                goto fail;
+            }
             int64_t start = batch_start[k], B = n - start < Bm ? n - start : Bm;
             for (int64_t r2 = 0; r2 < B; r2++) {
                 idx[r2] = order[start + r2];

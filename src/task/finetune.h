@@ -57,6 +57,8 @@ struct lector__finetune_params {
     void (*on_epoch)(void *user, int64_t epoch, double seconds, double valid_accuracy,
                      double valid_macro_f1, double train_loss);
     void *user;
+    // Polled between steps (may be NULL): non-zero stops with LECTOR_STATUS_INTERRUPTED.
+    const volatile int *cancel;
 };
 struct lector__finetune_params lector__finetune_default_params(void);
 

@@ -67,5 +67,18 @@ bool lector__autotune_next(struct lector__autotune *a, struct lector_autotune_se
 bool lector__autotune_report(struct lector__autotune *a, const struct lector_autotune_settings *s, double f1,
                              double log_loss);
 char *lector__autotune_json(const struct lector_autotune_trial *best, int64_t n_trials, const char *ended);
+struct lector_corpus;
+struct lector_features;
+struct lector_train_result;
+// lector_train's checks of unfreeze and the fine-tuning options (train_unfreeze.c).
+enum lector_status lector__unfreeze_check(const struct lector_train_options *o, struct lector_error *err);
+// lector_train's fine-tuning path: the top layers of fz's encoder trained with a linear head on
+// tr's token ids (f_tr; f_va's for validation), then substituted in that encoder; f_va is then
+// encoded through it (its X filled) and res gets the head, the validation figures, the
+// temperature and the history.
+enum lector_status lector__train_unfrozen(const struct lector_train_options *o, struct lector_featurizer *fz,
+                                          const struct lector_corpus *tr, const struct lector_features *f_tr,
+                                          const struct lector_corpus *va, struct lector_features *f_va,
+                                          struct lector_train_result *res, struct lector_error *err);
 
 #endif /* LECTOR_TASK_IMPL_H */

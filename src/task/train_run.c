@@ -45,6 +45,7 @@ void lector_train_options_init(struct lector_train_options *o) {
     p->dropout = 0.1f;
     // Three quarters of the physical memory (4 GB when unknown).
     const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    o->finetune = (struct lector_finetune_options){1e-4f, 1e-3f, 1.0f, 0.1f, 16, 3, (uint64_t)1 << 30};
     p->max_memory = pages > 0 && size > 0 ? (uint64_t)pages / 4 * 3 * (uint64_t)size : (uint64_t)4 << 30;
     o->autotune.budget = 300.0;
 }
@@ -90,8 +91,9 @@ static enum lector_status check_options(const struct lector_train_options *o, st
     if (!(o->valid_fraction >= 0.0f && o->valid_fraction <= 0.9f))
         return lector__error(err, LECTOR_STATUS_INVALID_ARG, "valid_fraction: %g is outside [0, 0.9]",
                              (double)o->valid_fraction);
-    if (o->unfreeze != 0)
-        return lector__error(err, LECTOR_STATUS_UNSUPPORTED, "unfreeze: only a frozen encoder (0) is implemented");
+    if (o->unfreeze != 0 && o->autotune.enabled)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "autotune: the search covers a frozen encoder's head only (unfreeze must be 0)");
     if (o->autotune.enabled) {
         if (!(o->autotune.budget > 0.0 && o->autotune.budget <= 1e9))
             return lector__error(err, LECTOR_STATUS_INVALID_ARG,
@@ -104,7 +106,7 @@ static enum lector_status check_options(const struct lector_train_options *o, st
                                  "autotune: the search needs validation rows (a validation file, or a held-out "
                                  "share of the training file)");
     }
-    return LECTOR_STATUS_OK;
+    return lector__unfreeze_check(o, err);
 }
 
 // The labels and texts of the training and validation files, before anything is encoded.
@@ -375,13 +377,18 @@ enum lector_status lector_train(const struct lector_train_options *o, struct lec
     struct tuned best = {0};
     struct lector_featurizer_options fo = o->featurizer;
     if (!use_enc) fo.cache_dir = NULL; // n-grams alone never read the cache
+    if (o->unfreeze != 0) { // tuned layers: texts truncated, vectors of the base encoder unused
+        fo.cache_dir = NULL;
+        fo.doc_pooling = LECTOR_DOC_TRUNCATE;
+    }
+    const bool encode = use_enc && o->unfreeze == 0;
     fo.on_event = o->on_event;
     fo.user = o->user;
     fo.cancel = o->cancel;
     if ((s = lector_featurizer_open(o->encoder_dir, &fo, &r.fz, err)) != LECTOR_STATUS_OK) goto out;
     if ((s = read_data(&r, err)) != LECTOR_STATUS_OK ||
-        (s = lector_featurize(r.fz, r.all, use_enc, &r.f_all, err)) != LECTOR_STATUS_OK ||
-        (r.va && (s = lector_featurize(r.fz, r.va, use_enc, &r.f_va, err)) != LECTOR_STATUS_OK) ||
+        (s = lector_featurize(r.fz, r.all, encode, &r.f_all, err)) != LECTOR_STATUS_OK ||
+        (r.va && (s = lector_featurize(r.fz, r.va, encode, &r.f_va, err)) != LECTOR_STATUS_OK) ||
         (s = split(&r, err)) != LECTOR_STATUS_OK || (s = check_memory(&r, 0, err)) != LECTOR_STATUS_OK)
         goto out;
     if (o->autotune.enabled) {
@@ -394,7 +401,8 @@ enum lector_status lector_train(const struct lector_train_options *o, struct lec
     } else {
         if (((o->features & LECTOR_FEATURES_NGRAMS) && (s = fit_ngrams(&r, err)) != LECTOR_STATUS_OK) ||
             (r.ng && (s = check_memory(&r, lector_ngrams_n_features(r.ng), err)) != LECTOR_STATUS_OK) ||
-            (s = train_head(&r, err)) != LECTOR_STATUS_OK)
+            (o->unfreeze ? (s = lector__train_unfrozen(o, r.fz, r.tr, &r.f_tr, r.va, &r.f_va, &r.res, err))
+                         : (s = train_head(&r, err))) != LECTOR_STATUS_OK)
             goto out;
         if (rep && r.va && r.va->n > 0 && (s = valid_report(&r, rep, err)) != LECTOR_STATUS_OK) goto out;
     }

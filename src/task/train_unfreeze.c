@@ -1,0 +1,192 @@
+// lector_train with unfreeze: the top layers trained with the head (finetune.c), then put in
+// place of the encoder's, so the classifier runs, saves and reports as a frozen one does.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "base/base_impl.h"
+#include "encoder/encoder_impl.h"
+#include "lector/train.h"
+#include "task/finetune.h"
+#include "task/task_impl.h"
+
+enum lector_status lector__unfreeze_check(const struct lector_train_options *o, struct lector_error *err) {
+    const struct lector_finetune_options *f = &o->finetune;
+    if (o->unfreeze < LECTOR_UNFREEZE_ALL)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "unfreeze: %lld is not a layer count (0 .. the encoder's layers, or all)",
+                             (long long)o->unfreeze);
+    if (o->unfreeze == 0) return LECTOR_STATUS_OK;
+    if (!(o->features & LECTOR_FEATURES_ENCODER))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "unfreeze: features ngrams have no encoder layers to tune (features encoder)");
+    if (o->features & LECTOR_FEATURES_NGRAMS)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "unfreeze: features both: the n-gram weights are not trained together with "
+                             "the tuned layers yet (features encoder)");
+    if (o->corpus.multi_label)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "unfreeze: multi-label: the tuned layers are trained with a softmax head "
+                             "only (one label per text)");
+    if (o->head.n_hidden > 0)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "unfreeze: head.n_hidden: the tuned layers are trained with a linear head");
+    if (o->head.class_weight_balanced || o->head.label_smoothing > 0.0f || o->head.patience > 0)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "unfreeze: head.%s is not applied when tuning layers",
+                             o->head.class_weight_balanced ? "class_weight_balanced"
+                             : o->head.label_smoothing > 0.0f ? "label_smoothing" : "patience");
+    if (!(f->lr_encoder > 0.0f && f->lr_encoder <= 10.0f) || !(f->lr_head > 0.0f && f->lr_head <= 10.0f))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "finetune.%s: %g is outside (0, 10]",
+                             f->lr_encoder > 0.0f && f->lr_encoder <= 10.0f ? "lr_head" : "lr_encoder",
+                             (double)(f->lr_encoder > 0.0f && f->lr_encoder <= 10.0f ? f->lr_head : f->lr_encoder));
+    if (!(f->layer_lr_decay > 0.0f && f->layer_lr_decay <= 1.0f))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "finetune.layer_lr_decay: %g is outside (0, 1]",
+                             (double)f->layer_lr_decay);
+    if (!(f->encoder_dropout >= 0.0f && f->encoder_dropout < 1.0f))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "finetune.encoder_dropout: %g is outside [0, 1)",
+                             (double)f->encoder_dropout);
+    if (f->batch_size < 1 || f->n_epochs < 1)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "finetune.%s: must be at least 1",
+                             f->batch_size < 1 ? "batch_size" : "n_epochs");
+    return LECTOR_STATUS_OK;
+}
+
+// Token rows of f's texts (f->n_ids[i] of row i's max_len ids). malloc'd.
+static struct lector_token_row *rows_of(const struct lector_features *f) {
+    struct lector_token_row *r = lector__malloc((size_t)(f->n > 0 ? f->n : 1) * sizeof *r);
+    for (int64_t i = 0; r && i < f->n; i++) r[i] = (struct lector_token_row){f->ids + i * f->max_len, f->n_ids[i]};
+    return r;
+}
+
+struct progress {
+    const struct lector_train_options *o;
+    const struct lector__finetune_result *fr;
+    int64_t n_train;
+    double t0;
+    json_t *hist;
+};
+
+static void emit(const struct lector_train_options *o, const struct lector_event *e) {
+    if (o->on_event) o->on_event(o->user, e);
+}
+
+static void on_start(void *user) {
+    struct progress *p = user;
+    emit(p->o, &(struct lector_event){.kind = LECTOR_EVENT_FROZEN, .count = p->n_train,
+                                      .seconds = lector_now() - p->t0, .total = (int64_t)p->fr->boundary_bytes,
+                                      .windows = p->fr->boundary_mapped});
+}
+
+static void on_epoch(void *user, int64_t epoch, double seconds, double acc, double f1, double loss) {
+    struct progress *p = user;
+    // the best epoch is chosen at the end (finetune.c: macro-F1, then loss)
+    const struct lector_epoch_info e = {epoch, loss, -1.0, acc, f1, 0.0, 0};
+    emit(p->o, &(struct lector_event){.kind = LECTOR_EVENT_EPOCH, .epoch = &e});
+    (void)seconds; // not in the model: the same seed gives the same bytes
+    json_array_append_new(p->hist, json_pack("{s:I, s:f, s:f, s:f}", "epoch", (json_int_t)epoch, "train_loss",
+                                             loss, "valid_accuracy", acc, "valid_macro_f1", f1));
+}
+
+// The trained layers' tensors in place of the encoder's.
+static enum lector_status substitute(struct lector_encoder *enc, const struct lector__finetune_result *fr,
+                                     struct lector_error *err) {
+    const int64_t n = lector__enc_train_n_tensors(fr->tr);
+    struct lector_tensor *t = lector__calloc((size_t)(n > 0 ? n : 1), sizeof *t);
+    if (!t) return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
+    const float *params = lector__enc_train_params_const(fr->tr);
+    for (int64_t i = 0; i < n; i++) {
+        const struct lector__train_tensor *v = lector__enc_train_tensor(fr->tr, i);
+        t[i] = (struct lector_tensor){LECTOR_DTYPE_F32, v->n_dims, {v->shape[0], v->n_dims > 1 ? v->shape[1] : 1, 1, 1},
+                                      {v->n_dims > 1 ? v->shape[1] : 1, 1, 1, 1}, (void *)(params + v->offset),
+                                      v->name};
+    }
+    enum lector_status s = lector__encoder_substitute(enc, t, n, err);
+    lector_free(t);
+    return s;
+}
+
+enum lector_status lector__train_unfrozen(const struct lector_train_options *o, struct lector_featurizer *fz,
+                                          const struct lector_corpus *tr, const struct lector_features *f_tr,
+                                          const struct lector_corpus *va, struct lector_features *f_va,
+                                          struct lector_train_result *res, struct lector_error *err) {
+    memset(res, 0, sizeof *res);
+    struct lector_encoder *enc = (struct lector_encoder *)lector_featurizer_encoder(fz); // ours to change
+    const int64_t L = enc->n_layer_run, K = tr->n_labels, n_va = va ? va->n : 0;
+    if (o->unfreeze > L)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "unfreeze: %lld layers, but the encoder has %lld",
+                             (long long)o->unfreeze, (long long)L);
+    struct lector__finetune_params p = lector__finetune_default_params();
+    p.n_unfreeze = o->unfreeze == LECTOR_UNFREEZE_ALL ? L : o->unfreeze;
+    p.n_epochs = o->finetune.n_epochs;
+    p.batch_size = o->finetune.batch_size;
+    p.seed = o->head.seed;
+    p.lr_head = o->finetune.lr_head;
+    p.lr_encoder = o->finetune.lr_encoder;
+    p.layer_lr_decay = o->finetune.layer_lr_decay;
+    p.weight_decay = o->head.adamw.weight_decay;
+    p.warmup = o->head.warmup;
+    p.schedule = o->head.schedule;
+    p.clip_norm = o->head.clip_norm;
+    p.encoder_dropout = o->finetune.encoder_dropout;
+    p.pooled_dropout = o->head.dropout;
+    p.pooling = lector_featurizer_get_options(fz)->pooling;
+    p.min_delta = o->head.min_delta;
+    p.memory_budget = (size_t)o->finetune.memory_budget;
+    struct lector__finetune_result fr = {0};
+    struct progress pr = {o, &fr, tr->n, lector_now(), json_array()};
+    p.on_start = on_start;
+    p.on_epoch = on_epoch;
+    p.user = &pr;
+    p.cancel = o->cancel;
+
+    struct lector_token_row *rows = rows_of(f_tr), *vrows = n_va ? rows_of(f_va) : NULL;
+    float *logits = NULL;
+    enum lector_status s;
+    if (!pr.hist || !rows || (n_va && !vrows)) {
+        s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
+        goto out;
+    }
+    const double t0 = lector_now();
+    s = lector__finetune(enc, rows, tr->y, tr->n, vrows, n_va ? va->y : NULL, n_va, K, &p, &fr, err);
+    if (s != LECTOR_STATUS_OK) goto out;
+    if (o->cancel && *o->cancel) {
+        s = lector__error(err, LECTOR_STATUS_INTERRUPTED, "interrupted");
+        goto out;
+    }
+    if ((s = substitute(enc, &fr, err)) != LECTOR_STATUS_OK) goto out;
+    res->head = fr.head;
+    fr.head = NULL;
+    res->best_epoch = fr.best_epoch;
+    res->n_epochs_run = fr.n_epochs_run;
+    res->temperature = 1.0f;
+    res->valid_accuracy = res->valid_macro_f1 = -1.0;
+    if (n_va > 0) {
+        // The validation vectors through the encoder as the classifier runs it (the tuned
+        // layers substituted): the temperature and the report are those of the saved model.
+        lector_features_free(f_va);
+        if ((s = lector_featurize(fz, va, 1, f_va, err)) != LECTOR_STATUS_OK) goto out;
+        logits = lector__malloc((size_t)(n_va * K) * sizeof *logits);
+        if (!logits) {
+            s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
+            goto out;
+        }
+        if ((s = lector_head_forward(res->head, f_va->X, NULL, n_va, logits, err)) != LECTOR_STATUS_OK) goto out;
+        if (o->head.calibrate) res->temperature = lector_fit_temperature(logits, va->y, n_va, K);
+        res->valid_accuracy = fr.valid_accuracy;
+        res->valid_macro_f1 = fr.valid_macro_f1;
+    }
+    res->history = json_dumps(pr.hist, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    emit(o, &(struct lector_event){.kind = LECTOR_EVENT_TRAINED, .seconds = lector_now() - t0, .result = res});
+out:
+    if (s != LECTOR_STATUS_OK) lector_train_result_free(res);
+    lector__finetune_result_free(&fr);
+    json_decref(pr.hist);
+    lector_free(logits);
+    lector_free(vrows);
+    lector_free(rows);
+    return s;
+}

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# lector train --unfreeze: the top layers of the shared mini encoder trained with the head on a
+# few sst2 sentences; the model stores those layers (and says so in lector info); eval,
+# classify and embed --model run the encoder with them in place, eval giving the figures the
+# training run reported; a different base encoder is refused; the same seed gives the same
+# bytes with 1 and 2 threads; bad values of --unfreeze and a truncated model are refused.
+# shellcheck source=lib/common.bash
+. "$(dirname "$0")/lib/common.bash"
+shared=${LECTOR_SHARED:-${LECTOR_SHARED_DEFAULT:-}}
+encoder=$shared/models/mini-mlm-uncased
+corpus=$shared/corpora/sst2-sentences
+if [ ! -d "$encoder" ] || [ ! -f "$corpus/train.csv" ]; then
+  echo "SKIPPED: no shared mini encoder or sst2-sentences corpus (set LECTOR_SHARED)"
+  exit 77
+fi
+expect_rc() {
+  local want=$1; shift
+  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+  local rc=$?
+  if [ "$rc" -eq "$want" ]; then ok; else bad "exit $rc (want $want): $* -- $(head -c 300 "$tmp/err")"; fi
+}
+expect_err() { grep -q -- "$1" "$tmp/err" && ok || bad "stderr lacks '$1': $(head -c 300 "$tmp/err")"; }
+
+head -161 "$corpus/train.csv" >"$tmp/train.csv"
+head -61 "$corpus/dev.csv" >"$tmp/dev.csv"
+train() { # train THREADS MODEL [options]
+  local threads=$1 model=$2; shift 2
+  "$bin" train -e "$encoder" --train "$tmp/train.csv" --valid "$tmp/dev.csv" --unfreeze 1 --epochs 2 \
+    --max-len 32 --threads "$threads" --report-format json -o "$model" "$@" </dev/null
+}
+m1=$tmp/m1.lector
+train 1 "$m1" >"$tmp/out" 2>"$tmp/train.err" && ok || bad "train --unfreeze 1: $(cat "$tmp/train.err")"
+grep -q "frozen layers: their output for 160 texts computed once" "$tmp/train.err" && ok ||
+  bad "no frozen-pass line: $(cat "$tmp/train.err")"
+
+# the model file: format 3, the top layer's 16 tensors (BERT names) and the head, no others
+"$py" - "$m1" <<'PY' && ok || bad "model tensors"
+import json, struct, sys
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n]); m = h.pop("__metadata__")
+assert m["format_version"] == "3", m["format_version"]
+assert json.loads(m["tuned_layers"]) == {"layers": [3], "pooler": False, "of": 4}, m["tuned_layers"]
+names = sorted(h)
+layer = [x for x in names if x.startswith("encoder.layer.3.")]
+assert len(layer) == 16 and set(names) - set(layer) == {"head.weight", "head.bias"}, names
+assert h["encoder.layer.3.intermediate.dense.weight"]["shape"] == [1024, 256], h
+assert h["encoder.layer.3.attention.self.query.weight"]["dtype"] == "F32"
+PY
+expect_rc 0 "$bin" info "$m1"
+grep -q "^tuned layers     1 of 4: 3 " "$tmp/out" && ok || bad "info: $(cat "$tmp/out")"
+grep -q "^file size        $(stat -c %s "$m1") bytes" "$tmp/out" && ok || bad "info size: $(cat "$tmp/out")"
+
+# eval on the validation file gives the report the training run printed (same probabilities:
+# accuracy, log loss and calibration error alike)
+expect_rc 0 "$bin" eval -m "$m1" --data "$tmp/dev.csv" --format json
+"$py" - "$tmp/train.err" "$tmp/out" <<'PY' && ok || bad "eval differs from train's report"
+import json, sys
+lines = [l for l in open(sys.argv[1]) if l.startswith("{")]
+t = json.loads(lines[-1]); e = json.load(open(sys.argv[2]))
+for k in ("n", "accuracy", "macro_f1", "log_loss", "ece", "confusion"):
+    assert t[k] == e[k], (k, t[k], e[k])
+PY
+# classify prints the probabilities eval scored: its top probabilities' mean -ln p on the
+# true labels is the log loss eval reported, to the 6 printed decimals
+"$py" -c "
+import csv, sys
+for r in list(csv.reader(open('$tmp/dev.csv')))[1:]: print(r[0])" >"$tmp/dev.txt"
+"$bin" classify -m "$m1" --all-scores --format jsonl <"$tmp/dev.txt" >"$tmp/cls" 2>"$tmp/err" && ok ||
+  bad "classify: $(cat "$tmp/err")"
+"$py" - "$tmp/dev.csv" "$tmp/cls" "$tmp/out" <<'PY' && ok || bad "classify probabilities"
+import csv, json, math, sys
+y = [r[1] for r in list(csv.reader(open(sys.argv[1])))[1:]]
+rows = [json.loads(l) for l in open(sys.argv[2])]
+e = json.load(open(sys.argv[3]))
+assert len(rows) == len(y) == e["n"], (len(rows), len(y))
+def prob(r, label):
+    s = r.get("scores") or r.get("all_scores") or r
+    if isinstance(s, dict): return s[label]
+    return [x for x in s if x["label"] == label][0]["probability"]
+ll = sum(-math.log(prob(r, t)) for r, t in zip(rows, y)) / len(y)
+assert abs(ll - e["log_loss"]) < 1e-4, (ll, e["log_loss"])
+PY
+# embed --model: the tuned layer changes the vectors of the base encoder
+printf 'a gripping , funny film .\n' >"$tmp/one.txt"
+"$bin" embed --model "$m1" <"$tmp/one.txt" >"$tmp/e1" 2>"$tmp/err" && ok || bad "embed --model: $(cat "$tmp/err")"
+"$bin" embed -e "$encoder" --max-len 32 --truncate <"$tmp/one.txt" >"$tmp/e0" 2>"$tmp/err" && ok || bad "embed"
+"$py" - "$tmp/e0" "$tmp/e1" <<'PY' && ok || bad "embed --model gives the base encoder's vector"
+import json, sys
+a = json.load(open(sys.argv[1]))["embedding"]; b = json.load(open(sys.argv[2]))["embedding"]
+assert len(a) == len(b) == 256 and max(abs(x - y) for x, y in zip(a, b)) > 1e-3
+PY
+
+# a different base encoder (same shapes, another checksum) is refused by name
+other=$tmp/other
+mkdir -p "$other"
+for f in "$encoder"/*; do [ "$(basename "$f")" = config.json ] || ln -s "$f" "$other/"; done
+{ cat "$encoder/config.json"; echo; } >"$other/config.json"
+expect_rc 1 "$bin" eval -m "$m1" --data "$tmp/dev.csv" -e "$other"
+expect_err "checksum"
+
+# determinism: the same seed, 1 or 2 threads, the same bytes
+train 2 "$tmp/m2.lector" >/dev/null 2>"$tmp/err" && ok || bad "train --threads 2: $(cat "$tmp/err")"
+cmp -s "$m1" "$tmp/m2.lector" && ok || bad "models differ between 1 and 2 threads"
+
+# bad values
+for v in -1 abc 1.5 ""; do
+  expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" --unfreeze "$v"
+  expect_err "unfreeze"
+done
+expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" --unfreeze 99
+expect_err "has 4"
+expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" --unfreeze 1 --features ngrams
+expect_err "no encoder layers to tune"
+expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" --unfreeze 1 --multi-label
+expect_err "multi-label"
+expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" --unfreeze 1 --lr-encoder 0
+[ ! -e "$tmp/x.lector" ] && ok || bad "a model was written by a refused run"
+# a truncated model file
+head -c $(( $(stat -c %s "$m1") - 4096 )) "$m1" >"$tmp/cut.lector"
+expect_rc 1 "$bin" eval -m "$tmp/cut.lector" --data "$tmp/dev.csv"
+grep -q "cut.lector" "$tmp/err" && ok || bad "truncated model: $(cat "$tmp/err")"
+
+echo "cli train_unfreeze: $pass passed, $fail failed"
+[ $fail -eq 0 ]
