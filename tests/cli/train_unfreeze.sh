@@ -21,16 +21,16 @@ expect_rc() {
 }
 expect_err() { grep -q -- "$1" "$tmp/err" && ok || bad "stderr lacks '$1': $(head -c 300 "$tmp/err")"; }
 
-head -161 "$corpus/train.csv" >"$tmp/train.csv"
-head -61 "$corpus/dev.csv" >"$tmp/dev.csv"
+head -81 "$corpus/train.csv" >"$tmp/train.csv"
+head -41 "$corpus/dev.csv" >"$tmp/dev.csv"
 train() { # train THREADS MODEL [options]
   local threads=$1 model=$2; shift 2
-  "$bin" train -e "$encoder" --train "$tmp/train.csv" --valid "$tmp/dev.csv" --unfreeze 1 --epochs 2 \
+  "$bin" train -e "$encoder" --train "$tmp/train.csv" --valid "$tmp/dev.csv" --unfreeze 1 --epochs 1 \
     --max-len 32 --threads "$threads" --report-format json -o "$model" "$@" </dev/null
 }
 m1=$tmp/m1.lector
 train 1 "$m1" >"$tmp/out" 2>"$tmp/train.err" && ok || bad "train --unfreeze 1: $(cat "$tmp/train.err")"
-grep -q "frozen layers: their output for 160 texts computed once" "$tmp/train.err" && ok ||
+grep -q "frozen layers: their output for 80 texts computed once" "$tmp/train.err" && ok ||
   bad "no frozen-pass line: $(cat "$tmp/train.err")"
 
 # the model file: format 3, the top layer's 16 tensors (BERT names) and the head, no others
