@@ -234,8 +234,22 @@ static void test_train_and_evaluate(void **state) {
     assert_int_equal(lector_train(&o, &clf, NULL, &err), LECTOR_STATUS_INVALID_ARG);
     assert_non_null(strstr(err.msg, "head.n_hidden:"));
     o.head.n_hidden = 0;
+    o.unfreeze = 1; // n-grams alone: no encoder layers to tune
+    assert_int_equal(lector_train(&o, &clf, NULL, &err), LECTOR_STATUS_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "unfreeze: features ngrams"));
+    o.features = LECTOR_FEATURES_BOTH; // not trained jointly with tuned layers
+    assert_int_equal(lector_train(&o, &clf, NULL, &err), LECTOR_STATUS_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "unfreeze: features both"));
+    o.features = LECTOR_FEATURES_ENCODER;
+    o.unfreeze = -2;
+    assert_int_equal(lector_train(&o, &clf, NULL, &err), LECTOR_STATUS_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "unfreeze: -2"));
     o.unfreeze = 1;
-    assert_int_equal(lector_train(&o, &clf, NULL, &err), LECTOR_STATUS_UNSUPPORTED);
+    o.finetune.layer_lr_decay = 0.0f;
+    assert_int_equal(lector_train(&o, &clf, NULL, &err), LECTOR_STATUS_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "finetune.layer_lr_decay"));
+    o.finetune.layer_lr_decay = 1.0f;
+    assert_null(clf);
     o.unfreeze = 0;
     // one class is refused before anything is encoded
     char *one = test_write_file(dir, "one.csv", "text,label\na,x\nb,x\n", 19);

@@ -52,7 +52,7 @@ grep -q "^file size        $(stat -c %s "$m1") bytes" "$tmp/out" && ok || bad "i
 
 # eval on the validation file gives the report the training run printed (same probabilities:
 # accuracy, log loss and calibration error alike)
-expect_rc 0 "$bin" eval -m "$m1" --data "$tmp/dev.csv" --format json
+expect_rc 0 "$bin" eval -m "$m1" --data "$tmp/dev.csv" --format json -t 1
 "$py" - "$tmp/train.err" "$tmp/out" <<'PY' && ok || bad "eval differs from train's report"
 import json, sys
 lines = [l for l in open(sys.argv[1]) if l.startswith("{")]
@@ -65,7 +65,7 @@ PY
 "$py" -c "
 import csv, sys
 for r in list(csv.reader(open('$tmp/dev.csv')))[1:]: print(r[0])" >"$tmp/dev.txt"
-"$bin" classify -m "$m1" --all-scores --format jsonl <"$tmp/dev.txt" >"$tmp/cls" 2>"$tmp/err" && ok ||
+"$bin" classify -m "$m1" -t 1 --all-scores --format jsonl <"$tmp/dev.txt" >"$tmp/cls" 2>"$tmp/err" && ok ||
   bad "classify: $(cat "$tmp/err")"
 "$py" - "$tmp/dev.csv" "$tmp/cls" "$tmp/out" <<'PY' && ok || bad "classify probabilities"
 import csv, json, math, sys
@@ -82,8 +82,8 @@ assert abs(ll - e["log_loss"]) < 1e-4, (ll, e["log_loss"])
 PY
 # embed --model: the tuned layer changes the vectors of the base encoder
 printf 'a gripping , funny film .\n' >"$tmp/one.txt"
-"$bin" embed --model "$m1" <"$tmp/one.txt" >"$tmp/e1" 2>"$tmp/err" && ok || bad "embed --model: $(cat "$tmp/err")"
-"$bin" embed -e "$encoder" --max-len 32 --truncate <"$tmp/one.txt" >"$tmp/e0" 2>"$tmp/err" && ok || bad "embed"
+"$bin" embed --model "$m1" -t 1 <"$tmp/one.txt" >"$tmp/e1" 2>"$tmp/err" && ok || bad "embed --model: $(cat "$tmp/err")"
+"$bin" embed -e "$encoder" -t 1 --max-len 32 --truncate <"$tmp/one.txt" >"$tmp/e0" 2>"$tmp/err" && ok || bad "embed"
 "$py" - "$tmp/e0" "$tmp/e1" <<'PY' && ok || bad "embed --model gives the base encoder's vector"
 import json, sys
 a = json.load(open(sys.argv[1]))["embedding"]; b = json.load(open(sys.argv[2]))["embedding"]
@@ -95,7 +95,7 @@ other=$tmp/other
 mkdir -p "$other"
 for f in "$encoder"/*; do [ "$(basename "$f")" = config.json ] || ln -s "$f" "$other/"; done
 { cat "$encoder/config.json"; echo; } >"$other/config.json"
-expect_rc 1 "$bin" eval -m "$m1" --data "$tmp/dev.csv" -e "$other"
+expect_rc 1 "$bin" eval -m "$m1" --data "$tmp/dev.csv" -t 1 -e "$other"
 expect_err "checksum"
 
 # determinism: the same seed, 1 or 2 threads, the same bytes
@@ -104,20 +104,20 @@ cmp -s "$m1" "$tmp/m2.lector" && ok || bad "models differ between 1 and 2 thread
 
 # bad values
 for v in -1 abc 1.5 ""; do
-  expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" --unfreeze "$v"
+  expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" -t 1 --unfreeze "$v"
   expect_err "unfreeze"
 done
-expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" --unfreeze 99
+expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" -t 1 --unfreeze 99
 expect_err "has 4"
-expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" --unfreeze 1 --features ngrams
+expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" -t 1 --unfreeze 1 --features ngrams
 expect_err "no encoder layers to tune"
-expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" --unfreeze 1 --multi-label
+expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" -t 1 --unfreeze 1 --multi-label
 expect_err "multi-label"
-expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" --unfreeze 1 --lr-encoder 0
+expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" -t 1 --unfreeze 1 --lr-encoder 0
 [ ! -e "$tmp/x.lector" ] && ok || bad "a model was written by a refused run"
 # a truncated model file
 head -c $(( $(stat -c %s "$m1") - 4096 )) "$m1" >"$tmp/cut.lector"
-expect_rc 1 "$bin" eval -m "$tmp/cut.lector" --data "$tmp/dev.csv"
+expect_rc 1 "$bin" eval -m "$tmp/cut.lector" --data "$tmp/dev.csv" -t 1
 grep -q "cut.lector" "$tmp/err" && ok || bad "truncated model: $(cat "$tmp/err")"
 
 echo "cli train_unfreeze: $pass passed, $fail failed"
