@@ -44,7 +44,7 @@ static double compare(const char *model, int k, const char *what, const float *g
     assert_non_null(want);
     assert_int_equal(want->dtype, LECTOR_DTYPE_F32);
     assert_int_equal(lector_tensor_numel(want), n);
-    double m = test_max_abs_diff(got, want->data, n);
+    double m = (double)test_max_abs_diff(got, want->data, n);
     printf("  %-18s case %d %-18s max|diff| %.3g\n", model, k, what, m);
     if (!(m <= atol))
         fail_msg("%s case %d %s: max |diff| %g > atol %g", model, k, what, m, atol);
@@ -219,7 +219,7 @@ static void test_mini_mlm_smoke(void **state) {
     for (int i = 0; i < B * T * 256; i++) assert_true(isfinite(hidden[i]));
     assert_int_equal(lector_encoder_forward(enc, st, ids + T, NULL, NULL, 1, 3, alone, &err),
                      LECTOR_STATUS_OK);
-    double d = test_max_abs_diff(alone, hidden + T * 256, 3 * 256);
+    double d = (double)test_max_abs_diff(alone, hidden + T * 256, 3 * 256);
     printf("  mini-mlm-uncased   no golden; padded vs alone max|diff| %.3g\n", d);
     assert_true(d <= 1e-5);
     lector_encoder_state_free(st);

@@ -190,10 +190,10 @@ static void attention_double(double *out, const float *qkv, const int32_t *mask,
     for (int64_t b = 0; b < B; b++)
         for (int64_t h = 0; h < H; h++)
             for (int64_t t = 0; t < T; t++) {
-                double mx = -INFINITY;
+                double mx = -(double)INFINITY;
                 for (int64_t j = 0; j < T; j++) {
                     if (mask && !mask[b * T + j]) {
-                        p[j] = -INFINITY;
+                        p[j] = -(double)INFINITY;
                         continue;
                     }
                     double s = 0;

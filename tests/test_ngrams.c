@@ -80,7 +80,7 @@ static void test_ngrams_idf_and_tf(void **state) {
     struct lector_sparse_rows sp;
     assert_int_equal(lector_ngrams_transform(ng, t, l, 1, &sp, NULL), LECTOR_STATUS_OK);
     double wx = 1.0, wy = (1.0 + log(2.0)) * (log(1.5) + 1.0), nrm = sqrt(wx * wx + wy * wy);
-    double got_min = fmin(sp.vals[0], sp.vals[1]), got_max = fmax(sp.vals[0], sp.vals[1]);
+    double got_min = fmin((double)sp.vals[0], (double)sp.vals[1]), got_max = fmax((double)sp.vals[0], (double)sp.vals[1]);
     assert_true(fabs(got_min - wx / nrm) < 1e-6);
     assert_true(fabs(got_max - wy / nrm) < 1e-6);
     lector_sparse_rows_free(&sp);

@@ -248,7 +248,7 @@ static void run_fixture(const char *model, enum lector_precision p, double min_c
         assert_true(set_lowp(enc, p));
         forward(enc, ids->data, types ? types->data : NULL, mask->data, B, T, bf);
         double mc = min_cosine(f32, bf, mask->data, B, T, C);
-        double d = test_max_abs_diff(bf, want->data, (int64_t)n);
+        double d = (double)test_max_abs_diff(bf, want->data, (int64_t)n);
         printf("  %-18s case %d: min cosine %s vs fp32 1 - %.2e, max|%s - golden| %.3g "
                "(atol %.3g)\n",
                model, k, lector_precision_name(p), 1.0 - mc, lector_precision_name(p), d, atol);

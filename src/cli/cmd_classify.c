@@ -202,7 +202,7 @@ static void print_result(struct classify_ctx *c, const char *key, const float *p
             const bool reached = p[k] >= ex->thresholds[k];
             if (reached) json_array_append_new(labels, json_string(lector_classifier_label(c->clf, k)));
             if ((thresholded ? reached : i < n) && !o->label_only)
-                json_object_set_new(scores, lector_classifier_label(c->clf, k), json_real(p[k]));
+                json_object_set_new(scores, lector_classifier_label(c->clf, k), json_real((double)p[k]));
         }
         json_object_set_new(obj, "labels", labels);
         if (!o->label_only) json_object_set_new(obj, "scores", scores);
@@ -218,12 +218,12 @@ static void print_result(struct classify_ctx *c, const char *key, const float *p
         if (key) set_key(obj, c->o->id_column ? "id" : "file", key);
         json_object_set_new(obj, "label", json_string(lector_classifier_label(c->clf, c->order[0])));
         if (!o->label_only) {
-            json_object_set_new(obj, "prob", json_real(p[c->order[0]]));
+            json_object_set_new(obj, "prob", json_real((double)p[c->order[0]]));
             if (n > 1) {
                 json_t *scores = json_object();
                 for (int64_t i = 0; i < n; i++)
                     json_object_set_new(scores, lector_classifier_label(c->clf, c->order[i]),
-                                        json_real(p[c->order[i]]));
+                                        json_real((double)p[c->order[i]]));
                 json_object_set_new(obj, "scores", scores);
             }
         }

@@ -310,7 +310,7 @@ int cmd_train(int argc, char **argv) {
         case O_AT_BUDGET: {
             float b = 0.0f;
             if (!cli_parse_f32("train", "--autotune-budget", optarg, 0.001, 1e6, &b)) return CLI_USAGE;
-            o.autotune.budget = b;
+            o.autotune.budget = (double)b;
             autotune_opt = "--autotune-budget";
             break;
         }

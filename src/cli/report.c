@@ -172,7 +172,7 @@ static double reliability_svg(struct sbuf *b, const struct cli_report *r) {
     int64_t cnt[BINS] = {0}, hit[BINS] = {0};
     double conf_sum[BINS] = {0};
     for (int64_t i = 0; i < r->n; i++) {
-        double c = r->confidence[i];
+        double c = (double)r->confidence[i];
         int bin = (int)(c * BINS);
         if (bin >= BINS) bin = BINS - 1;
         if (bin < 0) bin = 0;

@@ -23,7 +23,7 @@ static bool progress_open = false;
 // One message on stderr: prefix, the formatted text with every control character (a file name
 // holding ESC or a newline, a label from a hostile model) written as \xNN, so a message is
 // always one line and never drives the terminal.
-static void emit(const char *prefix, const char *fmt, va_list ap) {
+__attribute__((format(printf, 2, 0))) static void emit(const char *prefix, const char *fmt, va_list ap) {
     char small[1024], esc[4 * sizeof small + 8];
     va_list aq;
     va_copy(aq, ap);

@@ -256,6 +256,7 @@ static void fma_peak(void) {
         double dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
         g[r] = 2.0 * 8 * 12 * (double)iters / dt * 1e-9;
     }
+    (void)sink;
     printf("peak avx2 fma, one thread: %.1f GFLOP/s of thread CPU time (median of 5)\n",
            median(g, 5));
 }
