@@ -83,21 +83,14 @@ int lector__utf8_encode(uint32_t cp, char *out) {
 
 enum lector_status lector__utf8_check(const char *text, size_t len, struct lector_error *err) {
     const uint8_t *s = (const uint8_t *)text;
-    for (size_t i = 0; i < len;) {
-        if (s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        uint32_t cp;
-        const char *why = NULL;
-        int k = lector__utf8_decode(s, len, i, &cp, &why);
-        if (k == 0)
-            return lector__error_offset(err, LECTOR_STATUS_INVALID_UTF8, NULL, (int64_t)i,
-                                        "text: expected UTF-8, found byte 0x%02X at byte offset %zu (%s)",
-                                        (unsigned)s[i], i, why);
-        i += (size_t)k;
-    }
-    return LECTOR_STATUS_OK;
+    const size_t i = lector__utf8_invalid_at(s, len);
+    if (i == len) return LECTOR_STATUS_OK;
+    uint32_t cp;
+    const char *why = NULL;
+    lector__utf8_decode(s, len, i, &cp, &why); // fails at i: only for its reason
+    return lector__error_offset(err, LECTOR_STATUS_INVALID_UTF8, NULL, (int64_t)i,
+                                "text: expected UTF-8, found byte 0x%02X at byte offset %zu (%s)", (unsigned)s[i], i,
+                                why);
 }
 
 size_t lector__utf8_invalid_at(const uint8_t *buf, size_t n) {
