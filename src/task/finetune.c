@@ -309,33 +309,33 @@ static enum lector_status logits_of(struct lector__enc_train *tr, const struct l
 }
 
 // accuracy, macro-F1 and mean cross-entropy of logits (n, K) against y
-static void scores(const float *logits, const int32_t *y, int64_t n, int64_t K, double *acc,
-                   double *f1, double *loss) {
-    int64_t *tp = calloc((size_t)K * 3, sizeof *tp), correct = 0;
+// Validation figures of logits (n, K) against y: accuracy and macro-F1 of the arg-max
+// (lector_metrics_compute) and the mean cross-entropy, from the logits themselves.
+static enum lector_status scores(const float *logits, const int32_t *y, int64_t n, int64_t K, double *acc,
+                                 double *f1, double *loss, struct lector_error *err) {
+    int32_t *pred = lector__malloc((size_t)n * sizeof *pred);
+    if (!pred) return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory scoring %lld rows", (long long)n);
     double l = 0.0;
-    LECTOR_ASSERT(tp);
     for (int64_t i = 0; i < n; i++) {
         const float *z = logits + i * K;
-        int64_t best = 0;
-        double mx, sum = 0.0;
-        for (int64_t k = 1; k < K; k++)
+        int32_t best = 0;
+        for (int32_t k = 1; k < K; k++)
             if (z[k] > z[best]) best = k;
-        mx = (double)z[best];
+        const double mx = (double)z[best];
+        double sum = 0.0;
         for (int64_t k = 0; k < K; k++) sum += exp((double)z[k] - mx);
         l += log(sum) - ((double)z[y[i]] - mx);
-        correct += best == y[i];
-        if (best == y[i]) tp[best]++;
-        else tp[K + best]++, tp[2 * K + y[i]]++; // false positive, false negative
+        pred[i] = best;
     }
-    double f = 0.0;
-    for (int64_t k = 0; k < K; k++) {
-        double d = (double)(2 * tp[k] + tp[K + k] + tp[2 * K + k]);
-        f += d > 0.0 ? 2.0 * (double)tp[k] / d : 0.0;
-    }
-    *acc = n ? (double)correct / (double)n : 0.0;
-    *f1 = K ? f / (double)K : 0.0;
-    *loss = n ? l / (double)n : 0.0;
-    free(tp);
+    struct lector_metrics m;
+    const enum lector_status s = lector_metrics_compute(y, pred, n, K, &m, err);
+    lector_free(pred);
+    if (s != LECTOR_STATUS_OK) return s;
+    *acc = m.accuracy;
+    *f1 = m.macro_f1;
+    *loss = l / (double)n;
+    lector_metrics_free(&m);
+    return LECTOR_STATUS_OK;
 }
 
 void lector__finetune_result_free(struct lector__finetune_result *r) {
@@ -480,7 +480,7 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
             s = logits_of(tr, r->head, &bv, n_valid, C, K, Bm, x, mask, pooled, vorder,
                           batch_start, work, vlogits, blogits, err);
             if (s != LECTOR_STATUS_OK) goto fail;
-            scores(vlogits, y_valid, n_valid, K, &acc, &f1, &vloss);
+            if ((s = scores(vlogits, y_valid, n_valid, K, &acc, &f1, &vloss, err)) != LECTOR_STATUS_OK) goto fail;
         }
         double secs = lector_now() - te;
         r->seconds_epochs += secs;
