@@ -1,5 +1,4 @@
 // Allocation wrappers, whole-file reads and path helpers.
-#define _DEFAULT_SOURCE // madvise(MADV_HUGEPAGE)
 #define _POSIX_C_SOURCE 200809L
 #include "base/base_impl.h"
 
@@ -7,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 void *lector__malloc(size_t n) { return malloc(n ? n : 1); }
@@ -27,11 +25,6 @@ char *lector__strdup(const char *s) { return lector__strndup(s, strlen(s)); }
 void *lector__aligned_alloc(size_t n) {
     void *p = NULL;
     // Kernels may assume 64-byte alignment (one AVX-512 register, one cache line).
-    if (n >= ((size_t)8 << 20)) {
-        if (posix_memalign(&p, (size_t)2 << 20, n) != 0) return NULL;
-        (void)madvise(p, n, MADV_HUGEPAGE);
-        return p;
-    }
     if (posix_memalign(&p, 64, n ? n : 64) != 0) return NULL;
     return p;
 }
