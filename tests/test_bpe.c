@@ -218,17 +218,17 @@ static void test_bpe_encode_specials_and_truncation(void **state) {
     assert_int_equal(lector_tokenizer_n_added(tok), 2);
     int32_t ids[4];
     int64_t n = 0;
-    int truncated = 0;
+    struct lector_encode_info info = {0, 0};
     struct lector_error err = {0};
-    assert_int_equal(lector_tokenizer_encode(tok, "the the the", 11, 4, ids, &n, &truncated, &err),
+    assert_int_equal(lector_tokenizer_encode(tok, "the the the", 11, 4, ids, &n, &info, &err),
                      LECTOR_STATUS_OK);
     assert_int_equal(n, 4);
-    assert_int_equal(truncated, 1);
+    assert_int_equal(info.truncated, 1);
     assert_int_equal(ids[0], s);
     assert_int_equal(ids[3], e);
-    assert_int_equal(lector_tokenizer_encode(tok, "", 0, 2, ids, &n, &truncated, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_tokenizer_encode(tok, "", 0, 2, ids, &n, &info, &err), LECTOR_STATUS_OK);
     assert_int_equal(n, 2);
-    assert_int_equal(truncated, 0);
+    assert_int_equal(info.truncated, 0);
     assert_int_equal(lector_tokenizer_encode(tok, "x", 1, 1, ids, &n, NULL, &err),
                      LECTOR_STATUS_INVALID_ARG);
     lector_tokenizer_close(tok);
@@ -247,7 +247,7 @@ static void test_bpe_invalid_utf8_error_and_replace(void **state) {
     // One U+FFFD per maximal invalid subsequence: E4 B8 is one, FF another.
     int32_t out[32];
     struct lector_encode_info info;
-    assert_int_equal(lector_tokenizer_encode_ex(tok, "ab\xe4\xb8" "c\xff", 6, 32, out, &n, &info, &err),
+    assert_int_equal(lector_tokenizer_encode(tok, "ab\xe4\xb8" "c\xff", 6, 32, out, &n, &info, &err),
                      LECTOR_STATUS_OK);
     assert_int_equal(info.n_replaced, 2);
     EXPECT(tok, "a\xe4\xb8", "a", "\xef", "\xbf", "\xbd");

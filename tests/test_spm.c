@@ -202,16 +202,16 @@ static void test_spm_xlnet_specials(void **state) {
     assert_int_equal(lector_tokenizer_unk_id(tok), 0);
     int32_t ids[8];
     int64_t n_ids = 0;
-    int truncated = 0;
-    assert_int_equal(lector_tokenizer_encode(tok, "Hello, world!", 13, 8, ids, &n_ids, &truncated, &err),
+    struct lector_encode_info info = {0, 0};
+    assert_int_equal(lector_tokenizer_encode(tok, "Hello, world!", 13, 8, ids, &n_ids, &info, &err),
                      LECTOR_STATUS_OK);
     const int32_t want[] = {17, 11368, 19, 185, 136, 4, 3};
     assert_int_equal(n_ids, 7);
     assert_memory_equal(ids, want, sizeof want);
-    assert_int_equal(lector_tokenizer_encode(tok, "Hello, world!", 13, 4, ids, &n_ids, &truncated, &err),
+    assert_int_equal(lector_tokenizer_encode(tok, "Hello, world!", 13, 4, ids, &n_ids, &info, &err),
                      LECTOR_STATUS_OK);
     assert_int_equal(n_ids, 4);
-    assert_int_equal(truncated, 1);
+    assert_int_equal(info.truncated, 1);
     assert_int_equal(ids[2], sep);
     assert_int_equal(ids[3], cls);
     int32_t *p = NULL;

@@ -250,35 +250,35 @@ static void test_encode_truncation(void **state) {
     const char *text = "hello world hello world";
     int32_t ids[8];
     int64_t n = -1;
-    int truncated = -1;
-    assert_int_equal(lector_tokenizer_encode(tok, text, strlen(text), 4, ids, &n, &truncated, NULL),
+    struct lector_encode_info info = {-1, -1};
+    assert_int_equal(lector_tokenizer_encode(tok, text, strlen(text), 4, ids, &n, &info, NULL),
                      LECTOR_STATUS_OK);
     assert_int_equal(n, 4);
-    assert_int_equal(truncated, 1);
+    assert_int_equal(info.truncated, 1);
     int32_t want4[] = {id_of("[CLS]"), id_of("hello"), id_of("world"), id_of("[SEP]")};
     assert_memory_equal(ids, want4, sizeof want4);
     // Exactly enough room: not truncated.
-    assert_int_equal(lector_tokenizer_encode(tok, text, strlen(text), 6, ids, &n, &truncated, NULL),
+    assert_int_equal(lector_tokenizer_encode(tok, text, strlen(text), 6, ids, &n, &info, NULL),
                      LECTOR_STATUS_OK);
     assert_int_equal(n, 6);
-    assert_int_equal(truncated, 0);
+    assert_int_equal(info.truncated, 0);
     assert_int_equal(ids[5], id_of("[SEP]"));
     // n_max 2: only the specials.
-    assert_int_equal(lector_tokenizer_encode(tok, text, strlen(text), 2, ids, &n, &truncated, NULL),
+    assert_int_equal(lector_tokenizer_encode(tok, text, strlen(text), 2, ids, &n, &info, NULL),
                      LECTOR_STATUS_OK);
     assert_int_equal(n, 2);
-    assert_int_equal(truncated, 1);
+    assert_int_equal(info.truncated, 1);
     assert_int_equal(ids[0], id_of("[CLS]"));
     assert_int_equal(ids[1], id_of("[SEP]"));
-    // truncated may be NULL; an empty text is [CLS] [SEP].
+    // info may be NULL; an empty text is [CLS] [SEP].
     assert_int_equal(lector_tokenizer_encode(tok, "", 0, 8, ids, &n, NULL, NULL), LECTOR_STATUS_OK);
     assert_int_equal(n, 2);
     struct lector_error err = {0};
-    assert_int_equal(lector_tokenizer_encode(tok, text, strlen(text), 1, ids, &n, &truncated, &err),
+    assert_int_equal(lector_tokenizer_encode(tok, text, strlen(text), 1, ids, &n, &info, &err),
                      LECTOR_STATUS_INVALID_ARG);
     // Bad UTF-8 after the cut is still an error.
     const char *bad = "hello world hello \x80";
-    assert_int_equal(lector_tokenizer_encode(tok, bad, strlen(bad), 3, ids, &n, &truncated, &err),
+    assert_int_equal(lector_tokenizer_encode(tok, bad, strlen(bad), 3, ids, &n, &info, &err),
                      LECTOR_STATUS_INVALID_UTF8);
     assert_int_equal(err.offset, 18);
     lector_tokenizer_close(tok);

@@ -112,9 +112,9 @@ static void check_longest_words_whole(const char *name) {
         if (word) {
             int32_t got[8];
             int64_t n_got = 0;
-            int truncated = -1;
+            struct lector_encode_info info = {-1, -1};
             struct lector_error err = {0};
-            assert_int_equal(lector_tokenizer_encode(tok, p, len, 8, got, &n_got, &truncated, &err),
+            assert_int_equal(lector_tokenizer_encode(tok, p, len, 8, got, &n_got, &info, &err),
                              LECTOR_STATUS_OK);
             if (n_got != 3 || got[1] != id)
                 fail_msg("%s: '%.*s' (%zu bytes, id %d) gave %lld ids, the second %d", name,
@@ -122,7 +122,7 @@ static void check_longest_words_whole(const char *name) {
             char longer[256];
             snprintf(longer, sizeof longer, "%.*ss", (int)len, p);
             assert_int_equal(lector_tokenizer_encode(tok, longer, len + 1, 8, got, &n_got,
-                                                     &truncated, &err),
+                                                     &info, &err),
                              LECTOR_STATUS_OK);
             if (n_got < 4 || got[1] != id)
                 fail_msg("%s: '%s' gave %lld ids, the second %d, not '%.*s' (%d) first", name,
@@ -187,19 +187,19 @@ static void check_encoder_dir(const char *name) {
         const char *text = json_string_value(json_array_get(texts, (size_t)b));
         json_t *want = json_array_get(tokens, (size_t)b);
         int64_t n_ids = 0;
-        int truncated = 0;
-        st = lector_tokenizer_encode(tok, text, strlen(text), T, ids, &n_ids, &truncated, &err);
+        struct lector_encode_info info = {0, 0};
+        st = lector_tokenizer_encode(tok, text, strlen(text), T, ids, &n_ids, &info, &err);
         assert_int_equal(st, LECTOR_STATUS_OK);
         bool same = n_ids == (int64_t)json_array_size(want);
         for (int64_t i = 0; same && i < n_ids; i++)
             same = strcmp(lector_tokenizer_token(tok, ids[i]),
                           json_string_value(json_array_get(want, (size_t)i))) == 0;
         // Only the long review reaches T tokens; it must say it was cut.
-        if (same && truncated != (n_ids == T && b == n_rows - 1)) same = false;
+        if (same && info.truncated != (n_ids == T && b == n_rows - 1)) same = false;
         if (same) {
             n_same++;
         } else {
-            fprintf(stderr, "  %s row %d differs (truncated=%d)\n", name, b, truncated);
+            fprintf(stderr, "  %s row %d differs (truncated=%d)\n", name, b, info.truncated);
             golden_print_ids("got", tok, ids, n_ids);
         }
     }

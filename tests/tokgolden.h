@@ -54,16 +54,16 @@ static int golden_run(const char *path, const char *name, const struct lector_to
         enum lector_status st;
         int32_t *got = NULL;
         int64_t n_got = 0;
-        int truncated = 0;
+        struct lector_encode_info info = {0, 0};
         if (pieces) {
             st = lector_tokenizer_encode_pieces(tok, text, strlen(text), &got, &n_got, &err);
         } else {
             // One more than the golden length: a longer result shows as a mismatch.
             got = lector__calloc(n_want + 1, sizeof *got);
             st = lector_tokenizer_encode(tok, text, strlen(text), (int64_t)n_want + 1, got, &n_got,
-                                         &truncated, &err);
+                                         &info, &err);
         }
-        bool same = st == LECTOR_STATUS_OK && !truncated && n_got == (int64_t)n_want &&
+        bool same = st == LECTOR_STATUS_OK && !info.truncated && n_got == (int64_t)n_want &&
                     (n_want == 0 || memcmp(got, want, n_want * sizeof *want) == 0);
         if (same) {
             n_same++;

@@ -64,7 +64,7 @@
  * Invalid UTF-8 is an error (LECTOR_STATUS_INVALID_UTF8, err->offset = byte offset) unless
  * lector_tokenizer_set_invalid_utf8(tok, LECTOR_UTF8_REPLACE) was called: then each maximal
  * invalid subsequence becomes U+FFFD (as Python's errors="replace" does) and
- * lector_tokenizer_encode_ex reports how many were replaced.
+ * lector_tokenizer_encode reports how many were replaced in its info.
  *
  * Thread safety: after open and the set_* calls, a tokenizer is immutable; encode may be
  * called from several threads at once. The set_* calls must not race with encode.
@@ -103,7 +103,7 @@ enum lector_spm_family {
     LECTOR_SPM_FAMILY_CAMEMBERT = 5
 };
 
-/* Per-call results of lector_tokenizer_encode_ex. */
+/* Per-call results of lector_tokenizer_encode. */
 struct lector_encode_info {
     int truncated;       /* 1 when pieces were dropped to fit n_max */
     int64_t n_replaced;  /* invalid UTF-8 sequences replaced by U+FFFD (LECTOR_UTF8_REPLACE) */
@@ -165,22 +165,16 @@ LECTOR_API int64_t lector_tokenizer_n_added(const struct lector_tokenizer *tok);
  * family's specials around the pieces: [CLS] pieces [SEP] for BERT.
  * n_max: the maximum number of ids including the special tokens (>= n_added, and >= 1);
  * longer inputs are truncated to n_max - n_added pieces, keeping the final special
- * token(s). *truncated (may be NULL) tells whether that happened. ids must hold n_max
- * entries. Invalid UTF-8 returns LECTOR_STATUS_INVALID_UTF8 with err->offset = the byte
- * offset (unless LECTOR_UTF8_REPLACE is set).
+ * token(s). ids must hold n_max entries. info (may be NULL) receives the per-call results:
+ * whether pieces were dropped to fit n_max, and how many invalid UTF-8 sequences were
+ * replaced; it is all zero on failure. Invalid UTF-8 returns LECTOR_STATUS_INVALID_UTF8 with
+ * err->offset = the byte offset (unless LECTOR_UTF8_REPLACE is set).
  */
 LECTOR_API enum lector_status lector_tokenizer_encode(const struct lector_tokenizer *tok,
                                                       const char *text, size_t len, int64_t n_max,
-                                                      int32_t *ids, int64_t *n_ids, int *truncated,
+                                                      int32_t *ids, int64_t *n_ids,
+                                                      struct lector_encode_info *info,
                                                       struct lector_error *err);
-
-/* lector_tokenizer_encode with per-call results in *info (may be NULL). */
-LECTOR_API enum lector_status lector_tokenizer_encode_ex(const struct lector_tokenizer *tok,
-                                                         const char *text, size_t len,
-                                                         int64_t n_max, int32_t *ids,
-                                                         int64_t *n_ids,
-                                                         struct lector_encode_info *info,
-                                                         struct lector_error *err);
 
 /*
  * Encode without the family's special tokens and without truncation into a growable array:

@@ -134,7 +134,7 @@ int cmd_tokenize(int argc, char **argv) {
     while ((got = cli_lines_next(&in, &line, &len)) == 1) {
         int64_t n = 0;
         struct lector_encode_info info;
-        if (lector_tokenizer_encode_ex(tok, line, len, max_len, ids, &n, &info, &err) != LECTOR_STATUS_OK) {
+        if (lector_tokenizer_encode(tok, line, len, max_len, ids, &n, &info, &err) != LECTOR_STATUS_OK) {
             cli_error("stdin:%lld: %s", (long long)in.line_no, err.msg);
             rc = CLI_ERROR;
             if (strict) break;

@@ -200,12 +200,12 @@ enum lector_status lector_embed_texts(const struct lector_encoder *enc,
         goto done;
     }
     for (int64_t i = 0; i < n; i++) {
-        int truncated = 0;
+        struct lector_encode_info info;
         struct lector_error e;
         tk.row[i] = i;
         enum lector_status ts = lector_tokenizer_encode(tok, texts[i], lens[i], T, ids + i * T, &tk.n_ids[i],
-                                                        &truncated, &e);
-        tk.truncated[i] = truncated != 0;
+                                                        &info, &e);
+        tk.truncated[i] = info.truncated != 0;
         if (bad) bad[i] = ts;
         if (ts != LECTOR_STATUS_OK && !bad) {
             if (err) *err = e;

@@ -281,9 +281,9 @@ enum lector_status lector_featurize(struct lector_featurizer *fz, const struct l
     // no tokenizer, that check alone).
     int64_t n_long = 0;
     for (int64_t i = 0; i < n; i++) {
-        int tr = 0;
-        s = fz->tok ? lector_tokenizer_encode(fz->tok, c->texts[i], c->lens[i], T, f->ids + i * T, &f->n_ids[i], &tr,
-                                              err)
+        struct lector_encode_info tr = {0, 0};
+        s = fz->tok ? lector_tokenizer_encode(fz->tok, c->texts[i], c->lens[i], T, f->ids + i * T, &f->n_ids[i],
+                                              &tr, err)
                     : lector__utf8_check(c->texts[i], c->lens[i], err);
         if (s != LECTOR_STATUS_OK) {
             // The text's line in the file; the byte offset stays the one in the text.
@@ -294,8 +294,8 @@ enum lector_status lector_featurize(struct lector_featurizer *fz, const struct l
             if (err) err->offset = at;
             goto done;
         }
-        truncated[i] = tr != 0;
-        n_long += tr != 0;
+        truncated[i] = tr.truncated != 0;
+        n_long += tr.truncated != 0;
     }
     if (!encode) goto done;
     if (n_long)

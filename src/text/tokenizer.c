@@ -394,10 +394,9 @@ int64_t lector_tokenizer_n_added(const struct lector_tokenizer *tok) {
     return tok ? tok->n_prefix + tok->n_suffix : 0;
 }
 
-enum lector_status lector_tokenizer_encode_ex(const struct lector_tokenizer *tok, const char *text,
-                                              size_t len, int64_t n_max, int32_t *ids,
-                                              int64_t *n_ids, struct lector_encode_info *info,
-                                              struct lector_error *err) {
+enum lector_status lector_tokenizer_encode(const struct lector_tokenizer *tok, const char *text,
+                                           size_t len, int64_t n_max, int32_t *ids, int64_t *n_ids,
+                                           struct lector_encode_info *info, struct lector_error *err) {
     if (n_ids) *n_ids = 0;
     if (info) *info = (struct lector_encode_info){0, 0};
     if (!tok || (!text && len > 0) || !ids || !n_ids)
@@ -421,15 +420,6 @@ enum lector_status lector_tokenizer_encode_ex(const struct lector_tokenizer *tok
         info->n_replaced = n_replaced;
     }
     return LECTOR_STATUS_OK;
-}
-
-enum lector_status lector_tokenizer_encode(const struct lector_tokenizer *tok, const char *text,
-                                           size_t len, int64_t n_max, int32_t *ids, int64_t *n_ids,
-                                           int *truncated, struct lector_error *err) {
-    struct lector_encode_info info;
-    enum lector_status st = lector_tokenizer_encode_ex(tok, text, len, n_max, ids, n_ids, &info, err);
-    if (truncated) *truncated = st == LECTOR_STATUS_OK ? info.truncated : 0;
-    return st;
 }
 
 enum lector_status lector_tokenizer_encode_pieces(const struct lector_tokenizer *tok,

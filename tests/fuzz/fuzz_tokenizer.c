@@ -58,15 +58,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         // The truncated form must be a prefix of the full one, closed by [SEP].
         int32_t ids[16];
         int64_t n_ids = 0;
-        int truncated = 0;
+        struct lector_encode_info info = {0, 0};
         int st2 = lector_tokenizer_encode(tok, (const char *)data, size, 16, ids, &n_ids,
-                                          &truncated, &err);
+                                          &info, &err);
         if (st2 != st) abort();
         if (st == 0) {
             if (n_ids < 2 || n_ids > 16) abort();
             if (ids[0] != lector_tokenizer_cls_id(tok) || ids[n_ids - 1] != lector_tokenizer_sep_id(tok))
                 abort();
-            if (truncated != (n_pieces > 14)) abort();
+            if (info.truncated != (n_pieces > 14)) abort();
             if (memcmp(ids + 1, pieces, (size_t)(n_ids - 2) * sizeof *ids) != 0) abort();
         }
         lector_free(pieces);

@@ -107,7 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int32_t ids[16];
         int64_t n_ids = 0;
         struct lector_encode_info info;
-        int st2 = lector_tokenizer_encode_ex(tok, (const char *)data, size, 16, ids, &n_ids, &info, &err);
+        int st2 = lector_tokenizer_encode(tok, (const char *)data, size, 16, ids, &n_ids, &info, &err);
         if (st2 != st) abort();
         if (st == 0) {
             if (ids[0] != lector_tokenizer_cls_id(tok) || ids[n_ids - 1] != lector_tokenizer_sep_id(tok))

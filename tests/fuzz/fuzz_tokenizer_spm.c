@@ -58,8 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (pieces[i] < 0 || pieces[i] >= lector_tokenizer_n_vocab(tok)) abort();
     int32_t ids[16];
     int64_t n_ids = 0;
-    int truncated = 0;
-    if (lector_tokenizer_encode(tok, (const char *)data, size, 16, ids, &n_ids, &truncated, &err) != st) abort();
+    struct lector_encode_info info = {0, 0};
+    if (lector_tokenizer_encode(tok, (const char *)data, size, 16, ids, &n_ids, &info, &err) != st) abort();
     if (st == 0 && (ids[n_ids - 1] != lector_tokenizer_cls_id(tok) || ids[n_ids - 2] != lector_tokenizer_sep_id(tok)))
         abort();
     lector_free(pieces);
