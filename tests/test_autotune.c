@@ -117,7 +117,7 @@ static void test_autotune_picks_by_validation(void **state) {
     char want[512], key[600];
     lector_autotune_settings_format(&c->settings, want, sizeof want);
     snprintf(key, sizeof key, "\"settings\":\"%s\"", want);
-    const char *rec = lector_classifier_get_extra(clf)->autotune_json;
+    const char *rec = lector_classifier_get_info(clf)->autotune_json;
     assert_non_null(rec);
     assert_non_null(strstr(rec, key));
     assert_non_null(strstr(rec, "\"trials\":9"));
@@ -126,7 +126,7 @@ static void test_autotune_picks_by_validation(void **state) {
     assert_int_equal(lector_classifier_save(clf, model, &err), LECTOR_STATUS_OK);
     struct lector_classifier *loaded = NULL;
     assert_int_equal(lector_classifier_open(model, NULL, NULL, &loaded, &err), LECTOR_STATUS_OK);
-    assert_string_equal(lector_classifier_get_extra(loaded)->autotune_json, rec);
+    assert_string_equal(lector_classifier_get_info(loaded)->autotune_json, rec);
     lector_classifier_close(loaded);
 
     // trained plainly with those settings, the head is the same: the same probabilities
@@ -148,7 +148,7 @@ static void test_autotune_picks_by_validation(void **state) {
     p.ngrams.weighting = c->settings.weighting;
     struct lector_classifier *plain = NULL;
     assert_int_equal(lector_train(&p, &plain, NULL, &err), LECTOR_STATUS_OK);
-    assert_null(lector_classifier_get_extra(plain)->autotune_json);
+    assert_null(lector_classifier_get_info(plain)->autotune_json);
     int64_t na = 0, nb = 0;
     float *pa = probs_of(clf, valid, &na), *pb = probs_of(plain, valid, &nb);
     assert_int_equal(na, nb);
@@ -168,7 +168,7 @@ static void test_autotune_picks_by_validation(void **state) {
         assert_true(again.trials[i].valid_macro_f1 == seen.trials[i].valid_macro_f1);
         assert_true(again.trials[i].valid_log_loss == seen.trials[i].valid_log_loss);
     }
-    assert_string_equal(lector_classifier_get_extra(clf2)->autotune_json, rec);
+    assert_string_equal(lector_classifier_get_info(clf2)->autotune_json, rec);
     lector_classifier_close(clf2);
     lector_classifier_close(clf);
     free(train);

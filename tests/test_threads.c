@@ -76,7 +76,8 @@ static void test_threads_share_one_classifier(void **state) {
     const int64_t K = 3, C = lector_encoder_get_config(enc)->n_embd;
     assert_int_equal(lector_head_new(&(struct lector_head_shape){C, 0, 0, K}, 11, &head, &err), LECTOR_STATUS_OK);
     const char *labels[] = {"a", "b", "c"};
-    struct lector_classifier_info info = {LECTOR_POOLING_MEAN, 32, 0, -1.0, NULL};
+    struct lector_classifier_info info = {.pooling = LECTOR_POOLING_MEAN, .max_len = 32, .valid_accuracy = -1.0,
+                                          .temperature = 1.0f, .valid_macro_f1 = -1.0};
     char model[4200];
     snprintf(model, sizeof model, "%s/m.lector", dir);
     // The head's logits for one input, to compare with the loaded classifier's head.
@@ -85,7 +86,7 @@ static void test_threads_share_one_classifier(void **state) {
     for (int64_t c = 0; c < C; c++) x1[c] = (float)(c % 7) * 0.25f - 0.75f;
     lector_head_forward(head, x1, NULL, 1, logits0, NULL);
     struct lector_classifier *made = NULL;
-    assert_int_equal(lector__classifier_new(enc, tok, head, labels, K, &info, NULL, NULL, &made, &err),
+    assert_int_equal(lector__classifier_new(enc, tok, head, labels, K, &info, NULL, &made, &err),
                      LECTOR_STATUS_OK);
     assert_int_equal(lector_classifier_save(made, model, &err), LECTOR_STATUS_OK);
     lector_classifier_close(made);

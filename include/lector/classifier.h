@@ -52,18 +52,15 @@ extern "C" {
 
 struct lector_classifier;
 
+/* What a model records besides its weights and labels. From no_encoder on, all zero (or a
+ * NULL pointer) means an encoder-only head with temperature 1. */
 struct lector_classifier_info {
     enum lector_pooling pooling;
     int64_t max_len;     /* tokens per text including specials */
     int64_t n_train;     /* training examples (0 if unknown) */
     double valid_accuracy; /* -1 if unknown */
     const char *history_json; /* per-epoch figures as JSON, or NULL */
-};
-
-/* What a model adds to lector_classifier_info since the wide-and-deep head; all zero (or a
- * NULL pointer) means an encoder-only head with temperature 1. */
-struct lector_classifier_extra {
-    int no_encoder;      /* 1: the head ignores the encoder (--features ngrams) */
+    int no_encoder;      /* 1: the head ignores the encoder (n-gram features only) */
     const struct lector_ngrams *ngrams; /* n-gram featuriser of the wide part, or NULL */
     float temperature;   /* softmax temperature; 0 is read as 1 */
     double valid_macro_f1; /* -1 or 0 if unknown */
@@ -101,10 +98,10 @@ LECTOR_API enum lector_status lector_classifier_set_precision(struct lector_clas
                                                               enum lector_precision p,
                                                               struct lector_error *err);
 LECTOR_API const struct lector_tokenizer *lector_classifier_tokenizer(const struct lector_classifier *clf);
+/* The loaded model's recorded fields (ngrams, thresholds and the JSON strings point into the
+ * classifier). */
 LECTOR_API const struct lector_classifier_info *lector_classifier_get_info(const struct lector_classifier *clf);
 LECTOR_API const struct lector_head *lector_classifier_head(const struct lector_classifier *clf);
-/* The loaded model's extra fields (ngrams points into the classifier). */
-LECTOR_API const struct lector_classifier_extra *lector_classifier_get_extra(const struct lector_classifier *clf);
 /* The n-gram featuriser of a wide-and-deep model, or NULL. */
 LECTOR_API const struct lector_ngrams *lector_classifier_ngrams(const struct lector_classifier *clf);
 /* Labels a model may carry: none holds a control character (TAB, newline, ESC, any byte below

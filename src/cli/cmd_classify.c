@@ -185,21 +185,21 @@ static void print_result(struct classify_ctx *c, const char *key, const float *p
     int64_t n = o->top_k < c->K ? o->top_k : c->K;
     // A multi-label model prints every label that reaches its threshold (most probable first),
     // possibly none; --all-scores still prints them all.
-    const struct lector_classifier_extra *ex = lector_classifier_get_extra(c->clf);
-    const bool multi = ex->multi_label && ex->thresholds;
+    const struct lector_classifier_info *info = lector_classifier_get_info(c->clf);
+    const bool multi = info->multi_label && info->thresholds;
     // Multi-label without --all-scores: the labels to print are those at or above their own
     // threshold, which need not be the n most probable (thresholds differ between labels).
     const bool thresholded = multi && n < c->K;
     if (thresholded) {
         n = 0;
-        for (int64_t i = 0; i < c->K; i++) n += p[i] >= ex->thresholds[i];
+        for (int64_t i = 0; i < c->K; i++) n += p[i] >= info->thresholds[i];
     }
     if (multi && o->format == FMT_JSONL) {
         json_t *obj = json_object(), *labels = json_array(), *scores = json_object();
         if (key) set_key(obj, c->o->id_column ? "id" : "file", key);
         for (int64_t i = 0; i < c->K; i++) {
             int64_t k = c->order[i];
-            const bool reached = p[k] >= ex->thresholds[k];
+            const bool reached = p[k] >= info->thresholds[k];
             if (reached) json_array_append_new(labels, json_string(lector_classifier_label(c->clf, k)));
             if ((thresholded ? reached : i < n) && !o->label_only)
                 json_object_set_new(scores, lector_classifier_label(c->clf, k), json_real((double)p[k]));
@@ -242,7 +242,7 @@ static void print_result(struct classify_ctx *c, const char *key, const float *p
         cli_out(&sep, 1);
     }
     for (int64_t i = 0, printed = 0; i < (thresholded ? c->K : o->label_only && !multi ? 1 : n); i++) {
-        if (thresholded && !(p[c->order[i]] >= ex->thresholds[c->order[i]])) continue;
+        if (thresholded && !(p[c->order[i]] >= info->thresholds[c->order[i]])) continue;
         if (printed++) cli_out(&sep, 1);
         const char *l = lector_classifier_label(c->clf, c->order[i]);
         if (o->format == FMT_CSV)

@@ -216,7 +216,6 @@ int cmd_embed(int argc, char **argv) {
         if (lector_classifier_open(model, enc_opt, getenv("LECTOR_ENCODER"), &clf, &err) != LECTOR_STATUS_OK)
             return cli_lib_error(&err);
         const struct lector_classifier_info *info = lector_classifier_get_info(clf);
-        const struct lector_classifier_extra *ex = lector_classifier_get_extra(clf);
         enc = (struct lector_encoder *)lector_classifier_encoder(clf);
         dir = lector_encoder_dir(enc);
         if (!ids_mode) tok = (struct lector_tokenizer *)lector_classifier_tokenizer(clf);
@@ -224,9 +223,9 @@ int cmd_embed(int argc, char **argv) {
         if (!max_len_given) max_len = info->max_len;
         max_len_given = true;
         if (!doc_given) {
-            truncate_docs = ex->doc_pooling == LECTOR_DOC_TRUNCATE;
-            if (!truncate_docs) doc_pooling = ex->doc_pooling;
-            if (stride < 0 && !truncate_docs) stride = ex->stride;
+            truncate_docs = info->doc_pooling == LECTOR_DOC_TRUNCATE;
+            if (!truncate_docs) doc_pooling = info->doc_pooling;
+            if (stride < 0 && !truncate_docs) stride = info->stride;
         }
     } else if (lector_encoder_open(dir, &enc, &err) != LECTOR_STATUS_OK) {
         return cli_lib_error(&err);

@@ -237,7 +237,7 @@ static int info_model(const char *path, bool json) {
     const struct lector_tokenizer *tok = lector_classifier_tokenizer(clf);
     const int64_t K = lector_classifier_n_labels(clf);
     json_t *hist = info->history_json ? json_loads(info->history_json, 0, NULL) : NULL;
-    const char *tuned_json = lector_classifier_get_extra(clf)->autotune_json;
+    const char *tuned_json = info->autotune_json;
     json_t *tuned = tuned_json ? json_loads(tuned_json, 0, NULL) : NULL;
     if (json) {
         json_t *o = json_object(), *labels = json_array();

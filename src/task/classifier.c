@@ -33,7 +33,6 @@ struct lector_classifier {
     char *history;
     char *autotune;
     struct lector_ngrams *ng;
-    struct lector_classifier_extra extra;
     float *thresholds;
     int64_t max_windows;       // 0: no limit
     _Atomic int64_t n_cut;     // texts cut at max_windows so far (predict may run on threads)
@@ -74,9 +73,6 @@ const struct lector_classifier_info *lector_classifier_get_info(const struct lec
 }
 const struct lector_head *lector_classifier_head(const struct lector_classifier *clf) {
     return clf->head;
-}
-const struct lector_classifier_extra *lector_classifier_get_extra(const struct lector_classifier *clf) {
-    return &clf->extra;
 }
 const struct lector_ngrams *lector_classifier_ngrams(const struct lector_classifier *clf) {
     return clf->ng;
@@ -195,23 +191,22 @@ static char *tuned_layers_json(const struct lector_encoder *enc) {
     return js;
 }
 
-// The model file of a head with its labels, encoder, tokenizer and the fields of info and extra.
+// The model file of a head with its labels, encoder, tokenizer and the fields of info.
 static enum lector_status write_model(const char *path, const struct lector_encoder *enc,
                                       const struct lector_tokenizer *tok,
                                       const struct lector_head *head, const char *const *labels,
                                       int64_t n_labels, const struct lector_classifier_info *info,
-                                      const struct lector_classifier_extra *extra,
                                       struct lector_error *err) {
     const int64_t K = lector_head_n_classes(head), C = lector_head_n_in(head);
     const int64_t S = lector_head_n_sparse(head);
-    const struct lector_ngrams *ng = extra->ngrams;
+    const struct lector_ngrams *ng = info->ngrams;
     if (K != n_labels)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG, "%s: head has %lld classes but %lld labels",
                              path, (long long)K, (long long)n_labels);
     enum lector_status cs = lector_classifier_check_labels(labels, n_labels, path, err);
     if (cs != LECTOR_STATUS_OK) return cs;
     if ((S > 0) != (ng != NULL) || (ng && lector_ngrams_n_features(ng) != S) ||
-        (extra->no_encoder != 0) != (C == 0) || (!enc && !extra->no_encoder))
+        (info->no_encoder != 0) != (C == 0) || (!enc && !info->no_encoder))
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "%s: head inputs (C=%lld, S=%lld) do not match the features", path,
                              (long long)C, (long long)S);
@@ -296,15 +291,15 @@ static enum lector_status write_model(const char *path, const struct lector_enco
     char *rel_dir = abs_dir ? relative_to_model(path, abs_dir) : NULL;
     char fv[16], max_len[32], n_train[32], vacc[32], temp[32], vf1[32], stride[32];
     // Version 1 readers can load an encoder-only head (they ignore the temperature).
-    const bool windows = extra->doc_pooling != LECTOR_DOC_TRUNCATE;
+    const bool windows = info->doc_pooling != LECTOR_DOC_TRUNCATE;
     // Windows need no new reader: an older lector would truncate long texts instead.
     snprintf(fv, sizeof fv, "%d",
-             n_sub ? CLASSIFIER_FORMAT_VERSION : ng || C == 0 || H > 0 || extra->multi_label ? 2 : 1);
+             n_sub ? CLASSIFIER_FORMAT_VERSION : ng || C == 0 || H > 0 || info->multi_label ? 2 : 1);
     snprintf(max_len, sizeof max_len, "%lld", (long long)info->max_len);
     snprintf(n_train, sizeof n_train, "%lld", (long long)info->n_train);
     snprintf(vacc, sizeof vacc, "%.6f", info->valid_accuracy);
-    snprintf(temp, sizeof temp, "%.9g", extra->temperature > 0.0f ? (double)extra->temperature : 1.0);
-    snprintf(vf1, sizeof vf1, "%.6f", extra->valid_macro_f1 != 0.0 ? extra->valid_macro_f1 : -1.0);
+    snprintf(temp, sizeof temp, "%.9g", info->temperature > 0.0f ? (double)info->temperature : 1.0);
+    snprintf(vf1, sizeof vf1, "%.6f", info->valid_macro_f1 != 0.0 ? info->valid_macro_f1 : -1.0);
     const char *keys[32] = {"format", "format_version", "lector_version", "labels", "pooling",
                             "max_len", "encoder_dir", "encoder_sha256", "tokenizer_sha256",
                             "n_train", "valid_accuracy", "history", "temperature",
@@ -329,10 +324,10 @@ static enum lector_status write_model(const char *path, const struct lector_enco
         values[n_meta++] = ngram_json;
     }
     char *thr_json = NULL;
-    if (extra->multi_label) {
+    if (info->multi_label) {
         json_t *a = json_array();
         for (int64_t k = 0; k < K; k++)
-            json_array_append_new(a, json_real(extra->thresholds ? (double)extra->thresholds[k] : 0.5));
+            json_array_append_new(a, json_real(info->thresholds ? (double)info->thresholds[k] : 0.5));
         thr_json = json_dumps(a, JSON_COMPACT | JSON_REAL_PRECISION(6));
         json_decref(a);
         keys[n_meta] = "multi_label";
@@ -340,18 +335,18 @@ static enum lector_status write_model(const char *path, const struct lector_enco
         keys[n_meta] = "thresholds";
         values[n_meta++] = thr_json ? thr_json : "[]";
     }
-    if (extra->autotune_json) {
+    if (info->autotune_json) {
         keys[n_meta] = "autotune";
-        values[n_meta++] = extra->autotune_json;
+        values[n_meta++] = info->autotune_json;
     }
     if (n_sub) {
         keys[n_meta] = "tuned_layers";
         values[n_meta++] = tuned_json;
     }
     if (windows) {
-        snprintf(stride, sizeof stride, "%lld", (long long)extra->stride);
+        snprintf(stride, sizeof stride, "%lld", (long long)info->stride);
         keys[n_meta] = "doc_pooling";
-        values[n_meta++] = lector_doc_pooling_name(extra->doc_pooling);
+        values[n_meta++] = lector_doc_pooling_name(info->doc_pooling);
         keys[n_meta] = "stride";
         values[n_meta++] = stride;
     }
@@ -369,13 +364,12 @@ static enum lector_status write_model(const char *path, const struct lector_enco
 enum lector_status lector_classifier_save(const struct lector_classifier *clf, const char *path,
                                           struct lector_error *err) {
     return write_model(path, clf->enc, clf->tok, clf->head, (const char *const *)clf->labels, clf->n_labels,
-                       &clf->info, &clf->extra, err);
+                       &clf->info, err);
 }
 
 enum lector_status lector__classifier_new(struct lector_encoder *enc, struct lector_tokenizer *tok,
                                           struct lector_head *head, const char *const *labels,
                                           int64_t n_labels, const struct lector_classifier_info *info,
-                                          const struct lector_classifier_extra *extra,
                                           struct lector_ngrams *ng, struct lector_classifier **out,
                                           struct lector_error *err) {
     *out = NULL;
@@ -386,20 +380,19 @@ enum lector_status lector__classifier_new(struct lector_encoder *enc, struct lec
     clf->head = head;
     clf->ng = ng;
     clf->info = *info;
-    clf->extra = extra ? *extra : (struct lector_classifier_extra){0, NULL, 1.0f, -1.0, LECTOR_DOC_TRUNCATE, 0, 0, NULL, NULL};
-    clf->extra.ngrams = ng;
+    clf->info.ngrams = ng;
     clf->info.history_json = NULL;
-    clf->extra.thresholds = NULL;
-    clf->extra.autotune_json = NULL;
+    clf->info.thresholds = NULL;
+    clf->info.autotune_json = NULL;
     if (info->history_json && !(clf->history = lector__strdup(info->history_json))) goto nomem_clf;
-    if (extra && extra->autotune_json && !(clf->autotune = lector__strdup(extra->autotune_json))) goto nomem_clf;
-    clf->extra.autotune_json = clf->autotune;
+    if (info->autotune_json && !(clf->autotune = lector__strdup(info->autotune_json))) goto nomem_clf;
+    clf->info.autotune_json = clf->autotune;
     clf->info.history_json = clf->history;
-    if (extra && extra->thresholds) {
+    if (info->thresholds) {
         clf->thresholds = lector__malloc((size_t)n_labels * sizeof *clf->thresholds);
         if (!clf->thresholds) goto nomem_clf;
-        memcpy(clf->thresholds, extra->thresholds, (size_t)n_labels * sizeof *clf->thresholds);
-        clf->extra.thresholds = clf->thresholds;
+        memcpy(clf->thresholds, info->thresholds, (size_t)n_labels * sizeof *clf->thresholds);
+        clf->info.thresholds = clf->thresholds;
     }
     clf->labels = lector__calloc((size_t)(n_labels ? n_labels : 1), sizeof *clf->labels);
     if (!clf->labels) goto nomem_clf;
@@ -688,33 +681,33 @@ enum lector_status lector_classifier_open(const char *path, const char *encoder_
         s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: unknown features '%s'", path, features);
         goto fail;
     }
-    clf->extra.no_encoder = !use_enc;
-    clf->extra.temperature = 1.0f;
+    clf->info.no_encoder = !use_enc;
+    clf->info.temperature = 1.0f;
     if ((v = lector_checkpoint_metadata(ck, "temperature"))) {
         double tv = atof(v);
         if (!(tv > 0.0) || !isfinite(tv)) {
             s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: bad temperature '%s'", path, v);
             goto fail;
         }
-        clf->extra.temperature = (float)tv;
+        clf->info.temperature = (float)tv;
     }
-    clf->extra.valid_macro_f1 = -1.0;
+    clf->info.valid_macro_f1 = -1.0;
     if ((v = lector_checkpoint_metadata(ck, "doc_pooling"))) {
         int dp = lector_doc_pooling_parse(v);
         const char *sv = lector_checkpoint_metadata(ck, "stride");
-        if (dp < 0 || !sv || !parse_i64(sv, &clf->extra.stride) || clf->extra.stride < 0) {
+        if (dp < 0 || !sv || !parse_i64(sv, &clf->info.stride) || clf->info.stride < 0) {
             s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: bad doc_pooling '%s' or stride", path, v);
             goto fail;
         }
-        clf->extra.doc_pooling = (enum lector_doc_pooling)dp;
+        clf->info.doc_pooling = (enum lector_doc_pooling)dp;
     }
-    if ((v = lector_checkpoint_metadata(ck, "valid_macro_f1"))) clf->extra.valid_macro_f1 = atof(v);
+    if ((v = lector_checkpoint_metadata(ck, "valid_macro_f1"))) clf->info.valid_macro_f1 = atof(v);
     if ((v = lector_checkpoint_metadata(ck, "autotune"))) {
         if (!(clf->autotune = lector__strdup(v))) {
             s = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
             goto fail;
         }
-        clf->extra.autotune_json = clf->autotune;
+        clf->info.autotune_json = clf->autotune;
     }
     const int64_t K = clf->n_labels;
     if ((v = lector_checkpoint_metadata(ck, "multi_label")) && !strcmp(v, "1")) {
@@ -734,8 +727,8 @@ enum lector_status lector_classifier_open(const char *path, const char *encoder_
                               (long long)K);
             goto fail;
         }
-        clf->extra.multi_label = 1;
-        clf->extra.thresholds = clf->thresholds;
+        clf->info.multi_label = 1;
+        clf->info.thresholds = clf->thresholds;
     }
     const struct lector_tensor *W = use_enc ? lector_checkpoint_find(ck, "head.weight") : NULL;
     const struct lector_tensor *b = lector_checkpoint_find(ck, "head.bias");
@@ -800,7 +793,7 @@ enum lector_status lector_classifier_open(const char *path, const char *encoder_
         s = lector_ngrams_new(&np, (const int32_t *)nb->data, (const float *)ni->data,
                                     nb->shape[0], &clf->ng, err);
         if (s != LECTOR_STATUS_OK) goto fail;
-        clf->extra.ngrams = clf->ng;
+        clf->info.ngrams = clf->ng;
     }
 
     // n-grams alone and no encoder recorded: nothing to find (an --encoder given is not used).
@@ -859,11 +852,11 @@ enum lector_status lector_classifier_check_text(const struct lector_classifier *
 enum lector_status lector_classifier_probs(const struct lector_classifier *clf, const float *X,
                                            const struct lector_sparse_rows *sp, int64_t n, float *probs,
                                            struct lector_error *err) {
-    if (clf->extra.multi_label)
-        return lector_head_probs_multi(clf->head, clf->extra.no_encoder ? NULL : X, clf->ng ? sp : NULL, n,
+    if (clf->info.multi_label)
+        return lector_head_probs_multi(clf->head, clf->info.no_encoder ? NULL : X, clf->ng ? sp : NULL, n,
                                        probs, err);
-    return lector_head_probs(clf->head, clf->extra.no_encoder ? NULL : X, clf->ng ? sp : NULL, n,
-                             clf->extra.temperature, probs, err);
+    return lector_head_probs(clf->head, clf->info.no_encoder ? NULL : X, clf->ng ? sp : NULL, n,
+                             clf->info.temperature, probs, err);
 }
 
 enum lector_status lector_classifier_predict(const struct lector_classifier *clf,
@@ -894,9 +887,9 @@ enum lector_status lector_classifier_predict(const struct lector_classifier *clf
         s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory classifying %lld texts", (long long)n);
         goto done;
     }
-    if (!clf->extra.no_encoder) {
+    if (!clf->info.no_encoder) {
         int64_t n_cut = 0;
-        const struct lector_window_params wp = {T, clf->extra.stride, clf->extra.doc_pooling,
+        const struct lector_window_params wp = {T, clf->info.stride, clf->info.doc_pooling,
                                                 clf->max_windows, 0, &n_cut};
         s = lector_embed_texts(clf->enc, st, clf->tok, clf->info.pooling, &wp, texts, lens, n, feats,
                                st_all, NULL, err);
@@ -913,7 +906,7 @@ enum lector_status lector_classifier_predict(const struct lector_classifier *clf
         if (bad) bad[i] = st_all[i];
         memset(probs + i * K, 0, (size_t)K * sizeof *probs);
         if (st_all[i] != LECTOR_STATUS_OK) continue;
-        if (!clf->extra.no_encoder) memcpy(gfeats + n_good * C, feats + i * C, (size_t)C * sizeof *feats);
+        if (!clf->info.no_encoder) memcpy(gfeats + n_good * C, feats + i * C, (size_t)C * sizeof *feats);
         gtexts[n_good] = texts[i];
         glens[n_good] = lens[i];
         good[n_good++] = i;

@@ -34,7 +34,7 @@ enum lector_status lector_evaluate(const struct lector_classifier *clf, const ch
         lector_eval_options_init(&def);
         o = &def;
     }
-    const struct lector_classifier_extra *ex = lector_classifier_get_extra(clf);
+    const struct lector_classifier_info *info = lector_classifier_get_info(clf);
     const int64_t K = lector_classifier_n_labels(clf);
     struct lector_featurizer *fz = NULL;
     struct lector_corpus *c = NULL;
@@ -43,7 +43,7 @@ enum lector_status lector_evaluate(const struct lector_classifier *clf, const ch
     if (!space) return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
     for (int64_t k = 0; k < K; k++) space[k] = lector_classifier_label(clf, k);
     struct lector_corpus_options co = o->corpus;
-    co.multi_label = ex->multi_label;
+    co.multi_label = info->multi_label;
     struct lector_featurizer_options fo = o->featurizer;
     fo.on_event = o->on_event;
     fo.user = o->user;
@@ -51,27 +51,27 @@ enum lector_status lector_evaluate(const struct lector_classifier *clf, const ch
     enum lector_status s = lector_featurizer_for_classifier(clf, &fo, &fz, err);
     if (s != LECTOR_STATUS_OK) goto out;
     if ((s = lector_corpus_read_csv(path, &co, space, K, &c, err)) != LECTOR_STATUS_OK ||
-        (s = lector_featurize(fz, c, !ex->no_encoder, &f, err)) != LECTOR_STATUS_OK ||
+        (s = lector_featurize(fz, c, !info->no_encoder, &f, err)) != LECTOR_STATUS_OK ||
         (lector_classifier_ngrams(clf) &&
          (s = lector_features_add_ngrams(&f, c, lector_classifier_ngrams(clf), err)) != LECTOR_STATUS_OK))
         goto out;
     rep->n = c->n;
     rep->n_labels = K;
-    rep->multi_label = ex->multi_label;
+    rep->multi_label = info->multi_label;
     rep->labels = lector__calloc((size_t)K, sizeof *rep->labels);
     rep->probs = lector__malloc((size_t)(c->n ? c->n : 1) * (size_t)K * sizeof *rep->probs);
-    if (!ex->multi_label) rep->y = lector__malloc((size_t)c->n * sizeof *rep->y);
-    const char *hist = lector_classifier_get_info(clf)->history_json;
+    if (!info->multi_label) rep->y = lector__malloc((size_t)c->n * sizeof *rep->y);
+    const char *hist = info->history_json;
     if (hist) rep->history_json = lector__strdup(hist);
-    bool ok = rep->labels && rep->probs && (ex->multi_label || rep->y) && (!hist || rep->history_json);
+    bool ok = rep->labels && rep->probs && (info->multi_label || rep->y) && (!hist || rep->history_json);
     for (int64_t k = 0; ok && k < K; k++) ok = (rep->labels[k] = lector__strdup(space[k])) != NULL;
     if (!ok) {
         s = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
         goto out;
     }
     if ((s = lector_classifier_probs(clf, f.X, &f.sp, f.n, rep->probs, err)) != LECTOR_STATUS_OK) goto out;
-    if (ex->multi_label) {
-        s = lector_metrics_compute_multi(c->Y, rep->probs, ex->thresholds, c->n, K, &rep->metrics, err);
+    if (info->multi_label) {
+        s = lector_metrics_compute_multi(c->Y, rep->probs, info->thresholds, c->n, K, &rep->metrics, err);
     } else {
         memcpy(rep->y, c->y, (size_t)c->n * sizeof *rep->y);
         s = lector_metrics_compute_probs(c->y, rep->probs, c->n, K, &rep->metrics, err);

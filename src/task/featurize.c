@@ -147,10 +147,9 @@ enum lector_status lector_featurizer_for_classifier(const struct lector_classifi
     struct lector_featurizer *fz = lector__calloc(1, sizeof *fz);
     if (!fz) return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
     const struct lector_classifier_info *info = lector_classifier_get_info(clf);
-    const struct lector_classifier_extra *ex = lector_classifier_get_extra(clf);
     fz->enc = (struct lector_encoder *)lector_classifier_encoder(clf); // not written to: borrowed
     fz->tok = (struct lector_tokenizer *)lector_classifier_tokenizer(clf);
-    fz->o = (struct lector_featurizer_options){info->pooling, info->max_len, ex->doc_pooling, ex->stride,
+    fz->o = (struct lector_featurizer_options){info->pooling, info->max_len, info->doc_pooling, info->stride,
                                                o->max_windows, NULL, o->cache_max_size, o->on_event, o->user,
                                                o->cancel};
     enum lector_status s = fz->enc ? lector_encoder_state_new(fz->enc, &fz->st, err) : LECTOR_STATUS_OK;
@@ -158,7 +157,7 @@ enum lector_status lector_featurizer_for_classifier(const struct lector_classifi
         lector_featurizer_close(fz);
         return s;
     }
-    if (o->cache_dir && !ex->no_encoder && lector_encoder_precision(fz->enc) == LECTOR_PRECISION_FP32)
+    if (o->cache_dir && !info->no_encoder && lector_encoder_precision(fz->enc) == LECTOR_PRECISION_FP32)
         open_cache(fz, o->cache_dir, o->cache_max_size);
     *out = fz;
     return LECTOR_STATUS_OK;

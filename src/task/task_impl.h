@@ -38,11 +38,10 @@ enum lector_status lector__embed_tokenized(const struct lector_encoder *enc,
                                            struct lector_error *err);
 
 // A classifier in memory that takes ownership of enc, tok, head and ng (also on failure);
-// labels, info's history and extra's thresholds are copied (extra's ngrams is ng).
+// labels and info's history, thresholds and autotune record are copied (info's ngrams is ng).
 enum lector_status lector__classifier_new(struct lector_encoder *enc, struct lector_tokenizer *tok,
                                           struct lector_head *head, const char *const *labels,
                                           int64_t n_labels, const struct lector_classifier_info *info,
-                                          const struct lector_classifier_extra *extra,
                                           struct lector_ngrams *ng, struct lector_classifier **out,
                                           struct lector_error *err);
 

@@ -409,15 +409,15 @@ enum lector_status lector_train(const struct lector_train_options *o, struct lec
 
     const struct lector_featurizer_options *fr = lector_featurizer_get_options(r.fz);
     const struct lector_classifier_info info = {fr->pooling, fr->max_len, r.tr->n, r.res.valid_accuracy,
-                                                r.res.history};
-    const struct lector_classifier_extra extra = {!(r.o->features & LECTOR_FEATURES_ENCODER), r.ng, r.res.temperature, r.res.valid_macro_f1,
-                                                  fr->doc_pooling, fr->stride, o->corpus.multi_label != 0,
-                                                  r.res.thresholds, best.record};
+                                                r.res.history, !(r.o->features & LECTOR_FEATURES_ENCODER), r.ng,
+                                                r.res.temperature, r.res.valid_macro_f1, fr->doc_pooling,
+                                                fr->stride, o->corpus.multi_label != 0, r.res.thresholds,
+                                                best.record};
     struct lector_encoder *enc = NULL;
     struct lector_tokenizer *tok = NULL;
     lector__featurizer_release(r.fz, &enc, &tok);
     s = lector__classifier_new(enc, tok, r.res.head, (const char *const *)r.tr->labels, r.tr->n_labels, &info,
-                               &extra, r.ng, out, err);
+                               r.ng, out, err);
     r.res.head = NULL; // owned by the classifier now, as are enc, tok and ng
     r.ng = NULL;
 out:
