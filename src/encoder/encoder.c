@@ -14,9 +14,6 @@
 #include "kernels/kernels.h"
 #include "lector/checkpoint.h"
 
-// Every activation region starts on a 64-byte boundary (16 floats).
-#define ALIGN_FLOATS 16
-
 // ----------------------------------------------------------------------------
 // open / close
 
@@ -45,122 +42,6 @@ static enum lector_status compute_checksum(struct lector_encoder *enc, const cha
         LECTOR__CHECKSUM_SETTLE_NS, enc->checksum, NULL, err);
     lector_free(files);
     return st;
-}
-
-// The next n floats of *mem, which then moves past them to the next 64-byte boundary.
-static float *take(float **mem, size_t n) {
-    float *p = *mem;
-    *mem += (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
-    return p;
-}
-
-// Room for one packed matrix in the packed block: 64-byte aligned offsets.
-static bool add_packed(size_t *total, size_t n) {
-    size_t padded;
-    if (!lector__add_size(n, ALIGN_FLOATS - 1, &padded)) return false;
-    padded -= padded % ALIGN_FLOATS;
-    return lector__add_size(*total, padded, total);
-}
-
-// Pack rows [o0, o0 + n) of an (OC, IC) checkpoint matrix into w, then let the checkpoint
-// drop the matrix: the packed copy replaces it.
-static void pack_release(struct lector_encoder *enc, float *w, const float *rows, int64_t IC,
-                         int64_t OC, int64_t o0, int64_t n) {
-    lector_matmul_pack_rows(w, rows, IC, OC, o0, n);
-    lector_checkpoint_release(enc->ck, rows);
-}
-
-/*
- * Lay out every distinct layer's weights for the products of the forward pass, in one
- * 64-byte aligned block (enc->packed): first the QKV biases (n_uniq, 3C), then either
- *   - the packed sgemm panels of QKV (from the three checkpoint matrices), the attention
- *     output, both FFN matrices, and the embedding projection and pooler when present,
- *     where the kernels have a packed path: the forward never repacks a weight, and the
- *     packed copy replaces the checkpoint's matrices (which are no longer read);
- *   - or the QKV matrices copied into one (3C, C) each, so a layer runs one QKV product,
- *     and the checkpoint's other matrices are used as they are.
- */
-static enum lector_status pack_weights(struct lector_encoder *enc,
-                                       const struct lector__raw_qkv *raw,
-                                       struct lector_error *err) {
-    const struct lector_encoder_config *cfg = &enc->cfg;
-    int64_t C = cfg->n_embd, F = cfg->n_ff, E = cfg->n_emb;
-    size_t U = (size_t)lector__n_uniq(cfg);
-    size_t s_qkv = lector_matmul_packed_size(C, 3 * C);
-    bool packed = s_qkv > 0;
-    size_t s_out = packed ? lector_matmul_packed_size(C, C) : 0;
-    size_t s_in = packed ? lector_matmul_packed_size(C, F) : 0;
-    size_t s_ffo = packed ? lector_matmul_packed_size(F, C) : 0;
-    size_t n_w, total = 0, n_bytes;
-    bool ok = lector__mul_size(3 * (size_t)C, (size_t)C, &n_w);
-    for (size_t i = 0; ok && i < U; i++) {
-        ok = add_packed(&total, 3 * (size_t)C);
-        if (ok && packed)
-            ok = add_packed(&total, s_qkv) && add_packed(&total, s_out) &&
-                 add_packed(&total, s_in) && add_packed(&total, s_ffo);
-        else if (ok)
-            ok = add_packed(&total, n_w);
-    }
-    if (ok && packed && enc->emb_proj_w) ok = add_packed(&total, lector_matmul_packed_size(E, C));
-    if (ok && packed && enc->pooler_w) ok = add_packed(&total, lector_matmul_packed_size(C, C));
-    if (!ok || !lector__mul_size(total, sizeof(float), &n_bytes))
-        return lector__error(err, LECTOR_STATUS_NOMEM, "%s: packed weight size overflows",
-                             enc->dir);
-    enc->packed = lector__aligned_alloc(n_bytes);
-    if (!enc->packed)
-        return lector__error(err, LECTOR_STATUS_NOMEM,
-                             "%s: cannot allocate %zu bytes for the packed weights", enc->dir,
-                             n_bytes);
-    enc->n_packed = total;
-    // Not zeroed as a whole: packing a whole matrix writes its padding columns; QKV, packed
-    // from three pieces, is zeroed first when it has padding. Each checkpoint matrix is
-    // released as soon as it is packed (its mapped pages dropped, or its copy), so the
-    // model is resident about once during the packing too, not twice.
-    float *mem = enc->packed;
-    for (size_t i = 0; i < U; i++) {
-        struct lector__layer *l = &enc->uniq[i];
-        float *bi = take(&mem, 3 * (size_t)C);
-        memcpy(bi, raw[i].q_b, (size_t)C * sizeof *bi);
-        memcpy(bi + C, raw[i].k_b, (size_t)C * sizeof *bi);
-        memcpy(bi + 2 * C, raw[i].v_b, (size_t)C * sizeof *bi);
-        l->qkv_b = bi;
-        if (packed) {
-            float *w = take(&mem, s_qkv);
-            if (s_qkv != n_w) memset(w, 0, s_qkv * sizeof *w);
-            pack_release(enc, w, raw[i].q_w, C, 3 * C, 0, C);
-            pack_release(enc, w, raw[i].k_w, C, 3 * C, C, C);
-            pack_release(enc, w, raw[i].v_w, C, 3 * C, 2 * C, C);
-            l->qkv_wp = w;
-            l->qkv_w = NULL;
-            l->attn_out_wp = w = take(&mem, s_out);
-            pack_release(enc, w, l->attn_out_w, C, C, 0, C);
-            l->ff_in_wp = w = take(&mem, s_in);
-            pack_release(enc, w, l->ff_in_w, C, F, 0, F);
-            l->ff_out_wp = w = take(&mem, s_ffo);
-            pack_release(enc, w, l->ff_out_w, F, C, 0, C);
-            l->attn_out_w = l->ff_in_w = l->ff_out_w = NULL;
-        } else {
-            float *wi = take(&mem, n_w);
-            size_t cc = (size_t)C * (size_t)C;
-            memcpy(wi, raw[i].q_w, cc * sizeof *wi);
-            memcpy(wi + cc, raw[i].k_w, cc * sizeof *wi);
-            memcpy(wi + 2 * cc, raw[i].v_w, cc * sizeof *wi);
-            l->qkv_w = wi;
-        }
-    }
-    // emb_proj_w and pooler_w stay set: they also say whether the model has one.
-    if (packed && enc->emb_proj_w) {
-        float *w = take(&mem, lector_matmul_packed_size(E, C));
-        pack_release(enc, w, enc->emb_proj_w, E, C, 0, C);
-        enc->emb_proj_wp = w;
-    }
-    if (packed && enc->pooler_w) {
-        float *w = take(&mem, lector_matmul_packed_size(C, C));
-        pack_release(enc, w, enc->pooler_w, C, C, 0, C);
-        enc->pooler_wp = w;
-    }
-    LECTOR_ASSERT((size_t)(mem - enc->packed) == total);
-    return LECTOR_STATUS_OK;
 }
 
 // The layers in the order they run: step i of L uses group i / (L / n_group), whose
@@ -261,7 +142,7 @@ enum lector_status lector_encoder_open(const char *dir, struct lector_encoder **
 
     st = lector__encoder_map(enc, raw, err);
     if (st != LECTOR_STATUS_OK) goto fail;
-    st = pack_weights(enc, raw, err);
+    st = lector__encoder_pack_weights(enc, raw, err);
     if (st != LECTOR_STATUS_OK) goto fail;
     lector__encoder_order_layers(enc);
     st = lector__encoder_read_modules(enc, dir, err);
@@ -295,145 +176,6 @@ void lector_encoder_close(struct lector_encoder *enc) {
     lector_checkpoint_close(enc->ck);
     lector_free(enc->dir);
     lector_free(enc);
-}
-
-// ----------------------------------------------------------------------------
-// precision
-
-const char *lector_precision_name(enum lector_precision p) {
-    switch (p) {
-    case LECTOR_PRECISION_FP32: return "fp32";
-    case LECTOR_PRECISION_BF16: return "bf16";
-    case LECTOR_PRECISION_INT8: return "int8";
-    }
-    return "?";
-}
-
-int lector_precision_parse(const char *name) {
-    if (!name) return -1;
-    if (strcmp(name, "fp32") == 0) return LECTOR_PRECISION_FP32;
-    if (strcmp(name, "bf16") == 0) return LECTOR_PRECISION_BF16;
-    if (strcmp(name, "int8") == 0) return LECTOR_PRECISION_INT8;
-    return -1;
-}
-
-enum lector_precision lector_encoder_precision(const struct lector_encoder *enc) {
-    return enc ? enc->precision : LECTOR_PRECISION_FP32;
-}
-
-// Bytes of the reduced-precision (bf16 or int8) panels of an (OC, IC) weight; 0 when this
-// CPU has no such product.
-static size_t lowp_size(enum lector_precision p, int64_t IC, int64_t OC) {
-    if (p == LECTOR_PRECISION_BF16) return lector_matmul_bf16_packed_size(IC, OC) * sizeof(uint16_t);
-    return lector_matmul_int8_packed_size(IC, OC);
-}
-
-// Fill the panels at dst from the fp32 packed ones (the plain matrices are released).
-static void lowp_pack(enum lector_precision p, void *dst, const float *wp, int64_t IC,
-                      int64_t OC) {
-    if (p == LECTOR_PRECISION_BF16) lector_matmul_bf16_pack_from_packed(dst, wp, IC, OC);
-    else lector_matmul_int8_pack_from_packed(dst, wp, IC, OC);
-}
-
-// Lay out (base NULL: only count) and fill the precision-p panels of every packed matrix,
-// each at a 64-byte aligned offset; returns the bytes used.
-static size_t lowp_layout(struct lector_encoder *enc, enum lector_precision p,
-                          unsigned char *base) {
-    const struct lector_encoder_config *cfg = &enc->cfg;
-    int64_t C = cfg->n_embd, F = cfg->n_ff, E = cfg->n_emb;
-    size_t used = 0;
-    struct matrix {
-        const float *wp;
-        const void **wl;
-        int64_t IC, OC;
-    };
-    for (int64_t i = 0; i < lector__n_uniq(cfg) + 1; i++) {
-        struct matrix m[4] = {{0}};
-        if (i < lector__n_uniq(cfg)) {
-            struct lector__layer *l = &enc->uniq[i];
-            m[0] = (struct matrix){l->qkv_wp, &l->qkv_wl, C, 3 * C};
-            m[1] = (struct matrix){l->attn_out_wp, &l->attn_out_wl, C, C};
-            m[2] = (struct matrix){l->ff_in_wp, &l->ff_in_wl, C, F};
-            m[3] = (struct matrix){l->ff_out_wp, &l->ff_out_wl, F, C};
-        } else { // the matrices outside the layers, when the checkpoint has them
-            m[0] = (struct matrix){enc->emb_proj_wp, &enc->emb_proj_wl, E, C};
-            m[1] = (struct matrix){enc->pooler_wp, &enc->pooler_wl, C, C};
-        }
-        for (int j = 0; j < 4; j++) {
-            if (!m[j].wp) continue;
-            size_t n = lowp_size(p, m[j].IC, m[j].OC);
-            if (base) {
-                lowp_pack(p, base + used, m[j].wp, m[j].IC, m[j].OC);
-                *m[j].wl = base + used;
-            }
-            used += (n + 63) / 64 * 64;
-        }
-    }
-    return used;
-}
-
-// Back to the fp32 panels: drop every reduced-precision one.
-static void lowp_release(struct lector_encoder *enc) {
-    for (int64_t i = 0; i < lector__n_uniq(&enc->cfg); i++) {
-        struct lector__layer *l = &enc->uniq[i];
-        l->qkv_wl = l->attn_out_wl = l->ff_in_wl = l->ff_out_wl = NULL;
-    }
-    enc->emb_proj_wl = enc->pooler_wl = NULL;
-    lector__aligned_free(enc->packed_lowp);
-    enc->packed_lowp = NULL;
-}
-
-enum lector_status lector_encoder_set_precision(struct lector_encoder *enc,
-                                                enum lector_precision p,
-                                                struct lector_error *err) {
-    if (!enc)
-        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                             "lector_encoder_set_precision: enc must not be NULL");
-    if (p != LECTOR_PRECISION_FP32 && p != LECTOR_PRECISION_BF16 && p != LECTOR_PRECISION_INT8)
-        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                             "lector_encoder_set_precision: unknown precision %d", (int)p);
-    if (p == enc->precision) return LECTOR_STATUS_OK;
-    if (enc->sub_id[0])
-        return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
-                             "precision %s: a model with tuned layers runs at fp32 only",
-                             lector_precision_name(p));
-    unsigned char *mem = NULL;
-    size_t n = 0;
-    if (p != LECTOR_PRECISION_FP32) {
-        // the reduced-precision panels are built from the fp32 ones (the plain matrices
-        // are released)
-        bool packed = lector__n_uniq(&enc->cfg) == 0 || enc->uniq[0].qkv_wp != NULL;
-        if (lowp_size(p, 8, 8) == 0 || !packed)
-            return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
-                                 "precision %s needs a CPU with %s and the AVX-512 kernels; "
-                                 "this one has not (or LECTOR_KERNELS restricts them)",
-                                 lector_precision_name(p),
-                                 p == LECTOR_PRECISION_BF16 ? "AVX-512 BF16 (avx512_bf16)"
-                                                            : "AVX-512 VNNI (avx512_vnni)");
-        const struct lector_encoder_config *cfg = &enc->cfg;
-        if (p == LECTOR_PRECISION_INT8 && (cfg->n_ff > LECTOR_INT8_IC_MAX ||
-                                           cfg->n_embd > LECTOR_INT8_IC_MAX ||
-                                           cfg->n_emb > LECTOR_INT8_IC_MAX))
-            return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
-                                 "%s: precision int8 takes products at most %d deep, this "
-                                 "model's FFN is %lld",
-                                 enc->dir, LECTOR_INT8_IC_MAX, (long long)cfg->n_ff);
-        n = lowp_layout(enc, p, NULL);
-        mem = lector__aligned_alloc(n ? n : 1);
-        if (!mem)
-            return lector__error(err, LECTOR_STATUS_NOMEM,
-                                 "%s: cannot allocate %zu bytes for the %s weights", enc->dir,
-                                 n, lector_precision_name(p));
-    }
-    lowp_release(enc);
-    if (mem) {
-        enc->packed_lowp = mem;
-        size_t used = lowp_layout(enc, p, mem);
-        LECTOR_ASSERT(used == n);
-    }
-    lector__encoder_order_layers(enc); // layers[] are copies of uniq[]
-    enc->precision = p;
-    return LECTOR_STATUS_OK;
 }
 
 const struct lector_encoder_config *lector_encoder_get_config(const struct lector_encoder *enc) {
@@ -524,13 +266,6 @@ void lector_set_n_threads(int n_threads) { lector__blas_set_n_threads(n_threads)
 // ----------------------------------------------------------------------------
 // activations and state
 
-static bool add_region(size_t *total, size_t n) {
-    size_t padded;
-    if (!lector__add_size(n, ALIGN_FLOATS - 1, &padded)) return false;
-    padded -= padded % ALIGN_FLOATS;
-    return lector__add_size(*total, padded, total);
-}
-
 bool lector__acts_size(const struct lector_encoder_config *cfg, int64_t B, int64_t T,
                        size_t *n_floats) {
     size_t n, C = (size_t)cfg->n_embd, F = (size_t)cfg->n_ff;
@@ -539,9 +274,9 @@ bool lector__acts_size(const struct lector_encoder_config *cfg, int64_t B, int64
     if (!lector__mul_size((size_t)B, (size_t)T, &n)) return false;
     if (!lector__mul_size(n, wide, &n_qkv) || !lector__mul_size(n, C, &n_c)) return false;
     if (lector__has_emb_proj(cfg) && !lector__mul_size(n, (size_t)cfg->n_emb, &n_e)) return false;
-    if (!add_region(&total, n_e) || !add_region(&total, n_qkv) || !add_region(&total, n_c) ||
-        !add_region(&total, n_c) ||
-        !add_region(&total, lector_attention_scratch_size(T, cfg->n_embd, cfg->n_head)))
+    if (!lector__add_floats(&total, n_e) || !lector__add_floats(&total, n_qkv) || !lector__add_floats(&total, n_c) ||
+        !lector__add_floats(&total, n_c) ||
+        !lector__add_floats(&total, lector_attention_scratch_size(T, cfg->n_embd, cfg->n_head)))
         return false;
     // the byte count must fit too
     size_t bytes;
@@ -555,12 +290,12 @@ void lector__acts_point(struct lector__acts *acts, float *mem,
                         const struct lector_encoder_config *cfg, int64_t B, int64_t T) {
     size_t n = (size_t)(B * T), C = (size_t)cfg->n_embd, F = (size_t)cfg->n_ff;
     size_t wide = 3 * C > F ? 3 * C : F;
-    acts->emb = lector__has_emb_proj(cfg) ? take(&mem, n * (size_t)cfg->n_emb) : NULL;
-    acts->qkv = take(&mem, n * wide);
+    acts->emb = lector__has_emb_proj(cfg) ? lector__take_floats(&mem, n * (size_t)cfg->n_emb) : NULL;
+    acts->qkv = lector__take_floats(&mem, n * wide);
     acts->ff = acts->qkv;
-    acts->atty = take(&mem, n * C);
-    acts->tmp = take(&mem, n * C);
-    acts->scratch = take(&mem, lector_attention_scratch_size(T, cfg->n_embd, cfg->n_head));
+    acts->atty = lector__take_floats(&mem, n * C);
+    acts->tmp = lector__take_floats(&mem, n * C);
+    acts->scratch = lector__take_floats(&mem, lector_attention_scratch_size(T, cfg->n_embd, cfg->n_head));
 }
 
 struct lector_encoder_state {

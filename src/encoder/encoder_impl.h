@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/base_impl.h"
 #include "kernels/kernels.h"
 
 // ----------------------------------------------------------------------------
@@ -132,6 +133,25 @@ static inline int64_t lector__n_uniq(const struct lector_encoder_config *cfg) {
     return cfg->n_group * cfg->n_group_layer;
 }
 
+/* Every packed matrix and activation region starts on a 64-byte boundary (16 floats). */
+#define LECTOR__ALIGN_FLOATS 16
+
+/* The next n floats of *mem, which then moves past them to the next 64-byte boundary. */
+static inline float *lector__take_floats(float **mem, size_t n) {
+    float *p = *mem;
+    *mem += (n + LECTOR__ALIGN_FLOATS - 1) / LECTOR__ALIGN_FLOATS * LECTOR__ALIGN_FLOATS;
+    return p;
+}
+
+/* Room for n floats at the next 64-byte boundary: *total grows by n rounded up; false when
+ * that overflows. */
+static inline bool lector__add_floats(size_t *total, size_t n) {
+    size_t padded;
+    if (!lector__add_size(n, LECTOR__ALIGN_FLOATS - 1, &padded)) return false;
+    padded -= padded % LECTOR__ALIGN_FLOATS;
+    return lector__add_size(*total, padded, total);
+}
+
 /* Whether the embeddings are E wide and projected to C: ALBERT always, ELECTRA when E != C. */
 static inline bool lector__has_emb_proj(const struct lector_encoder_config *cfg) {
     return cfg->n_emb != cfg->n_embd || strcmp(cfg->model_type, "albert") == 0;
@@ -145,6 +165,13 @@ static inline bool lector__has_emb_proj(const struct lector_encoder_config *cfg)
  */
 enum lector_status lector__encoder_map(struct lector_encoder *enc, struct lector__raw_qkv *raw,
                                        struct lector_error *err);
+
+/* Lay out every distinct layer's weights for the forward pass in enc->packed (pack.c): the
+ * QKV biases side by side, and the sgemm panels of each matrix where the kernels have a
+ * packed path (the checkpoint's matrices are then released), else one (3C, C) QKV copy. */
+enum lector_status lector__encoder_pack_weights(struct lector_encoder *enc,
+                                                const struct lector__raw_qkv *raw,
+                                                struct lector_error *err);
 
 /* Read dir/modules.json (sentence-transformers), if present, into enc's pooling_default,
  * normalize_default and pooling_note. A missing modules.json is fine (mean); a malformed
