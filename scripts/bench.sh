@@ -93,10 +93,10 @@ if [ "$llama" = 1 ]; then
   export LD_LIBRARY_PATH="$lbin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 
-geometry() { # name -> make_checkpoint.py arguments
+geometry() { # name -> dev/random_encoder.py arguments
   case "$1" in
-    base) echo "--layers 12 --hidden 768 --heads 12 --ff 3072" ;;
-    minilm) echo "--layers 6 --hidden 384 --heads 12 --ff 1536" ;;
+    base) echo "--layers 12 --hidden 768 --heads 12 --ffn 3072 --vocab 30522" ;;
+    minilm) echo "--layers 6 --hidden 384 --heads 12 --ffn 1536 --vocab 30522" ;;
     *) echo "bench.sh: unknown model $1 (base, minilm)" >&2; exit 2 ;;
   esac
 }
@@ -109,7 +109,7 @@ for model in "${model_list[@]}"; do
   dir="$work/$model"
   if [ ! -f "$dir/model.onnx" ] || [ ! -f "$dir/model.safetensors" ]; then
     # shellcheck disable=SC2046
-    "$py" "$here/bench/make_checkpoint.py" "$dir" $(geometry "$model") 2>/dev/null
+    "$py" "$root/scripts/dev/random_encoder.py" "$dir" $(geometry "$model") --no-pooler --onnx 2>/dev/null
   fi
   io="$(mktemp -d)"
   lector_out="$("$bench" --threads "$threads" --repeat "$repeat" --warmup "$warmup" \

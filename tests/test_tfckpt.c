@@ -1,8 +1,8 @@
 // Tests for src/checkpoint/tfckpt.c, tfckpt_index.c and crc32c.c and src/encoder/tf_names.c:
 // the committed tiny TensorFlow checkpoint (tests/data/tfckpt/tiny, written by
-// scripts/make-tf-checkpoint.py: 2 shards, several table blocks, an optimizer slot pair,
-// global_step and a cls/ head), copies of it damaged on purpose, and bundles built here byte
-// by byte for the cases the script cannot make.
+// scripts/dev/random_encoder.py --format tf: 2 shards, several table blocks, an optimizer
+// slot pair, global_step and a cls/ head), copies of it damaged on purpose, and bundles built
+// here byte by byte for the cases the script cannot make.
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>

@@ -11,7 +11,8 @@ features (parity).
 Splits: train.csv and test.csv of each corpus; validation is dev.csv where the corpus has one,
 else a stratified 10% of train.csv (seed 42) written to DIR, which every system uses alike
 (lector gets it with --valid; LogisticRegression tunes C on it; fastText ignores it).
-The random-initialised encoder of the same shape is made with random_encoder.py.
+The random-initialised encoder of the same shape is made with ../dev/random_encoder.py --like
+ENCODER --init hf.
 Parity features are read back from lector's feature cache (the vectors lector trains on).
 "defaults" is one `lector train` with no option but the split and --seed; "autotune" the same
 with --autotune, its search bounded by --autotune-trials so that it makes the same choice on
@@ -334,8 +335,8 @@ def main():
     rnd = a.random_encoder or os.path.join(a.out, "random-encoder")
     if "random" in systems and not os.path.exists(os.path.join(rnd, "model.safetensors")):
         here = os.path.dirname(os.path.abspath(__file__))
-        subprocess.run([sys.executable, os.path.join(here, "random_encoder.py"), a.encoder, rnd],
-                       check=True)
+        subprocess.run([sys.executable, os.path.join(here, "..", "dev", "random_encoder.py"), rnd,
+                        "--like", a.encoder, "--init", "hf"], check=True)
     results, old = {}, {}
     for path in a.baselines_from or []:
         old.update(json.load(open(path)))

@@ -50,8 +50,8 @@ command -v fasttext >/dev/null || { echo "startup.sh: apt-get install fasttext" 
 
 geometry() {
   case "$1" in
-    base) echo "--layers 12 --hidden 768 --heads 12 --ff 3072" ;;
-    minilm) echo "--layers 6 --hidden 384 --heads 12 --ff 1536" ;;
+    base) echo "--layers 12 --hidden 768 --heads 12 --ffn 3072 --vocab 30522" ;;
+    minilm) echo "--layers 6 --hidden 384 --heads 12 --ffn 1536 --vocab 30522" ;;
     *) echo "startup.sh: unknown model $1 (base, minilm)" >&2; exit 2 ;;
   esac
 }
@@ -62,7 +62,8 @@ prepare() {
   local m=$1 dir="$work/$1"
   if [ ! -f "$dir/model.onnx" ] || [ ! -f "$dir/model.safetensors" ]; then
     # shellcheck disable=SC2046
-    "$py" "$here/make_checkpoint.py" "$dir" $(geometry "$m") >/dev/null 2>&1
+    "$py" "$root/scripts/dev/random_encoder.py" "$dir" $(geometry "$m") --no-pooler --onnx \
+      >/dev/null 2>&1
   fi
   if [ ! -f "$dir/vocab.txt" ]; then
     local tok="$shared/models/mini-mlm-uncased"

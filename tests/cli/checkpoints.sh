@@ -7,9 +7,9 @@
 # hidden states (atol 1e-4).
 #
 # The bad files are written here with Python's standard library (zipfile, struct, json:
-# no torch); the TensorFlow checkpoints with scripts/make-tf-checkpoint.py (numpy). Without
-# numpy or shared/, those parts are left out, the rest still runs, and the test then reports
-# itself skipped (exit 77) unless something failed.
+# no torch); the TensorFlow checkpoints with scripts/dev/random_encoder.py --format tf (numpy).
+# Without numpy or shared/, those parts are left out, the rest still runs, and the test then
+# reports itself skipped (exit 77) unless something failed.
 # CHECKPOINTS_VERBOSE=1 prints each refusal message.
 set -uo pipefail
 py=${LECTOR_PYTHON:-/usr/bin/python3}
@@ -133,7 +133,8 @@ refused "$d" config.json "hidden_act 'swish'"
 # --- original Google BERT (TensorFlow) checkpoints ------------------------------------------
 # tf_dir DIR: the tiny encoder converted; bert_config.json only, as Google ships it.
 tf_dir() {
-  "$py" "$src/scripts/make-tf-checkpoint.py" "$tiny" "$1" --block-size 1024 "${@:2}" >/dev/null
+  "$py" "$src/scripts/dev/random_encoder.py" "$1" --from "$tiny" --format tf --block-size 1024 "${@:2}" \
+    >/dev/null
 }
 # embed_all DIR OUT: the embeddings of a few id rows.
 embed_all() {
@@ -189,7 +190,8 @@ elif [ "$have_numpy" = 0 ]; then
   echo "note: python3-numpy not installed: fixture parity skipped"; skipped=$((skipped + 1))
 else
   tfx=$tmp/bert-tiny-tf
-  "$py" "$src/scripts/make-tf-checkpoint.py" "$fixture" "$tfx" >/dev/null || bad "converting $fixture"
+  "$py" "$src/scripts/dev/random_encoder.py" "$tfx" --from "$fixture" --format tf >/dev/null ||
+    bad "converting $fixture"
   echo '[101, 102]' | "$bin" embed --encoder "$tfx" --ids >/dev/null 2>"$tmp/err" || needs_config_json "$tfx"
   if "$py" - "$bin" "$fixture" "$tfx" <<'PY'; then ok; else bad "bert-tiny-uncased as a TF checkpoint: parity"; fi
 import json, os, struct, subprocess, sys

@@ -1,36 +1,30 @@
-#!/usr/bin/python3
-"""Write a Hugging Face BERT directory as an original Google (TensorFlow 1) BERT checkpoint.
+"""Write a BERT state dict as an original Google (TensorFlow 1) BERT checkpoint: the TF
+format of scripts/dev/random_encoder.py (a module, not a script).
 
-    scripts/make-tf-checkpoint.py SRC DST [--shards N] [--slots all|one|none]
-        [--block-size BYTES] [--no-cls] [--dtype f32|f16|bf16]
-
-SRC holds config.json (model_type bert) and model.safetensors. DST gets what Google's
-releases contain: bert_config.json (the original keys, no model_type), vocab.txt (copied
-when SRC has one), bert_model.ckpt.index and bert_model.ckpt.data-0000k-of-0000N.
+write(dst, tensors, cfg, rng, ...) gives DST what Google's releases contain:
+bert_config.json (the original keys, no model_type), bert_model.ckpt.index and
+bert_model.ckpt.data-0000k-of-0000N.
 
 Tensors get their TensorFlow names and layout: "encoder.layer.0.attention.self.query.weight"
 (out, in) becomes "bert/encoder/layer_0/attention/self/query/kernel" (in, out), LayerNorm
 weight/bias become gamma/beta, "embeddings.word_embeddings.weight" becomes
 "bert/embeddings/word_embeddings". Like a checkpoint saved during pre-training, it also holds
-what a reader must skip: AdamWeightDecay slots "<var>/adam_m" and "<var>/adam_v" (--slots all:
-for every variable; one: for the first; none), "global_step" (int64) and a "cls/predictions/
-output_bias" head (unless --no-cls).
+what a reader must skip: AdamWeightDecay slots "<var>/adam_m" and "<var>/adam_v" (slots
+"all": for every variable; "one": for the first; "none"), "global_step" (int64) and a
+"cls/predictions/output_bias" head (unless cls is False), drawn from rng.
 
 The files are written here byte by byte, with no TensorFlow: the index is a LevelDB-style
 table (prefix-compressed blocks with restart points, an index block, a 48-byte footer,
 masked CRC-32C block trailers) whose values are BundleEntryProto messages encoded by hand.
 Tensors are written in key order, model variables first, so the first bytes of the first
-data shard belong to a variable a reader keeps. --shards N spreads the tensors over N data
-files; --block-size sets the table's data block size (small values give many blocks).
+data shard belong to a variable a reader keeps. shards spreads the tensors over N data
+files; block_size sets the table's data block size (small values give many blocks).
 
 Needs Debian's python3-numpy.
 """
-import argparse
 import json
 import os
-import shutil
 import struct
-import sys
 
 import numpy as np
 
@@ -225,28 +219,7 @@ def write_table(path, items, block_size):
 
 
 # ---------------------------------------------------------------------------------------
-# safetensors and names
-
-DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32}
-
-
-def read_safetensors(path):
-    b = open(path, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    header = json.loads(b[8:8 + n])
-    out = {}
-    for name, v in header.items():
-        if name == "__metadata__":
-            continue
-        s, e = v["data_offsets"]
-        raw = b[8 + n + s:8 + n + e]
-        if v["dtype"] == "BF16":
-            a = (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
-        else:
-            a = np.frombuffer(raw, DTYPES[v["dtype"]])
-        out[name] = a.reshape(v["shape"])
-    return out
-
+# names
 
 def tf_name(hf):
     """Hugging Face name -> (TF name, transpose?) or None to drop."""
@@ -297,28 +270,18 @@ def to_bytes(a, dtype):
     return TF_DTYPE[a.dtype], a.astype(a.dtype.newbyteorder("<")).tobytes()
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("src")
-    ap.add_argument("dst")
-    ap.add_argument("--shards", type=int, default=1)
-    ap.add_argument("--slots", choices=["all", "one", "none"], default="all")
-    ap.add_argument("--block-size", type=int, default=4096)
-    ap.add_argument("--no-cls", action="store_true")
-    ap.add_argument("--dtype", choices=["f32", "f16", "bf16"], default="f32")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    if not 1 <= args.shards <= 99999:
-        sys.exit("make-tf-checkpoint: --shards must be in [1, 99999]")
+# ---------------------------------------------------------------------------------------
+# the checkpoint
 
-    cfg = json.load(open(os.path.join(args.src, "config.json")))
-    if cfg.get("model_type", "bert") != "bert":
-        sys.exit(f"make-tf-checkpoint: {args.src}: model_type {cfg['model_type']!r}, expected bert")
-    weights = read_safetensors(os.path.join(args.src, "model.safetensors"))
-    rng = np.random.default_rng(args.seed)
-
+def write(dst, tensors, cfg, rng, shards=1, slots="all", block_size=4096, cls=True,
+          dtype="f32"):
+    """DST/bert_config.json and DST/bert_model.ckpt.* from tensors (Hugging Face names, in any
+    order, with or without the "bert." prefix); rng draws the optimizer slots and the cls
+    bias. Model variables are stored as dtype, everything else as f32."""
+    if not 1 <= shards <= 99999:
+        raise ValueError("shards must be in [1, 99999]")
     variables = {}
-    for hf, a in weights.items():
+    for hf, a in tensors.items():
         m = tf_name(hf)
         if m is None:
             continue
@@ -328,46 +291,39 @@ def main():
         if a.dtype != np.float32:
             a = a.astype(np.float32)
         variables[name] = a
-    if not args.no_cls:
+    if cls:
         variables.setdefault("cls/predictions/output_bias",
                              rng.normal(0, 0.02, cfg["vocab_size"]).astype(np.float32))
     model = sorted(variables)
-    slots = {}
-    slot_for = model if args.slots == "all" else model[:1] if args.slots == "one" else []
+    extra = {}
+    slot_for = model if slots == "all" else model[:1] if slots == "one" else []
     for name in slot_for:
         if name.startswith("cls/"):
             continue
         shape = variables[name].shape
-        slots[name + "/adam_m"] = rng.normal(0, 1e-3, shape).astype(np.float32)
-        slots[name + "/adam_v"] = np.abs(rng.normal(0, 1e-6, shape)).astype(np.float32)
-    slots["global_step"] = np.array(1000, dtype=np.int64)
+        extra[name + "/adam_m"] = rng.normal(0, 1e-3, shape).astype(np.float32)
+        extra[name + "/adam_v"] = np.abs(rng.normal(0, 1e-6, shape)).astype(np.float32)
+    extra["global_step"] = np.array(1000, dtype=np.int64)
 
-    os.makedirs(args.dst, exist_ok=True)
-    prefix = os.path.join(args.dst, "bert_model.ckpt")
-    data = [bytearray() for _ in range(args.shards)]
+    os.makedirs(dst, exist_ok=True)
+    prefix = os.path.join(dst, "bert_model.ckpt")
+    data = [bytearray() for _ in range(shards)]
     entries = {}
-    for i, name in enumerate(model + sorted(slots)):
-        a = variables[name] if name in variables else slots[name]
-        dt, raw = to_bytes(a, args.dtype if name in variables else "f32")
-        shard = i % args.shards
+    for i, name in enumerate(model + sorted(extra)):
+        a = variables[name] if name in variables else extra[name]
+        dt, raw = to_bytes(a, dtype if name in variables else "f32")
+        shard = i % shards
         entries[name] = entry_proto(dt, a.shape, shard, len(data[shard]), len(raw),
                                     mask(crc32c(raw)))
         data[shard] += raw
-    items = [(b"", header_proto(args.shards))]
+    items = [(b"", header_proto(shards))]
     items += [(k.encode(), entries[k]) for k in sorted(entries, key=lambda s: s.encode())]
-    write_table(prefix + ".index", items, args.block_size)
-    for s in range(args.shards):
-        with open(f"{prefix}.data-{s:05d}-of-{args.shards:05d}", "wb") as f:
+    write_table(prefix + ".index", items, block_size)
+    for s in range(shards):
+        with open(f"{prefix}.data-{s:05d}-of-{shards:05d}", "wb") as f:
             f.write(data[s])
 
     bert_cfg = {k: cfg[k] for k in BERT_KEYS if k in cfg}
-    with open(os.path.join(args.dst, "bert_config.json"), "w") as f:
+    with open(os.path.join(dst, "bert_config.json"), "w") as f:
         json.dump(bert_cfg, f, indent=2, sort_keys=True)
         f.write("\n")
-    vocab = os.path.join(args.src, "vocab.txt")
-    if os.path.exists(vocab):
-        shutil.copyfile(vocab, os.path.join(args.dst, "vocab.txt"))
-
-
-if __name__ == "__main__":
-    main()
