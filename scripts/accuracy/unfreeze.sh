@@ -13,6 +13,9 @@
 # Prints one line per run: corpus, N, test accuracy, macro-F1, wall and CPU seconds of the
 # training process, its peak RSS, the model file's size, and the load average before it.
 set -euo pipefail
+case "${1:-}" in
+  -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${1:-$root/build}

@@ -1,4 +1,4 @@
-// Hidden states against hidden states, for scripts/bench.sh: the files out_BxT.f32 (float32
+// Hidden states against hidden states, for scripts/bench/bench.sh: the files out_BxT.f32 (float32
 // little-endian (B, T, C)) that bench_encoder --save and ort.mjs (ORT_SAVE) write.
 //
 //   node compare.mjs DIR_A DIR_B 1x128 8x128 ...

@@ -14,6 +14,9 @@
 # the frozen pass, test accuracy of the best epoch, peak RSS) and the load average before
 # each run: on a shared machine compare CPU seconds and medians over seeds, not one wall time.
 set -euo pipefail
+case "${1:-}" in
+  -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${1:-$root/build}

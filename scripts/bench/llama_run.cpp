@@ -1,4 +1,4 @@
-// llama.cpp side of scripts/bench.sh --llama: runs MODEL.gguf (an f32 GGUF converted from
+// llama.cpp side of scripts/bench/bench.sh --llama: runs MODEL.gguf (an f32 GGUF converted from
 // the same checkpoint by hf_to_gguf.py) through libllama on the ids bench_encoder saved in
 // IO_DIR, and compares its last hidden states with lector's there.
 //

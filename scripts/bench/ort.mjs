@@ -1,4 +1,4 @@
-// ONNX Runtime side of scripts/bench.sh: runs MODEL_DIR/model.onnx (CPU, all graph
+// ONNX Runtime side of scripts/bench/bench.sh: runs MODEL_DIR/model.onnx (CPU, all graph
 // optimisations, THREADS intra-op threads) on the ids bench_encoder saved in IO_DIR, and
 // compares with lector's hidden states there.
 //

@@ -1,4 +1,4 @@
-// ONNX Runtime side of scripts/bench-e2e.sh: the token ids lector produced for a corpus (one
+// ONNX Runtime side of scripts/bench/e2e.sh: the token ids lector produced for a corpus (one
 // JSON array per line, specials included), fed as a Hugging Face pipeline would: batches of
 // BATCH texts in file order, each padded with [PAD] (id 0) to its longest row, attention mask
 // 1 on real tokens; then mean pooling over the real tokens. The time covers building the

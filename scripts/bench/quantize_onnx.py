@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Dynamic int8 quantisation of an ONNX model, the rewrite ONNX Runtime's
 quantize_dynamic makes (onnxruntime.quantization is not packaged for Debian; this needs
-only python3-onnx and numpy), for the int8 runs of scripts/bench.sh.
+only python3-onnx and numpy), for the int8 runs of scripts/bench/bench.sh.
 
     quantize_onnx.py IN.onnx OUT.onnx [--per-channel]
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch side of scripts/bench.sh: the same random BERT (the PyTorch module of
+"""PyTorch side of scripts/bench/bench.sh: the same random BERT (the PyTorch module of
 scripts/dev/random_encoder.py, loaded from model.safetensors) on the ids bench_encoder saved.
 
     torch_run.py MODEL_DIR IO_DIR THREADS REPEAT WARMUP 1x128 8x128 ...

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The documentation says what the program says: the man page's OPTIONS section is every
-# command's --help (every option and default; scripts/dev/man-options.py writes it), and every
+# command's --help (every option and default; scripts/dev/man_options.py writes it), and every
 # exit status `lector --help` lists is in the man page's EXIT STATUS section and in the
 # README's "Exit status" sentence.
 set -uo pipefail
@@ -11,7 +11,7 @@ pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
 
-"$py" "$src/scripts/dev/man-options.py" "$bin" --check && ok || bad "docs/lector.1 OPTIONS differ from --help"
+"$py" "$src/scripts/dev/man_options.py" "$bin" --check && ok || bad "docs/lector.1 OPTIONS differ from --help"
 
 # Exit statuses: "exit status: 0 ok, 1 ..., 143 terminated (SIGTERM)" in lector --help.
 codes=$("$bin" --help | sed -n '/^exit status:/,/^$/p' | grep -oE '(^|[ ,:])[0-9]{1,3} ' | tr -dc '0-9\n ' | xargs)

@@ -6,5 +6,5 @@ set -uo pipefail
 bin=${LECTOR_BIN:?}
 src=${LECTOR_SOURCE_DIR:?}
 py=${LECTOR_PYTHON:-$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)}
-LECTOR_SHARED=${LECTOR_SHARED:-${LECTOR_SHARED_DEFAULT:-}} "$py" "$src/scripts/dev/quickstart-transcript.py" \
+LECTOR_SHARED=${LECTOR_SHARED:-${LECTOR_SHARED_DEFAULT:-}} "$py" "$src/scripts/dev/quickstart_transcript.py" \
   "$(dirname "$bin")" --check

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scaling out: GNU parallel (--pipepart -k) and a Dask LocalCluster (scripts/dask-classify.py)
+# Scaling out: GNU parallel (--pipepart -k) and a Dask LocalCluster (scripts/scale/dask_classify.py)
 # must give byte-identical output to one `lector classify` run over the same input, and so
 # must --shard I/N jobs merged back, and any --batch-size or --threads.
 set -uo pipefail
@@ -51,7 +51,7 @@ else
   echo "GNU parallel not installed: its test is skipped"; skipped=$((skipped + 1))
 fi
 if "$py" -c 'import distributed' 2>/dev/null; then
-  "$py" "$src/scripts/dask-classify.py" --model "$tmp/m.lector" --input "$tmp/in.txt" --workers 2 \
+  "$py" "$src/scripts/scale/dask_classify.py" --model "$tmp/m.lector" --input "$tmp/in.txt" --workers 2 \
     --chunk-bytes 20000 --lector "$bin" >"$tmp/dask.out" 2>"$tmp/dask.err"
   cmp -s "$tmp/dask.out" "$tmp/ref.out" && ok || bad "Dask output differs from one run: $(tail -3 "$tmp/dask.err")"
 else

@@ -2,7 +2,7 @@
 # Training scaled out: `lector featurise --shard I/N` fills one cache per worker, `lector
 # cache merge` joins them (verifying every record), and `lector train` on the merged cache
 # runs no encoder and gives the model bytes of a single-process run. Also the GNU parallel
-# recipe of docs/scaling.md, scripts/dask-train.py on a LocalCluster, and bad inputs.
+# recipe of docs/scaling.md, scripts/scale/dask_train.py on a LocalCluster, and bad inputs.
 source "$(dirname "$0")/lib/common.bash"
 skipped=0
 enc=$tmp/enc
@@ -77,13 +77,13 @@ else
   echo "GNU parallel not installed: its test is skipped"; skipped=$((skipped + 1))
 fi
 
-# scripts/dask-train.py on a LocalCluster of two workers.
+# scripts/scale/dask_train.py on a LocalCluster of two workers.
 if "$py" -c "import distributed" 2>/dev/null; then
-  "$py" "$src/scripts/dask-train.py" --lector "$bin" --workers 2 -- "${tr[@]}" --cache "$tmp/dask" \
-    -o "$tmp/dask.lector" >"$tmp/dask.out" 2>"$tmp/dask.err" && ok || bad "dask-train: $(tail -5 "$tmp/dask.err")"
+  "$py" "$src/scripts/scale/dask_train.py" --lector "$bin" --workers 2 -- "${tr[@]}" --cache "$tmp/dask" \
+    -o "$tmp/dask.lector" >"$tmp/dask.out" 2>"$tmp/dask.err" && ok || bad "dask_train: $(tail -5 "$tmp/dask.err")"
   grep -q "300 of 300 texts of .*train.csv cached" "$tmp/dask.err" && ! grep -q "encoded" "$tmp/dask.err" \
-    && ok || bad "dask-train: train encoded: $(grep lector: "$tmp/dask.err")"
-  cmp -s "$tmp/single.lector" "$tmp/dask.lector" && ok || bad "dask-train: another model"
+    && ok || bad "dask_train: train encoded: $(grep lector: "$tmp/dask.err")"
+  cmp -s "$tmp/single.lector" "$tmp/dask.lector" && ok || bad "dask_train: another model"
 else
   echo "python3-distributed not installed: the Dask test is skipped"; skipped=$((skipped + 1))
 fi

@@ -11,6 +11,7 @@ import csv
 import os
 import random
 
+CORPORA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "corpora")
 SUBJECTS = {
     "film": ["the film", "this movie", "the sequel", "the documentary", "the director's new film"],
     "book": ["the book", "this novel", "the memoir", "the new thriller", "the short story collection"],
@@ -53,7 +54,7 @@ def write(path, rows):
 
 def main():
     rng = random.Random(20261128)
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "corpora", "demo-sentiment")
+    out = os.path.join(CORPORA, "demo-sentiment")
     os.makedirs(out, exist_ok=True)
     seen = set()
     rows = []
@@ -101,7 +102,7 @@ def review(rng, positive, held_out):
 
 def reviews():
     rng = random.Random(20261207)
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "corpora", "demo-reviews")
+    out = os.path.join(CORPORA, "demo-reviews")
     os.makedirs(out, exist_ok=True)
     seen = set()
     splits = {"train": 1600, "valid": 400, "test": 400}

@@ -1,4 +1,4 @@
-"""The Dask connection shared by dask-classify.py and dask-train.py (a module, not a script)."""
+"""The Dask connection shared by dask_classify.py and dask_train.py (a module, not a script)."""
 import contextlib
 
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # End to end on real text: texts -> token ids -> encoder -> mean pooling, in texts/s, lector
 # against ONNX Runtime (onnxruntime-node, CPU, all graph optimisations, same thread count),
-# on the random BERT-base and MiniLM-L6 checkpoints of scripts/bench.sh. A benchmark, not a
-# test.
+# on the random BERT-base and MiniLM-L6 checkpoints of scripts/bench/bench.sh. A benchmark,
+# not a test.
 #
-#   scripts/bench-e2e.sh [--threads N] [--repeat R] [--warmup W] [--models base,minilm]
+#   scripts/bench/e2e.sh [--threads N] [--repeat R] [--warmup W] [--models base,minilm]
 #                        [--batch N] [--max-len N] [--imdb-texts N]
 #
 # Texts: shared/corpora/sst2/dev.csv (all) and shared/corpora/imdb/test.csv (the first
@@ -24,12 +24,12 @@
 # difference between lector (sorted) and ONNX Runtime over all texts and dimensions. Peak
 # RSS is each process's own (getrusage / process.resourceUsage).
 #
-# Needs what scripts/bench.sh needs (it makes the checkpoints in $LECTOR_BENCH_DIR, default
-# build-bench/models, if they are missing) and node for the CSV extraction.
+# Needs what scripts/bench/bench.sh needs (it makes the checkpoints in $LECTOR_BENCH_DIR,
+# default build-bench/models, if they are missing) and node for the CSV extraction.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/.." && pwd)"
+root="$(cd "$here/../.." && pwd)"
 threads="$(nproc)"
 repeat=3
 warmup=1
@@ -47,24 +47,24 @@ while [ $# -gt 0 ]; do
     --max-len) max_len="$2"; shift 2 ;;
     --imdb-texts) imdb_n="$2"; shift 2 ;;
     -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "bench-e2e.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
+    *) echo "e2e.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
 
 shared="${LECTOR_SHARED:-$root/../shared}"
-[ -d "$shared/corpora" ] || { echo "bench-e2e.sh: $shared/corpora not found (set LECTOR_SHARED)" >&2; exit 1; }
+[ -d "$shared/corpora" ] || { echo "e2e.sh: $shared/corpora not found (set LECTOR_SHARED)" >&2; exit 1; }
 vocab="$shared/vocab/bert-base-uncased/vocab.txt"
 build="$root/build-bench"
 work="${LECTOR_BENCH_DIR:-$build/models}"
 
-# checkpoints, ONNX Runtime and bench_encoder, as scripts/bench.sh sets them up
+# checkpoints, ONNX Runtime and bench_encoder, as scripts/bench/bench.sh sets them up
 IFS=, read -r -a model_list <<< "$models"
 for m in "${model_list[@]}"; do
   if [ ! -f "$work/$m/model.onnx" ]; then
     "$here/bench.sh" --models "$m" --cases 1x8 --repeat 1 >/dev/null
   fi
 done
-if [ ! -x "$build/tests/bench_encoder" ] || [ ! -d "$here/bench/node_modules/onnxruntime-node" ]; then
+if [ ! -x "$build/tests/bench_encoder" ] || [ ! -d "$here/node_modules/onnxruntime-node" ]; then
   "$here/bench.sh" --models "${model_list[0]}" --cases 1x8 --repeat 1 >/dev/null
 fi
 cmake --build "$build" -j "$(nproc)" --target bench_encoder >/dev/null
@@ -72,8 +72,8 @@ bench="$build/tests/bench_encoder"
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-node "$here/bench/extract_texts.js" "$shared/corpora/sst2/dev.csv" "$tmp/sst2.txt"
-node "$here/bench/extract_texts.js" "$shared/corpora/imdb/test.csv" "$tmp/imdb-all.txt"
+node "$here/extract_texts.js" "$shared/corpora/sst2/dev.csv" "$tmp/sst2.txt"
+node "$here/extract_texts.js" "$shared/corpora/imdb/test.csv" "$tmp/imdb-all.txt"
 head -n "$imdb_n" "$tmp/imdb-all.txt" > "$tmp/imdb.txt"
 
 echo "threads $threads, batch $batch, max-len $max_len, median of $repeat passes after $warmup warm-up"
@@ -86,7 +86,7 @@ for m in "${model_list[@]}"; do
             --max-len "$max_len" --texts "$tmp/$c.txt" --vocab "$vocab")
     lf="$("$bench" "${common[@]}" --batching file --save-ids "$tmp/$c.ids" "$work/$m")"
     ls="$("$bench" "${common[@]}" --batching sorted --save-pooled "$tmp/$c.lector.f32" "$work/$m")"
-    o="$(cd "$here/bench" && node ort_e2e.mjs "$work/$m" "$tmp/$c.ids" "$threads" "$batch" \
+    o="$(cd "$here" && node ort_e2e.mjs "$work/$m" "$tmp/$c.ids" "$threads" "$batch" \
           "$repeat" "$warmup" "$tmp/$c.ort.f32")"
     ft="$(echo "$lf" | awk '$1=="e2e" {print $7}')"
     st="$(echo "$ls" | awk '$1=="e2e" {print $7}')"

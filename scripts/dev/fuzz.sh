@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every libFuzzer target for SECONDS each (default 60) under ASan + UBSan.
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]
+#   scripts/dev/fuzz.sh [SECONDS] [TARGET...]
 #
 # Builds with clang and -DLECTOR_FUZZ=ON in build-fuzz/, starts each target from its saved
 # seed corpus (tests/fuzz/corpus/<name>/, read-only here: new inputs go to a scratch folder),
@@ -9,7 +9,7 @@
 # with the reproducer's path; copy it into tests/fuzz/corpus/<name>/ so that the replay tests
 # keep it as a regression test.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 secs=${1:-60}
 shift || true
 command -v clang >/dev/null || { echo "fuzz: clang is needed (apt-get install clang)" >&2; exit 1; }

@@ -2,13 +2,16 @@
 # Soak test: stream N lines (default 1,000,000) through `lector classify` and check that its
 # resident memory stays flat and that every line comes back once, in order.
 #
-#   scripts/soak.sh [N] [MODEL]
+#   scripts/dev/soak.sh [N] [MODEL]
 #
 # Without MODEL, a model is trained on the demo corpus over a tiny random encoder (the
 # stream's memory behaviour does not depend on the encoder's size). Prints RSS samples
 # (start, quarter points, end) and the verdict. Needs a build in build/.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+case "${1:-}" in
+  -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+esac
+cd "$(dirname "$0")/../.."
 n=${1:-1000000}
 model=${2:-}
 bin=build/lector

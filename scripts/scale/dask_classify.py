@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Classify a large text file with lector on a Dask cluster, keeping input order.
 
-    scripts/dask-classify.py --model MODEL --input texts.txt [--workers 4] [--chunk-lines 10000]
-                             [--scheduler tcp://host:8786] [--lector PATH] [-- extra classify options]
+    scripts/scale/dask_classify.py --model MODEL --input texts.txt [--workers 4]
+        [--chunk-lines 10000] [--scheduler tcp://host:8786] [--lector PATH]
+        [-- extra classify options]
 
 Each task pipes one partition of the input (whole lines, taken by byte ranges cut at line
 ends) through `lector classify --model MODEL`, and the results are written to stdout in

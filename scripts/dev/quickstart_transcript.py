@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run the commands of docs/quickstart.md and write their real output into it.
 
-    scripts/dev/quickstart-transcript.py BUILD_DIR [--check]
+    scripts/dev/quickstart_transcript.py BUILD_DIR [--check]
 
 Every ```console block of docs/quickstart.md is a transcript: a line starting with "$ " is a
 command (continued on the next lines while a line ends with "\\", "|" or "&&"), and the lines up to
@@ -83,7 +83,7 @@ def same_line(a, b):
 
 def main():
     if len(sys.argv) < 2:
-        sys.exit("usage: quickstart-transcript.py BUILD_DIR [--check]")
+        sys.exit("usage: quickstart_transcript.py BUILD_DIR [--check]")
     build, check = os.path.abspath(sys.argv[1]), "--check" in sys.argv[2:]
     shared = os.environ.get("LECTOR_SHARED") or os.path.join(ROOT, "..", "shared")
     # Resolved, so the path given to lector is the one it records (no "given as" note that
@@ -119,7 +119,7 @@ def main():
                     print(f"docs/quickstart.md: '{a}'\n          a run gives: '{b}'", file=sys.stderr)
                     break
             print("docs/quickstart.md differs from a run; regenerate it with "
-                  "scripts/dev/quickstart-transcript.py BUILD_DIR", file=sys.stderr)
+                  "scripts/dev/quickstart_transcript.py BUILD_DIR", file=sys.stderr)
             sys.exit(1)
         return
     open(DOC, "w", encoding="utf-8").write("\n".join(new))

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rerun a fixed list of lector commands and compare their outputs with a recorded set.
 #
-#   scripts/dev/check-outputs.sh record LECTOR REFDIR   # write the reference outputs to REFDIR
-#   scripts/dev/check-outputs.sh check  LECTOR REFDIR   # rerun, compare byte for byte with REFDIR
+#   scripts/dev/check_outputs.sh record LECTOR REFDIR   # write the reference outputs to REFDIR
+#   scripts/dev/check_outputs.sh check  LECTOR REFDIR   # rerun, compare byte for byte with REFDIR
 #
 # The commands: `lector train` on trec, rt-polarity and sst2-sentences (default features and
 # --features encoder, mini-mlm-uncased encoder, --seed 1), the models' SHA-256 and the

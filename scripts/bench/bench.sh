@@ -3,7 +3,7 @@
 # optimisations) and, when installed, PyTorch, on random BERT-base and MiniLM-L6
 # checkpoints, with the same ids and thread count. A benchmark, not a test.
 #
-#   scripts/bench.sh [--threads N] [--repeat R] [--models base,minilm] [--cases LIST]
+#   scripts/bench/bench.sh [--threads N] [--repeat R] [--models base,minilm] [--cases LIST]
 #                    [--no-torch] [--precision int8] [--llama]
 #
 # Builds lector in build-bench/, installs what it needs (Debian python3-torch and
@@ -14,23 +14,23 @@
 # peak RSS (bench_encoder's own process: weights, packed weights and activations).
 #
 # --precision int8 adds a second table per model: lector with --precision int8 against ORT
-# on model.int8.onnx (bench/quantize_onnx.py: dynamic quantisation, as quantize_dynamic),
+# on model.int8.onnx (quantize_onnx.py: dynamic quantisation, as quantize_dynamic),
 # with lector fp32 beside them, the max abs difference and the smallest cosine per token
 # row between the two int8 outputs, and of each against lector's fp32 output.
 #
-# --llama adds llama.cpp as a peer: built once into build-bench/llama by bench/llama.sh
+# --llama adds llama.cpp as a peer: built once into build-bench/llama by llama.sh
 # (from the sources node-llama-cpp bundles), each checkpoint converted to an f32 GGUF by
-# bench/hf_to_gguf.py, run by bench/llama_run.cpp through libllama on the same ids with the
+# hf_to_gguf.py, run by llama_run.cpp through libllama on the same ids with the
 # same threads, and a last table per model: sentences/s of lector fp32, ORT fp32 and
 # llama.cpp fp32, the ratios, and each peer's max abs difference from lector (llama.cpp's
 # GELU is a tanh approximation from a table: expect about 1e-3, not 1e-5).
 #
 # OpenBLAS picks its kernels from the CPU (or OPENBLAS_CORETYPE); the table records the
-# core in use. To compare cores, run e.g. `env -u OPENBLAS_CORETYPE scripts/bench.sh`.
+# core in use. To compare cores, run e.g. `env -u OPENBLAS_CORETYPE scripts/bench/bench.sh`.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/.." && pwd)"
+root="$(cd "$here/../.." && pwd)"
 threads="$(nproc)"
 repeat=5
 warmup=1
@@ -67,14 +67,14 @@ if ! "$py" -c 'import torch, onnx' 2>/dev/null; then
   echo "bench.sh: installing python3-torch python3-onnx" >&2
   apt-get install -y python3-torch python3-onnx >&2
 fi
-if [ ! -d "$here/bench/node_modules/onnxruntime-node" ]; then
+if [ ! -d "$here/node_modules/onnxruntime-node" ]; then
   echo "bench.sh: installing onnxruntime-node" >&2
   # the package's install step only fetches GPU binaries; the CPU ones are in the package
-  (cd "$here/bench" && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-save --no-audit --no-fund \
+  (cd "$here" && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-save --no-audit --no-fund \
      onnxruntime-node@latest >&2)
 fi
 ort_version="$(node -p 'require(process.argv[1]).version' \
-  "$here/bench/node_modules/onnxruntime-node/package.json")"
+  "$here/node_modules/onnxruntime-node/package.json")"
 
 # --- lector ---------------------------------------------------------------------------
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -85,9 +85,9 @@ bench="$build/tests/bench_encoder"
 llama_run="$build/llama/llama_run"
 if [ "$llama" = 1 ]; then
   lsrc="$build/llama/src" lbin="$build/llama/build/bin"
-  [ -f "$lbin/libllama.so" ] || "$here/bench/llama.sh" build >&2
-  if [ ! -x "$llama_run" ] || [ "$here/bench/llama_run.cpp" -nt "$llama_run" ]; then
-    g++ -O2 -std=c++17 "$here/bench/llama_run.cpp" -I "$lsrc/include" -I "$lsrc/ggml/include" \
+  [ -f "$lbin/libllama.so" ] || "$here/llama.sh" build >&2
+  if [ ! -x "$llama_run" ] || [ "$here/llama_run.cpp" -nt "$llama_run" ]; then
+    g++ -O2 -std=c++17 "$here/llama_run.cpp" -I "$lsrc/include" -I "$lsrc/ggml/include" \
       -L "$lbin" -lllama -lggml -lggml-base -Wl,-rpath,"$lbin" -o "$llama_run"
   fi
   export LD_LIBRARY_PATH="$lbin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -114,31 +114,31 @@ for model in "${model_list[@]}"; do
   io="$(mktemp -d)"
   lector_out="$("$bench" --threads "$threads" --repeat "$repeat" --warmup "$warmup" \
                 --cases "$cases" --save "$io" "$dir")"
-  ort_out="$(cd "$here/bench" && node ort.mjs "$dir" "$io" "$threads" "$repeat" "$warmup" \
+  ort_out="$(cd "$here" && node ort.mjs "$dir" "$io" "$threads" "$repeat" "$warmup" \
              "${case_list[@]}")"
   torch_out=""
   if [ "$torch" = 1 ] && "$py" -c 'import torch' 2>/dev/null; then
-    torch_out="$("$py" "$here/bench/torch_run.py" "$dir" "$io" "$threads" "$repeat" "$warmup" \
+    torch_out="$("$py" "$here/torch_run.py" "$dir" "$io" "$threads" "$repeat" "$warmup" \
                  "${case_list[@]}" 2>/dev/null || true)"
   fi
   llama_out=""
   if [ "$llama" = 1 ]; then
-    [ -f "$dir/model-f32.gguf" ] || "$py" "$here/bench/hf_to_gguf.py" "$dir" "$dir/model-f32.gguf" >&2
+    [ -f "$dir/model-f32.gguf" ] || "$py" "$here/hf_to_gguf.py" "$dir" "$dir/model-f32.gguf" >&2
     llama_out="$("$llama_run" "$dir/model-f32.gguf" "$io" "$threads" "$repeat" "$warmup" \
                  "${case_list[@]}")"
   fi
   int8_out=""
   if [ "$precision" = int8 ]; then
     if [ ! -f "$dir/model.int8.onnx" ]; then
-      "$py" "$here/bench/quantize_onnx.py" "$dir/model.onnx" "$dir/model.int8.onnx" >&2
+      "$py" "$here/quantize_onnx.py" "$dir/model.onnx" "$dir/model.int8.onnx" >&2
     fi
     io8="$(mktemp -d)"; ort8="$(mktemp -d)"
     int8_out="$("$bench" --threads "$threads" --repeat "$repeat" --warmup "$warmup" \
                 --cases "$cases" --precision int8 --save "$io8" "$dir")"
-    ort8_out="$(cd "$here/bench" && ORT_MODEL=model.int8.onnx ORT_SAVE="$ort8" node ort.mjs \
+    ort8_out="$(cd "$here" && ORT_MODEL=model.int8.onnx ORT_SAVE="$ort8" node ort.mjs \
                 "$dir" "$io8" "$threads" "$repeat" "$warmup" "${case_list[@]}")"
-    cmp_lector="$(cd "$here/bench" && node compare.mjs "$io" "$io8" "${case_list[@]}")"
-    cmp_ort="$(cd "$here/bench" && node compare.mjs "$io" "$ort8" "${case_list[@]}")"
+    cmp_lector="$(cd "$here" && node compare.mjs "$io" "$io8" "${case_list[@]}")"
+    cmp_ort="$(cd "$here" && node compare.mjs "$io" "$ort8" "${case_list[@]}")"
     rm -rf "$io8" "$ort8"
   fi
   rm -rf "$io"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Rewrite the OPTIONS section of docs/lector.1 from each command's --help.
 
-    scripts/dev/man-options.py BUILD/lector [--check]
+    scripts/dev/man_options.py BUILD/lector [--check]
 
 The section between the lines '.\\" BEGIN OPTIONS' and '.\\" END OPTIONS' of docs/lector.1
 gets, for each command, its --help text after the usage line, verbatim in a no-fill block,
@@ -25,7 +25,7 @@ def roff(line):
 
 
 def section(lector):
-    out = [BEGIN, ".SH OPTIONS", "Generated from each command's \\-\\-help (scripts/dev/man-options.py)."]
+    out = [BEGIN, ".SH OPTIONS", "Generated from each command's \\-\\-help (scripts/dev/man_options.py)."]
     for cmd in COMMANDS:
         text = subprocess.run([lector, cmd, "--help"], check=True, capture_output=True,
                               text=True).stdout
@@ -37,7 +37,7 @@ def section(lector):
 
 def main():
     if len(sys.argv) < 2:
-        sys.exit("usage: man-options.py BUILD/lector [--check]")
+        sys.exit("usage: man_options.py BUILD/lector [--check]")
     lector, check = sys.argv[1], "--check" in sys.argv[2:]
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "lector.1")
     old = open(path, encoding="utf-8").read().split("\n")
@@ -48,7 +48,7 @@ def main():
     if check:
         if new != old:
             print(f"{path}: the OPTIONS section differs from the program's --help; "
-                  "run scripts/dev/man-options.py BUILD/lector", file=sys.stderr)
+                  "run scripts/dev/man_options.py BUILD/lector", file=sys.stderr)
             sys.exit(1)
         return
     open(path, "w", encoding="utf-8").write("\n".join(new))

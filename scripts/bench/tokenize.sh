@@ -4,18 +4,21 @@
 # WordPiece (bert-base-uncased), SentencePiece (xlnet-base-cased spiece.model) and byte-level
 # BPE (roberta-base), on the texts of shared/corpora/imdb/train.csv and sst2/train.csv.
 #
-# usage: scripts/bench-tokenize.sh [BUILD_DIR] [RUNS]     (defaults: build, 5)
+# usage: scripts/bench/tokenize.sh [BUILD_DIR] [RUNS]     (defaults: build, 5)
 # env:   LECTOR_SHARED  the shared/ folder [../shared]
 # Needs: a built BUILD_DIR (liblector.a), cc, pkg-config, node + npm (installs the package
 # into scripts/bench/node_modules, which git ignores). Prints a Markdown table of medians.
 set -euo pipefail
+case "${1:-}" in
+  -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+esac
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/.." && pwd)"
+root="$(cd "$here/../.." && pwd)"
 build="$(cd "${1:-$root/build}" && pwd)"
 runs="${2:-5}"
 shared="${LECTOR_SHARED:-$root/../shared}"
-[ -d "$shared/corpora" ] || { echo "bench-tokenize: $shared/corpora not found (set LECTOR_SHARED)" >&2; exit 1; }
-[ -f "$build/liblector.a" ] || { echo "bench-tokenize: $build/liblector.a not found (build first)" >&2; exit 1; }
+[ -d "$shared/corpora" ] || { echo "tokenize.sh: $shared/corpora not found (set LECTOR_SHARED)" >&2; exit 1; }
+[ -f "$build/liblector.a" ] || { echo "tokenize.sh: $build/liblector.a not found (build first)" >&2; exit 1; }
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -26,12 +29,12 @@ cc -O2 -std=c11 -I"$root/include" "$root/tests/tools/bench_tokenize.c" "$build/l
    -o "$tmp/bench_tokenize"
 
 # The Hugging Face side.
-(cd "$here/bench" && [ -d node_modules/@anush008/tokenizers ] || npm install --no-audit --no-fund >/dev/null)
+(cd "$here" && [ -d node_modules/@anush008/tokenizers ] || npm install --no-audit --no-fund >/dev/null)
 
 for c in imdb sst2; do
-  node "$here/bench/extract_texts.js" "$shared/corpora/$c/train.csv" "$tmp/$c.txt"
+  node "$here/extract_texts.js" "$shared/corpora/$c/train.csv" "$tmp/$c.txt"
 done
-node "$here/bench/make_spm_json.js" "$shared/vocab/xlnet-base-cased/spiece.model" "$tmp/xlnet.json"
+node "$here/make_spm_json.js" "$shared/vocab/xlnet-base-cased/spiece.model" "$tmp/xlnet.json"
 
 # name | lector tokenizer path | tokenizer.json for HF
 models=(
@@ -48,7 +51,7 @@ for m in "${models[@]}"; do
   IFS='|' read -r name ltok hjson <<<"$m"
   for c in imdb sst2; do
     l="$("$tmp/bench_tokenize" "$ltok" "$tmp/$c.txt" "$runs")"
-    h="$(RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false node "$here/bench/hf_bench.js" "$hjson" "$tmp/$c.txt" "$runs")"
+    h="$(RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false node "$here/hf_bench.js" "$hjson" "$tmp/$c.txt" "$runs")"
     node -e '
       const l = JSON.parse(process.argv[1]), h = JSON.parse(process.argv[2]);
       const mb = l.n_bytes / 1e6;

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Train a lector classifier with the encoder pass spread over a Dask cluster.
 
-    scripts/dask-train.py --lector BIN [--workers N | --scheduler ADDR] [--shards K]
-                          -- TRAIN-OPTIONS...
+    scripts/scale/dask_train.py --lector BIN [--workers N | --scheduler ADDR] [--shards K]
+                                -- TRAIN-OPTIONS...
 
 The options after `--` are those of `lector train` (--encoder, --train, --valid, --output,
 ...). The cost of training is the encoder pass over the corpus; the head takes seconds. So K
@@ -60,7 +60,7 @@ def split_train_options(opts):
             i += 1
         else:
             if i + 1 >= len(opts):
-                sys.exit("dask-train: %s needs a value" % name)
+                sys.exit("dask_train: %s needs a value" % name)
             value = opts[i + 1]
             i += 2
         if name in ("--train", "--valid"):
@@ -107,7 +107,7 @@ def featurise_shard(lector, feat, csvs, shard, n_shards):
 def main():
     argv = sys.argv[1:]
     if "--" not in argv:
-        sys.exit("usage: dask-train.py --lector BIN [--workers N | --scheduler ADDR] [--shards K] "
+        sys.exit("usage: dask_train.py --lector BIN [--workers N | --scheduler ADDR] [--shards K] "
                  "-- TRAIN-OPTIONS...")
     cut = argv.index("--")
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
@@ -122,7 +122,7 @@ def main():
     lector = a.lector if os.sep not in a.lector else os.path.abspath(a.lector)
     feat, csvs, cache, features, no_cache = split_train_options(train_opts)
     if no_cache:
-        sys.exit("dask-train: --no-cache leaves nothing to train from; drop it")
+        sys.exit("dask_train: --no-cache leaves nothing to train from; drop it")
     if features != "ngrams" and csvs:
         if cache is None:
             cache = default_cache_dir()
@@ -141,7 +141,7 @@ def main():
                 shards = [os.path.join(parts, "shard-%d" % i) for i in range(n)]
                 p = subprocess.run([lector, "cache", "merge", cache] + shards)
                 if p.returncode != 0:
-                    sys.exit("dask-train: lector cache merge failed (status %d)" % p.returncode)
+                    sys.exit("dask_train: lector cache merge failed (status %d)" % p.returncode)
             finally:
                 shutil.rmtree(parts, ignore_errors=True)
         if "--cache" not in train_opts and not any(o.startswith("--cache=") for o in train_opts):
