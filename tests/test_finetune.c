@@ -1,9 +1,12 @@
 // Fine-tuning the top layers end to end (src/task/finetune.c) on a tiny random BERT:
 // the recipe learns a separable toy task; the same seed gives bit-identical weights for 1
 // and 3 kernel threads, and with the boundary states in memory or spilled to a mapped
-// file; AdamW parameter groups (layer-wise decay, no decay on biases and LayerNorm);
-// bad arguments are refused by name. (The numerics against PyTorch are
-// test_finetune_golden's.)
+// file; AdamW parameter groups (layer-wise decay, no decay on biases and LayerNorm); n-gram
+// weights trained jointly (a label only the n-gram rows reveal is learnt, and only the
+// columns seen move); a multi-label sigmoid head; a raised cancel flag stops the frozen pass
+// and the epochs, leaving no spill file; bad arguments are refused by name. (The numerics
+// against PyTorch are test_finetune_golden's.)
+#define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +15,8 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <dirent.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,6 +178,213 @@ static void test_groups_and_decay_mask(void **state) {
     lector__enc_train_free(tr);
 }
 
+// ---- n-gram weights trained jointly --------------------------------------------------
+
+enum { S_COLS = 8 };
+
+// Sparse rows of the texts: column 0 (0.5) in every row, then column 1 for label z = 0 or
+// column 3 for z = 1 (1.0); columns 5 .. 7 never occur.
+struct ngram_rows {
+    int64_t offsets[N_ROWS + 1];
+    int32_t cols[2 * N_ROWS];
+    float vals[2 * N_ROWS];
+    struct lector_sparse_rows train, valid;
+};
+
+static void ngram_rows_fill(struct ngram_rows *g, const int32_t *z) {
+    for (int i = 0; i < N_ROWS; i++) {
+        g->offsets[i] = 2 * i;
+        g->cols[2 * i] = 0;
+        g->vals[2 * i] = 0.5f;
+        g->cols[2 * i + 1] = z[i] ? 3 : 1;
+        g->vals[2 * i + 1] = 1.0f;
+    }
+    g->offsets[N_ROWS] = 2 * N_ROWS;
+    // the validation rows' view: offsets from row 32 on (not rebased, as the head reads them)
+    g->train = (struct lector_sparse_rows){32, S_COLS, g->offsets, g->cols, g->vals};
+    g->valid = (struct lector_sparse_rows){N_ROWS - 32, S_COLS, g->offsets + 32, g->cols, g->vals};
+}
+
+static void test_joint_ngrams(void **state) {
+    struct data *d = *state;
+    // z: a label the tokens do not tell (they follow i % 2), the n-gram rows do
+    int32_t z[N_ROWS];
+    for (int i = 0; i < N_ROWS; i++) z[i] = (i / 2) % 2;
+    struct ngram_rows g;
+    ngram_rows_fill(&g, z);
+    struct lector__finetune_params p = params(1);
+    p.n_epochs = 10;
+    p.adamw_sparse.lr = 0.1f;
+    struct lector_error err = {0};
+    struct lector__finetune_result r, plain;
+    // without the n-gram rows, the encoder alone cannot tell z
+    assert_int_equal(lector__finetune(d->enc, d->rows, z, 32, d->rows + 32, z + 32, N_ROWS - 32, 2,
+                                      &p, &plain, &err), LECTOR_STATUS_OK);
+    p.sp_train = &g.train;
+    p.sp_valid = &g.valid;
+    float *first = NULL;
+    int64_t n_first = 0;
+    for (int threads = 1; threads <= 3; threads += 2) {
+        lector__kernels_set_n_threads(threads);
+        if (lector__finetune(d->enc, d->rows, z, 32, d->rows + 32, z + 32, N_ROWS - 32, 2, &p, &r,
+                             &err) != LECTOR_STATUS_OK)
+            fail_msg("finetune: %s", err.msg);
+        int64_t n;
+        float *w = weights_of(&r, &n);
+        if (first) {
+            assert_int_equal(n, n_first);
+            assert_memory_equal(first, w, (size_t)n * sizeof *w); // bit-identical
+            free(w);
+            continue;
+        }
+        first = w;
+        n_first = n;
+        printf("  valid accuracy: encoder alone %.3f, with n-grams %.3f\n", plain.valid_accuracy,
+               r.valid_accuracy);
+        assert_true(plain.valid_accuracy < 0.85);
+        assert_true(r.valid_accuracy >= 0.95);
+        assert_int_equal(lector_head_n_sparse(r.head), S_COLS);
+        const float *V = lector_head_params(r.head) + lector_head_get_layout(r.head).V;
+        // column 1 speaks for z = 0, column 3 for z = 1; unseen columns never move from 0
+        assert_true(V[1 * 2 + 0] > V[1 * 2 + 1]);
+        assert_true(V[3 * 2 + 1] > V[3 * 2 + 0]);
+        for (int c = 5; c < S_COLS; c++) assert_true(V[c * 2] == 0.0f && V[c * 2 + 1] == 0.0f);
+        // predicting without the n-gram rows is refused
+        float logits[N_ROWS * 2];
+        assert_int_equal(lector__finetune_predict(&r, d->rows, N_ROWS, logits, &err),
+                         LECTOR_STATUS_INVALID_ARG);
+        lector__finetune_result_free(&r);
+    }
+    lector__kernels_set_n_threads(0);
+    lector__finetune_result_free(&r);
+    lector__finetune_result_free(&plain);
+    free(first);
+}
+
+// ---- multi-label --------------------------------------------------------------------------
+
+enum { M_ROWS = 96, M_TRAIN = 64 };
+
+static void test_multi_label(void **state) {
+    struct data *d = *state;
+    // label 0: the text holds token 20, label 1: token 21, independently (none, one or both)
+    static int32_t ids[M_ROWS][LEN];
+    struct lector_token_row rows[M_ROWS];
+    uint8_t Y[M_ROWS * 2];
+    int32_t y0[M_ROWS] = {0};
+    uint64_t rng = 7;
+    for (int i = 0; i < M_ROWS; i++) {
+        Y[2 * i] = (uint8_t)(i % 2);
+        Y[2 * i + 1] = (uint8_t)((i / 2) % 2);
+        int n = 4 + i % (LEN - 4);
+        for (int t = 0; t < n; t++) {
+            float u = test_rand_uniform(&rng);
+            int32_t tok = 30 + (int32_t)(10.0f * (u + 1.0f) / 2.0f);
+            if (u < -0.2f && Y[2 * i]) tok = 20;
+            else if (u > 0.2f && Y[2 * i + 1]) tok = 21;
+            ids[i][t] = tok;
+        }
+        rows[i] = (struct lector_token_row){ids[i], n};
+    }
+    struct lector__finetune_params p = params(2);
+    p.n_epochs = 10;
+    p.Y_train = Y;
+    p.Y_valid = Y + 2 * M_TRAIN;
+    struct lector__finetune_result r;
+    struct lector_error err = {0};
+    if (lector__finetune(d->enc, rows, y0, M_TRAIN, rows + M_TRAIN, y0 + M_TRAIN, M_ROWS - M_TRAIN,
+                         2, &p, &r, &err) != LECTOR_STATUS_OK)
+        fail_msg("finetune: %s", err.msg);
+    printf("  multi-label: best epoch %lld, exact match %.3f, macro-F1 %.3f\n",
+           (long long)r.best_epoch, r.valid_accuracy, r.valid_macro_f1);
+    assert_true(r.valid_macro_f1 >= 0.85);
+    // the reported exact-match ratio is that of the kept weights' sigmoids at 0.5
+    float logits[M_ROWS * 2];
+    assert_int_equal(lector__finetune_predict(&r, rows + M_TRAIN, M_ROWS - M_TRAIN, logits, &err),
+                     LECTOR_STATUS_OK);
+    int exact = 0;
+    for (int i = 0; i < M_ROWS - M_TRAIN; i++) {
+        const uint8_t *t = Y + 2 * (M_TRAIN + i);
+        exact += (logits[2 * i] >= 0.0f) == t[0] && (logits[2 * i + 1] >= 0.0f) == t[1];
+    }
+    assert_true(fabs(r.valid_accuracy - (double)exact / (double)(M_ROWS - M_TRAIN)) < 1e-12);
+    lector__finetune_result_free(&r);
+    // targets without validation targets are refused
+    p.Y_valid = NULL;
+    assert_int_equal(lector__finetune(d->enc, rows, y0, M_TRAIN, rows + M_TRAIN, y0 + M_TRAIN,
+                                      M_ROWS - M_TRAIN, 2, &p, &r, &err),
+                     LECTOR_STATUS_INVALID_ARG);
+}
+
+// ---- interruption -------------------------------------------------------------------------
+
+struct stopper {
+    volatile int flag;
+    int64_t at_epoch; // raise the flag after this epoch (0: once the frozen pass is done)
+    int64_t epochs_seen;
+    int started;
+};
+
+static void stop_on_start(void *user) {
+    struct stopper *s = user;
+    s->started = 1;
+    if (s->at_epoch == 0) s->flag = 1;
+}
+
+static void stop_on_epoch(void *user, int64_t epoch, double seconds, double acc, double f1,
+                          double loss) {
+    struct stopper *s = user;
+    (void)seconds, (void)acc, (void)f1, (void)loss;
+    s->epochs_seen = epoch;
+    if (epoch == s->at_epoch) s->flag = 1;
+}
+
+static int count_entries(const char *dir) {
+    DIR *dp = opendir(dir);
+    assert_non_null(dp);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(dp));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(dp);
+    return n;
+}
+
+static void test_cancel(void **state) {
+    struct data *d = *state;
+    char *tmp = test_mkdtemp();
+    assert_non_null(tmp);
+    const char *old = getenv("TMPDIR");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("TMPDIR", tmp, 1);
+    // raised before the start: the frozen pass stops at its first batch; raised once it is
+    // done: no step runs; raised after epoch 1 of 6: epoch 2 does not finish. The states
+    // spill to a file (budget 0), which is gone each time.
+    for (int64_t at = -1; at <= 1; at++) {
+        struct stopper st = {at < 0, at < 0 ? 99 : at, 0, 0};
+        struct lector__finetune_params p = params(1);
+        p.memory_budget = 0;
+        p.cancel = &st.flag;
+        p.on_start = stop_on_start;
+        p.on_epoch = stop_on_epoch;
+        p.user = &st;
+        struct lector__finetune_result r;
+        struct lector_error err = {0};
+        assert_int_equal(lector__finetune(d->enc, d->rows, d->y, 32, d->rows + 32, d->y + 32,
+                                          N_ROWS - 32, 2, &p, &r, &err),
+                         LECTOR_STATUS_INTERRUPTED);
+        assert_non_null(strstr(err.msg, "interrupted"));
+        assert_int_equal(st.started, at >= 0);
+        assert_int_equal(st.epochs_seen, at > 0 ? at : 0);
+        assert_null(r.head);
+        assert_null(r.tr);
+        assert_int_equal(count_entries(tmp), 0);
+    }
+    if (saved) setenv("TMPDIR", saved, 1);
+    else unsetenv("TMPDIR");
+    free(saved);
+    test_rmtree(tmp);
+    free(tmp);
+}
+
 static void test_bad_arguments(void **state) {
     struct data *d = *state;
     struct lector__finetune_params p = params(3); // the tiny encoder has 2 layers
@@ -192,6 +404,13 @@ static void test_bad_arguments(void **state) {
     int32_t y1[1] = {0};
     assert_int_equal(lector__finetune(d->enc, empty, y1, 1, NULL, NULL, 0, 2, &p, &r, &err),
                      LECTOR_STATUS_RANGE);
+    // n-gram rows whose count is not the texts'
+    int32_t z[N_ROWS] = {0};
+    struct ngram_rows g;
+    ngram_rows_fill(&g, z);
+    p.sp_train = &g.valid;
+    assert_int_equal(lector__finetune(d->enc, d->rows, d->y, 32, NULL, NULL, 0, 2, &p, &r, &err),
+                     LECTOR_STATUS_INVALID_ARG);
 }
 
 int main(void) {
@@ -199,6 +418,9 @@ int main(void) {
         cmocka_unit_test(test_learns_toy_task),
         cmocka_unit_test(test_bit_identical_threads_and_spill),
         cmocka_unit_test(test_groups_and_decay_mask),
+        cmocka_unit_test(test_joint_ngrams),
+        cmocka_unit_test(test_multi_label),
+        cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_bad_arguments),
     };
     return test_status(cmocka_run_group_tests(tests, setup, teardown));

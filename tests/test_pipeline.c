@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,9 +238,11 @@ static void test_train_and_evaluate(void **state) {
     o.unfreeze = 1; // n-grams alone: no encoder layers to tune
     assert_int_equal(lector_train(&o, &clf, NULL, &err), LECTOR_STATUS_INVALID_ARG);
     assert_non_null(strstr(err.msg, "unfreeze: features ngrams"));
-    o.features = LECTOR_FEATURES_BOTH; // not trained jointly with tuned layers
+    o.features = LECTOR_FEATURES_BOTH;
+    o.autotune.enabled = 1; // the search covers a frozen encoder's head only
     assert_int_equal(lector_train(&o, &clf, NULL, &err), LECTOR_STATUS_INVALID_ARG);
-    assert_non_null(strstr(err.msg, "unfreeze: features both"));
+    assert_non_null(strstr(err.msg, "autotune:"));
+    o.autotune.enabled = 0;
     o.features = LECTOR_FEATURES_ENCODER;
     o.unfreeze = -2;
     assert_int_equal(lector_train(&o, &clf, NULL, &err), LECTOR_STATUS_INVALID_ARG);
@@ -347,6 +350,87 @@ static void test_featurize_shard(void **state) {
 }
 
 static volatile int cancel_flag;
+// ---- fine-tuning with n-grams and multi-label ------------------------------------------------
+
+// The best epoch's validation accuracy as training computed it (from the frozen states).
+static void keep_trained(void *user, const struct lector_event *e) {
+    if (e->kind == LECTOR_EVENT_TRAINED) *(double *)user = e->result->valid_accuracy;
+}
+
+// Train with a tuned layer (features both), save, load: eval of the validation file gives the
+// training run's report and the accuracy its best epoch had; the training set is learnt.
+static void train_tuned(const char *dir, const char *train, const char *valid, int multi_label,
+                        const char *model) {
+    struct lector_error err;
+    struct lector_train_options o;
+    lector_train_options_init(&o);
+    o.encoder_dir = dir;
+    o.train_path = train;
+    o.valid_path = valid;
+    o.corpus.multi_label = multi_label;
+    o.unfreeze = 1;
+    o.features = LECTOR_FEATURES_BOTH;
+    o.finetune.n_epochs = 4;
+    o.finetune.lr_head = 3e-3f;
+    double trained_acc = -1.0;
+    o.on_event = keep_trained;
+    o.user = &trained_acc;
+    struct lector_classifier *clf = NULL, *loaded = NULL;
+    struct lector_eval_report rep, ev, tr;
+    if (lector_train(&o, &clf, &rep, &err) != LECTOR_STATUS_OK) fail_msg("train: %s", err.msg);
+    assert_non_null(lector_classifier_ngrams(clf));
+    assert_int_equal(lector_classifier_save(clf, model, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_classifier_open(model, NULL, NULL, &loaded, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_evaluate(loaded, valid, NULL, &ev, &err), LECTOR_STATUS_OK);
+    assert_int_equal(ev.n, rep.n);
+    assert_int_equal(ev.multi_label, multi_label);
+    assert_memory_equal(ev.probs, rep.probs, (size_t)(ev.n * ev.n_labels) * sizeof *ev.probs);
+    assert_true(ev.metrics.accuracy == rep.metrics.accuracy);
+    assert_true(ev.metrics.macro_f1 == rep.metrics.macro_f1);
+    printf("  %s: valid accuracy %.4f (training's best epoch %.4f), macro-F1 %.4f\n",
+           multi_label ? "multi-label" : "single-label", ev.metrics.accuracy, trained_acc,
+           ev.metrics.macro_f1);
+    if (!multi_label) assert_true(fabs(ev.metrics.accuracy - trained_acc) < 1e-12);
+    assert_int_equal(lector_evaluate(loaded, train, NULL, &tr, &err), LECTOR_STATUS_OK);
+    printf("  training-set accuracy %.4f\n", tr.metrics.accuracy);
+    assert_true(tr.metrics.accuracy >= 0.9);
+    lector_eval_report_free(&tr);
+    lector_eval_report_free(&ev);
+    lector_eval_report_free(&rep);
+    lector_classifier_close(loaded);
+    lector_classifier_close(clf);
+}
+
+static void test_train_tuned_joint(void **state) {
+    (void)state;
+    char *dir = test_mkdtemp();
+    assert_int_equal(test_make_tiny_encoder(dir, 3), 0);
+    char *train = write_corpus(dir, "train.csv", 80, 0), *valid = write_corpus(dir, "valid.csv", 30, 500);
+    char model[4200];
+    snprintf(model, sizeof model, "%s/m.lector", dir);
+    train_tuned(dir, train, valid, 0, model);
+    // multi-label: label a with the words "good fine", label b with "three": both, a, b or none
+    for (int f = 0; f < 2; f++) {
+        char *text = malloc(64 * 1024);
+        size_t len = (size_t)snprintf(text, 64, "text,label\n");
+        for (int i = 0; i < (f ? 40 : 120); i++) {
+            const int a = i % 2, b = (i / 2) % 2;
+            len += (size_t)snprintf(text + len, 256, "%s %s number %d,%s\n", a ? "good fine" : "plain",
+                                    b ? "three" : "words", i + 1000 * f, a && b ? "a|b" : a ? "a" : b ? "b" : "");
+        }
+        free(test_write_file(dir, f ? "mvalid.csv" : "mtrain.csv", text, len));
+        free(text);
+    }
+    char mtrain[4200], mvalid[4200];
+    snprintf(mtrain, sizeof mtrain, "%s/mtrain.csv", dir);
+    snprintf(mvalid, sizeof mvalid, "%s/mvalid.csv", dir);
+    train_tuned(dir, mtrain, mvalid, 1, model);
+    free(train);
+    free(valid);
+    test_rmtree(dir);
+    free(dir);
+}
+
 static void cancel_on_encode(void *user, const struct lector_event *e) {
     (void)user;
     if (e->kind == LECTOR_EVENT_EPOCH) cancel_flag = 1;
@@ -381,6 +465,7 @@ int main(void) {
         cmocka_unit_test(test_corpus_label_names),
         cmocka_unit_test(test_train_and_evaluate),
         cmocka_unit_test(test_train_cancel),
+        cmocka_unit_test(test_train_tuned_joint),
         cmocka_unit_test(test_featurize_shard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

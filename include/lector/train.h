@@ -382,7 +382,10 @@ LECTOR_API int lector_autotune_settings_format(const struct lector_autotune_sett
  * the weight decay (head.adamw.weight_decay, on weight matrices only, never on biases or
  * LayerNorm), the warm-up and schedule (one for every parameter group), clip_norm (the
  * global norm over every trainable tensor), dropout (on the pooled vector), seed, min_delta
- * and calibrate. The model keeps the trained layers' tensors (lector_classifier_save).
+ * and calibrate. With LECTOR_FEATURES_BOTH the n-gram weights train jointly (head.adamw_sparse:
+ * their rate and weight decay, as for a frozen encoder); with corpus.multi_label the head is a
+ * sigmoid per label (binary cross-entropy) and each label's threshold is tuned on validation.
+ * The model keeps the trained layers' tensors (lector_classifier_save).
  */
 struct lector_finetune_options {
     float lr_encoder;       /* peak learning rate of the top trained layer [1e-4] */

@@ -120,7 +120,8 @@ static const char train_help3[] =
     "                            after each projection) [0.1]\n"
     "  With --unfreeze, --lr is the head's rate [0.001], --epochs [3] and --batch-size [16];\n"
     "  --dropout applies to the pooled vector; weight decay spares biases and LayerNorm, and\n"
-    "  one warm-up/decay schedule and the --clip-norm cover every trained tensor.\n";
+    "  one warm-up/decay schedule and the --clip-norm cover every trained tensor. With\n"
+    "  --features both the n-gram weights train with them (--lr-ngrams, --weight-decay-ngrams).\n";
 
 // The options of the library's option fields, for its messages.
 static const struct cli_option_name train_advice[] = {

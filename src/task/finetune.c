@@ -35,6 +35,8 @@ struct lector__finetune_params lector__finetune_default_params(void) {
     p.pooling = LECTOR_POOLING_MEAN;
     p.min_delta = 0.005f;
     p.memory_budget = (size_t)1 << 30;
+    p.adamw_sparse = lector_adamw_default_params();
+    p.adamw_sparse.lr = 0.03f;
     return p;
 }
 
@@ -104,11 +106,12 @@ static int cmp_row_len(const void *a, const void *b) {
 }
 
 // The frozen layers over every row, in length-sorted batches of at most 32 rows and 4096
-// padded tokens; each row's first n states are kept.
+// padded tokens; each row's first n states are kept. cancel (may be NULL) is polled between
+// batches.
 static enum lector_status boundary_compute(const struct lector_encoder *enc, int64_t n_run,
                                            const struct lector_token_row *rows, int64_t n,
-                                           size_t budget, struct boundary *b,
-                                           struct lector_error *err) {
+                                           size_t budget, const volatile int *cancel,
+                                           struct boundary *b, struct lector_error *err) {
     const struct lector_encoder_config *cfg = &enc->cfg;
     int64_t C = cfg->n_embd, T_max = 1, total = 0;
     enum lector_status s = LECTOR_STATUS_OK;
@@ -139,6 +142,10 @@ static enum lector_status boundary_compute(const struct lector_encoder *enc, int
     s = lector_encoder_state_new(enc, &st, err);
     if (s != LECTOR_STATUS_OK) goto fail;
     for (int64_t start = 0; start < n;) {
+        if (cancel && *cancel) {
+            s = lector__error(err, LECTOR_STATUS_INTERRUPTED, "interrupted");
+            goto fail;
+        }
         int64_t end = start + 1;
         while (end < n && end - start < rows_max && (end - start + 1) * order[end].n <= tokens_max)
             end++;
@@ -200,6 +207,10 @@ struct pgroup {
     int64_t n;
     float lr; // peak learning rate
     struct lector_adamw *opt;
+    // row_len > 0: lazy steps (the n-gram weights): only rows[0, n_rows) of row_len floats
+    // have gradients this step (lector_adamw_step_rows)
+    const int64_t *rows;
+    int64_t n_rows, row_len;
 };
 
 struct pgroups {
@@ -215,7 +226,7 @@ static enum lector_status pgroup_add(struct pgroups *gs, float *params, float *g
     ap.lr = lr;
     ap.weight_decay = wd;
     struct pgroup *g = &gs->g[gs->n];
-    *g = (struct pgroup){params, grads, decay, n, lr, NULL};
+    *g = (struct pgroup){params, grads, decay, n, lr, NULL, NULL, 0, 0};
     enum lector_status s = lector_adamw_new(n, &ap, &g->opt, err);
     if (s == LECTOR_STATUS_OK) gs->n++;
     return s;
@@ -226,25 +237,45 @@ static void pgroups_free(struct pgroups *gs) {
     gs->n = 0;
 }
 
+// The j-th stretch of group g's gradients that hold this step's values (*len floats): the
+// whole array (j 0) or, for a lazy group, its listed rows; NULL past the last.
+static float *pgroup_span(const struct pgroup *g, int64_t j, int64_t *len) {
+    *len = g->row_len > 0 ? g->row_len : g->n;
+    if (g->row_len > 0) return j < g->n_rows ? g->grads + g->rows[j] * g->row_len : NULL;
+    return j == 0 ? g->grads : NULL;
+}
+
 // One step of every group at factor times its peak rate, after clipping the global norm of
 // all their gradients (summed in double, in group order) to clip (0: no clipping).
-static void pgroups_step(struct pgroups *gs, double factor, float clip) {
+static enum lector_status pgroups_step(struct pgroups *gs, double factor, float clip,
+                                       struct lector_error *err) {
+    float *v;
+    int64_t len;
     if (clip > 0.0f) {
         double ss = 0.0;
         for (int i = 0; i < gs->n; i++)
-            for (int64_t k = 0; k < gs->g[i].n; k++)
-                ss += (double)gs->g[i].grads[k] * (double)gs->g[i].grads[k];
+            for (int64_t j = 0; (v = pgroup_span(&gs->g[i], j, &len)); j++)
+                for (int64_t k = 0; k < len; k++) ss += (double)v[k] * (double)v[k];
         double norm = sqrt(ss);
         if (norm > (double)clip) {
             float scale = (float)((double)clip / norm);
             for (int i = 0; i < gs->n; i++)
-                for (int64_t k = 0; k < gs->g[i].n; k++) gs->g[i].grads[k] *= scale;
+                for (int64_t j = 0; (v = pgroup_span(&gs->g[i], j, &len)); j++)
+                    for (int64_t k = 0; k < len; k++) v[k] *= scale;
         }
     }
     for (int i = 0; i < gs->n; i++) {
-        lector_adamw_set_lr(gs->g[i].opt, (float)((double)gs->g[i].lr * factor));
-        lector_adamw_step(gs->g[i].opt, gs->g[i].params, gs->g[i].grads, gs->g[i].decay);
+        struct pgroup *g = &gs->g[i];
+        lector_adamw_set_lr(g->opt, (float)((double)g->lr * factor));
+        if (g->row_len == 0) {
+            lector_adamw_step(g->opt, g->params, g->grads, g->decay);
+            continue;
+        }
+        enum lector_status s = lector_adamw_step_rows(g->opt, g->params, g->grads, g->decay,
+                                                      g->rows, g->n_rows, g->row_len, err);
+        if (s != LECTOR_STATUS_OK) return s;
     }
+    return LECTOR_STATUS_OK;
 }
 
 // ----------------------------------------------------------------------------
@@ -284,14 +315,43 @@ static void length_batches(int64_t *order, const int64_t *off, int64_t n, int64_
     }
 }
 
-// Logits (n, K) of the stored rows through the trainable layers (no dropout) and the head,
-// in batches of similar lengths (a row's logits do not depend on its batch). order: (n)
-// scratch, batch_start: ((n + batch - 1) / batch), work: (n).
+// The n-gram rows of a batch, gathered from those of every text (all NULL: no n-grams).
+struct sparse_batch {
+    const struct lector_sparse_rows *all;
+    struct lector_sparse_rows b; // offsets: room for a batch + 1
+    size_t cap;
+};
+
+static enum lector_status sparse_batch_init(struct sparse_batch *sb,
+                                            const struct lector_sparse_rows *all, int64_t batch,
+                                            struct lector_error *err) {
+    memset(sb, 0, sizeof *sb);
+    sb->all = all;
+    if (all && !(sb->b.offsets = lector__malloc((size_t)(batch + 1) * sizeof *sb->b.offsets)))
+        return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory for n-gram rows");
+    return LECTOR_STATUS_OK;
+}
+
+// sb's rows idx[0, B), or NULL without n-grams (*s NOMEM when they cannot be gathered).
+static const struct lector_sparse_rows *sparse_batch_gather(struct sparse_batch *sb,
+                                                            const int64_t *idx, int64_t B,
+                                                            enum lector_status *s,
+                                                            struct lector_error *err) {
+    if (!sb->all) return NULL;
+    if (lector__gather_sparse(sb->all, idx, B, &sb->b, &sb->cap)) return &sb->b;
+    *s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory for n-gram rows");
+    return NULL;
+}
+
+// Logits (n, K) of the stored rows (and their n-gram rows, sp) through the trainable layers
+// (no dropout) and the head, in batches of similar lengths (a row's logits do not depend on
+// its batch). order: (n) scratch, batch_start: ((n + batch - 1) / batch), work: (n).
 static enum lector_status logits_of(struct lector__enc_train *tr, const struct lector_head *head,
-                                    const struct boundary *b, int64_t n, int64_t C, int64_t K,
-                                    int64_t batch, float *x, int32_t *mask, float *pooled,
-                                    int64_t *order, int64_t *batch_start, struct row_len *work,
-                                    float *logits, float *blogits, struct lector_error *err) {
+                                    const struct boundary *b, struct sparse_batch *sp, int64_t n,
+                                    int64_t C, int64_t K, int64_t batch, float *x, int32_t *mask,
+                                    float *pooled, int64_t *order, int64_t *batch_start,
+                                    struct row_len *work, float *logits, float *blogits,
+                                    struct lector_error *err) {
     for (int64_t i = 0; i < n; i++) order[i] = i;
     length_batches(order, b->off, n, batch, n, work, batch_start, NULL);
     for (int64_t k = 0; k * batch < n; k++) {
@@ -300,41 +360,13 @@ static enum lector_status logits_of(struct lector__enc_train *tr, const struct l
         int64_t T = boundary_gather(b, idx, B, C, x, mask);
         enum lector_status s = lector__enc_train_forward(tr, x, mask, B, T, NULL, pooled, err);
         if (s != LECTOR_STATUS_OK) return s;
-        s = lector_head_forward(head, pooled, NULL, B, blogits, err);
+        const struct lector_sparse_rows *spb = sparse_batch_gather(sp, idx, B, &s, err);
+        if (s != LECTOR_STATUS_OK) return s;
+        s = lector_head_forward(head, pooled, spb, B, blogits, err);
         if (s != LECTOR_STATUS_OK) return s;
         for (int64_t r = 0; r < B; r++)
             memcpy(logits + idx[r] * K, blogits + r * K, (size_t)K * sizeof *logits);
     }
-    return LECTOR_STATUS_OK;
-}
-
-// accuracy, macro-F1 and mean cross-entropy of logits (n, K) against y
-// Validation figures of logits (n, K) against y: accuracy and macro-F1 of the arg-max
-// (lector_metrics_compute) and the mean cross-entropy, from the logits themselves.
-static enum lector_status scores(const float *logits, const int32_t *y, int64_t n, int64_t K, double *acc,
-                                 double *f1, double *loss, struct lector_error *err) {
-    int32_t *pred = lector__malloc((size_t)n * sizeof *pred);
-    if (!pred) return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory scoring %lld rows", (long long)n);
-    double l = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        const float *z = logits + i * K;
-        int32_t best = 0;
-        for (int32_t k = 1; k < K; k++)
-            if (z[k] > z[best]) best = k;
-        const double mx = (double)z[best];
-        double sum = 0.0;
-        for (int64_t k = 0; k < K; k++) sum += exp((double)z[k] - mx);
-        l += log(sum) - ((double)z[y[i]] - mx);
-        pred[i] = best;
-    }
-    struct lector_metrics m;
-    const enum lector_status s = lector_metrics_compute(y, pred, n, K, &m, err);
-    lector_free(pred);
-    if (s != LECTOR_STATUS_OK) return s;
-    *acc = m.accuracy;
-    *f1 = m.macro_f1;
-    *loss = l / (double)n;
-    lector_metrics_free(&m);
     return LECTOR_STATUS_OK;
 }
 
@@ -352,37 +384,47 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
                                     const struct lector__finetune_params *p,
                                     struct lector__finetune_result *r, struct lector_error *err) {
     memset(r, 0, sizeof *r);
-    if (!enc || !train || !y || n <= 0 || K < 2 || !p || p->batch_size <= 0 || p->n_epochs <= 0)
+    const uint8_t *Y = p ? p->Y_train : NULL;
+    const struct lector_sparse_rows *sp = p ? p->sp_train : NULL;
+    if (!enc || !train || (!y && !Y) || n <= 0 || K < (Y ? 1 : 2) || !p || p->batch_size <= 0 ||
+        p->n_epochs <= 0 || (n_valid > 0 && (Y ? !p->Y_valid : !y_valid)) ||
+        (sp && (sp->n_rows != n || (n_valid > 0 && (!p->sp_valid ||
+                                                    p->sp_valid->n_rows != n_valid ||
+                                                    p->sp_valid->n_cols != sp->n_cols)))))
         return lector__error(err, LECTOR_STATUS_INVALID_ARG, "lector__finetune: bad arguments");
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; i < n && !Y; i++)
         if (y[i] < 0 || y[i] >= K)
             return lector__error(err, LECTOR_STATUS_RANGE, "label %d of row %lld outside [0, %lld)",
                                  (int)y[i], (long long)i, (long long)K);
     r->enc = enc;
-    int64_t C = enc->cfg.n_embd, Bm = p->batch_size;
+    int64_t C = enc->cfg.n_embd, Bm = p->batch_size, S = sp ? sp->n_cols : 0;
     enum lector_status s;
     struct boundary bt = {0}, bv = {0};
     struct pgroups gs = {.n = 0};
+    struct sparse_batch sbt = {0}, sbv = {0};
     float *x = NULL, *pooled = NULL, *dpooled = NULL, *vlogits = NULL, *best_enc = NULL,
-          *best_head = NULL;
-    int32_t *mask = NULL, *yb = NULL;
-    int64_t *order = NULL, *idx = NULL, *vorder = NULL, *batch_start = NULL;
+          *best_head = NULL, *vprobs = NULL;
+    int32_t *mask = NULL, *yb = NULL, *vpred = NULL;
+    uint8_t *Yb = NULL;
+    int64_t *order = NULL, *idx = NULL, *vorder = NULL, *batch_start = NULL, *stamp = NULL,
+            *touched = NULL;
+    size_t touched_cap = 0;
     struct row_len *work = NULL;
     float *blogits = NULL;
 
     s = lector__enc_train_init(enc, p->n_unfreeze, p->pooling, &r->tr, err);
     if (s != LECTOR_STATUS_OK) goto fail;
-    s = lector_head_new(&(struct lector_head_shape){C, 0, 0, K}, p->seed, &r->head, err);
+    s = lector_head_new(&(struct lector_head_shape){C, 0, S, K}, p->seed, &r->head, err);
     if (s != LECTOR_STATUS_OK) goto fail;
     struct lector__enc_train *tr = r->tr;
     int64_t L0 = lector__enc_train_first_layer(tr);
 
     double t0 = lector_now();
-    s = boundary_compute(enc, L0, train, n, p->memory_budget, &bt, err);
+    s = boundary_compute(enc, L0, train, n, p->memory_budget, p->cancel, &bt, err);
     if (s == LECTOR_STATUS_OK && n_valid > 0)
         s = boundary_compute(enc, L0, valid, n_valid,
-                             p->memory_budget > bt.bytes ? p->memory_budget - bt.bytes : 0, &bv,
-                             err);
+                             p->memory_budget > bt.bytes ? p->memory_budget - bt.bytes : 0,
+                             p->cancel, &bv, err);
     if (s != LECTOR_STATUS_OK) goto fail;
     r->seconds_frozen = lector_now() - t0;
     r->boundary_bytes = bt.bytes + bv.bytes;
@@ -407,17 +449,36 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
     vlogits = lector__malloc((size_t)((n_valid > 0 ? n_valid : 1) * K) * sizeof *vlogits);
     best_enc = lector__malloc((size_t)lector__enc_train_n_params(tr) * sizeof *best_enc);
     best_head = lector__malloc((size_t)lector_head_n_params(r->head) * sizeof *best_head);
+    vprobs = lector__malloc((size_t)((n_valid > 0 ? n_valid : 1) * K) * sizeof *vprobs);
+    vpred = lector__malloc((size_t)(n_valid > 0 ? n_valid : 1) * sizeof *vpred);
+    Yb = Y ? lector__malloc((size_t)(Bm * K)) : NULL;
+    stamp = S > 0 ? lector__malloc((size_t)S * sizeof *stamp) : NULL;
     if (!x || !mask || !pooled || !dpooled || !yb || !order || !idx || !vorder || !batch_start ||
-        !work || !blogits || !vlogits || !best_enc || !best_head) {
+        !work || !blogits || !vlogits || !best_enc || !best_head || !vprobs || !vpred ||
+        (Y && !Yb) || (S > 0 && !stamp)) {
         s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory for fine-tuning buffers");
         goto fail;
     }
+    for (int64_t j = 0; j < S; j++) stamp[j] = -1;
+    if ((s = sparse_batch_init(&sbt, sp, Bm, err)) != LECTOR_STATUS_OK ||
+        (s = sparse_batch_init(&sbv, n_valid > 0 ? p->sp_valid : NULL, Bm, err)) != LECTOR_STATUS_OK)
+        goto fail;
 
-    // parameter groups: the head, then each trainable layer from the top down, the pooler
+    // parameter groups: the head (its dense part, then the n-gram weights V), then each
+    // trainable layer from the top down, the pooler
     int64_t n_unf = lector__enc_train_n_unfreeze(tr);
-    s = pgroup_add(&gs, lector_head_params(r->head), lector_head_grads(r->head),
-                   lector_head_decay_mask(r->head), lector_head_n_params(r->head), p->lr_head,
-                   p->weight_decay, err);
+    float *head_params = lector_head_params(r->head), *head_grads = lector_head_grads(r->head);
+    const uint8_t *head_decay = lector_head_decay_mask(r->head);
+    const int64_t n_dense = S > 0 ? lector_head_get_layout(r->head).V : lector_head_n_params(r->head);
+    s = pgroup_add(&gs, head_params, head_grads, head_decay, n_dense, p->lr_head, p->weight_decay,
+                   err);
+    struct pgroup *gv = NULL; // the n-gram weights' group
+    if (s == LECTOR_STATUS_OK && S > 0) {
+        s = pgroup_add(&gs, head_params + n_dense, head_grads + n_dense, head_decay + n_dense,
+                       S * K, p->adamw_sparse.lr, p->adamw_sparse.weight_decay, err);
+        gv = &gs.g[gs.n - 1];
+        gv->row_len = K;
+    }
     for (int64_t g = n_unf; s == LECTOR_STATUS_OK && g >= 0; g--) {
         int64_t off, cnt;
         lector__enc_train_group_range(tr, g, &off, &cnt);
@@ -435,6 +496,7 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
     uint64_t rng = p->seed ^ UINT64_C(0x5DEECE66D);
     int64_t step = 0;
     for (int64_t i = 0; i < n; i++) order[i] = i;
+    lector_head_zero_grad(r->head);
     for (int64_t epoch = 1; epoch <= p->n_epochs; epoch++) {
         double te = lector_now(), train_loss = 0.0;
         for (int64_t i = n - 1; i > 0; i--) { // Fisher-Yates from the seed
@@ -453,34 +515,55 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
             int64_t start = batch_start[k], B = n - start < Bm ? n - start : Bm;
             for (int64_t r2 = 0; r2 < B; r2++) {
                 idx[r2] = order[start + r2];
-                yb[r2] = y[idx[r2]];
+                if (Y)
+                    memcpy(Yb + r2 * K, Y + idx[r2] * K, (size_t)K);
+                else
+                    yb[r2] = y[idx[r2]];
             }
             int64_t T = boundary_gather(&bt, idx, B, C, x, mask);
+            const struct lector_sparse_rows *spb = sparse_batch_gather(&sbt, idx, B, &s, err);
+            if (s != LECTOR_STATUS_OK) goto fail;
+            if (gv && !lector__list_touched(spb, step, stamp, &touched, &touched_cap, &gv->n_rows)) {
+                s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory for n-gram rows");
+                goto fail;
+            }
+            if (gv) gv->rows = touched;
             struct lector__enc_dropout drop = {p->encoder_dropout, p->encoder_dropout,
                                                next_u64(&rng)};
             uint64_t pooled_seed = next_u64(&rng);
-            lector_head_zero_grad(r->head);
+            // the head's grads are zero here but for its dense part (all of them at the
+            // start, then the touched n-gram rows after each step)
+            memset(head_grads, 0, (size_t)n_dense * sizeof *head_grads);
             lector__enc_train_zero_grad(tr);
             s = lector__enc_train_forward(tr, x, mask, B, T, &drop, pooled, err);
             if (s != LECTOR_STATUS_OK) goto fail;
             lector_dropout_forward(pooled, B * C, p->pooled_dropout, pooled_seed);
             float loss;
-            lector_head_loss_backward(r->head, pooled, NULL, yb, B, NULL, &loss, x);
+            const struct lector_loss_params lp = {.targets = Yb};
+            lector_head_loss_backward(r->head, pooled, spb, Y ? NULL : yb, B, Y ? &lp : NULL,
+                                      &loss, x);
             // x (no longer needed) holds d(loss)/d(dropped pooled); back through the dropout
             memset(dpooled, 0, (size_t)(B * C) * sizeof *dpooled);
             lector_dropout_backward(dpooled, x, B * C, p->pooled_dropout, pooled_seed);
             lector__enc_train_backward(tr, dpooled);
-            pgroups_step(&gs, lector_schedule_factor(p->schedule, step, n_steps, n_warmup),
-                         p->clip_norm);
+            s = pgroups_step(&gs, lector_schedule_factor(p->schedule, step, n_steps, n_warmup),
+                             p->clip_norm, err);
+            if (s != LECTOR_STATUS_OK) goto fail;
+            for (int64_t j = 0; gv && j < gv->n_rows; j++)
+                memset(gv->grads + touched[j] * K, 0, (size_t)K * sizeof *head_grads);
             train_loss += (double)loss * (double)B;
         }
         train_loss /= (double)n;
+        // the n-gram rows not touched lately still owe their weight decay
+        if (gv) lector_adamw_sync_rows(gv->opt, gv->params, gv->decay);
         double acc = -1.0, f1 = -1.0, vloss = 0.0;
         if (n_valid > 0) {
-            s = logits_of(tr, r->head, &bv, n_valid, C, K, Bm, x, mask, pooled, vorder,
+            s = logits_of(tr, r->head, &bv, &sbv, n_valid, C, K, Bm, x, mask, pooled, vorder,
                           batch_start, work, vlogits, blogits, err);
+            if (s == LECTOR_STATUS_OK)
+                s = lector__valid_scores(vlogits, y_valid, p->Y_valid, n_valid, K, vprobs, vpred,
+                                         &acc, &f1, &vloss, err);
             if (s != LECTOR_STATUS_OK) goto fail;
-            if ((s = scores(vlogits, y_valid, n_valid, K, &acc, &f1, &vloss, err)) != LECTOR_STATUS_OK) goto fail;
         }
         double secs = lector_now() - te;
         r->seconds_epochs += secs;
@@ -526,6 +609,13 @@ done:
     lector_free(vlogits);
     lector_free(best_enc);
     lector_free(best_head);
+    lector_free(vprobs);
+    lector_free(vpred);
+    lector_free(Yb);
+    lector_free(stamp);
+    lector_free(touched);
+    lector_sparse_rows_free(&sbt.b);
+    lector_sparse_rows_free(&sbv.b);
     return s;
 }
 
@@ -535,12 +625,16 @@ enum lector_status lector__finetune_predict(const struct lector__finetune_result
     if (!r || !r->tr || !r->head || !rows || !logits)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "lector__finetune_predict: bad arguments");
+    if (lector_head_n_sparse(r->head) > 0)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "lector__finetune_predict: the head has n-gram weights, and no n-gram "
+                             "rows are given");
     if (n <= 0) return LECTOR_STATUS_OK;
     int64_t C = r->enc->cfg.n_embd, K = lector_head_n_classes(r->head), Bm = 32, T_max = 1;
     for (int64_t i = 0; i < n; i++) T_max = rows[i].n > T_max ? rows[i].n : T_max;
     struct boundary b = {0};
     enum lector_status s = boundary_compute(r->enc, lector__enc_train_first_layer(r->tr), rows,
-                                            n, (size_t)1 << 30, &b, err);
+                                            n, (size_t)1 << 30, NULL, &b, err);
     if (s != LECTOR_STATUS_OK) return s;
     float *x = lector__malloc((size_t)(Bm * T_max * C) * sizeof *x);
     float *pooled = lector__malloc((size_t)(Bm * C) * sizeof *pooled);
@@ -552,8 +646,8 @@ enum lector_status lector__finetune_predict(const struct lector__finetune_result
     if (!x || !pooled || !mask || !order || !batch_start || !work || !blogits)
         s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory predicting");
     else
-        s = logits_of(r->tr, r->head, &b, n, C, K, Bm, x, mask, pooled, order, batch_start, work,
-                      logits, blogits, err);
+        s = logits_of(r->tr, r->head, &b, &(struct sparse_batch){0}, n, C, K, Bm, x, mask, pooled,
+                      order, batch_start, work, logits, blogits, err);
     lector_free(x);
     lector_free(pooled);
     lector_free(mask);

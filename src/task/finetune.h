@@ -57,8 +57,20 @@ struct lector__finetune_params {
     void (*on_epoch)(void *user, int64_t epoch, double seconds, double valid_accuracy,
                      double valid_macro_f1, double train_loss);
     void *user;
-    // Polled between steps (may be NULL): non-zero stops with LECTOR_STATUS_INTERRUPTED.
+    // Polled between batches of the frozen pass and between steps (may be NULL): non-zero
+    // stops with LECTOR_STATUS_INTERRUPTED.
     const volatile int *cancel;
+    // Optional inputs (NULL: none). sp_train, sp_valid: the texts' n-gram rows (the same
+    // columns; sp_valid with validation rows): a wide-and-deep head whose n-gram weights V
+    // (S, K) train with the rest as lector_train_head trains them: lazy AdamW steps over
+    // the rows a batch touches at adamw_sparse's rate and weight decay, one schedule, their
+    // gradients inside the clipped global norm.
+    const struct lector_sparse_rows *sp_train, *sp_valid;
+    struct lector_adamw_params adamw_sparse; // [lr 0.03, weight decay 0.01]
+    // Multi-label targets (n, K) in {0, 1} (Y_valid with validation rows; y is then not
+    // read): a sigmoid per label with binary cross-entropy (the head's loss); validation
+    // scores at threshold 0.5 (lector_metrics_compute_multi).
+    const uint8_t *Y_train, *Y_valid;
 };
 struct lector__finetune_params lector__finetune_default_params(void);
 
@@ -76,8 +88,8 @@ struct lector__finetune_result {
 };
 void lector__finetune_result_free(struct lector__finetune_result *r);
 
-/* Train on rows (token ids, each 1 .. the encoder's positions) and labels y in [0, K);
- * valid may be NULL (n_valid 0: the last epoch is kept). */
+/* Train on rows (token ids, each 1 .. the encoder's positions) and labels y in [0, K) (or
+ * p->Y_train's targets); valid may be NULL (n_valid 0: the last epoch is kept). */
 enum lector_status lector__finetune(const struct lector_encoder *enc,
                                     const struct lector_token_row *train, const int32_t *y,
                                     int64_t n, const struct lector_token_row *valid,

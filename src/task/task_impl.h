@@ -72,12 +72,36 @@ struct lector_train_result;
 // lector_train's checks of unfreeze and the fine-tuning options (train_unfreeze.c).
 enum lector_status lector__unfreeze_check(const struct lector_train_options *o, struct lector_error *err);
 // lector_train's fine-tuning path: the top layers of fz's encoder trained with a linear head on
-// tr's token ids (f_tr; f_va's for validation), then substituted in that encoder; f_va is then
-// encoded through it (its X filled) and res gets the head, the validation figures, the
-// temperature and the history.
+// tr's token ids (f_tr; f_va's for validation) and, with features both, their n-gram rows (sp),
+// then substituted in that encoder; f_va is then encoded through it (its X filled, its n-gram
+// rows kept) and res gets the head, the validation figures, the temperature (multi-label: the
+// thresholds) and the history.
 enum lector_status lector__train_unfrozen(const struct lector_train_options *o, struct lector_featurizer *fz,
                                           const struct lector_corpus *tr, const struct lector_features *f_tr,
                                           const struct lector_corpus *va, struct lector_features *f_va,
                                           struct lector_train_result *res, struct lector_error *err);
+
+// ---- train.c's pieces the fine-tuning loop (finetune.c) shares -----------------------------
+struct lector_sparse_rows;
+// Copy rows idx[0..B) of sp into the batch matrix out (its offsets have room for B + 1; cols
+// and vals grow as needed, *cap their capacity). false when out of memory.
+bool lector__gather_sparse(const struct lector_sparse_rows *sp, const int64_t *idx, int64_t B,
+                           struct lector_sparse_rows *out, size_t *cap);
+// The distinct columns of the batch sb, in first-seen order, into *touched (grown as needed,
+// *cap its capacity); stamp (S) marks each column with the step that last listed it. false
+// when out of memory.
+bool lector__list_touched(const struct lector_sparse_rows *sb, int64_t step, int64_t *stamp,
+                          int64_t **touched, size_t *cap, int64_t *n_touched);
+// p = 1 / (1 + exp(-z)) for n values.
+void lector__sigmoid(const float *z, int64_t n, float *p);
+// Per label, the threshold in {0.05, 0.10, ..., 0.95} with the best F1 on validation (ties:
+// the one nearest 0.5), so rare labels get a lower bar than the default 0.5. Y, probs (n, K).
+void lector__tune_thresholds(const uint8_t *Y, const float *probs, int64_t n, int64_t K, float *thr);
+// Validation figures of logits (n, K): accuracy and macro-F1 of the arg-max against y, or
+// with Y (multi-label targets (n, K)) of the sigmoids at 0.5 against Y; loss is the mean
+// cross-entropy (binary, per label, with Y). probs (n K) and pred (n) are scratch.
+enum lector_status lector__valid_scores(const float *logits, const int32_t *y, const uint8_t *Y, int64_t n,
+                                        int64_t K, float *probs, int32_t *pred, double *acc, double *f1,
+                                        double *loss, struct lector_error *err);
 
 #endif /* LECTOR_TASK_IMPL_H */

@@ -12,6 +12,7 @@
 
 #include "base/base_impl.h"
 #include "lector/data.h"
+#include "task/task_impl.h"
 
 uint64_t lector_train_head_memory(int64_t C, int64_t S, int64_t K, const struct lector_train_params *p) {
     // In long double: 20k labels times a million n-gram buckets must not wrap around.
@@ -97,14 +98,12 @@ static double nll_at(const float *logits, const int32_t *y, int64_t n, int64_t K
     return n ? total / (double)n : 0.0;
 }
 
-static float sigmoidf(float z) {
-    return z >= 0.0f ? 1.0f / (1.0f + expf(-z)) : expf(z) / (1.0f + expf(z));
+void lector__sigmoid(const float *z, int64_t n, float *p) {
+    for (int64_t i = 0; i < n; i++)
+        p[i] = z[i] >= 0.0f ? 1.0f / (1.0f + expf(-z[i])) : expf(z[i]) / (1.0f + expf(z[i]));
 }
 
-// Per label, the threshold in {0.05, 0.10, ..., 0.95} with the best F1 on validation (ties:
-// the one nearest 0.5), so rare labels get a lower bar than the default 0.5.
-static void tune_thresholds(const uint8_t *Y, const float *probs, int64_t n, int64_t K,
-                            float *thr) {
+void lector__tune_thresholds(const uint8_t *Y, const float *probs, int64_t n, int64_t K, float *thr) {
     for (int64_t k = 0; k < K; k++) {
         double best_f1 = -1.0;
         for (int t = 1; t <= 19; t++) {
@@ -152,6 +151,26 @@ float lector_fit_temperature(const float *logits, const int32_t *y, int64_t n, i
     return (float)exp(0.5 * (a + b));
 }
 
+enum lector_status lector__valid_scores(const float *logits, const int32_t *y, const uint8_t *Y, int64_t n,
+                                        int64_t K, float *probs, int32_t *pred, double *acc, double *f1,
+                                        double *loss, struct lector_error *err) {
+    struct lector_metrics m;
+    enum lector_status s;
+    if (Y) {
+        lector__sigmoid(logits, n * K, probs);
+        s = lector_metrics_compute_multi(Y, probs, NULL, n, K, &m, err);
+    } else {
+        for (int64_t i = 0; i < n; i++) pred[i] = (int32_t)argmax(logits + i * K, K);
+        s = lector_metrics_compute(y, pred, n, K, &m, err);
+    }
+    if (s != LECTOR_STATUS_OK) return s;
+    *acc = m.accuracy;
+    *f1 = m.macro_f1;
+    *loss = Y ? m.log_loss : nll_at(logits, y, n, K, 1.0);
+    lector_metrics_free(&m);
+    return LECTOR_STATUS_OK;
+}
+
 enum lector_status lector_split_stratified(const int32_t *y, int64_t n, int64_t K,
                                            double fraction, uint64_t seed, int64_t *idx_train,
                                            int64_t *n_train, int64_t *idx_valid,
@@ -191,9 +210,8 @@ enum lector_status lector_split_stratified(const int32_t *y, int64_t n, int64_t 
     return LECTOR_STATUS_OK;
 }
 
-// Copy rows idx[0..B) of sp into the batch matrix out (arrays grown as needed).
-static bool gather_sparse(const struct lector_sparse_rows *sp, const int64_t *idx, int64_t B,
-                          struct lector_sparse_rows *out, size_t *cap) {
+bool lector__gather_sparse(const struct lector_sparse_rows *sp, const int64_t *idx, int64_t B,
+                           struct lector_sparse_rows *out, size_t *cap) {
     size_t nnz = 0;
     for (int64_t b = 0; b < B; b++) nnz += (size_t)(sp->offsets[idx[b] + 1] - sp->offsets[idx[b]]);
     if (nnz > *cap) {
@@ -219,10 +237,8 @@ static bool gather_sparse(const struct lector_sparse_rows *sp, const int64_t *id
     return true;
 }
 
-// The distinct columns of the batch sb, in first-seen order, into *touched (grown as
-// needed); stamp (S) marks each column with the step that last listed it.
-static bool list_touched(const struct lector_sparse_rows *sb, int64_t step, int64_t *stamp,
-                         int64_t **touched, size_t *cap, int64_t *n_touched) {
+bool lector__list_touched(const struct lector_sparse_rows *sb, int64_t step, int64_t *stamp,
+                          int64_t **touched, size_t *cap, int64_t *n_touched) {
     const size_t nnz = (size_t)sb->offsets[sb->n_rows];
     if (nnz > *cap) {
         int64_t *t = lector__realloc(*touched, nnz * sizeof *t);
@@ -439,8 +455,8 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
                     yb[b] = train->y[idx[start + b]];
             }
             if (S > 0) {
-                if (!gather_sparse(train->sp, idx + start, B, &spb, &spb_cap)) goto nomem;
-                if (!list_touched(&spb, step, stamp, &touched, &touched_cap, &n_touched))
+                if (!lector__gather_sparse(train->sp, idx + start, B, &spb, &spb_cap)) goto nomem;
+                if (!lector__list_touched(&spb, step, stamp, &touched, &touched_cap, &n_touched))
                     goto nomem;
             }
             float loss = 0.0f;
@@ -497,19 +513,9 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
         struct lector_epoch_info e = {epoch, loss_sum / (double)n_batches, -1.0, -1.0, -1.0, lr, 0};
         if (n_valid > 0) {
             if ((s = all_logits(head, Zv, valid->sp, n_valid, C, K, vlogits, err)) != LECTOR_STATUS_OK) goto done;
-            struct lector_metrics m;
-            if (multi) {
-                for (int64_t i = 0; i < n_valid * K; i++) vprobs[i] = sigmoidf(vlogits[i]);
-                s = lector_metrics_compute_multi(valid->Y, vprobs, NULL, n_valid, K, &m, err);
-            } else {
-                for (int64_t i = 0; i < n_valid; i++) vpred[i] = (int32_t)argmax(vlogits + i * K, K);
-                s = lector_metrics_compute(valid->y, vpred, n_valid, K, &m, err);
-            }
+            s = lector__valid_scores(vlogits, valid->y, multi ? valid->Y : NULL, n_valid, K, vprobs, vpred,
+                                     &e.valid_accuracy, &e.valid_macro_f1, &e.valid_loss, err);
             if (s != LECTOR_STATUS_OK) goto fail;
-            e.valid_accuracy = m.accuracy;
-            e.valid_macro_f1 = m.macro_f1;
-            e.valid_loss = multi ? m.log_loss : nll_at(vlogits, valid->y, n_valid, K, 1.0);
-            lector_metrics_free(&m);
         }
         if (n_valid <= 0) {
             e.is_best = 1;
@@ -579,8 +585,8 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
         if (!out->thresholds) goto nomem;
         for (int64_t k = 0; k < K; k++) out->thresholds[k] = 0.5f;
         if (n_valid > 0) {
-            for (int64_t i = 0; i < n_valid * K; i++) vprobs[i] = sigmoidf(vlogits[i]);
-            tune_thresholds(valid->Y, vprobs, n_valid, K, out->thresholds);
+            lector__sigmoid(vlogits, n_valid * K, vprobs);
+            lector__tune_thresholds(valid->Y, vprobs, n_valid, K, out->thresholds);
         }
     }
     out->history = json_dumps(hist, JSON_COMPACT | JSON_REAL_PRECISION(6));

@@ -93,7 +93,8 @@ static enum lector_status check_options(const struct lector_train_options *o, st
                              (double)o->valid_fraction);
     if (o->unfreeze != 0 && o->autotune.enabled)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                             "autotune: the search covers a frozen encoder's head only (unfreeze must be 0)");
+                             "autotune: the search covers a frozen encoder's head only (unfreeze must be 0: "
+                             "docs/training.md gives the trial costs)");
     if (o->autotune.enabled) {
         if (!(o->autotune.budget > 0.0 && o->autotune.budget <= 1e9))
             return lector__error(err, LECTOR_STATUS_INVALID_ARG,

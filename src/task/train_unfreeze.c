@@ -23,14 +23,6 @@ enum lector_status lector__unfreeze_check(const struct lector_train_options *o, 
     if (!(o->features & LECTOR_FEATURES_ENCODER))
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "unfreeze: features ngrams have no encoder layers to tune (features encoder)");
-    if (o->features & LECTOR_FEATURES_NGRAMS)
-        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                             "unfreeze: features both: the n-gram weights are not trained together with "
-                             "the tuned layers yet (features encoder)");
-    if (o->corpus.multi_label)
-        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                             "unfreeze: multi-label: the tuned layers are trained with a softmax head "
-                             "only (one label per text)");
     if (o->head.n_hidden > 0)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "unfreeze: head.n_hidden: the tuned layers are trained with a linear head");
@@ -136,6 +128,13 @@ enum lector_status lector__train_unfrozen(const struct lector_train_options *o, 
     p.pooling = lector_featurizer_get_options(fz)->pooling;
     p.min_delta = o->head.min_delta;
     p.memory_budget = (size_t)o->finetune.memory_budget;
+    // features both: the n-gram weights train with the rest; multi-label: sigmoid targets
+    const bool use_ng = (o->features & LECTOR_FEATURES_NGRAMS) != 0, multi = tr->multi_label != 0;
+    p.sp_train = use_ng ? &f_tr->sp : NULL;
+    p.sp_valid = use_ng && n_va ? &f_va->sp : NULL;
+    p.adamw_sparse = o->head.adamw_sparse;
+    p.Y_train = multi ? tr->Y : NULL;
+    p.Y_valid = multi && n_va ? va->Y : NULL;
     struct lector__finetune_result fr = {0};
     struct progress pr = {o, &fr, tr->n, lector_now(), json_array()};
     p.on_start = on_start;
@@ -144,7 +143,7 @@ enum lector_status lector__train_unfrozen(const struct lector_train_options *o, 
     p.cancel = o->cancel;
 
     struct lector_token_row *rows = rows_of(f_tr), *vrows = n_va ? rows_of(f_va) : NULL;
-    float *logits = NULL;
+    float *logits = NULL, *probs = NULL;
     enum lector_status s;
     if (!pr.hist || !rows || (n_va && !vrows)) {
         s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
@@ -164,18 +163,35 @@ enum lector_status lector__train_unfrozen(const struct lector_train_options *o, 
     res->n_epochs_run = fr.n_epochs_run;
     res->temperature = 1.0f;
     res->valid_accuracy = res->valid_macro_f1 = -1.0;
+    if (multi && !(res->thresholds = lector__malloc((size_t)K * sizeof *res->thresholds))) {
+        s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int64_t k = 0; multi && k < K; k++) res->thresholds[k] = 0.5f;
     if (n_va > 0) {
         // The validation vectors through the encoder as the classifier runs it (the tuned
-        // layers substituted): the temperature and the report are those of the saved model.
+        // layers substituted), beside the same n-gram rows: the temperature (thresholds for
+        // multi-label) and the report are those of the saved model.
+        const struct lector_sparse_rows sp = f_va->sp;
+        memset(&f_va->sp, 0, sizeof f_va->sp);
         lector_features_free(f_va);
-        if ((s = lector_featurize(fz, va, 1, f_va, err)) != LECTOR_STATUS_OK) goto out;
+        s = lector_featurize(fz, va, 1, f_va, err);
+        f_va->sp = sp;
+        if (s != LECTOR_STATUS_OK) goto out;
         logits = lector__malloc((size_t)(n_va * K) * sizeof *logits);
-        if (!logits) {
+        probs = multi ? lector__malloc((size_t)(n_va * K) * sizeof *probs) : NULL;
+        if (!logits || (multi && !probs)) {
             s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
             goto out;
         }
-        if ((s = lector_head_forward(res->head, f_va->X, NULL, n_va, logits, err)) != LECTOR_STATUS_OK) goto out;
-        if (o->head.calibrate) res->temperature = lector_fit_temperature(logits, va->y, n_va, K);
+        s = lector_head_forward(res->head, f_va->X, use_ng ? &f_va->sp : NULL, n_va, logits, err);
+        if (s != LECTOR_STATUS_OK) goto out;
+        if (multi) {
+            lector__sigmoid(logits, n_va * K, probs);
+            lector__tune_thresholds(va->Y, probs, n_va, K, res->thresholds);
+        } else if (o->head.calibrate) {
+            res->temperature = lector_fit_temperature(logits, va->y, n_va, K);
+        }
         res->valid_accuracy = fr.valid_accuracy;
         res->valid_macro_f1 = fr.valid_macro_f1;
     }
@@ -186,6 +202,7 @@ out:
     lector__finetune_result_free(&fr);
     json_decref(pr.hist);
     lector_free(logits);
+    lector_free(probs);
     lector_free(vrows);
     lector_free(rows);
     return s;

@@ -111,8 +111,8 @@ expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lecto
 expect_err "has 4"
 expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" -t 1 --unfreeze 1 --features ngrams
 expect_err "no encoder layers to tune"
-expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" -t 1 --unfreeze 1 --multi-label
-expect_err "multi-label"
+expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" -t 1 --unfreeze 1 --autotune
+expect_err "autotune"
 expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" -t 1 --unfreeze 1 --lr-encoder 0
 [ ! -e "$tmp/x.lector" ] && ok || bad "a model was written by a refused run"
 # a truncated model file
