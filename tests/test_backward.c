@@ -13,6 +13,7 @@
 //      attention forward/backward:  2e-5 (1 + |x|)
 //      layernorm, activations:      2e-5 (1 + |x|) (own erfc/exp/tanh: ~1e-6)
 //      pooling:                     1e-6
+//      AdamW's update:              the same bits
 // 4. Bit-identical results for 1, 2 and 3 kernel threads (linear and attention backward).
 #include <setjmp.h>
 #include <stdarg.h>
@@ -522,6 +523,39 @@ static void test_elementwise_variants_match_ref(void **state) {
     with_variant(elementwise_variant);
 }
 
+// AdamW: the variant gives the reference's bits (each step is single float operations),
+// with and without a decay mask, for lengths around the vector width, over three steps.
+static void adamw_variant(const char *variant) {
+    static const int64_t lengths[] = {1, 7, 8, 9, 16, 17, 33, 1000};
+    const struct lector__adamw_consts k = {0.99f, 0.9f, 0.999f, 0.1f, 0.001f, -1e-3f, 0.3f, 1e-8f};
+    for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++)
+        for (int masked = 0; masked < 2; masked++) {
+            int64_t n = lengths[l];
+            float *p0 = rand_array(n), *m0 = rand_array(n), *v0 = rand_array(n);
+            for (int64_t i = 0; i < n; i++) v0[i] = fabsf(v0[i]);
+            float *p1 = copy_of(p0, n), *m1 = copy_of(m0, n), *v1 = copy_of(v0, n);
+            uint8_t *mask = malloc((size_t)n);
+            assert_non_null(mask);
+            for (int64_t i = 0; i < n; i++) mask[i] = (uint8_t)(i % 3 != 1);
+            for (int step = 0; step < 3; step++) {
+                float *g = rand_array(n);
+                lector__adamw_update_ref(p0, m0, v0, g, masked ? mask : NULL, &k, n);
+                lector__adamw_update(p1, m1, v1, g, masked ? mask : NULL, &k, n);
+                free(g);
+            }
+            if (memcmp(p0, p1, (size_t)n * sizeof *p0) || memcmp(m0, m1, (size_t)n * sizeof *m0) ||
+                memcmp(v0, v1, (size_t)n * sizeof *v0))
+                fail_msg("%s adamw n=%lld masked=%d: not the reference's bits", variant, (long long)n,
+                         masked);
+            free(p0), free(m0), free(v0), free(p1), free(m1), free(v1), free(mask);
+        }
+}
+
+static void test_adamw_variants_match_ref(void **state) {
+    (void)state;
+    with_variant(adamw_variant);
+}
+
 // ----------------------------------------------------------------------------
 // 4. thread count
 
@@ -562,12 +596,14 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_linear_variants_match_ref),
         cmocka_unit_test(test_attention_variants_match_ref),
         cmocka_unit_test(test_elementwise_variants_match_ref),
+        cmocka_unit_test(test_adamw_variants_match_ref),
         cmocka_unit_test(test_threads_bit_identical),
     };
     const struct CMUnitTest avx512_tests[] = {
         cmocka_unit_test(test_linear_variants_match_ref),
         cmocka_unit_test(test_attention_variants_match_ref),
         cmocka_unit_test(test_elementwise_variants_match_ref),
+        cmocka_unit_test(test_adamw_variants_match_ref),
     };
     if (argc > 1 && strcmp(argv[1], "avx512") == 0) {
         g_isa = "avx512";

@@ -8,6 +8,7 @@
 
 #include "base/base_impl.h"
 #include "head/head_impl.h"
+#include "kernels/backward.h"
 #include "kernels/kernels_impl.h"
 
 struct lector_adamw {
@@ -127,18 +128,14 @@ const float *lector__adamw_v(const struct lector_adamw *opt) { return opt->v; }
 const float *lector__adamw_vmax(const struct lector_adamw *opt) { return opt->vmax; }
 
 // The factors of step opt->t (already incremented) at the current learning rate.
-struct step_consts {
-    float decay, b1, b2, one_minus_b1, one_minus_b2, neg_step_size, bc2_sqrt, eps;
-};
-
-static struct step_consts step_consts(const struct lector_adamw *opt) {
+static struct lector__adamw_consts step_consts(const struct lector_adamw *opt) {
     const double lr = (double)opt->p.lr, beta1 = (double)opt->p.beta1,
                  beta2 = (double)opt->p.beta2;
     // torch computes these scalars as Python floats (double) and hands them to float32
     // tensor ops, which round them to float once.
     const double bc1 = 1.0 - pow(beta1, (double)opt->t);
     const double bc2 = 1.0 - pow(beta2, (double)opt->t);
-    struct step_consts k = {
+    struct lector__adamw_consts k = {
         .decay = (float)(1.0 - lr * (double)opt->p.weight_decay),
         .b1 = opt->p.beta1,
         .b2 = opt->p.beta2,
@@ -151,10 +148,16 @@ static struct step_consts step_consts(const struct lector_adamw *opt) {
     return k;
 }
 
-// Elements [i0, i1) of one step.
-static void update(struct lector_adamw *opt, const struct step_consts *k, float *params,
+// Elements [i0, i1) of one step: the kernels' update (kernels/backward.h, SIMD where the
+// CPU has it, the same bits), or with amsgrad this loop.
+static void update(struct lector_adamw *opt, const struct lector__adamw_consts *k, float *params,
                    const float *grads, const uint8_t *decay_mask, int64_t i0, int64_t i1) {
     float *m = opt->m, *v = opt->v, *vmax = opt->vmax;
+    if (!vmax) {
+        lector__adamw_update(params + i0, m + i0, v + i0, grads + i0, decay_mask ? decay_mask + i0 : NULL, k,
+                             i1 - i0);
+        return;
+    }
     for (int64_t i = i0; i < i1; i++) {
         float g = grads[i];
         // Decoupled weight decay first, on the parameter itself.
@@ -177,7 +180,7 @@ static void update(struct lector_adamw *opt, const struct step_consts *k, float 
 
 struct update_job {
     struct lector_adamw *opt;
-    const struct step_consts *k;
+    const struct lector__adamw_consts *k;
     float *params;
     const float *grads;
     const uint8_t *decay_mask;
@@ -196,7 +199,7 @@ void lector_adamw_step(struct lector_adamw *opt, float *params, const float *gra
     LECTOR_ASSERT(opt && params && grads);
     LECTOR_ASSERT(!opt->row_t); // an optimiser takes lazy row steps or full steps, not both
     opt->t++;
-    const struct step_consts k = step_consts(opt);
+    const struct lector__adamw_consts k = step_consts(opt);
     struct update_job j = {opt, &k, params, grads, decay_mask};
     // below ~64K parameters waking a thread costs more than it saves
     lector__parallel_run(update_worker, &j, opt->n_params < (int64_t)1 << 16 ? 1 : 64);
@@ -351,7 +354,7 @@ enum lector_status lector_adamw_step_rows(struct lector_adamw *opt, float *param
     const int64_t t_prev = opt->t;
     opt->t++;
     history_push(opt);
-    const struct step_consts k = step_consts(opt);
+    const struct lector__adamw_consts k = step_consts(opt);
     for (int64_t j = 0; j < n; j++) {
         const int64_t r = rows[j];
         if (opt->row_t[r] == opt->t) continue; // listed twice: updated once

@@ -39,6 +39,9 @@ struct bwd_table {
                                int64_t T, int64_t C);
     void (*pool_max_backward)(float *dh, const float *dpool, const float *h,
                               const int32_t *mask, int64_t B, int64_t T, int64_t C);
+    void (*adamw_update)(float *params, float *m, float *v, const float *grads,
+                         const uint8_t *decay_mask, const struct lector__adamw_consts *k,
+                         int64_t n);
 };
 
 #define BWD_TABLE(sfx)                                                                     \
@@ -55,6 +58,7 @@ struct bwd_table {
         .residual_backward = lector__residual_backward_##sfx,                              \
         .pool_mean_backward = lector__pool_mean_backward_##sfx,                            \
         .pool_max_backward = lector__pool_max_backward_##sfx,                              \
+        .adamw_update = lector__adamw_update_##sfx,                                        \
     }
 
 static const struct bwd_table table_avx2 = BWD_TABLE(avx2);
@@ -659,4 +663,33 @@ void lector_pool_pooler_backward(float *dh, float *dW, float *dbias, const float
                                  const float *pooled, const float *h, const float *W,
                                  float *scratch, int64_t B, int64_t T, int64_t C) {
     pooler_backward(true, dh, dW, dbias, dpool, pooled, h, W, scratch, B, T, C);
+}
+
+// ----------------------------------------------------------------------------
+// AdamW
+
+void lector__adamw_update_ref(float *params, float *m, float *v, const float *grads,
+                              const uint8_t *decay_mask, const struct lector__adamw_consts *k,
+                              int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float g = grads[i];
+        // decoupled weight decay first, on the parameter itself
+        if (!decay_mask || decay_mask[i]) params[i] *= k->decay;
+        // exp_avg.mul_(beta1).add_(grad, alpha=1-beta1);
+        // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1-beta2)
+        m[i] = m[i] * k->b1 + k->one_minus_b1 * g;
+        v[i] = v[i] * k->b2 + k->one_minus_b2 * g * g;
+        // denom = (v.sqrt() / bias_correction2_sqrt).add_(eps);
+        // param.addcdiv_(exp_avg, denom, value=-step_size)
+        float denom = sqrtf(v[i]) / k->bc2_sqrt + k->eps;
+        params[i] += k->neg_step_size * m[i] / denom;
+    }
+}
+
+void lector__adamw_update(float *params, float *m, float *v, const float *grads,
+                          const uint8_t *decay_mask, const struct lector__adamw_consts *k,
+                          int64_t n) {
+    const struct bwd_table *t = table();
+    if (t) t->adamw_update(params, m, v, grads, decay_mask, k, n);
+    else lector__adamw_update_ref(params, m, v, grads, decay_mask, k, n);
 }

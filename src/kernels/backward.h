@@ -192,6 +192,26 @@ void lector_pool_pooler_backward(float *dh, float *dW, float *dbias, const float
                                  float *scratch, int64_t B, int64_t T, int64_t C);
 
 // ----------------------------------------------------------------------------
+// the AdamW update (head/adamw.c)
+
+/* The factors of one AdamW step, as torch.optim.AdamW computes them (head/adamw.c). */
+struct lector__adamw_consts {
+    float decay, b1, b2, one_minus_b1, one_minus_b2, neg_step_size, bc2_sqrt, eps;
+};
+/* Elements [0, n) of one step, torch's single-tensor order of operations:
+ *   p *= decay (where decay_mask is NULL or non-zero); m = m b1 + (1 - b1) g;
+ *   v = v b2 + (1 - b2) g g; p += -step_size m / (sqrt(v) / bc2_sqrt + eps)
+ *   params, m, v, grads: (n); decay_mask: (n) or NULL
+ * Every operation is a single IEEE float operation (sqrt and division correctly rounded, no
+ * fused multiply-add), so the SIMD variants give the reference's bits. */
+void lector__adamw_update_ref(float *params, float *m, float *v, const float *grads,
+                              const uint8_t *decay_mask, const struct lector__adamw_consts *k,
+                              int64_t n);
+void lector__adamw_update(float *params, float *m, float *v, const float *grads,
+                          const uint8_t *decay_mask, const struct lector__adamw_consts *k,
+                          int64_t n);
+
+// ----------------------------------------------------------------------------
 // SIMD variants (same contracts; tests call each one the CPU can run)
 
 #define LECTOR__BWD_DECLARE(sfx)                                                             \
@@ -225,7 +245,10 @@ void lector_pool_pooler_backward(float *dh, float *dW, float *dbias, const float
                                           int64_t C);                                       \
     void lector__pool_max_backward_##sfx(float *dh, const float *dpool, const float *h,     \
                                          const int32_t *mask, int64_t B, int64_t T,         \
-                                         int64_t C);
+                                         int64_t C);                                        \
+    void lector__adamw_update_##sfx(float *params, float *m, float *v, const float *grads,  \
+                                    const uint8_t *decay_mask,                              \
+                                    const struct lector__adamw_consts *k, int64_t n);
 
 LECTOR__BWD_DECLARE(avx2)
 LECTOR__BWD_DECLARE(avx512)

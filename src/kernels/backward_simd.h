@@ -369,4 +369,35 @@ void SIMD_SUFFIX(lector__pool_max_backward)(float *dh, const float *dpool, const
     }
 }
 
+// ----------------------------------------------------------------------------
+// AdamW
+
+// lector__adamw_update_ref's operations lane by lane (multiplying by 1 where the mask spares
+// an element is exact): the same bits
+void SIMD_SUFFIX(lector__adamw_update)(float *params, float *m, float *v, const float *grads,
+                                       const uint8_t *decay_mask,
+                                       const struct lector__adamw_consts *k, int64_t n) {
+    const vf b1 = v_set1(k->b1), b2 = v_set1(k->b2), omb1 = v_set1(k->one_minus_b1),
+             omb2 = v_set1(k->one_minus_b2), nss = v_set1(k->neg_step_size),
+             bc2 = v_set1(k->bc2_sqrt), eps = v_set1(k->eps), decay = v_set1(k->decay);
+    float dec[VL];
+    for (int64_t i = 0; i < n; i += VL) {
+        const int64_t r = n - i;
+        vf p = ld_n(params + i, r), g = ld_n(grads + i, r);
+        if (decay_mask) {
+            for (int64_t j = 0; j < VL; j++) dec[j] = j < r && decay_mask[i + j] ? k->decay : 1.0f;
+            p = v_mul(p, v_load(dec));
+        } else {
+            p = v_mul(p, decay);
+        }
+        vf mi = v_add(v_mul(ld_n(m + i, r), b1), v_mul(omb1, g));
+        vf vi = v_add(v_mul(ld_n(v + i, r), b2), v_mul(v_mul(omb2, g), g));
+        vf denom = v_add(v_div(v_sqrt(vi), bc2), eps);
+        p = v_add(p, v_div(v_mul(nss, mi), denom));
+        st_n(m + i, mi, r);
+        st_n(v + i, vi, r);
+        st_n(params + i, p, r);
+    }
+}
+
 #endif /* LECTOR_KERNELS_BACKWARD_SIMD_H */
