@@ -4,8 +4,11 @@
 // file; AdamW parameter groups (layer-wise decay, no decay on biases and LayerNorm); n-gram
 // weights trained jointly (a label only the n-gram rows reveal is learnt, and only the
 // columns seen move); a multi-label sigmoid head; a raised cancel flag stops the frozen pass
-// and the epochs, leaving no spill file; bad arguments are refused by name. (The numerics
-// against PyTorch are test_finetune_golden's.)
+// and the epochs, leaving no spill file; boundary states kept as bf16 (half the bytes, the
+// same determinism); the states reused through the feature cache (a second run reads them
+// all and trains the same weights; a damaged, cut or foreign file is detected and its rows
+// computed again); bad arguments are refused by name. (The numerics against PyTorch are
+// test_finetune_golden's.)
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +22,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "kernels/kernels_impl.h"
 #include "task/finetune.h"
@@ -148,6 +153,197 @@ static void test_bit_identical_threads_and_spill(void **state) {
     }
     lector__kernels_set_n_threads(0);
     free(first);
+}
+
+// bf16 boundary states: half the bytes of fp32's, bit-identical weights for 1 and 3 threads
+// and in memory or spilled, and the toy task is still learnt.
+static void test_bf16_states(void **state) {
+    struct data *d = *state;
+    struct lector__finetune_params p = params(2);
+    struct lector__finetune_result r;
+    run(d, &p, &r);
+    const size_t fp32_bytes = r.boundary_bytes;
+    lector__finetune_result_free(&r);
+    p.boundary_precision = LECTOR_PRECISION_BF16;
+    float *first = NULL;
+    int64_t n_first = 0;
+    for (int variant = 0; variant < 3; variant++) {
+        lector__kernels_set_n_threads(variant == 1 ? 3 : 1);
+        p.memory_budget = variant == 2 ? 0 : (size_t)1 << 30;
+        run(d, &p, &r);
+        assert_int_equal(r.boundary_bytes * 2, fp32_bytes);
+        assert_int_equal(r.boundary_mapped, variant == 2);
+        assert_true(r.valid_accuracy >= 0.9);
+        int64_t n;
+        float *w = weights_of(&r, &n);
+        if (!first) {
+            first = w;
+            n_first = n;
+        } else {
+            assert_int_equal(n, n_first);
+            assert_memory_equal(first, w, (size_t)n * sizeof *w);
+            free(w);
+        }
+        lector__finetune_result_free(&r);
+    }
+    lector__kernels_set_n_threads(0);
+    free(first);
+}
+
+// A run with the cache in dir: its weights, and what the cache did.
+static float *cached_run(struct data *d, struct lector__finetune_params *p, const char *dir,
+                         int64_t *n, int64_t *n_cached, int64_t *n_damaged, char **path) {
+    p->cache_dir = dir;
+    struct lector__finetune_result r;
+    run(d, p, &r);
+    float *w = weights_of(&r, n);
+    *n_cached = r.n_cached;
+    *n_damaged = r.n_cache_damaged;
+    assert_string_equal(r.cache_warning, "");
+    assert_non_null(r.cache_path);
+    if (path) {
+        free(*path);
+        *path = strdup(r.cache_path);
+    }
+    lector__finetune_result_free(&r);
+    return w;
+}
+
+// Does another row have the token ids of row i?
+static bool has_twin(const struct data *d, int i) {
+    for (int k = 0; k < N_ROWS; k++)
+        if (k != i && d->rows[k].n == d->rows[i].n &&
+            !memcmp(d->ids[k], d->ids[i], (size_t)d->rows[i].n * sizeof d->ids[i][0]))
+            return true;
+    return false;
+}
+
+static void flip_byte(const char *path, long at) {
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, at, SEEK_SET), 0);
+    int c = fgetc(f);
+    assert_true(c != EOF);
+    assert_int_equal(fseek(f, at, SEEK_SET), 0);
+    fputc(c ^ 0x10, f);
+    fclose(f);
+}
+
+static long file_size(const char *path) {
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return (long)st.st_size;
+}
+
+// The boundary states through the feature cache: the first run stores them, the second reads
+// every row and trains bit-identical weights; a damaged value, a damaged record length, a cut
+// record and a foreign file are each detected, their rows computed again (the same weights)
+// and the file repaired; fp32 and bf16 states are separate files; no directory, no cache.
+static void test_states_cache(void **state) {
+    struct data *d = *state;
+    char *tmp = test_mkdtemp(), dir[4096], *path = NULL;
+    assert_non_null(tmp);
+    snprintf(dir, sizeof dir, "%s/cache", tmp);
+    struct lector__finetune_params p = params(1);
+    int64_t n, n0, cached, damaged;
+    const int64_t all = N_ROWS; // 32 training and 16 validation rows
+    float *w0 = cached_run(d, &p, dir, &n0, &cached, &damaged, &path);
+    assert_int_equal(cached, 0);
+    assert_int_equal(damaged, 0);
+    const long size = file_size(path);
+    // the second run reads every row's states
+    float *w = cached_run(d, &p, dir, &n, &cached, &damaged, NULL);
+    assert_int_equal(cached, all);
+    assert_int_equal(n, n0);
+    assert_memory_equal(w0, w, (size_t)n0 * sizeof *w0);
+    free(w);
+    assert_int_equal(file_size(path), size); // nothing appended
+    // the file's layout: a 24-byte header, the key, then records (digest, length, head
+    // check, values, check) in row order
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char h[24];
+    assert_int_equal(fread(h, 1, sizeof h, f), sizeof h);
+    fclose(f);
+    assert_memory_equal(h, "LECTORBS", 8);
+    const long first = 24 + (long)(h[20] | h[21] << 8 | h[22] << 16 | (unsigned long)h[23] << 24);
+    // a flipped bit in the first record's values: row 0 is computed again (unless a later
+    // record holds the same token ids)
+    flip_byte(path, first + 40 + 5);
+    w = cached_run(d, &p, dir, &n, &cached, &damaged, NULL);
+    assert_int_equal(damaged, 1);
+    assert_int_equal(cached, has_twin(d, 0) ? all : all - 1);
+    assert_memory_equal(w0, w, (size_t)n0 * sizeof *w0);
+    free(w);
+    w = cached_run(d, &p, dir, &n, &cached, &damaged, NULL); // repaired
+    assert_int_equal(damaged, 0);
+    assert_int_equal(cached, all);
+    assert_memory_equal(w0, w, (size_t)n0 * sizeof *w0);
+    free(w);
+    // a damaged length in the first record: nothing after it can be found
+    flip_byte(path, first + 32);
+    w = cached_run(d, &p, dir, &n, &cached, &damaged, NULL);
+    assert_int_equal(damaged, 1);
+    assert_int_equal(cached, 0);
+    assert_memory_equal(w0, w, (size_t)n0 * sizeof *w0);
+    free(w);
+    // a cut last record (a writer that stopped): the others are read, the next run appends
+    assert_int_equal(truncate(path, file_size(path) - 10), 0);
+    w = cached_run(d, &p, dir, &n, &cached, &damaged, NULL);
+    assert_int_equal(damaged, 0);
+    assert_int_equal(cached, has_twin(d, all - 1) ? all : all - 1); // the last row's record
+    assert_memory_equal(w0, w, (size_t)n0 * sizeof *w0);
+    free(w);
+    w = cached_run(d, &p, dir, &n, &cached, &damaged, NULL);
+    assert_int_equal(cached, all);
+    assert_memory_equal(w0, w, (size_t)n0 * sizeof *w0);
+    free(w);
+    // another file under its name is replaced
+    char junk[100];
+    memset(junk, 'x', sizeof junk);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(junk, 1, sizeof junk, f), sizeof junk);
+    fclose(f);
+    w = cached_run(d, &p, dir, &n, &cached, &damaged, NULL);
+    assert_int_equal(cached, 0);
+    assert_memory_equal(w0, w, (size_t)n0 * sizeof *w0);
+    free(w);
+    w = cached_run(d, &p, dir, &n, &cached, &damaged, NULL);
+    assert_int_equal(cached, all);
+    free(w);
+    // bf16 states: another file, about half the size
+    p.boundary_precision = LECTOR_PRECISION_BF16;
+    char *path16 = NULL;
+    w = cached_run(d, &p, dir, &n, &cached, &damaged, &path16);
+    assert_int_equal(cached, 0);
+    assert_string_not_equal(path16, path);
+    assert_true(file_size(path16) < size * 3 / 5);
+    free(w);
+    w = cached_run(d, &p, dir, &n, &cached, &damaged, NULL);
+    assert_int_equal(cached, all);
+    free(w);
+    // a size cap below the states' bytes: trained all the same, nothing stored
+    struct lector__finetune_result r;
+    p.cache_dir = dir;
+    p.n_unfreeze = 2; // another key
+    p.cache_max_size = 1000;
+    run(d, &p, &r);
+    assert_non_null(strstr(r.cache_warning, "size cap"));
+    assert_int_equal(r.n_cached, 0);
+    assert_int_equal(access(r.cache_path, F_OK), -1);
+    lector__finetune_result_free(&r);
+    // without a cache directory
+    p.cache_dir = NULL;
+    run(d, &p, &r);
+    assert_null(r.cache_path);
+    assert_int_equal(r.n_cached, 0);
+    lector__finetune_result_free(&r);
+    free(path16);
+    free(path);
+    free(w0);
+    test_rmtree(tmp);
+    free(tmp);
 }
 
 static void test_groups_and_decay_mask(void **state) {
@@ -417,6 +613,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learns_toy_task),
         cmocka_unit_test(test_bit_identical_threads_and_spill),
+        cmocka_unit_test(test_bf16_states),
+        cmocka_unit_test(test_states_cache),
         cmocka_unit_test(test_groups_and_decay_mask),
         cmocka_unit_test(test_joint_ngrams),
         cmocka_unit_test(test_multi_label),

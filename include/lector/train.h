@@ -386,6 +386,10 @@ LECTOR_API int lector_autotune_settings_format(const struct lector_autotune_sett
  * their rate and weight decay, as for a frozen encoder); with corpus.multi_label the head is a
  * sigmoid per label (binary cross-entropy) and each label's threshold is tuned on validation.
  * The model keeps the trained layers' tensors (lector_classifier_save).
+ * With featurizer.cache_dir, the frozen layers' output states are kept in that feature
+ * cache too (a ".lbs" file per encoder, layer count and boundary precision, records keyed
+ * by each text's token ids, under the same size cap), so another run on the same texts
+ * reads them instead of running the frozen layers (LECTOR_EVENT_CACHE_HITS says how many).
  */
 struct lector_finetune_options {
     float lr_encoder;       /* peak learning rate of the top trained layer [1e-4] */
@@ -398,6 +402,9 @@ struct lector_finetune_options {
     int64_t n_epochs;       /* in place of head.n_epochs [3] */
     uint64_t memory_budget; /* bytes of the frozen layers' output states kept in memory;
                                past it they go to a file-backed mapping [1 GiB] */
+    enum lector_precision boundary_precision; /* how those states are kept: FP32, or BF16
+                               (rounded to nearest even, half the memory, read back as fp32
+                               per batch); INT8 is INVALID_ARG [FP32] */
 };
 
 struct lector_train_options {

@@ -118,6 +118,9 @@ static const char train_help3[] =
     "                            above [1]\n"
     "      --encoder-dropout P   dropout inside the tuned layers (attention probabilities and\n"
     "                            after each projection) [0.1]\n"
+    "      --boundary-precision P\n"
+    "                            fp32 or bf16: how the frozen layers' output states are kept\n"
+    "                            (bf16: half their memory and cache space) [fp32]\n"
     "  With --unfreeze, --lr is the head's rate [0.001], --epochs [3] and --batch-size [16];\n"
     "  --dropout applies to the pooled vector; weight decay spares biases and LayerNorm, and\n"
     "  one warm-up/decay schedule and the --clip-norm cover every trained tensor. With\n"
@@ -133,6 +136,7 @@ static const struct cli_option_name train_advice[] = {
     {"unfreeze", "--unfreeze"},        {"finetune.lr_encoder", "--lr-encoder"},
     {"finetune.lr_head", "--lr"},      {"finetune.layer_lr_decay", "--layer-lr-decay"},
     {"finetune.encoder_dropout", "--encoder-dropout"}, {"finetune.batch_size", "--batch-size"},
+    {"finetune.boundary_precision", "--boundary-precision"},
     {"finetune.n_epochs", "--epochs"}, {"head.n_hidden", "--hidden"},
     {"head.class_weight_balanced", "--class-weight"}, {"head.label_smoothing", "--label-smoothing"},
     {"head.patience", "--patience"},
@@ -144,7 +148,7 @@ int cmd_train(int argc, char **argv) {
            O_VFRAC, O_FEATURES, O_ORDER, O_CHARS, O_BOUNDARIES, O_WEIGHTING, O_BUCKETS, O_MINDF, O_SCHEDULE, O_WARMUP,
            O_CLIP, O_CW, O_LS, O_PATIENCE, O_MINDELTA, O_CALIB, O_REPORT, O_CACHE, O_NOCACHE, O_CACHEMAX, O_MAXWIN, O_LRNG, O_WDNG, O_HIDDEN, O_DROPOUT, O_STRIDE, O_DOCPOOL, O_TRUNCATE, O_MULTI, O_HTML,
            O_AUTOTUNE, O_AT_BUDGET, O_AT_TRIALS,
-           O_UNFREEZE, O_LRENC, O_LLRD, O_ENCDROP };
+           O_UNFREEZE, O_LRENC, O_LLRD, O_ENCDROP, O_BPREC };
     static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
                                          {"train", required_argument, 0, O_TRAIN},
                                          {"valid", required_argument, 0, O_VALID},
@@ -197,6 +201,7 @@ int cmd_train(int argc, char **argv) {
                                          {"lr-encoder", required_argument, 0, O_LRENC},
                                          {"layer-lr-decay", required_argument, 0, O_LLRD},
                                          {"encoder-dropout", required_argument, 0, O_ENCDROP},
+                                         {"boundary-precision", required_argument, 0, O_BPREC},
                                          {"seed", required_argument, 0, O_SEED},
                                          {"threads", required_argument, 0, 't'},
                                          {"progress", no_argument, 0, O_PROGRESS},
@@ -395,6 +400,11 @@ int cmd_train(int argc, char **argv) {
         case O_ENCDROP:
             if (!cli_parse_f32("train", "--encoder-dropout", optarg, 0.0, 0.95, &o.finetune.encoder_dropout))
                 return CLI_USAGE;
+            break;
+        case O_BPREC:
+            if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
+                return cli_usage("train", "--boundary-precision must be fp32 or bf16, got '%s'", optarg);
+            o.finetune.boundary_precision = strcmp(optarg, "bf16") ? LECTOR_PRECISION_FP32 : LECTOR_PRECISION_BF16;
             break;
         case O_WD:
             if (!cli_parse_f32("train", "--weight-decay", optarg, 0.0, 10.0, &tp->adamw.weight_decay))

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "base/base_impl.h"
+#include "task/task_impl.h"
 
 #define CACHE_MAGIC "LECTORFC"
 #define CACHE_VERSION 2u
@@ -397,9 +398,13 @@ static enum lector_status make_dirs(const char *dir, struct lector_error *err) {
     return LECTOR_STATUS_OK;
 }
 
+// A cache file's name: feature vectors (.lfc) or fine-tuning's boundary states (.lbs), which
+// share the directory's size cap.
 static bool cache_file_name(const char *name) {
     size_t n = strlen(name);
-    if (n != CACHE_NAME_HEX + 4 || strcmp(name + CACHE_NAME_HEX, ".lfc")) return false;
+    if (n != CACHE_NAME_HEX + 4 ||
+        (strcmp(name + CACHE_NAME_HEX, ".lfc") && strcmp(name + CACHE_NAME_HEX, ".lbs")))
+        return false;
     for (size_t i = 0; i < CACHE_NAME_HEX; i++)
         if (!strchr("0123456789abcdef", name[i])) return false;
     return true;
@@ -541,15 +546,15 @@ enum lector_status lector_feature_cache_merge(struct lector_feature_cache *dst,
 
 // ---- writing --------------------------------------------------------------------------
 
-static enum lector_status write_all(const struct lector_feature_cache *c, int fd, const void *data,
-                                    size_t n, struct lector_error *err) {
+static enum lector_status write_all(const char *path, int fd, const void *data, size_t n,
+                                    struct lector_error *err) {
     const char *p = data;
     while (n > 0) {
         ssize_t k = write(fd, p, n);
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0) {
             int e = errno;
-            return lector__error(err, LECTOR_STATUS_IO, "%s: write failed: %s", c->path,
+            return lector__error(err, LECTOR_STATUS_IO, "%s: write failed: %s", path,
                                  strerror(e));
         }
         p += k;
@@ -584,7 +589,7 @@ static enum lector_status write_records(const struct lector_feature_cache *c, in
         }
         if (n_buf == per || (r == c->n_records && n_buf)) {
             s = af ? lector__afile_write(af, buf, n_buf * rec, err)
-                   : write_all(c, fd, buf, n_buf * rec, err);
+                   : write_all(c->path, fd, buf, n_buf * rec, err);
             n_buf = 0;
         }
     }
@@ -709,25 +714,25 @@ static enum lector_status enforce_cap(struct lector_feature_cache *c, struct lec
 
 // Open the file for appending and lock it, retrying when another run replaced it between
 // the open and the lock. Returns the fd (-1 and err on failure).
-static int open_locked(struct lector_feature_cache *c, struct stat *st, struct lector_error *err) {
+static int open_locked(const char *path, struct stat *st, struct lector_error *err) {
     for (int attempt = 0; attempt < 16; attempt++) {
-        int fd = open_file(c->path, O_RDWR | O_CREAT | O_APPEND, false, true, st, err);
+        int fd = open_file(path, O_RDWR | O_CREAT | O_APPEND, false, true, st, err);
         if (fd < 0) return -1;
         while (flock(fd, LOCK_EX) != 0) {
             if (errno != EINTR) {
                 int e = errno;
                 close(fd);
-                lector__error(err, LECTOR_STATUS_IO, "%s: cannot lock: %s", c->path, strerror(e));
+                lector__error(err, LECTOR_STATUS_IO, "%s: cannot lock: %s", path, strerror(e));
                 return -1;
             }
         }
         struct stat now;
-        if (lstat(c->path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino &&
+        if (lstat(path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino &&
             fstat(fd, st) == 0)
             return fd;
         close(fd); // replaced while we waited for the lock: take the new one
     }
-    lector__error(err, LECTOR_STATUS_IO, "%s: replaced by other runs too often", c->path);
+    lector__error(err, LECTOR_STATUS_IO, "%s: replaced by other runs too often", path);
     return -1;
 }
 
@@ -739,7 +744,7 @@ enum lector_status lector_feature_cache_save(struct lector_feature_cache *c,
     if (c->n_new == 0 && !c->rewrite && (!c->max_size || scan_dir(c, &own, NULL, NULL) <= c->max_size))
         return LECTOR_STATUS_OK;
     struct stat st;
-    int fd = open_locked(c, &st, err);
+    int fd = open_locked(c->path, &st, err);
     if (fd < 0) return LECTOR_STATUS_IO;
     enum lector_status s = LECTOR_STATUS_OK;
     bool same = c->file_known && st.st_dev == c->file_dev && st.st_ino == c->file_ino;
@@ -747,8 +752,8 @@ enum lector_status lector_feature_cache_save(struct lector_feature_cache *c,
         // New file: the header first.
         uint8_t head[20];
         header_bytes(c, head);
-        s = write_all(c, fd, head, sizeof head, err);
-        if (s == LECTOR_STATUS_OK) s = write_all(c, fd, c->key, strlen(c->key), err);
+        s = write_all(c->path, fd, head, sizeof head, err);
+        if (s == LECTOR_STATUS_OK) s = write_all(c->path, fd, c->key, strlen(c->key), err);
         c->n_read = (off_t)header_size(c);
     } else {
         // Pick up what other runs appended since we read the file (all of it if it is
@@ -781,5 +786,362 @@ enum lector_status lector_feature_cache_save(struct lector_feature_cache *c,
         s = enforce_cap(c, err);
     }
     close(fd); // releases the lock
+    return s;
+}
+
+// ---- fine-tuning's boundary states ----------------------------------------------------
+//
+// The hidden states entering the first tuned layer, one (n, C) array per text, in
+// "<dir>/<40 hex digits of sha256(key)>.lbs" (docs/formats.md), all little-endian:
+//   header: magic "LECTORBS" | u32 version (1) | u32 C | u32 value bytes (4 fp32, 2 bf16)
+//           | u32 key length | key bytes
+//   records: sha256(token ids as u32) | u32 n | u32 head check | n C values | check
+//   head check = the first 4 bytes of sha256(sha256(key) | the record's first 36 bytes)
+//   check = sha256(sha256(key) | the record's first 36 bytes | the values as stored)
+// The head check guards the length that leads to the next record; the check ties the values
+// to their token ids and key as the feature cache's does. A record that fails its check is
+// counted and its row computed again; a failed head check ends the reading (the rest cannot
+// be found) and the next write replaces the file. Appends run under flock(2) after cutting a
+// crashed writer's partial record; the file is rewritten whole (temp file + rename) only to
+// repair it.
+
+#define STATES_MAGIC "LECTORBS"
+#define STATES_VERSION 1u
+#define STATES_HEAD 40 // digest, u32 n, u32 head check
+
+static bool little_endian(void) {
+    const uint16_t one = 1;
+    uint8_t b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+
+static void states_row_digest(const struct lector_token_row *r, uint8_t d[32]) {
+    struct lector__sha256 s;
+    uint8_t buf[1024];
+    size_t k = 0;
+    lector__sha256_init(&s);
+    for (int64_t t = 0; t < r->n; t++) {
+        const uint32_t u = (uint32_t)r->ids[t];
+        for (int b = 0; b < 4; b++) buf[k++] = (uint8_t)(u >> (8 * b));
+        if (k == sizeof buf) {
+            lector__sha256_update(&s, buf, k);
+            k = 0;
+        }
+    }
+    lector__sha256_update(&s, buf, k);
+    lector__sha256_final(&s, d);
+}
+
+static uint32_t states_head_check(const struct lector__states_cache *c, const uint8_t *head) {
+    uint8_t d[32];
+    struct lector__sha256 s;
+    lector__sha256_init(&s);
+    lector__sha256_update(&s, c->key_digest, 32);
+    lector__sha256_update(&s, head, 36);
+    lector__sha256_final(&s, d);
+    return lector__read_u32_le(d);
+}
+
+static void states_check(const struct lector__states_cache *c, const uint8_t *head,
+                         const void *values, size_t n_bytes, uint8_t d[32]) {
+    struct lector__sha256 s;
+    lector__sha256_init(&s);
+    lector__sha256_update(&s, c->key_digest, 32);
+    lector__sha256_update(&s, head, 36);
+    lector__sha256_update(&s, values, n_bytes);
+    lector__sha256_final(&s, d);
+}
+
+static size_t states_header_size(const struct lector__states_cache *c) {
+    return 24 + strlen(c->key);
+}
+
+static void states_header(const struct lector__states_cache *c, uint8_t head[24]) {
+    memcpy(head, STATES_MAGIC, 8);
+    const uint32_t words[4] = {STATES_VERSION, (uint32_t)c->C, (uint32_t)c->elem,
+                               (uint32_t)strlen(c->key)};
+    for (int w = 0; w < 4; w++)
+        for (int b = 0; b < 4; b++) head[8 + 4 * w + b] = (uint8_t)(words[w] >> (8 * b));
+}
+
+// Is the file at fd a states file of c's key, C and value size?
+static bool states_header_ok(const struct lector__states_cache *c, int fd) {
+    const size_t n = states_header_size(c);
+    uint8_t want[24], *got = lector__malloc(n);
+    states_header(c, want);
+    bool ok = got && read_exact(fd, 0, got, n) && !memcmp(got, want, 24) &&
+              !memcmp(got + 24, c->key, n - 24);
+    lector_free(got);
+    return ok;
+}
+
+enum lector_status lector__states_cache_open(struct lector__states_cache *c, const char *dir,
+                                             const char *key, int64_t C, int elem,
+                                             struct lector_error *err) {
+    memset(c, 0, sizeof *c);
+    if (!dir || !*dir || !key || strlen(key) > CACHE_KEY_MAX || C < 1 || C > (1 << 20) ||
+        (elem != 2 && elem != 4))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "states cache: expected a directory, a key of at most %u bytes, "
+                             "1 <= C <= 2^20 and values of 2 or 4 bytes", CACHE_KEY_MAX);
+    if (!little_endian())
+        return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
+                             "states cache: not on a big-endian machine (the values are stored little-endian)");
+    enum lector_status s = make_dirs(dir, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    char hex[65], name[80];
+    sha256_of(key, strlen(key), c->key_digest);
+    lector__sha256_hex(c->key_digest, hex);
+    snprintf(name, sizeof name, "%.*s.lbs", CACHE_NAME_HEX, hex);
+    c->dir = lector__strdup(dir);
+    c->path = lector__path_join(dir, name);
+    c->key = lector__strdup(key);
+    c->C = C;
+    c->elem = elem;
+    if (!c->dir || !c->path || !c->key) {
+        lector__states_cache_close(c);
+        return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
+    }
+    return LECTOR_STATUS_OK;
+}
+
+void lector__states_cache_close(struct lector__states_cache *c) {
+    if (!c) return;
+    lector_free(c->dir);
+    lector_free(c->path);
+    lector_free(c->key);
+    memset(c, 0, sizeof *c);
+}
+
+struct states_entry {
+    uint8_t d[32];
+    int64_t set, row;
+};
+
+static int cmp_states_entry(const void *a, const void *b) {
+    const struct states_entry *x = a, *y = b;
+    int k = memcmp(x->d, y->d, 32);
+    if (k) return k;
+    if (x->set != y->set) return x->set < y->set ? -1 : 1;
+    return x->row < y->row ? -1 : (x->row > y->row);
+}
+
+// The records of fd from the header on: rows of the sets whose digest matches a record that
+// passes its check are filled and flagged in their set's have (no sets: only walk). *end:
+// the end of the last whole record read (a failed head check stops there too).
+static enum lector_status states_walk(struct lector__states_cache *c, int fd, off_t size,
+                                      struct lector__states_set *const *sets, int n_sets,
+                                      off_t *end, struct lector_error *err) {
+    int64_t n = 0;
+    for (int k = 0; k < n_sets; k++) n += sets[k]->n;
+    struct states_entry *e = NULL;
+    const size_t row_values = (size_t)c->C * (size_t)c->elem;
+    if (n > 0) {
+        e = lector__malloc((size_t)n * sizeof *e);
+        if (!e) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", c->path);
+        int64_t at = 0;
+        for (int k = 0; k < n_sets; k++)
+            for (int64_t i = 0; i < sets[k]->n; i++, at++) {
+                states_row_digest(&sets[k]->rows[i], e[at].d);
+                e[at].set = k;
+                e[at].row = i;
+            }
+        qsort(e, (size_t)n, sizeof *e, cmp_states_entry);
+    }
+    off_t pos = (off_t)states_header_size(c);
+    uint8_t head[STATES_HEAD], check[32], want[32];
+    while (pos + STATES_HEAD <= size && read_exact(fd, pos, head, STATES_HEAD)) {
+        const uint32_t n_tok = lector__read_u32_le(head + 32);
+        if (states_head_check(c, head) != lector__read_u32_le(head + 36) || n_tok == 0 ||
+            n_tok > (1u << 20)) {
+            c->n_damaged++;
+            c->rewrite = true;
+            break;
+        }
+        const size_t n_bytes = (size_t)n_tok * row_values;
+        const off_t rec = STATES_HEAD + (off_t)n_bytes + 32;
+        if (pos + rec > size) break; // a partial record: a writer stopped mid-way
+        // the first row of this digest still missing, of the record's length
+        int64_t lo = 0, hi = n;
+        while (lo < hi) {
+            int64_t mid = lo + (hi - lo) / 2;
+            if (memcmp(e[mid].d, head, 32) < 0) lo = mid + 1;
+            else hi = mid;
+        }
+        const int64_t first = lo;
+        uint8_t *dst = NULL;
+        for (int64_t k = first; k < n && !memcmp(e[k].d, head, 32); k++) {
+            const struct lector__states_set *st = sets[e[k].set];
+            if (!st->have[e[k].row] && st->rows[e[k].row].n == (int64_t)n_tok) {
+                dst = (uint8_t *)st->data + (size_t)st->off[e[k].row] * row_values;
+                break;
+            }
+        }
+        if (dst) {
+            if (!read_exact(fd, pos + STATES_HEAD, dst, n_bytes) ||
+                !read_exact(fd, pos + STATES_HEAD + (off_t)n_bytes, check, 32)) {
+                lector_free(e);
+                return lector__error(err, LECTOR_STATUS_IO, "%s: read failed", c->path);
+            }
+            states_check(c, head, dst, n_bytes, want);
+            if (memcmp(want, check, 32)) {
+                c->n_damaged++;
+                c->rewrite = true;
+            } else {
+                // every row of these token ids gets the values
+                for (int64_t k = first; k < n && !memcmp(e[k].d, head, 32); k++) {
+                    struct lector__states_set *st = sets[e[k].set];
+                    const int64_t r = e[k].row;
+                    if (st->have[r] || st->rows[r].n != (int64_t)n_tok) continue;
+                    uint8_t *to = (uint8_t *)st->data + (size_t)st->off[r] * row_values;
+                    if (to != dst) memcpy(to, dst, n_bytes);
+                    st->have[r] = 1;
+                    st->n_read++;
+                }
+            }
+        }
+        pos += rec;
+    }
+    *end = pos < size ? pos : size;
+    lector_free(e);
+    return LECTOR_STATUS_OK;
+}
+
+enum lector_status lector__states_cache_read(struct lector__states_cache *c,
+                                             struct lector__states_set *const *sets, int n_sets,
+                                             struct lector_error *err) {
+    for (int k = 0; k < n_sets; k++) {
+        memset(sets[k]->have, 0, (size_t)sets[k]->n);
+        sets[k]->n_read = 0;
+    }
+    struct stat st;
+    int fd = open_file(c->path, O_RDONLY, true, true, &st, err);
+    if (fd < 0) return errno == ENOENT ? LECTOR_STATUS_OK : LECTOR_STATUS_IO;
+    enum lector_status s = LECTOR_STATUS_OK;
+    if (st.st_size > 0 && !states_header_ok(c, fd)) {
+        c->rewrite = true; // another format or key under this name: replaced
+    } else if (st.st_size > 0) {
+        off_t end;
+        s = states_walk(c, fd, st.st_size, sets, n_sets, &end, err);
+        (void)futimens(fd, NULL); // recently used: evicted last
+    }
+    close(fd);
+    if (s != LECTOR_STATUS_OK)
+        for (int k = 0; k < n_sets; k++) {
+            memset(sets[k]->have, 0, (size_t)sets[k]->n);
+            sets[k]->n_read = 0;
+        }
+    return s;
+}
+
+// Append the records of the rows of each set not flagged in `skip` (all rows when skip is
+// NULL) to fd (or af).
+static enum lector_status states_write_records(const struct lector__states_cache *c, int fd,
+                                               struct lector__afile *af,
+                                               const struct lector__states_set *set,
+                                               const uint8_t *skip, struct lector_error *err) {
+    const size_t row_values = (size_t)c->C * (size_t)c->elem;
+    enum lector_status s = LECTOR_STATUS_OK;
+    for (int64_t i = 0; s == LECTOR_STATUS_OK && i < set->n; i++) {
+        if (skip && skip[i]) continue;
+        uint8_t head[STATES_HEAD], check[32];
+        states_row_digest(&set->rows[i], head);
+        const uint32_t n_tok = (uint32_t)set->rows[i].n;
+        const size_t n_bytes = (size_t)n_tok * row_values;
+        for (int b = 0; b < 4; b++) head[32 + b] = (uint8_t)(n_tok >> (8 * b));
+        const uint32_t hc = states_head_check(c, head);
+        for (int b = 0; b < 4; b++) head[36 + b] = (uint8_t)(hc >> (8 * b));
+        const uint8_t *v = (const uint8_t *)set->data + (size_t)set->off[i] * row_values;
+        states_check(c, head, v, n_bytes, check);
+        const void *parts[3] = {head, v, check};
+        const size_t sizes[3] = {STATES_HEAD, n_bytes, 32};
+        for (int k = 0; s == LECTOR_STATUS_OK && k < 3; k++)
+            s = af ? lector__afile_write(af, parts[k], sizes[k], err)
+                   : write_all(c->path, fd, parts[k], sizes[k], err);
+    }
+    return s;
+}
+
+// Bytes of the records of the rows of set not flagged in skip.
+static uint64_t states_bytes(const struct lector__states_cache *c,
+                             const struct lector__states_set *set, const uint8_t *skip) {
+    uint64_t n = 0;
+    for (int64_t i = 0; i < set->n; i++)
+        if (!skip || !skip[i])
+            n += STATES_HEAD + 32 + (uint64_t)set->rows[i].n * (uint64_t)c->C * (uint64_t)c->elem;
+    return n;
+}
+
+// Room for `need` more bytes under the directory's cap: other cache files removed, least
+// recently used first. false when even that is not enough.
+static bool states_make_room(const struct lector__states_cache *c, uint64_t need,
+                             uint64_t max_size) {
+    if (!max_size) return true;
+    if (need > max_size) return false; // removing other files would not help
+    struct lector_feature_cache view = {.dir = c->dir, .path = c->path};
+    struct lfc_entry *e;
+    size_t n;
+    uint64_t own, total = scan_dir(&view, &own, &e, &n);
+    for (size_t i = 0; i < n && total + need > max_size; i++)
+        if (unlink(e[i].path) == 0) total -= (uint64_t)e[i].size;
+    for (size_t i = 0; i < n; i++) lector_free(e[i].path);
+    lector_free(e);
+    return total + need <= max_size;
+}
+
+enum lector_status lector__states_cache_write(struct lector__states_cache *c,
+                                              struct lector__states_set *const *sets,
+                                              int n_sets, uint64_t max_size,
+                                              struct lector_error *err) {
+    uint64_t need = 0;
+    for (int k = 0; k < n_sets; k++) need += states_bytes(c, sets[k], c->rewrite ? NULL : sets[k]->have);
+    if (!c->rewrite && need == 0) return LECTOR_STATUS_OK;
+    if (!states_make_room(c, need + states_header_size(c), max_size))
+        return lector__error(err, LECTOR_STATUS_IO,
+                             "%s: the frozen layers' states (%llu bytes) do not fit under the "
+                             "cache size cap of %llu bytes: not stored", c->dir,
+                             (unsigned long long)need, (unsigned long long)max_size);
+    enum lector_status s = LECTOR_STATUS_OK;
+    uint8_t head[24];
+    states_header(c, head);
+    if (!c->rewrite) {
+        struct stat st;
+        int fd = open_locked(c->path, &st, err);
+        if (fd < 0) return LECTOR_STATUS_IO;
+        off_t end = 0;
+        if (st.st_size == 0) {
+            s = write_all(c->path, fd, head, sizeof head, err);
+            if (s == LECTOR_STATUS_OK) s = write_all(c->path, fd, c->key, strlen(c->key), err);
+        } else if (!states_header_ok(c, fd)) {
+            c->rewrite = true;
+        } else {
+            // cut a crashed writer's partial record (or what follows a damaged head)
+            s = states_walk(c, fd, st.st_size, NULL, 0, &end, err);
+            if (s == LECTOR_STATUS_OK && end < st.st_size && ftruncate(fd, end) != 0) {
+                int e = errno;
+                s = lector__error(err, LECTOR_STATUS_IO, "%s: cannot cut a partial record: %s",
+                                  c->path, strerror(e));
+            }
+        }
+        for (int k = 0; s == LECTOR_STATUS_OK && !c->rewrite && k < n_sets; k++)
+            s = states_write_records(c, fd, NULL, sets[k], sets[k]->have, err);
+        close(fd); // releases the lock
+        if (s != LECTOR_STATUS_OK || !c->rewrite) return s;
+    }
+    // repair: this run's rows alone, in a new file renamed over the old one
+    struct lector__afile af;
+    s = lector__afile_open(&af, c->path, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    s = lector__afile_write(&af, head, sizeof head, err);
+    if (s == LECTOR_STATUS_OK) s = lector__afile_write(&af, c->key, strlen(c->key), err);
+    for (int k = 0; s == LECTOR_STATUS_OK && k < n_sets; k++)
+        s = states_write_records(c, -1, &af, sets[k], NULL, err);
+    if (s != LECTOR_STATUS_OK) {
+        lector__afile_abort(&af);
+        return s;
+    }
+    s = lector__afile_commit(&af, err);
+    if (s == LECTOR_STATUS_OK) c->rewrite = false;
     return s;
 }

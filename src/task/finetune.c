@@ -14,6 +14,8 @@
 #include "base/base_impl.h"
 #include "encoder/encoder_impl.h"
 #include "kernels/backward.h"
+#include "kernels/kernels.h"
+#include "kernels/kernels_impl.h"
 #include "task/task_impl.h"
 
 struct lector__finetune_params lector__finetune_default_params(void) {
@@ -44,17 +46,44 @@ struct lector__finetune_params lector__finetune_default_params(void) {
 // boundary states: the hidden states entering the first trainable layer, per text
 
 struct boundary {
-    float *data;   // (sum of row lengths, C)
+    void *data;    // (sum of row lengths, C): floats, or bf16 bits when bf16
     int64_t *off;  // (n + 1) row starts, in tokens
     size_t bytes;
     int mapped;    // data is a mapping of an unlinked temporary file
+    int bf16;      // stored rounded to bf16 (round to nearest even), read back as floats
 };
+
+static size_t boundary_elem(const struct boundary *b) { return b->bf16 ? sizeof(uint16_t) : sizeof(float); }
+
+// Row i's n = off[i + 1] - off[i] states (n, C) stored from floats src.
+static void boundary_put(struct boundary *b, int64_t i, int64_t C, const float *src) {
+    int64_t n = (b->off[i + 1] - b->off[i]) * C;
+    if (!b->bf16) {
+        memcpy((float *)b->data + b->off[i] * C, src, (size_t)n * sizeof(float));
+        return;
+    }
+    uint16_t *dst = (uint16_t *)b->data + b->off[i] * C;
+    for (int64_t k = 0; k < n; k++) dst[k] = lector_f32_to_bf16(src[k]);
+}
+
+// Row i's states as floats into dst.
+static void boundary_get(const struct boundary *b, int64_t i, int64_t C, float *dst) {
+    int64_t n = (b->off[i + 1] - b->off[i]) * C;
+    if (!b->bf16) {
+        memcpy(dst, (const float *)b->data + b->off[i] * C, (size_t)n * sizeof(float));
+        return;
+    }
+    const uint16_t *src = (const uint16_t *)b->data + b->off[i] * C;
+    for (int64_t k = 0; k < n; k++) dst[k] = lector_bf16_to_f32(src[k]);
+}
 
 static void boundary_free(struct boundary *b) {
     if (b->mapped) munmap(b->data, b->bytes);
     else lector_free(b->data);
     lector_free(b->off);
+    int bf16 = b->bf16;
     memset(b, 0, sizeof *b);
+    b->bf16 = bf16;
 }
 
 // Room for the states: malloc within the budget, else a mapping of a temporary file in
@@ -105,51 +134,69 @@ static int cmp_row_len(const void *a, const void *b) {
     return x->index < y->index ? -1 : (x->index > y->index);
 }
 
-// The frozen layers over every row, in length-sorted batches of at most 32 rows and 4096
-// padded tokens; each row's first n states are kept. cancel (may be NULL) is polled between
-// batches.
-static enum lector_status boundary_compute(const struct lector_encoder *enc, int64_t n_run,
-                                           const struct lector_token_row *rows, int64_t n,
-                                           size_t budget, const volatile int *cancel,
-                                           struct boundary *b, struct lector_error *err) {
-    const struct lector_encoder_config *cfg = &enc->cfg;
-    int64_t C = cfg->n_embd, T_max = 1, total = 0;
-    enum lector_status s = LECTOR_STATUS_OK;
-    struct row_len *order = NULL;
-    int32_t *ids = NULL, *mask = NULL;
-    float *hidden = NULL;
-    struct lector_encoder_state *st = NULL;
-    s = lector__token_rows_check(cfg, rows, n, &T_max, err);
-    if (s != LECTOR_STATUS_OK) goto fail;
+// Row offsets and room for the states of rows (checked against the encoder); *T_max gets
+// the longest row.
+static enum lector_status boundary_layout(const struct lector_encoder *enc,
+                                          const struct lector_token_row *rows, int64_t n,
+                                          size_t budget, struct boundary *b, int64_t *T_max,
+                                          struct lector_error *err) {
+    int64_t C = enc->cfg.n_embd, total = 0;
+    enum lector_status s = lector__token_rows_check(&enc->cfg, rows, n, T_max, err);
+    if (s != LECTOR_STATUS_OK) return s;
     b->off = lector__malloc((size_t)(n + 1) * sizeof *b->off);
-    order = lector__malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
-    if (!b->off || !order) goto nomem;
+    if (!b->off) return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory for boundary states");
     for (int64_t i = 0; i < n; i++) {
         b->off[i] = total;
         total += rows[i].n;
-        order[i] = (struct row_len){rows[i].n, i};
     }
     b->off[n] = total;
-    s = boundary_alloc(b, (size_t)total * (size_t)C * sizeof(float), budget, err);
-    if (s != LECTOR_STATUS_OK) goto fail;
-    qsort(order, (size_t)n, sizeof *order, cmp_row_len);
+    s = boundary_alloc(b, (size_t)total * (size_t)C * boundary_elem(b), budget, err);
+    if (s != LECTOR_STATUS_OK) boundary_free(b);
+    return s;
+}
+
+// The frozen layers over the rows, in length-sorted batches of at most 32 rows and 4096
+// padded tokens; each row's first n states are kept (as bf16 when b->bf16 is set). With
+// have (may be NULL), the batches whose rows all have their states already are skipped;
+// the others are those of a run without have, so a row's states do not depend on which
+// rows were at hand. cancel (may be NULL) is polled between batches.
+static enum lector_status boundary_fill(const struct lector_encoder *enc, int64_t n_run,
+                                        const struct lector_token_row *rows, int64_t n,
+                                        int64_t T_max, const uint8_t *have,
+                                        const volatile int *cancel, struct boundary *b,
+                                        struct lector_error *err) {
+    const struct lector_encoder_config *cfg = &enc->cfg;
+    int64_t C = cfg->n_embd;
+    enum lector_status s = LECTOR_STATUS_OK;
+    struct row_len *order = lector__malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
     const int64_t rows_max = 32, tokens_max = 4096;
     int64_t cap = rows_max * (T_max > 0 ? T_max : 1);
-    ids = lector__malloc((size_t)cap * sizeof *ids);
-    mask = lector__malloc((size_t)cap * sizeof *mask);
-    hidden = lector__malloc((size_t)cap * (size_t)C * sizeof *hidden);
-    if (!ids || !mask || !hidden) goto nomem;
-    s = lector_encoder_state_new(enc, &st, err);
-    if (s != LECTOR_STATUS_OK) goto fail;
+    int32_t *ids = lector__malloc((size_t)cap * sizeof *ids);
+    int32_t *mask = lector__malloc((size_t)cap * sizeof *mask);
+    float *hidden = lector__malloc((size_t)cap * (size_t)C * sizeof *hidden);
+    struct lector_encoder_state *st = NULL;
+    if (!order || !ids || !mask || !hidden) {
+        s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory computing boundary states");
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) order[i] = (struct row_len){rows[i].n, i};
+    qsort(order, (size_t)n, sizeof *order, cmp_row_len);
     for (int64_t start = 0; start < n;) {
         if (cancel && *cancel) {
             s = lector__error(err, LECTOR_STATUS_INTERRUPTED, "interrupted");
-            goto fail;
+            goto done;
         }
         int64_t end = start + 1;
         while (end < n && end - start < rows_max && (end - start + 1) * order[end].n <= tokens_max)
             end++;
         int64_t B = end - start, T = order[end - 1].n;
+        bool needed = !have;
+        for (int64_t r = 0; r < B && !needed; r++) needed = !have[order[start + r].index];
+        if (!needed) {
+            start = end;
+            continue;
+        }
+        if (!st && (s = lector_encoder_state_new(enc, &st, err)) != LECTOR_STATUS_OK) goto done;
         for (int64_t r = 0; r < B; r++) {
             const struct lector_token_row *row = &rows[order[start + r].index];
             for (int64_t t = 0; t < T; t++) {
@@ -158,25 +205,119 @@ static enum lector_status boundary_compute(const struct lector_encoder *enc, int
             }
         }
         s = lector__encoder_forward_layers(enc, st, ids, NULL, mask, B, T, n_run, hidden, err);
-        if (s != LECTOR_STATUS_OK) goto fail;
+        if (s != LECTOR_STATUS_OK) goto done;
         for (int64_t r = 0; r < B; r++) {
             int64_t i = order[start + r].index;
-            memcpy(b->data + b->off[i] * C, hidden + r * T * C,
-                   (size_t)(rows[i].n * C) * sizeof(float));
+            if (!have || !have[i]) boundary_put(b, i, C, hidden + r * T * C);
         }
         start = end;
     }
-    goto done;
-nomem:
-    s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory computing boundary states");
-fail:
-    boundary_free(b);
 done:
     lector_encoder_state_free(st);
     lector_free(hidden);
     lector_free(mask);
     lector_free(ids);
     lector_free(order);
+    return s;
+}
+
+// The states of every row, computed (cancel as boundary_fill's).
+static enum lector_status boundary_compute(const struct lector_encoder *enc, int64_t n_run,
+                                           const struct lector_token_row *rows, int64_t n,
+                                           size_t budget, const volatile int *cancel,
+                                           struct boundary *b, struct lector_error *err) {
+    int64_t T_max = 1;
+    enum lector_status s = boundary_layout(enc, rows, n, budget, b, &T_max, err);
+    if (s == LECTOR_STATUS_OK) s = boundary_fill(enc, n_run, rows, n, T_max, NULL, cancel, b, err);
+    if (s != LECTOR_STATUS_OK) boundary_free(b);
+    return s;
+}
+
+// The key of the boundary states in the feature cache: what they depend on besides the
+// token ids (the records' keys): the encoder's weights and variant, its precision, the
+// frozen layers run, the kernels (their bits may differ between AVX2 and AVX-512) and how
+// the states are kept.
+static void boundary_cache_key(const struct lector_encoder *enc, int64_t n_run, int bf16,
+                               char *key, size_t cap) {
+    const char *tuned = lector__encoder_substitution_id(enc);
+    snprintf(key, cap, "lector-states-v1 encoder=%s%s%s precision=%s layers=%lld kernels=%s states=%s",
+             lector_encoder_checksum(enc), tuned ? " tuned=" : "", tuned ? tuned : "",
+             lector_precision_name(lector_encoder_precision(enc)), (long long)n_run,
+             lector__kernels()->name, bf16 ? "bf16" : "fp32");
+}
+
+static void cache_warning(struct lector__finetune_result *r, const struct lector_error *e) {
+    _Static_assert(sizeof r->cache_warning == sizeof e->msg, "a message fits");
+    memcpy(r->cache_warning, e->msg, sizeof r->cache_warning);
+    r->cache_warning[sizeof r->cache_warning - 1] = '\0';
+}
+
+// The states of the training rows (b[0]) and the validation rows (b[1], n[1] may be 0):
+// read from the feature cache in p->cache_dir where it has them, the rest computed (and
+// stored there). What the cache did goes to r; a cache that cannot be used only costs time
+// (r->cache_warning says why).
+static enum lector_status boundary_prepare(const struct lector_encoder *enc, int64_t n_run,
+                                           const struct lector__finetune_params *p,
+                                           const struct lector_token_row *const rows[2],
+                                           const int64_t n[2], struct boundary *const bp[2],
+                                           struct lector__finetune_result *r,
+                                           struct lector_error *err) {
+    int64_t T_max[2] = {1, 1};
+    uint8_t *have[2] = {NULL, NULL};
+    struct lector__states_set sets[2];
+    struct lector__states_set *set_ptrs[2] = {&sets[0], &sets[1]};
+    const int n_sets = n[1] > 0 ? 2 : 1;
+    struct lector__states_cache cache;
+    bool cached = false;
+    enum lector_status s = LECTOR_STATUS_OK;
+    bp[0]->bf16 = bp[1]->bf16 = p->boundary_precision == LECTOR_PRECISION_BF16;
+    for (int k = 0; k < 2 && s == LECTOR_STATUS_OK; k++) {
+        size_t used = k ? bp[0]->bytes : 0;
+        if (k == 0 || n[1] > 0)
+            s = boundary_layout(enc, rows[k], n[k], p->memory_budget > used ? p->memory_budget - used : 0,
+                                bp[k], &T_max[k], err);
+    }
+    if (s != LECTOR_STATUS_OK) goto done;
+    if (p->cache_dir) {
+        char key[512];
+        struct lector_error cerr;
+        boundary_cache_key(enc, n_run, bp[0]->bf16, key, sizeof key);
+        cached = lector__states_cache_open(&cache, p->cache_dir, key, enc->cfg.n_embd,
+                                           (int)boundary_elem(bp[0]), &cerr) == LECTOR_STATUS_OK;
+        if (!cached) cache_warning(r, &cerr);
+        for (int k = 0; cached && k < 2; k++) {
+            have[k] = lector__calloc((size_t)(n[k] > 0 ? n[k] : 1), 1);
+            if (!have[k]) {
+                s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
+                goto done;
+            }
+            sets[k] = (struct lector__states_set){rows[k], n[k], bp[k]->off, bp[k]->data, have[k], 0};
+        }
+        if (cached) {
+            if (lector__states_cache_read(&cache, set_ptrs, n_sets, &cerr) != LECTOR_STATUS_OK)
+                cache_warning(r, &cerr);
+            r->n_cached = sets[0].n_read + (n_sets > 1 ? sets[1].n_read : 0);
+            r->cache_path = lector__strdup(cache.path);
+            r->n_cache_damaged = cache.n_damaged;
+        }
+    }
+    for (int k = 0; k < 2 && s == LECTOR_STATUS_OK; k++)
+        if (n[k] > 0)
+            s = boundary_fill(enc, n_run, rows[k], n[k], T_max[k], have[k], p->cancel, bp[k], err);
+    if (s == LECTOR_STATUS_OK && cached) {
+        struct lector_error cerr;
+        if (lector__states_cache_write(&cache, set_ptrs, n_sets, p->cache_max_size, &cerr) !=
+            LECTOR_STATUS_OK)
+            cache_warning(r, &cerr);
+    }
+done:
+    if (cached) lector__states_cache_close(&cache);
+    lector_free(have[0]);
+    lector_free(have[1]);
+    if (s != LECTOR_STATUS_OK) {
+        boundary_free(bp[0]);
+        boundary_free(bp[1]);
+    }
     return s;
 }
 
@@ -190,7 +331,7 @@ static int64_t boundary_gather(const struct boundary *b, const int64_t *idx, int
     }
     for (int64_t r = 0; r < B; r++) {
         int64_t len = b->off[idx[r] + 1] - b->off[idx[r]];
-        memcpy(x + r * T * C, b->data + b->off[idx[r]] * C, (size_t)(len * C) * sizeof(float));
+        boundary_get(b, idx[r], C, x + r * T * C);
         memset(x + (r * T + len) * C, 0, (size_t)((T - len) * C) * sizeof(float));
         for (int64_t t = 0; t < T; t++) mask[r * T + t] = t < len;
     }
@@ -374,6 +515,7 @@ void lector__finetune_result_free(struct lector__finetune_result *r) {
     if (!r) return;
     lector_head_free(r->head);
     lector__enc_train_free(r->tr);
+    lector_free(r->cache_path);
     memset(r, 0, sizeof *r);
 }
 
@@ -420,11 +562,9 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
     int64_t L0 = lector__enc_train_first_layer(tr);
 
     double t0 = lector_now();
-    s = boundary_compute(enc, L0, train, n, p->memory_budget, p->cancel, &bt, err);
-    if (s == LECTOR_STATUS_OK && n_valid > 0)
-        s = boundary_compute(enc, L0, valid, n_valid,
-                             p->memory_budget > bt.bytes ? p->memory_budget - bt.bytes : 0,
-                             p->cancel, &bv, err);
+    s = boundary_prepare(enc, L0, p, (const struct lector_token_row *const[2]){train, valid},
+                         (const int64_t[2]){n, n_valid}, (struct boundary *const[2]){&bt, &bv}, r,
+                         err);
     if (s != LECTOR_STATUS_OK) goto fail;
     r->seconds_frozen = lector_now() - t0;
     r->boundary_bytes = bt.bytes + bv.bytes;

@@ -12,8 +12,10 @@
  *     lector__finetune_result_free(&r);
  *
  * The recipe: the layers below the top n_unfreeze run once per text (the states entering
- * the first trainable layer are kept, in memory up to memory_budget bytes and past it in a
- * file-backed mapping of an unlinked temporary file); each epoch then runs only the top
+ * the first trainable layer are kept, as fp32 or bf16, in memory up to memory_budget bytes
+ * and past it in a file-backed mapping of an unlinked temporary file, and with cache_dir
+ * also in the feature cache, so that another run on the same texts reads them instead);
+ * each epoch then runs only the top
  * layers forward and backward, shuffled mini-batches, AdamW with parameter groups (the
  * head at lr_head; each trainable layer at lr_encoder times layer_lr_decay^(its depth below
  * the top); the pooler as the top layer; no weight decay on biases and LayerNorm), one
@@ -51,6 +53,13 @@ struct lector__finetune_params {
     enum lector_pooling pooling; // [mean]
     float min_delta;        // [0.005]
     size_t memory_budget;   // bytes of boundary states kept in memory [1 GiB]
+    // How the boundary states are kept: LECTOR_PRECISION_FP32, or LECTOR_PRECISION_BF16
+    // (rounded to nearest even: half the memory; read back as fp32 per batch) [fp32]
+    enum lector_precision boundary_precision;
+    // Feature cache directory where the boundary states are kept across runs (NULL: none)
+    // and the cap on its files' bytes (0: none) [NULL]
+    const char *cache_dir;
+    uint64_t cache_max_size;
     // Called once the boundary states are computed, before the first epoch (may be NULL).
     void (*on_start)(void *user);
     // Called after each epoch (may be NULL): epoch from 1, its seconds, validation scores.
@@ -85,6 +94,10 @@ struct lector__finetune_result {
     int64_t n_epochs_run;
     size_t boundary_bytes;         // size of the kept boundary states
     int boundary_mapped;           // 1 if they went to a file-backed mapping
+    char *cache_path;              // the boundary states' file in the cache, or NULL
+    int64_t n_cached;              // texts (training and validation) whose states it had
+    int64_t n_cache_damaged;       // its records that failed their check (computed again)
+    char cache_warning[LECTOR_ERROR_MSG_LEN];       // why the cache could not be read or written, or ""
 };
 void lector__finetune_result_free(struct lector__finetune_result *r);
 

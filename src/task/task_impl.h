@@ -4,6 +4,9 @@
 #ifndef LECTOR_TASK_IMPL_H
 #define LECTOR_TASK_IMPL_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "lector/classifier.h"
 #include "lector/encoder.h"
 
@@ -13,6 +16,44 @@ enum lector_status lector__token_rows_check(const struct lector_encoder_config *
                                             const struct lector_token_row *rows, int64_t n,
                                             int64_t *T_max, struct lector_error *err);
 
+
+/* Fine-tuning's boundary states in the feature cache directory (cache.c): one file per key
+ * (everything the states depend on besides the token ids), "<dir>/<40 hex digits of
+ * sha256(key)>.lbs", one record per text keyed by the SHA-256 of its token ids, each with
+ * a check over the key, the ids' digest and the values (docs/formats.md). */
+struct lector__states_cache {
+    char *dir, *path, *key;
+    uint8_t key_digest[32];
+    int64_t C;
+    int elem;          /* bytes per value: 4 (fp32) or 2 (bf16) */
+    bool rewrite;      /* damaged or another key's file: the next write replaces it */
+    int64_t n_damaged; /* records that failed their check, since open */
+};
+/* The states of n rows: row i's (rows[i].n, C) values at data + off[i] C elem bytes. */
+struct lector__states_set {
+    const struct lector_token_row *rows;
+    int64_t n;
+    const int64_t *off; /* (n + 1) */
+    void *data;
+    uint8_t *have;      /* (n): set by read for the rows it filled; write skips them */
+    int64_t n_read;     /* rows filled by the last read */
+};
+enum lector_status lector__states_cache_open(struct lector__states_cache *c, const char *dir,
+                                             const char *key, int64_t C, int elem,
+                                             struct lector_error *err);
+void lector__states_cache_close(struct lector__states_cache *c);
+/* Fill the rows of the sets that the file has (a missing file has none; on an error,
+ * none). */
+enum lector_status lector__states_cache_read(struct lector__states_cache *c,
+                                             struct lector__states_set *const *sets, int n_sets,
+                                             struct lector_error *err);
+/* Store the rows of the sets that read did not fill (every row, in a new file, when the
+ * file was damaged), first removing other cache files of the directory, least recently used
+ * first, to stay under max_size (0: no cap); IO naming the cap when they cannot fit. */
+enum lector_status lector__states_cache_write(struct lector__states_cache *c,
+                                              struct lector__states_set *const *sets,
+                                              int n_sets, uint64_t max_size,
+                                              struct lector_error *err);
 
 // Texts already tokenized to their first max_len tokens: text i is row row[i] of ids (rows of
 // max_len ids), n_ids[row[i]] of them used, truncated[row[i]] when the text is longer. With

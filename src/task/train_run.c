@@ -45,7 +45,8 @@ void lector_train_options_init(struct lector_train_options *o) {
     p->dropout = 0.1f;
     // Three quarters of the physical memory (4 GB when unknown).
     const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-    o->finetune = (struct lector_finetune_options){1e-4f, 1e-3f, 1.0f, 0.1f, 16, 3, (uint64_t)1 << 30};
+    o->finetune = (struct lector_finetune_options){1e-4f, 1e-3f, 1.0f, 0.1f, 16, 3, (uint64_t)1 << 30,
+                                                    LECTOR_PRECISION_FP32};
     p->max_memory = pages > 0 && size > 0 ? (uint64_t)pages / 4 * 3 * (uint64_t)size : (uint64_t)4 << 30;
     o->autotune.budget = 300.0;
 }

@@ -41,6 +41,9 @@ enum lector_status lector__unfreeze_check(const struct lector_train_options *o, 
     if (!(f->encoder_dropout >= 0.0f && f->encoder_dropout < 1.0f))
         return lector__error(err, LECTOR_STATUS_INVALID_ARG, "finetune.encoder_dropout: %g is outside [0, 1)",
                              (double)f->encoder_dropout);
+    if (f->boundary_precision != LECTOR_PRECISION_FP32 && f->boundary_precision != LECTOR_PRECISION_BF16)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "finetune.boundary_precision: the frozen layers' states are kept as fp32 or bf16");
     if (f->batch_size < 1 || f->n_epochs < 1)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG, "finetune.%s: must be at least 1",
                              f->batch_size < 1 ? "batch_size" : "n_epochs");
@@ -57,7 +60,7 @@ static struct lector_token_row *rows_of(const struct lector_features *f) {
 struct progress {
     const struct lector_train_options *o;
     const struct lector__finetune_result *fr;
-    int64_t n_train;
+    int64_t n_train, n_rows; // training texts; training and validation texts
     double t0;
     json_t *hist;
 };
@@ -68,6 +71,17 @@ static void emit(const struct lector_train_options *o, const struct lector_event
 
 static void on_start(void *user) {
     struct progress *p = user;
+    const struct lector__finetune_result *fr = p->fr;
+    if (fr->cache_warning[0]) emit(p->o, &(struct lector_event){.kind = LECTOR_EVENT_CACHE_FAILED, .message = fr->cache_warning});
+    if (fr->n_cache_damaged) {
+        char note[400];
+        snprintf(note, sizeof note, "%s: %lld records failed their checksum: discarded, their texts' states are "
+                 "computed again and the file is rewritten", fr->cache_path, (long long)fr->n_cache_damaged);
+        emit(p->o, &(struct lector_event){.kind = LECTOR_EVENT_CACHE_NOTE, .message = note});
+    }
+    if (fr->cache_path)
+        emit(p->o, &(struct lector_event){.kind = LECTOR_EVENT_CACHE_HITS, .path = fr->cache_path,
+                                          .count = fr->n_cached, .total = p->n_rows});
     emit(p->o, &(struct lector_event){.kind = LECTOR_EVENT_FROZEN, .count = p->n_train,
                                       .seconds = lector_now() - p->t0, .total = (int64_t)p->fr->boundary_bytes,
                                       .windows = p->fr->boundary_mapped});
@@ -135,8 +149,11 @@ enum lector_status lector__train_unfrozen(const struct lector_train_options *o, 
     p.adamw_sparse = o->head.adamw_sparse;
     p.Y_train = multi ? tr->Y : NULL;
     p.Y_valid = multi && n_va ? va->Y : NULL;
+    p.boundary_precision = o->finetune.boundary_precision;
+    p.cache_dir = o->featurizer.cache_dir;
+    p.cache_max_size = o->featurizer.cache_max_size;
     struct lector__finetune_result fr = {0};
-    struct progress pr = {o, &fr, tr->n, lector_now(), json_array()};
+    struct progress pr = {o, &fr, tr->n, tr->n + n_va, lector_now(), json_array()};
     p.on_start = on_start;
     p.on_epoch = on_epoch;
     p.user = &pr;

@@ -3,7 +3,9 @@
 # few sst2 sentences; the model stores those layers (and says so in lector info); eval,
 # classify and embed --model run the encoder with them in place, eval giving the figures the
 # training run reported; a different base encoder is refused; the same seed gives the same
-# bytes with 1 and 2 threads; bad values of --unfreeze and a truncated model are refused.
+# bytes with 1 and 2 threads; the frozen layers' states come from the feature cache on a second
+# run (the same bytes, a damaged record recomputed); bf16 states; bad values of --unfreeze and
+# a truncated model are refused.
 # shellcheck source=lib/common.bash
 . "$(dirname "$0")/lib/common.bash"
 shared=${LECTOR_SHARED:-${LECTOR_SHARED_DEFAULT:-}}
@@ -98,9 +100,34 @@ for f in "$encoder"/*; do [ "$(basename "$f")" = config.json ] || ln -s "$f" "$o
 expect_rc 1 "$bin" eval -m "$m1" --data "$tmp/dev.csv" -t 1 -e "$other"
 expect_err "checksum"
 
-# determinism: the same seed, 1 or 2 threads, the same bytes
-train 2 "$tmp/m2.lector" >/dev/null 2>"$tmp/err" && ok || bad "train --threads 2: $(cat "$tmp/err")"
+# determinism: the same seed, 1 or 2 threads, the same bytes (the frozen pass run again)
+train 2 "$tmp/m2.lector" --no-cache >/dev/null 2>"$tmp/err" && ok || bad "train --threads 2: $(cat "$tmp/err")"
 cmp -s "$m1" "$tmp/m2.lector" && ok || bad "models differ between 1 and 2 threads"
+grep -q "feature cache" "$tmp/err" && bad "--no-cache read the cache: $(cat "$tmp/err")" || ok
+
+# the frozen layers' states through the feature cache: the first run stored them; another run
+# reads all 120 texts' (80 training, 40 validation) and writes the same bytes; a damaged
+# record is detected, its text's states computed again, and the bytes are the same again
+train 1 "$tmp/m3.lector" >/dev/null 2>"$tmp/err" && ok || bad "train from the cache: $(cat "$tmp/err")"
+grep -q "feature cache: 120 of 120 texts of .*\.lbs cached" "$tmp/err" && ok || bad "no cache hits: $(cat "$tmp/err")"
+cmp -s "$m1" "$tmp/m3.lector" && ok || bad "the model trained from cached states differs"
+lbs=$(find "$XDG_CACHE_HOME" -name '*.lbs')
+[ "$(printf '%s\n' "$lbs" | grep -c .)" -eq 1 ] && ok || bad "not one .lbs file: $lbs"
+"$py" - "$lbs" <<'PY'
+import sys
+p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 2] ^= 0x10
+open(p, "wb").write(bytes(b))
+PY
+train 1 "$tmp/m4.lector" >/dev/null 2>"$tmp/err" && ok || bad "train from a damaged cache: $(cat "$tmp/err")"
+grep -q "failed their checksum" "$tmp/err" && ok || bad "damage not reported: $(cat "$tmp/err")"
+grep -q "feature cache: 119 of 120 texts" "$tmp/err" && ok || bad "not 119 hits: $(cat "$tmp/err")"
+cmp -s "$m1" "$tmp/m4.lector" && ok || bad "the model differs after a damaged cache record"
+# bf16 states: another cache file, a model of its own
+train 1 "$tmp/m5.lector" --boundary-precision bf16 >/dev/null 2>"$tmp/err" && ok || bad "bf16 states: $(cat "$tmp/err")"
+[ "$(find "$XDG_CACHE_HOME" -name '*.lbs' | grep -c .)" -eq 2 ] && ok || bad "no second .lbs file"
+cmp -s "$m1" "$tmp/m5.lector" && bad "bf16 states gave the fp32 model" || ok
+expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" -t 1 --unfreeze 1 --boundary-precision int8
+expect_err "boundary-precision"
 
 # bad values
 for v in -1 abc 1.5 ""; do

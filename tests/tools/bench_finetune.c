@@ -10,6 +10,7 @@
 //                       [--epochs E] [--batch B] [--lr-head X] [--lr-encoder X]
 //                       [--layer-lr-decay X] [--encoder-dropout X] [--pooled-dropout X]
 //                       [--threads N] [--seed S] [--memory-budget BYTES]
+//                       [--boundary-precision fp32|bf16] [--cache DIR]
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +128,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--threads")) threads = atoi(v);
         else if (!strcmp(k, "--seed")) p.seed = strtoull(v, NULL, 10);
         else if (!strcmp(k, "--memory-budget")) p.memory_budget = strtoull(v, NULL, 10);
+        else if (!strcmp(k, "--boundary-precision"))
+            p.boundary_precision = strcmp(v, "bf16") ? LECTOR_PRECISION_FP32 : LECTOR_PRECISION_BF16;
+        else if (!strcmp(k, "--cache")) p.cache_dir = v;
         else {
             fprintf(stderr, "bench_finetune: unknown option %s\n", k);
             return 2;
@@ -175,11 +179,13 @@ int main(int argc, char **argv) {
     printf("], \"seconds_frozen\": %.3f, \"seconds_per_epoch\": %.3f, \"cpu_seconds_per_epoch\": "
            "%.3f, \"cpu_seconds_frozen\": %.3f, \"best_epoch\": %lld, "
            "\"dev_accuracy\": %.5f, \"test_accuracy\": %.5f, \"boundary_bytes\": %zu, "
-           "\"boundary_mapped\": %d, \"peak_rss_mb\": %.1f}\n",
+           "\"boundary_mapped\": %d, \"boundary_precision\": \"%s\", \"cached\": %lld, "
+           "\"peak_rss_mb\": %.1f}\n",
            r.seconds_frozen, r.seconds_epochs / (double)r.n_epochs_run,
            cpu_epochs / (double)r.n_epochs_run, cpu_frozen, (long long)r.best_epoch,
            r.valid_accuracy, (double)correct / (double)sp[2].n, r.boundary_bytes,
-           r.boundary_mapped, (double)ru.ru_maxrss / 1024.0);
+           r.boundary_mapped, p.boundary_precision == LECTOR_PRECISION_BF16 ? "bf16" : "fp32",
+           (long long)r.n_cached, (double)ru.ru_maxrss / 1024.0);
     free(logits);
     lector__finetune_result_free(&r);
     lector_encoder_close(enc);
