@@ -25,7 +25,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 # The lector side: a small C program linked against the built library.
 cc -O2 -std=c11 -I"$root/include" "$root/tests/tools/bench_tokenize.c" "$build/liblector.a" \
-   $(pkg-config --libs libutf8proc jansson libzip openblas sentencepiece) -lcsv -lstdc++ -lm -lpthread \
+   $(pkg-config --libs libutf8proc jansson libzip openblas sentencepiece libcrypto) -lcsv -lstdc++ -lm -lpthread \
    -o "$tmp/bench_tokenize"
 
 # The Hugging Face side.
