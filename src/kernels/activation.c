@@ -59,29 +59,27 @@ void lector_gelu_new_ref(float *x, // (n)
 
 void lector_gelu_new(float *x, int64_t n) { lector__kernels()->bias_gelu_new(x, NULL, 1, n); }
 
-// bias then GELU, row by row: the reference of the fused op
-void lector_bias_gelu_ref(float *x,          // (N, C)
+// bias then the activation act, row by row: the reference of a fused bias + activation
+static void bias_then_ref(float *x,          // (N, C)
                           const float *bias, // (C) or NULL
-                          int64_t N, int64_t C) {
+                          int64_t N, int64_t C, void (*act)(float *x, int64_t n)) {
     for (int64_t n = 0; n < N; n++) {
         float *row = x + n * C;
         if (bias) lector_bias_add_ref(row, bias, 1, C);
-        lector_gelu_ref(row, C);
+        act(row, C);
     }
+}
+
+void lector_bias_gelu_ref(float *x, const float *bias, int64_t N, int64_t C) {
+    bias_then_ref(x, bias, N, C, lector_gelu_ref);
 }
 
 void lector_bias_gelu(float *x, const float *bias, int64_t N, int64_t C) {
     lector__kernels()->bias_gelu(x, bias, N, C);
 }
 
-void lector_bias_gelu_new_ref(float *x,          // (N, C)
-                              const float *bias, // (C) or NULL
-                              int64_t N, int64_t C) {
-    for (int64_t n = 0; n < N; n++) {
-        float *row = x + n * C;
-        if (bias) lector_bias_add_ref(row, bias, 1, C);
-        lector_gelu_new_ref(row, C);
-    }
+void lector_bias_gelu_new_ref(float *x, const float *bias, int64_t N, int64_t C) {
+    bias_then_ref(x, bias, N, C, lector_gelu_new_ref);
 }
 
 void lector_bias_gelu_new(float *x, const float *bias, int64_t N, int64_t C) {
@@ -97,11 +95,7 @@ void lector_relu_ref(float *x, // (n)
 void lector_relu(float *x, int64_t n) { lector__kernels()->bias_relu(x, NULL, 1, n); }
 
 void lector__bias_relu_ref(float *x, const float *bias, int64_t N, int64_t C) {
-    for (int64_t n = 0; n < N; n++) {
-        float *row = x + n * C;
-        if (bias) lector_bias_add_ref(row, bias, 1, C);
-        lector_relu_ref(row, C);
-    }
+    bias_then_ref(x, bias, N, C, lector_relu_ref);
 }
 
 // ----------------------------------------------------------------------------
