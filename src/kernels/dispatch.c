@@ -18,32 +18,22 @@ static const struct lector__kernel_table table_ref = {
     .residual_layernorm = lector_residual_layernorm_ref,
 };
 
-static const struct lector__kernel_table table_avx2 = {
-    .name = "avx2",
-    // our own, not OpenBLAS: its sums depend on the row count and threads
-    .matmul = lector__matmul_avx2,
-    .matmul_packed = lector__matmul_packed_avx2,
-    .matmul_packed_size = lector__matmul_packed_size_avx2,
-    .matmul_pack_rows = lector__matmul_pack_rows_avx2,
-    .attention_head = lector__attention_head_avx2,
-    .bias_gelu = lector__bias_gelu_avx2,
-    .bias_relu = lector__bias_relu_avx2,
-    .bias_gelu_new = lector__bias_gelu_new_avx2,
-    .residual_layernorm = lector__residual_layernorm_avx2,
-};
+// Every kernel of a SIMD variant, by its suffix. The avx2 and avx512 products are our own,
+// not OpenBLAS: its sums depend on the row count and threads.
+#define SIMD_TABLE(sfx)                                     \
+    .name = #sfx,                                           \
+    .matmul = lector__matmul_##sfx,                         \
+    .matmul_packed = lector__matmul_packed_##sfx,           \
+    .matmul_packed_size = lector__matmul_packed_size_##sfx, \
+    .matmul_pack_rows = lector__matmul_pack_rows_##sfx,     \
+    .attention_head = lector__attention_head_##sfx,         \
+    .bias_gelu = lector__bias_gelu_##sfx,                   \
+    .bias_relu = lector__bias_relu_##sfx,                   \
+    .bias_gelu_new = lector__bias_gelu_new_##sfx,           \
+    .residual_layernorm = lector__residual_layernorm_##sfx
 
-static const struct lector__kernel_table table_avx512 = {
-    .name = "avx512",
-    .matmul = lector__matmul_avx512,
-    .matmul_packed = lector__matmul_packed_avx512,
-    .matmul_packed_size = lector__matmul_packed_size_avx512,
-    .matmul_pack_rows = lector__matmul_pack_rows_avx512,
-    .attention_head = lector__attention_head_avx512,
-    .bias_gelu = lector__bias_gelu_avx512,
-    .bias_relu = lector__bias_relu_avx512,
-    .bias_gelu_new = lector__bias_gelu_new_avx512,
-    .residual_layernorm = lector__residual_layernorm_avx512,
-};
+static const struct lector__kernel_table table_avx2 = {SIMD_TABLE(avx2)};
+static const struct lector__kernel_table table_avx512 = {SIMD_TABLE(avx512)};
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static struct lector__cpu cpu;

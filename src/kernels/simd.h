@@ -22,14 +22,40 @@
 #include "kernels/kernels.h"
 
 #if defined(__AVX512F__)
-
 #define VL 16
 #define SIMD_SUFFIX(name) name##_avx512
+#define V_MM(op) _mm512_##op
 typedef __m512 vf;
-static inline vf v_set1(float x) { return _mm512_set1_ps(x); }
-static inline vf v_zero(void) { return _mm512_setzero_ps(); }
-static inline vf v_load(const float *p) { return _mm512_loadu_ps(p); }
-static inline void v_store(float *p, vf x) { _mm512_storeu_ps(p, x); }
+#elif defined(__AVX2__) && defined(__FMA__)
+#define VL 8
+#define SIMD_SUFFIX(name) name##_avx2
+#define V_MM(op) _mm256_##op
+typedef __m256 vf;
+#else
+#error "simd.h needs -mavx512f (with bw, vl) or -mavx2 -mfma"
+#endif
+
+// ----------------------------------------------------------------------------
+// the operations both widths spell alike (_mm512_add_ps, _mm256_add_ps, ...)
+
+static inline vf v_set1(float x) { return V_MM(set1_ps)(x); }
+static inline vf v_zero(void) { return V_MM(setzero_ps)(); }
+static inline vf v_load(const float *p) { return V_MM(loadu_ps)(p); }
+static inline void v_store(float *p, vf x) { V_MM(storeu_ps)(p, x); }
+static inline vf v_add(vf a, vf b) { return V_MM(add_ps)(a, b); }
+static inline vf v_sub(vf a, vf b) { return V_MM(sub_ps)(a, b); }
+static inline vf v_mul(vf a, vf b) { return V_MM(mul_ps)(a, b); }
+static inline vf v_div(vf a, vf b) { return V_MM(div_ps)(a, b); }
+static inline vf v_sqrt(vf x) { return V_MM(sqrt_ps)(x); } // correctly rounded, as sqrtf
+static inline vf v_fma(vf a, vf b, vf c) { return V_MM(fmadd_ps)(a, b, c); } // a*b + c
+static inline vf v_max(vf a, vf b) { return V_MM(max_ps)(a, b); }
+static inline vf v_min(vf a, vf b) { return V_MM(min_ps)(a, b); }
+
+// ----------------------------------------------------------------------------
+// the operations each width spells its own way (masks, rounding, reductions)
+
+#if defined(__AVX512F__)
+
 static inline __mmask16 tail_mask(int64_t n) { return (__mmask16)((1u << n) - 1u); }
 // the first n < VL floats; the rest read as 0 and never touched in memory
 static inline vf v_load_n(const float *p, int64_t n) {
@@ -38,14 +64,6 @@ static inline vf v_load_n(const float *p, int64_t n) {
 static inline void v_store_n(float *p, vf x, int64_t n) {
     _mm512_mask_storeu_ps(p, tail_mask(n), x);
 }
-static inline vf v_add(vf a, vf b) { return _mm512_add_ps(a, b); }
-static inline vf v_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
-static inline vf v_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
-static inline vf v_div(vf a, vf b) { return _mm512_div_ps(a, b); }
-static inline vf v_sqrt(vf x) { return _mm512_sqrt_ps(x); } // correctly rounded, as sqrtf
-static inline vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); } // a*b + c
-static inline vf v_max(vf a, vf b) { return _mm512_max_ps(a, b); }
-static inline vf v_min(vf a, vf b) { return _mm512_min_ps(a, b); }
 static inline vf v_round(vf x) {
     return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
@@ -66,28 +84,13 @@ static inline vf v_keep_n(vf x, int64_t n) { return _mm512_maskz_mov_ps(tail_mas
 static inline float v_hsum(vf x) { return _mm512_reduce_add_ps(x); }
 static inline float v_hmax(vf x) { return _mm512_reduce_max_ps(x); }
 
-#elif defined(__AVX2__) && defined(__FMA__)
+#else // AVX2 + FMA
 
-#define VL 8
-#define SIMD_SUFFIX(name) name##_avx2
-typedef __m256 vf;
-static inline vf v_set1(float x) { return _mm256_set1_ps(x); }
-static inline vf v_zero(void) { return _mm256_setzero_ps(); }
-static inline vf v_load(const float *p) { return _mm256_loadu_ps(p); }
-static inline void v_store(float *p, vf x) { _mm256_storeu_ps(p, x); }
 static inline __m256i tail_mask(int64_t n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 static inline vf v_load_n(const float *p, int64_t n) { return _mm256_maskload_ps(p, tail_mask(n)); }
 static inline void v_store_n(float *p, vf x, int64_t n) { _mm256_maskstore_ps(p, tail_mask(n), x); }
-static inline vf v_add(vf a, vf b) { return _mm256_add_ps(a, b); }
-static inline vf v_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
-static inline vf v_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
-static inline vf v_div(vf a, vf b) { return _mm256_div_ps(a, b); }
-static inline vf v_sqrt(vf x) { return _mm256_sqrt_ps(x); }
-static inline vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
-static inline vf v_max(vf a, vf b) { return _mm256_max_ps(a, b); }
-static inline vf v_min(vf a, vf b) { return _mm256_min_ps(a, b); }
 static inline vf v_round(vf x) {
     return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
@@ -117,8 +120,6 @@ static inline float v_hmax(vf x) {
     return _mm_cvtss_f32(s);
 }
 
-#else
-#error "simd.h needs -mavx512f (with bw, vl) or -mavx2 -mfma"
 #endif
 
 // ----------------------------------------------------------------------------
