@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #if defined(__GNUC__)
 #define LECTOR_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -150,6 +151,21 @@ enum lector_status lector__sha256_files_cached(const char *const *files, int64_t
 /* The checksum cache directory: $XDG_CACHE_HOME/lector/checksums, else
  * $HOME/.cache/lector/checksums, into buf; NULL when neither is set or buf is too small. */
 const char *lector__checksum_cache_dir(char *buf, size_t cap);
+
+/* The line of text data (n bytes) that starts at *pos, as *line and *len without its "\n"
+ * or "\r\n"; *pos moves past it. False when no line is left (a last line without "\n" is
+ * still a line). */
+static inline bool lector__next_line(const char *data, size_t n, size_t *pos, const char **line,
+                                     size_t *len) {
+    if (*pos >= n) return false;
+    const char *s = data + *pos, *nl = memchr(s, '\n', n - *pos);
+    size_t l = nl ? (size_t)(nl - s) : n - *pos;
+    *pos += l + 1;
+    if (l > 0 && s[l - 1] == '\r') l--;
+    *line = s;
+    *len = l;
+    return true;
+}
 
 /* Little-endian readers/writers for file formats. */
 static inline uint32_t lector__read_u32_le(const uint8_t *p) {

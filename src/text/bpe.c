@@ -127,14 +127,9 @@ enum lector_status lector__bpe_parse_merges_txt(struct lector__bpe *b,
         if (data[i] == '\n') n_lines++;
     enum lector_status st = lector__bpe_init(b, n_lines + 1, err);
     if (st != LECTOR_STATUS_OK) return st;
-    size_t pos = 0;
-    for (int64_t line = 1; pos < n; line++) {
-        const char *nl = memchr(data + pos, '\n', n - pos);
-        size_t end = nl ? (size_t)(nl - data) : n;
-        size_t len = end - pos;
-        const char *s = data + pos;
-        pos = end + 1;
-        if (len > 0 && s[len - 1] == '\r') len--;
+    size_t pos = 0, len;
+    const char *s;
+    for (int64_t line = 1; lector__next_line(data, n, &pos, &s, &len); line++) {
         // The header line "#version: 0.2" and empty lines carry no merge.
         if (len == 0 || (line == 1 && len >= 8 && memcmp(s, "#version", 8) == 0)) continue;
         const char *sp = memchr(s, ' ', len);

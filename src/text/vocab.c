@@ -97,31 +97,27 @@ enum lector_status lector__vocab_parse_txt(struct lector__vocab *v, const char *
     enum lector_status st = vocab_alloc(v, n_lines, n, path, err);
     if (st != LECTOR_STATUS_OK) return st;
 
-    size_t pos = 0;
-    for (int64_t id = 0; id < n_lines; id++) {
-        const char *nl = memchr(data + pos, '\n', n - pos);
-        size_t end = nl ? (size_t)(nl - data) : n;
-        size_t len = end - pos;
-        if (len > 0 && data[pos + len - 1] == '\r') len--;
+    size_t pos = 0, len;
+    const char *s;
+    for (int64_t id = 0; lector__next_line(data, n, &pos, &s, &len); id++) {
         // Hugging Face reads vocab.txt as UTF-8 text and fails on anything else; a token
         // that is not UTF-8 could never match normalised text anyway.
         for (size_t i = 0; i < len;) {
             uint32_t cp;
             const char *why = NULL;
-            int k = lector__utf8_decode((const uint8_t *)data + pos, len, i, &cp, &why);
+            int k = lector__utf8_decode((const uint8_t *)s, len, i, &cp, &why);
             if (k == 0) {
                 lector__vocab_free(v);
                 return lector__error_line(err, LECTOR_STATUS_FORMAT, path, id + 1, (int64_t)i + 1,
                                         "%s:%lld: expected UTF-8 text, found invalid byte 0x%02X "
                                         "at byte %zu of the line (%s)",
-                                        path, (long long)(id + 1), (unsigned)(uint8_t)data[pos + i],
+                                        path, (long long)(id + 1), (unsigned)(uint8_t)s[i],
                                         i, why);
             }
             i += (size_t)k;
         }
-        vocab_set(v, id, data + pos, len);
-        table_put(v, data + pos, (uint32_t)len, (int32_t)id);
-        pos = end + 1;
+        vocab_set(v, id, s, len);
+        table_put(v, s, (uint32_t)len, (int32_t)id);
     }
     return LECTOR_STATUS_OK;
 }
