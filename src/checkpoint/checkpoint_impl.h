@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 // The readers use stored bytes in place (F32, integers), so they assume a little-endian host.
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -129,6 +130,15 @@ struct lector__ck_src {
     int64_t shape[LECTOR_MAX_DIMS];
     const uint8_t *data;
 };
+
+/* A struct lector__ck_src of these fields (shape: LECTOR_MAX_DIMS entries). */
+static inline struct lector__ck_src lector__ck_src_of(const char *name, enum lector_dtype dtype,
+                                                      int32_t n_dims, const int64_t *shape,
+                                                      const uint8_t *data) {
+    struct lector__ck_src s = {name, dtype, n_dims, {0}, data};
+    memcpy(s.shape, shape, sizeof s.shape);
+    return s;
+}
 
 struct lector__ck_name {
     const char *name;

@@ -330,11 +330,7 @@ enum lector_status lector__ck_add_safetensors(struct lector_checkpoint *ck, cons
     const uint8_t *data = (const uint8_t *)base + 8 + h.n_header;
     for (int64_t i = 0; i < h.n_entries; i++) {
         const struct lector__st_entry *e = &h.entries[i];
-        src[i].name = e->name;
-        src[i].dtype = e->dtype;
-        src[i].n_dims = e->n_dims;
-        memcpy(src[i].shape, e->shape, sizeof e->shape);
-        src[i].data = data + e->begin;
+        src[i] = lector__ck_src_of(e->name, e->dtype, e->n_dims, e->shape, data + e->begin);
     }
     st = lector__ck_add_tensors(ck, fi, src, h.n_entries, err);
     lector_free(src);

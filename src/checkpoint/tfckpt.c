@@ -135,11 +135,7 @@ static enum lector_status load_shard(struct lector_checkpoint *ck, const char *p
         const struct lector__tf_entry *e = kt[i].e;
         if (e->shard_id != s) continue;
         struct lector__ck_src *o = &src[j++];
-        o->name = kt[i].name;
-        o->dtype = kt[i].dtype;
-        o->n_dims = e->n_dims;
-        memcpy(o->shape, e->shape, sizeof o->shape);
-        o->data = arena ? arena + kt[i].slot : NULL;
+        *o = lector__ck_src_of(kt[i].name, kt[i].dtype, e->n_dims, e->shape, arena ? arena + kt[i].slot : NULL);
         if (e->size == 0) continue;
         if (kt[i].transpose) {
             transpose_copy(arena + kt[i].slot, data + e->offset, e->shape[0], e->shape[1],

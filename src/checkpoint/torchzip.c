@@ -275,17 +275,14 @@ enum lector_status lector__ck_add_torchzip(struct lector_checkpoint *ck, const c
     const uint8_t *base = ck->files[fi].base;
     for (int64_t i = 0; i < ps.n_tensors; i++) {
         const struct lector__pkl_tensor *t = &ps.tensors[i];
-        src[i].name = t->name;
-        src[i].dtype = t->dtype;
-        src[i].n_dims = t->n_dims;
-        memcpy(src[i].shape, t->shape, sizeof t->shape);
         // The pickle reader checked that a non-empty view lies inside its storage; an empty
         // one may carry any offset, so it gets no pointer arithmetic at all.
         int64_t numel = 0;
         LECTOR_ASSERT(lector__shape_numel(t->shape, t->n_dims, &numel)); // the pickle checked it
-        src[i].data = numel == 0 || !base ? base
-                                          : base + stor[which[i]].offset +
-                                                (size_t)t->offset * lector_dtype_size(t->dtype);
+        src[i] = lector__ck_src_of(t->name, t->dtype, t->n_dims, t->shape,
+                                   numel == 0 || !base ? base
+                                                       : base + stor[which[i]].offset +
+                                                             (size_t)t->offset * lector_dtype_size(t->dtype));
     }
     st = lector__ck_add_tensors(ck, fi, src, ps.n_tensors, err);
 fail:
