@@ -149,19 +149,17 @@ enum lector_status lector_encoder_open(const char *dir, struct lector_encoder **
     if (st != LECTOR_STATUS_OK) goto fail;
     st = compute_checksum(enc, config_path, err);
     if (st != LECTOR_STATUS_OK) goto fail;
-
-    lector_free(raw);
-    lector_free(config_path);
     *out = enc;
-    return LECTOR_STATUS_OK;
+    enc = NULL; // the cleanup below then has no encoder to close
 
-nomem:
-    st = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory opening the encoder", dir);
 fail:
     lector_free(raw);
     lector_free(config_path);
     lector_encoder_close(enc);
     return st;
+nomem:
+    st = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory opening the encoder", dir);
+    goto fail;
 }
 
 void lector_encoder_close(struct lector_encoder *enc) {

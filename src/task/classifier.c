@@ -824,17 +824,16 @@ enum lector_status lector_classifier_open(const char *path, const char *encoder_
         if (V) memcpy(q + lay.V, V->data, (size_t)(V->shape[0] * K) * sizeof *q);
     }
 
-    json_decref(jl);
-    lector_checkpoint_close(ck);
     *out = clf;
-    return LECTOR_STATUS_OK;
-nomem:
-    s = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
+    clf = NULL; // the cleanup below then has no classifier to close
 fail:
     json_decref(jl);
     lector_checkpoint_close(ck);
     lector_classifier_close(clf);
     return s;
+nomem:
+    s = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
+    goto fail;
 }
 
 // ---------------------------------------------------------------------------------------

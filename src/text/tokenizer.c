@@ -176,13 +176,14 @@ void lector__tok_hash_files(struct lector_tokenizer *tok, const char *tag, const
     lector__sha256_hex(digest, tok->hash_hex);
 }
 
-struct lector_tokenizer *lector__tok_new(void) {
-    struct lector_tokenizer *tok = lector__calloc(1, sizeof *tok);
-    if (!tok) return NULL;
+enum lector_status lector__tok_new(const char *path, struct lector_tokenizer **out,
+                                   struct lector_error *err) {
+    struct lector_tokenizer *tok = *out = lector__calloc(1, sizeof *tok);
+    if (!tok) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
     tok->id_cls = tok->id_sep = tok->id_pad = tok->id_unk = tok->id_mask = -1;
     tok->bpe.id_unk = -1;
     tok->uni.id_unk = -1;
-    return tok;
+    return LECTOR_STATUS_OK;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -56,7 +56,9 @@ void lector__tok_read_model_type(const char *dir, struct settings *s);
 // ---------------------------------------------------------------------------------------------
 // building the tokenizer (tokenizer.c)
 
-struct lector_tokenizer *lector__tok_new(void);
+// An empty tokenizer (no special ids yet) in *out; NOMEM naming path when out of memory.
+enum lector_status lector__tok_new(const char *path, struct lector_tokenizer **out,
+                                   struct lector_error *err);
 // Record which file(s) a tokenizer came from (their base names).
 const char *lector__tok_base_name(const char *path);
 void lector__tok_set_source(struct lector_tokenizer *tok, const char *path, const char *path2);

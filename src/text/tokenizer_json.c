@@ -561,11 +561,7 @@ enum lector_status lector__tok_open_json(const char *path, struct settings *s,
         else if (json_is_array(json_object_get(model, "vocab"))) mt = "Unigram";
         else if (json_is_object(json_object_get(model, "vocab"))) mt = "WordPiece";
     }
-    tok = lector__tok_new();
-    if (!tok) {
-        st = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
-        goto fail;
-    }
+    if ((st = lector__tok_new(path, &tok, err)) != LECTOR_STATUS_OK) goto fail;
     json_t *trunc = json_object_get(root, "truncation");
     (void)trunc;  // truncation is the caller's n_max; padding is the encoder's business
     if (strcmp(mt, "WordPiece") == 0) {
@@ -624,10 +620,8 @@ enum lector_status lector__tok_open_json(const char *path, struct settings *s,
         goto fail;
     }
     lector__tok_set_source(tok, path, NULL);
-    lector_free(data);
-    json_decref(root);
     *out = tok;
-    return LECTOR_STATUS_OK;
+    tok = NULL; // the cleanup below then has no tokenizer to close
 fail:
     lector_tokenizer_close(tok);
     lector_free(data);

@@ -65,11 +65,7 @@ enum lector_status lector__tok_open_spm(const char *model_path, enum lector_spm_
     enum lector_spm_family family_given = family;
     enum lector_status st = lector__read_file(model_path, VOCAB_BYTES_MAX, &data, &n, err);
     if (st != LECTOR_STATUS_OK) goto fail;
-    tok = lector__tok_new();
-    if (!tok) {
-        st = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", model_path);
-        goto fail;
-    }
+    if ((st = lector__tok_new(model_path, &tok, err)) != LECTOR_STATUS_OK) goto fail;
     tok->kind = LECTOR__KIND_SPM;
     st = lector_spm_open_memory(data, n, model_path, &tok->spm, err);
     if (st != LECTOR_STATUS_OK) goto fail;
@@ -197,11 +193,8 @@ enum lector_status lector__tok_open_spm(const char *model_path, enum lector_spm_
     size_t sizes[1] = {n};
     lector__tok_hash_files(tok, tag, files, sizes, 1);
     lector__tok_set_source(tok, model_path, NULL);
-    lector_free(ids);
-    lector_free(tokens);
-    lector_free(data);
     *out = tok;
-    return LECTOR_STATUS_OK;
+    tok = NULL; // the cleanup below then has no tokenizer to close
 fail:
     lector_tokenizer_close(tok);
     lector_free(ids);

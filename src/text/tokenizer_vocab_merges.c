@@ -26,11 +26,7 @@ enum lector_status lector__tok_open_vocab_merges(const char *vocab_path, const c
     if (st != LECTOR_STATUS_OK) goto fail;
     st = lector__json_parse(vdata, vn, vocab_path, -1, &vroot, err);
     if (st != LECTOR_STATUS_OK) goto fail;
-    tok = lector__tok_new();
-    if (!tok) {
-        st = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", vocab_path);
-        goto fail;
-    }
+    if ((st = lector__tok_new(vocab_path, &tok, err)) != LECTOR_STATUS_OK) goto fail;
     tok->kind = LECTOR__KIND_BPE;
     if ((st = lector__tok_vocab_from_object(vroot, &tok->vocab, vocab_path, "vocabulary", err)) != LECTOR_STATUS_OK ||
         (st = lector__bpe_parse_merges_txt(&tok->bpe, &tok->vocab, mdata, mn, merges_path, err)) !=
@@ -75,11 +71,8 @@ enum lector_status lector__tok_open_vocab_merges(const char *vocab_path, const c
     size_t sizes[2] = {vn, mn};
     lector__tok_hash_files(tok, s->add_prefix_space > 0 ? "bpe-prefix-space" : "bpe", files, sizes, 2);
     lector__tok_set_source(tok, vocab_path, merges_path);
-    json_decref(vroot);
-    lector_free(mdata);
-    lector_free(vdata);
     *out = tok;
-    return LECTOR_STATUS_OK;
+    tok = NULL; // the cleanup below then has no tokenizer to close
 fail:
     lector_tokenizer_close(tok);
     json_decref(vroot);
