@@ -146,23 +146,39 @@ static void map_bert_embeddings(struct loader *ld, struct lector_encoder *enc) {
     enc->emb_ln_b = need(ld, "embeddings.LayerNorm.bias", 1, E, 0);
 }
 
+// A family's names of one layer's modules, after the layer's own name.
+struct layer_names {
+    const char *q, *k, *v, *attn_out, *ln1, *ff_in, *ff_out, *ln2;
+};
+
+// One layer whose modules are named base + "." + the family's names.
+static void map_layer(struct loader *ld, const struct lector_encoder_config *cfg,
+                      const char *base, const struct layer_names *nm, struct lector__layer *l,
+                      struct lector__raw_qkv *raw) {
+    int64_t C = cfg->n_embd, F = cfg->n_ff;
+    char n[256];
+#define NAME(module) (snprintf(n, sizeof n, "%s.%s", base, module), n)
+    need_linear(ld, NAME(nm->q), C, C, &raw->q_w, &raw->q_b);
+    need_linear(ld, NAME(nm->k), C, C, &raw->k_w, &raw->k_b);
+    need_linear(ld, NAME(nm->v), C, C, &raw->v_w, &raw->v_b);
+    need_linear(ld, NAME(nm->attn_out), C, C, &l->attn_out_w, &l->attn_out_b);
+    need_norm(ld, NAME(nm->ln1), C, &l->ln1_g, &l->ln1_b);
+    need_linear(ld, NAME(nm->ff_in), F, C, &l->ff_in_w, &l->ff_in_b);
+    need_linear(ld, NAME(nm->ff_out), C, F, &l->ff_out_w, &l->ff_out_b);
+    need_norm(ld, NAME(nm->ln2), C, &l->ln2_g, &l->ln2_b);
+#undef NAME
+}
+
 // BertLayer (also RoBERTa's, XLM-R's, CamemBERT's and ELECTRA's): encoder.layer.N.*
 static void map_bert_layer(struct loader *ld, const struct lector_encoder_config *cfg,
                            int64_t i, struct lector__layer *l, struct lector__raw_qkv *raw) {
-    int64_t C = cfg->n_embd, F = cfg->n_ff;
-    char n[128];
-#define LAYER(suffix) (snprintf(n, sizeof n, "encoder.layer.%lld.%s", (long long)i, suffix), n)
-    need_linear(ld, LAYER("attention.self.query"), C, C, &raw->q_w, &raw->q_b);
-    need_linear(ld, LAYER("attention.self.key"), C, C, &raw->k_w, &raw->k_b);
-    need_linear(ld, LAYER("attention.self.value"), C, C, &raw->v_w, &raw->v_b);
-    need_linear(ld, LAYER("attention.output.dense"), C, C, &l->attn_out_w, &l->attn_out_b);
-    l->ln1_g = need(ld, LAYER("attention.output.LayerNorm.weight"), 1, C, 0);
-    l->ln1_b = need(ld, LAYER("attention.output.LayerNorm.bias"), 1, C, 0);
-    need_linear(ld, LAYER("intermediate.dense"), F, C, &l->ff_in_w, &l->ff_in_b);
-    need_linear(ld, LAYER("output.dense"), C, F, &l->ff_out_w, &l->ff_out_b);
-    l->ln2_g = need(ld, LAYER("output.LayerNorm.weight"), 1, C, 0);
-    l->ln2_b = need(ld, LAYER("output.LayerNorm.bias"), 1, C, 0);
-#undef LAYER
+    static const struct layer_names names = {
+        "attention.self.query",   "attention.self.key",         "attention.self.value",
+        "attention.output.dense", "attention.output.LayerNorm", "intermediate.dense",
+        "output.dense",           "output.LayerNorm"};
+    char base[64];
+    snprintf(base, sizeof base, "encoder.layer.%lld", (long long)i);
+    map_layer(ld, cfg, base, &names, l, raw);
 }
 
 // The pooler is optional (sentence-transformers and some heads drop it), but if either of
@@ -199,22 +215,14 @@ static void map_electra(struct loader *ld, struct lector_encoder *enc,
 static void map_distilbert(struct loader *ld, struct lector_encoder *enc,
                            struct lector__raw_qkv *raw) {
     const struct lector_encoder_config *cfg = &enc->cfg;
-    int64_t C = cfg->n_embd, F = cfg->n_ff;
     map_bert_embeddings(ld, enc); // n_type is 0: no token-type table
+    static const struct layer_names names = {
+        "attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin",
+        "sa_layer_norm",   "ffn.lin1",        "ffn.lin2",        "output_layer_norm"};
     for (int64_t i = 0; i < cfg->n_layer; i++) {
-        struct lector__layer *l = &enc->uniq[i];
-        struct lector__raw_qkv *r = &raw[i];
-        char n[128];
-#define LAYER(suffix) (snprintf(n, sizeof n, "transformer.layer.%lld.%s", (long long)i, suffix), n)
-        need_linear(ld, LAYER("attention.q_lin"), C, C, &r->q_w, &r->q_b);
-        need_linear(ld, LAYER("attention.k_lin"), C, C, &r->k_w, &r->k_b);
-        need_linear(ld, LAYER("attention.v_lin"), C, C, &r->v_w, &r->v_b);
-        need_linear(ld, LAYER("attention.out_lin"), C, C, &l->attn_out_w, &l->attn_out_b);
-        need_norm(ld, LAYER("sa_layer_norm"), C, &l->ln1_g, &l->ln1_b);
-        need_linear(ld, LAYER("ffn.lin1"), F, C, &l->ff_in_w, &l->ff_in_b);
-        need_linear(ld, LAYER("ffn.lin2"), C, F, &l->ff_out_w, &l->ff_out_b);
-        need_norm(ld, LAYER("output_layer_norm"), C, &l->ln2_g, &l->ln2_b);
-#undef LAYER
+        char base[64];
+        snprintf(base, sizeof base, "transformer.layer.%lld", (long long)i);
+        map_layer(ld, cfg, base, &names, &enc->uniq[i], &raw[i]);
     }
 }
 
@@ -223,29 +231,19 @@ static void map_distilbert(struct loader *ld, struct lector_encoder *enc,
 static void map_albert(struct loader *ld, struct lector_encoder *enc,
                        struct lector__raw_qkv *raw) {
     const struct lector_encoder_config *cfg = &enc->cfg;
-    int64_t C = cfg->n_embd, F = cfg->n_ff;
     map_bert_embeddings(ld, enc);
-    need_linear(ld, "encoder.embedding_hidden_mapping_in", C, cfg->n_emb, &enc->emb_proj_w,
+    need_linear(ld, "encoder.embedding_hidden_mapping_in", cfg->n_embd, cfg->n_emb, &enc->emb_proj_w,
                 &enc->emb_proj_b);
+    static const struct layer_names names = {
+        "attention.query",     "attention.key", "attention.value", "attention.dense",
+        "attention.LayerNorm", "ffn",           "ffn_output",      "full_layer_layer_norm"};
     for (int64_t g = 0; g < cfg->n_group; g++) {
         for (int64_t j = 0; j < cfg->n_group_layer; j++) {
             int64_t u = g * cfg->n_group_layer + j;
-            struct lector__layer *l = &enc->uniq[u];
-            struct lector__raw_qkv *r = &raw[u];
-            char n[160];
-#define LAYER(suffix)                                                                          \
-    (snprintf(n, sizeof n, "encoder.albert_layer_groups.%lld.albert_layers.%lld.%s",           \
-              (long long)g, (long long)j, suffix),                                             \
-     n)
-            need_linear(ld, LAYER("attention.query"), C, C, &r->q_w, &r->q_b);
-            need_linear(ld, LAYER("attention.key"), C, C, &r->k_w, &r->k_b);
-            need_linear(ld, LAYER("attention.value"), C, C, &r->v_w, &r->v_b);
-            need_linear(ld, LAYER("attention.dense"), C, C, &l->attn_out_w, &l->attn_out_b);
-            need_norm(ld, LAYER("attention.LayerNorm"), C, &l->ln1_g, &l->ln1_b);
-            need_linear(ld, LAYER("ffn"), F, C, &l->ff_in_w, &l->ff_in_b);
-            need_linear(ld, LAYER("ffn_output"), C, F, &l->ff_out_w, &l->ff_out_b);
-            need_norm(ld, LAYER("full_layer_layer_norm"), C, &l->ln2_g, &l->ln2_b);
-#undef LAYER
+            char base[96];
+            snprintf(base, sizeof base, "encoder.albert_layer_groups.%lld.albert_layers.%lld",
+                     (long long)g, (long long)j);
+            map_layer(ld, cfg, base, &names, &enc->uniq[u], &raw[u]);
         }
     }
     map_pooler(ld, enc, "pooler");
