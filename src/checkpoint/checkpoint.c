@@ -389,30 +389,22 @@ static char *dir_of(const char *path) {
 static enum lector_status open_dir(struct lector_checkpoint *ck, const char *dir,
                                    struct lector_error *err) {
     enum lector_status st;
-    char *p = lector__path_join(dir, "model.safetensors");
-    if (!p) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", dir);
-    if (lector__file_exists(p)) {
-        st = open_safetensors(ck, p, err);
+    char *p;
+    // The first of these files that exists: a safetensors file, a sharded safetensors index,
+    // a torch.save zip.
+    static const char *const files[] = {"model.safetensors", "model.safetensors.index.json",
+                                        "pytorch_model.bin"};
+    for (int i = 0; i < 3; i++) {
+        if (!(p = lector__path_join(dir, files[i])))
+            return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", dir);
+        bool found = lector__file_exists(p);
+        st = !found ? LECTOR_STATUS_OK
+             : i == 0 ? open_safetensors(ck, p, err)
+             : i == 1 ? open_index(ck, p, dir, err)
+                      : open_torchzip(ck, p, err);
         lector_free(p);
-        return st;
+        if (found) return st;
     }
-    lector_free(p);
-    p = lector__path_join(dir, "model.safetensors.index.json");
-    if (!p) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", dir);
-    if (lector__file_exists(p)) {
-        st = open_index(ck, p, dir, err);
-        lector_free(p);
-        return st;
-    }
-    lector_free(p);
-    p = lector__path_join(dir, "pytorch_model.bin");
-    if (!p) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", dir);
-    if (lector__file_exists(p)) {
-        st = open_torchzip(ck, p, err);
-        lector_free(p);
-        return st;
-    }
-    lector_free(p);
     // The original Google BERT release: bert_model.ckpt.index and its data shards.
     static const char *const tf_prefixes[] = {"bert_model.ckpt", "model.ckpt"};
     for (size_t i = 0; i < sizeof tf_prefixes / sizeof tf_prefixes[0]; i++) {
