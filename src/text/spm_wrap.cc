@@ -222,33 +222,27 @@ namespace {
 int32_t checked_id(const lector_spm *spm, int id) {
     return id >= 0 && id < spm->n_pieces ? static_cast<int32_t>(id) : -1;
 }
+
+// A special id the model reports through get, or -1 (no model, no such piece, an exception).
+template <typename Get>
+int32_t special_id(const lector_spm *spm, Get get) {
+    try {
+        return spm ? checked_id(spm, get(spm)) : -1;
+    } catch (...) {
+        return -1;
+    }
+}
 }  // namespace
 
 extern "C" int32_t lector_spm_unk_id(const struct lector_spm *spm) {
-    try {
-        return spm ? checked_id(spm, spm->proc.unk_id()) : -1;
-    } catch (...) {
-        return -1;
-    }
+    return special_id(spm, [](const lector_spm *m) { return m->proc.unk_id(); });
 }
 extern "C" int32_t lector_spm_bos_id(const struct lector_spm *spm) {
-    try {
-        return spm ? checked_id(spm, spm->proc.bos_id()) : -1;
-    } catch (...) {
-        return -1;
-    }
+    return special_id(spm, [](const lector_spm *m) { return m->proc.bos_id(); });
 }
 extern "C" int32_t lector_spm_eos_id(const struct lector_spm *spm) {
-    try {
-        return spm ? checked_id(spm, spm->proc.eos_id()) : -1;
-    } catch (...) {
-        return -1;
-    }
+    return special_id(spm, [](const lector_spm *m) { return m->proc.eos_id(); });
 }
 extern "C" int32_t lector_spm_pad_id(const struct lector_spm *spm) {
-    try {
-        return spm ? checked_id(spm, spm->proc.pad_id()) : -1;
-    } catch (...) {
-        return -1;
-    }
+    return special_id(spm, [](const lector_spm *m) { return m->proc.pad_id(); });
 }
