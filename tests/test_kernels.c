@@ -18,10 +18,12 @@
 //   bf16 product vs lector_matmul_bf16_ref (same bf16 rounding, double sums):
 //                                                     1e-5 (1 + sqrt(IC)), inputs in [-1, 1]
 //   (skipped with a note where the CPU has no AVX-512 BF16)
-//   int8 product vs lector_matmul_int8_ref (same quantisation, integer sums): exact, for
-//   N = 1..13 and depths/widths off the 4/64 grid; vs the fp32 product: within the
-//   quantisation bound 0.5 sw sum|x| + 0.5 sa sum|wq sw| (+ 1e-5 (1 + sqrt(IC)))
-//   (skipped with a note where the CPU has no AVX-512 VNNI)
+//   int8 products (AVX2 in test_kernels, VNNI in test_kernels_avx512) vs
+//   lector_matmul_int8_ref (same quantisation, integer sums): exact, for N = 1..13, 400
+//   and depths/widths off the 2/4/16/64 grids, a NaN input; vs the fp32 product: within
+//   the quantisation bound 0.5 sw sum|x| + 0.5 sa sum|wq sw| (+ 1e-5 (1 + sqrt(IC)))
+//   (the VNNI one skipped with a note where the CPU has no AVX-512 VNNI); with
+//   LECTOR_KERNELS=ref (test_kernels_ref) no int8 product at all
 // and bit-identical results for 1, 2 and 3 threads (matmul, packed matmul, attention), and
 // for our sgemms (avx2, avx512) for any batch size M (a row alone, batches of 1..399 rows
 // against the first rows of a batch of 400).
@@ -913,19 +915,28 @@ static void check_int8_vs_fp32(const float *x, const float *w, const float *got,
     }
 }
 
-static void check_matmul_int8(int64_t N, int64_t IC, int64_t OC) {
+// The int8 variant v against lector_matmul_int8_ref, bit for bit: with and without bias,
+// each activation, 1-3 threads, each row alone; its packing from the fp32 panels (when
+// the chosen table has them) the same bytes as from the plain weight.
+static void check_matmul_int8(const struct lector__int8_kernels *v, int64_t N, int64_t IC,
+                              int64_t OC) {
     float *x = rand_array(N * IC), *w = rand_array(OC * IC);
-    size_t n_p = lector_matmul_int8_packed_size(IC, OC), n_out = (size_t)(N * OC);
+    size_t n_p = lector__int8_packed_size(v->g, v->nr, IC, OC), n_out = (size_t)(N * OC);
+    int64_t nr = lector__kernels_packed_nr();
     int8_t *pq = lector__aligned_alloc(n_p + 64), *pq2 = lector__aligned_alloc(n_p + 64);
     float *pf = lector__aligned_alloc(lector_matmul_packed_size(IC, OC) * sizeof(float) + 64);
     float *ref = malloc(n_out * sizeof *ref), *got = malloc(n_out * sizeof *got);
     float *one = malloc((size_t)OC * sizeof *one);
     assert_true(pq && pq2 && pf && ref && got && one);
     if (IC > 2) x[IC / 2] = 40.0f; // an outlier in row 0: a coarse scale for that row
-    lector_matmul_int8_pack(pq, w, IC, OC);
-    lector_matmul_pack_rows(pf, w, IC, OC, 0, OC);
-    lector_matmul_int8_pack_from_packed(pq2, pf, IC, OC);
-    assert_memory_equal(pq, pq2, n_p);
+    bool nan_row = N >= 2 && IC >= 2;
+    if (nan_row) x[IC + 1] = NAN; // quantises to 0, and row 1's range ignores it
+    lector__int8_pack(pq, v->g, v->nr, w, 0, IC, OC);
+    if (nr > 0) {
+        lector_matmul_pack_rows(pf, w, IC, OC, 0, OC);
+        lector__int8_pack(pq2, v->g, v->nr, pf, nr, IC, OC);
+        assert_memory_equal(pq, pq2, n_p);
+    }
     for (int with_bias = 0; with_bias < 2; with_bias++) {
         float *bias = with_bias ? rand_array(OC) : NULL;
         lector_matmul_int8_ref(ref, x, w, bias, N, IC, OC);
@@ -934,7 +945,7 @@ static void check_matmul_int8(int64_t N, int64_t IC, int64_t OC) {
             for (int n = 1; n <= 3; n++) {
                 lector__kernels_set_n_threads(n);
                 memset(got, 0xff, n_out * sizeof *got);
-                lector_matmul_int8_packed(got, x, pq, bias, N, IC, OC, acts[a]);
+                v->packed(got, x, pq, bias, N, IC, OC, acts[a]);
                 float *want = ref;
                 if (acts[a] != LECTOR__ACT_NONE) { // the epilogue = the product, then bias_act
                     want = malloc(n_out * sizeof *want);
@@ -943,18 +954,22 @@ static void check_matmul_int8(int64_t N, int64_t IC, int64_t OC) {
                     lector_bias_act(want, NULL, N, OC, acts[a]);
                 }
                 if (memcmp(got, want, n_out * sizeof *got) != 0)
-                    fail_msg("int8 N=%lld IC=%lld OC=%lld bias %d act %d, %d threads: not the "
-                             "reference's bits (max diff %g)",
-                             (long long)N, (long long)IC, (long long)OC, with_bias, (int)acts[a],
-                             n, (double)test_max_abs_diff(got, want, N * OC));
+                    fail_msg("int8 %s N=%lld IC=%lld OC=%lld bias %d act %d, %d threads: not "
+                             "the reference's bits (max diff %g)",
+                             v->name, (long long)N, (long long)IC, (long long)OC, with_bias,
+                             (int)acts[a], n, (double)test_max_abs_diff(got, want, N * OC));
                 if (want != ref) free(want);
             }
         }
         for (int64_t r = 0; r < N; r++) { // each row alone: the same bits as in the batch
-            lector_matmul_int8_packed(one, x + r * IC, pq, bias, 1, IC, OC, LECTOR__ACT_NONE);
+            v->packed(one, x + r * IC, pq, bias, 1, IC, OC, LECTOR__ACT_NONE);
             assert_memory_equal(one, ref + r * OC, (size_t)OC * sizeof *one);
         }
-        if (!bias) check_int8_vs_fp32(x, w, ref, N, IC, OC);
+        if (!bias && !nan_row) check_int8_vs_fp32(x, w, ref, N, IC, OC);
+        if (!bias && nan_row) { // every row but the one with the NaN
+            check_int8_vs_fp32(x, w, ref, 1, IC, OC);
+            check_int8_vs_fp32(x + 2 * IC, w, ref + 2 * OC, N - 2, IC, OC);
+        }
         free(bias);
     }
     lector__kernels_set_n_threads(0);
@@ -962,21 +977,48 @@ static void check_matmul_int8(int64_t N, int64_t IC, int64_t OC) {
     free(x), free(w), free(ref), free(got), free(one);
 }
 
+static void check_int8_variant(const struct lector__int8_kernels *v) {
+    for (int64_t N = 1; N <= 13; N++) check_matmul_int8(v, N, 37, 70); // odd IC, OC % 64, % 16
+    check_matmul_int8(v, 1, 1, 1);
+    check_matmul_int8(v, 2, 3, 65);
+    check_matmul_int8(v, 5, 64, 64);
+    check_matmul_int8(v, 7, 15, 16);   // the quantisation's 16-wide loop and its tail
+    check_matmul_int8(v, 13, 1030, 200); // depth over two KC blocks, not a multiple of 4
+    check_matmul_int8(v, 400, 66, 130);  // more than one row block per thread
+    check_matmul_int8(v, 9, 768, 96);
+    check_matmul_int8(v, 3, 0, 70); // IC = 0: act(bias)
+}
+
+// the VNNI product (test_kernels_avx512)
 static void test_matmul_int8_matches_ref(void **state) {
     (void)state;
-    if (lector_matmul_int8_packed_size(8, 8) == 0) {
-        printf("note: no AVX-512 VNNI on this CPU (or LECTOR_KERNELS set): int8 product "
+    if (lector__kernels_int8() != &lector__int8_avx512) {
+        printf("note: no AVX-512 VNNI on this CPU (or LECTOR_KERNELS set): VNNI int8 product "
                "not tested\n");
         test_skip();
     }
-    for (int64_t N = 1; N <= 13; N++) check_matmul_int8(N, 37, 70); // IC % 4, OC % 64
-    check_matmul_int8(1, 1, 1);
-    check_matmul_int8(2, 3, 65);
-    check_matmul_int8(5, 64, 64);
-    check_matmul_int8(13, 1030, 200); // depth over two KC blocks, not a multiple of 4
-    check_matmul_int8(400, 66, 130);  // more than one row block per thread
-    check_matmul_int8(9, 768, 96);
-    check_matmul_int8(3, 0, 70); // IC = 0: act(bias)
+    check_int8_variant(&lector__int8_avx512);
+}
+
+// the AVX2 product (test_kernels), whatever dispatch chose; and dispatch: int8 is there
+// wherever the AVX2 kernels are
+static void test_matmul_int8_avx2_matches_ref(void **state) {
+    (void)state;
+    if (!lector__kernels_have_avx2()) {
+        printf("note: no AVX2 on this CPU: AVX2 int8 product not tested\n");
+        test_skip();
+    }
+    assert_non_null(lector__kernels_int8());
+    assert_true(lector_matmul_int8_packed_size(8, 8) > 0);
+    check_int8_variant(&lector__int8_avx2);
+}
+
+// LECTOR_KERNELS=ref (test_kernels_ref): no int8 product, so the encoder refuses int8
+static void test_int8_refused_on_ref(void **state) {
+    (void)state;
+    assert_string_equal(lector__kernels()->name, "ref");
+    assert_null(lector__kernels_int8());
+    assert_int_equal(lector_matmul_int8_packed_size(8, 8), 0);
 }
 
 // Three ctest entries: test_kernels (references, dispatch, the AVX2 variants and product),
@@ -1008,6 +1050,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_bias_relu_variants_match_ref),
         cmocka_unit_test(test_bf16_rounding),
         cmocka_unit_test(test_int8_quantisation),
+        cmocka_unit_test(test_matmul_int8_avx2_matches_ref),
     };
     const struct CMUnitTest avx512_tests[] = {
         cmocka_unit_test(test_bias_gelu_variants_match_ref),
@@ -1033,6 +1076,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_pooling_mask_aware),
         cmocka_unit_test(test_dispatch_names_a_variant),
         cmocka_unit_test(test_attention_threads_identical),
+        cmocka_unit_test(test_int8_refused_on_ref),
     };
     if (argc > 1 && strcmp(argv[1], "ref") == 0)
         return test_status(cmocka_run_group_tests(ref_tests, NULL, NULL));

@@ -10,8 +10,10 @@
 //     bert-bf16's, 0.15). int8 on those and the other families' fixtures (ALBERT's
 //     embedding projection, ELECTRA, DistilBERT, RoBERTa, gelu_new): cosine >= 0.99 per
 //     real token row.
-// Without AVX-512 BF16 (VNNI) set_precision must refuse bf16 (int8) with
-// LECTOR_STATUS_UNSUPPORTED; the other checks are then skipped with a note.
+// Without AVX-512 BF16 set_precision must refuse bf16 with LECTOR_STATUS_UNSUPPORTED, and
+// int8 exactly where there is no int8 product (neither AVX2 nor AVX-512 VNNI, or
+// LECTOR_KERNELS=ref: test_precision_ref checks the refusal); the other checks are then
+// skipped with a note.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +28,7 @@
 
 #include <jansson.h>
 
+#include "kernels/kernels.h"
 #include "lector/checkpoint.h"
 #include "lector/encoder.h"
 #include "testutil.h"
@@ -45,6 +48,8 @@ static bool set_lowp(struct lector_encoder *enc, enum lector_precision p) {
     enum lector_precision before = lector_encoder_precision(enc);
     enum lector_status st = lector_encoder_set_precision(enc, p, &err);
     if (st == LECTOR_STATUS_UNSUPPORTED) {
+        if (p == LECTOR_PRECISION_INT8 && lector_matmul_int8_packed_size(8, 8) > 0)
+            fail_msg("int8 refused though this CPU has an int8 product: %s", err.msg);
         printf("note: %s refused on this CPU: %s\n", lector_precision_name(p), err.msg);
         assert_int_equal(lector_encoder_precision(enc), before);
         return false;
@@ -291,19 +296,44 @@ static void test_fixtures_int8(void **state) {
         run_fixture(models[i], LECTOR_PRECISION_INT8, 0.99, false);
 }
 
-// Two ctest entries: test_precision (the arguments, on any CPU) and test_precision_avx512
-// (argument "avx512": bf16 and int8 products, Skipped where the CPU has no AVX-512 BF16/VNNI).
+// With LECTOR_KERNELS=ref there is no int8 product: int8 is refused with a message that
+// says what it needs, the encoder stays fp32.
+static void test_int8_refused_without_kernels(void **state) {
+    (void)state;
+    char *dir = test_mkdtemp();
+    assert_non_null(dir);
+    assert_int_equal(test_make_tiny_encoder(dir, 7), 0);
+    struct lector_encoder *enc = open_ok(dir);
+    struct lector_error err = {0};
+    assert_int_equal(lector_encoder_set_precision(enc, LECTOR_PRECISION_INT8, &err),
+                     LECTOR_STATUS_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "AVX2"));
+    assert_int_equal(lector_encoder_precision(enc), LECTOR_PRECISION_FP32);
+    lector_encoder_close(enc);
+    test_rmtree(dir);
+    free(dir);
+}
+
+// Three ctest entries: test_precision (the arguments on any CPU, and int8, which runs
+// wherever the AVX2 or the VNNI product does: Skipped elsewhere), test_precision_avx512
+// (argument "avx512": bf16, Skipped where the CPU has no AVX-512 BF16) and
+// test_precision_ref (argument "ref", run with LECTOR_KERNELS=ref: int8 refused).
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_set_precision_arguments),
+        cmocka_unit_test(test_tiny_int8_deterministic),
+        cmocka_unit_test(test_fixtures_int8),
     };
     const struct CMUnitTest avx512_tests[] = {
         cmocka_unit_test(test_tiny_bf16_deterministic),
-        cmocka_unit_test(test_tiny_int8_deterministic),
         cmocka_unit_test(test_fixtures_bf16),
-        cmocka_unit_test(test_fixtures_int8),
+    };
+    const struct CMUnitTest ref_tests[] = {
+        cmocka_unit_test(test_int8_refused_without_kernels),
     };
     if (argc > 1 && strcmp(argv[1], "avx512") == 0)
         return test_status(cmocka_run_group_tests(avx512_tests, NULL, NULL));
+    if (argc > 1 && strcmp(argv[1], "ref") == 0)
+        return test_status(cmocka_run_group_tests(ref_tests, NULL, NULL));
     return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -129,9 +129,9 @@ LECTOR_API void lector_encoder_close(struct lector_encoder *enc);
  *   LECTOR_PRECISION_INT8: dynamic quantisation, as ONNX Runtime's dynamic int8 mode:
  *     weights int8, symmetric, one scale per output column (quantised once); each input
  *     row quantised per call to uint8 with a zero point from its min and max; integer
- *     products (AVX-512 VNNI), dequantised to fp32 before the bias. Encoder outputs stay
- *     within cosine 0.99 per token row of fp32 on the checked models (docs/performance.md,
- *     "Reduced precision"). */
+ *     products (AVX-512 VNNI, or AVX2), dequantised to fp32 before the bias: the same
+ *     bits on either. Encoder outputs stay within cosine 0.99 per token row of fp32 on
+ *     the checked models (docs/performance.md, "Reduced precision"). */
 enum lector_precision {
     LECTOR_PRECISION_FP32 = 0,
     LECTOR_PRECISION_BF16 = 1,
@@ -146,9 +146,9 @@ LECTOR_API int lector_precision_parse(const char *name);
  * on another thread: it repacks the weights (bf16: a second, half-size copy, built from
  * the fp32 one, which is kept; int8: a second, quarter-size copy, likewise; switching back
  * to fp32 frees it). LECTOR_STATUS_UNSUPPORTED, enc unchanged, when the CPU lacks what p
- * needs (bf16: AVX-512 with AVX-512 BF16; int8: AVX-512 with AVX-512 VNNI;
- * LECTOR_KERNELS=ref or avx2 also refuses them); LECTOR_STATUS_INVALID_ARG for an unknown
- * p; LECTOR_STATUS_NOMEM. Outputs in bf16 and int8 are deterministic too: the same bits
+ * needs (bf16: AVX-512 with AVX-512 BF16, and LECTOR_KERNELS=ref or avx2 refuses it;
+ * int8: AVX2 or AVX-512 VNNI, and LECTOR_KERNELS=ref refuses it);
+ * LECTOR_STATUS_INVALID_ARG for an unknown p; LECTOR_STATUS_NOMEM. Outputs in bf16 and int8 are deterministic too: the same bits
  * whatever the batch and the thread count. */
 LECTOR_API enum lector_status lector_encoder_set_precision(struct lector_encoder *enc,
                                                            enum lector_precision p,

@@ -223,11 +223,12 @@ enum lector_status lector_encoder_set_precision(struct lector_encoder *enc,
         bool packed = lector__n_uniq(&enc->cfg) == 0 || enc->uniq[0].qkv_wp != NULL;
         if (lowp_size(p, 8, 8) == 0 || !packed)
             return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
-                                 "precision %s needs a CPU with %s and the AVX-512 kernels; "
-                                 "this one has not (or LECTOR_KERNELS restricts them)",
+                                 "precision %s needs a CPU with %s; this one has not (or "
+                                 "LECTOR_KERNELS restricts the kernels)",
                                  lector_precision_name(p),
-                                 p == LECTOR_PRECISION_BF16 ? "AVX-512 BF16 (avx512_bf16)"
-                                                            : "AVX-512 VNNI (avx512_vnni)");
+                                 p == LECTOR_PRECISION_BF16
+                                     ? "AVX-512 BF16 (avx512_bf16) and the AVX-512 kernels"
+                                     : "AVX2 or AVX-512 VNNI (avx512_vnni)");
         const struct lector_encoder_config *cfg = &enc->cfg;
         if (p == LECTOR_PRECISION_INT8 && (cfg->n_ff > LECTOR_INT8_IC_MAX ||
                                            cfg->n_embd > LECTOR_INT8_IC_MAX ||

@@ -75,7 +75,17 @@ bool lector__kernels_have_bf16(void) {
     return chosen == &table_avx512 && cpu.avx512bf16;
 }
 
-bool lector__kernels_have_int8(void) {
+const struct lector__int8_kernels *lector__kernels_int8(void) {
     pthread_once(&once, choose);
-    return chosen == &table_avx512 && cpu.avx512vnni;
+    if (chosen == &table_avx512 && cpu.avx512vnni) return &lector__int8_avx512;
+    // AVX2 without VNNI (also under the AVX-512 table: its fp32 panels are only read)
+    if (chosen != &table_ref) return &lector__int8_avx2;
+    return NULL;
+}
+
+int64_t lector__kernels_packed_nr(void) {
+    pthread_once(&once, choose);
+    if (chosen == &table_avx512) return lector__gemm_core_avx512.nr;
+    if (chosen == &table_avx2) return lector__gemm_core_avx2.nr;
+    return 0;
 }

@@ -4,6 +4,7 @@
 #include "kernels/kernels.h"
 
 #include <cblas.h>
+#include <string.h>
 
 #include "base/base_impl.h"
 #include "kernels/kernels_impl.h"
@@ -165,27 +166,106 @@ void lector_matmul_int8_ref(float *out,          // (N, OC)
     lector_free(wq);
 }
 
+size_t lector__int8_packed_size(int64_t g, int64_t nr, int64_t IC, int64_t OC) {
+    int64_t n_panels = (OC + nr - 1) / nr, depth = (IC + g - 1) / g * g;
+    return (size_t)(n_panels * nr) * (size_t)(depth + 8); // + an int32 sum, a float scale
+}
+
+void lector__int8_pack(int8_t *packed, int64_t g, int64_t nr, const float *w, int64_t w_nr,
+                       int64_t IC, int64_t OC) {
+    int64_t n_panels = (OC + nr - 1) / nr, depth = (IC + g - 1) / g * g;
+    memset(packed, 0, lector__int8_packed_size(g, nr, IC, OC));
+    int32_t *sums = (int32_t *)(packed + n_panels * nr * depth);
+    float *scales = (float *)(sums + n_panels * nr);
+    for (int64_t o = 0; o < OC; o++) {
+        // column o: IC values col[0], col[stride], ...
+        const float *col = w_nr ? w + (o / w_nr) * IC * w_nr + o % w_nr : w + o * IC;
+        int64_t stride = w_nr ? w_nr : 1;
+        int8_t *dst = packed + (o / nr) * depth * nr + g * (o % nr);
+        float sw = lector__int8_weight_scale(col, IC, stride);
+        int32_t sum = 0;
+        for (int64_t k = 0; k < IC; k++) {
+            int8_t q = lector__int8_quantize_weight(col[k * stride], sw);
+            dst[(k / g) * g * nr + k % g] = q;
+            sum += q;
+        }
+        sums[o] = sum;
+        scales[o] = sw;
+    }
+}
+
+static void int8_quantize_worker(void *arg, int ith, int nth) {
+    const struct lector__int8_job *j = arg;
+    int64_t lo, hi;
+    lector__split(j->N, ith, nth, &lo, &hi);
+    if (lo < hi) j->quantize(j, lo, hi);
+}
+
+static void int8_panels_worker(void *arg, int ith, int nth) {
+    const struct lector__int8_job *j = arg;
+    int64_t lo, hi;
+    lector__split(j->n_panels, ith, nth, &lo, &hi);
+    if (lo < hi) j->panels(j, lo, hi);
+}
+
+void lector__int8_run(struct lector__int8_job *j, int64_t min_rows) {
+    LECTOR_ASSERT(j->N >= 0 && j->IC >= 0 && j->OC >= 0 && j->IC <= LECTOR_INT8_IC_MAX);
+    if (j->N == 0 || j->OC == 0) return;
+    int64_t N = j->N, chunk = N;
+    float *out = j->out;
+    const float *inp = j->inp;
+    // per row: row_bytes, then (at the end) a zero point and a scale
+    unsigned char *mem = NULL;
+    for (;;) {
+        mem = lector__aligned_alloc((size_t)chunk * (j->row_bytes + 8) + 64);
+        if (mem || chunk <= min_rows) break;
+        chunk = (chunk / 2 + min_rows - 1) / min_rows * min_rows;
+    }
+    LECTOR_ASSERT(mem); // not even min_rows quantised rows could be allocated
+    j->a = mem;
+    j->zp = (int32_t *)(mem + ((size_t)chunk * j->row_bytes + 63) / 64 * 64);
+    j->sa = (float *)(j->zp + chunk);
+    for (int64_t r = 0; r < N; r += chunk) {
+        j->N = N - r < chunk ? N - r : chunk;
+        j->out = out + r * j->OC;
+        j->inp = inp + r * j->IC;
+        int64_t work = j->N * j->IC * j->OC;
+        int n_max = work < (int64_t)1 << 18 ? 1 : j->n_panels > 64 ? 64 : (int)j->n_panels;
+        lector__parallel_run(int8_quantize_worker, j, j->N * j->IC < (int64_t)1 << 16 ? 1 : 64);
+        lector__parallel_run(int8_panels_worker, j, n_max);
+    }
+    lector__aligned_free(mem);
+}
+
 size_t lector_matmul_int8_packed_size(int64_t IC, int64_t OC) {
     LECTOR_ASSERT(IC >= 0 && OC >= 0);
-    return lector__kernels_have_int8() ? lector__matmul_int8_packed_size_avx512(IC, OC) : 0;
+    const struct lector__int8_kernels *k = lector__kernels_int8();
+    return k ? lector__int8_packed_size(k->g, k->nr, IC, OC) : 0;
+}
+
+// the int8 product for this CPU; callers checked lector_matmul_int8_packed_size first
+static const struct lector__int8_kernels *int8_kernels(void) {
+    const struct lector__int8_kernels *k = lector__kernels_int8();
+    LECTOR_ASSERT(k);
+    return k;
 }
 
 void lector_matmul_int8_pack(int8_t *packed, const float *weight, int64_t IC, int64_t OC) {
-    LECTOR_ASSERT(lector__kernels_have_int8());
-    lector__matmul_int8_pack_avx512(packed, weight, IC, OC);
+    const struct lector__int8_kernels *k = int8_kernels();
+    lector__int8_pack(packed, k->g, k->nr, weight, 0, IC, OC);
 }
 
 void lector_matmul_int8_pack_from_packed(int8_t *packed, const float *packed_f32, int64_t IC,
                                          int64_t OC) {
-    LECTOR_ASSERT(lector__kernels_have_int8());
-    lector__matmul_int8_pack_from_f32_avx512(packed, packed_f32, IC, OC);
+    const struct lector__int8_kernels *k = int8_kernels();
+    LECTOR_ASSERT(lector__kernels_packed_nr() > 0);
+    lector__int8_pack(packed, k->g, k->nr, packed_f32, lector__kernels_packed_nr(), IC, OC);
 }
 
 void lector_matmul_int8_packed(float *out, const float *inp, const int8_t *packed,
                                const float *bias, int64_t N, int64_t IC, int64_t OC,
                                enum lector__act act) {
-    LECTOR_ASSERT(lector__kernels_have_int8());
-    lector__matmul_int8_packed_avx512(out, inp, packed, bias, N, IC, OC, act);
+    int8_kernels()->packed(out, inp, packed, bias, N, IC, OC, act);
 }
 
 // ----------------------------------------------------------------------------

@@ -39,51 +39,9 @@
 static inline int64_t four_up(int64_t n) { return (n + 3) / 4 * 4; }
 static inline int64_t n_panels_of(int64_t OC) { return (OC + NR - 1) / NR; }
 
-size_t lector__matmul_int8_packed_size_avx512(int64_t IC, int64_t OC) {
-    // panels, then an int32 sum and a float scale per column
-    return (size_t)n_panels_of(OC) * NR * (size_t)(four_up(IC) + 8);
-}
-
+// the panels' bytes: the column sums, then the scales, follow them
 static inline size_t panels_bytes(int64_t IC, int64_t OC) {
     return (size_t)n_panels_of(OC) * NR * (size_t)four_up(IC);
-}
-
-// ----------------------------------------------------------------------------
-// packing
-
-// Quantise column j of panel p, whose n = IC values are w[0], w[stride], ...; the padding
-// (k past IC) stays as the caller zeroed it.
-static void pack_column(int8_t *packed, int64_t IC, int64_t OC, int64_t p, int64_t j,
-                        const float *w, int64_t stride) {
-    int64_t IC4 = four_up(IC), o = p * NR + j;
-    int8_t *dst = packed + p * IC4 * NR + 4 * j;
-    int32_t *sums = (int32_t *)(packed + panels_bytes(IC, OC));
-    float *scales = (float *)(sums + n_panels_of(OC) * NR);
-    float sw = lector__int8_weight_scale(w, IC, stride);
-    int32_t sum = 0;
-    for (int64_t k = 0; k < IC; k++) {
-        int8_t q = lector__int8_quantize_weight(w[k * stride], sw);
-        dst[(k / 4) * 4 * NR + (k & 3)] = q;
-        sum += q;
-    }
-    sums[o] = sum;
-    scales[o] = sw;
-}
-
-void lector__matmul_int8_pack_avx512(int8_t *packed, const float *weight, int64_t IC,
-                                     int64_t OC) {
-    memset(packed, 0, lector__matmul_int8_packed_size_avx512(IC, OC));
-    for (int64_t o = 0; o < OC; o++) pack_column(packed, IC, OC, o / NR, o % NR, weight + o * IC, 1);
-}
-
-void lector__matmul_int8_pack_from_f32_avx512(int8_t *packed, const float *packed_f32,
-                                              int64_t IC, int64_t OC) {
-    // packed_f32 panel p is (IC, 64), element [k][j] (gemm_avx512.c)
-    memset(packed, 0, lector__matmul_int8_packed_size_avx512(IC, OC));
-    for (int64_t o = 0; o < OC; o++) {
-        int64_t p = o / NR, j = o % NR;
-        pack_column(packed, IC, OC, p, j, packed_f32 + p * IC * NR + j, NR);
-    }
 }
 
 // ----------------------------------------------------------------------------
@@ -91,38 +49,19 @@ void lector__matmul_int8_pack_from_f32_avx512(int8_t *packed, const float *packe
 
 // clamp(round(x * inv) + zp, 0, 255) of the lanes of mk (others 0), as int32
 static inline __m512i quantize16(const float *x, __mmask16 mk, __m512 inv, __m512 zp) {
-    __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x), inv);
-    v = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    v = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(v, zp), _mm512_setzero_ps()),
-                      _mm512_set1_ps(255.0f));
-    return _mm512_cvtps_epi32(v);
+    return _mm512_cvtps_epi32(v_int8_quantize(_mm512_maskz_loadu_ps(mk, x), inv, zp));
 }
 
-// dst (n, IC4) uint8, zp (n), sa (n) <- src (n, IC) fp32; the padding columns zero. The same
-// values as the scalar helpers of kernels.h: min/max are exact, and round(x * inv) + zp,
-// then the clamps, are the same IEEE operations (max(v, 0) gives 0 for NaN, as the scalar).
+// dst (n, IC4) uint8, zp (n), sa (n) <- src (n, IC) fp32; the padding columns zero
 static void quantize_rows(uint8_t *dst, int32_t *zp, float *sa, const float *src, int64_t n,
                           int64_t IC) {
     int64_t IC4 = four_up(IC);
     for (int64_t r = 0; r < n; r++) {
         const float *x = src + r * IC;
         uint8_t *d = dst + r * IC4;
-        __m512 vlo = _mm512_setzero_ps(), vhi = vlo;
-        for (int64_t k = 0; k < IC; k += 16) {
-            // masked lanes read as 0, which the range contains anyway; x first so a NaN
-            // lane keeps the running value
-            __mmask16 mk = IC - k >= 16 ? (__mmask16)0xffff : tail_mask(IC - k);
-            __m512 v = _mm512_maskz_loadu_ps(mk, x + k);
-            vlo = _mm512_min_ps(v, vlo);
-            vhi = _mm512_max_ps(v, vhi);
-        }
-        float s, inv;
-        int32_t z;
-        lector__int8_row_params(_mm512_reduce_min_ps(vlo), _mm512_reduce_max_ps(vhi), &s, &inv,
-                                &z);
-        zp[r] = z;
-        sa[r] = s;
-        const __m512 vinv = _mm512_set1_ps(inv), vz = _mm512_set1_ps((float)z);
+        float inv;
+        v_int8_row_params(x, IC, &zp[r], &sa[r], &inv);
+        const vf vinv = v_set1(inv), vz = v_set1((float)zp[r]);
         int64_t k = 0;
         for (; k + 64 <= IC; k += 64) {
             // four vectors of 16, narrowed by two saturating packs (exact: 0..255), which
@@ -256,69 +195,24 @@ static void panels_run(float *out, const uint8_t *a, const int32_t *zp, const fl
 }
 
 // ----------------------------------------------------------------------------
-// threaded entry point
+// entry point (threads and chunks of rows: lector__int8_run)
 
-struct job {
-    float *out;
-    const float *inp;
-    uint8_t *a; // inp quantised, (N, IC4)
-    int32_t *zp; // (N)
-    float *sa;   // (N)
-    const int8_t *packed;
-    const float *bias;
-    int64_t N, IC, OC;
-    enum lector__act act;
-};
-
-static void quantize_worker(void *arg, int ith, int nth) {
-    struct job *j = arg;
-    int64_t lo, hi;
-    lector__split(j->N, ith, nth, &lo, &hi);
-    quantize_rows(j->a + lo * four_up(j->IC), j->zp + lo, j->sa + lo, j->inp + lo * j->IC,
-                  hi - lo, j->IC);
+static void quantize_step(const struct lector__int8_job *j, int64_t r0, int64_t r1) {
+    quantize_rows(j->a + r0 * j->row_bytes, j->zp + r0, j->sa + r0, j->inp + r0 * j->IC,
+                  r1 - r0, j->IC);
 }
 
-static void gemm_worker(void *arg, int ith, int nth) {
-    struct job *j = arg;
-    int64_t lo, hi;
-    lector__split(n_panels_of(j->OC), ith, nth, &lo, &hi);
-    if (lo < hi)
-        panels_run(j->out, j->a, j->zp, j->sa, j->packed, j->bias, j->N, j->IC, j->OC, lo, hi,
-                   j->act);
+static void panels_step(const struct lector__int8_job *j, int64_t p0, int64_t p1) {
+    panels_run(j->out, j->a, j->zp, j->sa, j->packed, j->bias, j->N, j->IC, j->OC, p0, p1,
+               j->act);
 }
 
-static void run_rows(struct job *j) {
-    int64_t n_panels = n_panels_of(j->OC);
-    int64_t work = j->N * j->IC * j->OC;
-    int n_max = work < (int64_t)1 << 18 ? 1 : n_panels > 64 ? 64 : (int)n_panels;
-    int n_quant = j->N * j->IC < (int64_t)1 << 16 ? 1 : 64;
-    lector__parallel_run(quantize_worker, j, n_quant);
-    lector__parallel_run(gemm_worker, j, n_max);
+static void product(float *out, const float *inp, const int8_t *packed, const float *bias,
+                    int64_t N, int64_t IC, int64_t OC, enum lector__act act) {
+    struct lector__int8_job j = {out,  inp, NULL, NULL, NULL, (size_t)four_up(IC), packed, bias,
+                                 N,    IC,  OC,   n_panels_of(OC), act, quantize_step,
+                                 panels_step};
+    lector__int8_run(&j, MR);
 }
 
-void lector__matmul_int8_packed_avx512(float *out, const float *inp, const int8_t *packed,
-                                       const float *bias, int64_t N, int64_t IC, int64_t OC,
-                                       enum lector__act act) {
-    LECTOR_ASSERT(N >= 0 && IC >= 0 && OC >= 0 && IC <= LECTOR_INT8_IC_MAX);
-    if (N == 0 || OC == 0) return;
-    int64_t IC4 = four_up(IC);
-    // Rows are independent: when the whole quantised copy of inp does not fit, go in
-    // smaller chunks of rows (the same values, as every row is computed the same way).
-    // Per row: IC4 bytes, then (at the end) a zero point and a scale.
-    int64_t chunk = N;
-    uint8_t *mem = NULL;
-    for (;;) {
-        mem = lector__aligned_alloc((size_t)(chunk * (IC4 + 8)) + 64);
-        if (mem || chunk <= MR) break;
-        chunk = (chunk / 2 + MR - 1) / MR * MR;
-    }
-    LECTOR_ASSERT(mem); // not even MR quantised rows could be allocated
-    int32_t *zp = (int32_t *)(mem + (chunk * IC4 + 63) / 64 * 64);
-    float *sa = (float *)(zp + chunk);
-    for (int64_t r = 0; r < N; r += chunk) {
-        int64_t n = N - r < chunk ? N - r : chunk;
-        struct job j = {out + r * OC, inp + r * IC, mem, zp, sa, packed, bias, n, IC, OC, act};
-        run_rows(&j);
-    }
-    lector__aligned_free(mem);
-}
+const struct lector__int8_kernels lector__int8_avx512 = {"avx512_vnni", 4, NR, product};

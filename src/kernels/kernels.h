@@ -114,7 +114,7 @@ void lector_matmul_bf16_packed(float *out, const float *inp, const uint16_t *pac
                                enum lector__act act);
 
 // ----------------------------------------------------------------------------
-// int8 products (opt-in reduced precision; AVX-512 VNNI only)
+// int8 products (opt-in reduced precision; AVX-512 VNNI or AVX2)
 //
 // Dynamic quantisation, as ONNX Runtime's dynamic int8 mode (DynamicQuantizeLinear +
 // MatMulInteger) does it:
@@ -182,7 +182,8 @@ static inline uint8_t lector__int8_quantize_input(float x, float inv, float zp) 
 void lector_matmul_int8_ref(float *out, const float *inp, const float *weight,
                             const float *bias, int64_t N, int64_t IC, int64_t OC);
 /* Bytes of the int8-packed form of an (OC, IC) weight, or 0 when this CPU (or
- * LECTOR_KERNELS) has no int8 product: needs the AVX-512 kernels and AVX-512 VNNI. */
+ * LECTOR_KERNELS) has no int8 product: needs AVX-512 VNNI (with the AVX-512 kernels) or
+ * AVX2 (LECTOR_KERNELS=ref refuses both). The layout depends on which. */
 size_t lector_matmul_int8_packed_size(int64_t IC, int64_t OC);
 /* packed (lector_matmul_int8_packed_size(IC, OC) bytes, 64-byte aligned) <- weight (OC, IC) */
 void lector_matmul_int8_pack(int8_t *packed, const float *weight, int64_t IC, int64_t OC);

@@ -161,18 +161,54 @@ void lector__matmul_bf16_packed_avx512(float *out, const float *inp, const uint1
 /* Whether the chosen table is the AVX-512 one and the CPU has AVX-512 BF16. */
 bool lector__kernels_have_bf16(void);
 
-/* The int8 product (gemm_int8_avx512.c's header comment gives the layout); only where
- * lector__kernels_have_int8(). */
-size_t lector__matmul_int8_packed_size_avx512(int64_t IC, int64_t OC);
-void lector__matmul_int8_pack_avx512(int8_t *packed, const float *weight, int64_t IC,
-                                     int64_t OC);
-void lector__matmul_int8_pack_from_f32_avx512(int8_t *packed, const float *packed_f32,
-                                              int64_t IC, int64_t OC);
-void lector__matmul_int8_packed_avx512(float *out, const float *inp, const int8_t *packed,
-                                       const float *bias, int64_t N, int64_t IC, int64_t OC,
-                                       enum lector__act act);
-/* Whether the chosen table is the AVX-512 one and the CPU has AVX-512 VNNI. */
-bool lector__kernels_have_int8(void);
+/* The int8 products (kernels.h gives the quantisation; each variant's header comment its
+ * layout): gemm_int8_avx512.c (AVX-512 VNNI, vpdpbusd) and gemm_int8_avx2.c (AVX2,
+ * vpmaddwd on the uint8 and int8 values widened to int16). Both give
+ * lector_matmul_int8_ref's bits. */
+struct lector__int8_kernels {
+    const char *name; // "avx512_vnni" or "avx2"
+    int64_t g, nr;    // the packing (lector__int8_pack): k in groups of g, nr-column panels
+    void (*packed)(float *out, const float *inp, const int8_t *packed, const float *bias,
+                   int64_t N, int64_t IC, int64_t OC, enum lector__act act);
+};
+extern const struct lector__int8_kernels lector__int8_avx512, lector__int8_avx2;
+/* The int8 product for this CPU and $LECTOR_KERNELS: the VNNI one where the chosen table
+ * is the AVX-512 one and the CPU has AVX-512 VNNI, else the AVX2 one where the chosen
+ * table is not the references; NULL otherwise. */
+const struct lector__int8_kernels *lector__kernels_int8(void);
+/* Width of the chosen table's fp32 panels (lector_matmul_pack_rows); 0 for the references. */
+int64_t lector__kernels_packed_nr(void);
+
+/* The int8 variants' shared driver (gemm.c): quantise inp's rows into a (row_bytes per
+ * row) copy with each row's zero point and scale, rows split over the pool, then the
+ * products, panels split over the pool; in chunks of rows (a multiple of min_rows) when the
+ * whole copy cannot be allocated. Every row is computed the same way, so the chunking and
+ * the thread count change no value. */
+struct lector__int8_job {
+    float *out;        // (N, OC): this chunk's rows
+    const float *inp;  // (N, IC)
+    unsigned char *a;  // (N) quantised rows, row_bytes apart
+    int32_t *zp;       // (N) their zero points
+    float *sa;         // (N) their scales
+    size_t row_bytes;
+    const int8_t *packed;
+    const float *bias; // (OC) or NULL
+    int64_t N, IC, OC, n_panels;
+    enum lector__act act;
+    // the variant's steps: quantise rows [r0, r1); out[:, panels [p0, p1)) of every row
+    void (*quantize)(const struct lector__int8_job *j, int64_t r0, int64_t r1);
+    void (*panels)(const struct lector__int8_job *j, int64_t p0, int64_t p1);
+};
+void lector__int8_run(struct lector__int8_job *j, int64_t min_rows);
+
+/* The int8 variants' packing (gemm.c): panels of nr columns over groups of g k (panel p
+ * is (ceil(IC / g), nr, g) int8, element [q][j][e] = wq[nr p + j][g q + e], zero past OC
+ * or IC), then the column sums of wq (n_panels x nr int32), then the column scales
+ * (n_panels x nr float). From the plain weight (OC, IC) when w_nr is 0, else from fp32
+ * panels of w_nr columns, k-major (lector__gemm_pack_rows's layout). */
+size_t lector__int8_packed_size(int64_t g, int64_t nr, int64_t IC, int64_t OC);
+void lector__int8_pack(int8_t *packed, int64_t g, int64_t nr, const float *w, int64_t w_nr,
+                       int64_t IC, int64_t OC);
 
 /* Whether the CPU can run the avx2 / avx512 variants (for tests). */
 bool lector__kernels_have_avx2(void);

@@ -83,6 +83,7 @@ static inline vf v_select_neg(vf x, vf y, vf other) {
 static inline vf v_keep_n(vf x, int64_t n) { return _mm512_maskz_mov_ps(tail_mask(n), x); }
 static inline float v_hsum(vf x) { return _mm512_reduce_add_ps(x); }
 static inline float v_hmax(vf x) { return _mm512_reduce_max_ps(x); }
+static inline float v_hmin(vf x) { return _mm512_reduce_min_ps(x); }
 
 #else // AVX2 + FMA
 
@@ -117,6 +118,12 @@ static inline float v_hmax(vf x) {
     __m128 s = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
     s = _mm_max_ps(s, _mm_movehl_ps(s, s));
     s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+static inline float v_hmin(vf x) {
+    __m128 s = _mm_min_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    s = _mm_min_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_min_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
 
@@ -192,6 +199,35 @@ static inline vf v_act(vf x, enum lector__act act) {
     case LECTOR__ACT_RELU: return v_relu(x);
     }
     return x;
+}
+
+// ----------------------------------------------------------------------------
+// int8 products: the input rows' quantisation (kernels.h), the same values as its scalar
+// helpers
+
+// The zero point, scale and reciprocal of the input row x[0..n) (lector__int8_row_params
+// of min(0, x) and max(0, x), exact whatever the order; x comes first in each min/max, so
+// a NaN keeps the running value, as the scalar comparisons do)
+static inline void v_int8_row_params(const float *x, int64_t n, int32_t *zp, float *sa,
+                                     float *inv) {
+    vf vlo = v_zero(), vhi = vlo;
+    int64_t k = 0;
+    for (; k + VL <= n; k += VL) {
+        vf v = v_load(x + k);
+        vlo = v_min(v, vlo), vhi = v_max(v, vhi);
+    }
+    if (k < n) { // the lanes past n read as 0, which the range contains anyway
+        vf v = v_load_n(x + k, n - k);
+        vlo = v_min(v, vlo), vhi = v_max(v, vhi);
+    }
+    lector__int8_row_params(v_hmin(vlo), v_hmax(vhi), sa, inv, zp);
+}
+
+// clamp(round(x * inv) + zp, 0, 255), integral floats: the IEEE operations of
+// lector__int8_quantize_input (max(v, 0) gives 0 for NaN, as the scalar)
+static inline vf v_int8_quantize(vf x, vf inv, vf zp) {
+    vf v = v_add(v_round(v_mul(x, inv)), zp);
+    return v_min(v_max(v, v_zero()), v_set1(255.0f));
 }
 
 #if defined(__AVX512F__)

@@ -10,8 +10,10 @@
  *                     DIR2/out_BxT.f32 (the hidden states (B, T, C) of the first forward),
  *                     for comparing with another implementation
  *     --profile       also time each kernel of one layer of this geometry on random data
+ *                     (with --precision int8, each product also in int8)
  *     --gemm          also report GFLOP/s of lector_matmul and lector_matmul_packed at this
- *                     geometry's shapes (per second of wall and of process CPU time)
+ *                     geometry's shapes (per second of wall and of process CPU time); with
+ *                     --precision int8 also of lector_matmul_int8_packed (GOP/s)
  *     --peak          first measure one core's AVX2+FMA peak with a bare FMA loop
  *     --precision P   fp32, bf16 or int8: the encoder's matrix products
  *                     (lector_encoder_set_precision) [fp32]
@@ -143,7 +145,21 @@ static void linear(float *out, const float *inp, const float *w, const float *wp
     lector_bias_act(out, NULL, N, OC, act);
 }
 
-static void profile_layer(int64_t B, int64_t T, int64_t C, int64_t H, int64_t F) {
+// w (OC, IC) packed for lector_matmul_int8_packed, or NULL where there is no int8 product
+static int8_t *pack_int8(const float *w, int64_t IC, int64_t OC) {
+    size_t n = lector_matmul_int8_packed_size(IC, OC);
+    if (n == 0) return NULL;
+    int8_t *p = lector__aligned_alloc(n);
+    if (!p) {
+        fprintf(stderr, "bench_encoder: out of memory\n");
+        exit(1);
+    }
+    lector_matmul_int8_pack(p, w, IC, OC);
+    return p;
+}
+
+// With int8, each product again in int8 (activations quantised inside), for comparison.
+static void profile_layer(int64_t B, int64_t T, int64_t C, int64_t H, int64_t F, int int8) {
     int64_t N = B * T;
     float *x = rand_floats(N * C, 1.0f), *qkv = rand_floats(N * 3 * C, 1.0f);
     float *wqkv = rand_floats(3 * C * C, 0.05f), *bqkv = rand_floats(3 * C, 0.1f);
@@ -168,6 +184,21 @@ static void profile_layer(int64_t B, int64_t T, int64_t C, int64_t H, int64_t F)
     lector__aligned_free(pqkv), lector__aligned_free(po), lector__aligned_free(p1);
     lector__aligned_free(p2);
     printf("op %-22s %9.3f ms\n", "layer total", total * 1e3);
+    int8_t *q[4] = {int8 ? pack_int8(wqkv, C, 3 * C) : NULL, NULL, NULL, NULL};
+    if (q[0]) {
+        q[1] = pack_int8(wo, C, C), q[2] = pack_int8(w1, C, F), q[3] = pack_int8(w2, F, C);
+        total = 0.0;
+        TIME_OP("int8 qkv", 2.0 * N * C * 3 * C,
+                lector_matmul_int8_packed(qkv, x, q[0], bqkv, N, C, 3 * C, LECTOR__ACT_NONE));
+        TIME_OP("int8 out", 2.0 * N * C * C,
+                lector_matmul_int8_packed(tmp, atty, q[1], bc, N, C, C, LECTOR__ACT_NONE));
+        TIME_OP("int8 ffn in + gelu", 2.0 * N * C * F,
+                lector_matmul_int8_packed(ff, x, q[2], bf, N, C, F, LECTOR__ACT_GELU));
+        TIME_OP("int8 ffn out", 2.0 * N * F * C,
+                lector_matmul_int8_packed(tmp, ff, q[3], bc, N, F, C, LECTOR__ACT_NONE));
+        printf("op %-22s %9.3f ms\n", "int8 products total", total * 1e3);
+        for (int i = 0; i < 4; i++) lector__aligned_free(q[i]);
+    }
     free(x), free(qkv), free(wqkv), free(bqkv), free(wo), free(w1), free(w2), free(bc);
     free(bf), free(g), free(atty), free(tmp), free(ff), free(scratch);
 }
@@ -183,7 +214,7 @@ static double cpu_now(void) { // CPU time of the whole process (every thread)
 // lector_matmul_packed (weights packed once, what the encoder runs), at the encoder's four
 // product shapes: medians of 7 calls, per second of wall time and per second of the
 // process's CPU time (the figure that holds on a loaded machine).
-static void gemm_rates(int64_t N, int64_t C, int64_t F) {
+static void gemm_rates(int64_t N, int64_t C, int64_t F, int int8) {
     const int64_t shapes[][2] = {{C, 3 * C}, {C, C}, {C, F}, {F, C}};
     const char *names[] = {"qkv", "out", "ffn in", "ffn out"};
     for (int s = 0; s < 4; s++) {
@@ -193,21 +224,26 @@ static void gemm_rates(int64_t N, int64_t C, int64_t F) {
         size_t n_p = lector_matmul_packed_size(IC, OC);
         float *wp = n_p ? lector__aligned_alloc(n_p * sizeof(float)) : NULL;
         if (wp) lector_matmul_pack_rows(wp, w, IC, OC, 0, OC);
-        for (int packed = 0; packed <= (wp != NULL); packed++) {
+        int8_t *wq = int8 ? pack_int8(w, IC, OC) : NULL;
+        // 0: plain, 1: packed, 2: int8 (the quantisation of x included)
+        for (int kind = 0; kind <= 2; kind++) {
+            if ((kind == 1 && !wp) || (kind == 2 && !wq)) continue;
             double t[7], c[7];
             for (int r = -1; r < 7; r++) {
                 double t0 = now(), c0 = cpu_now();
-                if (packed) lector_matmul_packed(o, x, wp, b, N, IC, OC, LECTOR__ACT_NONE);
+                if (kind == 2) lector_matmul_int8_packed(o, x, wq, b, N, IC, OC, LECTOR__ACT_NONE);
+                else if (kind == 1) lector_matmul_packed(o, x, wp, b, N, IC, OC, LECTOR__ACT_NONE);
                 else lector_matmul(o, x, w, b, N, IC, OC);
                 if (r >= 0) t[r] = now() - t0, c[r] = cpu_now() - c0;
             }
             double m = median(t, 7), mc = median(c, 7), flop = 2.0 * N * IC * OC;
             printf("gemm %-8s %-6s N=%-5lld IC=%-5lld OC=%-5lld %8.3f ms %8.1f GFLOP/s wall "
                    "%8.1f GFLOP/s cpu\n",
-                   names[s], packed ? "packed" : "plain", (long long)N, (long long)IC,
-                   (long long)OC, m * 1e3, flop / m * 1e-9, flop / mc * 1e-9);
+                   names[s], kind == 2 ? "int8" : kind == 1 ? "packed" : "plain", (long long)N,
+                   (long long)IC, (long long)OC, m * 1e3, flop / m * 1e-9, flop / mc * 1e-9);
         }
         lector__aligned_free(wp);
+        lector__aligned_free(wq);
         free(x), free(w), free(b), free(o);
     }
 }
@@ -590,8 +626,10 @@ int main(int argc, char **argv) {
             printf("case B=%-3lld T=%-4lld %10.2f ms %10.2f sentences/s (median of %d)\n", B, T,
                    m * 1e3, (double)B / m, repeat);
             fflush(stdout);
-            if (profile) profile_layer(B, T, C, cfg->n_head, cfg->n_ff);
-            if (gemm) gemm_rates(B * T, C, cfg->n_ff);
+            if (profile)
+                profile_layer(B, T, C, cfg->n_head, cfg->n_ff,
+                              precision == LECTOR_PRECISION_INT8);
+            if (gemm) gemm_rates(B * T, C, cfg->n_ff, precision == LECTOR_PRECISION_INT8);
         }
         free(ids), free(h), free(t);
         if (rc) break;
