@@ -28,10 +28,6 @@ const char *cli_default_cache_dir(char *buf, size_t cap) {
 const struct cli_option_name cli_featurizer_options[] = {
     {"max_len", "--max-len"}, {"stride", "--stride"}, {NULL, NULL}};
 
-bool cli_parse_max_windows(const char *cmd, const char *s, int64_t *out) {
-    return cli_parse_i64(cmd, "--max-windows", s, 0, INT32_MAX, out);
-}
-
 void cli_note_cut(const char *where, int64_t n_cut, int64_t max_windows) {
     if (n_cut > 0)
         cli_warn("%s: %lld text%s longer than %lld windows cut there (--max-windows); the rest %s not read",

@@ -15,8 +15,6 @@
 /* The default --max-windows: 128 windows of 512 tokens is a text of some 50,000 words; one
  * 50 MB line is then read in seconds, not hours. */
 #define CLI_MAX_WINDOWS 128
-/* Parse --max-windows for cmd into *out; false (usage printed) on a bad value. */
-bool cli_parse_max_windows(const char *cmd, const char *s, int64_t *out);
 /* Say that n_cut texts of where were cut at max_windows windows (nothing when n_cut is 0). */
 void cli_note_cut(const char *where, int64_t n_cut, int64_t max_windows);
 

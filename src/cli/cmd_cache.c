@@ -7,9 +7,10 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "lector/cache.h"
 
-static const char usage[] =
+static const char cache_intro[] =
     "usage: lector cache merge OUT IN...\n"
     "       lector cache check IN...\n"
     "\n"
@@ -21,9 +22,16 @@ static const char usage[] =
     "IN is a cache file or a directory (its *.lfc files). Damaged records are dropped with a\n"
     "warning; a file that is not a feature cache is an error and nothing is written. merge\n"
     "does not apply a size cap (the next 'lector train' does).\n"
-    "\n"
-    "  -q, --quiet               no information lines on stderr\n"
-    "  -h, --help                this help\n";
+    "\n";
+
+static const struct cli_opt cache_opts[] = {
+    CLI_SHARED(CLI_OPT_QUIET),
+    CLI_SHARED(CLI_OPT_HELP),
+    CLI_END,
+};
+
+// Options end at the subcommand, and are taken again after it.
+static const struct cli_command cache_command = {"cache", cache_intro, cache_opts, 28, true, false, true};
 
 // ---- inputs ---------------------------------------------------------------------------
 
@@ -156,28 +164,16 @@ static int merge(const char *out_dir, const struct inputs *in) {
 }
 
 int cmd_cache(int argc, char **argv) {
-    static const struct option longopts[] = {
-        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int opt;
-    while ((opt = getopt_long(argc, argv, "+qh", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'q': cli_quiet = true; break;
-        case 'h': fputs(usage, stdout); return CLI_OK;
-        default: return cli_usage("cache", "unknown option");
-        }
-    }
+    struct cli_common com;
+    struct cli_args a;
+    cli_args_init(&a, &cache_command, argc, argv, &com);
+    if (cli_args_next(&a) < 0) return a.rc;
     if (optind >= argc) return cli_usage("cache", "expected 'merge' or 'check'");
     const char *sub = argv[optind++];
     bool is_merge = !strcmp(sub, "merge");
     if (!is_merge && strcmp(sub, "check")) return cli_usage("cache", "unknown subcommand '%s' (merge or check)", sub);
     // Options may follow the subcommand too.
-    while ((opt = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'q': cli_quiet = true; break;
-        case 'h': fputs(usage, stdout); return CLI_OK;
-        default: return cli_usage("cache", "unknown option");
-        }
-    }
+    if (cli_args_next(&a) < 0) return a.rc;
     if (argc - optind < (is_merge ? 2 : 1))
         return cli_usage("cache", is_merge ? "merge expects OUT and at least one IN" : "check expects IN...");
     const char *out_dir = is_merge ? argv[optind++] : NULL;

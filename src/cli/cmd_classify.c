@@ -15,9 +15,10 @@
 #include "cli/cli.h"
 #include "base/base_impl.h"
 #include "cli/cli_data.h"
+#include "cli/options.h"
 #include "lector/classifier.h"
 
-static const char classify_help[] =
+static const char classify_intro[] =
     "usage: lector classify --model MODEL [options] [FILE|DIR...]\n"
     "\n"
     "With files, each file is one document and a line FILE<TAB>LABEL<TAB>PROBABILITY is printed\n"
@@ -32,35 +33,40 @@ static const char classify_help[] =
     "with the label field empty (\"label\":null in jsonl), and the first one is reported on\n"
     "stderr. A binary file (a NUL byte in its first 8 KiB) is skipped and counted on stderr;\n"
     "with --strict it is an error. Reading a terminal, classify says so on stderr.\n"
-    "\n"
-    "  -m, --model MODEL      model file written by 'lector train'\n"
-    "  -e, --encoder DIR      the encoder to use (its checksum must match the model's); else\n"
-    "                         $LECTOR_ENCODER if its checksum matches, else the path the\n"
-    "                         model records, as given at training, or relative to the model\n"
-    "  -f, --format F         tsv, jsonl or csv [tsv]\n"
-    "  -k, --top-k K          print the K most probable labels with their probabilities [1]\n"
-    "      --all-scores       print every label's probability (most probable first)\n"
-    "      --label-only       print the label alone, without probabilities\n"
-    "      --id-column        stdin lines are ID<TAB>TEXT; the ID is echoed first\n"
-    "  -r, --recursive        classify the files inside folders given as arguments\n"
-    "      --files-from LIST  read file names from LIST, one per line ('-' for stdin)\n"
-    "      --shard I/N        handle only items I, I+N, I+2N, ... (0 <= I < N; items are stdin\n"
-    "                         lines or files, counted from 0), e.g. for Slurm array jobs\n"
-    "  -b, --batch-size N     lines per batch; up to 32 batches of ready input are sorted by\n"
-    "                         length together [32]\n"
-    "  -t, --threads N        threads for the matrix products [all cores]\n"
-    "      --precision P      fp32, bf16 or int8: arithmetic of the encoder's matrix products;\n"
-    "                         bf16 needs a CPU with AVX-512 BF16, int8 one with AVX-512 VNNI\n"
-    "                         [fp32]\n"
-    "      --strict           stop at the first bad line or file\n"
-    "      --max-file-size N  refuse a file larger than N bytes (suffix K, M or G) [64M]\n"
-    "      --max-windows N    read at most N windows of a long text (models trained with\n"
-    "                         windows); a text cut there is reported (0: no limit) [128]\n"
-    "      --progress         show items/s on stderr even when it is not a terminal\n"
-    "      --verify-checksum  hash the encoder's files in full, not trusting the checksum\n"
-    "                         cache (also LECTOR_VERIFY_CHECKSUM=1)\n"
-    "  -q, --quiet            print only errors on stderr\n"
-    "  -h, --help             show this help\n";
+    "\n";
+
+enum { O_ALL = 256, O_LABEL_ONLY, O_ID, O_FILES_FROM, O_MAX_FILE };
+
+static const struct cli_opt classify_opts[] = {
+    CLI_OWN("model", "MODEL", 'm', "model file written by 'lector train'"),
+    CLI_SHARED_HELP(CLI_OPT_ENCODER, "the encoder to use (its checksum must match the model's); else\n"
+                                     "$LECTOR_ENCODER if its checksum matches, else the path the\n"
+                                     "model records, as given at training, or relative to the model"),
+    CLI_OWN("format", "F", 'f', "tsv, jsonl or csv [tsv]"),
+    CLI_OWN("top-k", "K", 'k', "print the K most probable labels with their probabilities [1]"),
+    CLI_OWN("all-scores", NULL, O_ALL, "print every label's probability (most probable first)"),
+    CLI_OWN("label-only", NULL, O_LABEL_ONLY, "print the label alone, without probabilities"),
+    CLI_OWN("id-column", NULL, O_ID, "stdin lines are ID<TAB>TEXT; the ID is echoed first"),
+    CLI_OWN("recursive", NULL, 'r', "classify the files inside folders given as arguments"),
+    CLI_OWN("files-from", "LIST", O_FILES_FROM, "read file names from LIST, one per line ('-' for stdin)"),
+    CLI_SHARED_HELP(CLI_OPT_SHARD, "handle only items I, I+N, I+2N, ... (0 <= I < N; items are stdin\n"
+                                   "lines or files, counted from 0), e.g. for Slurm array jobs"),
+    CLI_OWN("batch-size", "N", 'b', "lines per batch; up to 32 batches of ready input are sorted by\n"
+                                    "length together [32]"),
+    CLI_SHARED(CLI_OPT_THREADS),
+    CLI_SHARED(CLI_OPT_PRECISION),
+    CLI_SHARED(CLI_OPT_STRICT),
+    CLI_OWN("max-file-size", "N", O_MAX_FILE, "refuse a file larger than N bytes (suffix K, M or G) [64M]"),
+    CLI_SHARED(CLI_OPT_MAX_WINDOWS),
+    CLI_SHARED(CLI_OPT_PROGRESS),
+    CLI_SHARED(CLI_OPT_VERIFY_CHECKSUM),
+    CLI_SHARED(CLI_OPT_QUIET),
+    CLI_SHARED(CLI_OPT_HELP),
+    CLI_END,
+};
+
+static const struct cli_command classify_command = {"classify", classify_intro, classify_opts, 25, true, false,
+                                                    false};
 
 enum out_format { FMT_TSV, FMT_JSONL, FMT_CSV };
 
@@ -617,42 +623,16 @@ static int classify_files(struct classify_ctx *c, struct file_list *files) {
 // ---------------------------------------------------------------------------------------
 
 int cmd_classify(int argc, char **argv) {
-    enum { O_MAX_FILE = 300, O_STRICT = 256, O_ALL, O_LABEL_ONLY, O_ID, O_FILES_FROM, O_SHARD, O_PROGRESS,
-           O_PRECISION };
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-                                         {"encoder", required_argument, 0, 'e'},
-                                         {"format", required_argument, 0, 'f'},
-                                         {"top-k", required_argument, 0, 'k'},
-                                         {"all-scores", no_argument, 0, O_ALL},
-                                         {"label-only", no_argument, 0, O_LABEL_ONLY},
-                                         {"id-column", no_argument, 0, O_ID},
-                                         {"recursive", no_argument, 0, 'r'},
-                                         {"files-from", required_argument, 0, O_FILES_FROM},
-                                         {"shard", required_argument, 0, O_SHARD},
-                                         {"batch-size", required_argument, 0, 'b'},
-                                         {"threads", required_argument, 0, 't'},
-                                         {"precision", required_argument, 0, O_PRECISION},
-                                         {"verify-checksum", no_argument, 0, 'V'},
-                                         {"strict", no_argument, 0, O_STRICT},
-                                         {"max-file-size", required_argument, 0, O_MAX_FILE},
-                                         {"max-windows", required_argument, 0, 400},
-                                         {"progress", no_argument, 0, O_PROGRESS},
-                                         {"quiet", no_argument, 0, 'q'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *model = NULL, *enc_dir = NULL, *files_from = NULL;
+    const char *model = NULL, *files_from = NULL;
     struct classify_opts o = {FMT_TSV, 1, false, false, false, false, 0, 1, 32, CLASSIFY_MAX_FILE_SIZE, CLI_MAX_WINDOWS};
     bool all_scores = false;
-    int64_t threads = 0;
-    enum lector_precision precision = LECTOR_PRECISION_FP32;
-    cli_progress = false;
+    struct cli_common com;
+    struct cli_args a;
+    cli_args_init(&a, &classify_command, argc, argv, &com);
     int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":m:e:f:k:rb:t:qh", opts, NULL)) != -1) {
+    while ((c = cli_args_next(&a)) > 0) {
         switch (c) {
         case 'm': model = optarg; break;
-        case 'e': enc_dir = optarg; break;
         case 'f':
             if (!strcmp(optarg, "tsv"))
                 o.format = FMT_TSV;
@@ -671,24 +651,10 @@ int cmd_classify(int argc, char **argv) {
         case O_ID: o.id_column = true; break;
         case 'r': o.recursive = true; break;
         case O_FILES_FROM: files_from = optarg; break;
-        case O_SHARD:
-            if (!cli_parse_shard("classify", optarg, &o.shard_i, &o.shard_n)) return CLI_USAGE;
-            break;
         case 'b':
             if (!cli_parse_i64("classify", "--batch-size", optarg, 1, 1 << 16, &o.batch)) return CLI_USAGE;
             break;
-        case 't':
-            if (!cli_parse_i64("classify", "--threads", optarg, 1, 1024, &threads)) return CLI_USAGE;
-            break;
-        case O_PRECISION:
-            if (!cli_parse_precision("classify", optarg, &precision)) return CLI_USAGE;
-            break;
-        case O_STRICT: o.strict = true; break;
-        case 400:
-            if (!cli_parse_max_windows("classify", optarg, &o.max_windows)) return CLI_USAGE;
-            break;
-        case O_MAX_FILE:
-        {
+        case O_MAX_FILE: {
             uint64_t v;
             if (!cli_parse_size("classify", "--max-file-size", optarg, &v)) return CLI_USAGE;
             if (v < 1 || v > (uint64_t)INT64_MAX)
@@ -696,20 +662,18 @@ int cmd_classify(int argc, char **argv) {
             o.max_file_size = (int64_t)v;
             break;
         }
-        case O_PROGRESS: cli_progress = true; break;
-        case 'V': lector_set_verify_checksum(1); break;
-        case 'q': cli_quiet = true; break;
-        case 'h': fputs(classify_help, stdout); return CLI_OK;
-        case ':': return cli_usage("classify", "option %s needs a value", argv[optind - 1]);
-        default: return cli_unknown_option("classify", argv[optind - 1], opts);
         }
     }
+    if (c < 0) return a.rc;
+    o.strict = com.strict;
+    o.shard_i = com.shard_i;
+    o.shard_n = com.shard_n;
+    o.max_windows = com.max_windows;
     if (!model) return cli_usage("classify", "--model MODEL is required");
     if (o.label_only && (all_scores || o.top_k > 1))
         return cli_usage("classify", "--label-only cannot be combined with --top-k or --all-scores");
     bool use_stdin = !files_from && (optind >= argc || (argc - optind == 1 && !strcmp(argv[optind], "-")));
     if (o.id_column && !use_stdin) return cli_usage("classify", "--id-column applies to stdin lines only");
-    if (threads > 0) lector_set_n_threads((int)threads);
 
     // Collect the files first, so a bad argument fails before the model is loaded.
     struct file_list files = {0};
@@ -751,13 +715,13 @@ int cmd_classify(int argc, char **argv) {
     struct lector_error err;
     struct lector_classifier *clf = NULL;
     struct lector_encoder_state *st = NULL;
-    if (lector_classifier_open(model, enc_dir, getenv("LECTOR_ENCODER"), &clf, &err) != LECTOR_STATUS_OK) {
+    if (lector_classifier_open(model, com.encoder, getenv("LECTOR_ENCODER"), &clf, &err) != LECTOR_STATUS_OK) {
         rc = cli_lib_error(&err);
         goto out_files;
     }
     lector_classifier_set_max_windows(clf, o.max_windows);
-    if (precision != LECTOR_PRECISION_FP32 &&
-        lector_classifier_set_precision(clf, precision, &err) != LECTOR_STATUS_OK) {
+    if (com.precision != LECTOR_PRECISION_FP32 &&
+        lector_classifier_set_precision(clf, com.precision, &err) != LECTOR_STATUS_OK) {
         rc = cli_lib_error(&err);
         lector_classifier_close(clf);
         goto out_files;

@@ -9,36 +9,40 @@
 
 #include "cli/cli.h"
 #include "cli/cli_data.h"
+#include "cli/options.h"
 #include "lector/data.h"
 
-static const char usage[] =
+static const char featurise_intro[] =
     "usage: lector featurise --encoder DIR [options] CSV...\n"
     "\n"
     "Encode the texts of the CSV files into the feature cache, as 'lector train' would with\n"
     "the same encoder options, without training. With --shard I/N only rows I, I+N, I+2N, ...\n"
     "(counted from 0) of each file are encoded, so N machines can share the work; merge their\n"
     "caches with 'lector cache merge OUT DIR...' and train with '--cache OUT'.\n"
-    "\n"
-    "  -e, --encoder DIR         encoder directory [$LECTOR_ENCODER]\n"
-    "      --text-column NAME    column holding the text [text]\n"
-    "  -p, --pooling P           cls, mean, max or pooler [mean]\n"
-    "  -n, --max-len N           tokens per text including special tokens [128]\n"
-    "      --stride N            window overlap for longer texts [32, or a quarter of a\n"
-    "                            smaller window]\n"
-    "      --max-windows N       read at most N windows of a long text; a text cut there is\n"
-    "                            reported on stderr (0: no limit) [128]\n"
-    "      --doc-pooling P       pool the windows' vectors by mean or max [mean]\n"
-    "      --truncate            keep only the first --max-len tokens of a text instead\n"
-    "      --shard I/N           only rows I, I+N, I+2N, ... of each file (0 <= I < N)\n"
-    "      --cache DIR           feature cache directory\n"
-    "                            [$XDG_CACHE_HOME/lector/features or ~/.cache/lector/features]\n"
-    "      --cache-max-size SIZE as for 'lector train' [4G]\n"
-    "  -t, --threads N           threads for the encoder's matrix products [all cores]\n"
-    "      --progress            show a progress line on stderr\n"
-    "      --verify-checksum     hash the encoder's files in full, not trusting the checksum\n"
-    "                            cache (also LECTOR_VERIFY_CHECKSUM=1)\n"
-    "  -q, --quiet               no information lines on stderr\n"
-    "  -h, --help                this help\n";
+    "\n";
+
+static const struct cli_opt featurise_opts[] = {
+    CLI_SHARED(CLI_OPT_ENCODER),
+    CLI_SHARED(CLI_OPT_TEXT_COLUMN),
+    CLI_OWN("pooling", "P", 'p', "cls, mean, max or pooler [mean]"),
+    CLI_OWN("max-len", "N", 'n', "tokens per text including special tokens [128]"),
+    CLI_SHARED(CLI_OPT_STRIDE),
+    CLI_SHARED(CLI_OPT_MAX_WINDOWS),
+    CLI_SHARED(CLI_OPT_DOC_POOLING),
+    CLI_SHARED(CLI_OPT_TRUNCATE),
+    CLI_SHARED_HELP(CLI_OPT_SHARD, "only rows I, I+N, I+2N, ... of each file (0 <= I < N)"),
+    CLI_SHARED(CLI_OPT_CACHE),
+    CLI_SHARED(CLI_OPT_CACHE_MAX_SIZE),
+    CLI_SHARED(CLI_OPT_THREADS),
+    CLI_SHARED(CLI_OPT_PROGRESS),
+    CLI_SHARED(CLI_OPT_VERIFY_CHECKSUM),
+    CLI_SHARED(CLI_OPT_QUIET),
+    CLI_SHARED(CLI_OPT_HELP),
+    CLI_END,
+};
+
+static const struct cli_command featurise_command = {"featurise", featurise_intro, featurise_opts, 28, true, false,
+                                                     false};
 
 // Encode the shard's rows of path that the cache lacks, and save them.
 static int featurise_file(struct lector_featurizer *fz, const char *path, const char *text_col, int64_t shard_i,
@@ -54,36 +58,16 @@ static int featurise_file(struct lector_featurizer *fz, const char *path, const 
 }
 
 int cmd_featurise(int argc, char **argv) {
-    enum { O_TEXT = 256, O_STRIDE, O_DOCPOOL, O_TRUNCATE, O_SHARD, O_CACHE, O_CACHEMAX, O_PROGRESS };
-    static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
-                                         {"text-column", required_argument, 0, O_TEXT},
-                                         {"pooling", required_argument, 0, 'p'},
-                                         {"max-len", required_argument, 0, 'n'},
-                                         {"stride", required_argument, 0, O_STRIDE},
-                                         {"max-windows", required_argument, 0, 400},
-                                         {"doc-pooling", required_argument, 0, O_DOCPOOL},
-                                         {"truncate", no_argument, 0, O_TRUNCATE},
-                                         {"shard", required_argument, 0, O_SHARD},
-                                         {"cache", required_argument, 0, O_CACHE},
-                                         {"cache-max-size", required_argument, 0, O_CACHEMAX},
-                                         {"threads", required_argument, 0, 't'},
-                                         {"progress", no_argument, 0, O_PROGRESS},
-                                         {"verify-checksum", no_argument, 0, 'V'},
-                                         {"quiet", no_argument, 0, 'q'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *enc_opt = NULL, *text_col = "text", *cache_dir = NULL;
     char cache_buf[4096];
-    int64_t max_len = 0, stride = -1, threads = 0, shard_i = 0, shard_n = 1, max_windows = CLI_MAX_WINDOWS;
-    bool max_len_given = false, truncate_docs = false;
+    int64_t max_len = 0;
+    bool max_len_given = false;
     enum lector_pooling pooling = LECTOR_POOLING_MEAN;
-    enum lector_doc_pooling doc_pooling = LECTOR_DOC_MEAN;
-    uint64_t cache_max_size = LECTOR_FEATURE_CACHE_MAX_SIZE_DEFAULT;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "e:p:n:t:qh", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'e': enc_opt = optarg; break;
-        case O_TEXT: text_col = optarg; break;
+    struct cli_common com;
+    struct cli_args a;
+    cli_args_init(&a, &featurise_command, argc, argv, &com);
+    int c;
+    while ((c = cli_args_next(&a)) > 0) {
+        switch (c) {
         case 'p': {
             int p = lector_pooling_parse(optarg);
             if (p < 0) return cli_usage("featurise", "--pooling must be cls, mean, max or pooler, got '%s'", optarg);
@@ -94,43 +78,15 @@ int cmd_featurise(int argc, char **argv) {
             if (!cli_parse_i64("featurise", "--max-len", optarg, 2, 1 << 20, &max_len)) return CLI_USAGE;
             max_len_given = true;
             break;
-        case 400:
-            if (!cli_parse_max_windows("featurise", optarg, &max_windows)) return CLI_USAGE;
-            break;
-        case O_STRIDE:
-            if (!cli_parse_i64("featurise", "--stride", optarg, 0, 1 << 20, &stride)) return CLI_USAGE;
-            break;
-        case O_DOCPOOL: {
-            int dp = lector_doc_pooling_parse(optarg);
-            if (dp != LECTOR_DOC_MEAN && dp != LECTOR_DOC_MAX)
-                return cli_usage("featurise", "--doc-pooling must be mean or max, got '%s'", optarg);
-            doc_pooling = (enum lector_doc_pooling)dp;
-            break;
-        }
-        case O_TRUNCATE: truncate_docs = true; break;
-        case O_SHARD:
-            if (!cli_parse_shard("featurise", optarg, &shard_i, &shard_n)) return CLI_USAGE;
-            break;
-        case O_CACHE: cache_dir = optarg; break;
-        case O_CACHEMAX:
-            if (!cli_parse_size("featurise", "--cache-max-size", optarg, &cache_max_size)) return CLI_USAGE;
-            break;
-        case 'V': lector_set_verify_checksum(1); break;
-        case 't':
-            if (!cli_parse_i64("featurise", "--threads", optarg, 1, 1024, &threads)) return CLI_USAGE;
-            break;
-        case O_PROGRESS: cli_progress = true; break;
-        case 'q': cli_quiet = true; break;
-        case 'h': fputs(usage, stdout); return CLI_OK;
-        default: return cli_unknown_option("featurise", argv[optind - 1], opts);
         }
     }
-    const char *dir = cli_encoder_dir(enc_opt);
+    if (c < 0) return a.rc;
+    const char *dir = cli_encoder_dir(com.encoder);
     if (!dir) return cli_usage("featurise", "--encoder DIR is required (or set LECTOR_ENCODER)");
     if (optind >= argc) return cli_usage("featurise", "expected at least one CSV file");
-    if (!cache_dir) cache_dir = cli_default_cache_dir(cache_buf, sizeof cache_buf);
+    const char *cache_dir = cli_common_cache_dir(&com, cache_buf, sizeof cache_buf);
     if (!cache_dir) return cli_usage("featurise", "--cache DIR is required when neither XDG_CACHE_HOME nor HOME is set");
-    if (threads > 0) lector_set_n_threads((int)threads);
+    const char *text_col = com.text_column ? com.text_column : "text";
     cli_install_signal_handlers();
 
     struct lector_featurizer_options fo;
@@ -138,11 +94,11 @@ int cmd_featurise(int argc, char **argv) {
     // The window settings make part of the cache key: resolved as 'lector train' does.
     fo.pooling = pooling;
     fo.max_len = max_len_given ? max_len : 0;
-    fo.doc_pooling = truncate_docs ? LECTOR_DOC_TRUNCATE : doc_pooling;
-    fo.stride = stride;
-    fo.max_windows = max_windows;
+    fo.doc_pooling = com.truncate ? LECTOR_DOC_TRUNCATE : com.doc_pooling;
+    fo.stride = com.stride;
+    fo.max_windows = com.max_windows;
     fo.cache_dir = cache_dir;
-    fo.cache_max_size = cache_max_size;
+    fo.cache_max_size = com.cache_max_size;
     fo.on_event = cli_on_event;
     fo.cancel = &cli_interrupted;
     struct lector_featurizer *fz = NULL;
@@ -152,7 +108,7 @@ int cmd_featurise(int argc, char **argv) {
     if (s != LECTOR_STATUS_OK) return cli_lib_error(&err);
     int rc = CLI_OK;
     if (!lector_featurizer_cache(fz)) rc = cli_error("%s: the feature cache cannot be used, nothing to fill", cache_dir);
-    for (int i = optind; rc == CLI_OK && i < argc; i++) rc = featurise_file(fz, argv[i], text_col, shard_i, shard_n);
+    for (int i = optind; rc == CLI_OK && i < argc; i++) rc = featurise_file(fz, argv[i], text_col, com.shard_i, com.shard_n);
     lector_featurizer_close(fz);
     return rc;
 }

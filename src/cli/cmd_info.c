@@ -9,6 +9,7 @@
 
 #include "base/base_impl.h"
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "lector/checkpoint.h"
 #include "lector/classifier.h"
 #include "lector/encoder.h"
@@ -24,7 +25,7 @@ static const char *esc(const char *s) {
     return lector__escape(s ? s : "", b, sizeof bufs[0]);
 }
 
-static const char info_help[] =
+static const char info_intro[] =
     "usage: lector info [--format text|json] [--verify-checksum] DIR|MODEL\n"
     "\n"
     "For an encoder directory: family, weight format and dtype, parameter count, layers,\n"
@@ -35,12 +36,16 @@ static const char info_help[] =
     "at training, the path relative to the model file), pooling, max length, training data\n"
     "size and validation figures, followed by the encoder's description. When the encoder is\n"
     "not found, the recorded encoder is printed and the exit status is 1.\n"
-    "\n"
-    "  -f, --format F      text or json [text]\n"
-    "      --verify-checksum\n"
-    "                      hash the encoder's files in full, not trusting the checksum cache\n"
-    "                      (also LECTOR_VERIFY_CHECKSUM=1)\n"
-    "  -h, --help          show this help\n";
+    "\n";
+
+static const struct cli_opt info_opts[] = {
+    CLI_OWN("format", "F", 'f', "text or json [text]"),
+    CLI_SHARED(CLI_OPT_VERIFY_CHECKSUM),
+    CLI_SHARED(CLI_OPT_HELP),
+    CLI_END,
+};
+
+static const struct cli_command info_command = {"info", info_intro, info_opts, 22, true, false, false};
 
 static const char *tokenizer_kind_name(const struct lector_tokenizer *tok) {
     if (!tok) return "none";
@@ -310,28 +315,18 @@ static int info_model(const char *path, bool json) {
 }
 
 int cmd_info(int argc, char **argv) {
-    static const struct option opts[] = {{"format", required_argument, 0, 'f'},
-                                         {"verify-checksum", no_argument, 0, 'V'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
     bool json = false;
+    struct cli_common com;
+    struct cli_args a;
+    cli_args_init(&a, &info_command, argc, argv, &com);
     int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":f:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            if (!strcmp(optarg, "json"))
-                json = true;
-            else if (strcmp(optarg, "text"))
-                return cli_usage("info", "--format must be text or json, got '%s'", optarg);
-            break;
-        case 'V': lector_set_verify_checksum(1); break;
-        case 'h': fputs(info_help, stdout); return CLI_OK;
-        case ':': return cli_usage("info", "option %s needs a value", argv[optind - 1]);
-        default: return cli_unknown_option("info", argv[optind - 1], opts);
-        }
+    while ((c = cli_args_next(&a)) > 0) {
+        if (c != 'f') continue;
+        if (strcmp(optarg, "json") && strcmp(optarg, "text"))
+            return cli_usage("info", "--format must be text or json, got '%s'", optarg);
+        json = !strcmp(optarg, "json");
     }
+    if (c < 0) return a.rc;
     if (argc - optind != 1) return cli_usage("info", "expected one encoder directory or model file");
     const char *path = argv[optind];
     struct stat sb;

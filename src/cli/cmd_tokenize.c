@@ -9,11 +9,12 @@
 
 #include "cli/cli.h"
 #include "cli/cli_data.h"
+#include "cli/options.h"
 #include "lector/classifier.h"
 #include "lector/encoder.h"
 #include "lector/tokenizer.h"
 
-static const char tokenize_help[] =
+static const char tokenize_intro[] =
     "usage: lector tokenize --encoder DIR|--vocab NAME|DIR [options] < texts.txt\n"
     "\n"
     "Tokenize each stdin line with the encoder's tokenizer and print one JSON object per line:\n"
@@ -22,65 +23,61 @@ static const char tokenize_help[] =
     "The tokenizer is found in the encoder directory: tokenizer.json, else vocab.txt\n"
     "(WordPiece, with tokenizer_config.json), else spiece.model / sentencepiece.bpe.model\n"
     "(SentencePiece), else vocab.json + merges.txt (byte-level BPE).\n"
-    "\n"
-    "  -e, --encoder DIR       encoder directory [$LECTOR_ENCODER]\n"
-    "      --tokenizer PATH    use this tokenizer file or directory instead of the encoder's\n"
-    "      --vocab NAME|DIR    a standard vocabulary from vocab/ (bert-base-uncased,\n"
-    "                          bert-base-cased, bert-base-multilingual-cased, bert-base-chinese,\n"
-    "                          roberta-base, xlnet-base-cased) or a tokenizer folder; no encoder\n"
-    "                          is needed. vocab/ is $LECTOR_VOCAB_DIR, else share/lector/vocab\n"
-    "                          of the installation, else the source tree's\n"
-    "  -n, --max-len N         at most N ids per text, special tokens included, longer texts\n"
-    "                          are truncated [128, at most the encoder's max positions]\n"
-    "      --invalid-utf8 M    error: report a line that is not UTF-8 (line and byte offset);\n"
-    "                          replace: use U+FFFD for each bad sequence and note the count on\n"
-    "                          stderr [error]\n"
-    "      --strict            stop at the first bad line instead of reporting and going on\n"
-    "  -q, --quiet             print only errors on stderr\n"
-    "  -h, --help              show this help\n"
-    "\n"
-    "With --invalid-utf8 error, a line that is not valid UTF-8 is reported on stderr and gives\n"
-    "an empty output line; the exit status is then 1.\n";
+    "\n";
+
+enum { O_TOKENIZER = 256, O_INVALID_UTF8, O_VOCAB };
+
+static const struct cli_opt tokenize_opts[] = {
+    CLI_SHARED(CLI_OPT_ENCODER),
+    CLI_OWN("tokenizer", "PATH", O_TOKENIZER, "use this tokenizer file or directory instead of the encoder's"),
+    CLI_OWN("vocab", "NAME|DIR", O_VOCAB, "a standard vocabulary from vocab/ (bert-base-uncased,\n"
+                                          "bert-base-cased, bert-base-multilingual-cased, bert-base-chinese,\n"
+                                          "roberta-base, xlnet-base-cased) or a tokenizer folder; no encoder\n"
+                                          "is needed. vocab/ is $LECTOR_VOCAB_DIR, else share/lector/vocab\n"
+                                          "of the installation, else the source tree's"),
+    CLI_OWN("max-len", "N", 'n', "at most N ids per text, special tokens included, longer texts\n"
+                                 "are truncated [128, at most the encoder's max positions]"),
+    CLI_OWN("invalid-utf8", "M", O_INVALID_UTF8, "error: report a line that is not UTF-8 (line and byte offset);\n"
+                                                 "replace: use U+FFFD for each bad sequence and note the count on\n"
+                                                 "stderr [error]"),
+    CLI_SHARED(CLI_OPT_STRICT),
+    CLI_SHARED(CLI_OPT_QUIET),
+    CLI_SHARED(CLI_OPT_HELP),
+    CLI_TEXT("\n"
+             "With --invalid-utf8 error, a line that is not valid UTF-8 is reported on stderr and gives\n"
+             "an empty output line; the exit status is then 1.\n"),
+    CLI_END,
+};
+
+static const struct cli_command tokenize_command = {"tokenize", tokenize_intro, tokenize_opts, 26, false, false,
+                                                    false};
 
 int cmd_tokenize(int argc, char **argv) {
-    enum { OPT_TOKENIZER = 1000, OPT_INVALID_UTF8, OPT_VOCAB };
-    static const struct option opts[] = {{"encoder", required_argument, 0, 'e'},
-                                         {"tokenizer", required_argument, 0, OPT_TOKENIZER},
-                                         {"vocab", required_argument, 0, OPT_VOCAB},
-                                         {"max-len", required_argument, 0, 'n'},
-                                         {"invalid-utf8", required_argument, 0, OPT_INVALID_UTF8},
-                                         {"strict", no_argument, 0, 'S'},
-                                         {"quiet", no_argument, 0, 'q'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *enc_opt = NULL, *tok_opt = NULL, *vocab_opt = NULL;
+    const char *tok_opt = NULL, *vocab_opt = NULL;
     int64_t max_len = 128;
-    bool max_len_given = false, strict = false, replace = false;
+    bool max_len_given = false, replace = false;
+    struct cli_common com;
+    struct cli_args a;
+    cli_args_init(&a, &tokenize_command, argc, argv, &com);
     int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":e:n:qh", opts, NULL)) != -1) {
+    while ((c = cli_args_next(&a)) > 0) {
         switch (c) {
-        case 'e': enc_opt = optarg; break;
-        case OPT_TOKENIZER: tok_opt = optarg; break;
-        case OPT_VOCAB: vocab_opt = optarg; break;
+        case O_TOKENIZER: tok_opt = optarg; break;
+        case O_VOCAB: vocab_opt = optarg; break;
         case 'n':
             if (!cli_parse_i64("tokenize", "--max-len", optarg, 1, 1 << 20, &max_len)) return CLI_USAGE;
             max_len_given = true;
             break;
-        case OPT_INVALID_UTF8:
+        case O_INVALID_UTF8:
             if (strcmp(optarg, "replace") == 0) replace = true;
             else if (strcmp(optarg, "error") == 0) replace = false;
             else return cli_usage("tokenize", "--invalid-utf8 must be error or replace, not '%s'", optarg);
             break;
-        case 'S': strict = true; break;
-        case 'q': cli_quiet = true; break;
-        case 'h': fputs(tokenize_help, stdout); return CLI_OK;
-        case ':': return cli_usage("tokenize", "option %s needs a value", argv[optind - 1]);
-        default: return cli_unknown_option("tokenize", argv[optind - 1], opts);
         }
     }
-    if (optind < argc) return cli_usage("tokenize", "unexpected argument '%s'", argv[optind]);
+    if (c < 0) return a.rc;
+    const char *enc_opt = com.encoder;
+    const bool strict = com.strict;
     if (vocab_opt && tok_opt) return cli_usage("tokenize", "give --vocab or --tokenizer, not both");
     char vocab_dir[4096];
     if (vocab_opt) {
