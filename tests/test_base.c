@@ -238,6 +238,93 @@ static void test_status_str_names_every_code(void **state) {
         assert_string_not_equal(lector_status_str((enum lector_status)c), "unknown status");
 }
 
+// The one whole-file reader: the bytes and their count, a NUL after them; the limit in
+// bytes, with the size and the offset where it was passed; FIFOs and folders refused at once
+// (a FIFO with no writer would block a blocking open); messages name the path, not an option.
+static void test_read_file_reads_whole_file(void **state) {
+    (void)state;
+    char *dir = test_mkdtemp();
+    char *path = test_write_file(dir, "t.txt", "abc\0def", 7);
+    char *data = NULL;
+    size_t n = 0;
+    struct lector_error err;
+    assert_int_equal(lector__read_file(path, 0, &data, &n, &err), LECTOR_STATUS_OK);
+    assert_int_equal(n, 7);
+    assert_memory_equal(data, "abc\0def", 8);
+    lector_free(data);
+    assert_int_equal(lector__read_file(path, 7, &data, &n, &err), LECTOR_STATUS_OK);
+    assert_int_equal(n, 7);
+    lector_free(data);
+    char *empty = test_write_file(dir, "empty.txt", "", 0);
+    assert_int_equal(lector__read_file(empty, 7, &data, &n, &err), LECTOR_STATUS_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(data[0], '\0');
+    lector_free(data);
+    free(empty);
+    free(path);
+    test_rmtree(dir);
+    free(dir);
+}
+
+static void test_read_file_refuses_over_limit(void **state) {
+    (void)state;
+    char *dir = test_mkdtemp();
+    char *path = test_write_file(dir, "big.txt", "0123456789", 10);
+    char *data = (char *)1;
+    size_t n = 0;
+    struct lector_error err;
+    assert_int_equal(lector__read_file(path, 9, &data, &n, &err), LECTOR_STATUS_RANGE);
+    assert_null(data);
+    assert_int_equal(n, 10);
+    assert_int_equal(err.offset, 9);
+    assert_string_equal(err.path, path);
+    assert_non_null(strstr(err.msg, "big.txt: 10 bytes, over the limit of 9 bytes"));
+    assert_null(strstr(err.msg, "--"));
+    // A file whose size says 0 and that holds more, as /proc files do: read to its end, and
+    // past the limit it is refused with no size (it grew while read, as far as the reader knows).
+    if (access("/proc/self/status", R_OK) == 0) {
+        assert_int_equal(lector__read_file("/proc/self/status", 0, &data, &n, &err), LECTOR_STATUS_OK);
+        assert_true(n > 100);
+        assert_non_null(strstr(data, "Name:"));
+        lector_free(data);
+        assert_int_equal(lector__read_file("/proc/self/status", 100, &data, &n, &err), LECTOR_STATUS_RANGE);
+        assert_null(data);
+        assert_int_equal(n, 0);
+        assert_int_equal(err.offset, 100);
+        assert_non_null(strstr(err.msg, "grew past the limit of 100 bytes while read"));
+    }
+    free(path);
+    test_rmtree(dir);
+    free(dir);
+}
+
+static void test_read_file_refuses_non_regular(void **state) {
+    (void)state;
+    char *dir = test_mkdtemp();
+    char fifo[4200];
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const char *paths[2] = {fifo, dir};
+    for (int i = 0; i < 2; i++) {
+        char *data = NULL;
+        size_t n = 0;
+        struct lector_error err;
+        assert_int_equal(lector__read_file(paths[i], 100, &data, &n, &err), LECTOR_STATUS_IO);
+        assert_null(data);
+        assert_non_null(strstr(err.msg, "not a regular file"));
+        assert_non_null(strstr(err.msg, paths[i]));
+    }
+    char missing[4200];
+    snprintf(missing, sizeof missing, "%s/missing.txt", dir);
+    char *data = NULL;
+    size_t n = 0;
+    struct lector_error err;
+    assert_int_equal(lector__read_file(missing, 100, &data, &n, &err), LECTOR_STATUS_IO);
+    assert_non_null(strstr(err.msg, "missing.txt: cannot open: No such file or directory"));
+    test_rmtree(dir);
+    free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256_known_vectors),
@@ -250,6 +337,9 @@ int main(void) {
         cmocka_unit_test(test_checked_mul_detects_overflow),
         cmocka_unit_test(test_shape_numel_any_order),
         cmocka_unit_test(test_status_str_names_every_code),
+        cmocka_unit_test(test_read_file_reads_whole_file),
+        cmocka_unit_test(test_read_file_refuses_over_limit),
+        cmocka_unit_test(test_read_file_refuses_non_regular),
     };
     return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

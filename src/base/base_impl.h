@@ -87,8 +87,12 @@ char *lector__strndup(const char *s, size_t n);
 void *lector__aligned_alloc(size_t n);
 void lector__aligned_free(void *p);
 
-/* Read a whole file into a NUL-terminated buffer (freed with lector_free).
- * n_max bounds the size accepted (0 = no bound beyond SIZE_MAX). */
+/* Read the whole regular file at path into a NUL-terminated buffer (*data, freed with
+ * lector_free; *n bytes), reading to its end whatever its size said, and never more than
+ * n_max bytes (0: no bound but memory). The one reader of whole files: a FIFO, device,
+ * socket or folder is refused (IO) without waiting for a writer. Over n_max it is
+ * LECTOR_STATUS_RANGE with err->offset n_max and *n the file's size, or 0 when the file grew
+ * past n_max while it was read; messages name the path and never an option. */
 enum lector_status lector__read_file(const char *path, size_t n_max, char **data, size_t *n,
                                      struct lector_error *err);
 /* Join a directory and a file name into a new string (lector_free). */

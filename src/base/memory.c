@@ -3,10 +3,13 @@
 #include "base/base_impl.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 void *lector__malloc(size_t n) { return malloc(n ? n : 1); }
 void *lector__calloc(size_t n, size_t size) { return calloc(n ? n : 1, size ? size : 1); }
@@ -52,44 +55,80 @@ bool lector__dir_exists(const char *path) {
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+// Read fd to its end into *buf (cap bytes allocated, plus one for the NUL), growing it but
+// never holding more than limit + 1 bytes: *got past limit means the file is over it.
+static enum lector_status read_to_end(int fd, const char *path, size_t limit, char **buf, size_t cap, size_t *got,
+                                      struct lector_error *err) {
+    for (;;) {
+        if (*got == cap) {
+            if (cap > limit) return LECTOR_STATUS_RANGE;
+            size_t next = cap > limit / 2 ? limit + 1 : 2 * cap;
+            char *nb = lector__realloc(*buf, next + 1);
+            if (!nb) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: cannot allocate %zu bytes", path, next + 1);
+            *buf = nb;
+            cap = next;
+        }
+        ssize_t r = read(fd, *buf + *got, cap - *got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            int e = errno;
+            return lector__error(err, LECTOR_STATUS_IO, "%s: read failed: %s", path, strerror(e));
+        }
+        if (r == 0) return LECTOR_STATUS_OK;
+        *got += (size_t)r;
+    }
+}
+
 enum lector_status lector__read_file(const char *path, size_t n_max, char **data, size_t *n,
                                      struct lector_error *err) {
     *data = NULL;
     *n = 0;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
+    // O_NONBLOCK: opening a FIFO does not wait for a writer (it is refused below).
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
         int e = errno;
         return lector__error(err, LECTOR_STATUS_IO, "%s: cannot open: %s", path, strerror(e));
     }
     struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(fp);
-        return lector__error(err, LECTOR_STATUS_IO, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)st.st_size;
-    if (n_max && size > n_max) {
-        fclose(fp);
-        return lector__error(err, LECTOR_STATUS_RANGE, "%s: file is %zu bytes, limit is %zu",
-                             path, size, n_max);
-    }
-    char *buf = lector__malloc(size + 1);
-    if (!buf) {
-        fclose(fp);
-        return lector__error(err, LECTOR_STATUS_NOMEM, "%s: cannot allocate %zu bytes", path,
-                             size + 1);
-    }
-    size_t got = fread(buf, 1, size, fp);
-    if (got != size || ferror(fp)) {
+    enum lector_status s = LECTOR_STATUS_OK;
+    char *buf = NULL;
+    const size_t limit = n_max ? n_max : SIZE_MAX / 4;
+    if (fstat(fd, &st) != 0) {
         int e = errno;
-        free(buf);
-        fclose(fp);
-        return lector__error(err, LECTOR_STATUS_IO, "%s: read failed: %s", path, strerror(e));
+        s = lector__error(err, LECTOR_STATUS_IO, "%s: cannot stat: %s", path, strerror(e));
+        goto fail;
     }
-    fclose(fp);
-    buf[size] = '\0';
+    if (!S_ISREG(st.st_mode)) {
+        s = lector__error(err, LECTOR_STATUS_IO, "%s: not a regular file (a FIFO, device, socket or folder)", path);
+        goto fail;
+    }
+    if ((uintmax_t)st.st_size > (uintmax_t)limit) {
+        *n = (size_t)st.st_size;
+        s = lector__error_offset(err, LECTOR_STATUS_RANGE, path, (int64_t)limit,
+                                 "%s: %zu bytes, over the limit of %zu bytes", path, *n, limit);
+        goto fail;
+    }
+    // The size is only a first guess: the file is read to its end, which may come sooner or
+    // later than it said, and never past the limit.
+    size_t cap = (size_t)st.st_size + 1, got = 0; // one byte more: the end is seen without growing
+    if (!(buf = lector__malloc(cap + 1))) {
+        s = lector__error(err, LECTOR_STATUS_NOMEM, "%s: cannot allocate %zu bytes", path, cap + 1);
+        goto fail;
+    }
+    s = read_to_end(fd, path, limit, &buf, cap, &got, err);
+    if (s == LECTOR_STATUS_RANGE)
+        s = lector__error_offset(err, LECTOR_STATUS_RANGE, path, (int64_t)limit,
+                                 "%s: grew past the limit of %zu bytes while read", path, limit);
+    if (s != LECTOR_STATUS_OK) goto fail;
+    close(fd);
+    buf[got] = '\0';
     *data = buf;
-    *n = size;
+    *n = got;
     return LECTOR_STATUS_OK;
+fail:
+    lector_free(buf);
+    close(fd);
+    return s;
 }
 
 double lector_now(void) {

@@ -493,66 +493,16 @@ static int walk_dir(const char *dir, struct file_list *out) {
     return rc;
 }
 
-// A file given to classify: a regular file of at most max_size bytes, read whole. It is
-// looked at before any byte is read, so a FIFO, a device such as /dev/zero or a huge file is
-// refused at once (O_NONBLOCK: opening a FIFO does not wait for a writer).
-static int read_whole(const char *path, int64_t max_size, char **data, size_t *n) {
-    *data = NULL;
-    *n = 0;
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return cli_error("%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return cli_error("%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return cli_error("%s: not a regular file (a FIFO, device, socket or folder); classify reads "
-                         "regular files, and streams on stdin", path);
-    }
-    if (sb.st_size > max_size) {
-        close(fd);
-        return cli_error("%s: %lld bytes, over the --max-file-size limit of %lld bytes", path,
-                         (long long)sb.st_size, (long long)max_size);
-    }
-    // The file may grow while it is read: never read more than the limit.
-    size_t cap = (size_t)sb.st_size + 1, limit = (size_t)max_size;
-    *data = malloc(cap + 1);
-    if (!*data) {
-        close(fd);
-        return cli_error("%s: out of memory", path);
-    }
-    for (;;) {
-        if (*n + 1 > cap) {
-            cap = cap * 2 < limit + 2 ? cap * 2 : limit + 2;
-            char *nd = realloc(*data, cap + 1);
-            if (!nd) break;
-            *data = nd;
-        }
-        ssize_t got = read(fd, *data + *n, cap - *n);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) {
-            bool failed = got < 0;
-            int e = errno;
-            close(fd);
-            if (failed) {
-                free(*data);
-                *data = NULL;
-                return cli_error("%s: read failed: %s", path, strerror(e));
-            }
-            (*data)[*n] = '\0';
-            return CLI_OK;
-        }
-        *n += (size_t)got;
-        if (*n > limit) break;
-    }
-    close(fd);
-    free(*data);
-    *data = NULL;
-    return cli_error("%s: grew past the --max-file-size limit of %lld bytes while read, or out of memory", path,
-                     (long long)max_size);
+// A file given to classify: a regular file of at most max_size bytes, read whole (a FIFO,
+// a device such as /dev/zero or a huge file is refused before a byte is read).
+static int read_document(const char *path, int64_t max_size, char **data, size_t *n) {
+    struct lector_error err;
+    enum lector_status s = lector__read_file(path, (size_t)max_size, data, n, &err);
+    if (s == LECTOR_STATUS_OK) return CLI_OK;
+    if (s != LECTOR_STATUS_RANGE) return cli_lib_error(&err);
+    if (*n == 0)
+        return cli_error("%s: grew past the --max-file-size limit of %lld bytes while read", path, (long long)max_size);
+    return cli_error("%s: %zu bytes, over the --max-file-size limit of %lld bytes", path, *n, (long long)max_size);
 }
 
 static int classify_one_file(struct classify_ctx *c, const char *path, float *probs) {
@@ -560,17 +510,17 @@ static int classify_one_file(struct classify_ctx *c, const char *path, float *pr
     char *data;
     size_t n;
     if (!key_fits(c->o, path, path)) return CLI_ERROR;
-    if (read_whole(path, c->o->max_file_size, &data, &n) != CLI_OK) return CLI_ERROR;
+    if (read_document(path, c->o->max_file_size, &data, &n) != CLI_OK) return CLI_ERROR;
     const char *text = data;
     if (n >= 2 && ((unsigned char)data[0] == 0xFF || (unsigned char)data[0] == 0xFE) &&
         (unsigned char)data[1] == ((unsigned char)data[0] ^ 0x01)) {
-        free(data);
+        lector_free(data);
         return cli_error("%s: UTF-16 text; convert it to UTF-8 first (e.g. iconv -f UTF-16 -t UTF-8)", path);
     }
     if (n >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) text += 3, n -= 3;
     // A NUL byte in the first 8 KiB marks a binary file: skip it rather than label noise.
     if (memchr(text, '\0', n < 8192 ? n : 8192)) {
-        free(data);
+        lector_free(data);
         if (c->o->strict) return cli_error("%s: binary file (a NUL byte in its first 8 KiB)", path);
         cli_warn("%s: binary file skipped", path);
         c->n_binary_skipped++;
@@ -578,7 +528,7 @@ static int classify_one_file(struct classify_ctx *c, const char *path, float *pr
     }
     if (is_blank(text, n)) {
         print_blank(c, path, 0, path);
-        free(data);
+        lector_free(data);
         return CLI_OK;
     }
     enum lector_status bad;
@@ -593,7 +543,7 @@ static int classify_one_file(struct classify_ctx *c, const char *path, float *pr
         cli_note_cut(path, lector_classifier_n_cut(c->clf) - cut_before, c->o->max_windows);
         print_result(c, path, probs);
     }
-    free(data);
+    lector_free(data);
     return rc;
 }
 
