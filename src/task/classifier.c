@@ -582,63 +582,51 @@ static enum lector_status load_tuned(const char *path, const struct lector_check
     return s;
 }
 
-enum lector_status lector_classifier_open(const char *path, const char *encoder_dir,
-                                          const char *encoder_hint, struct lector_classifier **out,
-                                          struct lector_error *err) {
-    *out = NULL;
-    enum lector_status s;
-    struct lector_checkpoint *ck = NULL;
-    json_t *jl = NULL;
-    struct lector_classifier *clf = lector__calloc(1, sizeof *clf);
-    if (!clf) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
-
-    if (lector__dir_exists(path)) {
-        s = lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                          "%s: is a directory, not a model file",
-                          path);
-        goto fail;
-    }
-    if ((s = sniff_text(path, err)) != LECTOR_STATUS_OK) goto fail;
-    s = lector_checkpoint_open(path, &ck, err);
-    if (s != LECTOR_STATUS_OK) goto fail;
+// format and format_version: a lector model this version reads.
+static enum lector_status check_format(const char *path, const struct lector_checkpoint *ck,
+                                       struct lector_error *err) {
     const char *v;
-    s = LECTOR_STATUS_FORMAT;
-    if (!(v = need_meta(ck, path, "format", err))) goto fail;
-    if (strcmp(v, CLASSIFIER_FORMAT) != 0) {
-        s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: not a lector model (format '%s')", path, v);
-        goto fail;
-    }
+    if (!(v = need_meta(ck, path, "format", err))) return LECTOR_STATUS_FORMAT;
+    if (strcmp(v, CLASSIFIER_FORMAT) != 0)
+        return lector__error(err, LECTOR_STATUS_FORMAT, "%s: not a lector model (format '%s')", path, v);
     int64_t version;
-    if (!(v = need_meta(ck, path, "format_version", err))) goto fail;
-    if (!parse_i64(v, &version) || version < 1) {
-        s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: bad format_version '%s'", path, v);
-        goto fail;
-    }
-    if (version > CLASSIFIER_FORMAT_VERSION) {
-        s = lector__error(err, LECTOR_STATUS_UNSUPPORTED,
-                          "%s: model format version %lld is newer than this lector supports (%d); "
-                          "hint: upgrade lector", path, (long long)version, CLASSIFIER_FORMAT_VERSION);
-        goto fail;
-    }
-    const char *labels_s, *pooling_s, *max_len_s, *enc_dir, *enc_sha, *tok_sha;
-    if (!(labels_s = need_meta(ck, path, "labels", err)) ||
-        !(pooling_s = need_meta(ck, path, "pooling", err)) ||
-        !(max_len_s = need_meta(ck, path, "max_len", err)) ||
-        !(enc_dir = need_meta(ck, path, "encoder_dir", err)) ||
-        !(enc_sha = need_meta(ck, path, "encoder_sha256", err)) ||
-        !(tok_sha = need_meta(ck, path, "tokenizer_sha256", err)))
-        goto fail;
+    if (!(v = need_meta(ck, path, "format_version", err))) return LECTOR_STATUS_FORMAT;
+    if (!parse_i64(v, &version) || version < 1)
+        return lector__error(err, LECTOR_STATUS_FORMAT, "%s: bad format_version '%s'", path, v);
+    if (version > CLASSIFIER_FORMAT_VERSION)
+        return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
+                             "%s: model format version %lld is newer than this lector supports (%d); "
+                             "hint: upgrade lector", path, (long long)version, CLASSIFIER_FORMAT_VERSION);
+    return LECTOR_STATUS_OK;
+}
 
-    int pooling = lector_pooling_parse(pooling_s);
-    if (pooling < 0 || pooling == LECTOR_POOLING_NONE) {
-        s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: unknown pooling '%s'", path, pooling_s);
-        goto fail;
-    }
+// The metadata every model has.
+struct model_meta {
+    const char *labels, *pooling, *max_len, *enc_dir, *enc_sha, *tok_sha;
+};
+
+static enum lector_status read_meta(const char *path, const struct lector_checkpoint *ck, struct model_meta *m,
+                                    struct lector_error *err) {
+    if (!(m->labels = need_meta(ck, path, "labels", err)) || !(m->pooling = need_meta(ck, path, "pooling", err)) ||
+        !(m->max_len = need_meta(ck, path, "max_len", err)) ||
+        !(m->enc_dir = need_meta(ck, path, "encoder_dir", err)) ||
+        !(m->enc_sha = need_meta(ck, path, "encoder_sha256", err)) ||
+        !(m->tok_sha = need_meta(ck, path, "tokenizer_sha256", err)))
+        return LECTOR_STATUS_FORMAT;
+    return LECTOR_STATUS_OK;
+}
+
+// clf->info: pooling, max length, training size, validation accuracy and history.
+static enum lector_status read_info(struct lector_classifier *clf, const char *path,
+                                    const struct lector_checkpoint *ck, const struct model_meta *m,
+                                    struct lector_error *err) {
+    int pooling = lector_pooling_parse(m->pooling);
+    if (pooling < 0 || pooling == LECTOR_POOLING_NONE)
+        return lector__error(err, LECTOR_STATUS_FORMAT, "%s: unknown pooling '%s'", path, m->pooling);
     clf->info.pooling = (enum lector_pooling)pooling;
-    if (!parse_i64(max_len_s, &clf->info.max_len) || clf->info.max_len < 0) {
-        s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: bad max_len '%s'", path, max_len_s);
-        goto fail;
-    }
+    if (!parse_i64(m->max_len, &clf->info.max_len) || clf->info.max_len < 0)
+        return lector__error(err, LECTOR_STATUS_FORMAT, "%s: bad max_len '%s'", path, m->max_len);
+    const char *v;
     if ((v = lector_checkpoint_metadata(ck, "n_train"))) parse_i64(v, &clf->info.n_train);
     clf->info.valid_accuracy = -1.0;
     if ((v = lector_checkpoint_metadata(ck, "valid_accuracy"))) clf->info.valid_accuracy = atof(v);
@@ -646,194 +634,258 @@ enum lector_status lector_classifier_open(const char *path, const char *encoder_
         clf->history = lector__strdup(v);
         clf->info.history_json = clf->history;
     }
+    return LECTOR_STATUS_OK;
+}
 
+// clf->labels from the metadata's JSON list (2 or more distinct strings).
+static enum lector_status read_labels(struct lector_classifier *clf, const char *path, const char *labels,
+                                      struct lector_error *err) {
     json_error_t jerr;
-    jl = json_loads(labels_s, 0, &jerr);
+    json_t *jl = json_loads(labels, 0, &jerr);
+    enum lector_status s = LECTOR_STATUS_OK;
     if (!json_is_array(jl) || json_array_size(jl) < 2) {
-        s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: metadata 'labels' is not a list of 2 or more labels",
-                          path);
-        goto fail;
+        s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: metadata 'labels' is not a list of 2 or more labels", path);
+        goto done;
     }
     clf->n_labels = (int64_t)json_array_size(jl);
-    clf->labels = lector__calloc((size_t)clf->n_labels, sizeof *clf->labels);
-    if (!clf->labels) goto nomem;
+    if (!(clf->labels = lector__calloc((size_t)clf->n_labels, sizeof *clf->labels))) goto nomem;
     for (int64_t i = 0; i < clf->n_labels; i++) {
         const char *l = json_string_value(json_array_get(jl, (size_t)i));
         if (!l) {
-            s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: label %lld is not a string", path,
-                              (long long)i);
-            goto fail;
+            s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: label %lld is not a string", path, (long long)i);
+            goto done;
         }
         if (!(clf->labels[i] = lector__strdup(l))) goto nomem;
     }
     s = lector_classifier_check_labels((const char *const *)clf->labels, clf->n_labels, path, err);
-    if (s != LECTOR_STATUS_OK) goto fail;
-    // Every tensor, not only the ones this version reads: a model is refused whole.
-    for (int64_t i = 0; i < lector_checkpoint_n_tensors(ck); i++)
-        if ((s = check_finite(lector_checkpoint_tensor(ck, i), path, err)) != LECTOR_STATUS_OK) goto fail;
-    s = LECTOR_STATUS_FORMAT;
+    goto done;
+nomem:
+    s = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
+done:
+    json_decref(jl);
+    return s;
+}
 
-    const char *features = lector_checkpoint_metadata(ck, "features");
-    if (!features) features = "encoder";
-    bool use_enc = !strcmp(features, "encoder") || !strcmp(features, "both");
-    bool use_ng = !strcmp(features, "ngrams") || !strcmp(features, "both");
-    if (!use_enc && !use_ng) {
-        s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: unknown features '%s'", path, features);
-        goto fail;
-    }
-    clf->info.no_encoder = !use_enc;
+// The rest of clf->info: temperature, windows, validation macro-F1, the autotune record.
+static enum lector_status read_extra(struct lector_classifier *clf, const char *path,
+                                     const struct lector_checkpoint *ck, struct lector_error *err) {
+    const char *v;
     clf->info.temperature = 1.0f;
     if ((v = lector_checkpoint_metadata(ck, "temperature"))) {
         double tv = atof(v);
-        if (!(tv > 0.0) || !isfinite(tv)) {
-            s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: bad temperature '%s'", path, v);
-            goto fail;
-        }
+        if (!(tv > 0.0) || !isfinite(tv))
+            return lector__error(err, LECTOR_STATUS_FORMAT, "%s: bad temperature '%s'", path, v);
         clf->info.temperature = (float)tv;
     }
     clf->info.valid_macro_f1 = -1.0;
     if ((v = lector_checkpoint_metadata(ck, "doc_pooling"))) {
         int dp = lector_doc_pooling_parse(v);
         const char *sv = lector_checkpoint_metadata(ck, "stride");
-        if (dp < 0 || !sv || !parse_i64(sv, &clf->info.stride) || clf->info.stride < 0) {
-            s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: bad doc_pooling '%s' or stride", path, v);
-            goto fail;
-        }
+        if (dp < 0 || !sv || !parse_i64(sv, &clf->info.stride) || clf->info.stride < 0)
+            return lector__error(err, LECTOR_STATUS_FORMAT, "%s: bad doc_pooling '%s' or stride", path, v);
         clf->info.doc_pooling = (enum lector_doc_pooling)dp;
     }
     if ((v = lector_checkpoint_metadata(ck, "valid_macro_f1"))) clf->info.valid_macro_f1 = atof(v);
     if ((v = lector_checkpoint_metadata(ck, "autotune"))) {
-        if (!(clf->autotune = lector__strdup(v))) {
-            s = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
-            goto fail;
-        }
+        if (!(clf->autotune = lector__strdup(v)))
+            return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
         clf->info.autotune_json = clf->autotune;
     }
+    return LECTOR_STATUS_OK;
+}
+
+// A multi-label model's per-label thresholds (K numbers in (0, 1)); nothing for the others.
+static enum lector_status read_thresholds(struct lector_classifier *clf, const char *path,
+                                          const struct lector_checkpoint *ck, struct lector_error *err) {
+    const char *v = lector_checkpoint_metadata(ck, "multi_label");
+    if (!v || strcmp(v, "1")) return LECTOR_STATUS_OK;
     const int64_t K = clf->n_labels;
-    if ((v = lector_checkpoint_metadata(ck, "multi_label")) && !strcmp(v, "1")) {
-        const char *ts = lector_checkpoint_metadata(ck, "thresholds");
-        json_t *ja = ts ? json_loads(ts, 0, &jerr) : NULL;
-        clf->thresholds = lector__malloc((size_t)K * sizeof *clf->thresholds);
-        bool ok = ja && json_is_array(ja) && json_array_size(ja) == (size_t)K && clf->thresholds;
-        for (int64_t k = 0; ok && k < K; k++) {
-            json_t *e = json_array_get(ja, (size_t)k);
-            ok = json_is_number(e) && json_number_value(e) > 0.0 && json_number_value(e) < 1.0;
-            if (ok) clf->thresholds[k] = (float)json_number_value(e);
-        }
-        json_decref(ja);
-        if (!ok) {
-            s = lector__error(err, LECTOR_STATUS_FORMAT,
-                              "%s: a multi-label model needs 'thresholds', %lld numbers in (0, 1)", path,
-                              (long long)K);
-            goto fail;
-        }
-        clf->info.multi_label = 1;
-        clf->info.thresholds = clf->thresholds;
+    const char *ts = lector_checkpoint_metadata(ck, "thresholds");
+    json_error_t jerr;
+    json_t *ja = ts ? json_loads(ts, 0, &jerr) : NULL;
+    clf->thresholds = lector__malloc((size_t)K * sizeof *clf->thresholds);
+    bool ok = ja && json_is_array(ja) && json_array_size(ja) == (size_t)K && clf->thresholds;
+    for (int64_t k = 0; ok && k < K; k++) {
+        json_t *e = json_array_get(ja, (size_t)k);
+        ok = json_is_number(e) && json_number_value(e) > 0.0 && json_number_value(e) < 1.0;
+        if (ok) clf->thresholds[k] = (float)json_number_value(e);
     }
+    json_decref(ja);
+    if (!ok)
+        return lector__error(err, LECTOR_STATUS_FORMAT,
+                             "%s: a multi-label model needs 'thresholds', %lld numbers in (0, 1)", path, (long long)K);
+    clf->info.multi_label = 1;
+    clf->info.thresholds = clf->thresholds;
+    return LECTOR_STATUS_OK;
+}
+
+// The head's tensors in the file, checked against each other and the K labels.
+struct head_tensors {
+    const struct lector_tensor *W, *b;   // (K, C or H), (K)
+    const struct lector_tensor *W1, *b1; // (H, C), (H): an MLP head, else NULL
+    const struct lector_tensor *V;       // (S, K): n-gram weights, else NULL
+    int64_t H;                           // hidden units, 0: a linear head
+};
+
+static enum lector_status find_head(const char *path, const struct lector_checkpoint *ck, int64_t K, bool use_enc,
+                                    struct head_tensors *h, struct lector_error *err) {
     const struct lector_tensor *W = use_enc ? lector_checkpoint_find(ck, "head.weight") : NULL;
     const struct lector_tensor *b = lector_checkpoint_find(ck, "head.bias");
     if ((use_enc && (!W || W->dtype != LECTOR_DTYPE_F32 || W->n_dims != 2 || W->shape[0] != K)) ||
-        !b || b->dtype != LECTOR_DTYPE_F32 || b->n_dims != 1 || b->shape[0] != K) {
-        s = lector__error(err, LECTOR_STATUS_FORMAT,
-                          "%s: expected F32 tensors head.weight [%lld, C] and head.bias [%lld]", path,
-                          (long long)K, (long long)K);
-        goto fail;
-    }
+        !b || b->dtype != LECTOR_DTYPE_F32 || b->n_dims != 1 || b->shape[0] != K)
+        return lector__error(err, LECTOR_STATUS_FORMAT,
+                             "%s: expected F32 tensors head.weight [%lld, C] and head.bias [%lld]", path,
+                             (long long)K, (long long)K);
     const struct lector_tensor *W1 = use_enc ? lector_checkpoint_find(ck, "head.hidden.weight") : NULL;
     const struct lector_tensor *b1 = use_enc ? lector_checkpoint_find(ck, "head.hidden.bias") : NULL;
     const int64_t H = W1 ? W1->shape[0] : 0;
     if (W1 && (W1->dtype != LECTOR_DTYPE_F32 || W1->n_dims != 2 || !b1 || b1->dtype != LECTOR_DTYPE_F32 ||
-               b1->n_dims != 1 || b1->shape[0] != H || W->shape[1] != H || H < 1)) {
-        s = lector__error(err, LECTOR_STATUS_FORMAT,
-                          "%s: expected F32 tensors head.hidden.weight [H, C], head.hidden.bias [H] and "
-                          "head.weight [%lld, H]", path, (long long)K);
+               b1->n_dims != 1 || b1->shape[0] != H || W->shape[1] != H || H < 1))
+        return lector__error(err, LECTOR_STATUS_FORMAT,
+                             "%s: expected F32 tensors head.hidden.weight [H, C], head.hidden.bias [H] and "
+                             "head.weight [%lld, H]", path, (long long)K);
+    *h = (struct head_tensors){W, b, W1, b1, NULL, H};
+    return LECTOR_STATUS_OK;
+}
+
+// The n-gram part: head.ngram_weight (in h->V), the vocabulary (ngram.buckets, ngram.idf)
+// and its ngram_params, into clf->ng.
+static enum lector_status read_ngrams(struct lector_classifier *clf, const char *path,
+                                      const struct lector_checkpoint *ck, struct head_tensors *h,
+                                      struct lector_error *err) {
+    const int64_t K = clf->n_labels;
+    const struct lector_tensor *V = lector_checkpoint_find(ck, "head.ngram_weight");
+    const struct lector_tensor *nb = lector_checkpoint_find(ck, "ngram.buckets");
+    const struct lector_tensor *ni = lector_checkpoint_find(ck, "ngram.idf");
+    const char *np_s = lector_checkpoint_metadata(ck, "ngram_params");
+    if (!V || !nb || !ni || !np_s || V->dtype != LECTOR_DTYPE_F32 || V->n_dims != 2 || V->shape[1] != K ||
+        nb->dtype != LECTOR_DTYPE_I32 || nb->n_dims != 1 || nb->shape[0] != V->shape[0] ||
+        ni->dtype != LECTOR_DTYPE_F32 || ni->n_dims != 1 || ni->shape[0] != V->shape[0])
+        return lector__error(err, LECTOR_STATUS_FORMAT,
+                             "%s: expected head.ngram_weight [S, %lld], ngram.buckets [S] (I32), "
+                             "ngram.idf [S] and metadata ngram_params", path, (long long)K);
+    // What a model file without the key means (the format's defaults, not options).
+    struct lector_ngram_params np = {.n_buckets = INT64_C(1) << 20, .word_order = 2, .sublinear_tf = 1,
+                                      .min_df = 1, .weighting = LECTOR_NGRAM_IDF};
+    json_error_t jerr;
+    json_t *jp = json_loads(np_s, 0, &jerr);
+    json_int_t jb = 0, jmd = 1;
+    int wo = 0, cmin = 0, cmax = 0, sub = 0, bnd = 0;
+    const char *wname = "idf";
+    int bad_np = !jp || json_unpack(jp, "{s:I, s:i, s:i, s:i, s:i, s?I, s?b, s?s}", "buckets", &jb, "word_order",
+                                    &wo, "char_min", &cmin, "char_max", &cmax, "sublinear_tf", &sub, "min_df", &jmd,
+                                    "boundaries", &bnd, "weighting", &wname) != 0;
+    int wt = bad_np ? -1 : lector_ngram_weighting_parse(wname);
+    json_decref(jp);
+    if (bad_np || wt < 0) return lector__error(err, LECTOR_STATUS_FORMAT, "%s: bad ngram_params '%.80s'", path, np_s);
+    np.n_buckets = (int64_t)jb;
+    np.word_order = wo;
+    np.char_min = cmin;
+    np.char_max = cmax;
+    np.sublinear_tf = sub;
+    np.min_df = (int64_t)jmd;
+    np.boundaries = bnd;
+    np.weighting = wt;
+    enum lector_status s =
+        lector_ngrams_new(&np, (const int32_t *)nb->data, (const float *)ni->data, nb->shape[0], &clf->ng, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    clf->info.ngrams = clf->ng;
+    h->V = V;
+    return LECTOR_STATUS_OK;
+}
+
+// The head (C encoder inputs) with the file's weights.
+static enum lector_status build_head(struct lector_classifier *clf, const struct head_tensors *h, int64_t C,
+                                     struct lector_error *err) {
+    const int64_t K = clf->n_labels, H = h->H;
+    enum lector_status s =
+        lector_head_new(&(struct lector_head_shape){C, H, h->V ? h->V->shape[0] : 0, K}, 0, &clf->head, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    float *q = lector_head_params(clf->head);
+    const struct lector_head_layout lay = lector_head_get_layout(clf->head);
+    if (h->W) memcpy(q + lay.W, h->W->data, (size_t)(K * lay.D) * sizeof *q);
+    memcpy(q + lay.b, h->b->data, (size_t)K * sizeof *q);
+    if (H > 0) {
+        memcpy(q + lay.W1, h->W1->data, (size_t)(H * C) * sizeof *q);
+        memcpy(q + lay.b1, h->b1->data, (size_t)H * sizeof *q);
+    }
+    if (h->V) memcpy(q + lay.V, h->V->data, (size_t)(h->V->shape[0] * K) * sizeof *q);
+    return LECTOR_STATUS_OK;
+}
+
+// The features a model was trained on: encoder, ngrams or both.
+static enum lector_status read_features(const char *path, const struct lector_checkpoint *ck, bool *use_enc,
+                                        bool *use_ng, struct lector_error *err) {
+    const char *features = lector_checkpoint_metadata(ck, "features");
+    if (!features) features = "encoder";
+    *use_enc = !strcmp(features, "encoder") || !strcmp(features, "both");
+    *use_ng = !strcmp(features, "ngrams") || !strcmp(features, "both");
+    if (!*use_enc && !*use_ng)
+        return lector__error(err, LECTOR_STATUS_FORMAT, "%s: unknown features '%s'", path, features);
+    return LECTOR_STATUS_OK;
+}
+
+// Everything of the model file but its encoder: format, metadata, labels, head tensors and
+// n-grams (every tensor is checked to be finite, also those this version does not read).
+static enum lector_status read_model(struct lector_classifier *clf, const char *path,
+                                     const struct lector_checkpoint *ck, struct model_meta *m, bool *use_enc,
+                                     struct head_tensors *h, struct lector_error *err) {
+    enum lector_status s;
+    bool use_ng;
+    if ((s = check_format(path, ck, err)) != LECTOR_STATUS_OK || (s = read_meta(path, ck, m, err)) != LECTOR_STATUS_OK ||
+        (s = read_info(clf, path, ck, m, err)) != LECTOR_STATUS_OK ||
+        (s = read_labels(clf, path, m->labels, err)) != LECTOR_STATUS_OK)
+        return s;
+    for (int64_t i = 0; i < lector_checkpoint_n_tensors(ck); i++)
+        if ((s = check_finite(lector_checkpoint_tensor(ck, i), path, err)) != LECTOR_STATUS_OK) return s;
+    if ((s = read_features(path, ck, use_enc, &use_ng, err)) != LECTOR_STATUS_OK) return s;
+    clf->info.no_encoder = !*use_enc;
+    if ((s = read_extra(clf, path, ck, err)) != LECTOR_STATUS_OK ||
+        (s = read_thresholds(clf, path, ck, err)) != LECTOR_STATUS_OK ||
+        (s = find_head(path, ck, clf->n_labels, *use_enc, h, err)) != LECTOR_STATUS_OK)
+        return s;
+    return use_ng ? read_ngrams(clf, path, ck, h, err) : LECTOR_STATUS_OK;
+}
+
+enum lector_status lector_classifier_open(const char *path, const char *encoder_dir,
+                                          const char *encoder_hint, struct lector_classifier **out,
+                                          struct lector_error *err) {
+    *out = NULL;
+    enum lector_status s;
+    struct lector_checkpoint *ck = NULL;
+    struct lector_classifier *clf = lector__calloc(1, sizeof *clf);
+    if (!clf) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
+    if (lector__dir_exists(path)) {
+        s = lector__error(err, LECTOR_STATUS_INVALID_ARG, "%s: is a directory, not a model file", path);
         goto fail;
     }
-    const struct lector_tensor *V = NULL;
-    if (use_ng) {
-        V = lector_checkpoint_find(ck, "head.ngram_weight");
-        const struct lector_tensor *nb = lector_checkpoint_find(ck, "ngram.buckets");
-        const struct lector_tensor *ni = lector_checkpoint_find(ck, "ngram.idf");
-        const char *np_s = lector_checkpoint_metadata(ck, "ngram_params");
-        if (!V || !nb || !ni || !np_s || V->dtype != LECTOR_DTYPE_F32 || V->n_dims != 2 ||
-            V->shape[1] != K || nb->dtype != LECTOR_DTYPE_I32 || nb->n_dims != 1 ||
-            nb->shape[0] != V->shape[0] || ni->dtype != LECTOR_DTYPE_F32 || ni->n_dims != 1 ||
-            ni->shape[0] != V->shape[0]) {
-            s = lector__error(err, LECTOR_STATUS_FORMAT,
-                              "%s: expected head.ngram_weight [S, %lld], ngram.buckets [S] (I32), "
-                              "ngram.idf [S] and metadata ngram_params", path, (long long)K);
-            goto fail;
-        }
-        // What a model file without the key means (the format's defaults, not options).
-        struct lector_ngram_params np = {.n_buckets = INT64_C(1) << 20, .word_order = 2, .sublinear_tf = 1,
-                                          .min_df = 1, .weighting = LECTOR_NGRAM_IDF};
-        json_t *jp = json_loads(np_s, 0, &jerr);
-        json_int_t jb = 0, jmd = 1;
-        int wo = 0, cmin = 0, cmax = 0, sub = 0, bnd = 0;
-        const char *wname = "idf";
-        int bad_np = !jp || json_unpack(jp, "{s:I, s:i, s:i, s:i, s:i, s?I, s?b, s?s}", "buckets", &jb,
-                                        "word_order", &wo, "char_min", &cmin, "char_max", &cmax,
-                                        "sublinear_tf", &sub, "min_df", &jmd, "boundaries",
-                                        &bnd, "weighting", &wname) != 0;
-        int wt = bad_np ? -1 : lector_ngram_weighting_parse(wname);
-        json_decref(jp);
-        bad_np = bad_np || wt < 0;
-        if (bad_np) {
-            s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: bad ngram_params '%.80s'", path, np_s);
-            goto fail;
-        }
-        np.n_buckets = (int64_t)jb;
-        np.word_order = wo;
-        np.char_min = cmin;
-        np.char_max = cmax;
-        np.sublinear_tf = sub;
-        np.min_df = (int64_t)jmd;
-        np.boundaries = bnd;
-        np.weighting = wt;
-        s = lector_ngrams_new(&np, (const int32_t *)nb->data, (const float *)ni->data,
-                                    nb->shape[0], &clf->ng, err);
-        if (s != LECTOR_STATUS_OK) goto fail;
-        clf->info.ngrams = clf->ng;
-    }
-
+    if ((s = sniff_text(path, err)) != LECTOR_STATUS_OK || (s = lector_checkpoint_open(path, &ck, err)) != LECTOR_STATUS_OK)
+        goto fail;
+    struct model_meta m = {0};
+    struct head_tensors h = {0};
+    bool use_enc = false;
+    if ((s = read_model(clf, path, ck, &m, &use_enc, &h, err)) != LECTOR_STATUS_OK) goto fail;
     // n-grams alone and no encoder recorded: nothing to find (an --encoder given is not used).
     int64_t C = 0;
-    if (!use_enc && !strcmp(enc_sha, NO_ENCODER)) {
-        if (strcmp(tok_sha, NO_ENCODER) != 0) {
+    if (!use_enc && !strcmp(m.enc_sha, NO_ENCODER)) {
+        if (strcmp(m.tok_sha, NO_ENCODER) != 0) {
             s = lector__error(err, LECTOR_STATUS_FORMAT, "%s: a model without an encoder names a tokenizer", path);
             goto fail;
         }
         clf->info.max_len = 0;
     } else {
-        const int64_t n_in = use_enc ? (W1 ? W1->shape[1] : W->shape[1]) : 0;
-        s = open_encoder(clf, path, ck, enc_dir, enc_sha, tok_sha, encoder_dir, encoder_hint, use_enc, n_in, &C, err);
-        if (s != LECTOR_STATUS_OK) goto fail;
-        if ((s = load_tuned(path, ck, clf->enc, err)) != LECTOR_STATUS_OK) goto fail;
+        const int64_t n_in = use_enc ? (h.W1 ? h.W1->shape[1] : h.W->shape[1]) : 0;
+        s = open_encoder(clf, path, ck, m.enc_dir, m.enc_sha, m.tok_sha, encoder_dir, encoder_hint, use_enc, n_in, &C,
+                         err);
+        if (s != LECTOR_STATUS_OK || (s = load_tuned(path, ck, clf->enc, err)) != LECTOR_STATUS_OK) goto fail;
     }
-    s = lector_head_new(&(struct lector_head_shape){C, H, V ? V->shape[0] : 0, K}, 0, &clf->head, err);
-    if (s != LECTOR_STATUS_OK) goto fail;
-    {
-        float *q = lector_head_params(clf->head);
-        const struct lector_head_layout lay = lector_head_get_layout(clf->head);
-        if (W) memcpy(q + lay.W, W->data, (size_t)(K * lay.D) * sizeof *q);
-        memcpy(q + lay.b, b->data, (size_t)K * sizeof *q);
-        if (H > 0) {
-            memcpy(q + lay.W1, W1->data, (size_t)(H * C) * sizeof *q);
-            memcpy(q + lay.b1, b1->data, (size_t)H * sizeof *q);
-        }
-        if (V) memcpy(q + lay.V, V->data, (size_t)(V->shape[0] * K) * sizeof *q);
-    }
-
+    if ((s = build_head(clf, &h, C, err)) != LECTOR_STATUS_OK) goto fail;
     *out = clf;
     clf = NULL; // the cleanup below then has no classifier to close
 fail:
-    json_decref(jl);
     lector_checkpoint_close(ck);
     lector_classifier_close(clf);
     return s;
-nomem:
-    s = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
-    goto fail;
 }
 
 // ---------------------------------------------------------------------------------------
