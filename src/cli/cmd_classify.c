@@ -572,129 +572,155 @@ static int classify_files(struct classify_ctx *c, struct file_list *files) {
 
 // ---------------------------------------------------------------------------------------
 
-int cmd_classify(int argc, char **argv) {
-    const char *model = NULL, *files_from = NULL;
-    struct classify_opts o = {FMT_TSV, 1, false, false, false, false, 0, 1, 32, CLASSIFY_MAX_FILE_SIZE, CLI_MAX_WINDOWS};
-    bool all_scores = false;
+// What the command line sets.
+struct classify_cli {
+    struct classify_opts o;
     struct cli_common com;
+    const char *model, *files_from;
+    bool all_scores;
+};
+
+// One of classify's own options: CLI_OK or CLI_USAGE (printed).
+static int parse_option(struct classify_cli *k, int c, const char *v) {
+    struct classify_opts *o = &k->o;
+    switch (c) {
+    case 'm': k->model = v; break;
+    case 'f':
+        if (!strcmp(v, "tsv"))
+            o->format = FMT_TSV;
+        else if (!strcmp(v, "jsonl"))
+            o->format = FMT_JSONL;
+        else if (!strcmp(v, "csv"))
+            o->format = FMT_CSV;
+        else
+            return cli_usage("classify", "--format must be tsv, jsonl or csv, got '%s'", v);
+        break;
+    case 'k':
+        if (!cli_parse_i64("classify", "--top-k", v, 1, 1 << 20, &o->top_k)) return CLI_USAGE;
+        break;
+    case O_ALL: k->all_scores = true; break;
+    case O_LABEL_ONLY: o->label_only = true; break;
+    case O_ID: o->id_column = true; break;
+    case 'r': o->recursive = true; break;
+    case O_FILES_FROM: k->files_from = v; break;
+    case 'b':
+        if (!cli_parse_i64("classify", "--batch-size", v, 1, 1 << 16, &o->batch)) return CLI_USAGE;
+        break;
+    case O_MAX_FILE: {
+        uint64_t n;
+        if (!cli_parse_size("classify", "--max-file-size", v, &n)) return CLI_USAGE;
+        if (n < 1 || n > (uint64_t)INT64_MAX)
+            return cli_usage("classify", "--max-file-size must be at least 1 byte, got '%s'", v);
+        o->max_file_size = (int64_t)n;
+        break;
+    }
+    }
+    return CLI_OK;
+}
+
+// The command line into k; false when the command is to end with *rc (after --help, or a
+// usage error).
+static bool parse_args(struct classify_cli *k, int argc, char **argv, int *rc) {
+    *k = (struct classify_cli){.o = {FMT_TSV, 1, false, false, false, false, 0, 1, 32, CLASSIFY_MAX_FILE_SIZE,
+                                     CLI_MAX_WINDOWS}};
     struct cli_args a;
-    cli_args_init(&a, &classify_command, argc, argv, &com);
+    cli_args_init(&a, &classify_command, argc, argv, &k->com);
     int c;
-    while ((c = cli_args_next(&a)) > 0) {
-        switch (c) {
-        case 'm': model = optarg; break;
-        case 'f':
-            if (!strcmp(optarg, "tsv"))
-                o.format = FMT_TSV;
-            else if (!strcmp(optarg, "jsonl"))
-                o.format = FMT_JSONL;
-            else if (!strcmp(optarg, "csv"))
-                o.format = FMT_CSV;
-            else
-                return cli_usage("classify", "--format must be tsv, jsonl or csv, got '%s'", optarg);
-            break;
-        case 'k':
-            if (!cli_parse_i64("classify", "--top-k", optarg, 1, 1 << 20, &o.top_k)) return CLI_USAGE;
-            break;
-        case O_ALL: all_scores = true; break;
-        case O_LABEL_ONLY: o.label_only = true; break;
-        case O_ID: o.id_column = true; break;
-        case 'r': o.recursive = true; break;
-        case O_FILES_FROM: files_from = optarg; break;
-        case 'b':
-            if (!cli_parse_i64("classify", "--batch-size", optarg, 1, 1 << 16, &o.batch)) return CLI_USAGE;
-            break;
-        case O_MAX_FILE: {
-            uint64_t v;
-            if (!cli_parse_size("classify", "--max-file-size", optarg, &v)) return CLI_USAGE;
-            if (v < 1 || v > (uint64_t)INT64_MAX)
-                return cli_usage("classify", "--max-file-size must be at least 1 byte, got '%s'", optarg);
-            o.max_file_size = (int64_t)v;
-            break;
-        }
+    while ((c = cli_args_next(&a)) > 0)
+        if ((*rc = parse_option(k, c, optarg)) != CLI_OK) return false;
+    *rc = a.rc;
+    if (c < 0) return false;
+    k->o.strict = k->com.strict;
+    k->o.shard_i = k->com.shard_i;
+    k->o.shard_n = k->com.shard_n;
+    k->o.max_windows = k->com.max_windows;
+    if (!k->model) *rc = cli_usage("classify", "--model MODEL is required");
+    else if (k->o.label_only && (k->all_scores || k->o.top_k > 1))
+        *rc = cli_usage("classify", "--label-only cannot be combined with --top-k or --all-scores");
+    return *rc == CLI_OK;
+}
+
+// The files named by the arguments (folders walked with -r) and by --files-from: CLI_OK, or
+// CLI_ERROR when one could not be looked at (reported; the others are kept).
+static int collect_files(const struct classify_cli *k, int argc, char **argv, struct file_list *files) {
+    int rc = CLI_OK;
+    for (int i = optind; i < argc; i++) {
+        struct stat sb;
+        if (stat(argv[i], &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            if (!k->o.recursive) {
+                rc = cli_error("%s: is a directory (use -r to classify the files inside)", argv[i]);
+                continue;
+            }
+            if (walk_dir(argv[i], files) != CLI_OK) rc = CLI_ERROR;
+        } else {
+            list_add(files, argv[i]);
         }
     }
-    if (c < 0) return a.rc;
-    o.strict = com.strict;
-    o.shard_i = com.shard_i;
-    o.shard_n = com.shard_n;
-    o.max_windows = com.max_windows;
-    if (!model) return cli_usage("classify", "--model MODEL is required");
-    if (o.label_only && (all_scores || o.top_k > 1))
-        return cli_usage("classify", "--label-only cannot be combined with --top-k or --all-scores");
-    bool use_stdin = !files_from && (optind >= argc || (argc - optind == 1 && !strcmp(argv[optind], "-")));
-    if (o.id_column && !use_stdin) return cli_usage("classify", "--id-column applies to stdin lines only");
+    if (!k->files_from) return rc;
+    int fd = strcmp(k->files_from, "-") ? open(k->files_from, O_RDONLY) : 0;
+    if (fd < 0) return cli_error("%s: cannot open: %s", k->files_from, strerror(errno));
+    struct cli_lines in;
+    cli_lines_init(&in, fd);
+    if (fd) in.name = k->files_from;
+    char *line;
+    size_t len;
+    int got;
+    while ((got = cli_lines_next(&in, &line, &len)) == 1)
+        if (len) list_add(files, line);
+    if (got < 0) rc = CLI_ERROR;
+    cli_lines_free(&in);
+    if (fd) close(fd);
+    return rc;
+}
 
+// The model, its windows and precision, and an encoder state when it has an encoder: CLI_OK
+// or the exit status (message printed; nothing left open).
+static int open_model(const struct classify_cli *k, struct lector_classifier **clf, struct lector_encoder_state **st) {
+    struct lector_error err;
+    if (lector_classifier_open(k->model, k->com.encoder, getenv("LECTOR_ENCODER"), clf, &err) != LECTOR_STATUS_OK)
+        return cli_lib_error(&err);
+    lector_classifier_set_max_windows(*clf, k->o.max_windows);
+    if ((k->com.precision != LECTOR_PRECISION_FP32 &&
+         lector_classifier_set_precision(*clf, k->com.precision, &err) != LECTOR_STATUS_OK) ||
+        (lector_classifier_encoder(*clf) &&
+         lector_encoder_state_new(lector_classifier_encoder(*clf), st, &err) != LECTOR_STATUS_OK)) {
+        lector_classifier_close(*clf);
+        *clf = NULL;
+        return cli_lib_error(&err);
+    }
+    return CLI_OK;
+}
+
+int cmd_classify(int argc, char **argv) {
+    struct classify_cli k;
+    int rc;
+    if (!parse_args(&k, argc, argv, &rc)) return rc;
+    const bool use_stdin =
+        !k.files_from && (optind >= argc || (argc - optind == 1 && !strcmp(argv[optind], "-")));
+    if (k.o.id_column && !use_stdin) return cli_usage("classify", "--id-column applies to stdin lines only");
     // Collect the files first, so a bad argument fails before the model is loaded.
     struct file_list files = {0};
-    int rc = CLI_OK;
-    if (!use_stdin) {
-        for (int i = optind; i < argc; i++) {
-            struct stat sb;
-            if (stat(argv[i], &sb) == 0 && S_ISDIR(sb.st_mode)) {
-                if (!o.recursive) {
-                    rc = cli_error("%s: is a directory (use -r to classify the files inside)", argv[i]);
-                    continue;
-                }
-                if (walk_dir(argv[i], &files) != CLI_OK) rc = CLI_ERROR;
-            } else {
-                list_add(&files, argv[i]);
-            }
-        }
-        if (files_from) {
-            struct cli_lines in;
-            int fd = strcmp(files_from, "-") ? open(files_from, O_RDONLY) : 0;
-            if (fd < 0) {
-                rc = cli_error("%s: cannot open: %s", files_from, strerror(errno));
-            } else {
-                cli_lines_init(&in, fd);
-                if (fd) in.name = files_from;
-                char *line;
-                size_t len;
-                int got;
-                while ((got = cli_lines_next(&in, &line, &len)) == 1)
-                    if (len) list_add(&files, line);
-                if (got < 0) rc = CLI_ERROR;
-                cli_lines_free(&in);
-                if (fd) close(fd);
-            }
-        }
-        if (rc != CLI_OK && o.strict) goto out_files;
-    }
-
-    struct lector_error err;
+    if (!use_stdin) rc = collect_files(&k, argc, argv, &files);
     struct lector_classifier *clf = NULL;
     struct lector_encoder_state *st = NULL;
-    if (lector_classifier_open(model, com.encoder, getenv("LECTOR_ENCODER"), &clf, &err) != LECTOR_STATUS_OK) {
-        rc = cli_lib_error(&err);
-        goto out_files;
+    if (!(rc != CLI_OK && k.o.strict)) {
+        int orc = open_model(&k, &clf, &st);
+        if (orc != CLI_OK) rc = orc;
     }
-    lector_classifier_set_max_windows(clf, o.max_windows);
-    if (com.precision != LECTOR_PRECISION_FP32 &&
-        lector_classifier_set_precision(clf, com.precision, &err) != LECTOR_STATUS_OK) {
-        rc = cli_lib_error(&err);
+    if (clf) {
+        const int64_t K = lector_classifier_n_labels(clf);
+        if (k.all_scores) k.o.top_k = K;
+        cli_install_signal_handlers();
+        struct classify_ctx ctx = {clf, st, &k.o, K, malloc((size_t)K * sizeof(int64_t)), 0, lector_now(), rc, false, 0};
+        if (use_stdin && isatty(STDIN_FILENO))
+            cli_info("reading texts from the terminal, one per line; end with Ctrl-D (or give "
+                     "files to label)");
+        rc = use_stdin ? classify_stdin(&ctx) : classify_files(&ctx, &files);
+        cli_progress_done();
+        free(ctx.order);
+        lector_encoder_state_free(st);
         lector_classifier_close(clf);
-        goto out_files;
     }
-    if (lector_classifier_encoder(clf) &&
-        lector_encoder_state_new(lector_classifier_encoder(clf), &st, &err) != LECTOR_STATUS_OK) {
-        rc = cli_lib_error(&err);
-        lector_classifier_close(clf);
-        goto out_files;
-    }
-    const int64_t K = lector_classifier_n_labels(clf);
-    if (all_scores) o.top_k = K;
-    cli_install_signal_handlers();
-    struct classify_ctx ctx = {clf, st, &o, K, malloc((size_t)K * sizeof(int64_t)), 0, lector_now(), rc, false, 0};
-    if (use_stdin && isatty(STDIN_FILENO))
-        cli_info("reading texts from the terminal, one per line; end with Ctrl-D (or give "
-                 "files to label)");
-    rc = use_stdin ? classify_stdin(&ctx) : classify_files(&ctx, &files);
-    cli_progress_done();
-    free(ctx.order);
-    lector_encoder_state_free(st);
-    lector_classifier_close(clf);
-out_files:
     for (int64_t i = 0; i < files.n; i++) free(files.paths[i]);
     free(files.paths);
     return rc;
