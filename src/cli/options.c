@@ -52,7 +52,7 @@ static const struct shared_def shared[CLI_OPT_N_SHARED] = {
     [CLI_OPT_THREADS] = {"threads", 't', "N", "threads for the matrix products [all cores]"},
     [CLI_OPT_PRECISION] = {"precision", 0, "P",
                            "fp32, bf16 or int8: arithmetic of the encoder's matrix products;\n"
-                           "bf16 needs a CPU with AVX-512 BF16, int8 one with AVX-512 VNNI;\n"
+                           "bf16 needs a CPU with AVX-512 BF16, int8 one with AVX2;\n"
                            "both change the outputs slightly [fp32]"},
     [CLI_OPT_PROGRESS] = {"progress", 0, NULL, "show progress on stderr"},
     [CLI_OPT_VERIFY_CHECKSUM] = {"verify-checksum", 0, NULL,

@@ -94,7 +94,7 @@ printf '%s\n' "$tmp/docs/b.txt" "$tmp/docs/sub/a.txt" | "$bin" classify --model 
 seq 1 5000 | sed 's/^/row /' | "$bin" classify --model "$model" | head -n 3 >"$tmp/out" 2>"$tmp/err"
 [ "$(wc -l <"$tmp/out")" -eq 3 ] && [ ! -s "$tmp/err" ] && ok || bad "EPIPE was not quiet: $(cat "$tmp/err")"
 
-# eval --precision: int8 where the CPU has AVX-512 VNNI (else a one-line refusal, exit 1);
+# eval --precision: int8 where the CPU has AVX2 or AVX-512 VNNI (else a one-line refusal, exit 1);
 # either way a bad name is a usage error
 expect_rc 2 "$bin" eval --model "$model" --data "$demo/test.csv" --precision fp16
 "$bin" eval --model "$model" --data "$demo/test.csv" --format json --precision int8 >"$tmp/out" 2>"$tmp/err"
