@@ -27,11 +27,17 @@ import resource
 import sys
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_run import load_safetensors  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "dev"))
+from random_encoder import read_safetensors  # noqa: E402
+
+
+def load_safetensors(path):
+    """{name: float32 tensor} of a safetensors file."""
+    return {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in read_safetensors(path).items()}
 
 
 class Layer(torch.nn.Module):
