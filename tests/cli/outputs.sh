@@ -55,6 +55,10 @@ refused "train --output is the training data" "--output .*t\.csv is the same fil
   "${tr[@]}" -o "$tmp/t.csv"
 refused "train --report is the validation data" "is the same file as the input --valid" \
   "${tr[@]}" --valid "$tmp/te.csv" -o "$tmp/new.lector" --report "$tmp/te.csv"
+printf 'negative\npositive\n' > "$tmp/labels.txt"
+refused "train --output is the labels.txt beside --train" "--output .*labels\.txt is the same file as the input labels\.txt beside --train" \
+  "${tr[@]}" -o "$tmp/labels.txt"
+rm -f "$tmp/labels.txt"
 refused "train --output and --report the same new file" "--report .*same\.lector and --output .*same\.lector are the same file" \
   "${tr[@]}" -o "$tmp/same.lector" --report "$tmp/same.lector"
 refused "train --output and --report the same existing model" "are the same file" \
