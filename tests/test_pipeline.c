@@ -289,6 +289,49 @@ static void test_train_and_evaluate(void **state) {
     free(dir);
 }
 
+// Sets the cancel flag it is given at the first encoded chunk.
+static void cancel_after_first_chunk(void *user, const struct lector_event *e) {
+    if (e->kind == LECTOR_EVENT_ENCODING) *(volatile int *)user = 1;
+}
+
+// A shard interrupted after its first chunk of 512 texts counts the texts that reached the
+// cache, and the next run starts from them.
+static void test_featurize_shard_interrupted(void **state) {
+    (void)state;
+    char *dir = test_mkdtemp();
+    assert_int_equal(test_make_tiny_encoder(dir, 4), 0);
+    char *big = write_corpus(dir, "big.csv", 600, 0);
+    char cache_dir[4200];
+    snprintf(cache_dir, sizeof cache_dir, "%s/cache", dir);
+    volatile int cancel = 0;
+    struct lector_error err;
+    struct lector_featurizer_options fo;
+    lector_featurizer_options_init(&fo);
+    fo.cache_dir = cache_dir;
+    fo.on_event = cancel_after_first_chunk;
+    fo.user = (void *)&cancel;
+    fo.cancel = &cancel;
+    struct lector_featurizer *fz = NULL;
+    assert_int_equal(lector_featurizer_open(dir, &fo, &fz, &err), LECTOR_STATUS_OK);
+    struct lector_shard_counts k;
+    assert_int_equal(lector_featurize_shard(fz, big, "text", 0, 1, &k, &err), LECTOR_STATUS_INTERRUPTED);
+    assert_int_equal(k.rows, 600);
+    assert_int_equal(k.cached, 0);
+    assert_int_equal(k.encoded, 512);
+    lector_featurizer_close(fz);
+    fo.on_event = NULL;
+    cancel = 0;
+    assert_int_equal(lector_featurizer_open(dir, &fo, &fz, &err), LECTOR_STATUS_OK);
+    assert_int_equal(lector_featurize_shard(fz, big, "text", 0, 1, &k, &err), LECTOR_STATUS_OK);
+    assert_int_equal(k.rows, 600);
+    assert_int_equal(k.cached, 512);
+    assert_int_equal(k.encoded, 88);
+    lector_featurizer_close(fz);
+    free(big);
+    test_rmtree(dir);
+    free(dir);
+}
+
 // A corpus featurised in shards fills the cache with the vectors a whole run computes.
 static void test_featurize_shard(void **state) {
     (void)state;
@@ -467,6 +510,7 @@ int main(void) {
         cmocka_unit_test(test_train_cancel),
         cmocka_unit_test(test_train_tuned_joint),
         cmocka_unit_test(test_featurize_shard),
+        cmocka_unit_test(test_featurize_shard_interrupted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -384,7 +384,12 @@ enum lector_status lector_featurize_shard(struct lector_featurizer *fz, const ch
     s = encode_missing(fz, path, (const char *const *)ds->texts, ds->text_lens, NULL, NULL, miss, k.encoded, NULL,
                        &k.windows, err);
     k.seconds = lector_now() - t0;
-    if (s != LECTOR_STATUS_OK) k.encoded = 0;
+    if (s != LECTOR_STATUS_OK) { // interrupted or failed: count the rows that did reach the cache
+        int64_t done = 0;
+        for (int64_t j = 0; j < k.encoded; j++)
+            done += lector_feature_cache_get(fz->cache, ds->texts[miss[j]], ds->text_lens[miss[j]], v) ? 1 : 0;
+        k.encoded = done;
+    }
     // Keep what was encoded, also when interrupted.
     struct lector_error se;
     const enum lector_status ss = save_cache(fz, &se);
