@@ -49,6 +49,9 @@ struct lector_corpus_options {
                                  CSV if it fits; "": none [NULL] */
 };
 LECTOR_API void lector_corpus_options_init(struct lector_corpus_options *o);
+/* The names file a corpus read from csv_path uses when label_names is NULL: labels.txt in
+ * the CSV's folder, whether or not it exists. Release with lector_free; NULL: out of memory. */
+LECTOR_API char *lector_corpus_default_label_names(const char *csv_path);
 
 /* Everything is owned by the corpus and released by lector_corpus_free. */
 struct lector_corpus {

@@ -1,7 +1,6 @@
 // lector train: CSV -> frozen encoder features and/or n-grams -> linear head -> model file.
 #define _GNU_SOURCE
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -348,21 +347,19 @@ static int check_io(const struct train_cli *t) {
     const struct lector_train_options *o = &t->o;
     const char *names = o->corpus.label_names && *o->corpus.label_names ? o->corpus.label_names : NULL;
     const char *names_opt = "--label-names";
-    char beside[PATH_MAX];
-    if (!o->corpus.label_names && o->train_path) { // the labels.txt beside --train, read when present
-        const char *slash = strrchr(o->train_path, '/');
-        const int dir_len = slash ? (int)(slash - o->train_path + 1) : 0;
-        if ((size_t)snprintf(beside, sizeof beside, "%.*slabels.txt", dir_len, o->train_path) < sizeof beside) {
-            names = beside;
-            names_opt = "labels.txt beside --train:";
-        }
+    char *beside = NULL; // the labels.txt beside --train, read when present
+    if (!o->corpus.label_names && o->train_path && (beside = lector_corpus_default_label_names(o->train_path))) {
+        names = beside;
+        names_opt = "labels.txt beside --train:";
     }
     const struct cli_io io = {"train",
                               {{"--output", t->out_path}, {"--report", t->html_report}},
                               {{"--train", o->train_path}, {"--valid", o->valid_path}, {names_opt, names}},
                               {{"--encoder", o->encoder_dir}, {"--cache", o->featurizer.cache_dir}},
                               2, 3, 2};
-    return cli_check_outputs(&io) == CLI_OK ? CLI_OK : CLI_USAGE;
+    const int rc = cli_check_outputs(&io) == CLI_OK ? CLI_OK : CLI_USAGE;
+    lector_free(beside);
+    return rc;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -76,6 +76,13 @@ static void names_free(struct names *nm) {
     memset(nm, 0, sizeof *nm);
 }
 
+char *lector_corpus_default_label_names(const char *csv_path) {
+    const char *slash = strrchr(csv_path, '/');
+    char *path = NULL;
+    if (asprintf(&path, "%.*slabels.txt", slash ? (int)(slash - csv_path + 1) : 0, csv_path) < 0) return NULL;
+    return path;
+}
+
 // One name per line (LF or CRLF; a last line without a newline counts; blank lines are
 // names too, and refused). A missing file that was not given reads as no names.
 static enum lector_status names_read(const char *csv_path, const char *given, struct names *nm,
@@ -85,9 +92,7 @@ static enum lector_status names_read(const char *csv_path, const char *given, st
     if (given) {
         nm->file = strdup(given);
     } else {
-        const char *slash = strrchr(csv_path, '/');
-        if (asprintf(&nm->file, "%.*slabels.txt", slash ? (int)(slash - csv_path + 1) : 0, csv_path) < 0)
-            nm->file = NULL;
+        nm->file = lector_corpus_default_label_names(csv_path);
     }
     if (!nm->file) return nomem(err, csv_path);
     nm->given = given != NULL;
