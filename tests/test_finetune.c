@@ -82,12 +82,18 @@ static struct lector__finetune_params params(int64_t n_unfreeze) {
     return p;
 }
 
+// Train on rows 0..31 with labels y, validate on rows 32..47.
+static void run_labels(struct data *d, const int32_t *y, const struct lector__finetune_params *p,
+                       struct lector__finetune_result *r) {
+    struct lector_error err = {0};
+    if (lector__finetune(d->enc, d->rows, y, 32, d->rows + 32, y + 32, N_ROWS - 32, 2, p, r,
+                         &err) != LECTOR_STATUS_OK)
+        fail_msg("finetune: %s", err.msg);
+}
+
 static void run(struct data *d, const struct lector__finetune_params *p,
                 struct lector__finetune_result *r) {
-    struct lector_error err = {0};
-    if (lector__finetune(d->enc, d->rows, d->y, 32, d->rows + 32, d->y + 32, N_ROWS - 32, 2, p,
-                         r, &err) != LECTOR_STATUS_OK)
-        fail_msg("finetune: %s", err.msg);
+    run_labels(d, d->y, p, r);
 }
 
 static void test_learns_toy_task(void **state) {
@@ -127,18 +133,21 @@ static float *weights_of(struct lector__finetune_result *r, int64_t *n) {
     return w;
 }
 
-static void test_bit_identical_threads_and_spill(void **state) {
-    struct data *d = *state;
-    struct lector__finetune_params p = params(1);
+// Runs of p with 1 thread in memory, 3 threads in memory and 1 thread spilled to a file give
+// bit-identical weights and each a validation accuracy of at least min_accuracy; fp32_bytes
+// (0: not checked) is what the states take as fp32, twice the size each run reports (bf16).
+static void same_weights_threads_and_spill(struct data *d, struct lector__finetune_params p,
+                                           size_t fp32_bytes, double min_accuracy) {
     float *first = NULL;
     int64_t n_first = 0;
     for (int variant = 0; variant < 3; variant++) {
-        // 0: 1 thread in memory, 1: 3 threads in memory, 2: 1 thread spilled to a file
         lector__kernels_set_n_threads(variant == 1 ? 3 : 1);
         p.memory_budget = variant == 2 ? 0 : (size_t)1 << 30;
         struct lector__finetune_result r;
         run(d, &p, &r);
         assert_int_equal(r.boundary_mapped, variant == 2);
+        if (fp32_bytes) assert_int_equal(r.boundary_bytes * 2, fp32_bytes);
+        assert_true(r.valid_accuracy >= min_accuracy);
         int64_t n;
         float *w = weights_of(&r, &n);
         if (!first) {
@@ -155,6 +164,10 @@ static void test_bit_identical_threads_and_spill(void **state) {
     free(first);
 }
 
+static void test_bit_identical_threads_and_spill(void **state) {
+    same_weights_threads_and_spill(*state, params(1), 0, 0.0);
+}
+
 // bf16 boundary states: half the bytes of fp32's, bit-identical weights for 1 and 3 threads
 // and in memory or spilled, and the toy task is still learnt.
 static void test_bf16_states(void **state) {
@@ -165,29 +178,7 @@ static void test_bf16_states(void **state) {
     const size_t fp32_bytes = r.boundary_bytes;
     lector__finetune_result_free(&r);
     p.boundary_precision = LECTOR_PRECISION_BF16;
-    float *first = NULL;
-    int64_t n_first = 0;
-    for (int variant = 0; variant < 3; variant++) {
-        lector__kernels_set_n_threads(variant == 1 ? 3 : 1);
-        p.memory_budget = variant == 2 ? 0 : (size_t)1 << 30;
-        run(d, &p, &r);
-        assert_int_equal(r.boundary_bytes * 2, fp32_bytes);
-        assert_int_equal(r.boundary_mapped, variant == 2);
-        assert_true(r.valid_accuracy >= 0.9);
-        int64_t n;
-        float *w = weights_of(&r, &n);
-        if (!first) {
-            first = w;
-            n_first = n;
-        } else {
-            assert_int_equal(n, n_first);
-            assert_memory_equal(first, w, (size_t)n * sizeof *w);
-            free(w);
-        }
-        lector__finetune_result_free(&r);
-    }
-    lector__kernels_set_n_threads(0);
-    free(first);
+    same_weights_threads_and_spill(d, p, fp32_bytes, 0.9);
 }
 
 // A run with the cache in dir: its weights, and what the cache did.
@@ -512,6 +503,290 @@ static void test_multi_label(void **state) {
                      LECTOR_STATUS_INVALID_ARG);
 }
 
+// ---- the frozen head's loss options and early stopping -------------------------------------
+
+enum { MAX_EPOCHS = 16 };
+
+// What the epochs reported.
+struct history {
+    int64_t n;
+    double acc[MAX_EPOCHS], f1[MAX_EPOCHS], train_loss[MAX_EPOCHS], valid_loss[MAX_EPOCHS];
+};
+
+static void record_epoch(void *user, int64_t epoch, double seconds, double acc, double f1,
+                         double loss, double valid_loss) {
+    struct history *h = user;
+    (void)seconds;
+    assert_true(epoch == h->n + 1 && epoch <= MAX_EPOCHS);
+    h->acc[h->n] = acc;
+    h->f1[h->n] = f1;
+    h->train_loss[h->n] = loss;
+    h->valid_loss[h->n++] = valid_loss;
+}
+
+// Weighted, label-smoothed mean cross-entropy of logits (n, 2) in double, from the
+// definitions: sum_i w[y_i] (logsumexp(z_i) - q_i . z_i) / sum_i w[y_i] with
+// q_i = (1 - e) onehot(y_i) + e / 2 (w NULL: all 1).
+static double ce_ref(const float *logits, const int32_t *y, int64_t n, const float *w, double e) {
+    double total = 0.0, w_sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const double z0 = logits[2 * i], z1 = logits[2 * i + 1];
+        const double m = z0 > z1 ? z0 : z1, lse = m + log(exp(z0 - m) + exp(z1 - m));
+        const double zy = y[i] ? z1 : z0, wi = w ? (double)w[y[i]] : 1.0;
+        total += wi * (lse - ((1.0 - e) * zy + e / 2.0 * (z0 + z1)));
+        w_sum += wi;
+    }
+    return total / w_sum;
+}
+
+// Binary cross-entropy per label, mean over n x 2 entries, targets t (1 - e) + e / 2.
+static double bce_ref(const float *logits, const uint8_t *Y, int64_t n, double e) {
+    double total = 0.0;
+    for (int64_t j = 0; j < 2 * n; j++) {
+        const double z = logits[j], t = (double)Y[j] * (1.0 - e) + e / 2.0;
+        total += log1p(exp(-fabs(z))) + (z > 0.0 ? z : 0.0) - t * z;
+    }
+    return total / (double)(2 * n);
+}
+
+// One epoch of one batch (the 32 training rows), no dropout, both learning rates 0 (the
+// weights never move), recording into h.
+static struct lector__finetune_params frozen_weights_params(struct history *h) {
+    struct lector__finetune_params p = params(1);
+    p.n_epochs = 1;
+    p.batch_size = 32;
+    p.lr_head = p.lr_encoder = 0.0f;
+    p.encoder_dropout = p.pooled_dropout = 0.0f;
+    p.on_epoch = record_epoch;
+    p.user = h;
+    return p;
+}
+
+// With both learning rates 0 the weights never move, so the one epoch's training loss (one
+// batch of all 32 rows, no dropout) is the loss of the initial weights, whose logits
+// lector__finetune_predict gives: it must be the class-weighted, label-smoothed cross-entropy
+// of the definitions (and the binary one of a multi-label head).
+static void test_loss_options_at_zero_lr(void **state) {
+    struct data *d = *state;
+    const float w[2] = {0.25f, 3.0f};
+    const struct {
+        const float *w;
+        float e;
+    } cases[] = {{NULL, 0.0f}, {w, 0.0f}, {NULL, 0.2f}, {w, 0.2f}};
+    float logits[32 * 2];
+    struct lector_error err = {0};
+    double seen[4];
+    for (int c = 0; c < 4; c++) {
+        struct history h = {0};
+        struct lector__finetune_params p = frozen_weights_params(&h);
+        p.class_weights = cases[c].w;
+        p.label_smoothing = cases[c].e;
+        struct lector__finetune_result r;
+        run(d, &p, &r);
+        assert_int_equal(h.n, 1);
+        assert_int_equal(lector__finetune_predict(&r, d->rows, 32, logits, &err), LECTOR_STATUS_OK);
+        const double want = ce_ref(logits, d->y, 32, cases[c].w, (double)cases[c].e);
+        if (!(fabs(h.train_loss[0] - want) < 1e-5))
+            fail_msg("case %d: loss %.9g, by the definition %.9g", c, h.train_loss[0], want);
+        seen[c] = h.train_loss[0];
+        lector__finetune_result_free(&r);
+    }
+    // each option changes the loss
+    assert_true(seen[1] != seen[0] && seen[2] != seen[0] && seen[3] != seen[1]);
+    // multi-label: label 0 is y, label 1 every third row
+    uint8_t Y[N_ROWS * 2];
+    int32_t y0[N_ROWS] = {0};
+    for (int i = 0; i < N_ROWS; i++) Y[2 * i] = (uint8_t)d->y[i], Y[2 * i + 1] = i % 3 == 0;
+    for (int c = 0; c < 2; c++) {
+        struct history h = {0};
+        struct lector__finetune_params p = frozen_weights_params(&h);
+        p.label_smoothing = c ? 0.3f : 0.0f;
+        p.Y_train = Y;
+        p.Y_valid = Y + 64;
+        struct lector__finetune_result r;
+        run_labels(d, y0, &p, &r);
+        assert_int_equal(lector__finetune_predict(&r, d->rows, 32, logits, &err), LECTOR_STATUS_OK);
+        const double want = bce_ref(logits, Y, 32, (double)p.label_smoothing);
+        if (!(fabs(h.train_loss[0] - want) < 1e-5))
+            fail_msg("multi-label, smoothing %g: loss %.9g, by the definition %.9g",
+                     (double)p.label_smoothing, h.train_loss[0], want);
+        lector__finetune_result_free(&r);
+    }
+}
+
+// The gradient the head hands to the tuned layers (d(loss)/d(pooled)) and its own, with class
+// weights and label smoothing, against central differences of ce_ref-like loss in double
+// over a linear head's definition (z = W x + b, K = 3).
+enum { GC = 5, GK = 3, GB = 4 };
+
+struct head_case {
+    double W[GK * GC], b[GK], x[GB * GC];
+    int32_t y[GB];
+    float w[GK];
+    double e;
+};
+
+static double head_loss_ref(const struct head_case *hc) {
+    const double *W = hc->W, *b = hc->b, *x = hc->x, e = hc->e;
+    const int32_t *y = hc->y;
+    const float *w = hc->w;
+    double total = 0.0, w_sum = 0.0;
+    for (int i = 0; i < GB; i++) {
+        double z[GK], m = -HUGE_VAL, sum = 0.0, qz = 0.0;
+        for (int k = 0; k < GK; k++) {
+            z[k] = b[k];
+            for (int c = 0; c < GC; c++) z[k] += W[k * GC + c] * x[i * GC + c];
+            m = z[k] > m ? z[k] : m;
+        }
+        for (int k = 0; k < GK; k++) {
+            sum += exp(z[k] - m);
+            qz += ((k == y[i]) * (1.0 - e) + e / GK) * z[k];
+        }
+        total += (double)w[y[i]] * (m + log(sum) - qz);
+        w_sum += (double)w[y[i]];
+    }
+    return total / w_sum;
+}
+
+// The largest gap between g (n) and central differences of the loss over v (n values of hc).
+static double max_fd_err(struct head_case *hc, double *v, int n, const float *g) {
+    const double h = 1e-6;
+    double max_err = 0.0;
+    for (int j = 0; j < n; j++) {
+        const double save = v[j];
+        v[j] = save + h;
+        const double up = head_loss_ref(hc);
+        v[j] = save - h;
+        const double down = head_loss_ref(hc);
+        v[j] = save;
+        const double err = fabs((up - down) / (2 * h) - (double)g[j]);
+        max_err = err > max_err ? err : max_err;
+    }
+    return max_err;
+}
+
+static void test_loss_options_gradient(void **state) {
+    (void)state;
+    struct lector_head *head = NULL;
+    assert_int_equal(lector_head_new(&(struct lector_head_shape){GC, 0, 0, GK}, 3, &head, NULL),
+                     LECTOR_STATUS_OK);
+    const struct lector_head_layout L = lector_head_get_layout(head);
+    uint64_t rng = 5;
+    float *params = lector_head_params(head), xf[GB * GC], dx[GB * GC];
+    struct head_case hc = {.y = {2, 0, 2, 1}, .w = {0.5f, 2.0f, 1.25f}, .e = 0.15};
+    for (int j = 0; j < GK * GC; j++) hc.W[j] = params[L.W + j] = test_rand_uniform(&rng);
+    for (int k = 0; k < GK; k++) hc.b[k] = params[L.b + k] = 0.5f * test_rand_uniform(&rng);
+    for (int j = 0; j < GB * GC; j++) hc.x[j] = xf[j] = 2.0f * test_rand_uniform(&rng);
+    struct lector_loss_params lp = {.class_weights = hc.w, .label_smoothing = (float)hc.e};
+    float loss = 0.0f;
+    lector_head_zero_grad(head);
+    lector_head_loss_backward(head, xf, NULL, hc.y, GB, &lp, &loss, dx);
+    assert_true(fabs((double)loss - head_loss_ref(&hc)) < 1e-6);
+    const float *g = lector_head_grads(head);
+    double err_x = max_fd_err(&hc, hc.x, GB * GC, dx), err_w = max_fd_err(&hc, hc.W, GK * GC, g + L.W);
+    double max_err = err_x > err_w ? err_x : err_w;
+    printf("  max |gradient - central difference| %.3g\n", max_err);
+    assert_true(max_err < 1e-6);
+    lector_head_free(head);
+}
+
+// Class weights all equal leave training as it is, bit for bit (the weighted mean is the
+// mean); a class weighted 0 teaches nothing, so the model ends up predicting the other class
+// for every text.
+static void test_class_weights_effect(void **state) {
+    struct data *d = *state;
+    struct lector__finetune_params p = params(1);
+    struct lector__finetune_result r;
+    run(d, &p, &r);
+    int64_t n0;
+    float *w0 = weights_of(&r, &n0);
+    lector__finetune_result_free(&r);
+    const float ones[2] = {1.0f, 1.0f}, twos[2] = {2.0f, 2.0f};
+    const float *same[2] = {ones, twos};
+    for (int c = 0; c < 2; c++) {
+        p.class_weights = same[c];
+        run(d, &p, &r);
+        int64_t n;
+        float *w = weights_of(&r, &n);
+        assert_int_equal(n, n0);
+        assert_memory_equal(w, w0, (size_t)n * sizeof *w);
+        free(w);
+        lector__finetune_result_free(&r);
+    }
+    free(w0);
+    float logits[N_ROWS * 2];
+    struct lector_error err = {0};
+    for (int only = 0; only < 2; only++) {
+        const float w[2] = {(float)(only == 0), (float)(only == 1)};
+        p.class_weights = w;
+        run(d, &p, &r);
+        assert_int_equal(lector__finetune_predict(&r, d->rows, N_ROWS, logits, &err),
+                         LECTOR_STATUS_OK);
+        for (int i = 0; i < N_ROWS; i++)
+            assert_int_equal(logits[2 * i + 1] > logits[2 * i], only);
+        lector__finetune_result_free(&r);
+    }
+}
+
+// Early stopping: a run of 12 epochs on labels the tokens do not tell records the validation
+// history; with patience 2, the run must stop where that history says by the documented rule
+// (better: a macro-F1 above the best by more than min_delta, or within min_delta of it with a
+// lower validation loss), with the best epoch's weights.
+static void test_patience(void **state) {
+    struct data *d = *state;
+    int32_t noise[N_ROWS];
+    uint64_t rng = 2024;
+    for (int i = 0; i < N_ROWS; i++) noise[i] = test_rand_uniform(&rng) > 0.0f;
+    struct lector__finetune_params p = params(1);
+    p.n_epochs = 12;
+    p.lr_head = 3e-2f;
+    p.lr_encoder = 3e-3f;
+    struct history full = {0}, cut = {0};
+    p.on_epoch = record_epoch;
+    p.user = &full;
+    struct lector__finetune_result r;
+    run_labels(d, noise, &p, &r);
+    assert_int_equal(r.n_epochs_run, 12);
+    lector__finetune_result_free(&r);
+    // the stop epoch and the best one, by the rule, from the full run's history
+    const int64_t patience = 2;
+    const double md = (double)p.min_delta;
+    double best_f1 = -1.0, best_loss = HUGE_VAL;
+    int64_t best = 0, stop = 12, since = 0;
+    for (int64_t e = 1; e <= 12; e++) {
+        const double f1 = full.f1[e - 1], vl = full.valid_loss[e - 1];
+        if (f1 > best_f1 + md || (f1 >= best_f1 - md && vl < best_loss)) {
+            best = e;
+            best_f1 = f1 > best_f1 ? f1 : best_f1;
+            best_loss = vl;
+            since = 0;
+        } else if (++since >= patience) {
+            stop = e;
+            break;
+        }
+    }
+    printf("  history says: best epoch %lld, stop after epoch %lld of 12\n", (long long)best,
+           (long long)stop);
+    assert_true(stop < 12); // the data make the rule stop early
+    p.patience = patience;
+    p.user = &cut;
+    run_labels(d, noise, &p, &r);
+    assert_int_equal(r.n_epochs_run, stop);
+    assert_int_equal(cut.n, stop);
+    assert_int_equal(r.best_epoch, best);
+    assert_memory_equal(cut.f1, full.f1, (size_t)stop * sizeof cut.f1[0]);
+    assert_true(r.valid_accuracy == full.acc[best - 1]);
+    // the kept weights are the best epoch's: their validation accuracy is its accuracy
+    float logits[(N_ROWS - 32) * 2];
+    struct lector_error err = {0};
+    assert_int_equal(lector__finetune_predict(&r, d->rows + 32, N_ROWS - 32, logits, &err),
+                     LECTOR_STATUS_OK);
+    int correct = 0;
+    for (int i = 0; i < N_ROWS - 32; i++) correct += (logits[2 * i + 1] > logits[2 * i]) == noise[32 + i];
+    assert_true(fabs((double)correct / (N_ROWS - 32) - full.acc[best - 1]) < 1e-12);
+    lector__finetune_result_free(&r);
+}
+
 // ---- interruption -------------------------------------------------------------------------
 
 struct stopper {
@@ -528,9 +803,9 @@ static void stop_on_start(void *user) {
 }
 
 static void stop_on_epoch(void *user, int64_t epoch, double seconds, double acc, double f1,
-                          double loss) {
+                          double loss, double valid_loss) {
     struct stopper *s = user;
-    (void)seconds, (void)acc, (void)f1, (void)loss;
+    (void)seconds, (void)acc, (void)f1, (void)loss, (void)valid_loss;
     s->epochs_seen = epoch;
     if (epoch == s->at_epoch) s->flag = 1;
 }
@@ -607,6 +882,28 @@ static void test_bad_arguments(void **state) {
     p.sp_train = &g.valid;
     assert_int_equal(lector__finetune(d->enc, d->rows, d->y, 32, NULL, NULL, 0, 2, &p, &r, &err),
                      LECTOR_STATUS_INVALID_ARG);
+    // the loss options and patience out of range
+    const float smoothing[] = {1.0f, -0.1f, NAN};
+    for (int c = 0; c < 3; c++) {
+        p = params(1);
+        p.label_smoothing = smoothing[c];
+        assert_int_equal(lector__finetune(d->enc, d->rows, d->y, 32, NULL, NULL, 0, 2, &p, &r, &err),
+                         LECTOR_STATUS_INVALID_ARG);
+        assert_non_null(strstr(err.msg, "label smoothing"));
+    }
+    p = params(1);
+    p.patience = -1;
+    assert_int_equal(lector__finetune(d->enc, d->rows, d->y, 32, NULL, NULL, 0, 2, &p, &r, &err),
+                     LECTOR_STATUS_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "patience -1"));
+    const float bad_w[][2] = {{1.0f, -0.5f}, {NAN, 1.0f}, {1.0f, INFINITY}};
+    for (int c = 0; c < 3; c++) {
+        p = params(1);
+        p.class_weights = bad_w[c];
+        assert_int_equal(lector__finetune(d->enc, d->rows, d->y, 32, NULL, NULL, 0, 2, &p, &r, &err),
+                         LECTOR_STATUS_INVALID_ARG);
+        assert_non_null(strstr(err.msg, c == 1 ? "class 0" : "class 1"));
+    }
 }
 
 int main(void) {
@@ -618,6 +915,10 @@ int main(void) {
         cmocka_unit_test(test_groups_and_decay_mask),
         cmocka_unit_test(test_joint_ngrams),
         cmocka_unit_test(test_multi_label),
+        cmocka_unit_test(test_loss_options_at_zero_lr),
+        cmocka_unit_test(test_loss_options_gradient),
+        cmocka_unit_test(test_class_weights_effect),
+        cmocka_unit_test(test_patience),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_bad_arguments),
     };

@@ -534,6 +534,15 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
                                                     p->sp_valid->n_rows != n_valid ||
                                                     p->sp_valid->n_cols != sp->n_cols)))))
         return lector__error(err, LECTOR_STATUS_INVALID_ARG, "lector__finetune: bad arguments");
+    if (!(p->label_smoothing >= 0.0f && p->label_smoothing < 1.0f) || p->patience < 0)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "lector__finetune: label smoothing %g is outside [0, 1) or patience "
+                             "%lld is negative", (double)p->label_smoothing, (long long)p->patience);
+    for (int64_t k = 0; k < K && p->class_weights && !Y; k++)
+        if (!(p->class_weights[k] >= 0.0f && isfinite(p->class_weights[k])))
+            return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                                 "lector__finetune: the weight of class %lld is %g, not a finite "
+                                 "number >= 0", (long long)k, (double)p->class_weights[k]);
     for (int64_t i = 0; i < n && !Y; i++)
         if (y[i] < 0 || y[i] >= K)
             return lector__error(err, LECTOR_STATUS_RANGE, "label %d of row %lld outside [0, %lld)",
@@ -634,7 +643,7 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
     int64_t n_warmup = (int64_t)((double)p->warmup * (double)n_steps);
     double best_f1 = -1.0, best_loss = HUGE_VAL;
     uint64_t rng = p->seed ^ UINT64_C(0x5DEECE66D);
-    int64_t step = 0;
+    int64_t step = 0, since_best = 0;
     for (int64_t i = 0; i < n; i++) order[i] = i;
     lector_head_zero_grad(r->head);
     for (int64_t epoch = 1; epoch <= p->n_epochs; epoch++) {
@@ -679,9 +688,10 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
             if (s != LECTOR_STATUS_OK) goto fail;
             lector_dropout_forward(pooled, B * C, p->pooled_dropout, pooled_seed);
             float loss;
-            const struct lector_loss_params lp = {.targets = Yb};
-            lector_head_loss_backward(r->head, pooled, spb, Y ? NULL : yb, B, Y ? &lp : NULL,
-                                      &loss, x);
+            const struct lector_loss_params lp = {.class_weights = Y ? NULL : p->class_weights,
+                                                  .label_smoothing = p->label_smoothing,
+                                                  .targets = Yb};
+            lector_head_loss_backward(r->head, pooled, spb, Y ? NULL : yb, B, &lp, &loss, x);
             // x (no longer needed) holds d(loss)/d(dropped pooled); back through the dropout
             memset(dpooled, 0, (size_t)(B * C) * sizeof *dpooled);
             lector_dropout_backward(dpooled, x, B * C, p->pooled_dropout, pooled_seed);
@@ -708,7 +718,7 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
         double secs = lector_now() - te;
         r->seconds_epochs += secs;
         r->n_epochs_run = epoch;
-        if (p->on_epoch) p->on_epoch(p->user, epoch, secs, acc, f1, train_loss);
+        if (p->on_epoch) p->on_epoch(p->user, epoch, secs, acc, f1, train_loss, vloss);
         bool better = n_valid == 0 || f1 > best_f1 + (double)p->min_delta ||
                       (f1 >= best_f1 - (double)p->min_delta && vloss < best_loss);
         if (better) {
@@ -721,6 +731,9 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
                    (size_t)lector__enc_train_n_params(tr) * sizeof *best_enc);
             memcpy(best_head, lector_head_params(r->head),
                    (size_t)lector_head_n_params(r->head) * sizeof *best_head);
+            since_best = 0;
+        } else if (p->patience > 0 && ++since_best >= p->patience) {
+            break;
         }
     }
     memcpy(lector__enc_train_params(tr), best_enc,

@@ -21,7 +21,7 @@
  * the top); the pooler as the top layer; no weight decay on biases and LayerNorm), one
  * warm-up + decay schedule for every group, gradient clipping over every trainable tensor.
  * The best epoch on validation macro-F1 (ties within min_delta: lower validation loss) is
- * kept. Deterministic: the same seed gives bit-identical weights whatever the thread count.
+ * kept; with patience, training stops after that many epochs in a row without a better one. Deterministic: the same seed gives bit-identical weights whatever the thread count.
  */
 #ifndef LECTOR_TASK_FINETUNE_H
 #define LECTOR_TASK_FINETUNE_H
@@ -52,6 +52,15 @@ struct lector__finetune_params {
     float pooled_dropout;   // dropout on the pooled vector before the head [0.1]
     enum lector_pooling pooling; // [mean]
     float min_delta;        // [0.005]
+    // Stop after this many epochs in a row that are not better than the best one by the
+    // rule above (the best epoch's weights are kept); 0 = run every epoch [0]
+    int64_t patience;
+    // The loss, the frozen head's (lector_head_loss_backward): class_weights (K) scale each
+    // text's loss by the weight of its true class, the batch loss being their weighted mean
+    // (NULL: all 1; not read with Y_train); label_smoothing e in [0, 1) replaces the one-hot
+    // target with (1 - e) onehot + e / K (multi-label: t (1 - e) + e / 2) [NULL, 0]
+    const float *class_weights;
+    float label_smoothing;
     size_t memory_budget;   // bytes of boundary states kept in memory [1 GiB]
     // How the boundary states are kept: LECTOR_PRECISION_FP32, or LECTOR_PRECISION_BF16
     // (rounded to nearest even: half the memory; read back as fp32 per batch) [fp32]
@@ -62,9 +71,10 @@ struct lector__finetune_params {
     uint64_t cache_max_size;
     // Called once the boundary states are computed, before the first epoch (may be NULL).
     void (*on_start)(void *user);
-    // Called after each epoch (may be NULL): epoch from 1, its seconds, validation scores.
+    // Called after each epoch (may be NULL): epoch from 1, its seconds, validation scores
+    // (-1 without validation; valid_loss 0), the mean training loss.
     void (*on_epoch)(void *user, int64_t epoch, double seconds, double valid_accuracy,
-                     double valid_macro_f1, double train_loss);
+                     double valid_macro_f1, double train_loss, double valid_loss);
     void *user;
     // Polled between batches of the frozen pass and between steps (may be NULL): non-zero
     // stops with LECTOR_STATUS_INTERRUPTED.

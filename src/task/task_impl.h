@@ -138,6 +138,9 @@ void lector__sigmoid(const float *z, int64_t n, float *p);
 // Per label, the threshold in {0.05, 0.10, ..., 0.95} with the best F1 on validation (ties:
 // the one nearest 0.5), so rare labels get a lower bar than the default 0.5. Y, probs (n, K).
 void lector__tune_thresholds(const uint8_t *Y, const float *probs, int64_t n, int64_t K, float *thr);
+// Class weights w (K): scikit-learn's "balanced", n / (K n_k) for the labels y (n) in [0, K);
+// a class absent from y gets 1 (it never occurs as a target anyway).
+void lector__class_weights_balanced(const int32_t *y, int64_t n, int64_t K, float *cw);
 // Validation figures of logits (n, K): accuracy and macro-F1 of the arg-max against y, or
 // with Y (multi-label targets (n, K)) of the sigmoids at 0.5 against Y; loss is the mean
 // cross-entropy (binary, per label, with Y). probs (n K) and pred (n) are scratch.

@@ -151,6 +151,15 @@ float lector_fit_temperature(const float *logits, const int32_t *y, int64_t n, i
     return (float)exp(0.5 * (a + b));
 }
 
+void lector__class_weights_balanced(const int32_t *y, int64_t n, int64_t K, float *cw) {
+    for (int64_t k = 0; k < K; k++) cw[k] = 1.0f;
+    for (int64_t k = 0; k < K; k++) {
+        int64_t nk = 0;
+        for (int64_t i = 0; i < n; i++) nk += y[i] == k;
+        if (nk > 0) cw[k] = (float)((double)n / ((double)K * (double)nk));
+    }
+}
+
 enum lector_status lector__valid_scores(const float *logits, const int32_t *y, const uint8_t *Y, int64_t n,
                                         int64_t K, float *probs, int32_t *pred, double *acc, double *f1,
                                         double *loss, struct lector_error *err) {

@@ -26,11 +26,12 @@ enum lector_status lector__unfreeze_check(const struct lector_train_options *o, 
     if (o->head.n_hidden > 0)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "unfreeze: head.n_hidden: the tuned layers are trained with a linear head");
-    if (o->head.class_weight_balanced || o->head.label_smoothing > 0.0f || o->head.patience > 0)
-        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                             "unfreeze: head.%s is not applied when tuning layers",
-                             o->head.class_weight_balanced ? "class_weight_balanced"
-                             : o->head.label_smoothing > 0.0f ? "label_smoothing" : "patience");
+    if (!(o->head.label_smoothing >= 0.0f && o->head.label_smoothing < 1.0f))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "head.label_smoothing: %g is outside [0, 1)",
+                             (double)o->head.label_smoothing);
+    if (o->head.patience < 0)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "head.patience: %lld is negative",
+                             (long long)o->head.patience);
     if (!(f->lr_encoder > 0.0f && f->lr_encoder <= 10.0f) || !(f->lr_head > 0.0f && f->lr_head <= 10.0f))
         return lector__error(err, LECTOR_STATUS_INVALID_ARG, "finetune.%s: %g is outside (0, 10]",
                              f->lr_encoder > 0.0f && f->lr_encoder <= 10.0f ? "lr_head" : "lr_encoder",
@@ -87,12 +88,13 @@ static void on_start(void *user) {
                                       .windows = p->fr->boundary_mapped});
 }
 
-static void on_epoch(void *user, int64_t epoch, double seconds, double acc, double f1, double loss) {
+static void on_epoch(void *user, int64_t epoch, double seconds, double acc, double f1, double loss,
+                     double valid_loss) {
     struct progress *p = user;
     // the best epoch is chosen at the end (finetune.c: macro-F1, then loss)
     const struct lector_epoch_info e = {epoch, loss, -1.0, acc, f1, 0.0, 0};
     emit(p->o, &(struct lector_event){.kind = LECTOR_EVENT_EPOCH, .epoch = &e});
-    (void)seconds; // not in the model: the same seed gives the same bytes
+    (void)seconds, (void)valid_loss; // not in the model: the same seed gives the same bytes
     json_array_append_new(p->hist, json_pack("{s:I, s:f, s:f, s:f}", "epoch", (json_int_t)epoch, "train_loss",
                                              loss, "valid_accuracy", acc, "valid_macro_f1", f1));
 }
@@ -141,6 +143,8 @@ enum lector_status lector__train_unfrozen(const struct lector_train_options *o, 
     p.pooled_dropout = o->head.dropout;
     p.pooling = lector_featurizer_get_options(fz)->pooling;
     p.min_delta = o->head.min_delta;
+    p.patience = o->head.patience;
+    p.label_smoothing = o->head.label_smoothing;
     p.memory_budget = (size_t)o->finetune.memory_budget;
     // features both: the n-gram weights train with the rest; multi-label: sigmoid targets
     const bool use_ng = (o->features & LECTOR_FEATURES_NGRAMS) != 0, multi = tr->multi_label != 0;
@@ -161,11 +165,16 @@ enum lector_status lector__train_unfrozen(const struct lector_train_options *o, 
 
     struct lector_token_row *rows = rows_of(f_tr), *vrows = n_va ? rows_of(f_va) : NULL;
     float *logits = NULL, *probs = NULL;
+    // class weights as the frozen head's (single-label only)
+    const bool weighted = o->head.class_weight_balanced && !multi;
+    float *cw = weighted ? lector__malloc((size_t)K * sizeof *cw) : NULL;
     enum lector_status s;
-    if (!pr.hist || !rows || (n_va && !vrows)) {
+    if (!pr.hist || !rows || (n_va && !vrows) || (weighted && !cw)) {
         s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
         goto out;
     }
+    if (weighted) lector__class_weights_balanced(tr->y, tr->n, K, cw);
+    p.class_weights = cw;
     const double t0 = lector_now();
     s = lector__finetune(enc, rows, tr->y, tr->n, vrows, n_va ? va->y : NULL, n_va, K, &p, &fr, err);
     if (s != LECTOR_STATUS_OK) goto out;
@@ -220,6 +229,7 @@ out:
     json_decref(pr.hist);
     lector_free(logits);
     lector_free(probs);
+    lector_free(cw);
     lector_free(vrows);
     lector_free(rows);
     return s;

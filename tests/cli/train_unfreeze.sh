@@ -129,7 +129,31 @@ cmp -s "$m1" "$tmp/m5.lector" && bad "bf16 states gave the fp32 model" || ok
 expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" -t 1 --unfreeze 1 --boundary-precision int8
 expect_err "boundary-precision"
 
+# the frozen head's loss options and early stopping apply to the tuned layers too: balanced
+# class weights (32 of the 80 sentences are negative) and label smoothing each give another
+# model, --class-weight none the same bytes as no option
+train 1 "$tmp/cw.lector" --class-weight balanced >/dev/null 2>"$tmp/err" && ok || bad "--class-weight balanced: $(cat "$tmp/err")"
+cmp -s "$m1" "$tmp/cw.lector" && bad "--class-weight balanced gave the unweighted model" || ok
+train 1 "$tmp/cw0.lector" --class-weight none >/dev/null 2>"$tmp/err" && ok || bad "--class-weight none: $(cat "$tmp/err")"
+cmp -s "$m1" "$tmp/cw0.lector" && ok || bad "--class-weight none changed the model"
+train 1 "$tmp/ls.lector" --label-smoothing 0.2 >/dev/null 2>"$tmp/err" && ok || bad "--label-smoothing: $(cat "$tmp/err")"
+cmp -s "$m1" "$tmp/ls.lector" && bad "--label-smoothing 0.2 gave the unsmoothed model" || ok
+# --patience 1 over 6 epochs: training stops one epoch after the best one (or runs them all
+# when the last is the best), and the report says so
+train 1 "$tmp/pat.lector" --patience 1 --epochs 6 --min-delta 0 >/dev/null 2>"$tmp/pat.err" && ok ||
+  bad "--patience 1: $(cat "$tmp/pat.err")"
+run=$(grep -c "epoch [0-9]*/6:" "$tmp/pat.err")
+best=$(sed -n 's/.*best epoch \([0-9]*\).*/\1/p' "$tmp/pat.err" | tail -1)
+{ [ -n "$best" ] && { [ "$run" -eq $((best + 1)) ] || { [ "$run" -eq 6 ] && [ "$best" -eq 6 ]; }; }; } && ok ||
+  bad "--patience 1: $run epochs run, best epoch '$best': $(cat "$tmp/pat.err")"
+expect_rc 0 "$bin" info "$tmp/pat.lector"
+
 # bad values
+for o in "--label-smoothing 1" "--label-smoothing -0.1" "--patience -1" "--class-weight auto"; do
+  # shellcheck disable=SC2086
+  expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" -t 1 --unfreeze 1 $o
+  expect_err "${o%% *}"
+done
 for v in -1 abc 1.5 ""; do
   expect_rc 2 "$bin" train -e "$encoder" --train "$tmp/train.csv" -o "$tmp/x.lector" -t 1 --unfreeze "$v"
   expect_err "unfreeze"

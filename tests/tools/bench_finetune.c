@@ -95,8 +95,8 @@ static void on_start(void *user) {
 }
 
 static void on_epoch(void *user, int64_t epoch, double seconds, double acc, double f1,
-                     double loss) {
-    (void)user;
+                     double loss, double valid_loss) {
+    (void)user, (void)valid_loss;
     double now = cpu_seconds(), cpu = now - cpu_mark;
     cpu_mark = now;
     cpu_epochs += cpu;
