@@ -181,6 +181,22 @@ static void test_bf16_states(void **state) {
     same_weights_threads_and_spill(d, p, fp32_bytes, 0.9);
 }
 
+// An MLP head (8 GELU units, their dropout) trained with the top layer: it learns the toy
+// task, with the same bits for 1 and 3 threads and in memory or spilled.
+static void test_mlp_head(void **state) {
+    struct data *d = *state;
+    struct lector__finetune_params p = params(1);
+    p.n_hidden = 8;
+    p.hidden_dropout = 0.2f;
+    struct lector__finetune_result r;
+    run(d, &p, &r);
+    assert_int_equal(lector_head_n_hidden(r.head), 8);
+    printf("  MLP head: best epoch %lld, valid accuracy %.3f\n", (long long)r.best_epoch,
+           r.valid_accuracy);
+    lector__finetune_result_free(&r);
+    same_weights_threads_and_spill(d, p, 0, 0.9);
+}
+
 // A run with the cache in dir: its weights, and what the cache did.
 static float *cached_run(struct data *d, struct lector__finetune_params *p, const char *dir,
                          int64_t *n, int64_t *n_cached, int64_t *n_damaged, char **path) {
@@ -892,6 +908,17 @@ static void test_bad_arguments(void **state) {
         assert_non_null(strstr(err.msg, "label smoothing"));
     }
     p = params(1);
+    p.n_hidden = -1;
+    assert_int_equal(lector__finetune(d->enc, d->rows, d->y, 32, NULL, NULL, 0, 2, &p, &r, &err),
+                     LECTOR_STATUS_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "hidden units"));
+    p = params(1);
+    p.n_hidden = 4;
+    p.hidden_dropout = 1.0f;
+    assert_int_equal(lector__finetune(d->enc, d->rows, d->y, 32, NULL, NULL, 0, 2, &p, &r, &err),
+                     LECTOR_STATUS_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "dropout 1"));
+    p = params(1);
     p.patience = -1;
     assert_int_equal(lector__finetune(d->enc, d->rows, d->y, 32, NULL, NULL, 0, 2, &p, &r, &err),
                      LECTOR_STATUS_INVALID_ARG);
@@ -911,6 +938,7 @@ int main(void) {
         cmocka_unit_test(test_learns_toy_task),
         cmocka_unit_test(test_bit_identical_threads_and_spill),
         cmocka_unit_test(test_bf16_states),
+        cmocka_unit_test(test_mlp_head),
         cmocka_unit_test(test_states_cache),
         cmocka_unit_test(test_groups_and_decay_mask),
         cmocka_unit_test(test_joint_ngrams),

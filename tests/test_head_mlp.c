@@ -1,5 +1,6 @@
 // Tests for the MLP head (one GELU hidden layer, dropout, plus the sparse wide part): the
-// gradient against finite differences of an independent double-precision loss, and with
+// gradient (of the parameters, and of the input x that fine-tuning hands on to the encoder)
+// against finite differences of an independent double-precision loss, and with
 // dropout against finite differences of the library's own (seeded, deterministic) loss.
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,12 +31,12 @@ static double gelu_ref(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); 
 
 // Row i's logits of the MLP in double, from the definitions and the documented layout:
 // W gelu(W1 x + b1) + b + the sparse row times V.
-static void logits_ref(const double *p, const struct lector_head_layout *L, const float *x,
+static void logits_ref(const double *p, const struct lector_head_layout *L, const double *x,
                        int i, double z[K]) {
     double a[H];
     for (int j = 0; j < H; j++) {
         double h = p[L->b1 + j];
-        for (int c = 0; c < C; c++) h += p[L->W1 + j * C + c] * (double)x[i * C + c];
+        for (int c = 0; c < C; c++) h += p[L->W1 + j * C + c] * x[i * C + c];
         a[j] = gelu_ref(h);
     }
     for (int k = 0; k < K; k++) {
@@ -46,7 +48,7 @@ static void logits_ref(const double *p, const struct lector_head_layout *L, cons
 }
 
 // Mean cross-entropy of the MLP in double.
-static double loss_ref(const double *p, const struct lector_head_layout *L, const float *x,
+static double loss_ref(const double *p, const struct lector_head_layout *L, const double *x,
                        const int32_t *y) {
     double total = 0.0;
     for (int i = 0; i < B; i++) {
@@ -58,6 +60,25 @@ static double loss_ref(const double *p, const struct lector_head_layout *L, cons
         total += zmax + log(sum) - z[y[i]];
     }
     return total / B;
+}
+
+// The largest gap between g (n) and central differences of loss_ref over v (n values of the
+// parameters p or the inputs x).
+static double fd_max_err(double *v, int n, const float *g, const double *p,
+                         const struct lector_head_layout *L, const double *x, const int32_t *y) {
+    const double h = 1e-5;
+    double max_err = 0.0;
+    for (int j = 0; j < n; j++) {
+        const double save = v[j];
+        v[j] = save + h;
+        const double up = loss_ref(p, L, x, y);
+        v[j] = save - h;
+        const double down = loss_ref(p, L, x, y);
+        v[j] = save;
+        const double e = fabs((up - down) / (2 * h) - (double)g[j]);
+        if (e > max_err) max_err = e;
+    }
+    return max_err;
 }
 
 static void test_head_mlp_gradient(void **state) {
@@ -76,42 +97,34 @@ static void test_head_mlp_gradient(void **state) {
     assert_int_equal(mask[L.W1], 1);
     float *params = lector_head_params(head);
     for (int j = 0; j < P; j++) params[j] = (float)rnd();
-    float x[B * C];
-    for (int j = 0; j < B * C; j++) x[j] = (float)(1.5 * rnd());
+    float x[B * C], dx[B * C];
+    double xd[B * C];
+    for (int j = 0; j < B * C; j++) xd[j] = x[j] = (float)(1.5 * rnd());
     const int32_t y[B] = {1, 0, 2};
     struct lector_sparse_rows sp = {B, S, offsets, cols, vals};
     float loss = 0.0f;
     lector_head_zero_grad(head);
-    lector_head_loss_backward(head, x, &sp, y, B, NULL, &loss, NULL);
+    lector_head_loss_backward(head, x, &sp, y, B, NULL, &loss, dx);
     double *p = malloc((size_t)P * sizeof *p);
     for (int j = 0; j < P; j++) p[j] = (double)params[j];
-    assert_true(fabs((double)loss - loss_ref(p, &L, x, y)) < 1e-5);
+    assert_true(fabs((double)loss - loss_ref(p, &L, xd, y)) < 1e-5);
     // The forward pass (prediction) gives the same logits, sparse part included: rows 0 and
     // 1 have n-grams, whose V terms are of order 1 here.
     float logits[B * K];
     assert_int_equal(lector_head_forward(head, x, &sp, B, logits, NULL), LECTOR_STATUS_OK);
     for (int i = 0; i < B; i++) {
         double z[K];
-        logits_ref(p, &L, x, i, z);
+        logits_ref(p, &L, xd, i, z);
         for (int k = 0; k < K; k++)
             if (!(fabs((double)logits[i * K + k] - z[k]) < 1e-5))
                 fail_msg("row %d logit %d: forward %.9g, reference %.9g", i, k,
                          (double)logits[i * K + k], z[k]);
     }
-    const float *g = lector_head_grads(head);
-    double max_err = 0.0;
-    for (int j = 0; j < P; j++) {
-        const double h = 1e-5;
-        double save = p[j];
-        p[j] = save + h;
-        double lp = loss_ref(p, &L, x, y);
-        p[j] = save - h;
-        double lm = loss_ref(p, &L, x, y);
-        p[j] = save;
-        double e = fabs((lp - lm) / (2 * h) - (double)g[j]);
-        if (e > max_err) max_err = e;
-    }
-    assert_true(max_err < 1e-5);
+    assert_true(fd_max_err(p, P, lector_head_grads(head), p, &L, xd, y) < 1e-5);
+    // d(loss)/dx, which fine-tuning hands on to the encoder layers that made x
+    const double max_err_x = fd_max_err(xd, B * C, dx, p, &L, xd, y);
+    printf("  max |d(loss)/dx - central difference| %.3g\n", max_err_x);
+    assert_true(max_err_x < 1e-5);
     free(p);
     lector_head_free(head);
 }

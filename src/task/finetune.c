@@ -1,4 +1,4 @@
-// Fine-tuning the top layers with a linear head: boundary states computed once, AdamW
+// Fine-tuning the top layers with the head: boundary states computed once, AdamW
 // parameter groups, the epoch loop and best-epoch selection (finetune.h).
 #define _POSIX_C_SOURCE 200809L
 #include "task/finetune.h"
@@ -34,6 +34,7 @@ struct lector__finetune_params lector__finetune_default_params(void) {
     p.clip_norm = 1.0f;
     p.encoder_dropout = 0.1f;
     p.pooled_dropout = 0.1f;
+    p.hidden_dropout = 0.1f;
     p.pooling = LECTOR_POOLING_MEAN;
     p.min_delta = 0.005f;
     p.memory_budget = (size_t)1 << 30;
@@ -534,6 +535,11 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
                                                     p->sp_valid->n_rows != n_valid ||
                                                     p->sp_valid->n_cols != sp->n_cols)))))
         return lector__error(err, LECTOR_STATUS_INVALID_ARG, "lector__finetune: bad arguments");
+    if (p->n_hidden < 0 || !(p->hidden_dropout >= 0.0f && p->hidden_dropout < 1.0f))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "lector__finetune: %lld hidden units with dropout %g: want >= 0 units "
+                             "and a dropout in [0, 1)", (long long)p->n_hidden,
+                             (double)p->hidden_dropout);
     if (!(p->label_smoothing >= 0.0f && p->label_smoothing < 1.0f) || p->patience < 0)
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "lector__finetune: label smoothing %g is outside [0, 1) or patience "
@@ -565,7 +571,7 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
 
     s = lector__enc_train_init(enc, p->n_unfreeze, p->pooling, &r->tr, err);
     if (s != LECTOR_STATUS_OK) goto fail;
-    s = lector_head_new(&(struct lector_head_shape){C, 0, S, K}, p->seed, &r->head, err);
+    s = lector_head_new(&(struct lector_head_shape){C, p->n_hidden, S, K}, p->seed, &r->head, err);
     if (s != LECTOR_STATUS_OK) goto fail;
     struct lector__enc_train *tr = r->tr;
     int64_t L0 = lector__enc_train_first_layer(tr);
@@ -688,8 +694,11 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
             if (s != LECTOR_STATUS_OK) goto fail;
             lector_dropout_forward(pooled, B * C, p->pooled_dropout, pooled_seed);
             float loss;
+            // an MLP head's hidden dropout: a mask of its own, from the pooled vector's seed
             const struct lector_loss_params lp = {.class_weights = Y ? NULL : p->class_weights,
                                                   .label_smoothing = p->label_smoothing,
+                                                  .dropout = p->hidden_dropout,
+                                                  .dropout_seed = pooled_seed ^ UINT64_C(0x68696464656e),
                                                   .targets = Yb};
             lector_head_loss_backward(r->head, pooled, spb, Y ? NULL : yb, B, &lp, &loss, x);
             // x (no longer needed) holds d(loss)/d(dropped pooled); back through the dropout

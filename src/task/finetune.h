@@ -1,5 +1,5 @@
 /*
- * finetune.h: fine-tuning the top layers of an encoder with a linear head (internal, for
+ * finetune.h: fine-tuning the top layers of an encoder with a linear or MLP head (internal, for
  * the command line and the benchmark tool).
  *
  * Usage:
@@ -50,6 +50,10 @@ struct lector__finetune_params {
     float clip_norm;        // global L2 norm over every trainable tensor; 0 = off [1]
     float encoder_dropout;  // hidden and attention dropout in the trainable layers [0.1]
     float pooled_dropout;   // dropout on the pooled vector before the head [0.1]
+    // H > 0: an MLP head (one GELU hidden layer of H units, lector_head_new's), its hidden
+    // units dropped with hidden_dropout while training [0: linear; 0.1]
+    int64_t n_hidden;
+    float hidden_dropout;
     enum lector_pooling pooling; // [mean]
     float min_delta;        // [0.005]
     // Stop after this many epochs in a row that are not better than the best one by the

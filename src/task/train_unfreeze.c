@@ -23,9 +23,6 @@ enum lector_status lector__unfreeze_check(const struct lector_train_options *o, 
     if (!(o->features & LECTOR_FEATURES_ENCODER))
         return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                              "unfreeze: features ngrams have no encoder layers to tune (features encoder)");
-    if (o->head.n_hidden > 0)
-        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                             "unfreeze: head.n_hidden: the tuned layers are trained with a linear head");
     if (!(o->head.label_smoothing >= 0.0f && o->head.label_smoothing < 1.0f))
         return lector__error(err, LECTOR_STATUS_INVALID_ARG, "head.label_smoothing: %g is outside [0, 1)",
                              (double)o->head.label_smoothing);
@@ -141,6 +138,10 @@ enum lector_status lector__train_unfrozen(const struct lector_train_options *o, 
     p.clip_norm = o->head.clip_norm;
     p.encoder_dropout = o->finetune.encoder_dropout;
     p.pooled_dropout = o->head.dropout;
+    // an MLP head: its hidden units dropped at the same rate, as Hugging Face's classification
+    // head drops its input and its hidden layer alike
+    p.n_hidden = o->head.n_hidden;
+    p.hidden_dropout = o->head.dropout;
     p.pooling = lector_featurizer_get_options(fz)->pooling;
     p.min_delta = o->head.min_delta;
     p.patience = o->head.patience;

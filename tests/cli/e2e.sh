@@ -5,7 +5,6 @@
 # shellcheck source=lib/common.bash
 . "$(dirname "$0")/lib/common.bash"
 # expect_rc WANT CMD...: run CMD, stdout to $tmp/out, stderr to $tmp/err, check the status.
-expect_err() { grep -q -- "$1" "$tmp/err" && ok || bad "stderr lacks '$1': $(head -c 300 "$tmp/err")"; }
 one_line_err() { [ "$(grep -c . "$tmp/err")" -eq 1 ] && ok || bad "stderr is not one line: $(cat "$tmp/err")"; }
 
 enc=$tmp/enc

@@ -8,20 +8,9 @@
 # a truncated model are refused.
 # shellcheck source=lib/common.bash
 . "$(dirname "$0")/lib/common.bash"
-shared=${LECTOR_SHARED:-${LECTOR_SHARED_DEFAULT:-}}
+need_shared models/mini-mlm-uncased corpora/sst2-sentences/train.csv
 encoder=$shared/models/mini-mlm-uncased
 corpus=$shared/corpora/sst2-sentences
-if [ ! -d "$encoder" ] || [ ! -f "$corpus/train.csv" ]; then
-  echo "SKIPPED: no shared mini encoder or sst2-sentences corpus (set LECTOR_SHARED)"
-  exit 77
-fi
-expect_rc() {
-  local want=$1; shift
-  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok; else bad "exit $rc (want $want): $* -- $(head -c 300 "$tmp/err")"; fi
-}
-expect_err() { grep -q -- "$1" "$tmp/err" && ok || bad "stderr lacks '$1': $(head -c 300 "$tmp/err")"; }
 
 head -81 "$corpus/train.csv" >"$tmp/train.csv"
 head -41 "$corpus/dev.csv" >"$tmp/dev.csv"
@@ -55,13 +44,8 @@ grep -q "^file size        $(stat -c %s "$m1") bytes" "$tmp/out" && ok || bad "i
 # eval on the validation file gives the report the training run printed (same probabilities:
 # accuracy, log loss and calibration error alike)
 expect_rc 0 "$bin" eval -m "$m1" --data "$tmp/dev.csv" --format json -t 1
-"$py" - "$tmp/train.err" "$tmp/out" <<'PY' && ok || bad "eval differs from train's report"
-import json, sys
-lines = [l for l in open(sys.argv[1]) if l.startswith("{")]
-t = json.loads(lines[-1]); e = json.load(open(sys.argv[2]))
-for k in ("n", "accuracy", "macro_f1", "log_loss", "ece", "confusion"):
-    assert t[k] == e[k], (k, t[k], e[k])
-PY
+same_report "$tmp/train.err" "$tmp/out" n accuracy macro_f1 log_loss ece confusion && ok ||
+  bad "eval differs from train's report"
 # classify prints the probabilities eval scored: its top probabilities' mean -ln p on the
 # true labels is the log loss eval reported, to the 6 printed decimals
 "$py" -c "
@@ -147,6 +131,19 @@ best=$(sed -n 's/.*best epoch \([0-9]*\).*/\1/p' "$tmp/pat.err" | tail -1)
 { [ -n "$best" ] && { [ "$run" -eq $((best + 1)) ] || { [ "$run" -eq 6 ] && [ "$best" -eq 6 ]; }; }; } && ok ||
   bad "--patience 1: $run epochs run, best epoch '$best': $(cat "$tmp/pat.err")"
 expect_rc 0 "$bin" info "$tmp/pat.lector"
+# --hidden: an MLP head trained with the tuned layer; the model holds both, and eval on the
+# validation file gives the report the training run printed
+train 1 "$tmp/mlp.lector" --hidden 16 >/dev/null 2>"$tmp/mlp.err" && ok || bad "--hidden 16: $(cat "$tmp/mlp.err")"
+"$py" - "$tmp/mlp.lector" <<'PY' && ok || bad "MLP model tensors"
+import json, struct, sys
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n]); h.pop("__metadata__")
+assert h["head.hidden.weight"]["shape"] == [16, 256] and h["head.weight"]["shape"] == [2, 16], h
+assert len([x for x in h if x.startswith("encoder.layer.3.")]) == 16, sorted(h)
+PY
+expect_rc 0 "$bin" eval -m "$tmp/mlp.lector" --data "$tmp/dev.csv" --format json -t 1
+same_report "$tmp/mlp.err" "$tmp/out" n accuracy macro_f1 log_loss ece confusion && ok ||
+  bad "eval of the MLP model differs from train's report"
 
 # bad values
 for o in "--label-smoothing 1" "--label-smoothing -0.1" "--patience -1" "--class-weight auto"; do

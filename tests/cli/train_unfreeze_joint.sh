@@ -8,23 +8,9 @@
 # no temporary file.
 # shellcheck source=lib/common.bash
 . "$(dirname "$0")/lib/common.bash"
-shared=${LECTOR_SHARED:-${LECTOR_SHARED_DEFAULT:-}}
+need_shared models/mini-mlm-uncased corpora/sst2-sentences/train.csv
 encoder=$shared/models/mini-mlm-uncased
 corpus=$shared/corpora/sst2-sentences
-if [ ! -d "$encoder" ] || [ ! -f "$corpus/train.csv" ]; then
-  echo "SKIPPED: no shared mini encoder or sst2-sentences corpus (set LECTOR_SHARED)"
-  exit 77
-fi
-# same_report TRAIN_STDERR EVAL_JSON KEYS...: eval's figures are those of train's last report
-same_report() {
-  "$py" - "$@" <<'PY'
-import json, sys
-lines = [l for l in open(sys.argv[1]) if l.startswith("{")]
-t = json.loads(lines[-1]); e = json.load(open(sys.argv[2]))
-for k in sys.argv[3:]:
-    assert t[k] == e[k], (k, t[k], e[k])
-PY
-}
 # best_epoch_accuracy TRAIN_STDERR: the validation accuracy of the best epoch's line
 best_epoch_accuracy() {
   local best
