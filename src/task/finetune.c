@@ -520,13 +520,15 @@ void lector__finetune_result_free(struct lector__finetune_result *r) {
     memset(r, 0, sizeof *r);
 }
 
-enum lector_status lector__finetune(const struct lector_encoder *enc,
-                                    const struct lector_token_row *train, const int32_t *y,
-                                    int64_t n, const struct lector_token_row *valid,
-                                    const int32_t *y_valid, int64_t n_valid, int64_t K,
-                                    const struct lector__finetune_params *p,
-                                    struct lector__finetune_result *r, struct lector_error *err) {
-    memset(r, 0, sizeof *r);
+// ----------------------------------------------------------------------------
+// one run: its checks, buffers, parameter groups, steps, epochs and the best epoch
+
+// The arguments of lector__finetune (finetune.h), checked before anything is allocated.
+static enum lector_status check_args(const struct lector_encoder *enc,
+                                     const struct lector_token_row *train, const int32_t *y,
+                                     int64_t n, const int32_t *y_valid, int64_t n_valid, int64_t K,
+                                     const struct lector__finetune_params *p,
+                                     struct lector_error *err) {
     const uint8_t *Y = p ? p->Y_train : NULL;
     const struct lector_sparse_rows *sp = p ? p->sp_train : NULL;
     if (!enc || !train || (!y && !Y) || n <= 0 || K < (Y ? 1 : 2) || !p || p->batch_size <= 0 ||
@@ -553,231 +555,338 @@ enum lector_status lector__finetune(const struct lector_encoder *enc,
         if (y[i] < 0 || y[i] >= K)
             return lector__error(err, LECTOR_STATUS_RANGE, "label %d of row %lld outside [0, %lld)",
                                  (int)y[i], (long long)i, (long long)K);
-    r->enc = enc;
-    int64_t C = enc->cfg.n_embd, Bm = p->batch_size, S = sp ? sp->n_cols : 0;
-    enum lector_status s;
-    struct boundary bt = {0}, bv = {0};
-    struct pgroups gs = {.n = 0};
-    struct sparse_batch sbt = {0}, sbv = {0};
-    float *x = NULL, *pooled = NULL, *dpooled = NULL, *vlogits = NULL, *best_enc = NULL,
-          *best_head = NULL, *vprobs = NULL;
-    int32_t *mask = NULL, *yb = NULL, *vpred = NULL;
-    uint8_t *Yb = NULL;
-    int64_t *order = NULL, *idx = NULL, *vorder = NULL, *batch_start = NULL, *stamp = NULL,
-            *touched = NULL;
-    size_t touched_cap = 0;
-    struct row_len *work = NULL;
-    float *blogits = NULL;
+    return LECTOR_STATUS_OK;
+}
 
-    s = lector__enc_train_init(enc, p->n_unfreeze, p->pooling, &r->tr, err);
-    if (s != LECTOR_STATUS_OK) goto fail;
-    s = lector_head_new(&(struct lector_head_shape){C, p->n_hidden, S, K}, p->seed, &r->head, err);
-    if (s != LECTOR_STATUS_OK) goto fail;
-    struct lector__enc_train *tr = r->tr;
-    int64_t L0 = lector__enc_train_first_layer(tr);
+// What one run holds. n training and n_valid validation rows, K classes, C the hidden size,
+// S n-gram columns (0: none), Bm the batch size, T_max the longest row.
+struct run {
+    const struct lector__finetune_params *p;
+    const int32_t *y, *y_valid;  // (n), (n_valid) labels, or NULL with Y
+    const uint8_t *Y, *Y_valid;  // (n, K), (n_valid, K) multi-label targets, or NULL
+    int64_t n, n_valid, K, C, S, Bm;
+    struct lector__enc_train *tr; // the result's
+    struct lector_head *head;     // the result's
+    struct boundary bt, bv;       // the training and validation rows' states
+    struct sparse_batch sbt, sbv; // their n-gram rows
+    struct pgroups gs;
+    struct pgroup *gv;            // the n-gram weights' group, or NULL
+    int64_t n_dense;              // the head's parameters before its n-gram weights
+    // a batch: x (Bm, T_max, C), mask (Bm, T_max), pooled and dpooled (Bm, C), yb (Bm) or
+    // Yb (Bm, K), blogits (Bm, K), idx (Bm) its rows
+    float *x, *pooled, *dpooled, *blogits;
+    int32_t *mask, *yb;
+    uint8_t *Yb;
+    int64_t *idx;
+    // the rows' order (n), each batch's start in it and length_batches' room (the larger split)
+    int64_t *order, *batch_start;
+    struct row_len *work;
+    // validation: vorder (n_valid), vlogits and vprobs (n_valid, K), vpred (n_valid)
+    int64_t *vorder;
+    float *vlogits, *vprobs;
+    int32_t *vpred;
+    float *best_enc, *best_head;  // the best epoch's parameters
+    // the n-gram columns: the step that last listed each (S), and those of this step
+    int64_t *stamp, *touched;
+    size_t touched_cap;
+    // the schedule and the random stream (shuffles, dropout seeds)
+    int64_t step, n_steps, n_warmup, steps_per_epoch;
+    uint64_t rng;
+};
 
-    double t0 = lector_now();
-    s = boundary_prepare(enc, L0, p, (const struct lector_token_row *const[2]){train, valid},
-                         (const int64_t[2]){n, n_valid}, (struct boundary *const[2]){&bt, &bv}, r,
-                         err);
-    if (s != LECTOR_STATUS_OK) goto fail;
-    r->seconds_frozen = lector_now() - t0;
-    r->boundary_bytes = bt.bytes + bv.bytes;
-    r->boundary_mapped = bt.mapped || bv.mapped;
-    if (p->on_start) p->on_start(p->user);
+static int64_t longest_row(const struct lector_token_row *rows, int64_t n, int64_t T) {
+    for (int64_t i = 0; i < n; i++) T = rows[i].n > T ? rows[i].n : T;
+    return T;
+}
 
-    int64_t T_max = 1;
-    for (int64_t i = 0; i < n; i++) T_max = train[i].n > T_max ? train[i].n : T_max;
-    for (int64_t i = 0; i < n_valid; i++) T_max = valid[i].n > T_max ? valid[i].n : T_max;
-    x = lector__malloc((size_t)(Bm * T_max * C) * sizeof *x);
-    mask = lector__malloc((size_t)(Bm * T_max) * sizeof *mask);
-    pooled = lector__malloc((size_t)(Bm * C) * sizeof *pooled);
-    dpooled = lector__malloc((size_t)(Bm * C) * sizeof *dpooled);
-    yb = lector__malloc((size_t)Bm * sizeof *yb);
-    order = lector__malloc((size_t)n * sizeof *order);
-    idx = lector__malloc((size_t)Bm * sizeof *idx);
-    int64_t n_most = n > n_valid ? n : n_valid;
-    vorder = lector__malloc((size_t)(n_valid > 0 ? n_valid : 1) * sizeof *vorder);
-    batch_start = lector__malloc((size_t)((n_most + Bm - 1) / Bm) * sizeof *batch_start);
-    work = lector__malloc((size_t)n_most * sizeof *work);
-    blogits = lector__malloc((size_t)(Bm * K) * sizeof *blogits);
-    vlogits = lector__malloc((size_t)((n_valid > 0 ? n_valid : 1) * K) * sizeof *vlogits);
-    best_enc = lector__malloc((size_t)lector__enc_train_n_params(tr) * sizeof *best_enc);
-    best_head = lector__malloc((size_t)lector_head_n_params(r->head) * sizeof *best_head);
-    vprobs = lector__malloc((size_t)((n_valid > 0 ? n_valid : 1) * K) * sizeof *vprobs);
-    vpred = lector__malloc((size_t)(n_valid > 0 ? n_valid : 1) * sizeof *vpred);
-    Yb = Y ? lector__malloc((size_t)(Bm * K)) : NULL;
-    stamp = S > 0 ? lector__malloc((size_t)S * sizeof *stamp) : NULL;
-    if (!x || !mask || !pooled || !dpooled || !yb || !order || !idx || !vorder || !batch_start ||
-        !work || !blogits || !vlogits || !best_enc || !best_head || !vprobs || !vpred ||
-        (Y && !Yb) || (S > 0 && !stamp)) {
-        s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory for fine-tuning buffers");
-        goto fail;
-    }
-    for (int64_t j = 0; j < S; j++) stamp[j] = -1;
-    if ((s = sparse_batch_init(&sbt, sp, Bm, err)) != LECTOR_STATUS_OK ||
-        (s = sparse_batch_init(&sbv, n_valid > 0 ? p->sp_valid : NULL, Bm, err)) != LECTOR_STATUS_OK)
-        goto fail;
+// u's batch, validation and best-epoch buffers, and its n-gram batches.
+static enum lector_status run_alloc(struct run *u, int64_t T_max, struct lector_error *err) {
+    const int64_t Bm = u->Bm, C = u->C, K = u->K, n_v = u->n_valid > 0 ? u->n_valid : 1;
+    const int64_t n_most = u->n > u->n_valid ? u->n : u->n_valid;
+    u->x = lector__malloc((size_t)(Bm * T_max * C) * sizeof *u->x);
+    u->mask = lector__malloc((size_t)(Bm * T_max) * sizeof *u->mask);
+    u->pooled = lector__malloc((size_t)(Bm * C) * sizeof *u->pooled);
+    u->dpooled = lector__malloc((size_t)(Bm * C) * sizeof *u->dpooled);
+    u->yb = lector__malloc((size_t)Bm * sizeof *u->yb);
+    u->order = lector__malloc((size_t)u->n * sizeof *u->order);
+    u->idx = lector__malloc((size_t)Bm * sizeof *u->idx);
+    u->vorder = lector__malloc((size_t)n_v * sizeof *u->vorder);
+    u->batch_start = lector__malloc((size_t)((n_most + Bm - 1) / Bm) * sizeof *u->batch_start);
+    u->work = lector__malloc((size_t)n_most * sizeof *u->work);
+    u->blogits = lector__malloc((size_t)(Bm * K) * sizeof *u->blogits);
+    u->vlogits = lector__malloc((size_t)(n_v * K) * sizeof *u->vlogits);
+    u->best_enc = lector__malloc((size_t)lector__enc_train_n_params(u->tr) * sizeof *u->best_enc);
+    u->best_head = lector__malloc((size_t)lector_head_n_params(u->head) * sizeof *u->best_head);
+    u->vprobs = lector__malloc((size_t)(n_v * K) * sizeof *u->vprobs);
+    u->vpred = lector__malloc((size_t)n_v * sizeof *u->vpred);
+    u->Yb = u->Y ? lector__malloc((size_t)(Bm * K)) : NULL;
+    u->stamp = u->S > 0 ? lector__malloc((size_t)u->S * sizeof *u->stamp) : NULL;
+    if (!u->x || !u->mask || !u->pooled || !u->dpooled || !u->yb || !u->order || !u->idx ||
+        !u->vorder || !u->batch_start || !u->work || !u->blogits || !u->vlogits || !u->best_enc ||
+        !u->best_head || !u->vprobs || !u->vpred || (u->Y && !u->Yb) || (u->S > 0 && !u->stamp))
+        return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory for fine-tuning buffers");
+    for (int64_t j = 0; j < u->S; j++) u->stamp[j] = -1;
+    enum lector_status s = sparse_batch_init(&u->sbt, u->p->sp_train, Bm, err);
+    if (s == LECTOR_STATUS_OK)
+        s = sparse_batch_init(&u->sbv, u->n_valid > 0 ? u->p->sp_valid : NULL, Bm, err);
+    return s;
+}
 
-    // parameter groups: the head (its dense part, then the n-gram weights V), then each
-    // trainable layer from the top down, the pooler
-    int64_t n_unf = lector__enc_train_n_unfreeze(tr);
-    float *head_params = lector_head_params(r->head), *head_grads = lector_head_grads(r->head);
-    const uint8_t *head_decay = lector_head_decay_mask(r->head);
-    const int64_t n_dense = S > 0 ? lector_head_get_layout(r->head).V : lector_head_n_params(r->head);
-    s = pgroup_add(&gs, head_params, head_grads, head_decay, n_dense, p->lr_head, p->weight_decay,
-                   err);
-    struct pgroup *gv = NULL; // the n-gram weights' group
-    if (s == LECTOR_STATUS_OK && S > 0) {
-        s = pgroup_add(&gs, head_params + n_dense, head_grads + n_dense, head_decay + n_dense,
-                       S * K, p->adamw_sparse.lr, p->adamw_sparse.weight_decay, err);
-        gv = &gs.g[gs.n - 1];
-        gv->row_len = K;
+static void run_free(struct run *u) {
+    pgroups_free(&u->gs);
+    boundary_free(&u->bt);
+    boundary_free(&u->bv);
+    lector_free(u->x);
+    lector_free(u->mask);
+    lector_free(u->pooled);
+    lector_free(u->dpooled);
+    lector_free(u->yb);
+    lector_free(u->order);
+    lector_free(u->idx);
+    lector_free(u->vorder);
+    lector_free(u->batch_start);
+    lector_free(u->work);
+    lector_free(u->blogits);
+    lector_free(u->vlogits);
+    lector_free(u->best_enc);
+    lector_free(u->best_head);
+    lector_free(u->vprobs);
+    lector_free(u->vpred);
+    lector_free(u->Yb);
+    lector_free(u->stamp);
+    lector_free(u->touched);
+    lector_sparse_rows_free(&u->sbt.b);
+    lector_sparse_rows_free(&u->sbv.b);
+}
+
+// The AdamW parameter groups: the head (its dense part, then the n-gram weights V at their own
+// rate and decay, stepped lazily), then each trainable layer from the top down at lr_encoder
+// times layer_lr_decay^(its depth below the top), the pooler with the top layer.
+static enum lector_status groups_init(struct run *u, struct lector_error *err) {
+    const struct lector__finetune_params *p = u->p;
+    const int64_t n_unf = lector__enc_train_n_unfreeze(u->tr);
+    float *head_params = lector_head_params(u->head), *head_grads = lector_head_grads(u->head);
+    const uint8_t *head_decay = lector_head_decay_mask(u->head);
+    u->n_dense = u->S > 0 ? lector_head_get_layout(u->head).V : lector_head_n_params(u->head);
+    enum lector_status s = pgroup_add(&u->gs, head_params, head_grads, head_decay, u->n_dense,
+                                      p->lr_head, p->weight_decay, err);
+    if (s == LECTOR_STATUS_OK && u->S > 0) {
+        s = pgroup_add(&u->gs, head_params + u->n_dense, head_grads + u->n_dense,
+                       head_decay + u->n_dense, u->S * u->K, p->adamw_sparse.lr,
+                       p->adamw_sparse.weight_decay, err);
+        u->gv = &u->gs.g[u->gs.n - 1];
+        u->gv->row_len = u->K;
     }
     for (int64_t g = n_unf; s == LECTOR_STATUS_OK && g >= 0; g--) {
         int64_t off, cnt;
-        lector__enc_train_group_range(tr, g, &off, &cnt);
+        lector__enc_train_group_range(u->tr, g, &off, &cnt);
         if (cnt == 0) continue;
         int64_t depth = g == n_unf ? 0 : n_unf - 1 - g; // the pooler goes with the top layer
         float lr = (float)((double)p->lr_encoder * pow((double)p->layer_lr_decay, (double)depth));
-        s = pgroup_add(&gs, lector__enc_train_params(tr) + off, lector__enc_train_grads(tr) + off,
-                       lector__enc_train_decay_mask(tr) + off, cnt, lr, p->weight_decay, err);
+        s = pgroup_add(&u->gs, lector__enc_train_params(u->tr) + off,
+                       lector__enc_train_grads(u->tr) + off,
+                       lector__enc_train_decay_mask(u->tr) + off, cnt, lr, p->weight_decay, err);
     }
-    if (s != LECTOR_STATUS_OK) goto fail;
+    return s;
+}
 
-    int64_t steps_per_epoch = (n + Bm - 1) / Bm, n_steps = steps_per_epoch * p->n_epochs;
-    int64_t n_warmup = (int64_t)((double)p->warmup * (double)n_steps);
-    double best_f1 = -1.0, best_loss = HUGE_VAL;
-    uint64_t rng = p->seed ^ UINT64_C(0x5DEECE66D);
-    int64_t step = 0, since_best = 0;
-    for (int64_t i = 0; i < n; i++) order[i] = i;
-    lector_head_zero_grad(r->head);
+// One optimiser step on the batch at place start of the order: the tuned layers forward, the
+// pooled vector's dropout, the head's loss and its backward, back through the dropout and the
+// layers, then every group's step. Adds the batch's loss times its rows to *loss_sum.
+static enum lector_status train_step(struct run *u, int64_t start, double *loss_sum,
+                                     struct lector_error *err) {
+    const struct lector__finetune_params *p = u->p;
+    const int64_t C = u->C, K = u->K, B = u->n - start < u->Bm ? u->n - start : u->Bm;
+    float *head_grads = lector_head_grads(u->head);
+    enum lector_status s = LECTOR_STATUS_OK;
+    for (int64_t r = 0; r < B; r++) {
+        u->idx[r] = u->order[start + r];
+        if (u->Y)
+            memcpy(u->Yb + r * K, u->Y + u->idx[r] * K, (size_t)K);
+        else
+            u->yb[r] = u->y[u->idx[r]];
+    }
+    int64_t T = boundary_gather(&u->bt, u->idx, B, C, u->x, u->mask);
+    const struct lector_sparse_rows *spb = sparse_batch_gather(&u->sbt, u->idx, B, &s, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    struct pgroup *gv = u->gv;
+    if (gv && !lector__list_touched(spb, u->step, u->stamp, &u->touched, &u->touched_cap,
+                                    &gv->n_rows))
+        return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory for n-gram rows");
+    if (gv) gv->rows = u->touched;
+    struct lector__enc_dropout drop = {p->encoder_dropout, p->encoder_dropout, next_u64(&u->rng)};
+    uint64_t pooled_seed = next_u64(&u->rng);
+    // the head's grads are zero here but for its dense part (all of them at the start, then
+    // the touched n-gram rows after each step)
+    memset(head_grads, 0, (size_t)u->n_dense * sizeof *head_grads);
+    lector__enc_train_zero_grad(u->tr);
+    s = lector__enc_train_forward(u->tr, u->x, u->mask, B, T, &drop, u->pooled, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    lector_dropout_forward(u->pooled, B * C, p->pooled_dropout, pooled_seed);
+    float loss;
+    // an MLP head's hidden dropout: a mask of its own, from the pooled vector's seed
+    const struct lector_loss_params lp = {.class_weights = u->Y ? NULL : p->class_weights,
+                                          .label_smoothing = p->label_smoothing,
+                                          .dropout = p->hidden_dropout,
+                                          .dropout_seed = pooled_seed ^ UINT64_C(0x68696464656e),
+                                          .targets = u->Yb};
+    lector_head_loss_backward(u->head, u->pooled, spb, u->Y ? NULL : u->yb, B, &lp, &loss, u->x);
+    // x (no longer needed) holds d(loss)/d(dropped pooled); back through the dropout
+    memset(u->dpooled, 0, (size_t)(B * C) * sizeof *u->dpooled);
+    lector_dropout_backward(u->dpooled, u->x, B * C, p->pooled_dropout, pooled_seed);
+    lector__enc_train_backward(u->tr, u->dpooled);
+    s = pgroups_step(&u->gs, lector_schedule_factor(p->schedule, u->step, u->n_steps, u->n_warmup),
+                     p->clip_norm, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    for (int64_t j = 0; gv && j < gv->n_rows; j++)
+        memset(gv->grads + u->touched[j] * K, 0, (size_t)K * sizeof *head_grads);
+    *loss_sum += (double)loss * (double)B;
+    u->step++;
+    return LECTOR_STATUS_OK;
+}
+
+// One pass over the training rows: shuffled from the seed, cut into batches of similar lengths
+// (within chunks of 50 batches) that run in a shuffled order; *loss gets the mean loss.
+static enum lector_status train_epoch(struct run *u, double *loss, struct lector_error *err) {
+    const int64_t n = u->n;
+    for (int64_t i = n - 1; i > 0; i--) { // Fisher-Yates from the seed
+        int64_t j = (int64_t)(next_u64(&u->rng) % (uint64_t)(i + 1));
+        int64_t t = u->order[i];
+        u->order[i] = u->order[j];
+        u->order[j] = t;
+    }
+    length_batches(u->order, u->bt.off, n, u->Bm, 50 * u->Bm, u->work, u->batch_start, &u->rng);
+    double sum = 0.0;
+    for (int64_t k = 0; k < u->steps_per_epoch; k++) {
+        if (u->p->cancel && *u->p->cancel)
+            return lector__error(err, LECTOR_STATUS_INTERRUPTED, "interrupted");
+        enum lector_status s = train_step(u, u->batch_start[k], &sum, err);
+        if (s != LECTOR_STATUS_OK) return s;
+    }
+    *loss = sum / (double)n;
+    // the n-gram rows not touched lately still owe their weight decay
+    if (u->gv) lector_adamw_sync_rows(u->gv->opt, u->gv->params, u->gv->decay);
+    return LECTOR_STATUS_OK;
+}
+
+// The validation figures of the current weights (accuracy and macro-F1 -1 and loss 0 without
+// validation rows).
+static enum lector_status validate(struct run *u, double *acc, double *f1, double *loss,
+                                   struct lector_error *err) {
+    *acc = *f1 = -1.0;
+    *loss = 0.0;
+    if (u->n_valid <= 0) return LECTOR_STATUS_OK;
+    enum lector_status s = logits_of(u->tr, u->head, &u->bv, &u->sbv, u->n_valid, u->C, u->K,
+                                     u->Bm, u->x, u->mask, u->pooled, u->vorder, u->batch_start,
+                                     u->work, u->vlogits, u->blogits, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    return lector__valid_scores(u->vlogits, u->y_valid, u->Y_valid, u->n_valid, u->K, u->vprobs,
+                                u->vpred, acc, f1, loss, err);
+}
+
+// The best epoch so far: its macro-F1 (the highest of those taken), its validation loss and
+// the epochs since.
+struct best {
+    double f1, loss;
+    int64_t since;
+};
+
+// Whether an epoch with validation macro-F1 f1 and loss is better than the best (finetune.h's
+// rule; every epoch is without validation rows): if so it becomes the best.
+static bool best_take(struct best *b, bool no_valid, double f1, double loss, double min_delta) {
+    if (!(no_valid || f1 > b->f1 + min_delta || (f1 >= b->f1 - min_delta && loss < b->loss))) {
+        b->since++;
+        return false;
+    }
+    if (f1 > b->f1) b->f1 = f1;
+    b->loss = loss;
+    b->since = 0;
+    return true;
+}
+
+// The trainable layers' and the head's parameters into the best epoch's copy (to_best), or
+// back from it.
+static void copy_best(struct run *u, bool to_best) {
+    float *enc = lector__enc_train_params(u->tr), *head = lector_head_params(u->head);
+    const size_t n_enc = (size_t)lector__enc_train_n_params(u->tr) * sizeof *enc;
+    const size_t n_head = (size_t)lector_head_n_params(u->head) * sizeof *head;
+    memcpy(to_best ? u->best_enc : enc, to_best ? enc : u->best_enc, n_enc);
+    memcpy(to_best ? u->best_head : head, to_best ? head : u->best_head, n_head);
+}
+
+// The epochs, each scored on validation and reported, until the last or patience runs out;
+// the weights are then the best epoch's.
+static enum lector_status train_epochs(struct run *u, struct lector__finetune_result *r,
+                                       struct lector_error *err) {
+    const struct lector__finetune_params *p = u->p;
+    struct best b = {-1.0, HUGE_VAL, 0};
+    for (int64_t i = 0; i < u->n; i++) u->order[i] = i;
+    lector_head_zero_grad(u->head);
     for (int64_t epoch = 1; epoch <= p->n_epochs; epoch++) {
-        double te = lector_now(), train_loss = 0.0;
-        for (int64_t i = n - 1; i > 0; i--) { // Fisher-Yates from the seed
-            int64_t j = (int64_t)(next_u64(&rng) % (uint64_t)(i + 1));
-            int64_t t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-        }
-        // batches of similar lengths within chunks of 50 batches, in a shuffled order
-        length_batches(order, bt.off, n, Bm, 50 * Bm, work, batch_start, &rng);
-        for (int64_t k = 0; k < steps_per_epoch; k++, step++) {
-            if (p->cancel && *p->cancel) {
-                s = lector__error(err, LECTOR_STATUS_INTERRUPTED, "interrupted");
-                goto fail;
-            }
-            int64_t start = batch_start[k], B = n - start < Bm ? n - start : Bm;
-            for (int64_t r2 = 0; r2 < B; r2++) {
-                idx[r2] = order[start + r2];
-                if (Y)
-                    memcpy(Yb + r2 * K, Y + idx[r2] * K, (size_t)K);
-                else
-                    yb[r2] = y[idx[r2]];
-            }
-            int64_t T = boundary_gather(&bt, idx, B, C, x, mask);
-            const struct lector_sparse_rows *spb = sparse_batch_gather(&sbt, idx, B, &s, err);
-            if (s != LECTOR_STATUS_OK) goto fail;
-            if (gv && !lector__list_touched(spb, step, stamp, &touched, &touched_cap, &gv->n_rows)) {
-                s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory for n-gram rows");
-                goto fail;
-            }
-            if (gv) gv->rows = touched;
-            struct lector__enc_dropout drop = {p->encoder_dropout, p->encoder_dropout,
-                                               next_u64(&rng)};
-            uint64_t pooled_seed = next_u64(&rng);
-            // the head's grads are zero here but for its dense part (all of them at the
-            // start, then the touched n-gram rows after each step)
-            memset(head_grads, 0, (size_t)n_dense * sizeof *head_grads);
-            lector__enc_train_zero_grad(tr);
-            s = lector__enc_train_forward(tr, x, mask, B, T, &drop, pooled, err);
-            if (s != LECTOR_STATUS_OK) goto fail;
-            lector_dropout_forward(pooled, B * C, p->pooled_dropout, pooled_seed);
-            float loss;
-            // an MLP head's hidden dropout: a mask of its own, from the pooled vector's seed
-            const struct lector_loss_params lp = {.class_weights = Y ? NULL : p->class_weights,
-                                                  .label_smoothing = p->label_smoothing,
-                                                  .dropout = p->hidden_dropout,
-                                                  .dropout_seed = pooled_seed ^ UINT64_C(0x68696464656e),
-                                                  .targets = Yb};
-            lector_head_loss_backward(r->head, pooled, spb, Y ? NULL : yb, B, &lp, &loss, x);
-            // x (no longer needed) holds d(loss)/d(dropped pooled); back through the dropout
-            memset(dpooled, 0, (size_t)(B * C) * sizeof *dpooled);
-            lector_dropout_backward(dpooled, x, B * C, p->pooled_dropout, pooled_seed);
-            lector__enc_train_backward(tr, dpooled);
-            s = pgroups_step(&gs, lector_schedule_factor(p->schedule, step, n_steps, n_warmup),
-                             p->clip_norm, err);
-            if (s != LECTOR_STATUS_OK) goto fail;
-            for (int64_t j = 0; gv && j < gv->n_rows; j++)
-                memset(gv->grads + touched[j] * K, 0, (size_t)K * sizeof *head_grads);
-            train_loss += (double)loss * (double)B;
-        }
-        train_loss /= (double)n;
-        // the n-gram rows not touched lately still owe their weight decay
-        if (gv) lector_adamw_sync_rows(gv->opt, gv->params, gv->decay);
-        double acc = -1.0, f1 = -1.0, vloss = 0.0;
-        if (n_valid > 0) {
-            s = logits_of(tr, r->head, &bv, &sbv, n_valid, C, K, Bm, x, mask, pooled, vorder,
-                          batch_start, work, vlogits, blogits, err);
-            if (s == LECTOR_STATUS_OK)
-                s = lector__valid_scores(vlogits, y_valid, p->Y_valid, n_valid, K, vprobs, vpred,
-                                         &acc, &f1, &vloss, err);
-            if (s != LECTOR_STATUS_OK) goto fail;
-        }
+        double te = lector_now(), train_loss = 0.0, acc = -1.0, f1 = -1.0, vloss = 0.0;
+        enum lector_status s = train_epoch(u, &train_loss, err);
+        if (s == LECTOR_STATUS_OK) s = validate(u, &acc, &f1, &vloss, err);
+        if (s != LECTOR_STATUS_OK) return s;
         double secs = lector_now() - te;
         r->seconds_epochs += secs;
         r->n_epochs_run = epoch;
         if (p->on_epoch) p->on_epoch(p->user, epoch, secs, acc, f1, train_loss, vloss);
-        bool better = n_valid == 0 || f1 > best_f1 + (double)p->min_delta ||
-                      (f1 >= best_f1 - (double)p->min_delta && vloss < best_loss);
-        if (better) {
+        if (best_take(&b, u->n_valid == 0, f1, vloss, (double)p->min_delta)) {
             r->best_epoch = epoch;
             r->valid_accuracy = acc;
             r->valid_macro_f1 = f1;
-            if (f1 > best_f1) best_f1 = f1;
-            best_loss = vloss;
-            memcpy(best_enc, lector__enc_train_params(tr),
-                   (size_t)lector__enc_train_n_params(tr) * sizeof *best_enc);
-            memcpy(best_head, lector_head_params(r->head),
-                   (size_t)lector_head_n_params(r->head) * sizeof *best_head);
-            since_best = 0;
-        } else if (p->patience > 0 && ++since_best >= p->patience) {
+            copy_best(u, true);
+        } else if (p->patience > 0 && b.since >= p->patience) {
             break;
         }
     }
-    memcpy(lector__enc_train_params(tr), best_enc,
-           (size_t)lector__enc_train_n_params(tr) * sizeof *best_enc);
-    memcpy(lector_head_params(r->head), best_head,
-           (size_t)lector_head_n_params(r->head) * sizeof *best_head);
-    s = LECTOR_STATUS_OK;
-    goto done;
-fail:
-    lector__finetune_result_free(r);
+    copy_best(u, false);
+    return LECTOR_STATUS_OK;
+}
+
+enum lector_status lector__finetune(const struct lector_encoder *enc,
+                                    const struct lector_token_row *train, const int32_t *y,
+                                    int64_t n, const struct lector_token_row *valid,
+                                    const int32_t *y_valid, int64_t n_valid, int64_t K,
+                                    const struct lector__finetune_params *p,
+                                    struct lector__finetune_result *r, struct lector_error *err) {
+    memset(r, 0, sizeof *r);
+    enum lector_status s = check_args(enc, train, y, n, y_valid, n_valid, K, p, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    r->enc = enc;
+    struct run u = {.p = p, .y = y, .y_valid = y_valid, .Y = p->Y_train, .Y_valid = p->Y_valid,
+                    .n = n, .n_valid = n_valid, .K = K, .C = enc->cfg.n_embd,
+                    .S = p->sp_train ? p->sp_train->n_cols : 0, .Bm = p->batch_size};
+    s = lector__enc_train_init(enc, p->n_unfreeze, p->pooling, &r->tr, err);
+    if (s == LECTOR_STATUS_OK)
+        s = lector_head_new(&(struct lector_head_shape){u.C, p->n_hidden, u.S, K}, p->seed,
+                            &r->head, err);
+    if (s != LECTOR_STATUS_OK) goto done;
+    u.tr = r->tr;
+    u.head = r->head;
+
+    double t0 = lector_now();
+    s = boundary_prepare(enc, lector__enc_train_first_layer(u.tr), p,
+                         (const struct lector_token_row *const[2]){train, valid},
+                         (const int64_t[2]){n, n_valid}, (struct boundary *const[2]){&u.bt, &u.bv},
+                         r, err);
+    if (s != LECTOR_STATUS_OK) goto done;
+    r->seconds_frozen = lector_now() - t0;
+    r->boundary_bytes = u.bt.bytes + u.bv.bytes;
+    r->boundary_mapped = u.bt.mapped || u.bv.mapped;
+    if (p->on_start) p->on_start(p->user);
+
+    s = run_alloc(&u, longest_row(valid, n_valid, longest_row(train, n, 1)), err);
+    if (s == LECTOR_STATUS_OK) s = groups_init(&u, err);
+    if (s != LECTOR_STATUS_OK) goto done;
+    u.steps_per_epoch = (n + u.Bm - 1) / u.Bm;
+    u.n_steps = u.steps_per_epoch * p->n_epochs;
+    u.n_warmup = (int64_t)((double)p->warmup * (double)u.n_steps);
+    u.rng = p->seed ^ UINT64_C(0x5DEECE66D);
+    s = train_epochs(&u, r, err);
 done:
-    pgroups_free(&gs);
-    boundary_free(&bt);
-    boundary_free(&bv);
-    lector_free(x);
-    lector_free(mask);
-    lector_free(pooled);
-    lector_free(dpooled);
-    lector_free(yb);
-    lector_free(order);
-    lector_free(idx);
-    lector_free(vorder);
-    lector_free(batch_start);
-    lector_free(work);
-    lector_free(blogits);
-    lector_free(vlogits);
-    lector_free(best_enc);
-    lector_free(best_head);
-    lector_free(vprobs);
-    lector_free(vpred);
-    lector_free(Yb);
-    lector_free(stamp);
-    lector_free(touched);
-    lector_sparse_rows_free(&sbt.b);
-    lector_sparse_rows_free(&sbv.b);
+    if (s != LECTOR_STATUS_OK) lector__finetune_result_free(r);
+    run_free(&u);
     return s;
 }
 
