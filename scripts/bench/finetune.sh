@@ -6,8 +6,10 @@
 # in the trained layers and on the pooled vector, 3 epochs, best epoch on dev, 2 threads.
 #
 # usage: scripts/bench/finetune.sh [BUILD_DIR] [OUT_DIR]
-# env:   CORPORA="sst2-sentences trec rt-polarity"  UNFREEZE="0 1 2"  SEEDS="42"
-#        TORCH_VARIANTS="cached plain"  THREADS=2  EPOCHS=3
+#        BUILD_DIR: where lector is built [build]; OUT_DIR: token ids and logs [a new temporary one]
+# env:   CORPORA="sst2-sentences" (also: trec rt-polarity)  UNFREEZE="0 1 2"  SEEDS="42"
+#        THREADS=2  EPOCHS=3  PYTHON=/usr/bin/python3
+#        TORCH_VARIANTS="cached" (also: plain, every step running the frozen layers too)
 #        TORCH_EPOCHS (default EPOCHS: fewer times PyTorch's seconds per epoch in less time)
 #        LECTOR_SHARED (default ../shared beside the project)
 # Prints one JSON line per run (system, corpus, N, seed, seconds and CPU seconds per epoch,
@@ -15,7 +17,8 @@
 # each run: on a shared machine compare CPU seconds and medians over seeds, not one wall time.
 set -euo pipefail
 case "${1:-}" in
-  -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+  -*) echo "finetune.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
 esac
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
