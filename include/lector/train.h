@@ -377,12 +377,14 @@ LECTOR_API int lector_autotune_settings_format(const struct lector_autotune_sett
 
 /*
  * Fine-tuning the top layers (lector_train_options.unfreeze != 0): the layers below run once
- * per text, the top ones train with a linear head on the pooled vector (the pooler too with
+ * per text, the top ones train with the head on the pooled vector (the pooler too with
  * pooling LECTOR_POOLING_POOLER), texts truncated to max_len. From the head's options come
  * the weight decay (head.adamw.weight_decay, on weight matrices only, never on biases or
  * LayerNorm), the warm-up and schedule (one for every parameter group), clip_norm (the
- * global norm over every trainable tensor), dropout (on the pooled vector), seed, min_delta
- * and calibrate. With LECTOR_FEATURES_BOTH the n-gram weights train jointly (head.adamw_sparse:
+ * global norm over every trainable tensor), dropout (on the pooled vector, and on the hidden
+ * units of an MLP head), n_hidden, class_weight_balanced, label_smoothing and patience (as
+ * for a frozen head: the same loss, and patience counts epochs the best-epoch rule does not
+ * pick), seed, min_delta and calibrate. With LECTOR_FEATURES_BOTH the n-gram weights train jointly (head.adamw_sparse:
  * their rate and weight decay, as for a frozen encoder); with corpus.multi_label the head is a
  * sigmoid per label (binary cross-entropy) and each label's threshold is tuned on validation.
  * The model keeps the trained layers' tensors (lector_classifier_save).
