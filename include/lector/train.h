@@ -66,7 +66,8 @@ enum lector_event_kind {
     LECTOR_EVENT_TRAINED,       /* the head: seconds, epoch = the best epoch's figures */
     LECTOR_EVENT_TRIAL,         /* autotune: trial (its settings, validation figures, seconds) */
     LECTOR_EVENT_AUTOTUNED,     /* autotune: count trials in seconds, trial = the chosen one,
-                                   message = why the search stopped */
+                                   message = why the search stopped, total = the rows the
+                                   trials were scored on (trial->folds says how) */
     LECTOR_EVENT_FROZEN,        /* unfreeze: the frozen layers' states of count texts
                                    computed once, in seconds; total = their bytes, windows
                                    = 1 when they went to a file-backed mapping */
@@ -212,6 +213,14 @@ LECTOR_API enum lector_status lector_split_stratified(const int32_t *y, int64_t 
                                                       int64_t *idx_valid, int64_t *n_valid,
                                                       struct lector_error *err);
 
+/* Stratified folds for cross-validation: for each class in turn, a seeded shuffle of its rows
+ * is dealt to the folds in rotation, the rotation continuing from class to class, so every
+ * fold gets its share of each class (within one row) and the folds' sizes differ by at most
+ * one. fold_of (n entries) receives each row's fold in [0, folds). Needs 2 <= folds <= n
+ * (INVALID_ARG otherwise). */
+LECTOR_API enum lector_status lector_split_folds(const int32_t *y, int64_t n, int64_t K, int64_t folds,
+                                                 uint64_t seed, int32_t *fold_of, struct lector_error *err);
+
 /* The temperature T > 0 minimising the mean cross-entropy of softmax(logits / T) over n rows
  * (golden-section search on ln T in [ln 0.05, ln 20]). Returns 1 for n = 0. */
 LECTOR_API float lector_fit_temperature(const float *logits, const int32_t *y, int64_t n,
@@ -338,6 +347,17 @@ LECTOR_API void lector_features_free(struct lector_features *f); /* zeroes *f */
  * head.seed, so a search that ends by itself or at max_trials chooses the same settings and
  * gives the same model on any machine; one cut by the time budget depends on the machine's
  * speed (the AUTOTUNED event says which ended it).
+ *
+ * How a trial is scored (folds): on the validation rows (one split), or by K-fold
+ * cross-validation over the training and validation rows together: they are dealt into K
+ * folds stratified by class (seeded by head.seed; multi-label rows by a plain seeded
+ * shuffle), and a trial trains K heads, each on K-1 folds (its n-gram columns fitted on those
+ * rows) with the remaining fold as its validation, and scores the mean of the K folds'
+ * figures weighted by their rows. A small validation set decides between neighbouring
+ * settings by a few rows; cross-validation scores every labelled row, at K times the cost
+ * of a trial. After a cross-validated search the chosen settings are trained once more on
+ * the training rows with the validation rows, as a plain lector_train with them would be, and
+ * that head is the model.
  */
 struct lector_autotune_settings {
     enum lector_feature_set features;
@@ -352,12 +372,21 @@ struct lector_autotune_options {
     double budget;        /* seconds: no trial starts when the time spent plus the mean trial
                              time would exceed it; the first trial always runs [300] */
     int64_t max_trials;   /* stop after this many trials; 0: no limit [0] */
+    int64_t folds;        /* how trials are scored: 1 = on the validation rows; 2 to 20 =
+                             that many folds of cross-validation (above); 0 = automatic:
+                             5 when there are fewer than LECTOR_AUTOTUNE_CV_BELOW validation
+                             rows (and at least 10 rows in all), else 1 [0]. K-fold needs at
+                             least K rows (INVALID_ARG naming the count) */
 };
+#define LECTOR_AUTOTUNE_CV_BELOW 500
+#define LECTOR_AUTOTUNE_MAX_FOLDS 20
 struct lector_autotune_trial {
     int64_t index;                     /* from 1, in the order trained */
     struct lector_autotune_settings settings;
-    double valid_macro_f1, valid_accuracy, valid_log_loss; /* -1: failed (message says why) */
+    double valid_macro_f1, valid_accuracy, valid_log_loss; /* -1: failed (message says why);
+                                          with folds, the folds' weighted means */
     double seconds;                    /* n-gram fit (when redone) and head training */
+    int64_t folds;                     /* 1: scored on the validation rows; K: K-fold */
     int is_best;                       /* the best so far */
     const char *message;               /* a failed trial's error, else NULL */
 };

@@ -222,8 +222,12 @@ void cli_on_event(void *user, const struct lector_event *e) {
             snprintf(flags + n, sizeof flags - (size_t)n, " --ngram-weighting %s",
                      lector_ngram_weighting_name(st->weighting));
         }
-        cli_info("autotune: %lld trials in %.1f s (%s); chosen: trial %lld, valid macro-F1 %.4f: %s",
-                 (long long)e->count, e->seconds, e->message, (long long)t->index, t->valid_macro_f1, settings);
+        char how[96] = "";
+        if (t->folds > 1)
+            snprintf(how, sizeof how, ", scored by %lld-fold cross-validation over %lld rows", (long long)t->folds,
+                     (long long)e->total);
+        cli_info("autotune: %lld trials in %.1f s (%s%s); chosen: trial %lld, valid macro-F1 %.4f: %s",
+                 (long long)e->count, e->seconds, e->message, how, (long long)t->index, t->valid_macro_f1, settings);
         cli_info("autotune: the same as training with %s", flags);
         break;
     }

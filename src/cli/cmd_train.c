@@ -30,7 +30,7 @@ static const char train_intro[] =
 enum {
     O_TRAIN = 256, O_VALID, O_VFRAC, O_MULTI, O_FEATURES, O_MAXMEM, O_ORDER, O_CHARS, O_BOUNDARIES,
     O_BUCKETS, O_MINDF, O_WEIGHTING, O_HIDDEN, O_DROPOUT, O_EPOCHS, O_LR, O_WD, O_LRNG, O_WDNG, O_SCHEDULE,
-    O_WARMUP, O_CLIP, O_CW, O_LS, O_PATIENCE, O_MINDELTA, O_CALIB, O_AUTOTUNE, O_AT_BUDGET, O_AT_TRIALS,
+    O_WARMUP, O_CLIP, O_CW, O_LS, O_PATIENCE, O_MINDELTA, O_CALIB, O_AUTOTUNE, O_AT_BUDGET, O_AT_TRIALS, O_AT_FOLDS,
     O_REPORT, O_HTML, O_SEED, O_UNFREEZE, O_LRENC, O_LLRD, O_ENCDROP, O_BPREC
 };
 
@@ -79,6 +79,7 @@ static const struct cli_opt train_opts[] = {
     CLI_OWN("autotune", NULL, O_AUTOTUNE, "search the head's settings (features, learning rates, epochs,\nn-gram options, hidden units, weight decay) on the validation\nset, starting from the options given; each trial is printed\nand the model records the chosen settings (docs/accuracy.md)"),
     CLI_OWN("autotune-budget", "S", O_AT_BUDGET, "seconds the search may take; no trial starts that would go\npast it [300]"),
     CLI_OWN("autotune-trials", "N", O_AT_TRIALS, "stop after N trials: the same choice on any machine [no limit]"),
+    CLI_OWN("autotune-folds", "K", O_AT_FOLDS, "score each trial by K-fold cross-validation over the training\nand validation rows (2-20), or on the validation rows (1);\nauto: 5 with fewer than 500 validation rows, else 1 [auto]"),
     CLI_OWN("report-format", "F", O_REPORT, "the validation report on stderr: text or json [text]"),
     CLI_OWN("report", "FILE", O_HTML, "also write a self-contained HTML report of the validation set\n(confusion matrix, per-class bars, reliability, training curves)"),
     CLI_OWN("batch-size", "N", 'b', "examples per optimiser step [32]"),
@@ -112,6 +113,7 @@ static const struct cli_option_name train_advice[] = {
     {"head.n_hidden", "--hidden"},     {"valid_fraction", "--valid-fraction"},
     {"features", "--features"},        {"head.max_memory", "--max-memory"},
     {"autotune.budget", "--autotune-budget"}, {"autotune.max_trials", "--autotune-trials"},
+    {"autotune.folds", "--autotune-folds"},
     {"autotune", "--autotune"},
     {"unfreeze", "--unfreeze"},        {"finetune.lr_encoder", "--lr-encoder"},
     {"finetune.lr_head", "--lr"},      {"finetune.layer_lr_decay", "--layer-lr-decay"},
@@ -249,6 +251,7 @@ static int parse_choice(struct train_cli *t, int c, const char *v) {
 // One of train's own options: CLI_OK or CLI_USAGE (printed).
 static int parse_option(struct train_cli *t, int c, char *v) {
     if (c == O_AT_TRIALS) t->autotune_opt = "--autotune-trials";
+    if (c == O_AT_FOLDS) t->autotune_opt = "--autotune-folds";
     int rc = parse_number(t, c, v);
     if (rc < 0) rc = parse_choice(t, c, v);
     if (rc >= 0) return rc;
@@ -273,6 +276,12 @@ static int parse_option(struct train_cli *t, int c, char *v) {
         t->autotune_opt = "--autotune-budget";
         break;
     }
+    case O_AT_FOLDS:
+        if (strcmp(v, "auto") && !cli_parse_i64("train", "--autotune-folds", v, 1, LECTOR_AUTOTUNE_MAX_FOLDS,
+                                                &t->o.autotune.folds))
+            return CLI_USAGE;
+        if (!strcmp(v, "auto")) t->o.autotune.folds = 0;
+        break;
     case O_HTML: t->html_report = v; break;
     case O_UNFREEZE:
         if (!strcmp(v, "all"))

@@ -217,13 +217,19 @@ bool lector__autotune_report(struct lector__autotune *a, const struct lector_aut
     return true;
 }
 
-char *lector__autotune_json(const struct lector_autotune_trial *best, int64_t n_trials, const char *ended) {
+char *lector__autotune_json(const struct lector_autotune_trial *best, int64_t n_trials, int64_t folds,
+                            const char *ended) {
     char settings[512];
     lector_autotune_settings_format(&best->settings, settings, sizeof settings);
     // No times: the same search gives the same model file.
     json_t *o = json_pack("{s:s, s:I, s:I, s:f, s:f, s:s}", "settings", settings, "trial", (json_int_t)best->index,
                           "trials", (json_int_t)n_trials, "valid_macro_f1", best->valid_macro_f1, "valid_log_loss",
                           best->valid_log_loss, "ended", ended);
+    // Cross-validated figures say so; one split's record is as before.
+    if (o && folds > 1 && json_object_set_new(o, "folds", json_integer((json_int_t)folds))) {
+        json_decref(o);
+        o = NULL;
+    }
     char *js = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(o);
     return js;

@@ -106,7 +106,8 @@ void lector__autotune_free(struct lector__autotune *a);
 bool lector__autotune_next(struct lector__autotune *a, struct lector_autotune_settings *out);
 bool lector__autotune_report(struct lector__autotune *a, const struct lector_autotune_settings *s, double f1,
                              double log_loss);
-char *lector__autotune_json(const struct lector_autotune_trial *best, int64_t n_trials, const char *ended);
+char *lector__autotune_json(const struct lector_autotune_trial *best, int64_t n_trials, int64_t folds,
+                            const char *ended);
 struct lector_corpus;
 struct lector_features;
 struct lector_train_result;

@@ -219,6 +219,32 @@ enum lector_status lector_split_stratified(const int32_t *y, int64_t n, int64_t 
     return LECTOR_STATUS_OK;
 }
 
+enum lector_status lector_split_folds(const int32_t *y, int64_t n, int64_t K, int64_t folds, uint64_t seed,
+                                      int32_t *fold_of, struct lector_error *err) {
+    if (folds < 2 || folds > n || K < 1)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "folds: %lld folds of %lld rows (needs 2 to the rows)",
+                             (long long)folds, (long long)n);
+    int64_t *rows = lector__malloc((size_t)n * sizeof *rows);
+    if (!rows) return lector__error(err, LECTOR_STATUS_NOMEM, "folds: out of memory for %lld rows", (long long)n);
+    for (int64_t i = 0; i < n; i++)
+        if (y[i] < 0 || y[i] >= K) {
+            lector_free(rows);
+            return lector__error(err, LECTOR_STATUS_INVALID_ARG, "folds: row %lld has class %d, outside [0, %lld)",
+                                 (long long)i, (int)y[i], (long long)K);
+        }
+    uint64_t rng = seed ^ UINT64_C(0x666f6c6473);
+    int64_t next = 0;
+    for (int64_t k = 0; k < K; k++) {
+        int64_t m = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (y[i] == k) rows[m++] = i;
+        shuffle(rows, m, &rng);
+        for (int64_t t = 0; t < m; t++, next = (next + 1) % folds) fold_of[rows[t]] = (int32_t)next;
+    }
+    lector_free(rows);
+    return LECTOR_STATUS_OK;
+}
+
 bool lector__gather_sparse(const struct lector_sparse_rows *sp, const int64_t *idx, int64_t B,
                            struct lector_sparse_rows *out, size_t *cap) {
     size_t nnz = 0;

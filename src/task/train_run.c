@@ -57,6 +57,8 @@ struct run {
     struct lector_corpus *all, *tr, *va;
     struct lector_features f_all, f_tr, f_va;
     struct lector_ngrams *ng;
+    struct lector_ngram_params fitted; // the settings ng was fitted with (autotune), when have_fit
+    bool have_fit;
     struct lector_train_result res;
     int64_t *idx;
 };
@@ -103,6 +105,11 @@ static enum lector_status check_options(const struct lector_train_options *o, st
         if (o->autotune.max_trials < 0)
             return lector__error(err, LECTOR_STATUS_INVALID_ARG, "autotune.max_trials: %lld is below 0",
                                  (long long)o->autotune.max_trials);
+        if (o->autotune.folds < 0 || o->autotune.folds > LECTOR_AUTOTUNE_MAX_FOLDS)
+            return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                                 "autotune.folds: %lld is not 0 (automatic), 1 (the validation rows) or a number of "
+                                 "folds from 2 to %d",
+                                 (long long)o->autotune.folds, LECTOR_AUTOTUNE_MAX_FOLDS);
         if (!o->valid_path && o->valid_fraction <= 0.0f)
             return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                                  "autotune: the search needs validation rows (a validation file, or a held-out "
@@ -257,21 +264,21 @@ struct tuned {
     char *record;                   // what the model records (JSON)
 };
 
-// One trial: the n-gram columns fitted again when a setting of theirs changed (*fitted: the
-// settings r->ng was fitted with, NULL for none), the head trained and scored on validation.
-// A head that diverges or does not fit in memory is a failed trial (t->message), not an error.
-static enum lector_status run_trial(struct run *r, const struct tuned *best, struct lector_ngram_params *fitted,
-                                    bool *have_fit, struct lector_autotune_trial *t,
+// One trial: the n-gram columns fitted again when a setting of theirs changed (r->fitted),
+// the head trained and scored on validation. r->ng is not freed when it is keep (the best
+// trial's). A head that diverges or does not fit in memory is a failed trial (t->message),
+// not an error.
+static enum lector_status run_trial(struct run *r, const struct lector_ngrams *keep, struct lector_autotune_trial *t,
                                     struct lector_eval_report *rep, struct lector_error *err) {
     const bool use_ng = r->o->features & LECTOR_FEATURES_NGRAMS;
     enum lector_status s = LECTOR_STATUS_OK;
-    if (use_ng && !(*have_fit && same_ngrams(fitted, &r->o->ngrams))) {
-        if (r->ng != best->ng) lector_ngrams_free(r->ng);
+    if (use_ng && !(r->have_fit && same_ngrams(&r->fitted, &r->o->ngrams))) {
+        if (r->ng != keep) lector_ngrams_free(r->ng);
         r->ng = NULL;
-        *have_fit = false;
+        r->have_fit = false;
         if ((s = fit_ngrams(r, err)) != LECTOR_STATUS_OK) return s;
-        *fitted = r->o->ngrams;
-        *have_fit = true;
+        r->fitted = r->o->ngrams;
+        r->have_fit = true;
     }
     s = check_memory(r, use_ng ? lector_ngrams_n_features(r->ng) : 0, err);
     if (s == LECTOR_STATUS_OK) s = train_head(r, err);
@@ -287,18 +294,166 @@ static enum lector_status run_trial(struct run *r, const struct tuned *best, str
     return s;
 }
 
+// ---- cross-validated trials (autotune.folds > 1) ----
+
+struct cv {
+    int64_t k;
+    struct lector_corpus *pool;     // the training rows, then the validation rows (views)
+    struct lector_features f_pool;
+    struct run *fold;               // (k) each fold's training rows and validation fold
+};
+
+static void cv_free(struct cv *cv) {
+    for (int64_t f = 0; cv->fold && f < cv->k; f++) {
+        struct run *fr = &cv->fold[f];
+        lector_ngrams_free(fr->ng);
+        lector_features_free(&fr->f_tr);
+        lector_features_free(&fr->f_va);
+        lector_corpus_free(fr->tr);
+        lector_corpus_free(fr->va);
+    }
+    free(cv->fold);
+    lector_features_free(&cv->f_pool);
+    lector_corpus_free(cv->pool);
+    memset(cv, 0, sizeof *cv);
+}
+
+// r's training and validation rows as one set: the training rows' subset with the validation
+// rows written over the placeholders after them.
+static enum lector_status cv_pool(const struct run *r, struct cv *cv, struct lector_error *err) {
+    const struct lector_corpus *tr = r->tr, *va = r->va;
+    const int64_t na = tr->n, n = na + va->n, K = tr->n_labels, C = r->f_tr.C, T = r->f_tr.max_len;
+    int64_t *idx = lector__calloc((size_t)n, sizeof *idx);
+    if (!idx) return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
+    for (int64_t i = 0; i < na; i++) idx[i] = i;
+    enum lector_status s = lector_corpus_subset(tr, idx, n, &cv->pool, err);
+    if (s == LECTOR_STATUS_OK) s = lector_features_subset(&r->f_tr, idx, n, &cv->f_pool, err);
+    lector_free(idx);
+    if (s != LECTOR_STATUS_OK) return s;
+    struct lector_corpus *c = cv->pool;
+    struct lector_features *f = &cv->f_pool;
+    for (int64_t i = 0, j = na; i < va->n; i++, j++) {
+        c->y[j] = va->y[i];
+        c->texts[j] = va->texts[i];
+        c->lens[j] = va->lens[i];
+        c->lines[j] = va->lines[i];
+        if (c->Y) memcpy(c->Y + j * K, va->Y + i * K, (size_t)K);
+        if (f->X) memcpy(f->X + j * C, r->f_va.X + i * C, (size_t)C * sizeof *f->X);
+        if (f->ids) memcpy(f->ids + j * T, r->f_va.ids + i * T, (size_t)T * sizeof *f->ids);
+        if (f->n_ids) f->n_ids[j] = r->f_va.n_ids[i];
+    }
+    return LECTOR_STATUS_OK;
+}
+
+// The pool of r's rows dealt into k stratified folds (lector_split_folds), and for each fold
+// a run whose training rows are the other folds and whose validation rows are the fold.
+static enum lector_status cv_open(const struct run *r, int64_t k, struct cv *cv, struct lector_error *err) {
+    cv->k = k;
+    enum lector_status s = cv_pool(r, cv, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    const int64_t n = cv->pool->n;
+    int32_t *fold_of = lector__malloc((size_t)n * sizeof *fold_of);
+    int64_t *idx = lector__malloc(2 * (size_t)n * sizeof *idx);
+    cv->fold = lector__calloc((size_t)k, sizeof *cv->fold);
+    if (!fold_of || !idx || !cv->fold) s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
+    if (s == LECTOR_STATUS_OK)
+        s = lector_split_folds(cv->pool->y, n, cv->pool->n_labels, k, r->o->head.seed, fold_of, err);
+    for (int64_t f = 0; s == LECTOR_STATUS_OK && f < k; f++) {
+        int64_t n_tr = 0, n_va = 0;
+        for (int64_t i = 0; i < n; i++) {
+            if (fold_of[i] == f)
+                idx[n + n_va++] = i;
+            else
+                idx[n_tr++] = i;
+        }
+        struct run *fr = &cv->fold[f];
+        s = lector_corpus_subset(cv->pool, idx, n_tr, &fr->tr, err);
+        if (s == LECTOR_STATUS_OK) s = lector_corpus_subset(cv->pool, idx + n, n_va, &fr->va, err);
+        if (s == LECTOR_STATUS_OK) s = lector_features_subset(&cv->f_pool, idx, n_tr, &fr->f_tr, err);
+        if (s == LECTOR_STATUS_OK) s = lector_features_subset(&cv->f_pool, idx + n, n_va, &fr->f_va, err);
+    }
+    lector_free(fold_of);
+    lector_free(idx);
+    return s;
+}
+
+// One trial scored by cross-validation: a head per fold (run_trial on the fold's run), the
+// figures the folds' means weighted by their validation rows. A fold that fails fails the trial.
+static enum lector_status cv_trial(struct cv *cv, const struct lector_train_options *to, struct lector_autotune_trial *t,
+                                   struct lector_error *err) {
+    double f1 = 0.0, acc = 0.0, loss = 0.0;
+    int64_t n = 0;
+    enum lector_status s = LECTOR_STATUS_OK;
+    for (int64_t f = 0; f < cv->k && s == LECTOR_STATUS_OK; f++) {
+        struct run *fr = &cv->fold[f];
+        struct lector_autotune_trial ft = {.valid_macro_f1 = -1};
+        struct lector_eval_report rep = {0};
+        fr->o = to;
+        s = run_trial(fr, NULL, &ft, &rep, err);
+        lector_train_result_free(&fr->res);
+        lector_eval_report_free(&rep);
+        if (s != LECTOR_STATUS_OK) break;
+        if (ft.message) {
+            t->message = ft.message;
+            return LECTOR_STATUS_OK;
+        }
+        const double w = (double)fr->va->n;
+        f1 += w * ft.valid_macro_f1;
+        acc += w * ft.valid_accuracy;
+        loss += w * ft.valid_log_loss;
+        n += fr->va->n;
+    }
+    if (s == LECTOR_STATUS_OK) {
+        t->valid_macro_f1 = f1 / (double)n;
+        t->valid_accuracy = acc / (double)n;
+        t->valid_log_loss = loss / (double)n;
+    }
+    return s;
+}
+
+// The folds autotune scores with: autotune.folds, or its automatic choice (lector/train.h).
+static int64_t cv_folds(const struct run *r) {
+    const int64_t k = r->o->autotune.folds;
+    if (k > 0) return k;
+    return r->va->n < LECTOR_AUTOTUNE_CV_BELOW && r->tr->n + r->va->n >= 10 ? 5 : 1;
+}
+
+// After a cross-validated search: the chosen settings trained on r's training rows and
+// validated on its validation rows, as lector_train with them alone trains them; best
+// receives the head, its columns and its validation report.
+static enum lector_status train_chosen(struct run *r, struct tuned *best, struct lector_error *err) {
+    const struct lector_train_options *o = r->o;
+    r->o = &best->o;
+    enum lector_status s = LECTOR_STATUS_OK;
+    if (best->o.features & LECTOR_FEATURES_NGRAMS) s = fit_ngrams(r, err);
+    if (s == LECTOR_STATUS_OK) s = check_memory(r, r->ng ? lector_ngrams_n_features(r->ng) : 0, err);
+    if (s == LECTOR_STATUS_OK) s = train_head(r, err);
+    if (s == LECTOR_STATUS_OK) s = valid_report(r, &best->rep, err);
+    r->o = o;
+    if (s != LECTOR_STATUS_OK) return s;
+    best->res = r->res;
+    memset(&r->res, 0, sizeof r->res);
+    best->ng = r->ng;
+    return LECTOR_STATUS_OK;
+}
+
 // The search (see lector/train.h) over r's features; r->res and r->ng receive the best
 // trial's head and columns.
 static enum lector_status autotune(struct run *r, struct tuned *best, struct lector_error *err) {
     const struct lector_train_options *o = r->o;
+    const int64_t k = cv_folds(r), n_rows = r->tr->n + r->va->n;
+    if (k > n_rows)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "autotune.folds: %lld folds need at least as many rows; there are %lld (training and "
+                             "validation)",
+                             (long long)k, (long long)n_rows);
     struct lector__autotune *a = lector__autotune_new(o);
     if (!a) return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
     struct lector_train_options to = *o;
     to.on_event = NULL; // a trial's epochs and n-gram fits are not reported, the trial is
-    struct lector_ngram_params fitted = {0};
-    bool have_fit = false;
     const char *ended = "every setting tried";
-    enum lector_status s = LECTOR_STATUS_OK;
+    struct cv cv = {0};
+    enum lector_status s = k > 1 ? cv_open(r, k, &cv, err) : LECTOR_STATUS_OK;
     struct lector_autotune_settings cand;
     struct lector_error te = {0}; // a trial's: a failed trial is not the search's error
     char last[sizeof te.msg] = "";
@@ -317,10 +472,10 @@ static enum lector_status autotune(struct run *r, struct tuned *best, struct lec
         lector__autotune_settings_apply(&cand, &to);
         r->o = &to;
         struct lector_autotune_trial t = {.index = ++n, .settings = cand, .valid_macro_f1 = -1,
-                                          .valid_accuracy = -1, .valid_log_loss = -1};
+                                          .valid_accuracy = -1, .valid_log_loss = -1, .folds = k};
         struct lector_eval_report rep = {0};
         const double t1 = lector_now();
-        s = run_trial(r, best, &fitted, &have_fit, &t, &rep, &te);
+        s = k > 1 ? cv_trial(&cv, &to, &t, &te) : run_trial(r, best->ng, &t, &rep, &te);
         r->o = o;
         if (s != LECTOR_STATUS_OK) {
             if (err) *err = te;
@@ -337,6 +492,10 @@ static enum lector_status autotune(struct run *r, struct tuned *best, struct lec
             lector_eval_report_free(&rep);
             continue;
         }
+        best->o = to;
+        best->trial = t;
+        best->trial.message = NULL;
+        if (k > 1) continue; // the choice is trained on r after the search
         lector_train_result_free(&best->res);
         best->res = r->res;
         memset(&r->res, 0, sizeof r->res);
@@ -344,18 +503,18 @@ static enum lector_status autotune(struct run *r, struct tuned *best, struct lec
         best->rep = rep;
         if (best->ng != r->ng) lector_ngrams_free(best->ng);
         best->ng = (to.features & LECTOR_FEATURES_NGRAMS) ? r->ng : NULL;
-        best->o = to;
-        best->trial = t;
-        best->trial.message = NULL;
     }
     lector__autotune_free(a);
+    cv_free(&cv);
     if (s == LECTOR_STATUS_OK && best->trial.index == 0)
         s = lector__error(err, LECTOR_STATUS_RANGE, "autotune: every trial failed (the last: %s)", last);
-    if (s == LECTOR_STATUS_OK && !(best->record = lector__autotune_json(&best->trial, n, ended)))
+    if (s == LECTOR_STATUS_OK && k > 1) s = train_chosen(r, best, err);
+    if (s == LECTOR_STATUS_OK && !(best->record = lector__autotune_json(&best->trial, n, k, ended)))
         s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
     if (s == LECTOR_STATUS_OK)
         emit(o, &(struct lector_event){.kind = LECTOR_EVENT_AUTOTUNED, .trial = &best->trial, .count = n,
-                                       .seconds = lector_now() - t0, .message = ended});
+                                       .total = k > 1 ? n_rows : r->va->n, .seconds = lector_now() - t0,
+                                       .message = ended});
     // r keeps the best trial's head and columns
     if (r->ng != best->ng) lector_ngrams_free(r->ng);
     r->ng = best->ng;
