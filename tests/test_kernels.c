@@ -498,8 +498,7 @@ static void check_attention_head(const struct variant *var, int64_t B, int64_t T
         for (int64_t b = 0; b < B; b++)
             for (int64_t t = 0; t < T; t++) mask[b * T + t] = t < lens[b];
     }
-    int64_t D = C / H, Tp = (T + 15) / 16 * 16;
-    float *kt = malloc((size_t)((D + 1) * Tp) * sizeof *kt);
+    float *kt = malloc(lector__attention_head_scratch_size(T, C, H) * sizeof *kt);
     float *got = malloc((size_t)(B * T * C) * sizeof *got);
     for (int64_t i = 0; i < B * T * C; i++) got[i] = NAN; // every element must be written
     double *want = malloc((size_t)(B * T * C) * sizeof *want);
@@ -530,14 +529,49 @@ static void test_attention_variants_match_double(void **state) {
     }
 }
 
+// A row of T0 tokens alone, then padded to T in a batch after a full row: the same bits at
+// its real positions (one variant's heads, called directly), and both within 2e-6 of the
+// double attention.
+static void check_attention_head_padded(const struct variant *var, int64_t T0, int64_t T,
+                                        int64_t C, int64_t H) {
+    float *alone = rand_array(T0 * 3 * C);
+    float *batch = rand_array(2 * T * 3 * C); // garbage at the padded positions
+    memcpy(batch + T * 3 * C, alone, (size_t)(T0 * 3 * C) * sizeof *batch);
+    int32_t *mask = malloc((size_t)(2 * T) * sizeof *mask);
+    for (int64_t t = 0; t < T; t++) mask[t] = 1, mask[T + t] = t < T0;
+    float *kt = malloc(lector__attention_head_scratch_size(T, C, H) * sizeof *kt);
+    float *out0 = malloc((size_t)(T0 * C) * sizeof *out0);
+    float *out1 = malloc((size_t)(2 * T * C) * sizeof *out1);
+    for (int64_t h = 0; h < H; h++) {
+        var->attention_head(out0, alone, NULL, kt, 0, h, T0, C, H);
+        for (int64_t b = 0; b < 2; b++) var->attention_head(out1, batch, mask, kt, b, h, T, C, H);
+    }
+    if (memcmp(out0, out1 + T * C, (size_t)(T0 * C) * sizeof *out0) != 0)
+        fail_msg("%s attention T0=%lld T=%lld C=%lld H=%lld: padded row differs from alone",
+                 var->name, (long long)T0, (long long)T, (long long)C, (long long)H);
+    double *want = malloc((size_t)(2 * T * C) * sizeof *want);
+    attention_double(want, batch, mask, 2, T, C, H);
+    assert_true(max_diff_fd(out1, want, T * C + T0 * C) <= 2e-6);
+    free(alone), free(batch), free(mask), free(kt), free(out0), free(out1), free(want);
+}
+
+static void test_attention_variants_batch_invariant(void **state) {
+    (void)state;
+    for (size_t v = 0; v < N_VARIANTS; v++) {
+        if (!variant_selected(v)) continue;
+        check_attention_head_padded(&variants[v], 6, 11, 64, 2);    // D = 32, one tile
+        check_attention_head_padded(&variants[v], 70, 130, 128, 2); // D = 64, block edges
+        check_attention_head_padded(&variants[v], 333, 512, 128, 2);
+        check_attention_head_padded(&variants[v], 511, 512, 96, 2); // D = 48
+    }
+}
+
 // lector_attention (dispatch + threads) against the double attention, then the same
 // call with 1, 2 and 3 threads: identical bits
-static void test_attention_threads_identical(void **state) {
-    (void)state;
-    const int64_t B = 3, T = 45, C = 96, H = 3;
-    const int64_t lens[] = {45, 20, 0};
+static void check_attention_threads(int64_t B, int64_t T, int64_t C, int64_t H,
+                                    const int64_t *lens) {
     float *qkv = rand_array(B * T * 3 * C);
-    int32_t mask[3 * 45];
+    int32_t *mask = malloc((size_t)(B * T) * sizeof *mask);
     for (int64_t b = 0; b < B; b++)
         for (int64_t t = 0; t < T; t++) mask[b * T + t] = t < lens[b];
     float *scratch = malloc(lector_attention_scratch_size(T, C, H) * sizeof *scratch);
@@ -554,7 +588,15 @@ static void test_attention_threads_identical(void **state) {
     assert_memory_equal(o[0], o[1], (size_t)(B * T * C) * sizeof(float));
     assert_memory_equal(o[0], o[2], (size_t)(B * T * C) * sizeof(float));
     for (int n = 0; n < 3; n++) free(o[n]);
-    free(qkv), free(scratch), free(want);
+    free(qkv), free(mask), free(scratch), free(want);
+}
+
+static void test_attention_threads_identical(void **state) {
+    (void)state;
+    const int64_t lens[] = {45, 20, 0};
+    check_attention_threads(3, 45, 96, 3, lens);
+    const int64_t lens2[] = {300, 512};
+    check_attention_threads(2, 512, 192, 3, lens2); // D = 64, long rows
 }
 
 // Our sgemm variants: the core over a range of panels and the threaded entry point.
@@ -1043,6 +1085,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_bias_gelu_variants_match_ref),
         cmocka_unit_test(test_residual_layernorm_variants_match_ref),
         cmocka_unit_test(test_attention_variants_match_double),
+        cmocka_unit_test(test_attention_variants_batch_invariant),
         cmocka_unit_test(test_attention_threads_identical),
         cmocka_unit_test(test_matmul_avx2_matches_ref),
         cmocka_unit_test(test_matmul_avx2_batch_invariant),
@@ -1056,6 +1099,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_bias_gelu_variants_match_ref),
         cmocka_unit_test(test_residual_layernorm_variants_match_ref),
         cmocka_unit_test(test_attention_variants_match_double),
+        cmocka_unit_test(test_attention_variants_batch_invariant),
         cmocka_unit_test(test_bias_relu_variants_match_ref),
         cmocka_unit_test(test_matmul_avx512_matches_ref),
         cmocka_unit_test(test_matmul_avx512_batch_invariant),

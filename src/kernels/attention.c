@@ -184,6 +184,13 @@ static void attention_online(float *out, const float *qkv, const int32_t *mask, 
 // ----------------------------------------------------------------------------
 // SIMD variants, (b, h) pairs split over the kernel threads
 
+// packed keys (D, Tk), key bias (Tk), packed values (D, Tk), scores
+// (LECTOR__ATTENTION_ROWS, Tk)
+size_t lector__attention_head_scratch_size(int64_t T, int64_t C, int64_t H) {
+    int64_t Tk = (T + LECTOR__ATTENTION_KEYS - 1) / LECTOR__ATTENTION_KEYS * LECTOR__ATTENTION_KEYS;
+    return (size_t)((2 * (C / H) + 1 + LECTOR__ATTENTION_ROWS) * Tk);
+}
+
 struct attention_job {
     float *out;
     const float *qkv;
@@ -216,8 +223,8 @@ void lector_attention(float *out,          // (B, T, C)
     if (k->attention_head && D % 16 == 0) {
         int nth = lector__kernels_n_threads();
         if (nth > B * H) nth = (int)(B * H);
-        int64_t Tp = (T + 15) / 16 * 16; // a multiple of both vector widths
-        struct attention_job j = {out, qkv, mask, B, T, C, H, NULL, (size_t)((D + 1) * Tp),
+        struct attention_job j = {out, qkv, mask, B, T, C, H, NULL,
+                                  lector__attention_head_scratch_size(T, C, H),
                                   k->attention_head};
         j.kt = lector__aligned_alloc((size_t)nth * j.kt_stride * sizeof(float));
         if (j.kt) {

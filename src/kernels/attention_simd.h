@@ -3,186 +3,247 @@
  * attention_avx512.c, written once over simd.h. Needs D % VL == 0 (lector_attention checks
  * D % 16 == 0 before choosing it).
  *
- * The keys of the head are packed transposed once into kt (D, Tp), Tp = T rounded up to
- * VL, followed by a key bias row kb (Tp): 0 for a real key, -INFINITY for a padded or
- * past-the-end one. Queries are taken QT at a time and keys KB at a time. For each key
- * block: the QT x KB scores (QT * KB / VL accumulators, each kt load shared by the QT
- * queries), scaled and biased; per query the block max, the online-softmax rescale of the
- * running denominator and output when the max rises, and p = exp(s - m), exactly 0 at
- * -INFINITY scores; then out[q] += p[q, j] v[j] over the block's keys. The running max and
- * denominator of the QT queries live in locals, their outputs in out itself. A row whose
- * keys are all masked is left at zero. Memory: kt and kb, O(D T) per thread.
+ * Scratch (lector__attention_head_scratch_size floats), Tk = T rounded up to
+ * LECTOR__ATTENTION_KEYS: the keys of the head packed transposed in blocks of KW keys, kt
+ * (Tk / KW blocks of (D, KW)); a key bias row kb (Tk): 0 for a real key, -INFINITY for a
+ * padded or past-the-end one; the values packed by chunks of D, vp (D, Tk); and the scores
+ * of one query tile, s (QT, Tk).
+ *
+ * Only the keys up to the last real one, n_keys of them, are used. Queries are taken in tiles
+ * of QT (or 4, so that T = 32, 128, 512 need no padded rows), in two passes over the keys:
+ *   1. scores: R x NKV vector accumulators per key block (each kt load shared by the R
+ *      queries, each query broadcast by the NKV key vectors), each score one chain of
+ *      multiply-adds over d in order, then scaled and biased into s, with the row max;
+ *   2. p = exp(s - max) in place, exactly 0 at -INFINITY scores, and its sum l per row (VL
+ *      partial sums in key order, then added); then out[q] = (sum_j p[q, j] v[j]) / l, R x DV
+ *      accumulators per chunk of D, each element one chain over the keys in order.
+ * No output is read back or rescaled (the max is the row's, not a running one). Every
+ * operation on a (query, key) pair depends only on the two rows, the key's position and
+ * n_keys, not on the tile, so a padded row gives the same bits as the same row alone,
+ * whatever the batch and the thread count. A head whose keys are all masked gives zeros.
  */
 #ifndef LECTOR_KERNELS_ATTENTION_SIMD_H
 #define LECTOR_KERNELS_ATTENTION_SIMD_H
 
 #include <float.h>
 #include <math.h>
+#include <string.h>
 
 #include "kernels/kernels_impl.h"
 #include "kernels/simd.h"
 
 #if VL == 16
-#define QT 6  // queries per tile: 6 x 4 score accumulators and 6 x 4 output ones (of 32 zmm)
-#define NKV 4 // key vectors per block (scores_1 .. scores_4 below)
-#define DV 4  // vectors of D per output chunk
+#define NKV 4 // key vectors per score tile: 6 x 4 accumulators (of 32 zmm)
+#define DV 4  // vectors of D per output chunk: 6 x 4 accumulators
 #else
-#define QT 4  // AVX2 has 16 ymm: fewer accumulators
-#define NKV 4
+#define NKV 2 // AVX2 has 16 ymm: 6 x 2 accumulators, 2 loaded vectors and a broadcast
 #define DV 2
 #endif
-#define KB (NKV * VL) // keys per block
+#define QT 6          // queries per tile (the last tiles of a head may take 4)
+#define KW (NKV * VL) // keys per packed block
+_Static_assert(QT <= LECTOR__ATTENTION_ROWS, "the scratch holds LECTOR__ATTENTION_ROWS rows");
+_Static_assert(LECTOR__ATTENTION_KEYS % KW == 0, "packed blocks tile the padded keys");
 // Full unrolling keeps the small accumulator arrays below in registers (gcc -O2 would
 // otherwise leave them on the stack).
 #define UNROLL _Pragma("GCC unroll 8")
 
-// o[i][d0 .. d0 + NV VL) += sum_j p[i][j] v[j][d0 ..] over the block's nreal keys, for the
-// QT rows of the tile (rows past nq are computed on repeated queries and not stored).
-// Every output element is one chain of multiply-adds over the keys, in key order.
-#define DEFINE_PV(NV)                                                                       \
-    static inline void pv_##NV(float *const o[QT], int nq, float p[QT][KB],                 \
-                               const float *vbase, int64_t ldv, int64_t nreal, int64_t d0) { \
-        vf a[QT][NV];                                                                       \
-        UNROLL for (int i = 0; i < QT; i++)                                                 \
-            UNROLL for (int v = 0; v < NV; v++) a[i][v] = v_load(o[i] + d0 + v * VL);       \
-        for (int64_t j = 0; j < nreal; j++) {                                               \
-            const float *vj = vbase + j * ldv + d0;                                         \
-            vf x[NV];                                                                       \
-            UNROLL for (int v = 0; v < NV; v++) x[v] = v_load(vj + v * VL);                 \
-            UNROLL for (int i = 0; i < QT; i++) {                                           \
-                vf pj = v_set1(p[i][j]);                                                    \
-                UNROLL for (int v = 0; v < NV; v++) a[i][v] = v_fma(pj, x[v], a[i][v]);     \
-            }                                                                               \
-        }                                                                                   \
-        UNROLL for (int i = 0; i < QT; i++)                                                 \
-            if (i < nq) UNROLL for (int v = 0; v < NV; v++) v_store(o[i] + d0 + v * VL, a[i][v]); \
-    }
-DEFINE_PV(DV)
-DEFINE_PV(1)
-
-// s[i][v] = q[i] . k for the NV VL keys of the block (kt: (D, ldk), from the block's first
-// key), for the QT queries of the tile; each kt load is shared by the QT queries.
-#define DEFINE_SCORES(NV)                                                                   \
-    static inline void scores_##NV(vf s[QT][NKV], const float *const q[QT], const float *kt, \
-                                   int64_t ldk, int64_t D) {                                \
-        vf a[QT][NV];                                                                       \
-        UNROLL for (int i = 0; i < QT; i++)                                                 \
+// sc[i][v] = q[i] . k for the NV vectors of keys of one packed block (kt: (D, KW)), for the
+// R queries of the tile.
+#define DEFINE_SCORES(R, NV)                                                                \
+    static inline void scores_##R##_##NV(vf sc[QT][NKV], const float *const q[QT],          \
+                                         const float *kt, int64_t D) {                      \
+        vf a[R][NV];                                                                        \
+        UNROLL for (int i = 0; i < R; i++)                                                  \
             UNROLL for (int v = 0; v < NV; v++) a[i][v] = v_zero();                         \
         for (int64_t d = 0; d < D; d++) {                                                   \
-            const float *kd = kt + d * ldk;                                                 \
+            const float *kd = kt + d * KW;                                                  \
             vf kv[NV];                                                                      \
             UNROLL for (int v = 0; v < NV; v++) kv[v] = v_load(kd + v * VL);                \
-            UNROLL for (int i = 0; i < QT; i++) {                                           \
+            UNROLL for (int i = 0; i < R; i++) {                                            \
                 vf qd = v_set1(q[i][d]);                                                    \
                 UNROLL for (int v = 0; v < NV; v++) a[i][v] = v_fma(qd, kv[v], a[i][v]);    \
             }                                                                               \
         }                                                                                   \
-        UNROLL for (int i = 0; i < QT; i++)                                                 \
-            UNROLL for (int v = 0; v < NV; v++) s[i][v] = a[i][v];                          \
+        UNROLL for (int i = 0; i < R; i++)                                                  \
+            UNROLL for (int v = 0; v < NV; v++) sc[i][v] = a[i][v];                         \
     }
-DEFINE_SCORES(1)
-DEFINE_SCORES(2)
-DEFINE_SCORES(3)
-DEFINE_SCORES(4)
+
+// o[i][d0 .. d0 + NV VL) = inv[i] sum_j p[i][j] v[j][d0 ..] over the first n keys (vc: the
+// packed chunk of V, (n, NV VL)), for the rows i < nq of the tile (the others are computed
+// on repeated queries and not stored).
+#define DEFINE_PV(R, NV)                                                                    \
+    static inline void pv_##R##_##NV(float *const o[QT], int nq, const float *p, int64_t ldp, \
+                                     const float inv[QT], const float *vc, int64_t n,       \
+                                     int64_t d0) {                                          \
+        vf a[R][NV];                                                                        \
+        UNROLL for (int i = 0; i < R; i++)                                                  \
+            UNROLL for (int v = 0; v < NV; v++) a[i][v] = v_zero();                         \
+        for (int64_t j = 0; j < n; j++) {                                                   \
+            const float *vj = vc + j * (NV * VL);                                           \
+            vf x[NV];                                                                       \
+            UNROLL for (int v = 0; v < NV; v++) x[v] = v_load(vj + v * VL);                 \
+            UNROLL for (int i = 0; i < R; i++) {                                            \
+                vf pj = v_set1(p[i * ldp + j]);                                             \
+                UNROLL for (int v = 0; v < NV; v++) a[i][v] = v_fma(pj, x[v], a[i][v]);     \
+            }                                                                               \
+        }                                                                                   \
+        UNROLL for (int i = 0; i < R; i++) {                                                \
+            if (i >= nq) break;                                                             \
+            vf vi = v_set1(inv[i]);                                                         \
+            UNROLL for (int v = 0; v < NV; v++)                                             \
+                v_store(o[i] + d0 + v * VL, v_mul(a[i][v], vi));                            \
+        }                                                                                   \
+    }
+
+// dst[d][j] = src[j][d] for an 8 x 8 block (AVX2 instructions, which AVX-512 CPUs have too)
+static inline void transpose_8x8(float *dst, int64_t ldd, const float *src, int64_t lds) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * lds);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);     // a0 b0 a1 b1 | a4 b4 a5 b5
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); // a2 b2 a3 b3 | a6 b6 a7 b7
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);     // a0 b0 c0 d0 | a4 ..
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee); // a1 b1 c1 d1 | a5 ..
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(dst + i * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (i + 4) * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+
+// Both passes for a tile of R queries (q, o: R rows; rows past nq repeat a query).
+struct head_args {
+    const float *kt, *kb, *vp;
+    float *s;
+    int64_t D, Tk, n_keys, n_vec;
+    float scale;
+};
+
+#if NKV == 4
+#define SCORES_SWITCH(R)                                                                    \
+    switch (nv) {                                                                           \
+    case 1: scores_##R##_1(sc, q, kblk, a->D); break;                                       \
+    case 2: scores_##R##_2(sc, q, kblk, a->D); break;                                       \
+    case 3: scores_##R##_3(sc, q, kblk, a->D); break;                                       \
+    default: scores_##R##_4(sc, q, kblk, a->D); break;                                      \
+    }
+#define DEFINE_SCORES_R(R) DEFINE_SCORES(R, 1) DEFINE_SCORES(R, 2) DEFINE_SCORES(R, 3) DEFINE_SCORES(R, 4)
+#else
+#define SCORES_SWITCH(R)                                                                    \
+    if (nv == 1) scores_##R##_1(sc, q, kblk, a->D);                                         \
+    else scores_##R##_2(sc, q, kblk, a->D);
+#define DEFINE_SCORES_R(R) DEFINE_SCORES(R, 1) DEFINE_SCORES(R, 2)
+#endif
+
+#define DEFINE_TILE(R)                                                                      \
+    DEFINE_SCORES_R(R)                                                                      \
+    DEFINE_PV(R, DV)                                                                        \
+    DEFINE_PV(R, 1)                                                                         \
+    static void tile_##R(const struct head_args *a, const float *const q[QT],               \
+                         float *const o[QT], int nq) {                                      \
+        vf vscale = v_set1(a->scale), lowest = v_set1(-FLT_MAX), vmax[R];                   \
+        for (int i = 0; i < R; i++) vmax[i] = v_set1(-INFINITY);                            \
+        for (int64_t v0 = 0; v0 < a->n_vec; v0 += NKV) {                                    \
+            int nv = a->n_vec - v0 < NKV ? (int)(a->n_vec - v0) : NKV;                      \
+            const float *kblk = a->kt + v0 / NKV * a->D * KW;                               \
+            vf sc[QT][NKV];                                                                 \
+            SCORES_SWITCH(R)                                                                \
+            for (int i = 0; i < R; i++)                                                     \
+                for (int v = 0; v < nv; v++) {                                              \
+                    int64_t j = (v0 + v) * VL;                                              \
+                    vf x = v_fma(sc[i][v], vscale, v_load(a->kb + j));                      \
+                    v_store(a->s + i * a->Tk + j, x);                                       \
+                    vmax[i] = v_max(vmax[i], x);                                            \
+                }                                                                           \
+        }                                                                                   \
+        float inv[QT];                                                                      \
+        for (int i = 0; i < R; i++) {                                                       \
+            float *si = a->s + i * a->Tk;                                                   \
+            vf vm = v_set1(v_hmax(vmax[i])), sum = v_zero();                                \
+            for (int64_t j = 0; j < a->n_vec * VL; j += VL) {                               \
+                vf x = v_load(si + j);                                                      \
+                vf e = v_zero_where_lt(v_exp(v_sub(x, vm)), x, lowest); /* 0 if masked */   \
+                v_store(si + j, e);                                                         \
+                sum = v_add(sum, e);                                                        \
+            }                                                                               \
+            inv[i] = 1.0f / v_hsum(sum); /* sum >= 1: the max key gives exp(0) */           \
+        }                                                                                   \
+        int64_t d = 0;                                                                      \
+        for (; d + DV * VL <= a->D; d += DV * VL)                                           \
+            pv_##R##_##DV(o, nq, a->s, a->Tk, inv, a->vp + d * a->Tk, a->n_keys, d);        \
+        for (; d < a->D; d += VL)                                                           \
+            pv_##R##_1(o, nq, a->s, a->Tk, inv, a->vp + d * a->Tk, a->n_keys, d);           \
+    }
+DEFINE_TILE(6)
+DEFINE_TILE(4)
+_Static_assert(QT == 6, "tile_6 is the full tile");
 
 void SIMD_SUFFIX(lector__attention_head)(float *out,          // (B, T, C)
                                          const float *qkv,    // (B, T, 3C)
                                          const int32_t *mask, // (B, T) or NULL
-                                         float *kt, // (D, Tp) then (Tp), Tp = T up to VL
+                                         float *kt, // lector__attention_head_scratch_size
                                          int64_t b, int64_t h, int64_t T, int64_t C,
                                          int64_t H) {
-    int64_t D = C / H, Tp = (T + VL - 1) / VL * VL;
-    float scale = 1.0f / sqrtf((float)D);
-    float *kb = kt + D * Tp;
+    int64_t D = C / H;
+    int64_t Tk = (T + LECTOR__ATTENTION_KEYS - 1) / LECTOR__ATTENTION_KEYS * LECTOR__ATTENTION_KEYS;
+    float *kb = kt + D * Tk, *vp = kb + Tk, *s = vp + D * Tk;
     const float *base = qkv + b * T * 3 * C;
     const int32_t *mrow = mask ? mask + b * T : NULL;
 
-    // pack K^T and the key bias
-    for (int64_t t2 = 0; t2 < Tp; t2++) {
-        int real = t2 < T && (!mrow || mrow[t2] != 0);
-        kb[t2] = real ? 0.0f : -INFINITY;
-        if (t2 >= T) {
-            for (int64_t d = 0; d < D; d++) kt[d * Tp + t2] = 0.0f;
-            continue;
-        }
-        const float *k = base + t2 * 3 * C + C + h * D;
-        for (int64_t d = 0; d < D; d++) kt[d * Tp + t2] = k[d];
+    // the keys up to the last real one
+    int64_t n_keys = T;
+    while (n_keys > 0 && mrow && mrow[n_keys - 1] == 0) n_keys--;
+    if (n_keys == 0) { // every key masked: zeros
+        for (int64_t t = 0; t < T; t++) memset(out + (b * T + t) * C + h * D, 0, (size_t)D * sizeof *out);
+        return;
+    }
+    int64_t n_vec = (n_keys + VL - 1) / VL; // key vectors scored
+
+    // pack K^T by blocks of KW keys (8 x 8 transposes, then single keys), and the key bias
+    const float *kbase = base + C + h * D;
+    int64_t t2 = 0;
+    for (; t2 + 8 <= n_keys; t2 += 8)
+        for (int64_t d = 0; d < D; d += 8)
+            transpose_8x8(kt + t2 / KW * D * KW + d * KW + t2 % KW, KW, kbase + t2 * 3 * C + d,
+                          3 * C);
+    for (; t2 < n_vec * VL; t2++) {
+        float *kd = kt + t2 / KW * D * KW + t2 % KW;
+        const float *k = kbase + t2 * 3 * C;
+        for (int64_t d = 0; d < D; d++) kd[d * KW] = t2 < n_keys ? k[d] : 0.0f;
+    }
+    for (int64_t j = 0; j < n_vec * VL; j++)
+        kb[j] = j < n_keys && (!mrow || mrow[j] != 0) ? 0.0f : -INFINITY;
+    // pack V by chunks of D (the widths pv takes): the chunk at d0, w wide, is (n_keys, w)
+    // at vp + d0 Tk
+    for (int64_t d0 = 0; d0 < D;) {
+        int64_t w = D - d0 >= DV * VL ? DV * VL : VL;
+        float *vc = vp + d0 * Tk;
+        const float *vsrc = base + 2 * C + h * D + d0;
+        for (int64_t j = 0; j < n_keys; j++)
+            for (int64_t e = 0; e < w; e += VL) v_store(vc + j * w + e, v_load(vsrc + j * 3 * C + e));
+        d0 += w;
     }
 
-    float p[QT][KB] = {{0}}; // probabilities of the tile and block; zeroed once so the
-                             // unused rows of a last, short tile hold finite values
-    for (int64_t t0 = 0; t0 < T; t0 += QT) {
-        int nq = T - t0 < QT ? (int)(T - t0) : QT;
+    struct head_args a = {kt, kb, vp, s, D, Tk, n_keys, n_vec, 1.0f / sqrtf((float)D)};
+    for (int64_t t0 = 0; t0 < T;) {
+        int64_t rest = T - t0;
+        int r = rest <= 4 || rest == 8 ? 4 : QT; // 6s, then 4s: T = 32, 128, 512 come out even
+        int nq = rest < r ? (int)rest : r;
         const float *q[QT];
-        float *o[QT], m[QT], l[QT];
+        float *o[QT];
         for (int i = 0; i < QT; i++) {
             // rows past T repeat the last query; they are computed and never stored
             int64_t t = t0 + (i < nq ? i : nq - 1);
             q[i] = base + t * 3 * C + h * D;
             o[i] = out + (b * T + t) * C + h * D;
-            m[i] = -INFINITY;
-            l[i] = 0.0f;
         }
-        for (int i = 0; i < nq; i++)
-            for (int64_t d = 0; d < D; d++) o[i][d] = 0.0f;
-
-        for (int64_t j0 = 0; j0 < Tp; j0 += KB) {
-            int64_t nk = Tp - j0 < KB ? Tp - j0 : KB; // keys of this block in kt (<= KB)
-            int nv = (int)(nk / VL);                  // vectors of them
-            // skip a block with no real key (padding at the end of a row)
-            vf any = v_set1(-INFINITY);
-            for (int v = 0; v < nv; v++) any = v_max(any, v_load(kb + j0 + v * VL));
-            if (v_hmax(any) == -INFINITY) continue;
-
-            // scores: each a chain of multiply-adds over d, in order
-            vf s[QT][NKV];
-            switch (nv) {
-            case 1: scores_1(s, q, kt + j0, Tp, D); break;
-            case 2: scores_2(s, q, kt + j0, Tp, D); break;
-            case 3: scores_3(s, q, kt + j0, Tp, D); break;
-            default: scores_4(s, q, kt + j0, Tp, D); break;
-            }
-
-            // online softmax per query
-            vf vscale = v_set1(scale), lowest = v_set1(-FLT_MAX);
-            for (int i = 0; i < nq; i++) {
-                vf bm = v_set1(-INFINITY);
-                for (int v = 0; v < nv; v++) {
-                    s[i][v] = v_fma(s[i][v], vscale, v_load(kb + j0 + v * VL));
-                    bm = v_max(bm, s[i][v]);
-                }
-                float bmax = v_hmax(bm);
-                if (bmax > m[i]) {
-                    float corr = expf(m[i] - bmax); // 0 on the first real block
-                    l[i] *= corr;
-                    vf vc = v_set1(corr);
-                    for (int64_t d = 0; d < D; d += VL) v_store(o[i] + d, v_mul(v_load(o[i] + d), vc));
-                    m[i] = bmax;
-                }
-                vf vm = v_set1(m[i]), sum = v_zero();
-                for (int v = 0; v < nv; v++) {
-                    vf e = v_exp(v_sub(s[i][v], vm));
-                    e = v_zero_where_lt(e, s[i][v], lowest); // exactly 0 at masked keys
-                    v_store(p[i] + v * VL, e);
-                    sum = v_add(sum, e);
-                }
-                l[i] += v_hsum(sum);
-            }
-
-            // out[q] += p[q, j] v[j] over the keys that exist in qkv, DV vectors of D at a
-            // time (QT * DV independent chains), then single vectors for the rest of D
-            int64_t nreal = T - j0 < nk ? T - j0 : nk;
-            const float *vbase = base + j0 * 3 * C + 2 * C + h * D;
-            int64_t d = 0;
-            for (; d + DV * VL <= D; d += DV * VL) pv_DV(o, nq, p, vbase, 3 * C, nreal, d);
-            for (; d < D; d += VL) pv_1(o, nq, p, vbase, 3 * C, nreal, d);
-        }
-
-        for (int i = 0; i < nq; i++) {
-            float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
-            vf vi = v_set1(inv);
-            for (int64_t d = 0; d < D; d += VL) v_store(o[i] + d, v_mul(v_load(o[i] + d), vi));
-        }
+        if (r == QT) tile_6(&a, q, o, nq);
+        else tile_4(&a, q, o, nq);
+        t0 += nq;
     }
 }
 

@@ -33,7 +33,7 @@ struct lector__kernel_table {
     // out (N, OC) = inp (N, IC) weight (OC, IC)^T + bias; NULL: use cblas_sgemm (ref only)
     void (*matmul)(float *out, const float *inp, const float *weight, const float *bias,
                    int64_t N, int64_t IC, int64_t OC);
-    // one (b, h) of lector_attention, with kt a (D, round_up(T, 16)) scratch
+    // one (b, h) of lector_attention, with kt lector__attention_head_scratch_size floats
     void (*attention_head)(float *out, const float *qkv, const int32_t *mask, float *kt,
                            int64_t b, int64_t h, int64_t T, int64_t C, int64_t H);
     // NULL: no packed path (lector_matmul_packed_size returns 0)
@@ -56,6 +56,11 @@ const struct lector__kernel_table *lector__kernels(void);
 // ----------------------------------------------------------------------------
 // variants (same contracts as the public entry points in kernels.h)
 
+// The attention heads' scratch (attention_simd.h): packed keys in blocks dividing
+// LECTOR__ATTENTION_KEYS, and the scores of up to LECTOR__ATTENTION_ROWS queries.
+#define LECTOR__ATTENTION_KEYS 64
+#define LECTOR__ATTENTION_ROWS 8
+size_t lector__attention_head_scratch_size(int64_t T, int64_t C, int64_t H); // floats
 void lector__attention_head_avx2(float *out, const float *qkv, const int32_t *mask, float *kt,
                                  int64_t b, int64_t h, int64_t T, int64_t C, int64_t H);
 void lector__attention_head_avx512(float *out, const float *qkv, const int32_t *mask,
