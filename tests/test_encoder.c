@@ -4,6 +4,8 @@
 // where our own sgemm runs (AVX-512): its sums do not depend on the rows around a row or
 // on the thread count (test_forward_bit_identical_batch_and_threads, on a model wide
 // enough for several 64-column panels, D = 64 heads and threaded LayerNorm).
+// An encoder's first forward (layers not yet packed, lector_matmul_rows) gives the bytes of
+// a packed one (test_forward_first_lazy_matches_packed).
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "base/base_impl.h"
+#include "encoder/encoder_impl.h"
 #include "kernels/kernels.h"
 #include "lector/checkpoint.h"
 #include "lector/classifier.h"
@@ -1023,6 +1026,86 @@ static void test_forward_bit_identical_batch_and_threads(void **state) {
     free_model(&m);
 }
 
+// Lazy packing: an encoder's first forward runs its layers' products on the checkpoint's
+// plain matrices (lector_matmul_rows), a later one packs them first; both give the same
+// bytes, and the same as an encoder packed before its first forward (fine-tuning and the
+// reduced precisions pack it so). Models: the tiny one (C 12, F 20: QKV's three pieces
+// and every matrix off the 16- and 64-column panel grids) and the wide one; 1 and 2
+// threads; int8 set on an encoder that has never run a forward gives the bytes of int8
+// set after the layers were packed.
+static void check_first_forward_lazy(const char *cfg_json, struct model *m, int64_t width) {
+    enum { B = 3, T = 9 };
+    char *dir = make_dir_cfg(m, cfg_json);
+    int32_t ids[B * T], mask[B * T];
+    for (int i = 0; i < B * T; i++) {
+        ids[i] = 1 + (i * 7) % (V - 1);
+        mask[i] = i % T < T - 2 * (i / T) ? 1 : 0;
+    }
+    size_t n_out = (size_t)(B * T * width);
+    float *first = malloc(n_out * sizeof(float)), *later = malloc(n_out * sizeof(float));
+    float *packed = malloc(n_out * sizeof(float));
+    bool lazy = lector_matmul_rows_available();
+    for (int n = 1; n <= 2; n++) {
+        lector_set_n_threads(n);
+        struct lector_encoder *a = open_ok(dir), *b = open_ok(dir);
+        struct lector_encoder_state *sa = NULL, *sb = NULL;
+        assert_int_equal(lector_encoder_state_new(a, &sa, NULL), LECTOR_STATUS_OK);
+        assert_int_equal(lector_encoder_state_new(b, &sb, NULL), LECTOR_STATUS_OK);
+        assert_true((a->lazy != NULL) == lazy);
+        assert_int_equal(lector_encoder_forward(a, sa, ids, NULL, mask, B, T, first, NULL),
+                         LECTOR_STATUS_OK);
+        if (lazy) assert_null(a->layers[0].qkv_wp); // still the plain matrices
+        assert_int_equal(lector_encoder_forward(a, sa, ids, NULL, mask, B, T, later, NULL),
+                         LECTOR_STATUS_OK);
+        if (lazy) assert_non_null(a->layers[0].qkv_wp); // packed by the second forward
+        lector__encoder_pack_layers(b);
+        assert_true(lector_matmul_packed_size(8, 8) == 0 || b->layers[0].qkv_wp != NULL);
+        assert_int_equal(lector_encoder_forward(b, sb, ids, NULL, mask, B, T, packed, NULL),
+                         LECTOR_STATUS_OK);
+        if (memcmp(first, later, n_out * sizeof(float)) != 0)
+            fail_msg("C %lld, %d thread(s): the first forward differs from the second",
+                     (long long)width, n);
+        if (memcmp(first, packed, n_out * sizeof(float)) != 0)
+            fail_msg("C %lld, %d thread(s): the first forward differs from a packed encoder's",
+                     (long long)width, n);
+        if (lector_matmul_int8_packed_size(8, 8) > 0) {
+            struct lector_encoder *c = open_ok(dir);
+            struct lector_encoder_state *sc = NULL;
+            assert_int_equal(lector_encoder_state_new(c, &sc, NULL), LECTOR_STATUS_OK);
+            assert_int_equal(lector_encoder_set_precision(c, LECTOR_PRECISION_INT8, NULL),
+                             LECTOR_STATUS_OK);
+            assert_int_equal(lector_encoder_set_precision(a, LECTOR_PRECISION_INT8, NULL),
+                             LECTOR_STATUS_OK);
+            assert_int_equal(lector_encoder_forward(c, sc, ids, NULL, mask, B, T, first, NULL),
+                             LECTOR_STATUS_OK);
+            assert_int_equal(lector_encoder_forward(a, sa, ids, NULL, mask, B, T, later, NULL),
+                             LECTOR_STATUS_OK);
+            assert_memory_equal(first, later, n_out * sizeof(float));
+            lector_encoder_state_free(sc);
+            lector_encoder_close(c);
+        }
+        lector_encoder_state_free(sa);
+        lector_encoder_state_free(sb);
+        lector_encoder_close(a);
+        lector_encoder_close(b);
+    }
+    lector_set_n_threads(0);
+    free(first), free(later), free(packed);
+    test_rmtree(dir);
+    free(dir);
+}
+
+static void test_forward_first_lazy_matches_packed(void **state) {
+    (void)state;
+    struct model m;
+    build_model(&m, "", 1);
+    check_first_forward_lazy(config_json, &m, C);
+    free_model(&m);
+    build_wide_model(&m);
+    check_first_forward_lazy(wide_config_json, &m, WC);
+    free_model(&m);
+}
+
 int main(void) {
     const struct CMUnitTest open_tests[] = {
         cmocka_unit_test(test_open_reads_config_and_counts_params),
@@ -1035,6 +1118,7 @@ int main(void) {
         cmocka_unit_test(test_family_albert_shared_layer),
         cmocka_unit_test(test_default_pooling_from_modules),
         cmocka_unit_test(test_forward_bit_identical_batch_and_threads),
+        cmocka_unit_test(test_forward_first_lazy_matches_packed),
     };
     const struct CMUnitTest forward_tests[] = {
         cmocka_unit_test(test_forward_padded_rows_match_rows_alone),

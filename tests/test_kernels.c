@@ -24,6 +24,7 @@
 //   the quantisation bound 0.5 sw sum|x| + 0.5 sa sum|wq sw| (+ 1e-5 (1 + sqrt(IC)))
 //   (the VNNI one skipped with a note where the CPU has no AVX-512 VNNI); with
 //   LECTOR_KERNELS=ref (test_kernels_ref) no int8 product at all
+//   first-use product from the plain weight (pieces of rows) vs the packed product: exact
 // and bit-identical results for 1, 2 and 3 threads (matmul, packed matmul, attention), and
 // for our sgemms (avx2, avx512) for any batch size M (a row alone, batches of 1..399 rows
 // against the first rows of a batch of 400).
@@ -804,6 +805,75 @@ static void test_matmul_packed_matches_unpacked(void **state) {
     check_matmul_packed(3, 0, 70);     // IC = 0: act(bias)
 }
 
+// The first-use product from the plain weight (lector__gemm_rows, lector_matmul_rows): the
+// same bytes as the packed product on the packed weight, whatever the thread count, for
+// the weight in one piece or in three (QKV's matrices, pieces off the panel grid), with
+// rows only float-aligned (as a mapped checkpoint's), for every activation.
+static void check_matmul_rows(const struct gemm_variant *var, int64_t N, int64_t IC,
+                              int64_t OC) {
+    int64_t nr = var->core->nr;
+    float *x = rand_array(N * IC), *bias = rand_array(OC);
+    float *wmem = rand_array(OC * IC + 1), *w = wmem + 1; // 4 bytes past malloc's alignment
+    size_t n_p = lector__gemm_packed_size(nr, IC, OC), n_out = (size_t)(N * OC);
+    float *packed = lector__aligned_alloc((n_p ? n_p : 1) * sizeof(float));
+    float *want = malloc(n_out * sizeof *want), *got = malloc(n_out * sizeof *got);
+    assert_non_null(packed);
+    lector__gemm_pack_rows(nr, packed, w, IC, OC, 0, OC);
+    int64_t third = (OC + 2) / 3; // three pieces of this many rows, the last shorter
+    const float *one[1] = {w}, *three[3] = {w, w + third * IC, w + 2 * third * IC};
+    const enum lector__act acts[] = {LECTOR__ACT_NONE, LECTOR__ACT_GELU, LECTOR__ACT_GELU_NEW,
+                                     LECTOR__ACT_RELU};
+    for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+        lector__kernels_set_n_threads(1);
+        lector__gemm_packed(var->core, want, x, packed, bias, N, IC, OC, acts[a]);
+        for (int n = 1; n <= 2; n++) {
+            lector__kernels_set_n_threads(n);
+            for (int k = 0; k < 2; k++) {
+                memset(got, 0xff, n_out * sizeof *got);
+                assert_true(lector__gemm_rows(var->core, got, x, k ? three : one,
+                                              k ? third : OC, bias, N, IC, OC, acts[a]));
+                if (memcmp(got, want, n_out * sizeof *got) != 0)
+                    fail_msg("%s rows product N=%lld IC=%lld OC=%lld act %d, %d piece(s), %d "
+                             "threads: not the bytes of the packed product",
+                             var->name, (long long)N, (long long)IC, (long long)OC,
+                             (int)acts[a], k ? 3 : 1, n);
+            }
+            // and the dispatch entry where this table has it
+            if (lector_matmul_rows_available() && lector__kernels_packed_nr() == nr) {
+                memset(got, 0xff, n_out * sizeof *got);
+                assert_true(lector_matmul_rows(got, x, three, third, bias, N, IC, OC, acts[a]));
+                assert_memory_equal(got, want, n_out * sizeof *got);
+            }
+        }
+    }
+    lector__kernels_set_n_threads(0);
+    lector__aligned_free(packed);
+    free(x), free(wmem), free(bias), free(want), free(got);
+}
+
+static void check_matmul_rows_variant(const struct gemm_variant *var) {
+    check_matmul_rows(var, 1, 17, 5);      // one ragged panel
+    check_matmul_rows(var, 7, 33, 130);    // ragged last panel
+    check_matmul_rows(var, 2, 21, 63);     // QKV of C = 21: pieces straddle panels
+    check_matmul_rows(var, 13, 300, 200);  // depth over two KC blocks (AVX-512)
+    check_matmul_rows(var, 5, 1700, 40);   // depth over two KC blocks (AVX2)
+    check_matmul_rows(var, 3, 128, 1152);  // many panels, split over the threads
+    check_matmul_rows(var, 400, 64, 192);  // more than one row block
+    check_matmul_rows(var, 3, 0, 70);      // IC = 0: act(bias)
+}
+
+static void test_matmul_rows_avx2(void **state) {
+    (void)state;
+    if (!lector__kernels_have_avx2()) test_skip();
+    check_matmul_rows_variant(&gemm_avx2);
+}
+
+static void test_matmul_rows_avx512(void **state) {
+    (void)state;
+    if (!lector__kernels_have_avx512()) test_skip();
+    check_matmul_rows_variant(&gemm_avx512);
+}
+
 // ----------------------------------------------------------------------------
 // bf16 product
 
@@ -1090,6 +1160,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_matmul_avx2_matches_ref),
         cmocka_unit_test(test_matmul_avx2_batch_invariant),
         cmocka_unit_test(test_matmul_packed_matches_unpacked),
+        cmocka_unit_test(test_matmul_rows_avx2),
         cmocka_unit_test(test_bias_relu_variants_match_ref),
         cmocka_unit_test(test_bf16_rounding),
         cmocka_unit_test(test_int8_quantisation),
@@ -1104,6 +1175,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_matmul_avx512_matches_ref),
         cmocka_unit_test(test_matmul_avx512_batch_invariant),
         cmocka_unit_test(test_matmul_packed_matches_unpacked),
+        cmocka_unit_test(test_matmul_rows_avx512),
         cmocka_unit_test(test_matmul_bf16_matches_ref),
         cmocka_unit_test(test_matmul_int8_matches_ref),
     };

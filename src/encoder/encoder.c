@@ -166,6 +166,7 @@ void lector_encoder_close(struct lector_encoder *enc) {
     if (!enc) return;
     lector__aligned_free(enc->packed);
     lector__aligned_free(enc->packed_lowp);
+    lector__encoder_lazy_free(enc);
     lector__encoder_substitute_free(enc);
     lector_free(enc->layers);
     lector_free(enc->uniq);
@@ -378,26 +379,33 @@ static enum lector_status check_inputs(const struct lector_encoder *enc, const i
 }
 
 // out (N, OC) = act(inp (N, IC) w (OC, IC)^T + b): from the packed panels wp when the
-// encoder has them, else lector_matmul on the plain matrix and the activation after it
-// (the same bits either way).
+// encoder has them, else, for a layer not yet packed, lector_matmul_rows on the plain
+// matrix (w: its pieces of n_piece_rows rows, QKV's three), else lector_matmul on the
+// plain matrix and the activation after it (the same bits every way).
 // Reduced-precision panels wl, when set (lector_encoder_set_precision), come first.
-static void linear(const struct lector_encoder *enc, float *out, const float *inp,
-                   const float *w, const float *wp, const void *wl, const float *b, int64_t N,
-                   int64_t IC, int64_t OC, enum lector__act act) {
+// false: no memory for lector_matmul_rows's buffers.
+static bool linear(const struct lector_encoder *enc, float *out, const float *inp,
+                   const float *const *w, int64_t n_piece_rows, const float *wp,
+                   const void *wl, const float *b, int64_t N, int64_t IC, int64_t OC,
+                   enum lector__act act) {
     if (wl && enc->precision == LECTOR_PRECISION_BF16) {
         lector_matmul_bf16_packed(out, inp, wl, b, N, IC, OC, act);
-        return;
+        return true;
     }
     if (wl && enc->precision == LECTOR_PRECISION_INT8) {
         lector_matmul_int8_packed(out, inp, wl, b, N, IC, OC, act);
-        return;
+        return true;
     }
     if (wp) {
         lector_matmul_packed(out, inp, wp, b, N, IC, OC, act);
-        return;
+        return true;
     }
-    lector_matmul(out, inp, w, b, N, IC, OC);
+    if (lector_matmul_rows_available())
+        return lector_matmul_rows(out, inp, w, n_piece_rows, b, N, IC, OC, act);
+    LECTOR_ASSERT(n_piece_rows == OC);
+    lector_matmul(out, inp, w[0], b, N, IC, OC);
     if (act != LECTOR__ACT_NONE) lector_bias_act(out, NULL, N, OC, act);
+    return true;
 }
 
 // x[b, t, :] = wte[ids[b, t]] + wpe[pos[b, t]] + wtt[type_ids[b, t]], E wide, where pos is
@@ -473,36 +481,50 @@ enum lector_status lector__encoder_forward_layers(const struct lector_encoder *e
     struct lector__acts a;
     lector__acts_point(&a, st->mem, cfg, B, T);
     float *x = hidden; // (B, T, C) the residual stream, in the caller's buffer
+    bool ok = true;
 
     if (enc->emb_proj_w) {
         // E-wide embeddings, LayerNorm over E, then the projection to C (ALBERT, ELECTRA)
         embed(enc, a.emb, ids, type_ids, B, T);
         lector_layernorm(a.emb, a.emb, enc->emb_ln_g, enc->emb_ln_b, N, cfg->n_emb, eps);
-        linear(enc, x, a.emb, enc->emb_proj_w, enc->emb_proj_wp, enc->emb_proj_wl,
-               enc->emb_proj_b, N, cfg->n_emb, C, LECTOR__ACT_NONE);
+        ok = linear(enc, x, a.emb, &enc->emb_proj_w, C, enc->emb_proj_wp, enc->emb_proj_wl,
+                    enc->emb_proj_b, N, cfg->n_emb, C, LECTOR__ACT_NONE);
     } else {
         embed(enc, x, ids, type_ids, B, T);
         lector_layernorm(x, x, enc->emb_ln_g, enc->emb_ln_b, N, C, eps);
     }
 
     LECTOR_ASSERT(n_run >= 0 && n_run <= enc->n_layer_run);
-    for (int64_t l = 0; l < n_run; l++) {
+    // the first forward runs on the plain matrices of layers not yet packed, a later one
+    // packs them first (pack.c)
+    bool held = lector__encoder_weights_acquire(enc);
+    for (int64_t l = 0; ok && l < n_run; l++) {
         const struct lector__layer *w = &enc->layers[l];
+        // QKV as one (3C, C) matrix, or the checkpoint's three while not yet packed
+        const float *const *qkv = w->qkv_rows[0] ? w->qkv_rows : &w->qkv_w;
         // attention block: x = LN(x + (attention(x Wqkv^T + bqkv) Wo^T + bo))
-        linear(enc, a.qkv, x, w->qkv_w, w->qkv_wp, w->qkv_wl, w->qkv_b, N, C, 3 * C,
-               LECTOR__ACT_NONE);
+        ok = linear(enc, a.qkv, x, qkv, w->qkv_rows[0] ? C : 3 * C, w->qkv_wp, w->qkv_wl,
+                    w->qkv_b, N, C, 3 * C, LECTOR__ACT_NONE);
+        if (!ok) break;
         lector_attention(a.atty, a.qkv, mask, a.scratch, B, T, C, H);
-        linear(enc, a.tmp, a.atty, w->attn_out_w, w->attn_out_wp, w->attn_out_wl,
-               w->attn_out_b, N, C, C, LECTOR__ACT_NONE);
+        ok = linear(enc, a.tmp, a.atty, &w->attn_out_w, C, w->attn_out_wp, w->attn_out_wl,
+                    w->attn_out_b, N, C, C, LECTOR__ACT_NONE);
+        if (!ok) break;
         lector_residual_layernorm(x, a.tmp, NULL, x, w->ln1_g, w->ln1_b, N, C, eps);
         // feed-forward block: x = LN(x + act(x W1^T + b1) W2^T + b2), the activation
         // applied as each product element is finished
-        linear(enc, a.ff, x, w->ff_in_w, w->ff_in_wp, w->ff_in_wl, w->ff_in_b, N, C, F,
-               enc->act);
-        linear(enc, a.tmp, a.ff, w->ff_out_w, w->ff_out_wp, w->ff_out_wl, w->ff_out_b, N, F, C,
-               LECTOR__ACT_NONE);
+        ok = linear(enc, a.ff, x, &w->ff_in_w, F, w->ff_in_wp, w->ff_in_wl, w->ff_in_b, N, C,
+                    F, enc->act) &&
+             linear(enc, a.tmp, a.ff, &w->ff_out_w, C, w->ff_out_wp, w->ff_out_wl,
+                    w->ff_out_b, N, F, C, LECTOR__ACT_NONE);
+        if (!ok) break;
         lector_residual_layernorm(x, a.tmp, NULL, x, w->ln2_g, w->ln2_b, N, C, eps);
     }
+    lector__encoder_weights_release(enc, held);
+    if (!ok)
+        return lector__error(err, LECTOR_STATUS_NOMEM,
+                             "%s: no memory for the products of a %lld x %lld batch", enc->dir,
+                             (long long)B, (long long)T);
     return LECTOR_STATUS_OK;
 }
 
@@ -537,8 +559,11 @@ enum lector_status lector_encoder_pool(const struct lector_encoder *enc, const f
                                  enc->dir, enc->cfg.model_type);
         // out[b] = tanh(W h[b, 0, :] + bias), one row at a time (row b starts at b*T*C)
         for (int64_t b = 0; b < B; b++)
-            linear(enc, out + b * C, hidden + b * T * C, enc->pooler_w, enc->pooler_wp,
-                   enc->pooler_wl, enc->pooler_b, 1, C, C, LECTOR__ACT_NONE);
+            if (!linear(enc, out + b * C, hidden + b * T * C, &enc->pooler_w, C,
+                        enc->pooler_wp, enc->pooler_wl, enc->pooler_b, 1, C, C,
+                        LECTOR__ACT_NONE))
+                return lector__error(err, LECTOR_STATUS_NOMEM, "%s: no memory for the pooler",
+                                     enc->dir);
         lector_tanh_ref(out, B * C);
         return LECTOR_STATUS_OK;
     case LECTOR_POOLING_NONE: break;

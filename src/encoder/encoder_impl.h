@@ -34,12 +34,22 @@
  * into its panel layout (*_wp) and the forward reads only those; qkv_w is then NULL and the
  * checkpoint's matrices are released as soon as they are packed (their mapped pages
  * dropped). Elsewhere (LECTOR_KERNELS=ref) the *_wp are NULL and the plain matrices go to
- * lector_matmul. The checkpoint is opened in place (lector__checkpoint_open_in_place): its
+ * lector_matmul.
+ *
+ * Packed lazily (pack.c, where the kernels have lector_matmul_rows and every layer runs
+ * once per forward): at open the layers' panels are only laid out, the *_wp are NULL, the
+ * plain matrices stay set (QKV as the checkpoint's three, qkv_rows) and the first forward
+ * runs its products on them with lector_matmul_rows, the same bits as from the panels; the
+ * panels are filled (and the checkpoint's matrices released) at the next forward, or when
+ * something else needs them (a precision, fine-tuning). The checkpoint is opened in place (lector__checkpoint_open_in_place): its
  * F32 tensors point into the file mapping, aligned for a float but not necessarily to 64
  * bytes, so the forward reads the vectors (biases, LayerNorm, embeddings) with unaligned
  * loads and the model is not copied before it is packed. */
 struct lector__layer {
     const float *qkv_w;      // (3C, C) rows: query, then key, then value; NULL when packed
+                             // or not yet packed
+    const float *qkv_rows[3]; // not yet packed: the checkpoint's (C, C) query, key and value
+                              // matrices; else NULL
     const float *qkv_b;      // (3C)
     const float *attn_out_w; // (C, C)
     const float *attn_out_b; // (C)
@@ -112,6 +122,8 @@ struct lector_encoder {
     const float *pooler_wp;   // packed pooler_w, or NULL
     const void *emb_proj_wl, *pooler_wl; // reduced-precision panels, or NULL
 
+    struct lector__lazy_pack *lazy; // layers not yet packed (pack.c), or NULL
+
     enum lector_precision precision; // LECTOR_PRECISION_FP32 unless set
     void *packed_lowp;               // every bf16 or int8 panel (64-byte aligned), or NULL
 
@@ -172,6 +184,19 @@ enum lector_status lector__encoder_map(struct lector_encoder *enc, struct lector
 enum lector_status lector__encoder_pack_weights(struct lector_encoder *enc,
                                                 const struct lector__raw_qkv *raw,
                                                 struct lector_error *err);
+
+/* Lazy packing (pack.c). A forward brackets its reads of enc->layers with acquire and
+ * release: the first forward after open runs on the plain matrices (acquire returns true:
+ * the layers are held, so no other thread packs them meanwhile), any later one first packs
+ * every layer (waiting for a first forward still running) and returns false. Without lazy
+ * packing, or once packed, acquire returns false at the cost of one atomic load. */
+bool lector__encoder_weights_acquire(const struct lector_encoder *enc);
+void lector__encoder_weights_release(const struct lector_encoder *enc, bool held);
+/* Pack every layer now if it is not yet (for the reduced precisions and fine-tuning, which
+ * read the fp32 panels). Safe to call from several threads; the encoder stays logically
+ * const (the same outputs before and after). */
+void lector__encoder_pack_layers(const struct lector_encoder *enc);
+void lector__encoder_lazy_free(struct lector_encoder *enc);
 
 /* Read dir/modules.json (sentence-transformers), if present, into enc's pooling_default,
  * normalize_default and pooling_note. A missing modules.json is fine (mean); a malformed

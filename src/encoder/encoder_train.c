@@ -188,6 +188,7 @@ enum lector_status lector__enc_train_init(const struct lector_encoder *enc, int6
     for (size_t k = 0; k < sizeof per_layer / sizeof per_layer[0]; k++)
         *per_layer[k] = slots + k * (size_t)n_unfreeze;
 
+    lector__encoder_pack_layers(enc); // the copies below read the packed panels
     for (int64_t j = 0; j < n_unfreeze; j++) {
         const struct lector__layer *w = &enc->layers[tr->L0 + j];
         struct layer_view v = layer_of(tr->params + j * tr->layer_size, C, F);

@@ -1,7 +1,11 @@
-// The encoder's weight panels per precision: the fp32 panels packed once at open, and the
-// bf16 or int8 panels lector_encoder_set_precision builds from them.
+// The encoder's weight panels per precision: the fp32 panels packed at open or, lazily,
+// after the first forward, and the bf16 or int8 panels lector_encoder_set_precision builds
+// from them.
+#define _POSIX_C_SOURCE 200809L
 #include "lector/encoder.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -12,7 +16,16 @@
 #include "lector/checkpoint.h"
 
 // ----------------------------------------------------------------------------
-// fp32 panels, at open
+// fp32 panels
+
+// Layers laid out but not yet packed. The first forward reads their plain matrices under
+// the read lock; packing takes the write lock, so it never runs beside that forward.
+struct lector__lazy_pack {
+    pthread_rwlock_t lock;
+    atomic_bool done;   // every layer packed (then nothing here changes any more)
+    atomic_int n_uses;  // forwards started
+    float *(*dst)[4];   // (n_uniq) where each layer's QKV, output, FFN in, FFN out panels go
+};
 
 // Pack rows [o0, o0 + n) of an (OC, IC) checkpoint matrix into w, then let the checkpoint
 // drop the matrix: the packed copy replaces it.
@@ -22,13 +35,37 @@ static void pack_release(struct lector_encoder *enc, float *w, const float *rows
     lector_checkpoint_release(enc->ck, rows);
 }
 
+// Pack layer l's four matrices into dst (QKV, attention output, FFN in, FFN out), from the
+// checkpoint's Q, K and V in qkv and its other plain matrices.
+static void pack_layer(struct lector_encoder *enc, struct lector__layer *l, float *const dst[4],
+                       const float *const qkv[3]) {
+    int64_t C = enc->cfg.n_embd, F = enc->cfg.n_ff;
+    size_t s_qkv = lector_matmul_packed_size(C, 3 * C);
+    // the other matrices are packed whole, which writes their padding columns; QKV, packed
+    // from three pieces, is zeroed first when it has padding
+    if (s_qkv != 3 * (size_t)C * (size_t)C) memset(dst[0], 0, s_qkv * sizeof(float));
+    for (int k = 0; k < 3; k++) pack_release(enc, dst[0], qkv[k], C, 3 * C, k * C, C);
+    pack_release(enc, dst[1], l->attn_out_w, C, C, 0, C);
+    pack_release(enc, dst[2], l->ff_in_w, C, F, 0, F);
+    pack_release(enc, dst[3], l->ff_out_w, F, C, 0, C);
+    l->qkv_wp = dst[0];
+    l->attn_out_wp = dst[1];
+    l->ff_in_wp = dst[2];
+    l->ff_out_wp = dst[3];
+    l->qkv_w = l->attn_out_w = l->ff_in_w = l->ff_out_w = NULL;
+    l->qkv_rows[0] = l->qkv_rows[1] = l->qkv_rows[2] = NULL;
+}
+
 /*
  * Lay out every distinct layer's weights for the products of the forward pass, in one
  * 64-byte aligned block (enc->packed): first the QKV biases (n_uniq, 3C), then either
  *   - the packed sgemm panels of QKV (from the three checkpoint matrices), the attention
  *     output, both FFN matrices, and the embedding projection and pooler when present,
  *     where the kernels have a packed path: the forward never repacks a weight, and the
- *     packed copy replaces the checkpoint's matrices (which are no longer read);
+ *     packed copy replaces the checkpoint's matrices (which are no longer read). The
+ *     layers' panels are filled lazily (encoder_impl.h) where the kernels have
+ *     lector_matmul_rows and no layer runs twice in a forward (ALBERT's shared layers do);
+ *     the embedding projection and the pooler are packed now;
  *   - or the QKV matrices copied into one (3C, C) each, so a layer runs one QKV product,
  *     and the checkpoint's other matrices are used as they are.
  */
@@ -40,6 +77,7 @@ enum lector_status lector__encoder_pack_weights(struct lector_encoder *enc,
     size_t U = (size_t)lector__n_uniq(cfg);
     size_t s_qkv = lector_matmul_packed_size(C, 3 * C);
     bool packed = s_qkv > 0;
+    bool lazy = packed && lector_matmul_rows_available() && (int64_t)U == enc->n_layer_run;
     size_t s_out = packed ? lector_matmul_packed_size(C, C) : 0;
     size_t s_in = packed ? lector_matmul_packed_size(C, F) : 0;
     size_t s_ffo = packed ? lector_matmul_packed_size(F, C) : 0;
@@ -59,15 +97,30 @@ enum lector_status lector__encoder_pack_weights(struct lector_encoder *enc,
         return lector__error(err, LECTOR_STATUS_NOMEM, "%s: packed weight size overflows",
                              enc->dir);
     enc->packed = lector__aligned_alloc(n_bytes);
+    struct lector__lazy_pack *z = NULL;
+    if (enc->packed && lazy) {
+        z = lector__calloc(1, sizeof *z);
+        if (z) z->dst = lector__calloc(U ? U : 1, sizeof *z->dst);
+        if (z && (!z->dst || pthread_rwlock_init(&z->lock, NULL) != 0)) {
+            lector_free(z->dst);
+            lector_free(z);
+            z = NULL;
+        }
+        if (z) {
+            atomic_init(&z->done, false);
+            atomic_init(&z->n_uses, 0);
+            enc->lazy = z;
+        }
+        lazy = z != NULL; // no memory for the bookkeeping: pack now
+    }
     if (!enc->packed)
         return lector__error(err, LECTOR_STATUS_NOMEM,
                              "%s: cannot allocate %zu bytes for the packed weights", enc->dir,
                              n_bytes);
     enc->n_packed = total;
-    // Not zeroed as a whole: packing a whole matrix writes its padding columns; QKV, packed
-    // from three pieces, is zeroed first when it has padding. Each checkpoint matrix is
-    // released as soon as it is packed (its mapped pages dropped, or its copy), so the
-    // model is resident about once during the packing too, not twice.
+    // Not zeroed as a whole (pack_layer writes every padding column). Each checkpoint
+    // matrix is released as soon as it is packed (its mapped pages dropped, or its copy),
+    // so the model is resident about once during the packing too, not twice.
     float *mem = enc->packed;
     for (size_t i = 0; i < U; i++) {
         struct lector__layer *l = &enc->uniq[i];
@@ -77,20 +130,16 @@ enum lector_status lector__encoder_pack_weights(struct lector_encoder *enc,
         memcpy(bi + 2 * C, raw[i].v_b, (size_t)C * sizeof *bi);
         l->qkv_b = bi;
         if (packed) {
-            float *w = lector__take_floats(&mem, s_qkv);
-            if (s_qkv != n_w) memset(w, 0, s_qkv * sizeof *w);
-            pack_release(enc, w, raw[i].q_w, C, 3 * C, 0, C);
-            pack_release(enc, w, raw[i].k_w, C, 3 * C, C, C);
-            pack_release(enc, w, raw[i].v_w, C, 3 * C, 2 * C, C);
-            l->qkv_wp = w;
+            float *dst[4] = {lector__take_floats(&mem, s_qkv), lector__take_floats(&mem, s_out),
+                             lector__take_floats(&mem, s_in), lector__take_floats(&mem, s_ffo)};
+            const float *qkv[3] = {raw[i].q_w, raw[i].k_w, raw[i].v_w};
             l->qkv_w = NULL;
-            l->attn_out_wp = w = lector__take_floats(&mem, s_out);
-            pack_release(enc, w, l->attn_out_w, C, C, 0, C);
-            l->ff_in_wp = w = lector__take_floats(&mem, s_in);
-            pack_release(enc, w, l->ff_in_w, C, F, 0, F);
-            l->ff_out_wp = w = lector__take_floats(&mem, s_ffo);
-            pack_release(enc, w, l->ff_out_w, F, C, 0, C);
-            l->attn_out_w = l->ff_in_w = l->ff_out_w = NULL;
+            if (lazy) {
+                memcpy(z->dst[i], dst, sizeof dst);
+                memcpy(l->qkv_rows, qkv, sizeof qkv);
+            } else {
+                pack_layer(enc, l, dst, qkv);
+            }
         } else {
             float *wi = lector__take_floats(&mem, n_w);
             size_t cc = (size_t)C * (size_t)C;
@@ -113,6 +162,48 @@ enum lector_status lector__encoder_pack_weights(struct lector_encoder *enc,
     }
     LECTOR_ASSERT((size_t)(mem - enc->packed) == total);
     return LECTOR_STATUS_OK;
+}
+
+void lector__encoder_pack_layers(const struct lector_encoder *cenc) {
+    struct lector__lazy_pack *z = cenc ? cenc->lazy : NULL;
+    if (!z || atomic_load_explicit(&z->done, memory_order_acquire)) return;
+    // The encoder object is never itself const (lector_encoder_open allocates it); packing
+    // changes how its layers are stored, not what they compute.
+    struct lector_encoder *enc = (struct lector_encoder *)cenc;
+    pthread_rwlock_wrlock(&z->lock);
+    if (!atomic_load_explicit(&z->done, memory_order_relaxed)) {
+        for (int64_t i = 0; i < lector__n_uniq(&enc->cfg); i++) {
+            struct lector__layer *l = &enc->uniq[i];
+            const float *qkv[3] = {l->qkv_rows[0], l->qkv_rows[1], l->qkv_rows[2]};
+            pack_layer(enc, l, z->dst[i], qkv);
+        }
+        lector__encoder_order_layers(enc); // layers[] are copies of uniq[]
+        atomic_store_explicit(&z->done, true, memory_order_release);
+    }
+    pthread_rwlock_unlock(&z->lock);
+}
+
+bool lector__encoder_weights_acquire(const struct lector_encoder *enc) {
+    struct lector__lazy_pack *z = enc->lazy;
+    if (!z || atomic_load_explicit(&z->done, memory_order_acquire)) return false;
+    if (atomic_fetch_add(&z->n_uses, 1) > 0) { // a later forward: pack first
+        lector__encoder_pack_layers(enc);
+        return false;
+    }
+    pthread_rwlock_rdlock(&z->lock);
+    return true;
+}
+
+void lector__encoder_weights_release(const struct lector_encoder *enc, bool held) {
+    if (held) pthread_rwlock_unlock(&enc->lazy->lock);
+}
+
+void lector__encoder_lazy_free(struct lector_encoder *enc) {
+    if (!enc || !enc->lazy) return;
+    pthread_rwlock_destroy(&enc->lazy->lock);
+    lector_free(enc->lazy->dst);
+    lector_free(enc->lazy);
+    enc->lazy = NULL;
 }
 
 // ----------------------------------------------------------------------------
@@ -220,6 +311,7 @@ enum lector_status lector_encoder_set_precision(struct lector_encoder *enc,
     if (p != LECTOR_PRECISION_FP32) {
         // the reduced-precision panels are built from the fp32 ones (the plain matrices
         // are released)
+        lector__encoder_pack_layers(enc);
         bool packed = lector__n_uniq(&enc->cfg) == 0 || enc->uniq[0].qkv_wp != NULL;
         if (lowp_size(p, 8, 8) == 0 || !packed)
             return lector__error(err, LECTOR_STATUS_UNSUPPORTED,

@@ -32,7 +32,10 @@ static const struct lector__kernel_table table_ref = {
     .bias_gelu_new = lector__bias_gelu_new_##sfx,           \
     .residual_layernorm = lector__residual_layernorm_##sfx
 
-static const struct lector__kernel_table table_avx2 = {SIMD_TABLE(avx2)};
+// The first-use product from the plain weight (lector_matmul_rows) is the AVX2 table's
+// only: the AVX-512 one packs every weight before its first product, as it always has.
+static const struct lector__kernel_table table_avx2 = {SIMD_TABLE(avx2),
+                                                       .matmul_rows = lector__matmul_rows_avx2};
 static const struct lector__kernel_table table_avx512 = {SIMD_TABLE(avx512)};
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;

@@ -80,6 +80,16 @@ void lector_matmul_packed(float *out, const float *inp, const float *packed, con
     k->matmul_packed(out, inp, packed, bias, N, IC, OC, act);
 }
 
+bool lector_matmul_rows_available(void) { return lector__kernels()->matmul_rows != NULL; }
+
+bool lector_matmul_rows(float *out, const float *inp, const float *const *rows,
+                        int64_t n_piece_rows, const float *bias, int64_t N, int64_t IC,
+                        int64_t OC, enum lector__act act) {
+    const struct lector__kernel_table *k = lector__kernels();
+    LECTOR_ASSERT(k->matmul_rows); // callers check lector_matmul_rows_available first
+    return k->matmul_rows(out, inp, rows, n_piece_rows, bias, N, IC, OC, act);
+}
+
 // ----------------------------------------------------------------------------
 // bf16
 

@@ -109,7 +109,7 @@ static void tile(int m, int64_t kc, const float *a, int64_t lda, const float *b,
 // ----------------------------------------------------------------------------
 // one thread's panels
 
-// out[:, 16 p0 .. min(16 p1, OC)) from packed panels [p0, p1)
+// out[:, 16 p0 .. min(16 p1, OC)) from packed panels [p0, p1), panel p0 at packed
 static void panels_run(float *out, const float *inp, const float *packed, const float *bias,
                        int64_t N, int64_t IC, int64_t OC, int64_t p0, int64_t p1,
                        enum lector__act act, int accumulate) {
@@ -130,7 +130,7 @@ static void panels_run(float *out, const float *inp, const float *packed, const 
             int first = pc == 0 && !accumulate, last = pc + kc == IC;
             for (int64_t p = p0; p < p1; p++) {
                 int n = OC - p * NR < NR ? (int)(OC - p * NR) : NR;
-                const float *b = packed + p * IC * NR + pc * NR;
+                const float *b = packed + (p - p0) * IC * NR + pc * NR;
                 const float *bp = bias ? bias + p * NR : NULL;
                 for (int64_t ir = 0; ir < mc; ir += MR) {
                     int64_t r0 = ic + ir;

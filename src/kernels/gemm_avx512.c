@@ -111,24 +111,24 @@ void lector__gemm_tiles_run_avx512(const struct lector__gemm_tiles *t, int64_t p
 
 // the operands of the fp32 product's tiles
 struct operands {
-    const float *inp, *packed; // (N, IC), the panels
-    int64_t IC;
+    const float *inp, *packed; // (N, IC), the panels from p0 on
+    int64_t IC, p0;
 };
 
 static void tile_f32(const struct lector__gemm_tiles *t, int64_t r0, int m, int64_t p,
                      int64_t pc, int64_t kc, int first, int last) {
     const struct operands *x = t->ctx;
     int n = t->OC - p * NR < NR ? (int)(t->OC - p * NR) : NR;
-    kernel_6x64(kc, x->inp + r0 * x->IC + pc, x->IC, m, x->packed + p * x->IC * NR + pc * NR,
+    kernel_6x64(kc, x->inp + r0 * x->IC + pc, x->IC, m, x->packed + (p - x->p0) * x->IC * NR + pc * NR,
                 t->out + r0 * t->OC + p * NR, t->OC, n, t->bias ? t->bias + p * NR : NULL, first,
                 last, t->act);
 }
 
-// out[:, 64 p0 .. min(64 p1, OC)) from packed panels [p0, p1)
+// out[:, 64 p0 .. min(64 p1, OC)) from packed panels [p0, p1), panel p0 at packed
 static void panels_run(float *out, const float *inp, const float *packed, const float *bias,
                        int64_t N, int64_t IC, int64_t OC, int64_t p0, int64_t p1,
                        enum lector__act act, int accumulate) {
-    struct operands x = {inp, packed, IC};
+    struct operands x = {inp, packed, IC, p0};
     struct lector__gemm_tiles t = {out, bias, N, OC, IC, KC, 0, act, tile_f32, &x, accumulate};
     lector__gemm_tiles_run_avx512(&t, p0, p1);
 }

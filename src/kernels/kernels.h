@@ -24,6 +24,7 @@
 #define LECTOR_KERNELS_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -67,6 +68,19 @@ void lector_matmul_pack_rows(float *packed, const float *rows, int64_t IC, int64
  *   bias:   (OC) or NULL */
 void lector_matmul_packed(float *out, const float *inp, const float *packed, const float *bias,
                           int64_t N, int64_t IC, int64_t OC, enum lector__act act);
+/* The same product, the same bits as lector_matmul_packed on the packed weight, from the
+ * plain weight, for a weight used once or only a few times (the first batch after loading a
+ * model): each thread packs one panel at a time into a small buffer of its own just before
+ * the product reads it, so no packed copy of the whole weight is written. The weight
+ * (OC, IC) is given as pieces of rows: rows[i] holds rows [i n_piece_rows, (i + 1)
+ * n_piece_rows) (the last piece may hold fewer), e.g. one piece of OC rows, or QKV's three
+ * (C, C) matrices with n_piece_rows = C; rows need no alignment beyond a float's. Only when
+ * lector_matmul_rows_available(); false (out untouched) when the buffers (threads x IC x the
+ * panel width floats) cannot be allocated. */
+bool lector_matmul_rows_available(void);
+bool lector_matmul_rows(float *out, const float *inp, const float *const *rows,
+                        int64_t n_piece_rows, const float *bias, int64_t N, int64_t IC,
+                        int64_t OC, enum lector__act act);
 
 // ----------------------------------------------------------------------------
 // bf16 products (opt-in reduced precision; AVX-512 BF16 only)

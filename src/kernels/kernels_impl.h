@@ -40,6 +40,10 @@ struct lector__kernel_table {
     void (*matmul_packed)(float *out, const float *inp, const float *packed, const float *bias,
                           int64_t N, int64_t IC, int64_t OC, enum lector__act act);
     size_t (*matmul_packed_size)(int64_t IC, int64_t OC);
+    // lector_matmul_rows; NULL: none (callers pack the weight first)
+    bool (*matmul_rows)(float *out, const float *inp, const float *const *rows,
+                        int64_t n_piece_rows, const float *bias, int64_t N, int64_t IC,
+                        int64_t OC, enum lector__act act);
     void (*matmul_pack_rows)(float *packed, const float *rows, int64_t IC, int64_t OC,
                              int64_t o0, int64_t n);
     void (*bias_gelu)(float *x, const float *bias, int64_t N, int64_t C);
@@ -86,7 +90,8 @@ void lector__residual_layernorm_avx512(float *out, const float *x, const float *
  * thread computes which panel. */
 struct lector__gemm_core {
     int64_t nr; // panel width
-    // out[:, nr p0 .. min(nr p1, OC)) = act(inp packed[p0, p1)^T + bias), single-threaded;
+    // out[:, nr p0 .. min(nr p1, OC)) = act(inp packed[p0, p1)^T + bias), single-threaded,
+    // with packed pointing at panel p0 (the panels [p0, p1) one after the other);
     // accumulate: out[:, those columns] += inp packed^T instead (bias NULL, act NONE)
     void (*panels)(float *out, const float *inp, const float *packed, const float *bias,
                    int64_t N, int64_t IC, int64_t OC, int64_t p0, int64_t p1,
@@ -102,6 +107,14 @@ void lector__gemm_packed(const struct lector__gemm_core *core, float *out, const
 void lector__gemm_unpacked(const struct lector__gemm_core *core, float *out, const float *inp,
                            const float *weight, const float *bias, int64_t N, int64_t IC,
                            int64_t OC);
+/* The packed product from the plain weight, given as pieces of rows (lector_matmul_rows):
+ * each thread packs one of its panels at a time into its own small buffer and runs the
+ * core on it, so the same tiles see the same panel values in the same order as
+ * lector__gemm_packed's (the same bits), and no packed copy of the whole weight is
+ * written. false (out untouched) when the buffers cannot be allocated. */
+bool lector__gemm_rows(const struct lector__gemm_core *core, float *out, const float *inp,
+                       const float *const *rows, int64_t n_piece_rows, const float *bias,
+                       int64_t N, int64_t IC, int64_t OC, enum lector__act act);
 /* out (N, OC) += inp (N, K) b (K, OC), b row-major with rows ldb apart (b[k][o] at
  * b[k ldb + o]): the training products (kernels/backward.c), whose right operand is already
  * k-major, so each thread's panels are a plain copy of b into a temporary. The same
@@ -122,6 +135,9 @@ void lector__matmul_avx2(float *out, const float *inp, const float *weight, cons
 size_t lector__matmul_packed_size_avx2(int64_t IC, int64_t OC);
 void lector__matmul_pack_rows_avx2(float *packed, const float *rows, int64_t IC, int64_t OC,
                                    int64_t o0, int64_t n);
+bool lector__matmul_rows_avx2(float *out, const float *inp, const float *const *rows,
+                            int64_t n_piece_rows, const float *bias, int64_t N, int64_t IC,
+                            int64_t OC, enum lector__act act);
 void lector__matmul_packed_avx2(float *out, const float *inp, const float *packed,
                                 const float *bias, int64_t N, int64_t IC, int64_t OC,
                                 enum lector__act act);
@@ -130,6 +146,9 @@ void lector__matmul_avx512(float *out, const float *inp, const float *weight, co
 size_t lector__matmul_packed_size_avx512(int64_t IC, int64_t OC);
 void lector__matmul_pack_rows_avx512(float *packed, const float *rows, int64_t IC, int64_t OC,
                                      int64_t o0, int64_t n);
+bool lector__matmul_rows_avx512(float *out, const float *inp, const float *const *rows,
+                            int64_t n_piece_rows, const float *bias, int64_t N, int64_t IC,
+                            int64_t OC, enum lector__act act);
 void lector__matmul_packed_avx512(float *out, const float *inp, const float *packed,
                                   const float *bias, int64_t N, int64_t IC, int64_t OC,
                                   enum lector__act act);
