@@ -1029,7 +1029,7 @@ static void test_forward_bit_identical_batch_and_threads(void **state) {
 // Lazy packing: an encoder's first forward runs its layers' products on the checkpoint's
 // plain matrices (lector_matmul_rows), a later one packs them first; both give the same
 // bytes, and the same as an encoder packed before its first forward (fine-tuning and the
-// reduced precisions pack it so). Models: the tiny one (C 12, F 20: QKV's three pieces
+// reduced precisions pack it so). A first forward of many rows packs first. Models: the tiny one (C 12, F 20: QKV's three pieces
 // and every matrix off the 16- and 64-column panel grids) and the wide one; 1 and 2
 // threads; int8 set on an encoder that has never run a forward gives the bytes of int8
 // set after the layers were packed.
@@ -1089,6 +1089,20 @@ static void check_first_forward_lazy(const char *cfg_json, struct model *m, int6
         lector_encoder_close(a);
         lector_encoder_close(b);
     }
+    // a large first forward (13 x 16 = 208 rows, past one row block) packs first
+    enum { BL = 13, TL = 16 };
+    int32_t ids_l[BL * TL];
+    for (int i = 0; i < BL * TL; i++) ids_l[i] = 1 + (i * 5) % (V - 1);
+    float *big = malloc((size_t)(BL * TL * width) * sizeof(float));
+    struct lector_encoder *d = open_ok(dir);
+    struct lector_encoder_state *sd = NULL;
+    assert_int_equal(lector_encoder_state_new(d, &sd, NULL), LECTOR_STATUS_OK);
+    assert_int_equal(lector_encoder_forward(d, sd, ids_l, NULL, NULL, BL, TL, big, NULL),
+                     LECTOR_STATUS_OK);
+    assert_true(lector_matmul_packed_size(8, 8) == 0 || d->layers[0].qkv_wp != NULL);
+    lector_encoder_state_free(sd);
+    lector_encoder_close(d);
+    free(big);
     lector_set_n_threads(0);
     free(first), free(later), free(packed);
     test_rmtree(dir);

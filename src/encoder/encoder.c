@@ -495,9 +495,9 @@ enum lector_status lector__encoder_forward_layers(const struct lector_encoder *e
     }
 
     LECTOR_ASSERT(n_run >= 0 && n_run <= enc->n_layer_run);
-    // the first forward runs on the plain matrices of layers not yet packed, a later one
-    // packs them first (pack.c)
-    bool held = lector__encoder_weights_acquire(enc);
+    // a small first forward runs on the plain matrices of layers not yet packed, a later
+    // one packs them first (pack.c)
+    bool held = lector__encoder_weights_acquire(enc, N);
     for (int64_t l = 0; ok && l < n_run; l++) {
         const struct lector__layer *w = &enc->layers[l];
         // QKV as one (3C, C) matrix, or the checkpoint's three while not yet packed

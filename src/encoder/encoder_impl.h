@@ -39,9 +39,10 @@
  * Packed lazily (pack.c, where the kernels have lector_matmul_rows and every layer runs
  * once per forward): at open the layers' panels are only laid out, the *_wp are NULL, the
  * plain matrices stay set (QKV as the checkpoint's three, qkv_rows) and the first forward
- * runs its products on them with lector_matmul_rows, the same bits as from the panels; the
- * panels are filled (and the checkpoint's matrices released) at the next forward, or when
- * something else needs them (a precision, fine-tuning). The checkpoint is opened in place (lector__checkpoint_open_in_place): its
+ * runs its products on them with lector_matmul_rows, the same bits as from the panels, when
+ * it is small; the panels are filled (and the checkpoint's matrices released) at the next
+ * forward, or a large first one, or when something else needs them (a precision,
+ * fine-tuning). The checkpoint is opened in place (lector__checkpoint_open_in_place): its
  * F32 tensors point into the file mapping, aligned for a float but not necessarily to 64
  * bytes, so the forward reads the vectors (biases, LayerNorm, embeddings) with unaligned
  * loads and the model is not copied before it is packed. */
@@ -185,12 +186,13 @@ enum lector_status lector__encoder_pack_weights(struct lector_encoder *enc,
                                                 const struct lector__raw_qkv *raw,
                                                 struct lector_error *err);
 
-/* Lazy packing (pack.c). A forward brackets its reads of enc->layers with acquire and
- * release: the first forward after open runs on the plain matrices (acquire returns true:
- * the layers are held, so no other thread packs them meanwhile), any later one first packs
- * every layer (waiting for a first forward still running) and returns false. Without lazy
- * packing, or once packed, acquire returns false at the cost of one atomic load. */
-bool lector__encoder_weights_acquire(const struct lector_encoder *enc);
+/* Lazy packing (pack.c). A forward of n_rows rows (B T) brackets its reads of enc->layers
+ * with acquire and release: the first forward after open, when it has few rows (a text or
+ * a few), runs on the plain matrices (acquire returns true: the layers are held, so no
+ * other thread packs them meanwhile); any later one, or a first one of many rows, first
+ * packs every layer (waiting for a first forward still running) and returns false. Without
+ * lazy packing, or once packed, acquire returns false at the cost of one atomic load. */
+bool lector__encoder_weights_acquire(const struct lector_encoder *enc, int64_t n_rows);
 void lector__encoder_weights_release(const struct lector_encoder *enc, bool held);
 /* Pack every layer now if it is not yet (for the reduced precisions and fine-tuning, which
  * read the fp32 panels). Safe to call from several threads; the encoder stays logically

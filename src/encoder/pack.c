@@ -183,10 +183,16 @@ void lector__encoder_pack_layers(const struct lector_encoder *cenc) {
     pthread_rwlock_unlock(&z->lock);
 }
 
-bool lector__encoder_weights_acquire(const struct lector_encoder *enc) {
+// The most rows a first forward runs on the plain matrices: one row block of the AVX2
+// sgemm (gemm_avx2.c's MC). lector_matmul_rows runs each panel over all the rows at once,
+// so past one row block it would read the input once per panel, and a batch that large
+// is rarely the only one: pack first.
+#define LAZY_ROWS_MAX 192
+
+bool lector__encoder_weights_acquire(const struct lector_encoder *enc, int64_t n_rows) {
     struct lector__lazy_pack *z = enc->lazy;
     if (!z || atomic_load_explicit(&z->done, memory_order_acquire)) return false;
-    if (atomic_fetch_add(&z->n_uses, 1) > 0) { // a later forward: pack first
+    if (atomic_fetch_add(&z->n_uses, 1) > 0 || n_rows > LAZY_ROWS_MAX) { // pack first
         lector__encoder_pack_layers(enc);
         return false;
     }
