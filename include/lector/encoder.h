@@ -36,7 +36,8 @@
  * L layers, E embedding width.
  *
  * Thread safety: an encoder is immutable after open (and lector_encoder_set_precision) and
- * may be shared by threads; a state
+ * may be shared by threads (its layers' weights are laid out for the matrix products at its
+ * second forward, under a lock, which changes no output); a state
  * belongs to one thread at a time (one state per thread).
  */
 #ifndef LECTOR_ENCODER_H

@@ -3,10 +3,12 @@
 // when dispatch found AVX2 and FMA. The AVX-512 one (gemm_avx512.c) is the model; this is
 // the same design at half the width and with half the registers.
 //
-// Weights are packed once (at encoder open) into panels of NR = 16 columns, each k-major
-// over the whole depth: panel p is (IC, 16), element [k][j] = weight[16 p + j][k], columns
-// past OC zero. A forward then never repacks them; the unpacked entry point packs into a
-// temporary first (each thread its own panels). The packing and the threaded driver are
+// Weights are packed once (at an encoder's second forward, or at open) into panels of
+// NR = 16 columns, each k-major over the whole depth: panel p is (IC, 16), element [k][j] =
+// weight[16 p + j][k], columns past OC zero. A forward then never repacks them; the
+// unpacked entry point packs into a temporary first (each thread its own panels), and the
+// first-use one (lector_matmul_rows, an encoder's first small forward) packs each panel
+// into a per-thread buffer just before the core runs on it. The packing and the threaded driver are
 // gemm_panels.c's, shared with the AVX-512 sgemm; this file is the core over a range of
 // panels.
 //
