@@ -251,16 +251,36 @@ void lector_linear_backward(float *dinp, float *dweight, float *dbias, const flo
 // ----------------------------------------------------------------------------
 // attention
 
+// What both attention references use: head size D, the scores' scale 1 / sqrt(D), the
+// kept probabilities' scale 1 / (1 - p) and the dropout threshold of p.
+struct att_ref {
+    int64_t D;
+    double scale, keep_scale;
+    uint32_t thr;
+};
+
+static struct att_ref att_ref_consts(int64_t C, int64_t H, float p) {
+    LECTOR_ASSERT(H > 0 && C % H == 0);
+    struct att_ref a = {C / H, 1.0 / sqrt((double)(C / H)), 1.0 / (1.0 - (double)p),
+                        lector__dropout_threshold(p)};
+    return a;
+}
+
+// sum of x[d] y[d] in double, d in order
+static double dot_ref(const float *x, const float *y, int64_t n) {
+    double acc = 0.0;
+    for (int64_t d = 0; d < n; d++) acc += (double)x[d] * (double)y[d];
+    return acc;
+}
+
 void lector_attention_lse_ref(float *out,          // (B, T, C)
                               float *lse,          // (B, H, T)
                               const float *qkv,    // (B, T, 3C)
                               const int32_t *mask, // (B, T) or NULL
                               int64_t B, int64_t T, int64_t C, int64_t H, float p,
                               uint64_t seed) {
-    LECTOR_ASSERT(H > 0 && C % H == 0);
-    int64_t D = C / H;
-    double scale = 1.0 / sqrt((double)D), keep_scale = 1.0 / (1.0 - (double)p);
-    uint32_t thr = lector__dropout_threshold(p);
+    const struct att_ref a = att_ref_consts(C, H, p);
+    const int64_t D = a.D;
     double *s = lector__calloc((size_t)T, sizeof *s);
     LECTOR_ASSERT(s);
     for (int64_t b = 0; b < B; b++)
@@ -274,10 +294,8 @@ void lector_attention_lse_ref(float *out,          // (B, T, C)
                         s[t2] = -HUGE_VAL;
                         continue;
                     }
-                    const float *k = qkv + (b * T + t2) * 3 * C + C + h * D;
-                    double dot = 0.0;
-                    for (int64_t d = 0; d < D; d++) dot += (double)q[d] * (double)k[d];
-                    s[t2] = dot * scale;
+                    double dot = dot_ref(q, qkv + (b * T + t2) * 3 * C + C + h * D, D);
+                    s[t2] = dot * a.scale;
                     if (s[t2] > mx) mx = s[t2];
                 }
                 for (int64_t d = 0; d < D; d++) o[d] = 0.0f;
@@ -294,8 +312,8 @@ void lector_attention_lse_ref(float *out,          // (B, T, C)
                     for (int64_t t2 = 0; t2 < T; t2++) {
                         if (s[t2] == -HUGE_VAL) continue;
                         uint64_t idx = (uint64_t)(((b * H + h) * T + t) * T + t2);
-                        if (thr && !lector__dropout_keep(seed, idx, thr)) continue;
-                        double w = exp(s[t2] - mx) / sum * (thr ? keep_scale : 1.0);
+                        if (a.thr && !lector__dropout_keep(seed, idx, a.thr)) continue;
+                        double w = exp(s[t2] - mx) / sum * (a.thr ? a.keep_scale : 1.0);
                         acc += w * (double)qkv[(b * T + t2) * 3 * C + 2 * C + h * D + d];
                     }
                     o[d] = (float)acc;
@@ -308,10 +326,8 @@ void lector_attention_backward_ref(float *dqkv, const float *dout, const float *
                                    const float *out, const float *lse, const int32_t *mask,
                                    int64_t B, int64_t T, int64_t C, int64_t H, float p,
                                    uint64_t seed) {
-    LECTOR_ASSERT(H > 0 && C % H == 0);
-    int64_t D = C / H;
-    double scale = 1.0 / sqrt((double)D), keep_scale = 1.0 / (1.0 - (double)p);
-    uint32_t thr = lector__dropout_threshold(p);
+    const struct att_ref a = att_ref_consts(C, H, p);
+    const int64_t D = a.D;
     double *pr = lector__calloc((size_t)T, sizeof *pr), *kp = lector__calloc((size_t)T, sizeof *kp);
     LECTOR_ASSERT(pr && kp);
     for (int64_t b = 0; b < B; b++)
@@ -323,18 +339,16 @@ void lector_attention_backward_ref(float *dqkv, const float *dout, const float *
                 const float *o = out + (b * T + t) * C + h * D;
                 const float *dO = dout + (b * T + t) * C + h * D;
                 float *dq = dqkv + (b * T + t) * 3 * C + h * D;
-                double Di = 0.0;
-                for (int64_t d = 0; d < D; d++) Di += (double)dO[d] * (double)o[d];
+                double Di = dot_ref(dO, o, D);
                 for (int64_t t2 = 0; t2 < T; t2++) {
                     pr[t2] = 0.0;
                     kp[t2] = 0.0;
                     if (mask && mask[b * T + t2] == 0) continue;
-                    const float *k = qkv + (b * T + t2) * 3 * C + C + h * D;
-                    double dot = 0.0;
-                    for (int64_t d = 0; d < D; d++) dot += (double)q[d] * (double)k[d];
-                    pr[t2] = exp(dot * scale - (double)l);
+                    double dot = dot_ref(q, qkv + (b * T + t2) * 3 * C + C + h * D, D);
+                    pr[t2] = exp(dot * a.scale - (double)l);
                     uint64_t idx = (uint64_t)(((b * H + h) * T + t) * T + t2);
-                    kp[t2] = !thr ? 1.0 : lector__dropout_keep(seed, idx, thr) ? keep_scale : 0.0;
+                    bool kept = !a.thr || lector__dropout_keep(seed, idx, a.thr);
+                    kp[t2] = !a.thr ? 1.0 : kept ? a.keep_scale : 0.0;
                 }
                 for (int64_t t2 = 0; t2 < T; t2++) {
                     if (pr[t2] == 0.0) continue;
@@ -342,10 +356,8 @@ void lector_attention_backward_ref(float *dqkv, const float *dout, const float *
                     const float *v = k + C;
                     float *dk = dqkv + (b * T + t2) * 3 * C + C + h * D;
                     float *dv = dk + C;
-                    double dp = 0.0;
-                    for (int64_t d = 0; d < D; d++) dp += (double)dO[d] * (double)v[d];
-                    dp *= kp[t2];
-                    double ds = pr[t2] * (dp - Di) * scale;
+                    double dp = dot_ref(dO, v, D) * kp[t2];
+                    double ds = pr[t2] * (dp - Di) * a.scale;
                     for (int64_t d = 0; d < D; d++) {
                         dv[d] += (float)(pr[t2] * kp[t2] * (double)dO[d]);
                         dq[d] += (float)(ds * (double)k[d]);

@@ -13,13 +13,10 @@
 #include "kernels/kernels_impl.h"
 #include "kernels/simd.h"
 
-void SIMD_SUFFIX(lector__residual_layernorm)(float *out,         // (N, C)
-                                             const float *x,     // (N, C)
-                                             const float *bias,  // (C) or NULL
-                                             const float *res,   // (N, C) or NULL
-                                             const float *gamma, // (C)
-                                             const float *beta,  // (C)
-                                             int64_t N, int64_t C, float eps) {
+// shapes as lector_residual_layernorm_ref (kernels.h)
+void SIMD_SUFFIX(lector__residual_layernorm)(float *out, const float *x, const float *bias,
+                                             const float *res, const float *gamma,
+                                             const float *beta, int64_t N, int64_t C, float eps) {
     for (int64_t n = 0; n < N; n++) {
         const float *xr = x + n * C;
         const float *rr = res ? res + n * C : NULL;
