@@ -71,6 +71,11 @@ struct cli_opt {
 #define CLI_SHARED_HELP(id, help) {NULL, NULL, 0, help, id}
 #define CLI_TEXT(text) {NULL, NULL, 0, text, 0}
 #define CLI_END {NULL, NULL, 0, NULL, 0}
+/* The four options of long texts' windows, in the order the commands that split texts
+ * (embed, featurise, train) list them. */
+#define CLI_WINDOW_OPTS                                                                      \
+    CLI_SHARED(CLI_OPT_STRIDE), CLI_SHARED(CLI_OPT_MAX_WINDOWS), CLI_SHARED(CLI_OPT_DOC_POOLING), \
+        CLI_SHARED(CLI_OPT_TRUNCATE)
 
 /* The most options one command takes. */
 #define CLI_OPTS_MAX 96
