@@ -72,9 +72,7 @@ static inline __attribute__((always_inline)) void
 kernel_mx16(const int M, int64_t kc, const float *a, int64_t lda, const float *restrict b,
             float *c, int64_t ldc, int n, const float *bias, int first, int last,
             enum lector__act act) {
-    const float *a0 = a, *a1 = M > 1 ? a + lda : a, *a2 = M > 2 ? a + 2 * lda : a,
-                *a3 = M > 3 ? a + 3 * lda : a, *a4 = M > 4 ? a + 4 * lda : a,
-                *a5 = M > 5 ? a + 5 * lda : a;
+    V_TILE_ROWS6(float, a, lda, M);
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (int64_t k = 0; k < kc; k++) {

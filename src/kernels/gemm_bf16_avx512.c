@@ -102,15 +102,8 @@ void lector__matmul_bf16_pack_from_f32_avx512(uint16_t *packed, const float *pac
 static void kernel_6x64(int64_t kp, const uint16_t *a, int64_t lda, int m,
                         const uint16_t *restrict b, float *c, int64_t ldc, int n,
                         const float *bias, int first, int last, enum lector__act act) {
-    const uint16_t *a0 = a, *a1 = m > 1 ? a + lda : a, *a2 = m > 2 ? a + 2 * lda : a,
-                   *a3 = m > 3 ? a + 3 * lda : a, *a4 = m > 4 ? a + 4 * lda : a,
-                   *a5 = m > 5 ? a + 5 * lda : a;
-    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
-    __m512 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
-    __m512 c20 = c00, c21 = c00, c22 = c00, c23 = c00;
-    __m512 c30 = c00, c31 = c00, c32 = c00, c33 = c00;
-    __m512 c40 = c00, c41 = c00, c42 = c00, c43 = c00;
-    __m512 c50 = c00, c51 = c00, c52 = c00, c53 = c00;
+    V_TILE_ROWS6(uint16_t, a, lda, m);
+    V_TILE_ACC6X4(__m512, _mm512_setzero_ps());
     for (int64_t k = 0; k < kp; k++) {
         __m512bh b0 = (__m512bh)_mm512_load_si512(b), b1 = (__m512bh)_mm512_load_si512(b + 32),
                  b2 = (__m512bh)_mm512_load_si512(b + 64),
@@ -126,8 +119,7 @@ static void kernel_6x64(int64_t kp, const uint16_t *a, int64_t lda, int m,
 #undef ROW
         b += 2 * NR;
     }
-    __m512 acc[MR][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23},
-                         {c30, c31, c32, c33}, {c40, c41, c42, c43}, {c50, c51, c52, c53}};
+    __m512 acc[MR][4] = V_TILE_ARRAY6X4;
     v_tile_store(acc, m, c, ldc, n, bias, first, last, act);
 }
 

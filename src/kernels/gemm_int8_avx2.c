@@ -100,9 +100,7 @@ static inline __m256i bcast32(const int16_t *p) {
 static inline __attribute__((always_inline)) void
 kernel_mx16(const int M, int64_t kq, const int16_t *a, int64_t lda, const int8_t *restrict b,
             float *c, int64_t ldc, int n, const struct epi *e) {
-    const int16_t *a0 = a, *a1 = M > 1 ? a + lda : a, *a2 = M > 2 ? a + 2 * lda : a,
-                  *a3 = M > 3 ? a + 3 * lda : a, *a4 = M > 4 ? a + 4 * lda : a,
-                  *a5 = M > 5 ? a + 5 * lda : a;
+    V_TILE_ROWS6(int16_t, a, lda, M);
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,
             c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (int64_t k = 0; k < kq; k++) {

@@ -102,15 +102,8 @@ struct epi {
 static void kernel_6x64(int64_t kq, const uint8_t *a, int64_t lda, int m,
                         const int8_t *restrict b, float *c, int64_t ldc, int n, int first,
                         int last, const struct epi *e) {
-    const uint8_t *a0 = a, *a1 = m > 1 ? a + lda : a, *a2 = m > 2 ? a + 2 * lda : a,
-                  *a3 = m > 3 ? a + 3 * lda : a, *a4 = m > 4 ? a + 4 * lda : a,
-                  *a5 = m > 5 ? a + 5 * lda : a;
-    __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00;
-    __m512i c10 = c00, c11 = c00, c12 = c00, c13 = c00;
-    __m512i c20 = c00, c21 = c00, c22 = c00, c23 = c00;
-    __m512i c30 = c00, c31 = c00, c32 = c00, c33 = c00;
-    __m512i c40 = c00, c41 = c00, c42 = c00, c43 = c00;
-    __m512i c50 = c00, c51 = c00, c52 = c00, c53 = c00;
+    V_TILE_ROWS6(uint8_t, a, lda, m);
+    V_TILE_ACC6X4(__m512i, _mm512_setzero_si512());
     for (int64_t k = 0; k < kq; k++) {
         __m512i b0 = _mm512_load_si512(b), b1 = _mm512_load_si512(b + 64),
                 b2 = _mm512_load_si512(b + 128), b3 = _mm512_load_si512(b + 192);
@@ -125,8 +118,7 @@ static void kernel_6x64(int64_t kq, const uint8_t *a, int64_t lda, int m,
 #undef ROW
         b += 4 * NR;
     }
-    __m512i acc[MR][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23},
-                          {c30, c31, c32, c33}, {c40, c41, c42, c43}, {c50, c51, c52, c53}};
+    __m512i acc[MR][4] = V_TILE_ARRAY6X4;
     __mmask16 mk[4];
     v_tile_masks(n, mk);
     for (int i = 0; i < m; i++) {

@@ -230,7 +230,27 @@ static inline vf v_int8_quantize(vf x, vf inv, vf zp) {
     return v_min(v_max(v, v_zero()), v_set1(255.0f));
 }
 
+// The 6-row micro-kernels' operand rows: a0 .. a5, pointers to T, lda elements apart from
+// a; the rows past m repeat row 0 (computed, never stored).
+#define V_TILE_ROWS6(T, a, lda, m)                                                          \
+    const T *a0 = (a), *a1 = (m) > 1 ? (a) + (lda) : (a), *a2 = (m) > 2 ? (a) + 2 * (lda) : (a), \
+            *a3 = (m) > 3 ? (a) + 3 * (lda) : (a), *a4 = (m) > 4 ? (a) + 4 * (lda) : (a),     \
+            *a5 = (m) > 5 ? (a) + 5 * (lda) : (a)
+
 #if defined(__AVX512F__)
+// The 6x64 tiles' 24 accumulators c00 .. c53 (row, 16-column vector) of type V, all zero,
+// and the (6, 4) array initialiser that gathers them.
+#define V_TILE_ACC6X4(V, zero)                                                              \
+    V c00 = (zero), c01 = c00, c02 = c00, c03 = c00;                                        \
+    V c10 = c00, c11 = c00, c12 = c00, c13 = c00;                                           \
+    V c20 = c00, c21 = c00, c22 = c00, c23 = c00;                                           \
+    V c30 = c00, c31 = c00, c32 = c00, c33 = c00;                                           \
+    V c40 = c00, c41 = c00, c42 = c00, c43 = c00;                                           \
+    V c50 = c00, c51 = c00, c52 = c00, c53 = c00
+#define V_TILE_ARRAY6X4                                                                     \
+    {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23},                      \
+     {c30, c31, c32, c33}, {c40, c41, c42, c43}, {c50, c51, c52, c53}}
+
 // The 4 bytes at p (any alignment) in every 32-bit lane: the broadcast operand of the
 // bf16 (2 x bf16) and int8 (4 x uint8) dot-product instructions.
 static inline __m512i v_bcast32(const void *p) {
