@@ -319,11 +319,54 @@ static enum lector_status all_logits(const struct lector_head *head, const float
 // ---------------------------------------------------------------------------------------
 // the training loop
 
-enum lector_status lector_train_head(const struct lector_train_set *train,
+// One lector_train_head call: its inputs, its buffers and where the training stands.
+struct fit {
+    const struct lector_train_set *train, *valid;
+    const struct lector_train_params *p;
+    int64_t n, n_valid, C, S, K, Bmax;
+    bool multi;
+    float *mu, *sd;     // (C) the dense features' training mean and standard deviation
+    float *Z, *Zv;      // (n, C), (n_valid, C) the dense features standardised
+    float *xb;          // (Bmax, C) the batch's rows of Z
+    int32_t *yb;        // (Bmax) the batch's labels
+    uint8_t *Yb;        // (Bmax, K) the batch's multi-label targets
+    float *vlogits;     // (n_valid, K)
+    int32_t *vpred;     // (n_valid)
+    float *vprobs;      // (n_valid, K)
+    int64_t *idx;       // (n) the shuffled training order
+    float *cw;          // (K) class weights
+    float *best;        // (n_params) the best epoch's parameters
+    struct lector_head *head;
+    struct lector_adamw *opt, *opt_sp; // [W | b | W1 | b1] and V
+    struct lector_sparse_rows spb;     // the batch's n-gram rows
+    size_t spb_cap;
+    // n-gram rows (of V) the current batch touched, in first-seen order, and the step that
+    // last listed each row: the sparse group's step, zeroing and clipping visit only these.
+    int64_t *touched, *stamp, n_touched;
+    size_t touched_cap;
+    json_t *hist;
+    struct lector_loss_params lp;
+    struct lector_head_layout lay;
+    int64_t n_params, n_dense;
+    int64_t n_steps, n_warmup, step;
+    double lr; // of the last step
+    double best_f1, best_acc, best_loss, max_f1;
+    int64_t best_epoch, since_best;
+};
+
+static enum lector_status nomem(const struct fit *f, struct lector_error *err) {
+    return lector__error(err, LECTOR_STATUS_NOMEM,
+                         "out of memory training on %lld x (%lld + %lld) features", (long long)f->n,
+                         (long long)f->C, (long long)f->S);
+}
+
+// The arguments lector_train_head refuses, and a head over the memory budget (refused
+// before any allocation: 20k labels over a million n-gram buckets would otherwise ask for
+// hundreds of GB before anything is said).
+static enum lector_status check_args(const struct lector_train_set *train,
                                      const struct lector_train_set *valid, int64_t C, int64_t K,
                                      const struct lector_train_params *p,
-                                     struct lector_train_result *out, struct lector_error *err) {
-    memset(out, 0, sizeof *out);
+                                     struct lector_error *err) {
     const int64_t n = train->n, n_valid = valid ? valid->n : 0;
     const int64_t S = train->sp ? train->sp->n_cols : 0;
     if (n <= 0 || C < 0 || C + S < 1 || K < 2)
@@ -355,9 +398,6 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
             return lector__error(err, LECTOR_STATUS_INVALID_ARG,
                                  "validation label %d of row %lld outside [0, %lld)", valid->y[i],
                                  (long long)i, (long long)K);
-
-    // Refused before any allocation: 20k labels over a million n-gram buckets would otherwise
-    // ask for hundreds of GB before anything is said.
     const uint64_t need = lector_train_head_memory(C, S, K, p);
     if (p->max_memory > 0 && need > p->max_memory)
         return lector__error(err, LECTOR_STATUS_NOMEM,
@@ -366,291 +406,375 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
                              "of %.1f MB",
                              (long long)K, (long long)C, (long long)p->n_hidden, (long long)S,
                              (double)need / 1e6, (double)p->max_memory / 1e6);
-    enum lector_status s = LECTOR_STATUS_OK;
-    const int64_t Bmax = p->batch_size;
-    float *mu = NULL, *sd = NULL, *Z = NULL, *Zv = NULL, *xb = NULL, *vlogits = NULL, *best = NULL;
-    float *cw = NULL;
-    int32_t *yb = NULL, *vpred = NULL;
-    uint8_t *Yb = NULL;
-    float *vprobs = NULL;
-    int64_t *idx = NULL;
-    struct lector_head *head = NULL;
-    struct lector_adamw *opt = NULL, *opt_sp = NULL;
-    struct lector_sparse_rows spb = {0};
-    size_t spb_cap = 0;
-    // n-gram rows (of V) the current batch touched, in first-seen order, and the step that
-    // last listed each row: the sparse group's step, zeroing and clipping visit only these.
-    int64_t *touched = NULL, *stamp = NULL, n_touched = 0;
-    size_t touched_cap = 0;
-    json_t *hist = json_array();
+    return LECTOR_STATUS_OK;
+}
 
+// The buffers whose size the sets and C, S, K, Bmax give; false when one is missing.
+static bool fit_alloc(struct fit *f) {
+    const int64_t n = f->n, n_valid = f->n_valid, C = f->C, S = f->S, K = f->K, Bmax = f->Bmax;
     size_t nc = 0, nvc = 0;
     if (!lector__mul_size((size_t)n, (size_t)(C > 0 ? C : 1), &nc) ||
         !lector__mul_size((size_t)(n_valid > 0 ? n_valid : 1), (size_t)(C > 0 ? C : 1), &nvc))
-        goto nomem;
-    mu = lector__calloc((size_t)(C > 0 ? C : 1), sizeof *mu);
-    sd = lector__calloc((size_t)(C > 0 ? C : 1), sizeof *sd);
-    Z = C > 0 ? lector__malloc(nc * sizeof *Z) : NULL;
-    Zv = C > 0 && n_valid > 0 ? lector__malloc(nvc * sizeof *Zv) : NULL;
-    xb = lector__malloc((size_t)Bmax * (size_t)(C > 0 ? C : 1) * sizeof *xb);
-    yb = lector__malloc((size_t)Bmax * sizeof *yb);
-    vlogits = lector__malloc((size_t)(n_valid > 0 ? n_valid : 1) * (size_t)K * sizeof *vlogits);
-    vpred = lector__malloc((size_t)(n_valid > 0 ? n_valid : 1) * sizeof *vpred);
-    vprobs = lector__malloc((size_t)(n_valid > 0 ? n_valid : 1) * (size_t)K * sizeof *vprobs);
-    Yb = multi ? lector__malloc((size_t)Bmax * (size_t)K) : NULL;
-    idx = lector__malloc((size_t)n * sizeof *idx);
-    cw = lector__malloc((size_t)K * sizeof *cw);
-    spb.offsets = S > 0 ? lector__malloc((size_t)(Bmax + 1) * sizeof *spb.offsets) : NULL;
-    stamp = S > 0 ? lector__malloc((size_t)S * sizeof *stamp) : NULL;
-    for (int64_t j = 0; j < S && stamp; j++) stamp[j] = -1;
-    if ((S > 0 && !stamp) || !mu || !sd || (C > 0 && !Z) || (C > 0 && n_valid > 0 && !Zv) || !xb || !yb ||
-        !vlogits || !vpred || !vprobs || (multi && !Yb) || !idx || !cw || (S > 0 && !spb.offsets) ||
-        !hist)
-        goto nomem;
+        return false;
+    f->mu = lector__calloc((size_t)(C > 0 ? C : 1), sizeof *f->mu);
+    f->sd = lector__calloc((size_t)(C > 0 ? C : 1), sizeof *f->sd);
+    f->Z = C > 0 ? lector__malloc(nc * sizeof *f->Z) : NULL;
+    f->Zv = C > 0 && n_valid > 0 ? lector__malloc(nvc * sizeof *f->Zv) : NULL;
+    f->xb = lector__malloc((size_t)Bmax * (size_t)(C > 0 ? C : 1) * sizeof *f->xb);
+    f->yb = lector__malloc((size_t)Bmax * sizeof *f->yb);
+    f->vlogits = lector__malloc((size_t)(n_valid > 0 ? n_valid : 1) * (size_t)K * sizeof *f->vlogits);
+    f->vpred = lector__malloc((size_t)(n_valid > 0 ? n_valid : 1) * sizeof *f->vpred);
+    f->vprobs = lector__malloc((size_t)(n_valid > 0 ? n_valid : 1) * (size_t)K * sizeof *f->vprobs);
+    f->Yb = f->multi ? lector__malloc((size_t)Bmax * (size_t)K) : NULL;
+    f->idx = lector__malloc((size_t)n * sizeof *f->idx);
+    f->cw = lector__malloc((size_t)K * sizeof *f->cw);
+    f->spb.offsets = S > 0 ? lector__malloc((size_t)(Bmax + 1) * sizeof *f->spb.offsets) : NULL;
+    f->stamp = S > 0 ? lector__malloc((size_t)S * sizeof *f->stamp) : NULL;
+    for (int64_t j = 0; j < S && f->stamp; j++) f->stamp[j] = -1;
+    return !((S > 0 && !f->stamp) || !f->mu || !f->sd || (C > 0 && !f->Z) ||
+             (C > 0 && n_valid > 0 && !f->Zv) || !f->xb || !f->yb || !f->vlogits || !f->vpred ||
+             !f->vprobs || (f->multi && !f->Yb) || !f->idx || !f->cw ||
+             (S > 0 && !f->spb.offsets) || !f->hist);
+}
 
-    // Standardise each dense feature on the training set: frozen encoder features have very
-    // different scales per dimension, and AdamW converges far faster on z-scores. The
-    // scaling is folded back into W and b at the end, so the saved head takes raw features.
-    // The sparse TF-IDF rows are already unit-normalised and are used as they are.
+static void fit_free(struct fit *f) {
+    json_decref(f->hist);
+    lector_sparse_rows_free(&f->spb);
+    lector_free(f->touched);
+    lector_free(f->stamp);
+    lector_adamw_free(f->opt_sp);
+    lector_adamw_free(f->opt);
+    lector_head_free(f->head);
+    lector_free(f->best);
+    lector_free(f->cw);
+    lector_free(f->idx);
+    lector_free(f->vpred);
+    lector_free(f->vprobs);
+    lector_free(f->Yb);
+    lector_free(f->vlogits);
+    lector_free(f->yb);
+    lector_free(f->xb);
+    lector_free(f->Zv);
+    lector_free(f->Z);
+    lector_free(f->sd);
+    lector_free(f->mu);
+}
+
+// Standardise each dense feature on the training set: frozen encoder features have very
+// different scales per dimension, and AdamW converges far faster on z-scores. The scaling
+// is folded back into W and b at the end (fold_standardisation), so the saved head takes
+// raw features. The sparse TF-IDF rows are already unit-normalised and are used as they are.
+static void standardise(struct fit *f) {
+    const int64_t n = f->n, C = f->C;
+    const float *X = f->train->X;
     for (int64_t c = 0; c < C; c++) {
         double m = 0.0, v = 0.0;
-        for (int64_t i = 0; i < n; i++) m += (double)train->X[i * C + c];
+        for (int64_t i = 0; i < n; i++) m += (double)X[i * C + c];
         m /= (double)n;
         for (int64_t i = 0; i < n; i++) {
-            double d = (double)train->X[i * C + c] - m;
+            double d = (double)X[i * C + c] - m;
             v += d * d;
         }
         v /= (double)n;
-        mu[c] = (float)m;
-        sd[c] = (float)(v > 1e-12 ? sqrt(v) : 1.0);
+        f->mu[c] = (float)m;
+        f->sd[c] = (float)(v > 1e-12 ? sqrt(v) : 1.0);
     }
     for (int64_t i = 0; i < n; i++)
-        for (int64_t c = 0; c < C; c++) Z[i * C + c] = (train->X[i * C + c] - mu[c]) / sd[c];
-    for (int64_t i = 0; i < n_valid && C > 0; i++)
-        for (int64_t c = 0; c < C; c++) Zv[i * C + c] = (valid->X[i * C + c] - mu[c]) / sd[c];
+        for (int64_t c = 0; c < C; c++) f->Z[i * C + c] = (X[i * C + c] - f->mu[c]) / f->sd[c];
+    for (int64_t i = 0; i < f->n_valid && C > 0; i++)
+        for (int64_t c = 0; c < C; c++)
+            f->Zv[i * C + c] = (f->valid->X[i * C + c] - f->mu[c]) / f->sd[c];
+}
 
-    // Class weights: scikit-learn's "balanced", n / (K n_k); a class absent from training
-    // gets weight 1 (it never occurs as a target anyway).
-    for (int64_t k = 0; k < K; k++) cw[k] = 1.0f;
-    if (p->class_weight_balanced && !multi) {
+// Class weights: scikit-learn's "balanced", n / (K n_k); a class absent from training gets
+// weight 1 (it never occurs as a target anyway). All 1 unless asked for (single-label).
+static void class_weights(struct fit *f) {
+    const int64_t n = f->n, K = f->K;
+    for (int64_t k = 0; k < K; k++) f->cw[k] = 1.0f;
+    if (f->p->class_weight_balanced && !f->multi) {
         for (int64_t k = 0; k < K; k++) {
             int64_t nk = 0;
-            for (int64_t i = 0; i < n; i++) nk += train->y[i] == k;
-            if (nk > 0) cw[k] = (float)((double)n / ((double)K * (double)nk));
+            for (int64_t i = 0; i < n; i++) nk += f->train->y[i] == k;
+            if (nk > 0) f->cw[k] = (float)((double)n / ((double)K * (double)nk));
         }
     }
-    struct lector_loss_params lp = {p->class_weight_balanced && !multi ? cw : NULL,
-                                    p->label_smoothing, p->dropout, 0, multi ? Yb : NULL};
+}
 
-    s = lector_head_new(&(struct lector_head_shape){C, p->n_hidden, S, K}, p->seed, &head, err);
-    if (s != LECTOR_STATUS_OK) goto fail;
-    const int64_t n_params = lector_head_n_params(head);
-    const struct lector_head_layout lay = lector_head_get_layout(head);
-    // Two parameter groups over the one parameter array: [W | b | W1 | b1] and V.
-    const int64_t n_dense = lay.V;
-    s = lector_adamw_new(n_dense, &p->adamw, &opt, err);
-    if (s != LECTOR_STATUS_OK) goto fail;
+// The head, its two optimiser groups over the one parameter array ([W | b | W1 | b1] and
+// V), and the best parameters so far (the initial ones).
+static enum lector_status head_new(struct fit *f, struct lector_error *err) {
+    const struct lector_train_params *p = f->p;
+    enum lector_status s =
+        lector_head_new(&(struct lector_head_shape){f->C, p->n_hidden, f->S, f->K}, p->seed, &f->head, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    f->n_params = lector_head_n_params(f->head);
+    f->lay = lector_head_get_layout(f->head);
+    f->n_dense = f->lay.V;
+    s = lector_adamw_new(f->n_dense, &p->adamw, &f->opt, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    if (f->S > 0) {
+        s = lector_adamw_new(f->n_params - f->n_dense, &p->adamw_sparse, &f->opt_sp, err);
+        if (s != LECTOR_STATUS_OK) return s;
+    }
+    f->best = lector__malloc((size_t)f->n_params * sizeof *f->best);
+    if (!f->best) return nomem(f, err);
+    memcpy(f->best, lector_head_params(f->head), (size_t)f->n_params * sizeof *f->best);
+    return LECTOR_STATUS_OK;
+}
+
+// Clip the gradient to p->clip_norm: its global L2 norm over the dense part and the touched
+// rows (the other grads are zero), summed in a fixed order in double: deterministic.
+static void clip_grads(struct fit *f, float *grads) {
+    const int64_t n_dense = f->n_dense, K = f->K;
+    double g2 = 0.0;
+    for (int64_t i = 0; i < n_dense; i++) g2 += (double)grads[i] * (double)grads[i];
+    for (int64_t j = 0; j < f->n_touched; j++) {
+        const float *g = grads + n_dense + f->touched[j] * K;
+        for (int64_t k = 0; k < K; k++) g2 += (double)g[k] * (double)g[k];
+    }
+    double gn = sqrt(g2);
+    if (gn > (double)f->p->clip_norm) {
+        float scale = (float)((double)f->p->clip_norm / (gn + 1e-6));
+        for (int64_t i = 0; i < n_dense; i++) grads[i] *= scale;
+        for (int64_t j = 0; j < f->n_touched; j++) {
+            float *g = grads + n_dense + f->touched[j] * K;
+            for (int64_t k = 0; k < K; k++) g[k] *= scale;
+        }
+    }
+}
+
+// One optimiser step on the B rows at idx[start ..]; *loss is the batch's.
+static enum lector_status train_batch(struct fit *f, int64_t epoch, int64_t start, int64_t B,
+                                      float *loss, struct lector_error *err) {
+    const struct lector_train_params *p = f->p;
+    const int64_t C = f->C, S = f->S, K = f->K, n_dense = f->n_dense;
+    const int64_t *idx = f->idx;
+    for (int64_t b = 0; b < B; b++) {
+        if (C > 0) memcpy(f->xb + b * C, f->Z + idx[start + b] * C, (size_t)C * sizeof *f->xb);
+        if (f->multi)
+            memcpy(f->Yb + b * K, f->train->Y + idx[start + b] * K, (size_t)K);
+        else
+            f->yb[b] = f->train->y[idx[start + b]];
+    }
     if (S > 0) {
-        s = lector_adamw_new(n_params - n_dense, &p->adamw_sparse, &opt_sp, err);
-        if (s != LECTOR_STATUS_OK) goto fail;
+        if (!lector__gather_sparse(f->train->sp, idx + start, B, &f->spb, &f->spb_cap))
+            return nomem(f, err);
+        if (!lector__list_touched(&f->spb, f->step, f->stamp, &f->touched, &f->touched_cap,
+                                  &f->n_touched))
+            return nomem(f, err);
     }
-    best = lector__malloc((size_t)n_params * sizeof *best);
-    if (!best) goto nomem;
-    memcpy(best, lector_head_params(head), (size_t)n_params * sizeof *best);
-    double best_f1 = -1.0, best_acc = -1.0, best_loss = HUGE_VAL, max_f1 = -1.0;
-    int64_t best_epoch = 0, since_best = 0;
+    *loss = 0.0f;
+    f->lp.dropout_seed = p->seed ^ ((uint64_t)f->step * UINT64_C(0x9e3779b97f4a7c15));
+    // grads are zero here: all of them at the start, then the dense part and the touched
+    // rows after each step (the only ones a step writes)
+    lector_head_loss_backward(f->head, C > 0 ? f->xb : NULL, S > 0 ? &f->spb : NULL, f->yb, B,
+                              &f->lp, loss, NULL);
+    if (!isfinite(*loss))
+        return lector__error(err, LECTOR_STATUS_RANGE,
+                             "training diverged: loss is %s in epoch %lld; try a smaller --lr",
+                             isnan(*loss) ? "NaN" : "infinite", (long long)epoch);
+    float *grads = lector_head_grads(f->head), *params = lector_head_params(f->head);
+    const uint8_t *mask = lector_head_decay_mask(f->head);
+    if (p->clip_norm > 0.0f) clip_grads(f, grads);
+    const double fac = lector_schedule_factor(p->schedule, f->step, f->n_steps, f->n_warmup);
+    f->lr = (double)p->adamw.lr * fac;
+    lector_adamw_set_lr(f->opt, (float)f->lr);
+    lector_adamw_step(f->opt, params, grads, mask);
+    memset(grads, 0, (size_t)n_dense * sizeof *grads);
+    if (f->opt_sp) {
+        lector_adamw_set_lr(f->opt_sp, (float)((double)p->adamw_sparse.lr * fac));
+        enum lector_status s =
+            lector_adamw_step_rows(f->opt_sp, params + n_dense, grads + n_dense, mask + n_dense,
+                                   f->touched, f->n_touched, K, err);
+        if (s != LECTOR_STATUS_OK) return s;
+        for (int64_t j = 0; j < f->n_touched; j++)
+            memset(grads + n_dense + f->touched[j] * K, 0, (size_t)K * sizeof *grads);
+    }
+    f->step++;
+    return LECTOR_STATUS_OK;
+}
 
-    const int64_t steps_per_epoch = (n + Bmax - 1) / Bmax;
-    const int64_t n_steps = steps_per_epoch * p->n_epochs;
-    const int64_t n_warmup = (int64_t)((double)p->warmup * (double)n_steps);
-    int64_t step = 0;
+// One pass over the training set in a new shuffled order; *train_loss is the mean batch loss.
+static enum lector_status train_epoch(struct fit *f, int64_t epoch, uint64_t *rng,
+                                      double *train_loss, struct lector_error *err) {
+    const struct lector_train_params *p = f->p;
+    const int64_t n = f->n, Bmax = f->Bmax;
+    shuffle(f->idx, n, rng);
+    double loss_sum = 0.0;
+    int64_t n_batches = 0;
+    for (int64_t start = 0; start < n; start += Bmax) {
+        if (p->cancel && *p->cancel)
+            return lector__error(err, LECTOR_STATUS_INTERRUPTED, "training interrupted in epoch %lld",
+                                 (long long)epoch);
+        int64_t B = n - start < Bmax ? n - start : Bmax;
+        float loss;
+        enum lector_status s = train_batch(f, epoch, start, B, &loss, err);
+        if (s != LECTOR_STATUS_OK) return s;
+        loss_sum += (double)loss;
+        n_batches++;
+        if (p->on_step) p->on_step(p->user, epoch, f->step, f->n_steps, (double)loss);
+    }
+    // the n-gram rows not touched lately still owe their weight decay
+    if (f->opt_sp)
+        lector_adamw_sync_rows(f->opt_sp, lector_head_params(f->head) + f->n_dense,
+                               lector_head_decay_mask(f->head) + f->n_dense);
+    *train_loss = loss_sum / (double)n_batches;
+    return LECTOR_STATUS_OK;
+}
+
+// e's validation scores, whether its epoch is the best so far (better macro-F1 by more than
+// min_delta, or as good within min_delta of both the best and the highest seen, with a
+// lower loss; every epoch without validation), the best parameters kept, and its line of
+// the history.
+static enum lector_status judge_epoch(struct fit *f, struct lector_epoch_info *e,
+                                      struct lector_error *err) {
+    const int64_t n_valid = f->n_valid, K = f->K;
+    if (n_valid > 0) {
+        enum lector_status s =
+            all_logits(f->head, f->Zv, f->valid->sp, n_valid, f->C, K, f->vlogits, err);
+        if (s != LECTOR_STATUS_OK) return s;
+        s = lector__valid_scores(f->vlogits, f->valid->y, f->multi ? f->valid->Y : NULL, n_valid, K,
+                                 f->vprobs, f->vpred, &e->valid_accuracy, &e->valid_macro_f1,
+                                 &e->valid_loss, err);
+        if (s != LECTOR_STATUS_OK) return s;
+    }
+    if (n_valid <= 0) {
+        e->is_best = 1;
+    } else {
+        const double f1 = e->valid_macro_f1, d = (double)f->p->min_delta;
+        if (f1 > f->max_f1) f->max_f1 = f1;
+        e->is_best = f->best_f1 < 0.0 || f1 > f->best_f1 + d ||
+                     (f1 >= f->best_f1 - d && f1 >= f->max_f1 - d && e->valid_loss < f->best_loss);
+    }
+    if (e->is_best) {
+        f->best_f1 = e->valid_macro_f1;
+        f->best_loss = e->valid_loss;
+        f->best_acc = e->valid_accuracy;
+        f->best_epoch = e->epoch;
+        f->since_best = 0;
+        memcpy(f->best, lector_head_params(f->head), (size_t)f->n_params * sizeof *f->best);
+    } else {
+        f->since_best++;
+    }
+    json_t *je = json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "epoch", (json_int_t)e->epoch,
+                           "train_loss", e->train_loss, "valid_loss", e->valid_loss,
+                           "valid_accuracy", e->valid_accuracy, "valid_macro_f1",
+                           e->valid_macro_f1, "lr", e->lr);
+    if (je) json_array_append_new(f->hist, je);
+    return LECTOR_STATUS_OK;
+}
+
+// out->head: a new head with the best parameters, the standardisation folded into the layer
+// that reads x: W' = W / sd, b' = b - W' mu (W1 and b1 for an MLP).
+static enum lector_status fold_standardisation(const struct fit *f, struct lector_train_result *out,
+                                               struct lector_error *err) {
+    const struct lector_train_params *p = f->p;
+    const int64_t C = f->C;
+    enum lector_status s =
+        lector_head_new(&(struct lector_head_shape){C, p->n_hidden, f->S, f->K}, p->seed, &out->head, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    float *q = lector_head_params(out->head);
+    memcpy(q, f->best, (size_t)f->n_params * sizeof *q);
+    const bool mlp = p->n_hidden > 0;
+    const int64_t rows = mlp ? p->n_hidden : f->K;
+    float *Wx = q + (mlp ? f->lay.W1 : f->lay.W), *bx = q + (mlp ? f->lay.b1 : f->lay.b);
+    for (int64_t k = 0; k < rows; k++) {
+        double bk = (double)bx[k];
+        for (int64_t c = 0; c < C; c++) {
+            Wx[k * C + c] = Wx[k * C + c] / f->sd[c];
+            bk -= (double)Wx[k * C + c] * (double)f->mu[c];
+        }
+        bx[k] = (float)bk;
+    }
+    return LECTOR_STATUS_OK;
+}
+
+enum lector_status lector_train_head(const struct lector_train_set *train,
+                                     const struct lector_train_set *valid, int64_t C, int64_t K,
+                                     const struct lector_train_params *p,
+                                     struct lector_train_result *out, struct lector_error *err) {
+    memset(out, 0, sizeof *out);
+    enum lector_status s = check_args(train, valid, C, K, p, err);
+    if (s != LECTOR_STATUS_OK) return s;
+    const int64_t n = train->n, n_valid = valid ? valid->n : 0;
+    struct fit f = {.train = train,
+                    .valid = valid,
+                    .p = p,
+                    .n = n,
+                    .n_valid = n_valid,
+                    .C = C,
+                    .S = train->sp ? train->sp->n_cols : 0,
+                    .K = K,
+                    .Bmax = p->batch_size,
+                    .multi = train->Y != NULL,
+                    .hist = json_array(),
+                    .best_f1 = -1.0,
+                    .best_acc = -1.0,
+                    .best_loss = HUGE_VAL,
+                    .max_f1 = -1.0};
+    if (!fit_alloc(&f)) {
+        s = nomem(&f, err);
+        goto fail;
+    }
+    standardise(&f);
+    class_weights(&f);
+    f.lp = (struct lector_loss_params){p->class_weight_balanced && !f.multi ? f.cw : NULL,
+                                       p->label_smoothing, p->dropout, 0, f.multi ? f.Yb : NULL};
+    s = head_new(&f, err);
+    if (s != LECTOR_STATUS_OK) goto fail;
+
+    const int64_t steps_per_epoch = (n + f.Bmax - 1) / f.Bmax;
+    f.n_steps = steps_per_epoch * p->n_epochs;
+    f.n_warmup = (int64_t)((double)p->warmup * (double)f.n_steps);
     uint64_t rng = p->seed ^ 0x6c6563746f72ULL;
-    float *grads = lector_head_grads(head), *params = lector_head_params(head);
-    const uint8_t *mask = lector_head_decay_mask(head);
-    lector_head_zero_grad(head);
-    for (int64_t i = 0; i < n; i++) idx[i] = i;
+    lector_head_zero_grad(f.head);
+    for (int64_t i = 0; i < n; i++) f.idx[i] = i;
+    f.lr = (double)p->adamw.lr;
     int64_t epoch;
-    double lr = (double)p->adamw.lr;
     for (epoch = 1; epoch <= p->n_epochs; epoch++) {
-        shuffle(idx, n, &rng);
-        double loss_sum = 0.0;
-        int64_t n_batches = 0;
-        for (int64_t start = 0; start < n; start += Bmax) {
-            if (p->cancel && *p->cancel) {
-                s = lector__error(err, LECTOR_STATUS_INTERRUPTED, "training interrupted in epoch %lld",
-                                  (long long)epoch);
-                goto fail;
-            }
-            int64_t B = n - start < Bmax ? n - start : Bmax;
-            for (int64_t b = 0; b < B; b++) {
-                if (C > 0) memcpy(xb + b * C, Z + idx[start + b] * C, (size_t)C * sizeof *xb);
-                if (multi)
-                    memcpy(Yb + b * K, train->Y + idx[start + b] * K, (size_t)K);
-                else
-                    yb[b] = train->y[idx[start + b]];
-            }
-            if (S > 0) {
-                if (!lector__gather_sparse(train->sp, idx + start, B, &spb, &spb_cap)) goto nomem;
-                if (!lector__list_touched(&spb, step, stamp, &touched, &touched_cap, &n_touched))
-                    goto nomem;
-            }
-            float loss = 0.0f;
-            lp.dropout_seed = p->seed ^ ((uint64_t)step * UINT64_C(0x9e3779b97f4a7c15));
-            // grads are zero here: all of them at the start, then the dense part and the
-            // touched rows after each step (the only ones a step writes)
-            lector_head_loss_backward(head, C > 0 ? xb : NULL, S > 0 ? &spb : NULL, yb, B, &lp,
-                                         &loss, NULL);
-            if (!isfinite(loss)) {
-                s = lector__error(err, LECTOR_STATUS_RANGE,
-                                  "training diverged: loss is %s in epoch %lld; try a smaller --lr",
-                                  isnan(loss) ? "NaN" : "infinite", (long long)epoch);
-                goto fail;
-            }
-            if (p->clip_norm > 0.0f) {
-                // Global L2 norm over the dense part and the touched rows (the other grads
-                // are zero), summed in a fixed order in double: deterministic.
-                double g2 = 0.0;
-                for (int64_t i = 0; i < n_dense; i++) g2 += (double)grads[i] * (double)grads[i];
-                for (int64_t j = 0; j < n_touched; j++) {
-                    const float *g = grads + n_dense + touched[j] * K;
-                    for (int64_t k = 0; k < K; k++) g2 += (double)g[k] * (double)g[k];
-                }
-                double gn = sqrt(g2);
-                if (gn > (double)p->clip_norm) {
-                    float scale = (float)((double)p->clip_norm / (gn + 1e-6));
-                    for (int64_t i = 0; i < n_dense; i++) grads[i] *= scale;
-                    for (int64_t j = 0; j < n_touched; j++) {
-                        float *g = grads + n_dense + touched[j] * K;
-                        for (int64_t k = 0; k < K; k++) g[k] *= scale;
-                    }
-                }
-            }
-            const double f = lector_schedule_factor(p->schedule, step, n_steps, n_warmup);
-            lr = (double)p->adamw.lr * f;
-            lector_adamw_set_lr(opt, (float)lr);
-            lector_adamw_step(opt, params, grads, mask);
-            memset(grads, 0, (size_t)n_dense * sizeof *grads);
-            if (opt_sp) {
-                lector_adamw_set_lr(opt_sp, (float)((double)p->adamw_sparse.lr * f));
-                s = lector_adamw_step_rows(opt_sp, params + n_dense, grads + n_dense,
-                                           mask + n_dense, touched, n_touched, K, err);
-                if (s != LECTOR_STATUS_OK) goto fail;
-                for (int64_t j = 0; j < n_touched; j++)
-                    memset(grads + n_dense + touched[j] * K, 0, (size_t)K * sizeof *grads);
-            }
-            step++;
-            loss_sum += (double)loss;
-            n_batches++;
-            if (p->on_step) p->on_step(p->user, epoch, step, n_steps, (double)loss);
-        }
-        // the n-gram rows not touched lately still owe their weight decay
-        if (opt_sp) lector_adamw_sync_rows(opt_sp, params + n_dense, mask + n_dense);
-        struct lector_epoch_info e = {epoch, loss_sum / (double)n_batches, -1.0, -1.0, -1.0, lr, 0};
-        if (n_valid > 0) {
-            if ((s = all_logits(head, Zv, valid->sp, n_valid, C, K, vlogits, err)) != LECTOR_STATUS_OK) goto done;
-            s = lector__valid_scores(vlogits, valid->y, multi ? valid->Y : NULL, n_valid, K, vprobs, vpred,
-                                     &e.valid_accuracy, &e.valid_macro_f1, &e.valid_loss, err);
-            if (s != LECTOR_STATUS_OK) goto fail;
-        }
-        if (n_valid <= 0) {
-            e.is_best = 1;
-        } else {
-            const double f1 = e.valid_macro_f1, d = (double)p->min_delta;
-            if (f1 > max_f1) max_f1 = f1;
-            e.is_best = best_f1 < 0.0 || f1 > best_f1 + d ||
-                        (f1 >= best_f1 - d && f1 >= max_f1 - d && e.valid_loss < best_loss);
-        }
-        if (e.is_best) {
-            best_f1 = e.valid_macro_f1;
-            best_loss = e.valid_loss;
-            best_acc = e.valid_accuracy;
-            best_epoch = epoch;
-            since_best = 0;
-            memcpy(best, params, (size_t)n_params * sizeof *best);
-        } else {
-            since_best++;
-        }
-        json_t *je = json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "epoch", (json_int_t)epoch,
-                               "train_loss", e.train_loss, "valid_loss", e.valid_loss,
-                               "valid_accuracy", e.valid_accuracy, "valid_macro_f1",
-                               e.valid_macro_f1, "lr", e.lr);
-        if (je) json_array_append_new(hist, je);
-        if (p->on_epoch && p->on_epoch(p->user, &e)) {
-            epoch++;
-            break;
-        }
-        if (p->patience > 0 && since_best >= p->patience) {
+        struct lector_epoch_info e = {epoch, 0.0, -1.0, -1.0, -1.0, 0.0, 0};
+        s = train_epoch(&f, epoch, &rng, &e.train_loss, err);
+        if (s != LECTOR_STATUS_OK) goto fail;
+        e.lr = f.lr;
+        s = judge_epoch(&f, &e, err);
+        if (s != LECTOR_STATUS_OK) goto fail;
+        if ((p->on_epoch && p->on_epoch(p->user, &e)) || (p->patience > 0 && f.since_best >= p->patience)) {
             epoch++;
             break;
         }
     }
     out->n_epochs_run = epoch - 1;
 
-    // Fold the standardisation into the best parameters of the layer that reads x:
-    // W' = W / sd, b' = b - W' mu (W1 and b1 for an MLP).
-    {
-        s = lector_head_new(&(struct lector_head_shape){C, p->n_hidden, S, K}, p->seed, &out->head, err);
-        if (s != LECTOR_STATUS_OK) goto fail;
-        float *q = lector_head_params(out->head);
-        memcpy(q, best, (size_t)n_params * sizeof *q);
-        const int64_t rows = p->n_hidden > 0 ? p->n_hidden : K;
-        float *Wx = q + (p->n_hidden > 0 ? lay.W1 : lay.W), *bx = q + (p->n_hidden > 0 ? lay.b1 : lay.b);
-        for (int64_t k = 0; k < rows; k++) {
-            double bk = (double)bx[k];
-            for (int64_t c = 0; c < C; c++) {
-                Wx[k * C + c] = Wx[k * C + c] / sd[c];
-                bk -= (double)Wx[k * C + c] * (double)mu[c];
-            }
-            bx[k] = (float)bk;
-        }
-    }
-    out->best_epoch = best_epoch;
-    out->valid_accuracy = best_acc;
-    out->valid_macro_f1 = best_f1;
+    s = fold_standardisation(&f, out, err);
+    if (s != LECTOR_STATUS_OK) goto fail;
+    out->best_epoch = f.best_epoch;
+    out->valid_accuracy = f.best_acc;
+    out->valid_macro_f1 = f.best_f1;
     out->temperature = 1.0f;
-    if (n_valid > 0 && (p->calibrate || multi)) {
+    if (n_valid > 0 && (p->calibrate || f.multi)) {
         // The returned head's logits on the raw validation features: its temperature, or
         // (multi-label) its per-label thresholds.
-        if ((s = all_logits(out->head, valid->X, valid->sp, n_valid, C, K, vlogits, err)) != LECTOR_STATUS_OK)
-            goto done;
-        if (!multi) out->temperature = lector_fit_temperature(vlogits, valid->y, n_valid, K);
+        s = all_logits(out->head, valid->X, valid->sp, n_valid, C, K, f.vlogits, err);
+        if (s != LECTOR_STATUS_OK) goto done;
+        if (!f.multi) out->temperature = lector_fit_temperature(f.vlogits, valid->y, n_valid, K);
     }
-    if (multi) {
+    if (f.multi) {
         out->thresholds = lector__malloc((size_t)K * sizeof *out->thresholds);
-        if (!out->thresholds) goto nomem;
+        if (!out->thresholds) {
+            s = nomem(&f, err);
+            goto fail;
+        }
         for (int64_t k = 0; k < K; k++) out->thresholds[k] = 0.5f;
         if (n_valid > 0) {
-            lector__sigmoid(vlogits, n_valid * K, vprobs);
-            lector__tune_thresholds(valid->Y, vprobs, n_valid, K, out->thresholds);
+            lector__sigmoid(f.vlogits, n_valid * K, f.vprobs);
+            lector__tune_thresholds(valid->Y, f.vprobs, n_valid, K, out->thresholds);
         }
     }
-    out->history = json_dumps(hist, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    out->history = json_dumps(f.hist, JSON_COMPACT | JSON_REAL_PRECISION(6));
     goto done;
-nomem:
-    s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory training on %lld x (%lld + %lld) features",
-                      (long long)n, (long long)C, (long long)S);
 fail:
     lector_train_result_free(out);
 done:
-    json_decref(hist);
-    lector_sparse_rows_free(&spb);
-    lector_free(touched);
-    lector_free(stamp);
-    lector_adamw_free(opt_sp);
-    lector_adamw_free(opt);
-    lector_head_free(head);
-    lector_free(best);
-    lector_free(cw);
-    lector_free(idx);
-    lector_free(vpred);
-    lector_free(vprobs);
-    lector_free(Yb);
-    lector_free(vlogits);
-    lector_free(yb);
-    lector_free(xb);
-    lector_free(Zv);
-    lector_free(Z);
-    lector_free(sd);
-    lector_free(mu);
+    fit_free(&f);
     return s;
 }
