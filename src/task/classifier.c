@@ -191,32 +191,14 @@ static char *tuned_layers_json(const struct lector_encoder *enc) {
     return js;
 }
 
-// The model file of a head with its labels, encoder, tokenizer and the fields of info.
-static enum lector_status write_model(const char *path, const struct lector_encoder *enc,
-                                      const struct lector_tokenizer *tok,
-                                      const struct lector_head *head, const char *const *labels,
-                                      int64_t n_labels, const struct lector_classifier_info *info,
-                                      struct lector_error *err) {
+// The head's tensors in t (room for 7): views of its parameters and of ng's buckets and idf.
+static int64_t head_views(const struct lector_head *head, const struct lector_ngrams *ng,
+                            struct lector_tensor *t) {
     const int64_t K = lector_head_n_classes(head), C = lector_head_n_in(head);
-    const int64_t S = lector_head_n_sparse(head);
-    const struct lector_ngrams *ng = info->ngrams;
-    if (K != n_labels)
-        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "%s: head has %lld classes but %lld labels",
-                             path, (long long)K, (long long)n_labels);
-    enum lector_status cs = lector_classifier_check_labels(labels, n_labels, path, err);
-    if (cs != LECTOR_STATUS_OK) return cs;
-    if ((S > 0) != (ng != NULL) || (ng && lector_ngrams_n_features(ng) != S) ||
-        (info->no_encoder != 0) != (C == 0) || (!enc && !info->no_encoder))
-        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                             "%s: head inputs (C=%lld, S=%lld) do not match the features", path,
-                             (long long)C, (long long)S);
+    const int64_t S = lector_head_n_sparse(head), H = lector_head_n_hidden(head);
     const float *params = lector_head_params_const(head);
     const struct lector_head_layout lay = lector_head_get_layout(head);
-    const int64_t H = lector_head_n_hidden(head), D = lay.D;
-    // the head's tensors, then the tuned layers' (views the encoder owns)
-    const int64_t n_sub = lector__encoder_n_substituted(enc);
-    struct lector_tensor *t = lector__calloc((size_t)(7 + n_sub), sizeof *t);
-    if (!t) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
+    const int64_t D = lay.D;
     int64_t n_t = 0;
     if (C > 0)
         t[n_t++] = (struct lector_tensor){LECTOR_DTYPE_F32, 2, {K, D, 1, 1}, {D, 1, 1, 1},
@@ -237,6 +219,145 @@ static enum lector_status write_model(const char *path, const struct lector_enco
         t[n_t++] = (struct lector_tensor){LECTOR_DTYPE_F32, 1, {S, 1, 1, 1}, {1, 1, 1, 1},
                                           (void *)lector_ngrams_idf(ng), "ngram.idf"};
     }
+    return n_t;
+}
+
+// The labels as a JSON array (metadata 'labels'), or NULL when one is not valid UTF-8.
+static char *labels_json(const char *const *labels, int64_t n_labels) {
+    json_t *jl = json_array();
+    for (int64_t i = 0; i < n_labels; i++) json_array_append_new(jl, json_string(labels[i]));
+    char *js = json_dumps(jl, JSON_COMPACT);
+    json_decref(jl);
+    return js;
+}
+
+// ng's settings (metadata 'ngram_params'), or NULL out of memory.
+static char *ngram_params_json(const struct lector_ngrams *ng) {
+    const struct lector_ngram_params *np = lector_ngrams_get_params(ng);
+    json_t *o = json_pack("{s:I, s:i, s:i, s:i, s:i, s:I}", "buckets", (json_int_t)np->n_buckets,
+                          "word_order", (int)np->word_order, "char_min", (int)np->char_min,
+                          "char_max", (int)np->char_max, "sublinear_tf", (int)np->sublinear_tf,
+                          "min_df", (json_int_t)np->min_df);
+    // written only when set, so models without it read the same in older versions
+    if (o && np->boundaries && json_object_set_new(o, "boundaries", json_true()) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    if (o && np->weighting != LECTOR_NGRAM_IDF &&
+        json_object_set_new(o, "weighting", json_string(lector_ngram_weighting_name(np->weighting))) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    char *js = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(o);
+    return js;
+}
+
+// The K per-label thresholds of a multi-label model (metadata 'thresholds'; 0.5 where info
+// has none), or NULL out of memory.
+static char *thresholds_json(const struct lector_classifier_info *info, int64_t K) {
+    json_t *a = json_array();
+    for (int64_t k = 0; k < K; k++)
+        json_array_append_new(a, json_real(info->thresholds ? (double)info->thresholds[k] : 0.5));
+    char *js = json_dumps(a, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    json_decref(a);
+    return js;
+}
+
+// The metadata write_model writes: keys[i] = values[i] for i < n, and the text of the numbers.
+struct out_meta {
+    const char *keys[32], *values[32];
+    int64_t n;
+    char fv[16], max_len[32], n_train[32], vacc[32], temp[32], vf1[32], stride[32];
+};
+
+static void meta_add(struct out_meta *m, const char *key, const char *value) {
+    m->keys[m->n] = key;
+    m->values[m->n++] = value;
+}
+
+// The JSON texts of a model's metadata that write_model builds (owned by it).
+struct out_json {
+    const char *labels, *ngrams, *thresholds, *tuned; // NULL: not written
+};
+
+// m <- the metadata of a model of enc (or none) and tok, a head of C dense inputs and H
+// hidden units, n_sub tuned encoder tensors, the fields of info and the JSON texts j.
+// abs_dir and rel_dir: the encoder directory as an absolute path and relative to the
+// model's folder (or NULL).
+static void fill_meta(struct out_meta *m, const struct lector_encoder *enc,
+                      const struct lector_tokenizer *tok, int64_t C, int64_t H, int64_t n_sub,
+                      const struct lector_classifier_info *info, const struct out_json *j,
+                      const char *abs_dir, const char *rel_dir) {
+    const struct lector_ngrams *ng = info->ngrams;
+    // A model of n-gram features alone may have no encoder: it records "none".
+    const char *enc_dir = enc ? lector_encoder_dir(enc) : "";
+    // Version 1 readers can load an encoder-only head (they ignore the temperature).
+    const bool windows = info->doc_pooling != LECTOR_DOC_TRUNCATE;
+    // Windows need no new reader: an older lector would truncate long texts instead.
+    snprintf(m->fv, sizeof m->fv, "%d",
+             n_sub ? CLASSIFIER_FORMAT_VERSION : ng || C == 0 || H > 0 || info->multi_label ? 2 : 1);
+    snprintf(m->max_len, sizeof m->max_len, "%lld", (long long)info->max_len);
+    snprintf(m->n_train, sizeof m->n_train, "%lld", (long long)info->n_train);
+    snprintf(m->vacc, sizeof m->vacc, "%.6f", info->valid_accuracy);
+    snprintf(m->temp, sizeof m->temp, "%.9g", info->temperature > 0.0f ? (double)info->temperature : 1.0);
+    snprintf(m->vf1, sizeof m->vf1, "%.6f", info->valid_macro_f1 != 0.0 ? info->valid_macro_f1 : -1.0);
+    m->n = 0;
+    meta_add(m, "format", CLASSIFIER_FORMAT);
+    meta_add(m, "format_version", m->fv);
+    meta_add(m, "lector_version", lector_version());
+    meta_add(m, "labels", j->labels);
+    meta_add(m, "pooling", lector_pooling_name(info->pooling));
+    meta_add(m, "max_len", m->max_len);
+    meta_add(m, "encoder_dir", abs_dir ? abs_dir : enc_dir);
+    meta_add(m, "encoder_sha256", enc ? lector_encoder_checksum(enc) : NO_ENCODER);
+    meta_add(m, "tokenizer_sha256", tok ? lector_tokenizer_hash(tok) : NO_ENCODER);
+    meta_add(m, "n_train", m->n_train);
+    meta_add(m, "valid_accuracy", m->vacc);
+    meta_add(m, "history", info->history_json ? info->history_json : "[]");
+    meta_add(m, "temperature", m->temp);
+    meta_add(m, "valid_macro_f1", m->vf1);
+    meta_add(m, "features", C == 0 ? "ngrams" : ng ? "both" : "encoder");
+    if (enc) meta_add(m, "encoder_dir_given", enc_dir);
+    if (rel_dir) meta_add(m, "encoder_dir_relative", rel_dir);
+    if (ng) meta_add(m, "ngram_params", j->ngrams);
+    if (info->multi_label) {
+        meta_add(m, "multi_label", "1");
+        meta_add(m, "thresholds", j->thresholds ? j->thresholds : "[]");
+    }
+    if (info->autotune_json) meta_add(m, "autotune", info->autotune_json);
+    if (n_sub) meta_add(m, "tuned_layers", j->tuned);
+    if (windows) {
+        snprintf(m->stride, sizeof m->stride, "%lld", (long long)info->stride);
+        meta_add(m, "doc_pooling", lector_doc_pooling_name(info->doc_pooling));
+        meta_add(m, "stride", m->stride);
+    }
+}
+
+// The model file of a head with its labels, encoder, tokenizer and the fields of info.
+static enum lector_status write_model(const char *path, const struct lector_encoder *enc,
+                                      const struct lector_tokenizer *tok,
+                                      const struct lector_head *head, const char *const *labels,
+                                      int64_t n_labels, const struct lector_classifier_info *info,
+                                      struct lector_error *err) {
+    const int64_t K = lector_head_n_classes(head), C = lector_head_n_in(head);
+    const int64_t S = lector_head_n_sparse(head);
+    const struct lector_ngrams *ng = info->ngrams;
+    if (K != n_labels)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "%s: head has %lld classes but %lld labels",
+                             path, (long long)K, (long long)n_labels);
+    enum lector_status cs = lector_classifier_check_labels(labels, n_labels, path, err);
+    if (cs != LECTOR_STATUS_OK) return cs;
+    if ((S > 0) != (ng != NULL) || (ng && lector_ngrams_n_features(ng) != S) ||
+        (info->no_encoder != 0) != (C == 0) || (!enc && !info->no_encoder))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "%s: head inputs (C=%lld, S=%lld) do not match the features", path,
+                             (long long)C, (long long)S);
+    // the head's tensors, then the tuned layers' (views the encoder owns)
+    const int64_t n_sub = lector__encoder_n_substituted(enc);
+    struct lector_tensor *t = lector__calloc((size_t)(7 + n_sub), sizeof *t);
+    if (!t) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
+    int64_t n_t = head_views(head, ng, t);
 
     char *tuned_json = tuned_layers_json(enc);
     for (int64_t i = 0; i < n_sub; i++) t[n_t++] = *lector__encoder_substituted(enc, i);
@@ -247,117 +368,38 @@ static enum lector_status write_model(const char *path, const struct lector_enco
             return cs != LECTOR_STATUS_OK ? cs : lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
         }
 
-    json_t *jl = json_array();
-    for (int64_t i = 0; i < n_labels; i++) json_array_append_new(jl, json_string(labels[i]));
-    char *labels_json = json_dumps(jl, JSON_COMPACT);
-    json_decref(jl);
-    if (!labels_json) {
+    char *lab_json = labels_json(labels, n_labels);
+    if (!lab_json) {
         free(tuned_json);
         lector_free(t);
         return lector__error(err, LECTOR_STATUS_INVALID_ARG, "%s: labels are not valid UTF-8", path);
     }
     char *ngram_json = NULL;
     if (ng) {
-        const struct lector_ngram_params *np = lector_ngrams_get_params(ng);
-        json_t *o = json_pack("{s:I, s:i, s:i, s:i, s:i, s:I}", "buckets", (json_int_t)np->n_buckets,
-                              "word_order", (int)np->word_order, "char_min", (int)np->char_min,
-                              "char_max", (int)np->char_max, "sublinear_tf", (int)np->sublinear_tf,
-                              "min_df", (json_int_t)np->min_df);
-        // written only when set, so models without it read the same in older versions
-        if (o && np->boundaries && json_object_set_new(o, "boundaries", json_true()) != 0) {
-            json_decref(o);
-            o = NULL;
-        }
-        if (o && np->weighting != LECTOR_NGRAM_IDF &&
-            json_object_set_new(o, "weighting", json_string(lector_ngram_weighting_name(np->weighting))) != 0) {
-            json_decref(o);
-            o = NULL;
-        }
-        ngram_json = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        json_decref(o);
+        ngram_json = ngram_params_json(ng);
         if (!ngram_json) {
             free(tuned_json);
             lector_free(t);
-            free(labels_json);
+            free(lab_json);
             return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
         }
     }
-
     // Record the encoder directory as an absolute path so the model works from any cwd, as
     // given, and relative to the model file's folder (found again when both move together).
-    // A model of n-gram features alone may have no encoder: it records "none".
-    const char *enc_dir = enc ? lector_encoder_dir(enc) : "";
-    char *abs_dir = enc ? realpath(enc_dir, NULL) : NULL;
+    char *abs_dir = enc ? realpath(lector_encoder_dir(enc), NULL) : NULL;
     char *rel_dir = abs_dir ? relative_to_model(path, abs_dir) : NULL;
-    char fv[16], max_len[32], n_train[32], vacc[32], temp[32], vf1[32], stride[32];
-    // Version 1 readers can load an encoder-only head (they ignore the temperature).
-    const bool windows = info->doc_pooling != LECTOR_DOC_TRUNCATE;
-    // Windows need no new reader: an older lector would truncate long texts instead.
-    snprintf(fv, sizeof fv, "%d",
-             n_sub ? CLASSIFIER_FORMAT_VERSION : ng || C == 0 || H > 0 || info->multi_label ? 2 : 1);
-    snprintf(max_len, sizeof max_len, "%lld", (long long)info->max_len);
-    snprintf(n_train, sizeof n_train, "%lld", (long long)info->n_train);
-    snprintf(vacc, sizeof vacc, "%.6f", info->valid_accuracy);
-    snprintf(temp, sizeof temp, "%.9g", info->temperature > 0.0f ? (double)info->temperature : 1.0);
-    snprintf(vf1, sizeof vf1, "%.6f", info->valid_macro_f1 != 0.0 ? info->valid_macro_f1 : -1.0);
-    const char *keys[32] = {"format", "format_version", "lector_version", "labels", "pooling",
-                            "max_len", "encoder_dir", "encoder_sha256", "tokenizer_sha256",
-                            "n_train", "valid_accuracy", "history", "temperature",
-                            "valid_macro_f1", "features"};
-    const char *values[32] = {CLASSIFIER_FORMAT, fv, lector_version(), labels_json,
-                              lector_pooling_name(info->pooling), max_len,
-                              abs_dir ? abs_dir : enc_dir, enc ? lector_encoder_checksum(enc) : NO_ENCODER,
-                              tok ? lector_tokenizer_hash(tok) : NO_ENCODER, n_train,
-                              vacc, info->history_json ? info->history_json : "[]", temp, vf1,
-                              C == 0 ? "ngrams" : ng ? "both" : "encoder"};
-    int64_t n_meta = 15;
-    if (enc) {
-        keys[n_meta] = "encoder_dir_given";
-        values[n_meta++] = enc_dir;
-    }
-    if (rel_dir) {
-        keys[n_meta] = "encoder_dir_relative";
-        values[n_meta++] = rel_dir;
-    }
-    if (ng) {
-        keys[n_meta] = "ngram_params";
-        values[n_meta++] = ngram_json;
-    }
-    char *thr_json = NULL;
-    if (info->multi_label) {
-        json_t *a = json_array();
-        for (int64_t k = 0; k < K; k++)
-            json_array_append_new(a, json_real(info->thresholds ? (double)info->thresholds[k] : 0.5));
-        thr_json = json_dumps(a, JSON_COMPACT | JSON_REAL_PRECISION(6));
-        json_decref(a);
-        keys[n_meta] = "multi_label";
-        values[n_meta++] = "1";
-        keys[n_meta] = "thresholds";
-        values[n_meta++] = thr_json ? thr_json : "[]";
-    }
-    if (info->autotune_json) {
-        keys[n_meta] = "autotune";
-        values[n_meta++] = info->autotune_json;
-    }
-    if (n_sub) {
-        keys[n_meta] = "tuned_layers";
-        values[n_meta++] = tuned_json;
-    }
-    if (windows) {
-        snprintf(stride, sizeof stride, "%lld", (long long)info->stride);
-        keys[n_meta] = "doc_pooling";
-        values[n_meta++] = lector_doc_pooling_name(info->doc_pooling);
-        keys[n_meta] = "stride";
-        values[n_meta++] = stride;
-    }
-    enum lector_status s = lector_safetensors_write(path, t, n_t, keys, values, n_meta, err);
+    char *thr_json = info->multi_label ? thresholds_json(info, K) : NULL;
+    const struct out_json j = {lab_json, ngram_json, thr_json, tuned_json};
+    struct out_meta m = {0};
+    fill_meta(&m, enc, tok, C, lector_head_n_hidden(head), n_sub, info, &j, abs_dir, rel_dir);
+    enum lector_status s = lector_safetensors_write(path, t, n_t, m.keys, m.values, m.n, err);
     lector_free(t);
     free(tuned_json);
     free(thr_json);
     free(ngram_json);
     free(rel_dir);
     free(abs_dir);
-    free(labels_json);
+    free(lab_json);
     return s;
 }
 
