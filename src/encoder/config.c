@@ -142,17 +142,13 @@ static enum lector_status get_string(const json_t *root, const char *name, const
 // ----------------------------------------------------------------------------
 // parsing
 
-// model_type_default: what an absent model_type means (NULL: it is required).
-static enum lector_status parse_root(const json_t *root, const char *name,
-                                     const char *model_type_default,
-                                     struct lector_encoder_config *cfg,
-                                     struct lector_error *err) {
+// *fam <- the family of root's model_type (model_type_default when absent; NULL: it is
+// required), its name copied to cfg.
+static enum lector_status parse_family(const json_t *root, const char *name,
+                                       const char *model_type_default,
+                                       struct lector_encoder_config *cfg,
+                                       const struct family **out, struct lector_error *err) {
     enum lector_status st;
-    if (!json_is_object(root))
-        return lector__error(err, LECTOR_STATUS_FORMAT,
-                             "%s: expected a JSON object at the top level, got %s", name,
-                             lector__json_kind(root));
-
     const char *model_type = NULL;
     if ((st = get_string(root, name, "model_type", model_type_default, &model_type, err)))
         return st;
@@ -176,9 +172,15 @@ static enum lector_status parse_root(const json_t *root, const char *name,
                              model_type, list);
     LECTOR_ASSERT(strlen(fam->model_type) < sizeof cfg->model_type);
     snprintf(cfg->model_type, sizeof cfg->model_type, "%s", fam->model_type);
+    *out = fam;
+    return LECTOR_STATUS_OK;
+}
 
-    // Position embeddings: only learned absolute ones. Jina BERT says "alibi" under
-    // model_type bert, GTE v1.5 "rope"; relative_key(_query) adds a distance embedding.
+// Position embeddings: only learned absolute ones. Jina BERT says "alibi" under model_type
+// bert, GTE v1.5 "rope"; relative_key(_query) adds a distance embedding.
+static enum lector_status check_position_type(const json_t *root, const char *name,
+                                              struct lector_error *err) {
+    enum lector_status st;
     const char *pos_type = NULL;
     if ((st = get_string(root, name, "position_embedding_type", "absolute", &pos_type, err)))
         return st;
@@ -193,7 +195,16 @@ static enum lector_status parse_root(const json_t *root, const char *name,
                              "runs learned absolute position embeddings only",
                              name, pos_type, why);
     }
+    return LECTOR_STATUS_OK;
+}
 
+// cfg's sizes: vocabulary, widths, layers, heads, positions, token types, the factorised
+// embedding's width and ALBERT's layer groups.
+static enum lector_status parse_sizes(const json_t *root, const char *name,
+                                      const struct family *fam,
+                                      struct lector_encoder_config *cfg,
+                                      struct lector_error *err) {
+    enum lector_status st;
     if ((st = get_int(root, name, "vocab_size", false, 0, 1, SIZE_MAX_VOCAB, &cfg->n_vocab, err)))
         return st;
     if ((st = get_int(root, name, fam->key_embd, false, 0, 1, SIZE_MAX_DIM, &cfg->n_embd, err)))
@@ -245,27 +256,39 @@ static enum lector_status parse_root(const json_t *root, const char *name,
             return lector__error(err, LECTOR_STATUS_FORMAT,
                                  "%s: num_hidden_layers x inner_group_num is too large", name);
     }
+    return LECTOR_STATUS_OK;
+}
 
+// cfg->ln_eps: layer_norm_eps where the family reads it, else 1e-12.
+static enum lector_status parse_eps(const json_t *root, const char *name,
+                                    const struct family *fam, struct lector_encoder_config *cfg,
+                                    struct lector_error *err) {
     const json_t *eps = fam->has_eps ? json_object_get(root, "layer_norm_eps") : NULL;
     if (!eps || json_is_null(eps)) {
         cfg->ln_eps = 1e-12f;
-    } else {
-        if (!json_is_number(eps))
-            return lector__error(err, LECTOR_STATUS_FORMAT,
-                                 "%s: key 'layer_norm_eps' must be a number, got %s", name,
-                                 lector__json_kind(eps));
-        double e = json_number_value(eps);
-        // Zero would divide by zero on a constant row; >= 1 is certainly a typo.
-        if (!(e > 0.0 && e < 1.0))
-            return lector__error(err, LECTOR_STATUS_FORMAT,
-                                 "%s: key 'layer_norm_eps' is %g, must be in (0, 1)", name, e);
-        cfg->ln_eps = (float)e;
-        if (!(cfg->ln_eps > 0.0f))
-            return lector__error(err, LECTOR_STATUS_FORMAT,
-                                 "%s: key 'layer_norm_eps' is %g, below the float range", name,
-                                 e);
+        return LECTOR_STATUS_OK;
     }
+    if (!json_is_number(eps))
+        return lector__error(err, LECTOR_STATUS_FORMAT,
+                             "%s: key 'layer_norm_eps' must be a number, got %s", name,
+                             lector__json_kind(eps));
+    double e = json_number_value(eps);
+    // Zero would divide by zero on a constant row; >= 1 is certainly a typo.
+    if (!(e > 0.0 && e < 1.0))
+        return lector__error(err, LECTOR_STATUS_FORMAT,
+                             "%s: key 'layer_norm_eps' is %g, must be in (0, 1)", name, e);
+    cfg->ln_eps = (float)e;
+    if (!(cfg->ln_eps > 0.0f))
+        return lector__error(err, LECTOR_STATUS_FORMAT,
+                             "%s: key 'layer_norm_eps' is %g, below the float range", name, e);
+    return LECTOR_STATUS_OK;
+}
 
+// cfg->act: the family's activation key.
+static enum lector_status parse_act(const json_t *root, const char *name,
+                                    const struct family *fam, struct lector_encoder_config *cfg,
+                                    struct lector_error *err) {
+    enum lector_status st;
     const char *act = NULL;
     if ((st = get_string(root, name, fam->key_act, fam->act_default, &act, err))) return st;
     bool found = false;
@@ -280,7 +303,15 @@ static enum lector_status parse_root(const json_t *root, const char *name,
                              "%s: %s '%.64s' is not supported (supported: gelu, "
                              "gelu_new, gelu_pytorch_tanh, relu)",
                              name, fam->key_act, act);
+    return LECTOR_STATUS_OK;
+}
 
+// cfg's padding token and the positions the tokens use after it.
+static enum lector_status parse_positions(const json_t *root, const char *name,
+                                          const struct family *fam,
+                                          struct lector_encoder_config *cfg,
+                                          struct lector_error *err) {
+    enum lector_status st;
     int64_t pad = 0;
     if ((st = get_int(root, name, "pad_token_id", true, fam->pad_default, 0, cfg->n_vocab - 1,
                       &pad, err)))
@@ -297,6 +328,25 @@ static enum lector_status parse_root(const json_t *root, const char *name,
                              name, (long long)cfg->n_pos, (long long)pad);
     cfg->n_tokens_max = cfg->n_pos - cfg->pos_first;
     return LECTOR_STATUS_OK;
+}
+
+// model_type_default: what an absent model_type means (NULL: it is required).
+static enum lector_status parse_root(const json_t *root, const char *name,
+                                     const char *model_type_default,
+                                     struct lector_encoder_config *cfg,
+                                     struct lector_error *err) {
+    if (!json_is_object(root))
+        return lector__error(err, LECTOR_STATUS_FORMAT,
+                             "%s: expected a JSON object at the top level, got %s", name,
+                             lector__json_kind(root));
+    const struct family *fam = NULL;
+    enum lector_status st;
+    if ((st = parse_family(root, name, model_type_default, cfg, &fam, err)) ||
+        (st = check_position_type(root, name, err)) ||
+        (st = parse_sizes(root, name, fam, cfg, err)) ||
+        (st = parse_eps(root, name, fam, cfg, err)) || (st = parse_act(root, name, fam, cfg, err)))
+        return st;
+    return parse_positions(root, name, fam, cfg, err);
 }
 
 // Parse config.json contents from memory; name is used in messages. Used by the fuzz target.
