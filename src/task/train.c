@@ -334,7 +334,7 @@ struct fit {
     int32_t *vpred;     // (n_valid)
     float *vprobs;      // (n_valid, K)
     int64_t *idx;       // (n) the shuffled training order
-    float *cw;          // (K) class weights
+    float *cw;          // (K) balanced class weights, when the loss uses them
     float *best;        // (n_params) the best epoch's parameters
     struct lector_head *head;
     struct lector_adamw *opt, *opt_sp; // [W | b | W1 | b1] and V
@@ -484,20 +484,6 @@ static void standardise(struct fit *f) {
     for (int64_t i = 0; i < f->n_valid && C > 0; i++)
         for (int64_t c = 0; c < C; c++)
             f->Zv[i * C + c] = (f->valid->X[i * C + c] - f->mu[c]) / f->sd[c];
-}
-
-// Class weights: scikit-learn's "balanced", n / (K n_k); a class absent from training gets
-// weight 1 (it never occurs as a target anyway). All 1 unless asked for (single-label).
-static void class_weights(struct fit *f) {
-    const int64_t n = f->n, K = f->K;
-    for (int64_t k = 0; k < K; k++) f->cw[k] = 1.0f;
-    if (f->p->class_weight_balanced && !f->multi) {
-        for (int64_t k = 0; k < K; k++) {
-            int64_t nk = 0;
-            for (int64_t i = 0; i < n; i++) nk += f->train->y[i] == k;
-            if (nk > 0) f->cw[k] = (float)((double)n / ((double)K * (double)nk));
-        }
-    }
 }
 
 // The head, its two optimiser groups over the one parameter array ([W | b | W1 | b1] and
@@ -717,9 +703,11 @@ enum lector_status lector_train_head(const struct lector_train_set *train,
         goto fail;
     }
     standardise(&f);
-    class_weights(&f);
-    f.lp = (struct lector_loss_params){p->class_weight_balanced && !f.multi ? f.cw : NULL,
-                                       p->label_smoothing, p->dropout, 0, f.multi ? f.Yb : NULL};
+    // class weights: scikit-learn's "balanced" when asked for (single-label)
+    const bool weighted = p->class_weight_balanced && !f.multi;
+    if (weighted) lector__class_weights_balanced(train->y, n, K, f.cw);
+    f.lp = (struct lector_loss_params){weighted ? f.cw : NULL, p->label_smoothing, p->dropout, 0,
+                                       f.multi ? f.Yb : NULL};
     s = head_new(&f, err);
     if (s != LECTOR_STATUS_OK) goto fail;
 
