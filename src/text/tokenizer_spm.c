@@ -51,45 +51,18 @@ static int64_t fairseq_layout(const struct lector_spm *spm, bool camembert, cons
     return k + 1;
 }
 
-// A SentencePiece model with a family's special tokens. s (may be NULL) is the directory's
-// tokenizer_config.json / config.json: its special-token names win over the family's, and
-// when it names an ALBERT or XLNet tokenizer, its text preparation applies.
-enum lector_status lector__tok_open_spm(const char *model_path, enum lector_spm_family family,
-                                        const struct settings *s, struct lector_tokenizer **out,
-                                        struct lector_error *err) {
-    char *data = NULL;
-    size_t n = 0;
-    struct lector_tokenizer *tok = NULL;
-    const char **tokens = NULL;
-    int64_t *ids = NULL;
-    enum lector_spm_family family_given = family;
-    enum lector_status st = lector__read_file(model_path, VOCAB_BYTES_MAX, &data, &n, err);
-    if (st != LECTOR_STATUS_OK) goto fail;
-    if ((st = lector__tok_new(model_path, &tok, err)) != LECTOR_STATUS_OK) goto fail;
-    tok->kind = LECTOR__KIND_SPM;
-    st = lector_spm_open_memory(data, n, model_path, &tok->spm, err);
-    if (st != LECTOR_STATUS_OK) goto fail;
-    int64_t V = lector_spm_n_pieces(tok->spm);
-    if (family == LECTOR_SPM_FAMILY_AUTO) {
-        if (lector_spm_find(tok->spm, "[CLS]", 5) >= 0) family = LECTOR_SPM_FAMILY_ALBERT;
-        else if (lector_spm_find(tok->spm, "<cls>", 5) >= 0) family = LECTOR_SPM_FAMILY_XLNET;
-        else family = LECTOR_SPM_FAMILY_T5;
-    }
-    // Our ids: the model's, or fairseq's for XLM-R and CamemBERT.
-    bool xlmr = family == LECTOR_SPM_FAMILY_XLMR, camembert = family == LECTOR_SPM_FAMILY_CAMEMBERT;
-    bool fairseq = xlmr || camembert;
-    if (fairseq && V < 3) {
-        st = lector__error(err, LECTOR_STATUS_FORMAT,
-                           "%s: expected a %s model with <unk> <s> </s> first, found %lld pieces",
-                           model_path, xlmr ? "XLM-R" : "CamemBERT", (long long)V);
-        goto fail;
-    }
+// tok->vocab: the model's pieces with our ids (the model's, or fairseq's for XLM-R and
+// CamemBERT, whose ids are shifted by tok->spm_offset).
+static enum lector_status spm_vocab(struct lector_tokenizer *tok, bool fairseq, bool camembert,
+                                    const char *model_path, struct lector_error *err) {
+    const int64_t V = lector_spm_n_pieces(tok->spm);
     int64_t n_ids = fairseq ? V + 5 : V;
-    tokens = lector__calloc((size_t)n_ids, sizeof *tokens);
-    ids = lector__calloc((size_t)n_ids, sizeof *ids);
+    const char **tokens = lector__calloc((size_t)n_ids, sizeof *tokens);
+    int64_t *ids = lector__calloc((size_t)n_ids, sizeof *ids);
+    enum lector_status st = LECTOR_STATUS_OK;
     if (!tokens || !ids) {
         st = lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", model_path);
-        goto fail;
+        goto done;
     }
     int64_t k = 0;
     if (fairseq) {
@@ -103,13 +76,22 @@ enum lector_status lector__tok_open_spm(const char *model_path, enum lector_spm_
         }
     }
     st = lector__vocab_from_pairs(&tok->vocab, tokens, ids, k, model_path, err);
-    if (st != LECTOR_STATUS_OK) goto fail;
+    if (st != LECTOR_STATUS_OK) goto done;
     if (fairseq) {
         for (int32_t i = 0; i < 4; i++) lector__vocab_prefer(&tok->vocab, i);
         lector__vocab_prefer(&tok->vocab, (int32_t)(k - 1));
     }
-    tok->spm_unk = lector_spm_unk_id(tok->spm);
+done:
+    lector_free(ids);
+    lector_free(tokens);
+    return st;
+}
 
+// tok's special ids (the family's names, or s's where it names them), the prefix and suffix
+// they add, and the special tokens matched in text: the model's control pieces and <mask>.
+static enum lector_status spm_specials(struct lector_tokenizer *tok, enum lector_spm_family family,
+                                       bool fairseq, const struct settings *s,
+                                       const char *model_path, struct lector_error *err) {
     const char *cls = NULL, *sep = NULL, *pad = "<pad>", *unk = "<unk>", *mask = NULL;
     switch (family) {
     case LECTOR_SPM_FAMILY_ALBERT: cls = "[CLS]"; sep = "[SEP]"; mask = "[MASK]"; break;
@@ -136,12 +118,10 @@ enum lector_status lector__tok_open_spm(const char *model_path, enum lector_spm_
     tok->id_pad = lector__vocab_find(v, pad, strlen(pad));
     tok->id_unk = lector__vocab_find(v, unk, strlen(unk));
     tok->id_mask = mask ? lector__vocab_find(v, mask, strlen(mask)) : -1;
-    if ((cls && tok->id_cls < 0) || tok->id_sep < 0) {
-        st = lector__error(err, LECTOR_STATUS_FORMAT,
-                           "%s: expected the special token %s in the SentencePiece model, not found",
-                           model_path, (cls && tok->id_cls < 0) ? cls : sep);
-        goto fail;
-    }
+    if ((cls && tok->id_cls < 0) || tok->id_sep < 0)
+        return lector__error(err, LECTOR_STATUS_FORMAT,
+                             "%s: expected the special token %s in the SentencePiece model, not found",
+                             model_path, (cls && tok->id_cls < 0) ? cls : sep);
     if (tok->id_unk < 0 && tok->spm_unk >= 0) tok->id_unk = tok->spm_unk + tok->spm_offset;
     switch (family) {
     case LECTOR_SPM_FAMILY_XLNET:
@@ -169,10 +149,16 @@ enum lector_status lector__tok_open_spm(const char *model_path, enum lector_spm_
                               (int32_t)id == tok->id_mask, false);
     }
     lector_tokenizer_set_split_specials(tok, 0);
+    return LECTOR_STATUS_OK;
+}
 
-    // AlbertTokenizer / XLNetTokenizer prepare the text; their defaults, then the config's.
-    // A folder whose model has XLNet's <cls> gets XLNet's preparation with no config naming
-    // the class, as Hugging Face's XLNet tokenizers do.
+// AlbertTokenizer / XLNetTokenizer prepare the text; their defaults, then the config's.
+// A folder whose model has XLNet's <cls> gets XLNet's preparation with no config naming the
+// class, as Hugging Face's XLNet tokenizers do. Then tok's hash, of the model file data (n
+// bytes) and a tag naming the family and the preparation.
+static void spm_prep_and_hash(struct lector_tokenizer *tok, enum lector_spm_family family,
+                              enum lector_spm_family family_given, const struct settings *s,
+                              const char *data, size_t n) {
     bool prep_family = family == LECTOR_SPM_FAMILY_ALBERT || family == LECTOR_SPM_FAMILY_XLNET;
     bool prep = family_given != LECTOR_SPM_FAMILY_AUTO ? prep_family : family == LECTOR_SPM_FAMILY_XLNET;
     if (s && prep) {
@@ -192,13 +178,49 @@ enum lector_status lector__tok_open_spm(const char *model_path, enum lector_spm_
     const char *files[1] = {data};
     size_t sizes[1] = {n};
     lector__tok_hash_files(tok, tag, files, sizes, 1);
+}
+
+// A SentencePiece model with a family's special tokens. s (may be NULL) is the directory's
+// tokenizer_config.json / config.json: its special-token names win over the family's, and
+// when it names an ALBERT or XLNet tokenizer, its text preparation applies.
+enum lector_status lector__tok_open_spm(const char *model_path, enum lector_spm_family family,
+                                        const struct settings *s, struct lector_tokenizer **out,
+                                        struct lector_error *err) {
+    char *data = NULL;
+    size_t n = 0;
+    struct lector_tokenizer *tok = NULL;
+    enum lector_spm_family family_given = family;
+    enum lector_status st = lector__read_file(model_path, VOCAB_BYTES_MAX, &data, &n, err);
+    if (st != LECTOR_STATUS_OK) goto fail;
+    if ((st = lector__tok_new(model_path, &tok, err)) != LECTOR_STATUS_OK) goto fail;
+    tok->kind = LECTOR__KIND_SPM;
+    st = lector_spm_open_memory(data, n, model_path, &tok->spm, err);
+    if (st != LECTOR_STATUS_OK) goto fail;
+    int64_t V = lector_spm_n_pieces(tok->spm);
+    if (family == LECTOR_SPM_FAMILY_AUTO) {
+        if (lector_spm_find(tok->spm, "[CLS]", 5) >= 0) family = LECTOR_SPM_FAMILY_ALBERT;
+        else if (lector_spm_find(tok->spm, "<cls>", 5) >= 0) family = LECTOR_SPM_FAMILY_XLNET;
+        else family = LECTOR_SPM_FAMILY_T5;
+    }
+    // Our ids: the model's, or fairseq's for XLM-R and CamemBERT.
+    bool xlmr = family == LECTOR_SPM_FAMILY_XLMR, camembert = family == LECTOR_SPM_FAMILY_CAMEMBERT;
+    bool fairseq = xlmr || camembert;
+    if (fairseq && V < 3) {
+        st = lector__error(err, LECTOR_STATUS_FORMAT,
+                           "%s: expected a %s model with <unk> <s> </s> first, found %lld pieces",
+                           model_path, xlmr ? "XLM-R" : "CamemBERT", (long long)V);
+        goto fail;
+    }
+    if ((st = spm_vocab(tok, fairseq, camembert, model_path, err)) != LECTOR_STATUS_OK) goto fail;
+    tok->spm_unk = lector_spm_unk_id(tok->spm);
+    if ((st = spm_specials(tok, family, fairseq, s, model_path, err)) != LECTOR_STATUS_OK)
+        goto fail;
+    spm_prep_and_hash(tok, family, family_given, s, data, n);
     lector__tok_set_source(tok, model_path, NULL);
     *out = tok;
     tok = NULL; // the cleanup below then has no tokenizer to close
 fail:
     lector_tokenizer_close(tok);
-    lector_free(ids);
-    lector_free(tokens);
     lector_free(data);
     return st;
 }
