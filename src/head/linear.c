@@ -292,12 +292,110 @@ static double keep_draw(uint64_t seed, int64_t i, int64_t j) {
     return (double)(splitmix64_next(&s) >> 11) * 0x1p-53;
 }
 
+// Binary cross-entropy per label of the row's logits p (K) against the targets t (K, in
+// {0, 1}, smoothed by eps towards 1/2), weighted by cw (per label, or NULL): softplus(z) -
+// t z, in a form that never overflows, added to *total; p <- dL/dz = w_k (sigmoid(z) - t)
+// inv_w.
+static void row_bce(double *p, const uint8_t *t01, int64_t K, const float *cw, double eps,
+                    double inv_w, double *total) {
+    for (int64_t k = 0; k < K; k++) {
+        const double z = p[k], t = (double)t01[k] * (1.0 - eps) + eps / 2.0;
+        const double wk = cw ? (double)cw[k] : 1.0;
+        const double sp_z = (z > 0.0 ? z : 0.0) + log1p(exp(-fabs(z)));
+        *total += wk * (sp_z - t * z);
+        const double sig = z >= 0.0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
+        p[k] = wk * (sig - t) * inv_w;
+    }
+}
+
+// Cross-entropy of the row's logits p (K) against label y smoothed to q_on / q_off, weighted
+// by wi, added to *total; p <- dL/dz = wi (softmax(z) - q) inv_w.
+static void row_softmax_ce(double *p, int64_t K, int32_t y, double q_on, double q_off, double wi,
+                           double inv_w, double *total) {
+    double zmax = -HUGE_VAL;
+    for (int64_t k = 0; k < K; k++)
+        if (p[k] > zmax) zmax = p[k];
+    double sum = 0.0, qz = 0.0;
+    for (int64_t k = 0; k < K; k++) {
+        qz += (k == y ? q_on : q_off) * (p[k] - zmax);
+        p[k] = exp(p[k] - zmax);
+        sum += p[k];
+    }
+    // -q . log softmax(z) = log(sum) - q . (z - zmax) since q sums to 1; finite even when
+    // exp(z[y] - zmax) underflows.
+    *total += wi * (log(sum) - qz);
+    const double scale = wi * inv_w;
+    for (int64_t k = 0; k < K; k++) p[k] = (p[k] / sum - (k == y ? q_on : q_off)) * scale;
+}
+
+// Row i's gradients from p = dL/dz (K): into the head's grads, and into dxi (C, or NULL) the
+// input's. xi (C, or NULL), sp's row i, and for an MLP pre and act (H, act after dropout p
+// drop with seed) are the row's forward values; dact (H) is scratch.
+static void row_backward(struct lector_head *head, int64_t i, const float *xi,
+                         const struct lector_sparse_rows *sp, const double *p, const double *pre,
+                         const double *act, double *dact, double drop, uint64_t seed, float *dxi) {
+    const int64_t C = head->n_in, K = head->n_classes, H = head->n_hidden, D = head->lay.D;
+    float *dW = head->grads + head->lay.W, *db = head->grads + head->lay.b;
+    float *dW1 = head->grads + head->lay.W1, *db1 = head->grads + head->lay.b1;
+    float *dV = head->grads + head->lay.V;
+    const float *W = head->params + head->lay.W;
+    if (H > 0)
+        for (int64_t j = 0; j < H; j++) dact[j] = 0.0;
+    if (dxi && H == 0)
+        for (int64_t c = 0; c < C; c++) {
+            // dL/dx = W^T dz, summed in class order in double
+            double s = 0.0;
+            for (int64_t k = 0; k < K; k++) s += p[k] * (double)W[k * D + c];
+            dxi[c] = (float)s;
+        }
+    if (dxi && H > 0)
+        for (int64_t c = 0; c < C; c++) dxi[c] = 0.0f;
+    for (int64_t k = 0; k < K; k++) {
+        double dz = p[k];
+        float dzf = (float)dz;
+        float *dw = dW + k * D;
+        if (H > 0) {
+            const float *w = W + k * D;
+            for (int64_t j = 0; j < H; j++) {
+                dw[j] += dzf * (float)act[j];
+                dact[j] += dz * (double)w[j];
+            }
+        } else if (C > 0) {
+            for (int64_t c = 0; c < C; c++) dw[c] += dzf * xi[c];
+        }
+        db[k] += dzf;
+    }
+    if (H > 0) {
+        const double scale_keep = drop > 0.0 ? 1.0 / (1.0 - drop) : 1.0;
+        for (int64_t j = 0; j < H; j++) {
+            double m = drop > 0.0 && keep_draw(seed, i, j) < drop ? 0.0 : scale_keep;
+            float dpre = (float)(dact[j] * m * gelu_grad(pre[j]));
+            if (dpre == 0.0f) continue;
+            if (dxi) {
+                const float *w1 = head->params + head->lay.W1 + j * C;
+                for (int64_t c = 0; c < C; c++) dxi[c] += dpre * w1[c];
+            }
+            float *dw1 = dW1 + j * C;
+            for (int64_t c = 0; c < C; c++) dw1[c] += dpre * xi[c];
+            db1[j] += dpre;
+        }
+    }
+    if (sp && head->n_sparse > 0) {
+        for (int64_t j = sp->offsets[i]; j < sp->offsets[i + 1]; j++) {
+            float *dv = dV + (int64_t)sp->cols[j] * K;
+            const float s = sp->vals[j];
+            for (int64_t k = 0; k < K; k++) dv[k] += (float)p[k] * s;
+        }
+    }
+}
+
 // With target q_i = (1 - e) onehot(y_i) + e / K and weight w_i = class_weights[y_i]:
 // loss = sum_i w_i [logsumexp(z_i) - q_i . z_i] / sum_i w_i,
 // dL/dz_i = w_i (softmax(z_i) - q_i) / sum_i w_i,
 // dL/dW[k, :] += dz_i[k] u_i,  dL/db[k] += dz_i[k],  dL/dV[c, k] += dz_i[k] s_i[c],
 // and for an MLP (u = dropout(GELU(pre)), pre = W1 x + b1):
 // dL/du = W^T dz, dL/dpre = dL/du * mask / (1 - p) * GELU'(pre), dL/dW1 += dL/dpre x^T.
+// With targets (multi-label), the binary cross-entropy per label (row_bce), over B K.
 void lector_head_loss_backward(struct lector_head *head, const float *x,
                                const struct lector_sparse_rows *sp, const int32_t *labels,
                                int64_t B, const struct lector_loss_params *lp, float *loss,
@@ -305,15 +403,12 @@ void lector_head_loss_backward(struct lector_head *head, const float *x,
     LECTOR_ASSERT(head && B >= 1 && (labels || (lp && lp->targets)));
     LECTOR_ASSERT(head->n_in == 0 || x);
     LECTOR_ASSERT(!sp || sp->n_rows == B);
-    const int64_t C = head->n_in, K = head->n_classes, H = head->n_hidden, D = head->lay.D;
-    float *dW = head->grads + head->lay.W, *db = head->grads + head->lay.b;
-    float *dW1 = head->grads + head->lay.W1, *db1 = head->grads + head->lay.b1;
-    float *dV = head->grads + head->lay.V;
-    const float *W = head->params + head->lay.W;
+    const int64_t C = head->n_in, K = head->n_classes, H = head->n_hidden;
     double *p = head->probs, *pre = head->hid, *act = pre + H, *dact = act + H;
     const float *cw = lp ? lp->class_weights : NULL;
     const double eps = lp ? (double)lp->label_smoothing : 0.0;
     const double drop = lp && H > 0 ? (double)lp->dropout : 0.0;
+    const uint64_t seed = lp ? lp->dropout_seed : 0;
     LECTOR_ASSERT(eps >= 0.0 && eps < 1.0 && drop >= 0.0 && drop < 1.0);
     const uint8_t *tg = lp ? lp->targets : NULL;
     double w_sum = 0.0;
@@ -327,96 +422,25 @@ void lector_head_loss_backward(struct lector_head *head, const float *x,
 
     for (int64_t i = 0; i < B; i++) {
         const float *xi = C > 0 ? x + i * C : NULL;
-        const int32_t y = tg ? 0 : labels[i];
-        const double wi = tg ? 1.0 : cw ? (double)cw[y] : 1.0;
         if (H > 0) {
             row_hidden(head, xi, pre, act);
             if (drop > 0.0) {
                 const double scale = 1.0 / (1.0 - drop);
                 for (int64_t j = 0; j < H; j++)
-                    act[j] = keep_draw(lp->dropout_seed, i, j) < drop ? 0.0 : act[j] * scale;
+                    act[j] = keep_draw(seed, i, j) < drop ? 0.0 : act[j] * scale;
             }
         }
         // Logits in double: the loss and the gradient then come from the same numbers.
         row_logits_d(head, xi, H > 0 ? act : NULL, sp, i, p);
         if (tg) {
-            // Binary cross-entropy per label: softplus(z) - t z, in a form that never overflows;
-            // dL/dz = w_k (sigmoid(z) - t) / (B K).
-            for (int64_t k = 0; k < K; k++) {
-                const double z = p[k], t = (double)tg[i * K + k] * (1.0 - eps) + eps / 2.0;
-                const double wk = cw ? (double)cw[k] : 1.0;
-                const double sp_z = (z > 0.0 ? z : 0.0) + log1p(exp(-fabs(z)));
-                total += wk * (sp_z - t * z);
-                const double sig = z >= 0.0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
-                p[k] = wk * (sig - t) * inv_w;
-            }
-            goto backprop;
+            row_bce(p, tg + i * K, K, cw, eps, inv_w, &total);
+        } else {
+            const int32_t y = labels[i];
+            row_softmax_ce(p, K, y, q_on, q_off, cw ? (double)cw[y] : 1.0, inv_w, &total);
         }
-        double zmax = -HUGE_VAL;
-        for (int64_t k = 0; k < K; k++)
-            if (p[k] > zmax) zmax = p[k];
-        double sum = 0.0, qz = 0.0;
-        for (int64_t k = 0; k < K; k++) {
-            qz += (k == y ? q_on : q_off) * (p[k] - zmax);
-            p[k] = exp(p[k] - zmax);
-            sum += p[k];
-        }
-        // -q . log softmax(z) = log(sum) - q . (z - zmax) since q sums to 1; finite even when
-        // exp(z[y] - zmax) underflows.
-        total += wi * (log(sum) - qz);
-        const double scale = wi * inv_w;
-        for (int64_t k = 0; k < K; k++) p[k] = (p[k] / sum - (k == y ? q_on : q_off)) * scale;
-    backprop:
         // p holds dL/dz for this row now.
-        if (H > 0)
-            for (int64_t j = 0; j < H; j++) dact[j] = 0.0;
-        float *dxi = dx && C > 0 ? dx + i * C : NULL;
-        if (dxi && H == 0)
-            for (int64_t c = 0; c < C; c++) {
-                // dL/dx = W^T dz, summed in class order in double
-                double s = 0.0;
-                for (int64_t k = 0; k < K; k++) s += p[k] * (double)W[k * D + c];
-                dxi[c] = (float)s;
-            }
-        if (dxi && H > 0)
-            for (int64_t c = 0; c < C; c++) dxi[c] = 0.0f;
-        for (int64_t k = 0; k < K; k++) {
-            double dz = p[k];
-            float dzf = (float)dz;
-            float *dw = dW + k * D;
-            if (H > 0) {
-                const float *w = W + k * D;
-                for (int64_t j = 0; j < H; j++) {
-                    dw[j] += dzf * (float)act[j];
-                    dact[j] += dz * (double)w[j];
-                }
-            } else if (C > 0) {
-                for (int64_t c = 0; c < C; c++) dw[c] += dzf * xi[c];
-            }
-            db[k] += dzf;
-        }
-        if (H > 0) {
-            const double scale_keep = drop > 0.0 ? 1.0 / (1.0 - drop) : 1.0;
-            for (int64_t j = 0; j < H; j++) {
-                double m = drop > 0.0 && keep_draw(lp->dropout_seed, i, j) < drop ? 0.0 : scale_keep;
-                float dpre = (float)(dact[j] * m * gelu_grad(pre[j]));
-                if (dpre == 0.0f) continue;
-                if (dxi) {
-                    const float *w1 = head->params + head->lay.W1 + j * C;
-                    for (int64_t c = 0; c < C; c++) dxi[c] += dpre * w1[c];
-                }
-                float *dw1 = dW1 + j * C;
-                for (int64_t c = 0; c < C; c++) dw1[c] += dpre * xi[c];
-                db1[j] += dpre;
-            }
-        }
-        if (sp && head->n_sparse > 0) {
-            for (int64_t j = sp->offsets[i]; j < sp->offsets[i + 1]; j++) {
-                float *dv = dV + (int64_t)sp->cols[j] * K;
-                const float s = sp->vals[j];
-                for (int64_t k = 0; k < K; k++) dv[k] += (float)p[k] * s;
-            }
-        }
+        row_backward(head, i, xi, sp, p, pre, act, dact, drop, seed,
+                     dx && C > 0 ? dx + i * C : NULL);
     }
     if (loss) *loss = (float)(total * inv_w);
 }
