@@ -17,7 +17,7 @@ command -v ctags > /dev/null && ctags --version 2> /dev/null | grep -q Universal
 cd "$dir"
 echo "# functions (lines)"
 ctags -x --_xformat='%{end} %{line} %N %F' --kinds-C=f --languages=C -R . |
-    awk '$1 != "" { printf "%5d  %s  %s:%d\n", $1 - $2 + 1, $3, $4, $2 }' | sort -rn | head -n "$n"
+    awk '$1 != "" { printf "%5d  %s  %s:%d\n", $1 - $2 + 1, $3, $4, $2 }' | sort -rn | sed -n "1,${n}p"
 echo "# files (lines)"
 find . \( -name '*.c' -o -name '*.h' -o -name '*.cc' \) -print0 | xargs -0 wc -l | grep -v ' total$' |
-    sort -rn | head -n "$n"
+    sort -rn | sed -n "1,${n}p"
