@@ -123,25 +123,34 @@ static void search_again(struct lector_train_options *o, const struct seen *seen
     lector_classifier_close(clf);
 }
 
+// A search of 9 trials (o, reported to seen) in a new folder (returned) with a tiny encoder
+// of the seed enc_seed and corpora of n_train and n_valid rows (*train, *valid). Its start's
+// weights cannot move: every trial until the n-gram learning rate changes is near chance, and
+// one with a usable rate separates the words.
+static char *search_setup(struct lector_train_options *o, struct seen *seen, int enc_seed,
+                          int n_train, int n_valid, char **train, char **valid) {
+    char *dir = test_mkdtemp();
+    assert_int_equal(test_make_tiny_encoder(dir, enc_seed), 0);
+    *train = write_corpus(dir, "train.csv", n_train, 0);
+    *valid = write_corpus(dir, "valid.csv", n_valid, 500);
+    options(o, dir, *train, *valid);
+    o->head.adamw_sparse.lr = 1e-7f;
+    o->head.adamw.lr = 1e-7f;
+    o->autotune.enabled = 1;
+    o->autotune.max_trials = 9;
+    o->on_event = on_event;
+    o->user = seen;
+    return dir;
+}
+
 static void test_autotune_picks_by_validation(void **state) {
     (void)state;
-    char *dir = test_mkdtemp();
-    assert_int_equal(test_make_tiny_encoder(dir, 7), 0);
-    char *train = write_corpus(dir, "train.csv", 80, 0), *valid = write_corpus(dir, "valid.csv", 40, 500);
     struct lector_error err;
     struct lector_train_options o;
-    options(&o, dir, train, valid);
-    // A start whose n-gram weights cannot move: every trial until the n-gram learning rate
-    // changes is near chance, and one with a usable rate separates the words.
-    o.head.adamw_sparse.lr = 1e-7f;
-    o.head.adamw.lr = 1e-7f;
-    o.autotune.enabled = 1;
-    o.autotune.max_trials = 9;
+    struct seen seen = {0};
+    char *train, *valid, *dir = search_setup(&o, &seen, 7, 80, 40, &train, &valid);
     o.autotune.budget = 1e6;
     o.autotune.folds = 1; // scored on the validation rows
-    struct seen seen = {0};
-    o.on_event = on_event;
-    o.user = &seen;
     struct lector_classifier *clf = NULL;
     struct lector_eval_report rep;
     assert_int_equal(lector_train(&o, &clf, &rep, &err), LECTOR_STATUS_OK);
@@ -352,20 +361,11 @@ static void test_split_folds(void **state) {
 // automatic choice of folds follows the validation rows' count.
 static void test_autotune_cross_validation(void **state) {
     (void)state;
-    char *dir = test_mkdtemp();
-    assert_int_equal(test_make_tiny_encoder(dir, 10), 0);
-    char *train = write_corpus(dir, "train.csv", 60, 0), *valid = write_corpus(dir, "valid.csv", 20, 500);
     struct lector_error err;
     struct lector_train_options o;
-    options(&o, dir, train, valid);
-    o.head.adamw_sparse.lr = 1e-7f; // as above: the first trials near chance
-    o.head.adamw.lr = 1e-7f;
-    o.autotune.enabled = 1;
-    o.autotune.max_trials = 9;
-    o.autotune.folds = 4;
     struct seen seen = {0};
-    o.on_event = on_event;
-    o.user = &seen;
+    char *train, *valid, *dir = search_setup(&o, &seen, 10, 60, 20, &train, &valid);
+    o.autotune.folds = 4;
     struct lector_classifier *clf = NULL;
     struct lector_eval_report rep;
     assert_int_equal(lector_train(&o, &clf, &rep, &err), LECTOR_STATUS_OK);

@@ -294,15 +294,22 @@ static void cancel_after_first_chunk(void *user, const struct lector_event *e) {
     if (e->kind == LECTOR_EVENT_ENCODING) *(volatile int *)user = 1;
 }
 
+// A new folder (returned) with a tiny encoder and a corpus of n rows, name, whose path goes to
+// *corpus; cache_dir gets the path of a cache folder in it (not made).
+static char *shard_folder(const char *name, int n, char **corpus, char cache_dir[4200]) {
+    char *dir = test_mkdtemp();
+    assert_int_equal(test_make_tiny_encoder(dir, 4), 0);
+    *corpus = write_corpus(dir, name, n, 0);
+    snprintf(cache_dir, 4200, "%s/cache", dir);
+    return dir;
+}
+
 // A shard interrupted after its first chunk of 512 texts counts the texts that reached the
 // cache, and the next run starts from them.
 static void test_featurize_shard_interrupted(void **state) {
     (void)state;
-    char *dir = test_mkdtemp();
-    assert_int_equal(test_make_tiny_encoder(dir, 4), 0);
-    char *big = write_corpus(dir, "big.csv", 600, 0);
-    char cache_dir[4200];
-    snprintf(cache_dir, sizeof cache_dir, "%s/cache", dir);
+    char *big, cache_dir[4200];
+    char *dir = shard_folder("big.csv", 600, &big, cache_dir);
     volatile int cancel = 0;
     struct lector_error err;
     struct lector_featurizer_options fo;
@@ -335,11 +342,8 @@ static void test_featurize_shard_interrupted(void **state) {
 // A corpus featurised in shards fills the cache with the vectors a whole run computes.
 static void test_featurize_shard(void **state) {
     (void)state;
-    char *dir = test_mkdtemp();
-    assert_int_equal(test_make_tiny_encoder(dir, 4), 0);
-    char *train = write_corpus(dir, "train.csv", 31, 0);
-    char cache_dir[4200];
-    snprintf(cache_dir, sizeof cache_dir, "%s/cache", dir);
+    char *train, cache_dir[4200];
+    char *dir = shard_folder("train.csv", 31, &train, cache_dir);
     struct lector_error err;
     struct lector_featurizer_options fo;
     lector_featurizer_options_init(&fo);
