@@ -129,29 +129,23 @@ void lector__gemm_cols(const struct lector__gemm_core *core, float *out, const f
                        int64_t o0, int64_t o1);
 /* The cores (gemm_avx512.c, gemm_avx2.c: 64- and 16-column panels). */
 extern const struct lector__gemm_core lector__gemm_core_avx512, lector__gemm_core_avx2;
-/* Our sgemms as the dispatch table calls them: the driver above with each core. */
-void lector__matmul_avx2(float *out, const float *inp, const float *weight, const float *bias,
-                         int64_t N, int64_t IC, int64_t OC);
-size_t lector__matmul_packed_size_avx2(int64_t IC, int64_t OC);
-void lector__matmul_pack_rows_avx2(float *packed, const float *rows, int64_t IC, int64_t OC,
-                                   int64_t o0, int64_t n);
-bool lector__matmul_rows_avx2(float *out, const float *inp, const float *const *rows,
-                            int64_t n_piece_rows, const float *bias, int64_t N, int64_t IC,
-                            int64_t OC, enum lector__act act);
-void lector__matmul_packed_avx2(float *out, const float *inp, const float *packed,
-                                const float *bias, int64_t N, int64_t IC, int64_t OC,
-                                enum lector__act act);
-void lector__matmul_avx512(float *out, const float *inp, const float *weight, const float *bias,
-                           int64_t N, int64_t IC, int64_t OC);
-size_t lector__matmul_packed_size_avx512(int64_t IC, int64_t OC);
-void lector__matmul_pack_rows_avx512(float *packed, const float *rows, int64_t IC, int64_t OC,
-                                     int64_t o0, int64_t n);
-bool lector__matmul_rows_avx512(float *out, const float *inp, const float *const *rows,
-                            int64_t n_piece_rows, const float *bias, int64_t N, int64_t IC,
-                            int64_t OC, enum lector__act act);
-void lector__matmul_packed_avx512(float *out, const float *inp, const float *packed,
-                                  const float *bias, int64_t N, int64_t IC, int64_t OC,
-                                  enum lector__act act);
+/* Our sgemms as the dispatch table calls them: the driver above with each core
+ * (gemm_panels.c defines them). */
+#define LECTOR__GEMM_DECLARE(isa)                                                            \
+    void lector__matmul_##isa(float *out, const float *inp, const float *weight,             \
+                              const float *bias, int64_t N, int64_t IC, int64_t OC);         \
+    size_t lector__matmul_packed_size_##isa(int64_t IC, int64_t OC);                         \
+    void lector__matmul_pack_rows_##isa(float *packed, const float *rows, int64_t IC,        \
+                                        int64_t OC, int64_t o0, int64_t n);                  \
+    bool lector__matmul_rows_##isa(float *out, const float *inp, const float *const *rows,   \
+                                   int64_t n_piece_rows, const float *bias, int64_t N,       \
+                                   int64_t IC, int64_t OC, enum lector__act act);            \
+    void lector__matmul_packed_##isa(float *out, const float *inp, const float *packed,      \
+                                     const float *bias, int64_t N, int64_t IC, int64_t OC,   \
+                                     enum lector__act act);
+
+LECTOR__GEMM_DECLARE(avx2)
+LECTOR__GEMM_DECLARE(avx512)
 
 /* The blocking every AVX-512 product variant shares (gemm_avx512.c's header comment):
  * rows in blocks (mc_max rows when set, else at most 384 and fewer when the range has many
