@@ -12,22 +12,36 @@
 // ----------------------------------------------------------------------------
 // reference
 
+static float bf16_round(float x) { return lector_bf16_to_f32(lector_f32_to_bf16(x)); }
+
+// out (N, OC) <- inp (N, IC) . weight (OC, IC)^T + bias (OC, or NULL), products and sums in
+// double, rounded to float at the end. Without bf16, the sum starts from the bias; with bf16,
+// the operands are rounded to bf16 first and the bias is added to the finished sum.
+static void matmul_double(float *out, const float *inp, const float *weight, const float *bias,
+                          int64_t N, int64_t IC, int64_t OC, bool bf16) {
+    for (int64_t n = 0; n < N; n++) {
+        const float *x = inp + n * IC;
+        for (int64_t o = 0; o < OC; o++) {
+            const float *w = weight + o * IC;
+            double acc = bias && !bf16 ? (double)bias[o] : 0.0;
+            if (bf16)
+                for (int64_t i = 0; i < IC; i++)
+                    acc += (double)bf16_round(x[i]) * (double)bf16_round(w[i]);
+            else
+                for (int64_t i = 0; i < IC; i++) acc += (double)x[i] * (double)w[i];
+            out[n * OC + o] = (float)(bf16 ? acc + (bias ? (double)bias[o] : 0.0) : acc);
+        }
+    }
+}
+
 // https://pytorch.org/docs/stable/generated/torch.nn.functional.linear.html
 void lector_matmul_ref(float *out,          // (N, OC)
                        const float *inp,    // (N, IC)
                        const float *weight, // (OC, IC)
                        const float *bias,   // (OC) or NULL
                        int64_t N, int64_t IC, int64_t OC) {
-    for (int64_t n = 0; n < N; n++) {
-        const float *x = inp + n * IC;
-        for (int64_t o = 0; o < OC; o++) {
-            const float *w = weight + o * IC;
-            // double accumulation: this is the yardstick the sgemm path is measured against
-            double acc = bias ? (double)bias[o] : 0.0;
-            for (int64_t i = 0; i < IC; i++) acc += (double)x[i] * (double)w[i];
-            out[n * OC + o] = (float)acc;
-        }
-    }
+    // double accumulation: this is the yardstick the sgemm path is measured against
+    matmul_double(out, inp, weight, bias, N, IC, OC, false);
 }
 
 // ----------------------------------------------------------------------------
@@ -93,22 +107,10 @@ bool lector_matmul_rows(float *out, const float *inp, const float *const *rows,
 // ----------------------------------------------------------------------------
 // bf16
 
-void lector_matmul_bf16_ref(float *out,          // (N, OC)
-                            const float *inp,    // (N, IC)
-                            const float *weight, // (OC, IC)
-                            const float *bias,   // (OC) or NULL
+// shapes as lector_matmul_ref
+void lector_matmul_bf16_ref(float *out, const float *inp, const float *weight, const float *bias,
                             int64_t N, int64_t IC, int64_t OC) {
-    for (int64_t n = 0; n < N; n++) {
-        const float *x = inp + n * IC;
-        for (int64_t o = 0; o < OC; o++) {
-            const float *w = weight + o * IC;
-            double acc = 0.0;
-            for (int64_t i = 0; i < IC; i++)
-                acc += (double)lector_bf16_to_f32(lector_f32_to_bf16(x[i])) *
-                       (double)lector_bf16_to_f32(lector_f32_to_bf16(w[i]));
-            out[n * OC + o] = (float)(acc + (bias ? (double)bias[o] : 0.0));
-        }
-    }
+    matmul_double(out, inp, weight, bias, N, IC, OC, true);
 }
 
 size_t lector_matmul_bf16_packed_size(int64_t IC, int64_t OC) {
