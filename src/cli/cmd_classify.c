@@ -311,116 +311,149 @@ static void progress(struct classify_ctx *c) {
 // ---------------------------------------------------------------------------------------
 // stdin
 
-static int classify_stdin(struct classify_ctx *c) {
+// A batch of stdin lines: n texts (with their keys under --id-column, else NULL), their line
+// numbers, whether each was already reported as bad, and room for their results.
+struct stdin_batch {
+    char **texts, **keys;
+    size_t *lens;
+    int64_t *line_nos;
+    float *probs;              // (n, K)
+    enum lector_status *bad;   // (n)
+    bool *skip;                // lines already reported as bad
+    int64_t n;
+};
+
+// b <- this shard's next lines of in while input is ready, at most B (item: the index of the
+// last line read, over all shards); *stop when --strict meets a line without its key. Returns
+// the last cli_lines_next status (1: a line was read).
+static int read_batch(struct classify_ctx *c, struct cli_lines *in, struct stdin_batch *b,
+                      int64_t B, int64_t *item, bool *stop) {
     const struct classify_opts *o = c->o;
+    char *line;
+    size_t len;
+    int got = 1;
+    b->n = 0;
+    // Never wait for more lines while holding some.
+    while (b->n < B && (got = cli_lines_next(in, &line, &len)) == 1) {
+        const int64_t n = b->n;
+        ++*item;
+        if (o->shard_n > 1 && *item % o->shard_n != o->shard_i) {
+            if (!cli_lines_ready(in)) break;
+            continue;
+        }
+        b->keys[n] = NULL;
+        if (o->id_column) {
+            char *tab = memchr(line, '\t', len);
+            size_t klen = tab ? (size_t)(tab - line) : len;
+            b->keys[n] = malloc(klen + 1);
+            memcpy(b->keys[n], line, klen);
+            b->keys[n][klen] = '\0';
+            line = tab ? tab + 1 : line + len;
+            len = tab ? len - klen - 1 : 0;
+            char where[32];
+            snprintf(where, sizeof where, "stdin:%lld", (long long)in->line_no);
+            bool no_tab = !tab || !key_fits(o, where, b->keys[n]);
+            if (!tab)
+                cli_error("%s: --id-column expects ID<TAB>TEXT, but the line has no TAB", where);
+            if (no_tab) {
+                // Reported: the line keeps its place with an empty output line.
+                free(b->keys[n]);
+                c->rc = CLI_ERROR;
+                if (o->strict) {
+                    *stop = true;
+                    break;
+                }
+                b->keys[n] = NULL;
+                b->texts[n] = calloc(1, 1); // classified as empty text, printed as an empty line
+                b->lens[n] = 0;
+                b->line_nos[n] = in->line_no;
+                b->skip[b->n++] = true;
+                if (!cli_lines_ready(in)) break;
+                continue;
+            }
+        }
+        b->skip[n] = false;
+        b->texts[n] = malloc(len + 1);
+        memcpy(b->texts[n], line, len);
+        b->texts[n][len] = '\0';
+        b->lens[n] = len;
+        b->line_nos[n] = in->line_no;
+        b->n++;
+        if (!cli_lines_ready(in)) break;
+    }
+    return got;
+}
+
+// Classifies the batch b and prints a line per text (empty for a bad one); *stop at a
+// library error, or at the first bad text under --strict.
+static void classify_batch(struct classify_ctx *c, struct stdin_batch *b, bool *stop) {
+    const struct classify_opts *o = c->o;
+    const int64_t n = b->n, K = c->K;
+    struct lector_error err;
+    const int64_t cut_before = lector_classifier_n_cut(c->clf);
+    if (lector_classifier_predict(c->clf, c->st, (const char *const *)b->texts, b->lens, n,
+                                  b->probs, b->bad, &err) != LECTOR_STATUS_OK) {
+        c->rc = cli_lib_error(&err);
+        *stop = true;
+        return;
+    }
+    char where[64];
+    snprintf(where, sizeof where, n > 1 ? "stdin:%lld-%lld" : "stdin:%lld", (long long)b->line_nos[0],
+             (long long)b->line_nos[n - 1]);
+    cli_note_cut(where, lector_classifier_n_cut(c->clf) - cut_before, o->max_windows);
+    for (int64_t i = 0; i < n; i++) {
+        if (b->skip[i]) {
+            print_empty(c, NULL);
+            continue;
+        }
+        if (b->bad[i] != LECTOR_STATUS_OK) {
+            // Re-run the check alone for the message (it names the byte offset).
+            lector_classifier_check_text(c->clf, b->texts[i], b->lens[i], &err);
+            cli_error("stdin:%lld: %s", (long long)b->line_nos[i], err.msg);
+            c->rc = CLI_ERROR;
+            if (o->strict) {
+                *stop = true;
+                return;
+            }
+            print_empty(c, b->keys[i]);
+            continue;
+        }
+        if (is_blank(b->texts[i], b->lens[i])) {
+            print_blank(c, "stdin", b->line_nos[i], b->keys[i]);
+            continue;
+        }
+        print_result(c, b->keys[i], b->probs + i * K);
+    }
+}
+
+static int classify_stdin(struct classify_ctx *c) {
     // Up to 32 batches of lines are gathered while input is ready, so the encoder can sort
     // them by length into batches with little padding (1,024 lines of sst2: 12% more
     // texts/s than 256); an interactive pipe is still answered as soon as it pauses.
-    const int64_t B = o->batch * 32, K = c->K;
-    char **texts = calloc((size_t)B, sizeof *texts);
-    char **keys = calloc((size_t)B, sizeof *keys);
-    size_t *lens = calloc((size_t)B, sizeof *lens);
-    int64_t *line_nos = calloc((size_t)B, sizeof *line_nos);
-    float *probs = malloc((size_t)B * (size_t)K * sizeof *probs);
-    enum lector_status *bad = malloc((size_t)B * sizeof *bad);
-    bool *skip = calloc((size_t)B, sizeof *skip); // lines already reported as bad
+    const int64_t B = c->o->batch * 32, K = c->K;
+    struct stdin_batch b = {
+        .texts = calloc((size_t)B, sizeof *b.texts),
+        .keys = calloc((size_t)B, sizeof *b.keys),
+        .lens = calloc((size_t)B, sizeof *b.lens),
+        .line_nos = calloc((size_t)B, sizeof *b.line_nos),
+        .probs = malloc((size_t)B * (size_t)K * sizeof *b.probs),
+        .bad = malloc((size_t)B * sizeof *b.bad),
+        .skip = calloc((size_t)B, sizeof *b.skip),
+    };
     struct cli_lines in;
     cli_lines_init(&in, 0);
     int got = 1;
     bool stop = false;
-    struct lector_error err;
-    char *line;
-    size_t len;
     int64_t item = -1;
     while (got == 1 && !stop) {
-        int64_t n = 0;
-        // Gather a batch while input is ready: never wait for more lines while holding some.
-        while (n < B && (got = cli_lines_next(&in, &line, &len)) == 1) {
-            item++;
-            if (o->shard_n > 1 && item % o->shard_n != o->shard_i) {
-                if (!cli_lines_ready(&in)) break;
-                continue;
-            }
-            keys[n] = NULL;
-            if (o->id_column) {
-                char *tab = memchr(line, '\t', len);
-                size_t klen = tab ? (size_t)(tab - line) : len;
-                keys[n] = malloc(klen + 1);
-                memcpy(keys[n], line, klen);
-                keys[n][klen] = '\0';
-                line = tab ? tab + 1 : line + len;
-                len = tab ? len - klen - 1 : 0;
-                char where[32];
-                snprintf(where, sizeof where, "stdin:%lld", (long long)in.line_no);
-                bool no_tab = !tab || !key_fits(o, where, keys[n]);
-                if (!tab)
-                    cli_error("%s: --id-column expects ID<TAB>TEXT, but the line has no TAB", where);
-                if (no_tab) {
-                    // Reported: the line keeps its place with an empty output line.
-                    free(keys[n]);
-                    c->rc = CLI_ERROR;
-                    if (o->strict) {
-                        stop = true;
-                        break;
-                    }
-                    keys[n] = NULL;
-                    texts[n] = calloc(1, 1); // classified as empty text, printed as an empty line
-                    lens[n] = 0;
-                    line_nos[n] = in.line_no;
-                    skip[n++] = true;
-                    if (!cli_lines_ready(&in)) break;
-                    continue;
-                }
-            }
-            skip[n] = false;
-            texts[n] = malloc(len + 1);
-            memcpy(texts[n], line, len);
-            texts[n][len] = '\0';
-            lens[n] = len;
-            line_nos[n] = in.line_no;
-            n++;
-            if (!cli_lines_ready(&in)) break;
+        got = read_batch(c, &in, &b, B, &item, &stop);
+        if (b.n == 0) continue;
+        classify_batch(c, &b, &stop);
+        for (int64_t i = 0; i < b.n; i++) {
+            free(b.texts[i]);
+            free(b.keys[i]);
         }
-        if (n == 0) continue;
-        const int64_t cut_before = lector_classifier_n_cut(c->clf);
-        if (lector_classifier_predict(c->clf, c->st, (const char *const *)texts, lens, n, probs, bad, &err) !=
-            LECTOR_STATUS_OK) {
-            c->rc = cli_lib_error(&err);
-            stop = true;
-        } else {
-            char where[64];
-            snprintf(where, sizeof where, n > 1 ? "stdin:%lld-%lld" : "stdin:%lld", (long long)line_nos[0],
-                     (long long)line_nos[n - 1]);
-            cli_note_cut(where, lector_classifier_n_cut(c->clf) - cut_before, o->max_windows);
-            for (int64_t i = 0; i < n; i++) {
-                if (skip[i]) {
-                    print_empty(c, NULL);
-                    continue;
-                }
-                if (bad[i] != LECTOR_STATUS_OK) {
-                    // Re-run the check alone for the message (it names the byte offset).
-                    lector_classifier_check_text(c->clf, texts[i], lens[i], &err);
-                    cli_error("stdin:%lld: %s", (long long)line_nos[i], err.msg);
-                    c->rc = CLI_ERROR;
-                    if (o->strict) {
-                        stop = true;
-                        break;
-                    }
-                    print_empty(c, keys[i]);
-                    continue;
-                }
-                if (is_blank(texts[i], lens[i])) {
-                    print_blank(c, "stdin", line_nos[i], keys[i]);
-                    continue;
-                }
-                print_result(c, keys[i], probs + i * K);
-            }
-        }
-        for (int64_t i = 0; i < n; i++) {
-            free(texts[i]);
-            free(keys[i]);
-        }
-        c->n_done += n;
+        c->n_done += b.n;
         cli_flush();
         progress(c);
         if (cli_interrupted) {
@@ -430,13 +463,13 @@ static int classify_stdin(struct classify_ctx *c) {
     }
     if (got < 0 && c->rc == CLI_OK) c->rc = CLI_ERROR;
     cli_lines_free(&in);
-    free(skip);
-    free(bad);
-    free(probs);
-    free(line_nos);
-    free(lens);
-    free(keys);
-    free(texts);
+    free(b.skip);
+    free(b.bad);
+    free(b.probs);
+    free(b.line_nos);
+    free(b.lens);
+    free(b.keys);
+    free(b.texts);
     return c->rc;
 }
 
