@@ -113,6 +113,77 @@ void cli_print_report(const struct lector_metrics *m, char *const *labels, bool 
     free(buf);
 }
 
+// Progress within the run: epoch, step, loss and the time left, at most five times a second.
+static void on_step(struct cli_events *ev, const struct lector_event *e) {
+    double now = lector_now();
+    if (!ev || (e->count < e->total && now - ev->last < 0.2)) return;
+    if (ev->t0 == 0.0) ev->t0 = now;
+    ev->last = now;
+    double eta = (now - ev->t0) / (double)e->count * (double)(e->total - e->count);
+    cli_progress_line("epoch %lld/%lld, step %lld/%lld, loss %.4f, ETA %.0f s", (long long)e->step_epoch,
+                      (long long)ev->n_epochs, (long long)e->count, (long long)e->total, e->loss, eta);
+}
+
+static void on_epoch(const struct cli_events *ev, const struct lector_epoch_info *ep) {
+    const long long n_epochs = ev ? (long long)ev->n_epochs : 0;
+    if (ep->valid_accuracy >= 0 && ep->valid_loss < 0) // tuned layers: no validation loss
+        cli_info("epoch %lld/%lld: train loss %.4f, valid accuracy %.4f, macro-F1 %.4f",
+                 (long long)ep->epoch, n_epochs, ep->train_loss, ep->valid_accuracy, ep->valid_macro_f1);
+    else if (ep->valid_accuracy >= 0)
+        cli_info("epoch %lld/%lld: train loss %.4f, valid loss %.4f, accuracy %.4f, macro-F1 %.4f%s",
+                 (long long)ep->epoch, n_epochs, ep->train_loss, ep->valid_loss, ep->valid_accuracy,
+                 ep->valid_macro_f1, ep->is_best ? " (best)" : "");
+    else
+        cli_info("epoch %lld/%lld: train loss %.4f", (long long)ep->epoch, n_epochs, ep->train_loss);
+}
+
+static void on_trial(const struct lector_autotune_trial *t) {
+    char settings[512];
+    lector_autotune_settings_format(&t->settings, settings, sizeof settings);
+    if (t->message)
+        cli_info("trial %lld: %s: failed in %.1f s: %s", (long long)t->index, settings, t->seconds, t->message);
+    else
+        cli_info("trial %lld: %s: valid macro-F1 %.4f, accuracy %.4f, log-loss %.4f in %.1f s%s",
+                 (long long)t->index, settings, t->valid_macro_f1, t->valid_accuracy, t->valid_log_loss,
+                 t->seconds, t->is_best ? " (best)" : "");
+}
+
+// flags (size bytes) <- the settings st as options of lector train.
+static void autotune_flags(const struct lector_autotune_settings *st, char *flags, size_t size) {
+    int n = snprintf(flags, size, "--features %s --epochs %lld",
+                     st->features == LECTOR_FEATURES_NGRAMS    ? "ngrams"
+                     : st->features == LECTOR_FEATURES_ENCODER ? "encoder"
+                                                               : "both",
+                     (long long)st->n_epochs);
+    if (st->features & LECTOR_FEATURES_ENCODER)
+        n += snprintf(flags + n, size - (size_t)n, " --lr %g --weight-decay %g --hidden %lld",
+                      (double)st->lr, (double)st->weight_decay, (long long)st->n_hidden);
+    if (st->features & LECTOR_FEATURES_NGRAMS) {
+        n += snprintf(flags + n, size - (size_t)n, " --lr-ngrams %g --weight-decay-ngrams %g --ngram-order %d",
+                      (double)st->lr_ngrams, (double)st->weight_decay_ngrams, (int)st->word_order);
+        if (st->char_min > 0)
+            n += snprintf(flags + n, size - (size_t)n, " --char-ngrams %d-%d", (int)st->char_min,
+                          (int)st->char_max);
+        if (st->boundaries) n += snprintf(flags + n, size - (size_t)n, " --ngram-boundaries");
+        snprintf(flags + n, size - (size_t)n, " --ngram-weighting %s",
+                 lector_ngram_weighting_name(st->weighting));
+    }
+}
+
+static void on_autotuned(const struct lector_event *e) {
+    const struct lector_autotune_trial *t = e->trial;
+    char settings[512], flags[512];
+    lector_autotune_settings_format(&t->settings, settings, sizeof settings);
+    autotune_flags(&t->settings, flags, sizeof flags);
+    char how[96] = "";
+    if (t->folds > 1)
+        snprintf(how, sizeof how, ", scored by %lld-fold cross-validation over %lld rows", (long long)t->folds,
+                 (long long)e->total);
+    cli_info("autotune: %lld trials in %.1f s (%s%s); chosen: trial %lld, valid macro-F1 %.4f: %s",
+             (long long)e->count, e->seconds, e->message, how, (long long)t->index, t->valid_macro_f1, settings);
+    cli_info("autotune: the same as training with %s", flags);
+}
+
 // Progress of the library's steps, worded for the command line (with the options to change).
 void cli_on_event(void *user, const struct lector_event *e) {
     struct cli_events *ev = user;
@@ -151,31 +222,8 @@ void cli_on_event(void *user, const struct lector_event *e) {
         cli_info("n-grams: %lld features from %lld texts in %.2f s", (long long)e->count, (long long)e->total,
                  e->seconds);
         break;
-    case LECTOR_EVENT_STEP: {
-        // Progress within the run: epoch, step, loss and the time left, at most five times a second.
-        double now = lector_now();
-        if (!ev || (e->count < e->total && now - ev->last < 0.2)) break;
-        if (ev->t0 == 0.0) ev->t0 = now;
-        ev->last = now;
-        double eta = (now - ev->t0) / (double)e->count * (double)(e->total - e->count);
-        cli_progress_line("epoch %lld/%lld, step %lld/%lld, loss %.4f, ETA %.0f s", (long long)e->step_epoch,
-                          (long long)ev->n_epochs, (long long)e->count, (long long)e->total, e->loss, eta);
-        break;
-    }
-    case LECTOR_EVENT_EPOCH: {
-        const struct lector_epoch_info *ep = e->epoch;
-        const long long n_epochs = ev ? (long long)ev->n_epochs : 0;
-        if (ep->valid_accuracy >= 0 && ep->valid_loss < 0) // tuned layers: no validation loss
-            cli_info("epoch %lld/%lld: train loss %.4f, valid accuracy %.4f, macro-F1 %.4f",
-                     (long long)ep->epoch, n_epochs, ep->train_loss, ep->valid_accuracy, ep->valid_macro_f1);
-        else if (ep->valid_accuracy >= 0)
-            cli_info("epoch %lld/%lld: train loss %.4f, valid loss %.4f, accuracy %.4f, macro-F1 %.4f%s",
-                     (long long)ep->epoch, n_epochs, ep->train_loss, ep->valid_loss, ep->valid_accuracy,
-                     ep->valid_macro_f1, ep->is_best ? " (best)" : "");
-        else
-            cli_info("epoch %lld/%lld: train loss %.4f", (long long)ep->epoch, n_epochs, ep->train_loss);
-        break;
-    }
+    case LECTOR_EVENT_STEP: on_step(ev, e); break;
+    case LECTOR_EVENT_EPOCH: on_epoch(ev, e->epoch); break;
     case LECTOR_EVENT_FROZEN:
         cli_info("frozen layers: their output for %lld texts computed once in %.1f s (%.1f MB%s)",
                  (long long)e->count, e->seconds, (double)e->total / 1e6,
@@ -186,50 +234,7 @@ void cli_on_event(void *user, const struct lector_event *e) {
                  (long long)e->result->n_epochs_run, (long long)e->result->best_epoch,
                  (double)e->result->temperature);
         break;
-    case LECTOR_EVENT_TRIAL: {
-        const struct lector_autotune_trial *t = e->trial;
-        char settings[512];
-        lector_autotune_settings_format(&t->settings, settings, sizeof settings);
-        if (t->message)
-            cli_info("trial %lld: %s: failed in %.1f s: %s", (long long)t->index, settings, t->seconds, t->message);
-        else
-            cli_info("trial %lld: %s: valid macro-F1 %.4f, accuracy %.4f, log-loss %.4f in %.1f s%s",
-                     (long long)t->index, settings, t->valid_macro_f1, t->valid_accuracy, t->valid_log_loss,
-                     t->seconds, t->is_best ? " (best)" : "");
-        break;
-    }
-    case LECTOR_EVENT_AUTOTUNED: {
-        const struct lector_autotune_trial *t = e->trial;
-        const struct lector_autotune_settings *st = &t->settings;
-        char settings[512], flags[512];
-        lector_autotune_settings_format(st, settings, sizeof settings);
-        // The same settings as options of lector train.
-        int n = snprintf(flags, sizeof flags, "--features %s --epochs %lld",
-                         st->features == LECTOR_FEATURES_NGRAMS    ? "ngrams"
-                         : st->features == LECTOR_FEATURES_ENCODER ? "encoder"
-                                                                   : "both",
-                         (long long)st->n_epochs);
-        if (st->features & LECTOR_FEATURES_ENCODER)
-            n += snprintf(flags + n, sizeof flags - (size_t)n, " --lr %g --weight-decay %g --hidden %lld",
-                          (double)st->lr, (double)st->weight_decay, (long long)st->n_hidden);
-        if (st->features & LECTOR_FEATURES_NGRAMS) {
-            n += snprintf(flags + n, sizeof flags - (size_t)n, " --lr-ngrams %g --weight-decay-ngrams %g --ngram-order %d",
-                          (double)st->lr_ngrams, (double)st->weight_decay_ngrams, (int)st->word_order);
-            if (st->char_min > 0)
-                n += snprintf(flags + n, sizeof flags - (size_t)n, " --char-ngrams %d-%d", (int)st->char_min,
-                              (int)st->char_max);
-            if (st->boundaries) n += snprintf(flags + n, sizeof flags - (size_t)n, " --ngram-boundaries");
-            snprintf(flags + n, sizeof flags - (size_t)n, " --ngram-weighting %s",
-                     lector_ngram_weighting_name(st->weighting));
-        }
-        char how[96] = "";
-        if (t->folds > 1)
-            snprintf(how, sizeof how, ", scored by %lld-fold cross-validation over %lld rows", (long long)t->folds,
-                     (long long)e->total);
-        cli_info("autotune: %lld trials in %.1f s (%s%s); chosen: trial %lld, valid macro-F1 %.4f: %s",
-                 (long long)e->count, e->seconds, e->message, how, (long long)t->index, t->valid_macro_f1, settings);
-        cli_info("autotune: the same as training with %s", flags);
-        break;
-    }
+    case LECTOR_EVENT_TRIAL: on_trial(e->trial); break;
+    case LECTOR_EVENT_AUTOTUNED: on_autotuned(e); break;
     }
 }
