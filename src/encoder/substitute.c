@@ -76,21 +76,14 @@ void lector__encoder_substitute_free(struct lector_encoder *enc) {
     enc->sub_id[0] = '\0';
 }
 
-enum lector_status lector__encoder_substitute(struct lector_encoder *enc,
-                                              const struct lector_tensor *t, int64_t n,
-                                              struct lector_error *err) {
-    const struct lector_encoder_config *cfg = &enc->cfg;
-    const int64_t L = enc->n_layer_run, C = cfg->n_embd, F = cfg->n_ff;
-    if (enc->sub_layers || enc->sub_id[0])
-        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                             "%s: the encoder's layers are already substituted", enc->dir);
-    if (enc->precision != LECTOR_PRECISION_FP32)
-        return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
-                             "%s: tuned layers run at fp32 precision only", enc->dir);
-    if (n <= 0) return LECTOR_STATUS_OK;
-    // which tensors are given, checked one by one
-    const struct lector_tensor **at = lector__calloc((size_t)(L + 1) * S_COUNT, sizeof *at);
-    if (!at) return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
+// at[l * S_COUNT + k] <- the tensor of t (n) for slot k of layer l (l = L: the pooler's
+// weight and bias), each checked against this encoder's names and shapes, then every layer
+// checked to be given whole or not at all; *n_layers <- the layers given (the pooler aside).
+static enum lector_status index_tensors(const struct lector_encoder *enc,
+                                        const struct lector_tensor *t, int64_t n,
+                                        const struct lector_tensor **at, int64_t *n_layers,
+                                        struct lector_error *err) {
+    const int64_t L = enc->n_layer_run, C = enc->cfg.n_embd, F = enc->cfg.n_ff;
     enum lector_status s = LECTOR_STATUS_OK;
     for (int64_t i = 0; i < n && s == LECTOR_STATUS_OK; i++) {
         int64_t layer;
@@ -122,7 +115,7 @@ enum lector_status lector__encoder_substitute(struct lector_encoder *enc,
         *p = *p ? *p : &t[i];
     }
     // every tensor of a layer, or none
-    int64_t n_layers = 0;
+    *n_layers = 0;
     for (int64_t l = 0; l <= L && s == LECTOR_STATUS_OK; l++) {
         int n_slots = l < L ? S_COUNT : 2, given = 0;
         for (int k = 0; k < n_slots; k++) given += at[l * S_COUNT + k] != NULL;
@@ -133,8 +126,82 @@ enum lector_status lector__encoder_substitute(struct lector_encoder *enc,
                 else snprintf(name, sizeof name, "pooler.dense.%s", k ? "bias" : "weight");
                 s = lector__error(err, LECTOR_STATUS_FORMAT, "tensor '%s' is missing", name);
             }
-        n_layers += l < L && given > 0;
+        *n_layers += l < L && given > 0;
     }
+    return s;
+}
+
+// The n_slots tensors src copied one after another to *mem (advanced past them), each with
+// a view in enc's tensor list (named as the model file names them, *n_t advanced) and its
+// name and data hashed into h.
+static void copy_tensors(struct lector_encoder *enc, const struct lector_tensor *const *src,
+                         int n_slots, float **mem, int64_t *n_t, struct lector__sha256 *h) {
+    for (int k = 0; k < n_slots; k++) {
+        const int64_t numel = lector_tensor_numel(src[k]);
+        memcpy(*mem, src[k]->data, (size_t)numel * sizeof **mem);
+        char *name = enc->sub_names + *n_t * 96;
+        snprintf(name, 96, "%s", src[k]->name);
+        struct lector_tensor *v = &enc->sub_tensors[(*n_t)++];
+        *v = *src[k];
+        v->data = *mem;
+        v->name = name;
+        lector__sha256_update(h, name, strlen(name) + 1);
+        lector__sha256_update(h, *mem, (size_t)numel * sizeof **mem);
+        *mem += numel;
+    }
+}
+
+// w <- the views of a tuned layer whose tensors lie one after another at base, its QKV
+// biases copied side by side to qb (3C); with packed, its four products' weights packed at
+// *pk (advanced past them, per_layer[k] floats each, aligned), which the forward then reads.
+static void set_layer(struct lector__layer *w, float *base, float *qb, bool packed, float **pk,
+                      const size_t per_layer[4], int64_t C, int64_t F) {
+    float *p[S_COUNT];
+    for (int k = 0, off = 0; k < S_COUNT; off += (int)slot_numel(k, C, F), k++) p[k] = base + off;
+    memcpy(qb, p[S_Q_B], (size_t)C * sizeof *qb);
+    memcpy(qb + C, p[S_K_B], (size_t)C * sizeof *qb);
+    memcpy(qb + 2 * C, p[S_V_B], (size_t)C * sizeof *qb);
+    *w = (struct lector__layer){.qkv_w = p[S_Q_W], // Q, K and V are contiguous: (3C, C)
+                                .qkv_b = qb,
+                                .attn_out_w = p[S_AO_W],
+                                .attn_out_b = p[S_AO_B],
+                                .ln1_g = p[S_LN1_G],
+                                .ln1_b = p[S_LN1_B],
+                                .ff_in_w = p[S_FI_W],
+                                .ff_in_b = p[S_FI_B],
+                                .ff_out_w = p[S_FO_W],
+                                .ff_out_b = p[S_FO_B],
+                                .ln2_g = p[S_LN2_G],
+                                .ln2_b = p[S_LN2_B]};
+    if (!packed) return;
+    const float **wp[4] = {&w->qkv_wp, &w->attn_out_wp, &w->ff_in_wp, &w->ff_out_wp};
+    const float *src[4] = {p[S_Q_W], p[S_AO_W], p[S_FI_W], p[S_FO_W]};
+    const int64_t IC[4] = {C, C, C, F}, OC[4] = {3 * C, C, F, C};
+    for (int k = 0; k < 4; k++) {
+        lector_matmul_pack_rows(*pk, src[k], IC[k], OC[k], 0, OC[k]);
+        *wp[k] = *pk;
+        *pk += (per_layer[k] + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+    }
+    w->qkv_w = w->attn_out_w = w->ff_in_w = w->ff_out_w = NULL; // the forward reads the panels
+}
+
+enum lector_status lector__encoder_substitute(struct lector_encoder *enc,
+                                              const struct lector_tensor *t, int64_t n,
+                                              struct lector_error *err) {
+    const struct lector_encoder_config *cfg = &enc->cfg;
+    const int64_t L = enc->n_layer_run, C = cfg->n_embd, F = cfg->n_ff;
+    if (enc->sub_layers || enc->sub_id[0])
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "%s: the encoder's layers are already substituted", enc->dir);
+    if (enc->precision != LECTOR_PRECISION_FP32)
+        return lector__error(err, LECTOR_STATUS_UNSUPPORTED,
+                             "%s: tuned layers run at fp32 precision only", enc->dir);
+    if (n <= 0) return LECTOR_STATUS_OK;
+    // which tensors are given, checked one by one
+    const struct lector_tensor **at = lector__calloc((size_t)(L + 1) * S_COUNT, sizeof *at);
+    if (!at) return lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
+    int64_t n_layers = 0;
+    enum lector_status s = index_tensors(enc, t, n, at, &n_layers, err);
     if (s != LECTOR_STATUS_OK) {
         lector_free(at);
         return s;
@@ -176,23 +243,9 @@ enum lector_status lector__encoder_substitute(struct lector_encoder *enc,
     float *qkv_b_mem = enc->sub_mem + n_floats; // (n_layers, 3C) the QKV biases side by side
     int64_t j = 0, n_t = 0;
     for (int64_t l = 0; l <= L; l++) {
-        const int n_slots = l < L ? S_COUNT : 2;
         if (!at[l * S_COUNT]) continue;
         float *base = mem;
-        for (int k = 0; k < n_slots; k++) {
-            const struct lector_tensor *src = at[l * S_COUNT + k];
-            const int64_t numel = lector_tensor_numel(src);
-            memcpy(mem, src->data, (size_t)numel * sizeof *mem);
-            char *name = enc->sub_names + n_t * 96;
-            snprintf(name, 96, "%s", src->name);
-            struct lector_tensor *v = &enc->sub_tensors[n_t++];
-            *v = *src;
-            v->data = mem;
-            v->name = name;
-            lector__sha256_update(&h, name, strlen(name) + 1);
-            lector__sha256_update(&h, mem, (size_t)numel * sizeof *mem);
-            mem += numel;
-        }
+        copy_tensors(enc, at + l * S_COUNT, l < L ? S_COUNT : 2, &mem, &n_t, &h);
         if (l == L) {
             enc->pooler_w = base;
             enc->pooler_b = base + C * C;
@@ -202,36 +255,7 @@ enum lector_status lector__encoder_substitute(struct lector_encoder *enc,
             }
             continue;
         }
-        float *p[S_COUNT];
-        for (int k = 0, off = 0; k < S_COUNT; off += (int)slot_numel(k, C, F), k++) p[k] = base + off;
-        struct lector__layer *w = &enc->sub_layers[l];
-        float *qb = qkv_b_mem + j * 3 * C;
-        memcpy(qb, p[S_Q_B], (size_t)C * sizeof *qb);
-        memcpy(qb + C, p[S_K_B], (size_t)C * sizeof *qb);
-        memcpy(qb + 2 * C, p[S_V_B], (size_t)C * sizeof *qb);
-        *w = (struct lector__layer){.qkv_w = p[S_Q_W], // Q, K and V are contiguous: (3C, C)
-                                    .qkv_b = qb,
-                                    .attn_out_w = p[S_AO_W],
-                                    .attn_out_b = p[S_AO_B],
-                                    .ln1_g = p[S_LN1_G],
-                                    .ln1_b = p[S_LN1_B],
-                                    .ff_in_w = p[S_FI_W],
-                                    .ff_in_b = p[S_FI_B],
-                                    .ff_out_w = p[S_FO_W],
-                                    .ff_out_b = p[S_FO_B],
-                                    .ln2_g = p[S_LN2_G],
-                                    .ln2_b = p[S_LN2_B]};
-        if (packed) {
-            const float **wp[4] = {&w->qkv_wp, &w->attn_out_wp, &w->ff_in_wp, &w->ff_out_wp};
-            const float *src[4] = {p[S_Q_W], p[S_AO_W], p[S_FI_W], p[S_FO_W]};
-            const int64_t IC[4] = {C, C, C, F}, OC[4] = {3 * C, C, F, C};
-            for (int k = 0; k < 4; k++) {
-                lector_matmul_pack_rows(pk, src[k], IC[k], OC[k], 0, OC[k]);
-                *wp[k] = pk;
-                pk += (per_layer[k] + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
-            }
-            w->qkv_w = w->attn_out_w = w->ff_in_w = w->ff_out_w = NULL; // the forward reads the panels
-        }
+        set_layer(&enc->sub_layers[l], base, qkv_b_mem + j * 3 * C, packed, &pk, per_layer, C, F);
         j++;
     }
     enc->n_sub_tensors = n_t;
