@@ -114,16 +114,16 @@ static enum lector_status substitute(struct lector_encoder *enc, const struct le
     return s;
 }
 
-enum lector_status lector__train_unfrozen(const struct lector_train_options *o, struct lector_featurizer *fz,
-                                          const struct lector_corpus *tr, const struct lector_features *f_tr,
-                                          const struct lector_corpus *va, struct lector_features *f_va,
-                                          struct lector_train_result *res, struct lector_error *err) {
-    memset(res, 0, sizeof *res);
-    struct lector_encoder *enc = (struct lector_encoder *)lector_featurizer_encoder(fz); // ours to change
-    const int64_t L = enc->n_layer_run, K = tr->n_labels, n_va = va ? va->n : 0;
-    if (o->unfreeze > L)
-        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "unfreeze: %lld layers, but the encoder has %lld",
-                             (long long)o->unfreeze, (long long)L);
+// The fine-tuning settings of o (with L the encoder's layers, fz's pooling) for the
+// training corpus tr and its features f_tr, and the validation corpus va (or NULL) and f_va;
+// use_ng: the n-gram weights train with the rest (features both); multi: sigmoid targets.
+static struct lector__finetune_params finetune_params(const struct lector_train_options *o,
+                                                     const struct lector_featurizer *fz, int64_t L,
+                                                     const struct lector_corpus *tr,
+                                                     const struct lector_features *f_tr,
+                                                     const struct lector_corpus *va,
+                                                     const struct lector_features *f_va,
+                                                     bool use_ng, bool multi) {
     struct lector__finetune_params p = lector__finetune_default_params();
     p.n_unfreeze = o->unfreeze == LECTOR_UNFREEZE_ALL ? L : o->unfreeze;
     p.n_epochs = o->finetune.n_epochs;
@@ -147,8 +147,7 @@ enum lector_status lector__train_unfrozen(const struct lector_train_options *o, 
     p.patience = o->head.patience;
     p.label_smoothing = o->head.label_smoothing;
     p.memory_budget = (size_t)o->finetune.memory_budget;
-    // features both: the n-gram weights train with the rest; multi-label: sigmoid targets
-    const bool use_ng = (o->features & LECTOR_FEATURES_NGRAMS) != 0, multi = tr->multi_label != 0;
+    const int64_t n_va = va ? va->n : 0;
     p.sp_train = use_ng ? &f_tr->sp : NULL;
     p.sp_valid = use_ng && n_va ? &f_va->sp : NULL;
     p.adamw_sparse = o->head.adamw_sparse;
@@ -157,6 +156,57 @@ enum lector_status lector__train_unfrozen(const struct lector_train_options *o, 
     p.boundary_precision = o->finetune.boundary_precision;
     p.cache_dir = o->featurizer.cache_dir;
     p.cache_max_size = o->featurizer.cache_max_size;
+    return p;
+}
+
+// The validation vectors of va (K labels, multi-label or not) through the encoder as the
+// classifier runs it (the tuned layers substituted), beside the same n-gram rows of f_va
+// (whose dense part is computed again): the temperature (the thresholds for multi-label) of
+// res are those of the saved model, as the report is.
+static enum lector_status valid_scores(const struct lector_train_options *o,
+                                       struct lector_featurizer *fz, const struct lector_corpus *va,
+                                       struct lector_features *f_va, int64_t K, bool multi,
+                                       bool use_ng, struct lector_train_result *res,
+                                       struct lector_error *err) {
+    const int64_t n_va = va->n;
+    const struct lector_sparse_rows sp = f_va->sp;
+    memset(&f_va->sp, 0, sizeof f_va->sp);
+    lector_features_free(f_va);
+    enum lector_status s = lector_featurize(fz, va, 1, f_va, err);
+    f_va->sp = sp;
+    if (s != LECTOR_STATUS_OK) return s;
+    float *logits = lector__malloc((size_t)(n_va * K) * sizeof *logits);
+    float *probs = multi ? lector__malloc((size_t)(n_va * K) * sizeof *probs) : NULL;
+    if (!logits || (multi && !probs)) {
+        s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
+        goto out;
+    }
+    s = lector_head_forward(res->head, f_va->X, use_ng ? &f_va->sp : NULL, n_va, logits, err);
+    if (s != LECTOR_STATUS_OK) goto out;
+    if (multi) {
+        lector__sigmoid(logits, n_va * K, probs);
+        lector__tune_thresholds(va->Y, probs, n_va, K, res->thresholds);
+    } else if (o->head.calibrate) {
+        res->temperature = lector_fit_temperature(logits, va->y, n_va, K);
+    }
+out:
+    lector_free(logits);
+    lector_free(probs);
+    return s;
+}
+
+enum lector_status lector__train_unfrozen(const struct lector_train_options *o, struct lector_featurizer *fz,
+                                          const struct lector_corpus *tr, const struct lector_features *f_tr,
+                                          const struct lector_corpus *va, struct lector_features *f_va,
+                                          struct lector_train_result *res, struct lector_error *err) {
+    memset(res, 0, sizeof *res);
+    struct lector_encoder *enc = (struct lector_encoder *)lector_featurizer_encoder(fz); // ours to change
+    const int64_t L = enc->n_layer_run, K = tr->n_labels, n_va = va ? va->n : 0;
+    if (o->unfreeze > L)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "unfreeze: %lld layers, but the encoder has %lld",
+                             (long long)o->unfreeze, (long long)L);
+    const bool use_ng = (o->features & LECTOR_FEATURES_NGRAMS) != 0, multi = tr->multi_label != 0;
+    struct lector__finetune_params p = finetune_params(o, fz, L, tr, f_tr, va, f_va, use_ng, multi);
     struct lector__finetune_result fr = {0};
     struct progress pr = {o, &fr, tr->n, tr->n + n_va, lector_now(), json_array()};
     p.on_start = on_start;
@@ -165,7 +215,6 @@ enum lector_status lector__train_unfrozen(const struct lector_train_options *o, 
     p.cancel = o->cancel;
 
     struct lector_token_row *rows = rows_of(f_tr), *vrows = n_va ? rows_of(f_va) : NULL;
-    float *logits = NULL, *probs = NULL;
     // class weights as the frozen head's (single-label only)
     const bool weighted = o->head.class_weight_balanced && !multi;
     float *cw = weighted ? lector__malloc((size_t)K * sizeof *cw) : NULL;
@@ -196,29 +245,8 @@ enum lector_status lector__train_unfrozen(const struct lector_train_options *o, 
     }
     for (int64_t k = 0; multi && k < K; k++) res->thresholds[k] = 0.5f;
     if (n_va > 0) {
-        // The validation vectors through the encoder as the classifier runs it (the tuned
-        // layers substituted), beside the same n-gram rows: the temperature (thresholds for
-        // multi-label) and the report are those of the saved model.
-        const struct lector_sparse_rows sp = f_va->sp;
-        memset(&f_va->sp, 0, sizeof f_va->sp);
-        lector_features_free(f_va);
-        s = lector_featurize(fz, va, 1, f_va, err);
-        f_va->sp = sp;
+        s = valid_scores(o, fz, va, f_va, K, multi, use_ng, res, err);
         if (s != LECTOR_STATUS_OK) goto out;
-        logits = lector__malloc((size_t)(n_va * K) * sizeof *logits);
-        probs = multi ? lector__malloc((size_t)(n_va * K) * sizeof *probs) : NULL;
-        if (!logits || (multi && !probs)) {
-            s = lector__error(err, LECTOR_STATUS_NOMEM, "out of memory");
-            goto out;
-        }
-        s = lector_head_forward(res->head, f_va->X, use_ng ? &f_va->sp : NULL, n_va, logits, err);
-        if (s != LECTOR_STATUS_OK) goto out;
-        if (multi) {
-            lector__sigmoid(logits, n_va * K, probs);
-            lector__tune_thresholds(va->Y, probs, n_va, K, res->thresholds);
-        } else if (o->head.calibrate) {
-            res->temperature = lector_fit_temperature(logits, va->y, n_va, K);
-        }
         res->valid_accuracy = fr.valid_accuracy;
         res->valid_macro_f1 = fr.valid_macro_f1;
     }
@@ -228,8 +256,6 @@ out:
     if (s != LECTOR_STATUS_OK) lector_train_result_free(res);
     lector__finetune_result_free(&fr);
     json_decref(pr.hist);
-    lector_free(logits);
-    lector_free(probs);
     lector_free(cw);
     lector_free(vrows);
     lector_free(rows);
