@@ -381,6 +381,86 @@ static bool is_contiguous(const struct lector_tensor *t) {
     return true;
 }
 
+static enum lector_status header_nomem(const char *path, struct lector_error *err) {
+    return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory building the header", path);
+}
+
+// root's "__metadata__": keys[i] = values[i] for i < n (n > 0), each key once, valid UTF-8.
+static enum lector_status header_metadata(json_t *root, const char *const *keys,
+                                          const char *const *values, int64_t n, const char *path,
+                                          struct lector_error *err) {
+    json_t *meta = json_object();
+    if (!meta || json_object_set_new(root, "__metadata__", meta) != 0) return header_nomem(path, err);
+    for (int64_t i = 0; i < n; i++) {
+        if (!keys[i] || !values[i])
+            return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                                 "%s: metadata entry %" PRId64 " has a NULL key or value", path, i);
+        if (json_object_get(meta, keys[i]))
+            return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                                 "%s: metadata key '%.200s' given twice", path, keys[i]);
+        json_t *v = json_string(values[i]);
+        if (!v || json_object_set_new(meta, keys[i], v) != 0)
+            return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                                 "%s: metadata key '%.200s': key or value is not valid UTF-8",
+                                 path, keys[i]);
+    }
+    return LECTOR_STATUS_OK;
+}
+
+// root's entry of tensor t (the i-th): its dtype, shape and data offsets from *offset, which
+// moves past its bytes; the checks of its name, dtype, shape, size and layout first.
+static enum lector_status header_tensor(json_t *root, const struct lector_tensor *t, int64_t i,
+                                        uint64_t *offset, const char *path,
+                                        struct lector_error *err) {
+    const char *nm = t->name ? t->name : "(null)";
+    size_t esize = lector_dtype_size(t->dtype);
+    if (!t->name || strcmp(t->name, "__metadata__") == 0 || esize == 0 || t->n_dims < 0 ||
+        t->n_dims > LECTOR_MAX_DIMS)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "%s: tensor %" PRId64 " '%.200s': bad name, dtype or n_dims %d",
+                             path, i, nm, (int)t->n_dims);
+    if (json_object_get(root, t->name))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "%s: tensor '%.200s' given twice",
+                             path, nm);
+    int64_t numel = 0;
+    if (!lector__shape_numel(t->shape, t->n_dims, &numel))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG, "%s: tensor '%.200s': bad shape",
+                             path, nm);
+    size_t nbytes;
+    if (!lector__mul_size((size_t)numel, esize, &nbytes) || *offset + nbytes < *offset)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "%s: tensor '%.200s': size overflows", path, nm);
+    if (!is_contiguous(t) || (nbytes > 0 && !t->data))
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "%s: tensor '%.200s': not contiguous or no data", path, nm);
+    json_t *shape = json_array();
+    json_t *offs = json_array();
+    json_t *ent = json_object();
+    if (!shape || !offs || !ent) {
+        json_decref(shape);
+        json_decref(offs);
+        json_decref(ent);
+        return header_nomem(path, err);
+    }
+    bool ok = true;
+    for (int32_t d = 0; d < t->n_dims; d++)
+        ok &= json_array_append_new(shape, json_integer(t->shape[d])) == 0;
+    ok &= json_array_append_new(offs, json_integer((json_int_t)*offset)) == 0;
+    ok &= json_array_append_new(offs, json_integer((json_int_t)(*offset + nbytes))) == 0;
+    ok &= json_object_set_new(ent, "dtype", json_string(lector_dtype_name(t->dtype))) == 0;
+    ok &= json_object_set_new(ent, "shape", shape) == 0;
+    ok &= json_object_set_new(ent, "data_offsets", offs) == 0;
+    if (!ok) {
+        json_decref(ent);
+        return header_nomem(path, err);
+    }
+    if (json_object_set_new(root, t->name, ent) != 0)
+        return lector__error(err, LECTOR_STATUS_INVALID_ARG,
+                             "%s: tensor name '%.200s' is not valid UTF-8", path, nm);
+    *offset += nbytes;
+    return LECTOR_STATUS_OK;
+}
+
 static enum lector_status build_header(const struct lector_tensor *tensors, int64_t n_tensors,
                                        const char *const *meta_keys,
                                        const char *const *meta_values, int64_t n_meta,
@@ -389,98 +469,17 @@ static enum lector_status build_header(const struct lector_tensor *tensors, int6
     *out = NULL;
     json_t *root = json_object();
     if (!root) return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory", path);
-    if (n_meta > 0) {
-        json_t *meta = json_object();
-        if (!meta || json_object_set_new(root, "__metadata__", meta) != 0) goto nomem;
-        for (int64_t i = 0; i < n_meta; i++) {
-            if (!meta_keys[i] || !meta_values[i]) {
-                json_decref(root);
-                return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                                     "%s: metadata entry %" PRId64 " has a NULL key or value",
-                                     path, i);
-            }
-            if (json_object_get(meta, meta_keys[i])) {
-                json_decref(root);
-                return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                                     "%s: metadata key '%.200s' given twice", path, meta_keys[i]);
-            }
-            json_t *v = json_string(meta_values[i]);
-            if (!v || json_object_set_new(meta, meta_keys[i], v) != 0) {
-                json_decref(root);
-                return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                                     "%s: metadata key '%.200s': key or value is not valid UTF-8",
-                                     path, meta_keys[i]);
-            }
-        }
-    }
+    enum lector_status s = LECTOR_STATUS_OK;
+    if (n_meta > 0) s = header_metadata(root, meta_keys, meta_values, n_meta, path, err);
     uint64_t offset = 0;
-    for (int64_t i = 0; i < n_tensors; i++) {
-        const struct lector_tensor *t = &tensors[i];
-        const char *nm = t->name ? t->name : "(null)";
-        size_t esize = lector_dtype_size(t->dtype);
-        if (!t->name || strcmp(t->name, "__metadata__") == 0 || esize == 0 || t->n_dims < 0 ||
-            t->n_dims > LECTOR_MAX_DIMS) {
-            json_decref(root);
-            return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                                 "%s: tensor %" PRId64 " '%.200s': bad name, dtype or n_dims %d",
-                                 path, i, nm, (int)t->n_dims);
-        }
-        if (json_object_get(root, t->name)) {
-            json_decref(root);
-            return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                                 "%s: tensor '%.200s' given twice", path, nm);
-        }
-        int64_t numel = 0;
-        if (!lector__shape_numel(t->shape, t->n_dims, &numel)) {
-            json_decref(root);
-            return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                                 "%s: tensor '%.200s': bad shape", path, nm);
-        }
-        size_t nbytes;
-        if (!lector__mul_size((size_t)numel, esize, &nbytes) ||
-            offset + nbytes < offset) {
-            json_decref(root);
-            return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                                 "%s: tensor '%.200s': size overflows", path, nm);
-        }
-        if (!is_contiguous(t) || (nbytes > 0 && !t->data)) {
-            json_decref(root);
-            return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                                 "%s: tensor '%.200s': not contiguous or no data", path, nm);
-        }
-        json_t *shape = json_array();
-        json_t *offs = json_array();
-        json_t *ent = json_object();
-        if (!shape || !offs || !ent) {
-            json_decref(shape);
-            json_decref(offs);
-            json_decref(ent);
-            goto nomem;
-        }
-        bool ok = true;
-        for (int32_t d = 0; d < t->n_dims; d++)
-            ok &= json_array_append_new(shape, json_integer(t->shape[d])) == 0;
-        ok &= json_array_append_new(offs, json_integer((json_int_t)offset)) == 0;
-        ok &= json_array_append_new(offs, json_integer((json_int_t)(offset + nbytes))) == 0;
-        ok &= json_object_set_new(ent, "dtype", json_string(lector_dtype_name(t->dtype))) == 0;
-        ok &= json_object_set_new(ent, "shape", shape) == 0;
-        ok &= json_object_set_new(ent, "data_offsets", offs) == 0;
-        if (!ok) {
-            json_decref(ent);
-            goto nomem;
-        }
-        if (json_object_set_new(root, t->name, ent) != 0) {
-            json_decref(root);
-            return lector__error(err, LECTOR_STATUS_INVALID_ARG,
-                                 "%s: tensor name '%.200s' is not valid UTF-8", path, nm);
-        }
-        offset += nbytes;
+    for (int64_t i = 0; i < n_tensors && s == LECTOR_STATUS_OK; i++)
+        s = header_tensor(root, &tensors[i], i, &offset, path, err);
+    if (s != LECTOR_STATUS_OK) {
+        json_decref(root);
+        return s;
     }
     *out = root;
     return LECTOR_STATUS_OK;
-nomem:
-    json_decref(root);
-    return lector__error(err, LECTOR_STATUS_NOMEM, "%s: out of memory building the header", path);
 }
 
 enum lector_status lector_safetensors_write(const char *path, const struct lector_tensor *tensors,
