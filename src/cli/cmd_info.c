@@ -213,6 +213,99 @@ static void print_tuned(const struct recorded_encoder *r) {
     if (r->size >= 0) cli_outf("file size        %lld bytes (%.2f MB)\n", r->size, (double)r->size / 1e6);
 }
 
+// What a model whose encoder is not found records of it (text or JSON).
+static void print_unfound(const char *path, const struct recorded_encoder *rec, bool json) {
+    if (json) {
+        json_t *o = json_pack("{s:s, s:{s:s, s:s, s:s, s:b}}", "model", path, "encoder", "dir",
+                              rec->dir, "given", rec->given, "sha256", rec->sha, "found", 0);
+        char *js = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        cli_outf("%s\n", js ? js : "{}");
+        free(js);
+        json_decref(o);
+    } else {
+        cli_outf("model            %s\n", esc(path));
+        print_recorded(rec, NULL);
+    }
+    cli_flush();
+}
+
+// The model clf of path as one JSON line: hist and tuned are its history and autotune
+// records (or NULL), rec what the file records of its encoder.
+static void print_model_json(const struct lector_classifier *clf, const char *path,
+                             const struct recorded_encoder *rec, json_t *hist, json_t *tuned) {
+    const struct lector_classifier_info *info = lector_classifier_get_info(clf);
+    const struct lector_encoder *enc = lector_classifier_encoder(clf);
+    const int64_t K = lector_classifier_n_labels(clf);
+    json_t *o = json_object(), *labels = json_array();
+    json_object_set_new(o, "model", json_string(path));
+    for (int64_t k = 0; k < K; k++) json_array_append_new(labels, json_string(lector_classifier_label(clf, k)));
+    json_object_set_new(o, "labels", labels);
+    json_object_set_new(o, "pooling", json_string(lector_pooling_name(info->pooling)));
+    json_object_set_new(o, "max_len", json_integer(info->max_len));
+    json_object_set_new(o, "n_train", json_integer(info->n_train));
+    if (info->valid_accuracy >= 0) json_object_set_new(o, "valid_accuracy", json_real(info->valid_accuracy));
+    if (hist) json_object_set(o, "history", hist);
+    if (tuned) json_object_set(o, "autotune", tuned);
+    if (enc) {
+        json_t *ej = encoder_json(enc, lector_classifier_tokenizer(clf), NULL);
+        json_object_set_new(ej, "recorded", json_string(rec->dir));
+        json_object_set_new(ej, "given", json_string(rec->given));
+        json_object_set_new(ej, "found", json_true());
+        json_object_set_new(o, "encoder", ej);
+    } else {
+        json_object_set_new(o, "encoder", json_null()); // n-grams alone: none recorded, none needed
+    }
+    json_object_set_new(o, "file_bytes", json_integer(rec->size));
+    json_object_set(o, "tuned_layers", rec->tuned ? rec->tuned : json_null());
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    cli_outf("%s\n", s ? s : "{}");
+    free(s);
+    json_decref(o);
+}
+
+// The model clf of path as text, with the same records as print_model_json.
+static void print_model_text(const struct lector_classifier *clf, const char *path,
+                             const struct recorded_encoder *rec, json_t *hist, json_t *tuned) {
+    const struct lector_classifier_info *info = lector_classifier_get_info(clf);
+    const struct lector_encoder *enc = lector_classifier_encoder(clf);
+    const int64_t K = lector_classifier_n_labels(clf);
+    cli_outf("model            %s\n", esc(path));
+    cli_outf("labels           %lld:", (long long)K);
+    for (int64_t k = 0; k < K; k++) cli_outf(" %s", lector_classifier_label(clf, k));
+    if (enc)
+        cli_outf("\npooling          %s, max length %lld tokens\n", lector_pooling_name(info->pooling),
+                 (long long)info->max_len);
+    else
+        cli_outf("\nfeatures         word n-grams alone\n");
+    cli_outf("training data    %lld examples\n", (long long)info->n_train);
+    if (info->valid_accuracy >= 0) cli_outf("valid accuracy   %.4f (best epoch)\n", info->valid_accuracy);
+    if (json_is_array(hist) && json_array_size(hist) > 0) {
+        cli_outf("epochs           %zu:", json_array_size(hist));
+        size_t i;
+        json_t *e;
+        json_array_foreach(hist, i, e) {
+            json_t *acc = json_object_get(e, "valid_accuracy");
+            json_t *loss = json_object_get(e, "train_loss");
+            cli_outf(" %s%.3f", i ? "| " : "", json_number_value(loss));
+            if (json_is_number(acc) && json_number_value(acc) >= 0) cli_outf("/%.3f", json_number_value(acc));
+        }
+        cli_outf("  (train loss/valid accuracy)\n");
+    }
+    if (json_is_object(tuned))
+        cli_outf("autotune         trial %lld of %lld: %s\n",
+                 (long long)json_integer_value(json_object_get(tuned, "trial")),
+                 (long long)json_integer_value(json_object_get(tuned, "trials")),
+                 esc(json_string_value(json_object_get(tuned, "settings"))));
+    if (!enc) {
+        cli_outf("encoder          none: this model needs no encoder (trained with --features ngrams)\n");
+    } else {
+        if (rec->ok) print_recorded(rec, lector_encoder_dir(enc));
+        print_tuned(rec);
+        cli_out("\n", 1);
+        print_encoder_text(enc, lector_classifier_tokenizer(clf), NULL);
+    }
+}
+
 static int info_model(const char *path, bool json) {
     struct lector_error err;
     struct lector_classifier *clf = NULL;
@@ -220,93 +313,15 @@ static int info_model(const char *path, bool json) {
     read_recorded(path, &rec);
     if (lector_classifier_open(path, NULL, getenv("LECTOR_ENCODER"), &clf, &err) != LECTOR_STATUS_OK) {
         // The model is readable but its encoder is not found: say what it records.
-        if (err.code == LECTOR_STATUS_NOT_FOUND && rec.ok) {
-            if (json) {
-                json_t *o = json_pack("{s:s, s:{s:s, s:s, s:s, s:b}}", "model", path, "encoder", "dir",
-                                      rec.dir, "given", rec.given, "sha256", rec.sha, "found", 0);
-                char *js = o ? json_dumps(o, JSON_COMPACT) : NULL;
-                cli_outf("%s\n", js ? js : "{}");
-                free(js);
-                json_decref(o);
-            } else {
-                cli_outf("model            %s\n", esc(path));
-                print_recorded(&rec, NULL);
-            }
-            cli_flush();
-        }
+        if (err.code == LECTOR_STATUS_NOT_FOUND && rec.ok) print_unfound(path, &rec, json);
         json_decref(rec.tuned);
         return cli_lib_error(&err);
     }
     const struct lector_classifier_info *info = lector_classifier_get_info(clf);
-    const struct lector_encoder *enc = lector_classifier_encoder(clf);
-    const struct lector_tokenizer *tok = lector_classifier_tokenizer(clf);
-    const int64_t K = lector_classifier_n_labels(clf);
     json_t *hist = info->history_json ? json_loads(info->history_json, 0, NULL) : NULL;
-    const char *tuned_json = info->autotune_json;
-    json_t *tuned = tuned_json ? json_loads(tuned_json, 0, NULL) : NULL;
-    if (json) {
-        json_t *o = json_object(), *labels = json_array();
-        json_object_set_new(o, "model", json_string(path));
-        for (int64_t k = 0; k < K; k++) json_array_append_new(labels, json_string(lector_classifier_label(clf, k)));
-        json_object_set_new(o, "labels", labels);
-        json_object_set_new(o, "pooling", json_string(lector_pooling_name(info->pooling)));
-        json_object_set_new(o, "max_len", json_integer(info->max_len));
-        json_object_set_new(o, "n_train", json_integer(info->n_train));
-        if (info->valid_accuracy >= 0) json_object_set_new(o, "valid_accuracy", json_real(info->valid_accuracy));
-        if (hist) json_object_set(o, "history", hist);
-        if (tuned) json_object_set(o, "autotune", tuned);
-        if (enc) {
-            json_t *ej = encoder_json(enc, tok, NULL);
-            json_object_set_new(ej, "recorded", json_string(rec.dir));
-            json_object_set_new(ej, "given", json_string(rec.given));
-            json_object_set_new(ej, "found", json_true());
-            json_object_set_new(o, "encoder", ej);
-        } else {
-            json_object_set_new(o, "encoder", json_null()); // n-grams alone: none recorded, none needed
-        }
-        json_object_set_new(o, "file_bytes", json_integer(rec.size));
-        json_object_set(o, "tuned_layers", rec.tuned ? rec.tuned : json_null());
-        char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
-        cli_outf("%s\n", s ? s : "{}");
-        free(s);
-        json_decref(o);
-    } else {
-        cli_outf("model            %s\n", esc(path));
-        cli_outf("labels           %lld:", (long long)K);
-        for (int64_t k = 0; k < K; k++) cli_outf(" %s", lector_classifier_label(clf, k));
-        if (enc)
-            cli_outf("\npooling          %s, max length %lld tokens\n", lector_pooling_name(info->pooling),
-                     (long long)info->max_len);
-        else
-            cli_outf("\nfeatures         word n-grams alone\n");
-        cli_outf("training data    %lld examples\n", (long long)info->n_train);
-        if (info->valid_accuracy >= 0) cli_outf("valid accuracy   %.4f (best epoch)\n", info->valid_accuracy);
-        if (json_is_array(hist) && json_array_size(hist) > 0) {
-            cli_outf("epochs           %zu:", json_array_size(hist));
-            size_t i;
-            json_t *e;
-            json_array_foreach(hist, i, e) {
-                json_t *acc = json_object_get(e, "valid_accuracy");
-                json_t *loss = json_object_get(e, "train_loss");
-                cli_outf(" %s%.3f", i ? "| " : "", json_number_value(loss));
-                if (json_is_number(acc) && json_number_value(acc) >= 0) cli_outf("/%.3f", json_number_value(acc));
-            }
-            cli_outf("  (train loss/valid accuracy)\n");
-        }
-        if (json_is_object(tuned))
-            cli_outf("autotune         trial %lld of %lld: %s\n",
-                     (long long)json_integer_value(json_object_get(tuned, "trial")),
-                     (long long)json_integer_value(json_object_get(tuned, "trials")),
-                     esc(json_string_value(json_object_get(tuned, "settings"))));
-        if (!enc) {
-            cli_outf("encoder          none: this model needs no encoder (trained with --features ngrams)\n");
-        } else {
-            if (rec.ok) print_recorded(&rec, lector_encoder_dir(enc));
-            print_tuned(&rec);
-            cli_out("\n", 1);
-            print_encoder_text(enc, tok, NULL);
-        }
-    }
+    json_t *tuned = info->autotune_json ? json_loads(info->autotune_json, 0, NULL) : NULL;
+    if (json) print_model_json(clf, path, &rec, hist, tuned);
+    else print_model_text(clf, path, &rec, hist, tuned);
     json_decref(hist);
     json_decref(tuned);
     json_decref(rec.tuned);
